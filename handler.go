@@ -1,0 +1,392 @@
+package jwtextended
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+func init() {
+	caddy.RegisterModule(Auth{})
+}
+
+// Auth is the `jwt_auth` handler: it verifies the request's token with the
+// `jwt` app's keys and hands the upstream a trustworthy identity in X-Jwt-*
+// headers and {http.auth.*} placeholders.
+//
+// Before anything else it deletes every client-sent request header whose
+// name starts with X-Jwt- (case-insensitively, `_` read as `-`).
+type Auth struct {
+	// Refuse tokens that are not fresh with 401 "Fresh token required".
+	FreshRequired bool `json:"fresh_required,omitempty"`
+
+	// Let requests without a token pass on anonymously. A token that is
+	// present but invalid is still refused.
+	Optional bool `json:"optional,omitempty"`
+
+	// The token type accepted: access (default), refresh or any.
+	TokenType string `json:"token_type,omitempty"`
+
+	// Claims the token must carry: each claim must equal one of its
+	// values (or, for an array claim, contain one). Otherwise 403.
+	Require []ClaimRequirement `json:"require,omitempty"`
+
+	// Where the token is looked up, in order. Default: the app's token_from.
+	TokenFrom []string `json:"token_from,omitempty"`
+
+	// Verify CORS preflight requests (OPTIONS with
+	// Access-Control-Request-Method) too. Default: they pass untouched,
+	// because browsers never send credentials on a preflight.
+	VerifyPreflight bool `json:"verify_preflight,omitempty"`
+
+	// Hand refusals to Caddy's handle_errors routes instead of writing the
+	// JSON body. {http.error.status_code} is the status and
+	// {http.auth.jwt.error} the reason code.
+	HandleErrors bool `json:"handle_errors,omitempty"`
+
+	app        *App
+	sources    []tokenSource
+	cookieName string
+	wantType   string
+	logger     *zap.Logger
+}
+
+// ClaimRequirement is one `require <claim> <value>...` line.
+type ClaimRequirement struct {
+	Claim  string   `json:"claim"`
+	Values []string `json:"values"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Auth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.jwt_auth",
+		New: func() caddy.Module { return new(Auth) },
+	}
+}
+
+// Provision binds the handler to the `jwt` app and prepares its lookup.
+func (h *Auth) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	var err error
+	if h.app, err = jwtApp(ctx); err != nil {
+		return err
+	}
+	h.wantType = strings.ToLower(h.TokenType)
+	if h.wantType == "" {
+		h.wantType = typeAccess
+	}
+	h.sources = h.app.sources
+	if len(h.TokenFrom) > 0 {
+		if h.sources, err = parseTokenSources("jwt_auth token_from", h.TokenFrom); err != nil {
+			return err
+		}
+	}
+	h.cookieName = accessCookieName
+	if h.wantType == typeRefresh {
+		h.cookieName = refreshCookieName
+	}
+	return nil
+}
+
+// Validate refuses settings that cannot work.
+func (h *Auth) Validate() error {
+	switch h.wantType {
+	case typeAccess, typeRefresh, "any":
+	default:
+		return fmt.Errorf("jwt_auth: token_type %q is not valid; use access, refresh or any", h.TokenType)
+	}
+	for _, r := range h.Require {
+		if r.Claim == "" || len(r.Values) == 0 {
+			return fmt.Errorf("jwt_auth: require needs a claim name and at least one value, e.g. `require role admin`")
+		}
+	}
+	return nil
+}
+
+func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	stripJWTHeaders(r.Header)
+
+	if !h.VerifyPreflight && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		return next.ServeHTTP(w, r)
+	}
+
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	tok, e := h.app.authenticate(r, h.sources, h.cookieName, h.wantType)
+	if e == nil && h.FreshRequired && !tok.isFresh(h.app.now()) {
+		e = errNotFresh
+	}
+	if e == nil && !h.requirementsMet(tok) {
+		e = errForbidden
+	}
+	if e != nil {
+		if e.missing && h.Optional {
+			return next.ServeHTTP(w, r)
+		}
+		return h.refuse(w, r, repl, e)
+	}
+
+	h.app.publish(r, repl, tok)
+	return next.ServeHTTP(w, r)
+}
+
+// refuse answers a refused request, or hands it to handle_errors.
+func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, e *authError) error {
+	if repl != nil {
+		repl.Set("http.auth.jwt.error", e.code)
+	}
+	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
+		c.Write(zap.String("reason", e.code), zap.Int("status", e.status),
+			zap.String("remote_ip", r.RemoteAddr), zap.String("uri", r.RequestURI))
+	}
+	if h.HandleErrors {
+		setChallenge(w.Header(), e)
+		return caddyhttp.Error(e.status, e)
+	}
+	writeAuthError(w, e)
+	return nil
+}
+
+// authenticate finds the request's token and checks everything the
+// contract asks of any protected route: signature and claims, expiry, the
+// token type, CSRF for cookie tokens on unsafe methods, and revocation.
+// wantType is access, refresh or any. jwt_issue's refresh and logout routes
+// use it too.
+func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, wantType string) (*verifiedToken, *authError) {
+	raw, from, e := extractToken(r, sources, cookieName)
+	if e != nil {
+		return nil, e
+	}
+	tok, e := a.verify(raw)
+	if e != nil {
+		return nil, e
+	}
+	if from == sourceCookie && csrfProtected(r.Method) {
+		if e := checkCSRF(r, tok); e != nil {
+			return nil, e
+		}
+	}
+	switch {
+	case wantType == typeAccess && tok.typ != typeAccess:
+		return nil, errRefreshNotAllowed
+	case wantType == typeRefresh && tok.typ != typeRefresh:
+		return nil, errAccessNotAllowed
+	}
+	if tok.jti != "" && a.revoked.isRevoked(tok.jti) {
+		return nil, errRevoked
+	}
+	return tok, nil
+}
+
+// verify checks a raw token: signature, claims and the clock.
+func (a *App) verify(raw string) (*verifiedToken, *authError) {
+	tok, e := a.parseToken(raw)
+	if e != nil {
+		return nil, e
+	}
+	if e := a.checkTime(tok, a.now()); e != nil {
+		return nil, e
+	}
+	return tok, nil
+}
+
+// csrfProtected reports whether a cookie-borne token needs the double
+// submit header for this method (flask-jwt-extended's JWT_CSRF_METHODS).
+func csrfProtected(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func checkCSRF(r *http.Request, tok *verifiedToken) *authError {
+	got := r.Header.Get(csrfHeaderName)
+	if got == "" {
+		return errMissingCSRF
+	}
+	if tok.csrf == "" {
+		return errMissingCSRFClaim
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(tok.csrf)) != 1 {
+		return errCSRFMismatch
+	}
+	return nil
+}
+
+// requirementsMet checks the `require` lines: each claim must equal one of
+// its values, or for an array claim contain one.
+func (h *Auth) requirementsMet(tok *verifiedToken) bool {
+	for _, req := range h.Require {
+		v, ok := tok.claims[req.Claim]
+		if !ok || !claimMatches(v, req.Values) {
+			return false
+		}
+	}
+	return true
+}
+
+func claimMatches(v any, want []string) bool {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			if claimMatches(e, want) {
+				return true
+			}
+		}
+		return false
+	case string:
+		for _, w := range want {
+			if x == w {
+				return true
+			}
+		}
+	case json.Number:
+		for _, w := range want {
+			if string(x) == w {
+				return true
+			}
+		}
+	case bool:
+		for _, w := range want {
+			if strconv.FormatBool(x) == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Header names set for the upstream, in canonical form so that setting
+// them allocates no new key.
+const (
+	hdrIdentity = "X-Jwt-Identity"
+	hdrType     = "X-Jwt-Type"
+	hdrFresh    = "X-Jwt-Fresh"
+	hdrJTI      = "X-Jwt-Jti"
+	hdrExp      = "X-Jwt-Exp"
+	hdrClaims   = "X-Jwt-Claims"
+)
+
+// publish hands the verified identity to the upstream and to placeholders.
+func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *verifiedToken) {
+	fresh := "false"
+	if tok.isFresh(a.now()) {
+		fresh = "true"
+	}
+	exp := strconv.FormatInt(tok.exp, 10)
+	h := r.Header
+	h[hdrIdentity] = []string{tok.identity}
+	h[hdrType] = []string{tok.typ}
+	h[hdrFresh] = []string{fresh}
+	h[hdrJTI] = []string{tok.jti}
+	h[hdrExp] = []string{exp}
+	h[hdrClaims] = []string{tok.payloadB64}
+	if repl == nil {
+		return
+	}
+	repl.Set("http.auth.user.id", tok.identity)
+	repl.Set("http.auth.jwt.type", tok.typ)
+	repl.Set("http.auth.jwt.fresh", fresh)
+	repl.Set("http.auth.jwt.jti", tok.jti)
+	repl.Set("http.auth.jwt.exp", exp)
+	claims := tok.claims
+	repl.Map(func(key string) (any, bool) {
+		name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
+		if !ok {
+			return nil, false
+		}
+		v, ok := claims[name]
+		if !ok {
+			return nil, false
+		}
+		return claimString(v), true
+	})
+}
+
+// claimString renders a claim for a placeholder: strings as they are,
+// anything else as compact JSON.
+func claimString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return string(x)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// stripJWTHeaders deletes every header whose name, case-insensitively and
+// with `_` read as `-`, starts with X-Jwt-, and removes such names from
+// Connection (which would make a proxy drop the headers this module sets).
+// It allocates nothing when there is nothing to strip.
+func stripJWTHeaders(h http.Header) {
+	for name := range h {
+		if hasJWTPrefix(name) {
+			delete(h, name)
+		}
+	}
+	conn, ok := h["Connection"]
+	if !ok {
+		return
+	}
+	dirty := false
+	for _, line := range conn {
+		if strings.Contains(strings.ToLower(line), "jwt") {
+			dirty = true
+		}
+	}
+	if !dirty {
+		return
+	}
+	var kept []string
+	for _, line := range conn {
+		for _, tok := range strings.Split(line, ",") {
+			tok = strings.TrimSpace(tok)
+			if tok != "" && !hasJWTPrefix(tok) {
+				kept = append(kept, tok)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+func hasJWTPrefix(name string) bool {
+	const p = "x-jwt-"
+	if len(name) < len(p) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c == '_' {
+			c = '-'
+		}
+		if c != p[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Auth)(nil)
+	_ caddy.Validator             = (*Auth)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
+)

@@ -1,0 +1,251 @@
+// Package jwtextended is a Caddy v2 module that brings flask-jwt-extended's
+// token model (access and refresh tokens, fresh tokens, revocation, cookies
+// with CSRF protection) to the edge.
+//
+// The `jwt` app owns keys, lifetimes, token sources and the revocation
+// store; the handlers `jwt_auth` (verify) and `jwt_issue` (mint) are thin
+// and share it.
+package jwtextended
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// Defaults of the app, as the contract names them.
+const (
+	defaultAccessTTL     = 15 * time.Minute
+	defaultRefreshTTL    = 720 * time.Hour
+	defaultIdentityClaim = "sub"
+
+	// maxTokenSize bounds every token before any decoding: a header, a
+	// cookie or a query value longer than this is refused outright.
+	maxTokenSize = 8 << 10
+)
+
+// App is the `jwt` app. It holds everything the handlers share: the keys
+// that sign and verify, token lifetimes, where tokens are looked up, and the
+// store of revoked token ids. Configure it with the global Caddyfile option
+// `jwt { ... }` or as `apps.jwt` in JSON; without any configuration it
+// generates an ES256 key and keeps it in Caddy's storage.
+type App struct {
+	// HMAC secret for HS256/HS384/HS512. It must be at least 32 bytes
+	// (48 for HS384, 64 for HS512). Placeholders such as {env.JWT_SECRET}
+	// and {file./run/secrets/jwt} are resolved at load.
+	Secret string `json:"secret,omitempty"`
+
+	// The signing algorithm of the secret or private key. Default: HS256
+	// with a secret, otherwise inferred from the key (ES256 for the
+	// generated key). Tokens are only ever verified with the algorithm
+	// configured for the key that verifies them.
+	Algorithm string `json:"algorithm,omitempty"`
+
+	// A PEM private key that signs minted tokens; its public half also
+	// verifies.
+	PrivateKey *KeyFile `json:"private_key,omitempty"`
+
+	// PEM public keys that only verify (key rotation, other issuers).
+	PublicKeys []KeyFile `json:"public_keys,omitempty"`
+
+	// URLs of remote JWK Sets whose keys are trusted for verification.
+	// They are fetched in the background after start, cached and refreshed.
+	JWKSURLs []string `json:"jwks_urls,omitempty"`
+
+	// How often remote JWK Sets are refreshed. Default: 15m.
+	JWKSRefresh caddy.Duration `json:"jwks_refresh,omitempty"`
+
+	// Minted as `iss`; when set, verification requires it.
+	Issuer string `json:"issuer,omitempty"`
+
+	// Minted as `aud`; when set, verification requires one of them.
+	Audience []string `json:"audience,omitempty"`
+
+	// Clock skew allowed when checking exp, nbf and iat. Default: 0.
+	Leeway caddy.Duration `json:"leeway,omitempty"`
+
+	// Lifetime of access tokens. Default: 15m.
+	AccessTTL caddy.Duration `json:"access_ttl,omitempty"`
+
+	// Lifetime of refresh tokens. Default: 720h.
+	RefreshTTL caddy.Duration `json:"refresh_ttl,omitempty"`
+
+	// When unset, tokens minted by a login carry `fresh: true`. When set,
+	// they carry `fresh: <unix time now + fresh_for>`.
+	FreshFor caddy.Duration `json:"fresh_for,omitempty"`
+
+	// The claim that names the user. Default: sub.
+	IdentityClaim string `json:"identity_claim,omitempty"`
+
+	// Where tokens are looked up, in order: header, cookie, query.
+	// Default: header.
+	TokenFrom []string `json:"token_from,omitempty"`
+
+	// Revocation store settings.
+	Revocation *RevocationConfig `json:"revocation,omitempty"`
+
+	keys    *keyring
+	revoked revocationStore
+	sources []tokenSource
+	logger  *zap.Logger
+	// now is the clock; tests replace it.
+	now func() time.Time
+}
+
+// KeyFile is a PEM key on disk, optionally named by a key id.
+type KeyFile struct {
+	// Path of the PEM file. Placeholders are resolved at load.
+	File string `json:"file"`
+	// Key id minted in the token header and used to select the key.
+	KID string `json:"kid,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "jwt",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision resolves placeholders, applies defaults, loads keys and opens
+// the revocation store. Everything the request path needs is prepared here.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.now == nil {
+		a.now = time.Now
+	}
+	repl := caddy.NewReplacer()
+	var err error
+	resolve := func(setting string, s *string) {
+		if err != nil || *s == "" {
+			return
+		}
+		var v string
+		v, err = repl.ReplaceOrErr(*s, true, true)
+		if err != nil {
+			// never echo the value: it may be a secret
+			err = fmt.Errorf("jwt: resolving placeholders in %s: %v", setting, err)
+			return
+		}
+		*s = v
+	}
+	resolve("secret", &a.Secret)
+	resolve("algorithm", &a.Algorithm)
+	resolve("issuer", &a.Issuer)
+	resolve("identity_claim", &a.IdentityClaim)
+	if a.PrivateKey != nil {
+		resolve("private_key", &a.PrivateKey.File)
+		resolve("private_key", &a.PrivateKey.KID)
+	}
+	for i := range a.PublicKeys {
+		resolve("public_key", &a.PublicKeys[i].File)
+		resolve("public_key", &a.PublicKeys[i].KID)
+	}
+	for i := range a.JWKSURLs {
+		resolve("jwks_url", &a.JWKSURLs[i])
+	}
+	for i := range a.Audience {
+		resolve("audience", &a.Audience[i])
+	}
+	if err != nil {
+		return err
+	}
+	a.Algorithm = strings.ToUpper(a.Algorithm)
+	if a.Algorithm == "EDDSA" {
+		a.Algorithm = "EdDSA"
+	}
+
+	if a.AccessTTL == 0 {
+		a.AccessTTL = caddy.Duration(defaultAccessTTL)
+	}
+	if a.RefreshTTL == 0 {
+		a.RefreshTTL = caddy.Duration(defaultRefreshTTL)
+	}
+	if a.IdentityClaim == "" {
+		a.IdentityClaim = defaultIdentityClaim
+	}
+	if len(a.TokenFrom) == 0 {
+		a.TokenFrom = []string{"header"}
+	}
+	if err := a.validateSettings(); err != nil {
+		return err
+	}
+	if a.sources, err = parseTokenSources("token_from", a.TokenFrom); err != nil {
+		return err
+	}
+
+	if a.keys, err = loadKeyring(ctx, a); err != nil {
+		return err
+	}
+	if a.revoked, err = openRevocationStore(ctx, a); err != nil {
+		return err
+	}
+	return nil
+}
+
+// validateSettings refuses settings that cannot work, naming the setting and
+// the fix. It runs in Provision, before any key is loaded, so that a mistake
+// is reported rather than a confusing key error.
+func (a *App) validateSettings() error {
+	for _, d := range []struct {
+		name string
+		v    caddy.Duration
+	}{{"leeway", a.Leeway}, {"access_ttl", a.AccessTTL}, {"refresh_ttl", a.RefreshTTL}, {"fresh_for", a.FreshFor}, {"jwks_refresh", a.JWKSRefresh}} {
+		if d.v < 0 {
+			return fmt.Errorf("jwt: %s must not be negative (got %s)", d.name, time.Duration(d.v))
+		}
+	}
+	if a.Algorithm != "" {
+		if _, ok := algorithms[a.Algorithm]; !ok {
+			return fmt.Errorf("jwt: algorithm %q is not supported; use one of %s", a.Algorithm, supportedAlgorithms())
+		}
+	}
+	for _, u := range a.JWKSURLs {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return fmt.Errorf("jwt: jwks_url %q must be an http:// or https:// URL", u)
+		}
+	}
+	return nil
+}
+
+// Start begins background work: JWK Set refreshes and revocation sync.
+func (a *App) Start() error {
+	if err := a.keys.start(); err != nil {
+		return err
+	}
+	return a.revoked.start()
+}
+
+// Stop ends background work.
+func (a *App) Stop() error {
+	return errors.Join(a.keys.stop(), a.revoked.stop())
+}
+
+// accessTTL and the other getters return the effective settings.
+func (a *App) accessTTL() time.Duration  { return time.Duration(a.AccessTTL) }
+func (a *App) refreshTTL() time.Duration { return time.Duration(a.RefreshTTL) }
+
+// jwtApp fetches the shared `jwt` app for a handler; a site that uses the
+// handlers without the global option gets the zero-config app.
+func jwtApp(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("jwt")
+	if err != nil {
+		return nil, fmt.Errorf("loading jwt app: %v", err)
+	}
+	return v.(*App), nil
+}
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+)

@@ -1,0 +1,426 @@
+package jwtextended
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// b64 decodes base64url strictly: no padding, no standard-alphabet
+// characters, no non-zero trailing bits, so every token has exactly one
+// spelling.
+var b64 = base64.RawURLEncoding.Strict()
+
+// maxKIDLength bounds the kid header; real ones are short.
+const maxKIDLength = 256
+
+// Token types of the flask-jwt-extended layout.
+const (
+	typeAccess  = "access"
+	typeRefresh = "refresh"
+)
+
+// verifiedToken is a token whose signature and claims have been checked.
+// Everything the request path needs later is extracted once, so a cached
+// token costs no decoding.
+type verifiedToken struct {
+	raw string
+	// payloadB64 is the payload segment as received: already base64url
+	// without padding, it is what X-Jwt-Claims carries.
+	payloadB64 string
+	claims     map[string]any
+
+	identity string
+	typ      string // access or refresh
+	jti      string
+	csrf     string
+	exp      int64 // unix seconds, rounded down
+	expAt    float64
+	nbf      float64 // 0 when absent
+	iat      float64 // 0 when absent
+	hasNbf   bool
+	hasIat   bool
+
+	// freshTrue is a JSON true; freshUntil a unix time until which the
+	// token is fresh (0: never).
+	freshTrue  bool
+	freshUntil float64
+}
+
+// isFresh evaluates freshness at now: only a JSON true, or a number not in
+// the past, is fresh.
+func (t *verifiedToken) isFresh(now time.Time) bool {
+	if t.freshTrue {
+		return true
+	}
+	return t.freshUntil != 0 && t.freshUntil >= unixSeconds(now)
+}
+
+func unixSeconds(t time.Time) float64 {
+	return float64(t.UnixNano()) / 1e9
+}
+
+// jwsHeader is the part of the JOSE header this module reads. jku, x5u,
+// x5c and jwk are never read: keys come from configuration only.
+type jwsHeader struct {
+	Alg  string          `json:"alg"`
+	KID  json.RawMessage `json:"kid"`
+	Crit json.RawMessage `json:"crit"`
+}
+
+// parseToken checks a compact JWS and its claims, except for what depends
+// on the clock (see checkTime), the request, or the revocation store.
+func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
+	if len(raw) > maxTokenSize {
+		return nil, errTooLarge
+	}
+	dot1 := strings.IndexByte(raw, '.')
+	if dot1 <= 0 {
+		return nil, errMalformed
+	}
+	dot2 := strings.IndexByte(raw[dot1+1:], '.')
+	if dot2 < 0 {
+		return nil, errMalformed
+	}
+	dot2 += dot1 + 1
+	headerB64, payloadB64, sigB64 := raw[:dot1], raw[dot1+1:dot2], raw[dot2+1:]
+	if payloadB64 == "" || sigB64 == "" || strings.IndexByte(sigB64, '.') >= 0 {
+		return nil, errMalformed
+	}
+
+	headerJSON, err := b64.DecodeString(headerB64)
+	if err != nil {
+		return nil, errBadEncoding
+	}
+	if !uniqueMembers(headerJSON) {
+		return nil, errBadHeaderJSON
+	}
+	var hdr jwsHeader
+	if err := json.Unmarshal(headerJSON, &hdr); err != nil {
+		return nil, errBadHeaderJSON
+	}
+	if hdr.Crit != nil {
+		// RFC 7515 4.1.11: we understand no extension, so any crit fails.
+		return nil, errCrit
+	}
+	sig, err := b64.DecodeString(sigB64)
+	if err != nil {
+		return nil, errBadEncoding
+	}
+
+	// The kid only selects among configured keys; the algorithm must be
+	// the one that key is bound to.
+	var keys []*verificationKey
+	if hdr.KID != nil {
+		var kid string
+		if err := json.Unmarshal(hdr.KID, &kid); err != nil || len(kid) > maxKIDLength {
+			return nil, errBadKID
+		}
+		vk := a.keys.keyFor(kid)
+		if vk == nil {
+			return nil, errUnknownKID
+		}
+		keys = []*verificationKey{vk}
+	} else {
+		keys = a.keys.keysWithoutKID()
+	}
+	signingString := raw[:dot2]
+	verified, algSeen := false, false
+	for _, vk := range keys {
+		if vk.alg != hdr.Alg {
+			continue
+		}
+		algSeen = true
+		if vk.method.Verify(signingString, sig, vk.key) == nil {
+			verified = true
+			break
+		}
+	}
+	if !algSeen {
+		return nil, errAlgNotAllowed
+	}
+	if !verified {
+		return nil, errSignature
+	}
+
+	payload, err := b64.DecodeString(payloadB64)
+	if err != nil {
+		return nil, errBadEncoding
+	}
+	return a.checkClaims(raw, payloadB64, payload)
+}
+
+// checkClaims decodes a verified payload and checks every claim that does
+// not depend on the clock.
+func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToken, *authError) {
+	if !uniqueMembers(payload) {
+		return nil, errDuplicateClaim
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil || claims == nil {
+		return nil, errBadPayloadJSON
+	}
+	if hasControlChar(claims) {
+		return nil, errControlChar
+	}
+	t := &verifiedToken{raw: raw, payloadB64: payloadB64, claims: claims}
+
+	// Registered time claims must be JSON numbers (RFC 7519 NumericDate).
+	expV, ok := claims["exp"]
+	if !ok {
+		return nil, errMissingExp
+	}
+	if t.expAt, ok = numericDate(expV); !ok {
+		return nil, errBadExp
+	}
+	t.exp = int64(math.Floor(t.expAt))
+	if v, ok := claims["nbf"]; ok {
+		if t.nbf, ok = numericDate(v); !ok {
+			return nil, errBadNbf
+		}
+		t.hasNbf = true
+	}
+	if v, ok := claims["iat"]; ok {
+		if t.iat, ok = numericDate(v); !ok {
+			return nil, errBadIat
+		}
+		t.hasIat = true
+	}
+
+	if a.Issuer != "" {
+		iss, ok := claims["iss"]
+		if !ok {
+			return nil, errMissingIssuer
+		}
+		if s, _ := iss.(string); s != a.Issuer {
+			return nil, errIssuer
+		}
+	}
+	if e := a.checkAudience(claims); e != nil {
+		return nil, e
+	}
+
+	// A token without type is an access token (tokens of other issuers).
+	switch v := claims["type"].(type) {
+	case nil:
+		if _, present := claims["type"]; present {
+			return nil, errBadType
+		}
+		t.typ = typeAccess
+	case string:
+		if v != typeAccess && v != typeRefresh {
+			return nil, errBadType
+		}
+		t.typ = v
+	default:
+		return nil, errBadType
+	}
+
+	switch v := claims["fresh"].(type) {
+	case bool:
+		t.freshTrue = v
+	case json.Number:
+		if f, err := v.Float64(); err == nil {
+			t.freshUntil = f
+		}
+	}
+
+	if v, ok := claims["jti"]; ok {
+		s, isStr := v.(string)
+		if !isStr {
+			return nil, errBadJTI
+		}
+		t.jti = s
+	}
+	if s, ok := claims["csrf"].(string); ok {
+		t.csrf = s
+	}
+
+	id, ok := claims[a.IdentityClaim]
+	if !ok {
+		return nil, errMissingIdentity
+	}
+	switch v := id.(type) {
+	case string:
+		t.identity = v
+	case json.Number:
+		t.identity = v.String()
+	default:
+		return nil, errBadIdentity
+	}
+	return t, nil
+}
+
+// checkTime checks exp, nbf and iat against now with the app's leeway. It
+// runs on every request, cached token or not.
+func (a *App) checkTime(t *verifiedToken, now time.Time) *authError {
+	n := unixSeconds(now)
+	leeway := time.Duration(a.Leeway).Seconds()
+	if n >= t.expAt+leeway {
+		return errExpired
+	}
+	if t.hasNbf && n+leeway < t.nbf {
+		return errNotYetValidNbf
+	}
+	if t.hasIat && n+leeway < t.iat {
+		return errNotYetValidIat
+	}
+	return nil
+}
+
+func (a *App) checkAudience(claims map[string]any) *authError {
+	aud, present := claims["aud"]
+	if len(a.Audience) == 0 {
+		// RFC 7519 4.1.3: a token meant for a named audience is refused
+		// by a verifier that is not configured as one.
+		if present {
+			return errAudience
+		}
+		return nil
+	}
+	if !present {
+		return errMissingAudience
+	}
+	match := func(s string) bool {
+		for _, want := range a.Audience {
+			if s == want {
+				return true
+			}
+		}
+		return false
+	}
+	switch v := aud.(type) {
+	case string:
+		if match(v) {
+			return nil
+		}
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok && match(s) {
+				return nil
+			}
+		}
+	}
+	return errAudience
+}
+
+// numericDate accepts a JSON number that is finite.
+func numericDate(v any) (float64, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	return f, true
+}
+
+// hasControlChar reports whether any string in the claims (names included)
+// holds a control character: such a value could split a header or a log
+// line downstream, so the token is refused rather than sanitized.
+func hasControlChar(v any) bool {
+	switch x := v.(type) {
+	case string:
+		for i := 0; i < len(x); i++ {
+			if c := x[i]; c < 0x20 || c == 0x7f {
+				return true
+			}
+		}
+		return !utf8.ValidString(x)
+	case map[string]any:
+		for k, e := range x {
+			if hasControlChar(k) || hasControlChar(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasControlChar(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// uniqueMembers reports whether data is one JSON object whose member names
+// are unique, compared case-insensitively at every depth. encoding/json keeps
+// the last of duplicate names and matches struct fields case-insensitively,
+// so "type" and "Type" in one payload would otherwise let two parsers
+// disagree about a token.
+func uniqueMembers(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return false
+	}
+	if !objectMembersUnique(dec, 1) {
+		return false
+	}
+	// nothing may follow the object
+	_, err = dec.Token()
+	return err == io.EOF
+}
+
+const maxJSONDepth = 32
+
+// objectMembersUnique reads the rest of an object whose '{' was consumed.
+func objectMembersUnique(dec *json.Decoder, depth int) bool {
+	if depth > maxJSONDepth {
+		return false
+	}
+	seen := make(map[string]struct{})
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return false
+		}
+		key := strings.ToLower(name)
+		if _, dup := seen[key]; dup {
+			return false
+		}
+		seen[key] = struct{}{}
+		if !skipValue(dec, depth) {
+			return false
+		}
+	}
+	tok, err := dec.Token() // '}'
+	return err == nil && tok == json.Delim('}')
+}
+
+func skipValue(dec *json.Decoder, depth int) bool {
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	switch tok {
+	case json.Delim('{'):
+		return objectMembersUnique(dec, depth+1)
+	case json.Delim('['):
+		if depth+1 > maxJSONDepth {
+			return false
+		}
+		for dec.More() {
+			if !skipValue(dec, depth+1) {
+				return false
+			}
+		}
+		tok, err := dec.Token()
+		return err == nil && tok == json.Delim(']')
+	}
+	return true
+}
