@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/caddyserver/caddy/v2"
 	"io"
 	"math"
 	"strconv"
@@ -51,6 +52,33 @@ type verifiedToken struct {
 	// token is fresh (0: never).
 	freshTrue  bool
 	freshUntil float64
+
+	// Rendered once at verification for the request path: exp as text,
+	// placeholder values boxed as interfaces, and the provider of
+	// {http.auth.jwt.claims.*}.
+	expStr            string
+	boxed             struct{ identity, typ, jti, exp any }
+	claimPlaceholders caddy.ReplacerFunc
+}
+
+// render prepares what publish hands on, once per verified token.
+func (t *verifiedToken) render() {
+	t.expStr = strconv.FormatInt(t.exp, 10)
+	t.boxed.identity, t.boxed.typ, t.boxed.jti, t.boxed.exp = t.identity, t.typ, t.jti, t.expStr
+	t.claimPlaceholders = t.claimPlaceholder
+}
+
+// claimPlaceholder resolves {http.auth.jwt.claims.<name>}.
+func (t *verifiedToken) claimPlaceholder(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
+	if !ok {
+		return nil, false
+	}
+	v, ok := t.claims[name]
+	if !ok {
+		return nil, false
+	}
+	return claimString(v), true
 }
 
 // isFresh evaluates freshness at now: only a JSON true, or a number not in
@@ -256,6 +284,7 @@ func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToke
 	default:
 		return nil, errBadIdentity
 	}
+	t.render()
 	return t, nil
 }
 
