@@ -128,7 +128,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		e = errForbidden
 	}
 	if e != nil {
-		if e.missing && h.Optional {
+		// Optional routes pass on anonymously when no token was presented,
+		// including an Authorization header of another scheme (as
+		// flask-jwt-extended's optional=True does); a presented token that
+		// fails is refused.
+		if h.Optional && (e.missing || e == errBadHeaderType) {
 			return next.ServeHTTP(w, r)
 		}
 		return h.refuse(w, r, repl, e)

@@ -35,7 +35,9 @@ type verifiedToken struct {
 	// payloadB64 is the payload segment as received: already base64url
 	// without padding, it is what X-Jwt-Claims carries.
 	payloadB64 string
-	claims     map[string]any
+	// payloadJSON is the verified payload, for {http.auth.jwt.claims_json}.
+	payloadJSON string
+	claims      map[string]any
 
 	identity string
 	typ      string // access or refresh
@@ -68,8 +70,12 @@ func (t *verifiedToken) render() {
 	t.claimPlaceholders = t.claimPlaceholder
 }
 
-// claimPlaceholder resolves {http.auth.jwt.claims.<name>}.
+// claimPlaceholder resolves {http.auth.jwt.claims.<name>} and
+// {http.auth.jwt.claims_json}.
 func (t *verifiedToken) claimPlaceholder(key string) (any, bool) {
+	if key == "http.auth.jwt.claims_json" {
+		return t.payloadJSON, true
+	}
 	name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
 	if !ok {
 		return nil, false
@@ -199,7 +205,7 @@ func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToke
 	if hasControlChar(claims) {
 		return nil, errControlChar
 	}
-	t := &verifiedToken{raw: raw, payloadB64: payloadB64, claims: claims}
+	t := &verifiedToken{raw: raw, payloadB64: payloadB64, payloadJSON: string(payload), claims: claims}
 
 	// Registered time claims must be JSON numbers (RFC 7519 NumericDate).
 	expV, ok := claims["exp"]
