@@ -18,6 +18,27 @@ import (
 // spelling.
 var b64 = base64.RawURLEncoding.Strict()
 
+// tokenAlphabet marks the bytes a compact JWS may hold: base64url and dots.
+var tokenAlphabet = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_." {
+		t[c] = true
+	}
+	return t
+}()
+
+// inTokenAlphabet reports whether raw holds only base64url characters and
+// dots. Go's base64 decoders skip CR and LF even in strict mode, so without
+// this check a newline inside the signature gave a valid token a second
+// spelling (a query value can carry %0A).
+func inTokenAlphabet(raw string) bool {
+	for i := 0; i < len(raw); i++ {
+		if !tokenAlphabet[raw[i]] {
+			return false
+		}
+	}
+	return true
+}
+
 // maxKIDLength bounds the kid header; real ones are short.
 const maxKIDLength = 256
 
@@ -126,6 +147,10 @@ func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
 	headerB64, payloadB64, sigB64 := raw[:dot1], raw[dot1+1:dot2], raw[dot2+1:]
 	if payloadB64 == "" || sigB64 == "" || strings.IndexByte(sigB64, '.') >= 0 {
 		return nil, errMalformed
+	}
+
+	if !inTokenAlphabet(raw) {
+		return nil, errBadEncoding
 	}
 
 	headerJSON, err := b64.DecodeString(headerB64)
