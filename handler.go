@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -114,6 +115,9 @@ func (h *Auth) Validate() error {
 
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripJWTHeaders(r.Header)
+	if r.Trailer != nil {
+		stripJWTTrailers(r)
+	}
 
 	if !h.VerifyPreflight && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		return next.ServeHTTP(w, r)
@@ -380,6 +384,31 @@ func stripJWTHeaders(h http.Header) {
 		return
 	}
 	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// stripJWTTrailers keeps X-Jwt-* names out of the request's trailers too:
+// Caddy's reverse_proxy forwards request trailers, and some upstreams merge
+// trailers into headers. net/http fills the trailer values in only when the
+// body reaches EOF, so they are stripped now and again at EOF.
+func stripJWTTrailers(r *http.Request) {
+	stripJWTHeaders(r.Trailer)
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &jwtTrailerStripper{ReadCloser: r.Body, trailer: r.Trailer}
+	}
+}
+
+// jwtTrailerStripper strips X-Jwt-* trailers when the body hits EOF.
+type jwtTrailerStripper struct {
+	io.ReadCloser
+	trailer http.Header
+}
+
+func (b *jwtTrailerStripper) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		stripJWTHeaders(b.trailer)
+	}
+	return n, err
 }
 
 func hasJWTPrefix(name string) bool {
