@@ -180,7 +180,7 @@ func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, w
 	case wantType == typeRefresh && tok.typ != typeRefresh:
 		return nil, errAccessNotAllowed
 	}
-	if tok.jti != "" && a.revoked.isRevoked(tok.jti) {
+	if (tok.jti != "" && a.revoked.isRevoked(tok.jti)) || (tok.family != "" && a.revoked.isRevoked(tok.family)) {
 		return nil, errRevoked
 	}
 	return tok, nil
@@ -298,8 +298,13 @@ func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *verifiedToken)
 	repl.Set("http.auth.jwt.fresh", fresh)
 	repl.Set("http.auth.jwt.jti", tok.jti)
 	repl.Set("http.auth.jwt.exp", exp)
-	claims := tok.claims
+	claims, payloadB64 := tok.claims, tok.payloadB64
 	repl.Map(func(key string) (any, bool) {
+		if key == "http.auth.jwt.claims_json" {
+			// the verified payload, decoded only when a config asks for it
+			b, err := b64.DecodeString(payloadB64)
+			return string(b), err == nil
+		}
 		name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
 		if !ok {
 			return nil, false
