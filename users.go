@@ -30,7 +30,7 @@ const usersFileCheckInterval = 2 * time.Second
 const maxUsersFileSize = 16 << 20
 
 // hashHelp tells an operator how to make a hash.
-const hashHelp = "make one with `caddy hash-password` (bcrypt)"
+const hashHelp = "make one with `caddy hash-password --algorithm bcrypt`"
 
 // account is a user ready for the login path.
 type account struct {
