@@ -300,6 +300,10 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 	if h.throttle != nil {
 		h.throttle.succeeded(name)
 	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		// access logs show who logged in
+		repl.Set("http.auth.user.id", acct.name)
+	}
 	var family string
 	if h.RotateRefresh {
 		family = uuid.NewString()

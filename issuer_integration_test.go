@@ -295,3 +295,100 @@ http://localhost:%d {
 		t.Errorf("Retry-After %q", ra)
 	}
 }
+
+// TestIssueAdaptCaddyfile is a golden test of the JSON a jwt_issue
+// Caddyfile produces: jwt_issue ordered before jwt_auth without an order
+// line, and every subdirective in its JSON field.
+func TestIssueAdaptCaddyfile(t *testing.T) {
+	caddytest.AssertAdapt(t, issuerAdaptInput, "caddyfile", issuerAdaptWant)
+}
+
+const issuerAdaptInput = `
+{
+	jwt {
+		secret {env.JWT_SECRET}
+	}
+}
+
+:8884 {
+	jwt_issue /auth/* {
+		login /auth/login
+		refresh /auth/refresh
+		logout /auth/logout
+		user alice $2a$04$abcdefghijklmnopqrstuu5ZK4ahfHn1hwXq9w3x6pR8dX8O2mQ9a role=admin
+		deliver cookie json
+		throttle 3 10 5m
+		rotate_refresh
+	}
+	jwt_auth
+	respond "ok"
+}
+`
+
+const issuerAdaptWant = `
+{
+	"apps": {
+		"http": {
+			"servers": {
+				"srv0": {
+					"listen": [
+						":8884"
+					],
+					"routes": [
+						{
+							"match": [
+								{
+									"path": [
+										"/auth/*"
+									]
+								}
+							],
+							"handle": [
+								{
+									"deliver": [
+										"cookie",
+										"json"
+									],
+									"handler": "jwt_issue",
+									"login": "/auth/login",
+									"logout": "/auth/logout",
+									"refresh": "/auth/refresh",
+									"rotate_refresh": true,
+									"throttle": {
+										"max_per_ip": 10,
+										"max_per_user": 3,
+										"window": 300000000000
+									},
+									"users": [
+										{
+											"claims": {
+												"role": "admin"
+											},
+											"hash": "$2a$04$abcdefghijklmnopqrstuu5ZK4ahfHn1hwXq9w3x6pR8dX8O2mQ9a",
+											"name": "alice"
+										}
+									]
+								}
+							]
+						},
+						{
+							"handle": [
+								{
+									"handler": "jwt_auth"
+								},
+								{
+									"body": "ok",
+									"handler": "static_response"
+								}
+							]
+						}
+					]
+				}
+			}
+		},
+		"jwt": {
+			"secret": "{env.JWT_SECRET}"
+		}
+	}
+}
+`

@@ -337,6 +337,11 @@ func TestIssueLoginClaimsFromSettings(t *testing.T) {
 	}
 
 	e = issuerTestSetup(t, func(a *App) { a.Audience = []string{"api", "web"} }, nil)
+	e.app.keys.signer.kid = "key-2026"
+	hdr, _ := issuerTestDecode(t, e.login()["access_token"].(string))
+	if hdr["kid"] != "key-2026" {
+		t.Errorf("header %v: kid of the signing key", hdr)
+	}
 	_, access = issuerTestDecode(t, e.login()["access_token"].(string))
 	aud, ok := access["aud"].([]any)
 	if !ok || len(aud) != 2 || aud[0] != "api" || aud[1] != "web" {
