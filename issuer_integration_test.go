@@ -300,7 +300,7 @@ http://localhost:%d {
 // Caddyfile produces: jwt_issue ordered before jwt_auth without an order
 // line, and every subdirective in its JSON field.
 func TestIssueAdaptCaddyfile(t *testing.T) {
-	caddytest.AssertAdapt(t, issuerAdaptInput, "caddyfile", issuerAdaptWant)
+	caddytest.AssertAdapt(t, issuerAdaptInput, "caddyfile", strings.TrimSpace(issuerAdaptWant))
 }
 
 const issuerAdaptInput = `
