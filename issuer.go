@@ -429,11 +429,6 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if accessErr != nil && !skippableAtLogout(accessErr) {
 		return h.refuse(w, r, accessErr)
 	}
-	accessViaCookie := false
-	if access != nil {
-		_, from, _ := extractToken(r, h.sources, accessCookieName)
-		accessViaCookie = from == sourceCookie
-	}
 
 	var refresh *verifiedToken
 	raw, fromCookie := fields["refresh_token"], false
@@ -453,10 +448,12 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		case tok.typ != typeRefresh:
 			return h.refuse(w, r, errAccessNotAllowed)
 		default:
-			// A refresh cookie is ambient: unless the access cookie
-			// already passed the CSRF check, the header must match the
-			// refresh token's csrf claim.
-			if fromCookie && !accessViaCookie {
+			// A refresh cookie is ambient. A valid access token proves
+			// the request is intended (from a header, which a forged
+			// request cannot set, or from a cookie whose CSRF header
+			// authenticate checked); without one, the header must match
+			// the refresh token's csrf claim.
+			if fromCookie && access == nil {
 				if e := checkCSRF(r, tok); e != nil {
 					return h.refuse(w, r, e)
 				}
@@ -572,6 +569,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // fine.
 func readBodyFields(w http.ResponseWriter, r *http.Request, names []string, required bool) (map[string]string, *authError) {
 	var buf bytes.Buffer
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxIssueBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

@@ -741,6 +741,20 @@ func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
 	if e.authenticate(cs["refresh_token_cookie"].Value, typeRefresh) != errRevoked {
 		t.Error("refresh token not revoked")
 	}
+
+	// json+cookie client that sends its access token in the header: the
+	// browser adds the refresh cookie on its own, and the header token
+	// proves intent, so no CSRF header is needed
+	w = e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
+	body, cs = issuerTestBody(t, w), issuerTestCookies(w)
+	r = issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), body["access_token"].(string))
+	r.AddCookie(&http.Cookie{Name: "refresh_token_cookie", Value: cs["refresh_token_cookie"].Value})
+	if w := e.do(r); w.Code != 200 {
+		t.Fatalf("header access + refresh cookie: %d %s", w.Code, w.Body)
+	}
+	if e.authenticate(body["refresh_token"].(string), typeRefresh) != errRevoked {
+		t.Error("the refresh cookie was not revoked")
+	}
 }
 
 func TestIssueCookieSecureOverTLS(t *testing.T) {
