@@ -6,6 +6,7 @@ package jwtextended
 //	go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime=15s .
 //	go test -run '^$' -fuzz '^FuzzClaims$' -fuzztime=15s .
 //	go test -run '^$' -fuzz '^FuzzCaddyfile$' -fuzztime=15s .
+//	go test -run '^$' -fuzz '^FuzzLoginBody$' -fuzztime=15s .
 //
 // Run them longer locally with e.g. -fuzztime=30m; a failing input is
 // written to testdata/fuzz/<Target>/ and replayed by every plain `go test`
@@ -24,7 +25,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"mime"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -333,6 +337,77 @@ func FuzzCaddyfile(f *testing.F) {
 		if err := is.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err == nil {
 			if _, err := json.Marshal(&is); err != nil {
 				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// FuzzLoginBody feeds login bodies to the issuer's body parser: it must
+// never panic, refuse only with 400, 413 or 415, and what it reads must be
+// what encoding/json or url.ParseQuery read from the same body.
+func FuzzLoginBody(f *testing.F) {
+	for _, s := range [][2]string{
+		{"application/json", `{"username":"alice","password":"pw"}`},
+		{"application/json; charset=utf-8", `{"username":"alice","password":"pw","extra":[1,{"a":null}]}`},
+		{"application/json", `{"username":"mallory","username":"alice","password":"pw"}`},
+		{"application/json", `{"username":"alice","Password":"x","password":"pw"}`},
+		{"application/json", `{"username":"al\u0000ice","password":"\ud800"}`},
+		{"application/json", `{"username":1,"password":null}`},
+		{"application/json", `["username","alice"]`},
+		{"application/json", `{"username":"alice","password":"pw"} {}`},
+		{"application/json", ""},
+		{"application/x-www-form-urlencoded", "username=alice&password=pw"},
+		{"application/x-www-form-urlencoded", "username=alice&username=bob&password=pw"},
+		{"application/x-www-form-urlencoded", "username=%zz&password=pw"},
+		{"application/x-www-form-urlencoded", "username=alice;password=pw"},
+		{"text/plain", "username=alice&password=pw"},
+		{"", `{"username":"alice","password":"pw"}`},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, contentType, body string) {
+		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		fields, e := readBodyFields(httptest.NewRecorder(), r, credentialFieldNames, true)
+		if e != nil {
+			switch e.status {
+			case 400, 413, 415:
+			default:
+				t.Fatalf("refusal %d %q", e.status, e.msg)
+			}
+			return
+		}
+		mt, _, _ := mime.ParseMediaType(contentType)
+		switch mt {
+		case "application/json":
+			var m map[string]any
+			if err := json.Unmarshal([]byte(body), &m); err != nil {
+				t.Fatalf("accepted a body encoding/json refuses: %v", err)
+			}
+			for _, n := range credentialFieldNames {
+				v, _ := m[n].(string)
+				if fields[n] != v {
+					t.Fatalf("%s read as %q, encoding/json reads %q", n, fields[n], v)
+				}
+				for k := range m {
+					if k != n && strings.EqualFold(k, n) {
+						t.Fatalf("accepted %q next to %q", k, n)
+					}
+				}
+			}
+		case "application/x-www-form-urlencoded":
+			vals, err := url.ParseQuery(body)
+			if err != nil {
+				t.Fatalf("accepted a form url.ParseQuery refuses: %v", err)
+			}
+			for _, n := range credentialFieldNames {
+				if len(vals[n]) > 1 || fields[n] != vals.Get(n) {
+					t.Fatalf("%s read as %q from %q", n, fields[n], vals[n])
+				}
+			}
+		default:
+			if body != "" {
+				t.Fatalf("accepted a body of type %q", contentType)
 			}
 		}
 	})
