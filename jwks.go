@@ -114,15 +114,17 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 	return nil
 }
 
+// refresh fetches once and logs a failure.
+func (s *jwksSource) refresh(ctx context.Context) {
+	if err := s.fetch(ctx); err != nil && ctx.Err() == nil {
+		s.ring.logger.Error("fetching remote JWK Set failed; keeping the last good keys",
+			zap.String("jwks_url", s.url), zap.Int("kept_keys", len(s.current())), zap.Error(err))
+	}
+}
+
 // run fetches now, then every interval and on demand, until ctx ends.
 func (s *jwksSource) run(ctx context.Context, interval time.Duration) {
-	fetch := func() {
-		if err := s.fetch(ctx); err != nil && ctx.Err() == nil {
-			n := len(s.current())
-			s.ring.logger.Error("fetching remote JWK Set failed; keeping the last good keys",
-				zap.String("jwks_url", s.url), zap.Int("kept_keys", n), zap.Error(err))
-		}
-	}
+	fetch := func() { s.refresh(ctx) }
 	fetch()
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -561,9 +561,11 @@ type jwkMeta struct {
 // key_ops with "verify", when present) and bound to exactly one algorithm:
 // its alg, or when absent one inferred where only one fits (an EC curve,
 // Ed25519). RSA and symmetric keys without alg are refused, since several
-// algorithms would fit them. A private JWK yields its public half; a
-// symmetric key ("oct") only when allowSymmetric is set.
-func verificationKeyFromJWK(raw []byte, allowSymmetric bool) (*verificationKey, error) {
+// algorithms would fit them. When configured is set (keys an operator
+// wrote down), a private JWK yields its public half and a symmetric key
+// ("oct") is an HMAC key; a remote JWK Set (configured unset) must hold
+// public keys only.
+func verificationKeyFromJWK(raw []byte, configured bool) (*verificationKey, error) {
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(raw); err != nil {
 		return nil, fmt.Errorf("invalid JWK: %v", err)
@@ -595,7 +597,7 @@ func verificationKeyFromJWK(raw []byte, allowSymmetric bool) (*verificationKey, 
 	}
 
 	if secret, ok := jwk.Key.([]byte); ok {
-		if !allowSymmetric {
+		if !configured {
 			return nil, fmt.Errorf("JWK %q is a symmetric key; a JWK Set from a URL must hold public keys only", jwk.KeyID)
 		}
 		min, ok := minHMACKeyBytes[alg]
@@ -608,6 +610,9 @@ func verificationKeyFromJWK(raw []byte, allowSymmetric bool) (*verificationKey, 
 		return &verificationKey{kid: jwk.KeyID, alg: alg, method: algorithms[alg], key: secret}, nil
 	}
 
+	if !configured && !jwk.IsPublic() {
+		return nil, fmt.Errorf("JWK %q holds a private key; a JWK Set from a URL must hold public keys only", jwk.KeyID)
+	}
 	pubJWK := jwk.Public()
 	if !pubJWK.Valid() {
 		return nil, fmt.Errorf("JWK %q is not a valid key", jwk.KeyID)
@@ -633,7 +638,7 @@ func verificationKeyFromJWK(raw []byte, allowSymmetric bool) (*verificationKey, 
 // reported in skipped (RFC 7517 section 5: implementations SHOULD ignore
 // them); a set whose usable keys share a kid, or mix symmetric and
 // asymmetric keys, is refused as a whole.
-func parseJWKSet(data []byte, allowSymmetric bool) (keys []*verificationKey, skipped []error, err error) {
+func parseJWKSet(data []byte, configured bool) (keys []*verificationKey, skipped []error, err error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
@@ -646,7 +651,7 @@ func parseJWKSet(data []byte, allowSymmetric bool) (keys []*verificationKey, ski
 	seen := map[string]bool{}
 	symmetric, asymmetric := false, false
 	for _, raw := range set.Keys {
-		vk, err := verificationKeyFromJWK(raw, allowSymmetric)
+		vk, err := verificationKeyFromJWK(raw, configured)
 		if err != nil {
 			skipped = append(skipped, err)
 			continue
