@@ -8,10 +8,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -373,15 +375,15 @@ func TestKeysPEMForms(t *testing.T) {
 		t.Errorf("certificate key: %v", e)
 	}
 	// a private key where a public key is expected, and the reverse
-	if _, err := parsePublicKeyPEM(mustRead(t, privates["pkcs8"])); err == nil || !strings.Contains(err.Error(), "-pubout") {
+	if _, err := parsePublicKeyPEM(keysTestRead(t, privates["pkcs8"])); err == nil || !strings.Contains(err.Error(), "-pubout") {
 		t.Errorf("private key as public_key: %v", err)
 	}
-	if _, err := parsePrivateKeyPEM(mustRead(t, publics["pkix"])); err == nil || !strings.Contains(err.Error(), "public_key") {
+	if _, err := parsePrivateKeyPEM(keysTestRead(t, publics["pkix"])); err == nil || !strings.Contains(err.Error(), "public_key") {
 		t.Errorf("public key as private_key: %v", err)
 	}
 }
 
-func mustRead(t testing.TB, path string) []byte {
+func keysTestRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -582,4 +584,141 @@ func TestKeysServeJWKS(t *testing.T) {
 	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" {
 		t.Fatalf("POST: %d %v", w.Code, w.Header())
 	}
+}
+
+// caddy jwt genkey: secrets long enough for their algorithm, key pairs the
+// app loads with the algorithm inferred.
+func TestCommandGenkey(t *testing.T) {
+	for _, alg := range []string{"HS256", "HS384", "HS512"} {
+		var out strings.Builder
+		if err := genkey(&out, alg, ""); err != nil {
+			t.Fatal(err)
+		}
+		secret := strings.TrimSpace(out.String())
+		a := keysTestApp(t, map[string]any{"secret": secret, "algorithm": alg}, "")
+		if sk, _ := a.keys.signingKey(); sk.alg != alg {
+			t.Fatalf("%s: signer %s", alg, sk.alg)
+		}
+	}
+	for _, alg := range []string{"ES384", "eddsa", "PS256"} {
+		path := filepath.Join(t.TempDir(), "key.pem")
+		var out strings.Builder
+		if err := genkey(&out, alg, path); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: private key file %v, %v", alg, fi, err)
+		}
+		want := map[string]string{"ES384": "ES384", "eddsa": "EdDSA", "PS256": "PS256"}[alg]
+		cfg := map[string]any{"private_key": map[string]any{"file": path}}
+		if want == "PS256" {
+			cfg["algorithm"] = "PS256"
+		}
+		a := keysTestApp(t, cfg, "")
+		sk, _ := a.keys.signingKey()
+		if sk.alg != want || !strings.Contains(out.String(), sk.kid) {
+			t.Fatalf("%s: signer %s kid %s; output %q", alg, sk.alg, sk.kid, out.String())
+		}
+		if _, err := os.Stat(path + ".pub"); err != nil {
+			t.Fatal(err)
+		}
+		pub := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": path + ".pub"}}}, "")
+		if pub.keys.keysWithoutKID()[0].kid != sk.kid {
+			t.Fatalf("%s: the public half has another kid", alg)
+		}
+	}
+	if err := genkey(io.Discard, "none", ""); err == nil {
+		t.Fatal("genkey --alg none accepted")
+	}
+}
+
+// caddy jwt mint and decode with a Caddyfile's keys.
+func TestCommandMintDecode(t *testing.T) {
+	key := keysTestKeys()["p256"].(*ecdsa.PrivateKey)
+	dir := t.TempDir()
+	keyPath := keysTestPKCS8(t, key)
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	os.WriteFile(caddyfile, []byte(`{
+	storage file_system `+filepath.Join(dir, "data")+`
+	jwt {
+		private_key `+keyPath+` key-1
+		issuer https://auth.example
+		audience api
+		access_ttl 5m
+	}
+}
+`), 0o600)
+
+	var out strings.Builder
+	err := mint(&out, mintOptions{config: caddyfile, sub: "alice", typ: typeAccess, fresh: true, claims: []string{"role=admin", "level=3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(out.String())
+
+	// checked independently: stdlib ECDSA over the raw segments
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q", tok)
+	}
+	sig, _ := b64.DecodeString(parts[2])
+	digest := keysTestSHA256(parts[0] + "." + parts[1])
+	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	if !ecdsa.Verify(&key.PublicKey, digest, r, s) {
+		t.Fatal("minted token's signature does not verify with the configured key")
+	}
+	var hdr, claims map[string]any
+	hb, _ := b64.DecodeString(parts[0])
+	pb, _ := b64.DecodeString(parts[1])
+	json.Unmarshal(hb, &hdr)
+	json.Unmarshal(pb, &claims)
+	if hdr["alg"] != "ES256" || hdr["kid"] != "key-1" {
+		t.Fatalf("header %v", hdr)
+	}
+	exp, iat := claims["exp"].(float64), claims["iat"].(float64)
+	if claims["sub"] != "alice" || claims["type"] != "access" || claims["fresh"] != true || claims["iss"] != "https://auth.example" ||
+		claims["aud"] != "api" || claims["role"] != "admin" || claims["level"] != float64(3) || exp-iat != 300 || claims["nbf"] != iat {
+		t.Fatalf("claims %v", claims)
+	}
+	if jti, _ := claims["jti"].(string); len(jti) != 36 || jti[14] != '4' {
+		t.Fatalf("jti %q is not a UUIDv4", jti)
+	}
+
+	out.Reset()
+	if err := decode(&out, caddyfile, "", tok); err != nil {
+		t.Fatalf("decode: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "token verified") || !strings.Contains(out.String(), `"sub": "alice"`) || !strings.Contains(out.String(), `"kid": "key-1"`) {
+		t.Fatalf("decode output:\n%s", out.String())
+	}
+
+	// a token of another key is refused, and decode says why
+	other := keysTestSignWith(t, "ES256", keysTestKeys()["p256b"], "key-1")
+	out.Reset()
+	err = decode(&out, caddyfile, "", other)
+	if err == nil || !strings.Contains(out.String(), "REFUSED") || !strings.Contains(out.String(), "Signature verification failed") {
+		t.Fatalf("decode of a foreign token: %v\n%s", err, out.String())
+	}
+
+	// a refresh token
+	out.Reset()
+	if err := mint(&out, mintOptions{config: caddyfile, sub: "alice", typ: typeRefresh}); err != nil {
+		t.Fatal(err)
+	}
+	out2 := strings.Builder{}
+	if err := decode(&out2, caddyfile, "", out.String()); err != nil || !strings.Contains(out2.String(), `"type": "refresh"`) {
+		t.Fatalf("refresh token: %v\n%s", err, out2.String())
+	}
+
+	// a verify-only config cannot mint
+	verifyOnly := filepath.Join(dir, "Caddyfile.verify")
+	os.WriteFile(verifyOnly, []byte("{\n\tjwt {\n\t\tpublic_key "+keysTestPKIX(t, key.Public())+"\n\t}\n}\n"), 0o600)
+	if err := mint(io.Discard, mintOptions{config: verifyOnly, adapter: "caddyfile", sub: "a", typ: typeAccess}); err == nil || !strings.Contains(err.Error(), "only verifies") {
+		t.Fatalf("mint with a verify-only config: %v", err)
+	}
+}
+
+func keysTestSHA256(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
 }
