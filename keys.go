@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -139,12 +138,13 @@ type keyring struct {
 // files and Caddy's storage, but never the network: remote JWK Sets are
 // fetched after start.
 func loadKeyring(ctx caddy.Context, a *App) (*keyring, error) {
-	k := &keyring{logger: a.logger, now: a.now}
+	k := &keyring{logger: a.logger, now: time.Now}
 	if k.logger == nil {
 		k.logger = zap.NewNop()
 	}
-	if k.now == nil {
-		k.now = time.Now
+	if a.now != nil {
+		// App.now is the clock, and tests replace it after Provision
+		k.now = func() time.Time { return a.now() }
 	}
 	k.refresh = time.Duration(a.JWKSRefresh)
 	if k.refresh <= 0 {
@@ -671,17 +671,6 @@ func parseJWKSet(data []byte, configured bool) (keys []*verificationKey, skipped
 		return nil, skipped, errors.New("the JWK Set mixes symmetric and asymmetric keys")
 	}
 	return keys, skipped, nil
-}
-
-// ellipticCurveFor is the curve of an ES algorithm.
-func ellipticCurveFor(alg string) elliptic.Curve {
-	switch alg {
-	case "ES384":
-		return elliptic.P384()
-	case "ES512":
-		return elliptic.P521()
-	}
-	return elliptic.P256()
 }
 
 // fingerprint is a short, non-secret name of a key for logs.
