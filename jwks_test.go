@@ -270,3 +270,28 @@ func TestJWKSKeyPolicy(t *testing.T) {
 		t.Fatal(e)
 	}
 }
+
+// A remote set whose keys share a kid is refused as a whole; the last good
+// set stays.
+func TestJWKSDuplicateKIDKeepsLastGoodSet(t *testing.T) {
+	keys := keysTestKeys()
+	srv := keysTestNewJWKSServer(t)
+	srv.set(200, keysTestJWKSBody(t, map[string]crypto.Signer{"a": keys["p256"]}, nil))
+	a := keysTestRemoteApp(t, srv.URL, nil)
+	src := a.keys.remotes[0]
+	if err := src.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dup := `{"keys":[` + string(mustJSON(t, jose.JSONWebKey{Key: keys["p256b"].Public(), KeyID: "a"})) + `,` +
+		string(mustJSON(t, jose.JSONWebKey{Key: keys["p384"].Public(), KeyID: "a"})) + `]}`
+	srv.set(200, []byte(dup))
+	if err := src.fetch(context.Background()); err == nil || !strings.Contains(err.Error(), `several keys with kid "a"`) {
+		t.Fatalf("duplicate kids: %v", err)
+	}
+	if _, e := a.parseToken(keysTestSignWith(t, "ES256", keys["p256"], "a")); e != nil {
+		t.Fatalf("last good key lost: %v", e)
+	}
+	if _, e := a.parseToken(keysTestSignWith(t, "ES256", keys["p256b"], "a")); e != errSignature {
+		t.Fatalf("a key of the refused set verifies: %v", e)
+	}
+}

@@ -191,6 +191,9 @@ func loadKeyring(ctx caddy.Context, a *App) (*keyring, error) {
 		k.local = append(k.local, vk)
 
 	case zeroConfig:
+		if a.Algorithm != "" && a.Algorithm != "ES256" {
+			return nil, fmt.Errorf("jwt: algorithm %s is set without a key; the generated key is ES256, so remove algorithm, or add secret (HS*) or private_key for %s", a.Algorithm, a.Algorithm)
+		}
 		priv, err := loadOrCreateSigningKey(ctx, ctx.Storage(), k.logger)
 		if err != nil {
 			return nil, err

@@ -424,6 +424,7 @@ func TestKeysRefusedConfigs(t *testing.T) {
 		{"secret too short", map[string]any{"secret": string(keysTestSecret(31))}, "31 bytes, HS256 needs at least 32"},
 		{"hs512 secret too short", map[string]any{"algorithm": "HS512", "secret": string(keysTestSecret(63))}, "HS512 needs at least 64"},
 		{"algorithm without signing key", map[string]any{"algorithm": "ES256", "jwks_urls": []any{"https://idp.invalid/jwks"}}, "no secret or private_key"},
+		{"algorithm without any key", map[string]any{"algorithm": "RS256"}, "the generated key is ES256"},
 		{"missing file", map[string]any{"private_key": map[string]any{"file": "/nonexistent/key.pem"}}, "reading private_key"},
 	}
 	for _, c := range cases {
