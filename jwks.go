@@ -2,6 +2,7 @@ package jwtextended
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -80,6 +81,7 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 		return err
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	req.Header.Set("User-Agent", "caddy-jwt-extended")
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return err
@@ -108,6 +110,10 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 	for _, vk := range keys {
 		vk.source = "jwks_url " + s.url
 	}
+	if sameKeys(s.current(), keys) {
+		// unchanged: keep the snapshot, and so the verified-token cache
+		return nil
+	}
 	s.keys.Store(&keys)
 	s.ring.rebuild()
 	s.ring.logger.Debug("fetched remote JWK Set", zap.String("jwks_url", s.url), zap.Int("keys", len(keys)))
@@ -120,6 +126,23 @@ func (s *jwksSource) refresh(ctx context.Context) {
 		s.ring.logger.Error("fetching remote JWK Set failed; keeping the last good keys",
 			zap.String("jwks_url", s.url), zap.Int("kept_keys", len(s.current())), zap.Error(err))
 	}
+}
+
+// sameKeys reports whether two key lists hold the same kids, algorithms
+// and public keys, in the same order.
+func sameKeys(a, b []*verificationKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	for i := range a {
+		x, y := a[i], b[i]
+		eq, ok := x.key.(equaler)
+		if x.kid != y.kid || x.alg != y.alg || !ok || !eq.Equal(y.key) {
+			return false
+		}
+	}
+	return true
 }
 
 // run fetches now, then every interval and on demand, until ctx ends.

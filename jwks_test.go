@@ -193,6 +193,11 @@ func TestJWKSUnknownKIDRefresh(t *testing.T) {
 	if err := src.fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// an unchanged set keeps the snapshot (and the verified-token cache)
+	before := a.keys.snap.Load()
+	if err := src.fetch(context.Background()); err != nil || a.keys.snap.Load() != before {
+		t.Fatalf("refetching an unchanged set replaced the snapshot (%v)", err)
+	}
 	// the identity provider rotates
 	srv.set(200, keysTestJWKSBody(t, map[string]crypto.Signer{"old": keys["ed"], "new": keys["edb"]}, nil))
 	tok := keysTestSignWith(t, "EdDSA", keys["edb"], "new")
