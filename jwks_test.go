@@ -94,10 +94,10 @@ func TestJWKSFetchedAfterStart(t *testing.T) {
 		t.Fatalf("before start: got %v, want %v", e, errUnknownKID)
 	}
 
-	if err := a.keys.start(); err != nil {
+	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer a.keys.stop()
+	defer a.Stop()
 	keysTestWaitFor(t, func() bool { return a.keys.snap.Load().byKID["idp-1"] != nil })
 	if _, e := a.parseToken(tok); e != nil {
 		t.Fatalf("after fetch: %v", e)
@@ -110,8 +110,11 @@ func TestJWKSFetchedAfterStart(t *testing.T) {
 	if _, e := a.parseToken(keysTestSignWith(t, "PS256", keys["rsa"], "idp-1")); e != errAlgNotAllowed {
 		t.Fatalf("PS256 with an RS256 JWK: %v", e)
 	}
-	if err := a.keys.stop(); err != nil {
+	if err := a.Stop(); err != nil {
 		t.Fatal(err)
+	}
+	if a.keys.stopBG != nil {
+		t.Fatal("Stop left the JWKS fetcher running")
 	}
 }
 

@@ -723,3 +723,34 @@ func keysTestSHA256(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
 }
+
+// BenchmarkKeysVerifySignature measures the signature layer per algorithm
+// (no claims, no cache): what a token costs the first time it is seen.
+func BenchmarkKeysVerifySignature(b *testing.B) {
+	keys := keysTestKeys()
+	for _, c := range []struct {
+		alg string
+		key any
+	}{
+		{"HS256", keysTestSecret(32)}, {"RS256", keys["rsa"]}, {"PS256", keys["rsa"]},
+		{"ES256", keys["p256"]}, {"ES384", keys["p384"]}, {"ES512", keys["p521"]}, {"EdDSA", keys["ed"]},
+	} {
+		b.Run(c.alg, func(b *testing.B) {
+			var vk *verificationKey
+			if secret, ok := c.key.([]byte); ok {
+				vk = &verificationKey{alg: c.alg, method: algorithms[c.alg], key: secret}
+			} else {
+				vk = &verificationKey{alg: c.alg, method: algorithms[c.alg], key: c.key.(crypto.Signer).Public()}
+			}
+			a := &App{keys: keysTestRing(vk)}
+			tok := keysTestSignWith(b, c.alg, c.key, "")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, e := a.verifySignature(tok, true); e != nil {
+					b.Fatal(e)
+				}
+			}
+		})
+	}
+}
