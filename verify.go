@@ -159,6 +159,11 @@ func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
 // checkClaims decodes a verified payload and checks every claim that does
 // not depend on the clock.
 func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToken, *authError) {
+	// encoding/json turns invalid UTF-8 into U+FFFD, so it must be refused
+	// here: two different signed payloads must not read as the same claims.
+	if !utf8.Valid(payload) {
+		return nil, errBadPayloadJSON
+	}
 	if !uniqueMembers(payload) {
 		return nil, errDuplicateClaim
 	}
