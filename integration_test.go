@@ -305,3 +305,60 @@ http://localhost:9080 {
 	t.Setenv("JWT_TEST_SECRET", short)
 	caddytest.AssertLoadError(t, fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}")+site, "caddyfile", "secret is 20 bytes, HS256 needs at least 32")
 }
+
+// TestIntegrationUnderscoreHeadersAllowlisted: Caddy drops client headers
+// with underscores unless the site allowlists them (servers
+// expected_underscore_headers). Where they are allowed, jwt_auth itself must
+// remove the X_Jwt_* spellings, which CGI-style backends read as X-Jwt-*.
+// A control route without jwt_auth shows the spoof does reach the proxy.
+func TestIntegrationUnderscoreHeadersAllowlisted(t *testing.T) {
+	up := newIntegrationUpstream(t)
+	t.Setenv("JWT_TEST_SECRET", integrationSecret)
+	tc := caddytest.NewTester(t)
+	global := strings.Replace(fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}"),
+		"grace_period 1ns", "grace_period 1ns\n\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}", 1)
+	tc.InitServer(global+`
+http://localhost:9080 {
+	handle /control/* {
+		reverse_proxy `+up.Listener.Addr().String()+`
+	}
+	handle {
+		jwt_auth
+		reverse_proxy `+up.Listener.Addr().String()+`
+	}
+}
+`, "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	send := func(path string) http.Header {
+		req, _ := http.NewRequest("GET", "http://localhost:9080"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+integrationToken(t, nil))
+		req.Header["X_Jwt_Identity"] = []string{"mallory"}
+		req.Header["X_JWT_ROLE"] = []string{"admin"}
+		res, body := integrationDo(t, tc, req)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d %q", path, res.StatusCode, body)
+		}
+		return up.last()
+	}
+	underscored := func(h http.Header) []string {
+		var names []string
+		for name := range h {
+			if hasJWTPrefix(name) && strings.Contains(name, "_") {
+				names = append(names, name)
+			}
+		}
+		return names
+	}
+	if names := underscored(send("/control/x")); len(names) == 0 {
+		t.Fatal("control: the allowlisted X_Jwt_* headers did not reach the upstream; the test proves nothing")
+	}
+	h := send("/api")
+	if names := underscored(h); len(names) != 0 {
+		t.Errorf("upstream behind jwt_auth received client headers %v", names)
+	}
+	if got := h.Values("X-Jwt-Identity"); len(got) != 1 || got[0] != "alice" {
+		t.Errorf("upstream X-Jwt-Identity = %q, want [alice]", got)
+	}
+}
