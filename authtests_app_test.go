@@ -72,6 +72,7 @@ func TestAppProvision(t *testing.T) {
 		{"negative fresh_for", App{Secret: long(32), FreshFor: caddy.Duration(-time.Second)}, []string{"fresh_for must not be negative"}, long(32)},
 		{"bad token_from", App{Secret: long(32), TokenFrom: []string{"header", "json"}}, []string{"token_from", `"json"`}, long(32)},
 		{"duplicate token_from", App{Secret: long(32), TokenFrom: []string{"query", "query"}}, []string{"token_from", "twice"}, long(32)},
+		{"negative cache_size", App{Secret: long(32), CacheSize: authtestsIntPtr(-1)}, []string{"cache_size must be 0 (off) or more"}, long(32)},
 		{"jwks_url not http", App{Secret: long(32), JWKSURLs: []string{"ftp://x"}}, []string{"jwks_url", "http"}, long(32)},
 	}
 	for _, tc := range tests {

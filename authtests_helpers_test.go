@@ -71,6 +71,13 @@ func authtestsApp(t testing.TB, mutate func(*App)) (caddy.Context, *App) {
 func authtestsHandler(t testing.TB, mutate func(*App), h *Auth) (*Auth, *App) {
 	t.Helper()
 	ctx, app := authtestsApp(t, mutate)
+	return authtestsHandlerOn(t, ctx, h), app
+}
+
+// authtestsHandlerOn provisions and validates h in ctx, so several handlers
+// share one app.
+func authtestsHandlerOn(t testing.TB, ctx caddy.Context, h *Auth) *Auth {
+	t.Helper()
 	if h == nil {
 		h = new(Auth)
 	}
@@ -80,7 +87,7 @@ func authtestsHandler(t testing.TB, mutate func(*App), h *Auth) (*Auth, *App) {
 	if err := h.Validate(); err != nil {
 		t.Fatalf("validating jwt_auth: %v", err)
 	}
-	return h, app
+	return h
 }
 
 // authtestsClaims returns a valid access token's claims at authtestsNow,

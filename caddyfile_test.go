@@ -29,6 +29,8 @@ func caddyfileTestErr(t *testing.T, err error, want string, line int) {
 
 const argCount = "wrong argument count"
 
+func authtestsIntPtr(n int) *int { return &n }
+
 // caddyfileTestCase is one parser case: the resulting struct, or an error
 // containing err at Caddyfile line line.
 type caddyfileTestCase[T any] struct {
@@ -67,6 +69,7 @@ func TestParseGlobalOption(t *testing.T) {
 				identity_claim email
 				token_from Cookie header QUERY
 				revocation_sync 2s
+				cache_size 500
 			}`,
 			want: &App{
 				Secret:        "{env.JWT_SECRET}",
@@ -84,8 +87,14 @@ func TestParseGlobalOption(t *testing.T) {
 				IdentityClaim: "email",
 				TokenFrom:     []string{"cookie", "header", "query"},
 				Revocation:    &RevocationConfig{SyncInterval: caddy.Duration(2 * time.Second)},
+				CacheSize:     authtestsIntPtr(500),
 			},
 		},
+		{name: "cache_size 0 turns the cache off", input: "jwt {\n\tcache_size 0\n}", want: &App{CacheSize: authtestsIntPtr(0)}},
+		{name: "cache_size without value", input: "jwt {\n\tcache_size\n}", err: argCount, line: 2},
+		{name: "cache_size with two values", input: "jwt {\n\tcache_size 1 2\n}", err: argCount, line: 2},
+		{name: "cache_size not a number", input: "jwt {\n\tcache_size lots\n}", err: "cache_size must be a whole number, 0 to turn the cache off, not 'lots'", line: 2},
+		{name: "cache_size negative", input: "jwt {\n\tcache_size -1\n}", err: "cache_size must be a whole number", line: 2},
 		{name: "inline argument", input: "jwt foo {\n}", err: argCount, line: 1},
 		{name: "unknown option", input: "jwt {\n\tsecrett x\n}", err: "unrecognized jwt option 'secrett'", line: 2},
 		{name: "secret without value", input: "jwt {\n\tsecret\n}", err: argCount, line: 2},

@@ -605,6 +605,22 @@ func TestServeHTTPOptional(t *testing.T) {
 		t.Errorf("optional with a good token: called=%v identity=%q", res.next.called, res.next.header.Get("X-Jwt-Identity"))
 	}
 
+	// an Authorization header of another scheme presents no JWT: anonymous,
+	// as flask-jwt-extended's optional=True does
+	for _, v := range []string{"Basic YWxpY2U6cHc=", "Digest username=alice", "Token abc", authtestsToken(t, nil)} {
+		r := httptest.NewRequest("GET", "/api", nil)
+		r.Header.Set("Authorization", v)
+		r.Header.Set("X-Jwt-Identity", "mallory")
+		res := authtestsServe(h, r)
+		if !res.next.called {
+			t.Errorf("optional, Authorization %.20q: refused %d %s; want anonymous", v, res.rec.Code, res.rec.Body)
+			continue
+		}
+		if got := res.next.header.Values("X-Jwt-Identity"); len(got) != 0 {
+			t.Errorf("optional, Authorization %.20q: next saw X-Jwt-Identity %q", v, got)
+		}
+	}
+
 	// optional with a cookie source: a missing cookie is no token either
 	hc, _ := authtestsHandler(t, nil, &Auth{Optional: true, TokenFrom: []string{"cookie", "query"}})
 	res = authtestsServe(hc, httptest.NewRequest("POST", "/api", nil))
@@ -894,6 +910,7 @@ func TestServeHTTPPublishesIdentity(t *testing.T) {
 		"http.auth.jwt.claims.jti":      "jti-alice-1",
 		"http.auth.jwt.claims.nbf":      strconv.FormatInt(authtestsNow.Unix()-60, 10),
 		"http.auth.jwt.claims.notthere": "",
+		"http.auth.jwt.claims_json":     string(payload),
 	}
 	for key, v := range placeholders {
 		got, ok := res.repl.GetString(key)
@@ -1261,5 +1278,47 @@ func TestAuthValidate(t *testing.T) {
 	}
 	if !reflect.DeepEqual(ok.sources, []tokenSource{sourceHeader}) {
 		t.Errorf("default sources = %v, want the app's [header]", ok.sources)
+	}
+}
+
+// TestServeHTTPCachedTokenStillChecked: a token served once (and so cached
+// by the app) is still checked on every request against revocation, the
+// clock and freshness.
+func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
+	for _, size := range []int{0, 100} {
+		t.Run("cache_size "+strconv.Itoa(size), func(t *testing.T) {
+			size := size
+			ctx, app := authtestsApp(t, func(a *App) { a.CacheSize = &size })
+			h := authtestsHandlerOn(t, ctx, nil)
+			hf := authtestsHandlerOn(t, ctx, &Auth{FreshRequired: true})
+			tok := authtestsToken(t, map[string]any{"jti": "cached-1", "fresh": authtestsNow.Unix() + 30, "exp": authtestsNow.Unix() + 60})
+			for i := 0; i < 2; i++ {
+				if res := authtestsServe(hf, authtestsBearer(tok)); !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "true" {
+					t.Fatalf("round %d: %d %s", i, res.rec.Code, res.rec.Body)
+				}
+			}
+			if size > 0 && (app.cache == nil || app.cache.len() != 1) {
+				t.Fatalf("the token was not cached")
+			}
+
+			app.now = func() time.Time { return authtestsNow.Add(31 * time.Second) }
+			authtestsAssertRefused(t, authtestsServe(hf, authtestsBearer(tok)), 401, "Fresh token required", authtestsBadTokenChallenge)
+			if res := authtestsServe(h, authtestsBearer(tok)); !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "false" {
+				t.Fatalf("after fresh: %d %s, X-Jwt-Fresh %q", res.rec.Code, res.rec.Body, res.next.header.Get("X-Jwt-Fresh"))
+			}
+
+			app.now = func() time.Time { return authtestsNow.Add(60 * time.Second) }
+			authtestsAssertRefused(t, authtestsServe(h, authtestsBearer(tok)), 401, "Token has expired", authtestsBadTokenChallenge)
+
+			app.now = func() time.Time { return authtestsNow }
+			tok2 := authtestsToken(t, map[string]any{"jti": "cached-2"})
+			if res := authtestsServe(h, authtestsBearer(tok2)); !res.next.called {
+				t.Fatalf("tok2: %d %s", res.rec.Code, res.rec.Body)
+			}
+			if err := app.revoked.revoke(context.Background(), "cached-2", authtestsNow.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			authtestsAssertRefused(t, authtestsServe(h, authtestsBearer(tok2)), 401, "Token has been revoked", authtestsBadTokenChallenge)
+		})
 	}
 }

@@ -2,8 +2,11 @@ package jwtextended
 
 // Integration tests: a real Caddy, started in-process by caddytest from a
 // Caddyfile, reverse-proxying to an httptest.Server that records what it
-// receives. caddytest uses fixed ports (admin localhost:2999, http 9080,
-// https 9443), so these tests never run in parallel.
+// receives. The ports are fixed, as caddytest needs: admin localhost:29199,
+// http 29180, https 29143, chosen clear of caddytest's defaults
+// (2999/9080/9443) and of the issuer tests' (29399/29480), so that another
+// package's or helper's caddytest run on the same machine does not collide.
+// In-process Caddy is process-wide: these tests never run in parallel.
 
 import (
 	"encoding/base64"
@@ -79,12 +82,22 @@ func integrationToken(t *testing.T, overrides map[string]any) string {
 	return signToken(t, "HS256", []byte(integrationSecret), nil, c)
 }
 
+const (
+	integrationAdminPort = 29199
+	integrationBase      = "http://localhost:29180"
+)
+
+// integrationTester is a caddytest.Tester on the admin port of these tests.
+func integrationTester(t *testing.T) *caddytest.Tester {
+	return caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: integrationAdminPort})
+}
+
 // integrationGlobal is the global block every config here starts with.
 const integrationGlobal = `{
 	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+	admin localhost:29199
+	http_port 29180
+	https_port 29143
 	grace_period 1ns
 	jwt {
 		%s
@@ -111,9 +124,9 @@ func TestIntegrationProxyIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tc := caddytest.NewTester(t)
+	tc := integrationTester(t)
 	tc.InitServer(fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}\n\t\tissuer {file."+issuerFile+"}")+`
-http://localhost:9080 {
+http://localhost:29180 {
 	handle /api/* {
 		jwt_auth
 		reverse_proxy `+up.Listener.Addr().String()+`
@@ -142,7 +155,7 @@ http://localhost:9080 {
 
 	t.Run("upstream sees the identity, not the spoofed headers", func(t *testing.T) {
 		before := up.count()
-		req, _ := http.NewRequest("GET", "http://localhost:9080/api/items", nil)
+		req, _ := http.NewRequest("GET", integrationBase+"/api/items", nil)
 		req.Header.Set("Authorization", "Bearer "+good)
 		req.Header["X-Jwt-Identity"] = []string{"mallory", "root"}
 		req.Header["X-JWT-ROLE"] = []string{"admin"}
@@ -199,7 +212,7 @@ http://localhost:9080 {
 			{"other key", "Bearer " + signToken(t, "HS256", []byte(strings.Repeat("z", 40)), nil, map[string]any{"sub": "x", "exp": time.Now().Unix() + 60}), 401, "Signature verification failed"},
 		}
 		for _, c := range cases {
-			req, _ := http.NewRequest("GET", "http://localhost:9080/api/items", nil)
+			req, _ := http.NewRequest("GET", integrationBase+"/api/items", nil)
 			if c.auth != "" {
 				req.Header.Set("Authorization", c.auth)
 			}
@@ -221,7 +234,7 @@ http://localhost:9080 {
 	})
 
 	t.Run("placeholders in respond and header", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", "http://localhost:9080/whoami", nil)
+		req, _ := http.NewRequest("GET", integrationBase+"/whoami", nil)
 		req.Header.Set("Authorization", "Bearer "+good)
 		res, body := integrationDo(t, tc, req)
 		if res.StatusCode != 200 || body != "user=alice type=access role=admin" {
@@ -233,7 +246,7 @@ http://localhost:9080 {
 	})
 
 	t.Run("handle_errors gets the status and reason", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", "http://localhost:9080/custom/x", nil)
+		req, _ := http.NewRequest("GET", integrationBase+"/custom/x", nil)
 		req.Header.Set("Authorization", "Bearer "+integrationToken(t, map[string]any{"iss": "https://auth.it.example", "exp": time.Now().Unix() - 60}))
 		res, body := integrationDo(t, tc, req)
 		if res.StatusCode != 401 || body != "custom 401 expired" {
@@ -256,19 +269,19 @@ func TestIntegrationFileSecretAndShortSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	site := `
-http://localhost:9080 {
+http://localhost:29180 {
 	jwt_auth
 	reverse_proxy ` + up.Listener.Addr().String() + `
 }
 `
-	tc := caddytest.NewTester(t)
+	tc := integrationTester(t)
 	tc.InitServer(fmt.Sprintf(integrationGlobal, "secret {file."+secretFile+"}")+site, "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}
 	good := integrationToken(t, nil)
 	get := func() (*http.Response, string) {
-		req, _ := http.NewRequest("GET", "http://localhost:9080/", nil)
+		req, _ := http.NewRequest("GET", integrationBase+"/", nil)
 		req.Header.Set("Authorization", "Bearer "+good)
 		return integrationDo(t, tc, req)
 	}
@@ -278,16 +291,7 @@ http://localhost:9080 {
 
 	const short = "too-short-secret-xyz"
 	cfg := fmt.Sprintf(integrationGlobal, "secret "+short) + site
-	res, err := http.Post("http://localhost:2999/load", "text/caddyfile", strings.NewReader(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode == 200 {
-		t.Fatal("a 20-byte secret loaded")
-	}
-	msg := string(body)
+	msg := integrationLoadError(t, cfg)
 	for _, want := range []string{"secret", "32"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("load error %q does not mention %q", msg, want)
@@ -301,9 +305,28 @@ http://localhost:9080 {
 		t.Errorf("after a refused load: %d %q", res.StatusCode, body)
 	}
 
-	// the same through caddytest's helper, with the env placeholder
+	// the same with the env placeholder
 	t.Setenv("JWT_TEST_SECRET", short)
-	caddytest.AssertLoadError(t, fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}")+site, "caddyfile", "secret is 20 bytes, HS256 needs at least 32")
+	msg = integrationLoadError(t, fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}")+site)
+	if !strings.Contains(msg, "secret is 20 bytes, HS256 needs at least 32") || strings.Contains(msg, short) {
+		t.Errorf("env secret load error: %q", msg)
+	}
+}
+
+// integrationLoadError posts a Caddyfile to the admin endpoint and returns
+// the error Caddy answers; it fails the test if the config loads.
+func integrationLoadError(t *testing.T, caddyfile string) string {
+	t.Helper()
+	res, err := http.Post(fmt.Sprintf("http://localhost:%d/load", integrationAdminPort), "text/caddyfile", strings.NewReader(caddyfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusOK {
+		t.Fatal("config loaded; want a load error")
+	}
+	return string(body)
 }
 
 // TestIntegrationUnderscoreHeadersAllowlisted: Caddy drops client headers
@@ -314,11 +337,11 @@ http://localhost:9080 {
 func TestIntegrationUnderscoreHeadersAllowlisted(t *testing.T) {
 	up := newIntegrationUpstream(t)
 	t.Setenv("JWT_TEST_SECRET", integrationSecret)
-	tc := caddytest.NewTester(t)
+	tc := integrationTester(t)
 	global := strings.Replace(fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}"),
 		"grace_period 1ns", "grace_period 1ns\n\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}", 1)
 	tc.InitServer(global+`
-http://localhost:9080 {
+http://localhost:29180 {
 	handle /control/* {
 		reverse_proxy `+up.Listener.Addr().String()+`
 	}
@@ -332,7 +355,7 @@ http://localhost:9080 {
 		t.FailNow()
 	}
 	send := func(path string) http.Header {
-		req, _ := http.NewRequest("GET", "http://localhost:9080"+path, nil)
+		req, _ := http.NewRequest("GET", integrationBase+path, nil)
 		req.Header.Set("Authorization", "Bearer "+integrationToken(t, nil))
 		req.Header["X_Jwt_Identity"] = []string{"mallory"}
 		req.Header["X_JWT_ROLE"] = []string{"admin"}
