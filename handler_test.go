@@ -355,6 +355,29 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			code:      "csrf_mismatch",
 		},
 		{
+			name: "cookie token without a csrf claim, POST with a CSRF header",
+			auth: cookieOnly,
+			req: func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("POST", "", authtestsToken(t, nil), "c-1")
+			},
+			status:    401,
+			msg:       "Missing claim: csrf",
+			challenge: authtestsBadTokenChallenge,
+			code:      "csrf_missing",
+		},
+		{
+			name: "two Authorization headers",
+			req: func(t *testing.T) *http.Request {
+				r := authtestsBearer(authtestsToken(t, nil))
+				r.Header.Add("Authorization", "Bearer "+authtestsToken(t, map[string]any{"sub": "admin"}))
+				return r
+			},
+			status:    401,
+			msg:       "Only one Authorization header is allowed",
+			challenge: authtestsNoTokenChallenge,
+			code:      "bad_authorization_header",
+		},
+		{
 			name: "require not met (other value)",
 			auth: func() *Auth { return &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}} },
 			req: func(t *testing.T) *http.Request {
