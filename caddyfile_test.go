@@ -41,7 +41,7 @@ type caddyfileTestCase[T any] struct {
 	line  int
 }
 
-func TestParseGlobalOption(t *testing.T) {
+func TestCaddyfileGlobalOption(t *testing.T) {
 	tests := []caddyfileTestCase[App]{
 		{
 			name:  "empty block",
@@ -153,7 +153,7 @@ func TestParseGlobalOption(t *testing.T) {
 	})
 }
 
-func TestAuthUnmarshalCaddyfile(t *testing.T) {
+func TestCaddyfileAuthDirective(t *testing.T) {
 	tests := []caddyfileTestCase[Auth]{
 		{name: "bare", input: "jwt_auth", want: &Auth{}},
 		{name: "inline fresh_required", input: "jwt_auth fresh_required", want: &Auth{FreshRequired: true}},
@@ -215,7 +215,7 @@ func TestAuthUnmarshalCaddyfile(t *testing.T) {
 	}
 }
 
-func TestIssueUnmarshalCaddyfile(t *testing.T) {
+func TestCaddyfileIssueDirective(t *testing.T) {
 	const hash = "$2a$14$ajq8Q7fbtFRQvXpdCq7Jcuy.Rx1h/L4J60Otx.gyNLbAYctGMJ9tK"
 	tests := []caddyfileTestCase[Issue]{
 		{name: "bare", input: "jwt_issue", want: &Issue{}},
