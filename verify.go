@@ -133,21 +133,33 @@ type jwsHeader struct {
 // parseToken checks a compact JWS and its claims, except for what depends
 // on the clock (see checkTime), the request, or the revocation store.
 func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
+	payloadB64, payload, e := a.verifySignature(raw, true)
+	if e != nil {
+		return nil, e
+	}
+	return a.checkClaims(raw, payloadB64, payload)
+}
+
+// verifySignature is the JWS layer of parseToken: it checks the compact
+// serialization, the header and the signature, and returns the payload
+// segment and its decoded bytes, which it does not interpret. A JWT always
+// has a payload (requirePayload); a bare JWS may have an empty one.
+func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, *authError) {
 	if len(raw) > maxTokenSize {
-		return nil, errTooLarge
+		return "", nil, errTooLarge
 	}
 	dot1 := strings.IndexByte(raw, '.')
 	if dot1 <= 0 {
-		return nil, errMalformed
+		return "", nil, errMalformed
 	}
 	dot2 := strings.IndexByte(raw[dot1+1:], '.')
 	if dot2 < 0 {
-		return nil, errMalformed
+		return "", nil, errMalformed
 	}
 	dot2 += dot1 + 1
 	headerB64, payloadB64, sigB64 := raw[:dot1], raw[dot1+1:dot2], raw[dot2+1:]
-	if payloadB64 == "" || sigB64 == "" || strings.IndexByte(sigB64, '.') >= 0 {
-		return nil, errMalformed
+	if (requirePayload && payloadB64 == "") || sigB64 == "" || strings.IndexByte(sigB64, '.') >= 0 {
+		return "", nil, errMalformed
 	}
 
 	if !inTokenAlphabet(raw) {
@@ -156,22 +168,22 @@ func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
 
 	headerJSON, err := b64.DecodeString(headerB64)
 	if err != nil {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
 	if !uniqueMembers(headerJSON) {
-		return nil, errBadHeaderJSON
+		return "", nil, errBadHeaderJSON
 	}
 	var hdr jwsHeader
 	if err := json.Unmarshal(headerJSON, &hdr); err != nil {
-		return nil, errBadHeaderJSON
+		return "", nil, errBadHeaderJSON
 	}
 	if hdr.Crit != nil {
 		// RFC 7515 4.1.11: we understand no extension, so any crit fails.
-		return nil, errCrit
+		return "", nil, errCrit
 	}
 	sig, err := b64.DecodeString(sigB64)
 	if err != nil {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
 
 	// The kid only selects among configured keys; the algorithm must be
@@ -180,11 +192,11 @@ func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
 	if hdr.KID != nil {
 		var kid string
 		if err := json.Unmarshal(hdr.KID, &kid); err != nil || len(kid) > maxKIDLength {
-			return nil, errBadKID
+			return "", nil, errBadKID
 		}
 		vk := a.keys.keyFor(kid)
 		if vk == nil {
-			return nil, errUnknownKID
+			return "", nil, errUnknownKID
 		}
 		keys = []*verificationKey{vk}
 	} else {
@@ -203,30 +215,35 @@ func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
 		}
 	}
 	if !algSeen {
-		return nil, errAlgNotAllowed
+		return "", nil, errAlgNotAllowed
 	}
 	if !verified {
-		return nil, errSignature
+		return "", nil, errSignature
 	}
 
 	payload, err := b64.DecodeString(payloadB64)
 	if err != nil {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
-	return a.checkClaims(raw, payloadB64, payload)
+	return payloadB64, payload, nil
 }
 
 // checkClaims decodes a verified payload and checks every claim that does
 // not depend on the clock.
 func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToken, *authError) {
-	if !uniqueMembers(payload) {
-		return nil, errDuplicateClaim
+	// encoding/json turns invalid UTF-8 into U+FFFD, so it must be refused
+	// here: two different signed payloads must not read as the same claims.
+	if !utf8.Valid(payload) || !json.Valid(payload) {
+		return nil, errBadPayloadJSON
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var claims map[string]any
 	if err := dec.Decode(&claims); err != nil || claims == nil {
 		return nil, errBadPayloadJSON
+	}
+	if !uniqueMembers(payload) {
+		return nil, errDuplicateClaim
 	}
 	if hasControlChar(claims) {
 		return nil, errControlChar
@@ -424,6 +441,7 @@ func hasControlChar(v any) bool {
 // disagree about a token.
 func uniqueMembers(data []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // a number too large for float64 is still valid JSON
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('{') {
 		return false
