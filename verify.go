@@ -163,7 +163,7 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 	}
 
 	if !inTokenAlphabet(raw) {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
 
 	headerJSON, err := b64.DecodeString(headerB64)
