@@ -265,6 +265,7 @@ func FuzzClaims(f *testing.F) {
 	}
 	f.Add(secHeaderHS256, `{"sub":"alice","exp":1800000900,"x":"\ud800"}`)
 	f.Add(secHeaderHS256, `{"sub":"alice","exp":1800000900,"x":1e400}`)
+	f.Add(secHeaderHS256, "{\"sub\":\"alice\",\"exp\":1800000900,\"x\":\"\xff\"}")
 	f.Add(secHeaderHS256, `{"sub":"alice","exp":1800000900.5,"nbf":-1e-7,"iat":0}`)
 	f.Fuzz(func(t *testing.T, header, payload string) {
 		raw := secSignSegments(b64url([]byte(header)), b64url([]byte(payload)))
