@@ -170,7 +170,9 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 	if err != nil {
 		return "", nil, errBadEncoding
 	}
-	if !uniqueMembers(headerJSON) {
+	// encoding/json would turn invalid UTF-8 into U+FFFD, letting two
+	// different headers read alike
+	if !utf8.Valid(headerJSON) || !uniqueMembers(headerJSON) {
 		return "", nil, errBadHeaderJSON
 	}
 	var hdr jwsHeader
