@@ -734,12 +734,12 @@ func TestSecurityHeaderCookieCSRF(t *testing.T) {
 var secJWTHeaderNames = []string{hdrIdentity, hdrType, hdrFresh, hdrJTI, hdrExp, hdrClaims}
 
 // secCheckUpstreamJWTHeaders fails unless every header whose name, read
-// case-insensitively with '_' as '-', starts with x-jwt- is one the module
+// case-insensitively with '_' and '.' as '-', starts with x-jwt- is one the module
 // set, once, with the value it set.
 func secCheckUpstreamJWTHeaders(t testing.TB, got http.Header, want map[string]string) {
 	t.Helper()
 	for name, vals := range got {
-		norm := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		norm := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name))
 		if !strings.HasPrefix(norm, "x-jwt-") {
 			continue
 		}
@@ -759,7 +759,7 @@ func secCheckUpstreamJWTHeaders(t testing.TB, got http.Header, want map[string]s
 	}
 	for _, line := range got.Values("Connection") {
 		for _, tok := range strings.Split(line, ",") {
-			if n := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(tok)), "_", "-"); strings.HasPrefix(n, "x-jwt-") {
+			if n := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(strings.TrimSpace(tok))); strings.HasPrefix(n, "x-jwt-") {
 				t.Errorf("Connection still lists %q, which would make a proxy drop the module's header", tok)
 			}
 		}
@@ -784,6 +784,8 @@ func TestSecuritySpoofedJWTHeaders(t *testing.T) {
 		"X_Jwt_Identity", "admin-underscore",
 		"x_jwt_identity", "admin-underscore-lower",
 		"X-Jwt_Identity", "admin-mixed",
+		"X.Jwt.Identity", "admin-dotted",
+		"x.jwt_identity", "admin-dotted-mixed",
 		"X-Jwt-Fresh", "true",
 		"X-Jwt-Claims", b64url([]byte(`{"sub":"admin","role":"admin"}`)),
 		"X-Jwt-Role", "admin",
@@ -1003,6 +1005,7 @@ func TestSecuritySpoofingEndToEnd(t *testing.T) {
 		"X_Jwt_Identity: admin-underscore\r\n" +
 		"x_jwt_identity: admin-underscore-lower\r\n" +
 		"X-JWT_IDENTITY: admin-mixed\r\n" +
+		"X.Jwt.Identity: admin-dotted\r\n" +
 		"X-Jwt-Claims: " + b64url([]byte(`{"sub":"admin"}`)) + "\r\n" +
 		"X-Jwt-Role: admin\r\n"
 
@@ -1055,7 +1058,7 @@ func TestSecuritySpoofingEndToEnd(t *testing.T) {
 		hdr, tr := up.last(t)
 		secCheckUpstreamJWTHeaders(t, hdr, want)
 		for name, vals := range tr {
-			if n := strings.ReplaceAll(strings.ToLower(name), "_", "-"); strings.HasPrefix(n, "x-jwt-") {
+			if n := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name)); strings.HasPrefix(n, "x-jwt-") {
 				t.Errorf("upstream got trailer %s: %q", name, vals)
 			}
 		}
