@@ -11,7 +11,8 @@ package jwtextended
 // Run them longer locally with e.g. -fuzztime=30m; a failing input is
 // written to testdata/fuzz/<Target>/ and replayed by every plain `go test`
 // from then on. The seed corpus is the attack list of security_test.go
-// (added in code with f.Add) and the files under testdata/fuzz/.
+// (added in code with f.Add), the compact JWS of the Wycheproof vectors in
+// testdata/wycheproof, and the files under testdata/fuzz/.
 //
 // Every property is checked independently of the code under test: a token
 // the module accepts must carry an HMAC-SHA256 of the configured secret
@@ -29,6 +30,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,6 +72,39 @@ func fuzzSeedTokens(t testing.TB) []string {
 		h + "." + p + "." + secB64Std(s),
 	}
 	return seeds
+}
+
+// fuzzWycheproofJWS returns the compact JWS strings of the Wycheproof
+// vectors in testdata/wycheproof (flattened JSON serializations are
+// skipped): edge cases of every algorithm, signed with keys this app does
+// not trust, so each must be refused.
+func fuzzWycheproofJWS(t testing.TB) []string {
+	b, err := os.ReadFile(filepath.Join("testdata", "wycheproof", "json_web_signature_test.json"))
+	if err != nil {
+		t.Fatalf("reading the Wycheproof vectors: %v", err)
+	}
+	var file struct {
+		TestGroups []struct {
+			Tests []struct {
+				JWS any `json:"jws"`
+			} `json:"tests"`
+		} `json:"testGroups"`
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, g := range file.TestGroups {
+		for _, tc := range g.Tests {
+			if s, ok := tc.JWS.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no compact JWS in the Wycheproof vectors")
+	}
+	return out
 }
 
 // fuzzIndependentAccept checks, without the module's code, that raw is a
@@ -227,6 +263,9 @@ func fuzzCheckClaims(t *testing.T, a *App, tok *verifiedToken, claims map[string
 func FuzzVerify(f *testing.F) {
 	a := secLoad(f, `{"secret":"`+secSecret+`"}`)
 	for _, s := range fuzzSeedTokens(f) {
+		f.Add(s)
+	}
+	for _, s := range fuzzWycheproofJWS(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
