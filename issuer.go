@@ -534,7 +534,7 @@ func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, acce
 func (h *Issue) refuse(w http.ResponseWriter, r *http.Request, e *authError) error {
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
 		c.Write(zap.String("reason", e.code), zap.Int("status", e.status),
-			zap.String("remote_ip", clientIP(r)), zap.String("uri", r.RequestURI))
+			zap.String("remote_ip", clientIP(r)), zap.String("path", r.URL.Path))
 	}
 	writeAuthError(w, e)
 	return nil
