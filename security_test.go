@@ -47,6 +47,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -1742,5 +1745,30 @@ func TestSecurityManyDots(t *testing.T) {
 				t.Fatalf("%.0f allocations for a %d-byte token of dots", allocs, len(v.raw))
 			}
 		})
+	}
+}
+
+// TestSecurityNoTokenInLogs: a refused request's debug log line never
+// carries the token, even when it came in the query string.
+func TestSecurityNoTokenInLogs(t *testing.T) {
+	secLoad(t, `{"secret":"`+secSecret+`","token_from":["query"]}`)
+	core, logs := observer.New(zapcore.DebugLevel)
+	h := secHandler(t, Auth{})
+	h.logger = zap.New(core)
+	expired := secToken(t, map[string]any{"exp": secNow.Unix() - 1})
+	sig := expired[strings.LastIndexByte(expired, '.')+1:]
+	res := secServe(t, h, secRequest("GET", "/api?jwt="+expired+"&x=1"))
+	if res.status != 401 || res.msg != "Token has expired" {
+		t.Fatalf("got %d %q", res.status, res.msg)
+	}
+	if logs.Len() == 0 {
+		t.Fatal("no debug line for the refusal")
+	}
+	for _, e := range logs.All() {
+		for k, v := range e.ContextMap() {
+			if s := fmt.Sprint(v); strings.Contains(s, sig) {
+				t.Errorf("log field %s carries the token: %q", k, s)
+			}
+		}
 	}
 }
