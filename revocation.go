@@ -50,10 +50,27 @@ type revocationStore interface {
 
 const (
 	// revocationPrefix is the storage folder of revocations. Each key is
-	// revocationPrefix/<hex sha256 of the id>.<exp unix seconds>: the id is
-	// hashed because it is text a client chose, and the expiry is in the
-	// name so that a sync and the sweep only ever list, never load.
+	//
+	//	jwt/revoked/<bucket>/<hex sha256 of the id>.<exp unix seconds>
+	//
+	// The id is hashed because it is text a client chose; the expiry is in
+	// the name so that syncs and the sweep only ever list, never load an
+	// entry; the bucket is the UTC minute of the revocation (20060102T1504),
+	// so that a routine sync lists only the two or three buckets written
+	// since the last one, however many revocations are live. A full listing
+	// (at start, then every revocationFullSync) loads everything, sweeps
+	// expired entries, and catches writers whose clocks are off.
 	revocationPrefix = "jwt/revoked"
+	revocationBucket = "20060102T1504"
+
+	// revocationClockSkew is how far the clocks of instances may disagree
+	// and still have every revocation picked up by the routine sync.
+	revocationClockSkew = 30 * time.Second
+	// revocationFullSync is how often a full listing runs.
+	revocationFullSync = 5 * time.Minute
+	// revocationBucketRetire is how old an empty bucket must be before the
+	// sweep deletes it: no writer with a sane clock writes to it anymore.
+	revocationBucketRetire = time.Hour
 
 	defaultRevocationSync = 4 * time.Second
 	minRevocationSync     = 100 * time.Millisecond
@@ -93,9 +110,13 @@ type revokedSet struct {
 	ids map[[sha256.Size]byte]int64
 
 	// syncMu serializes syncs: during a reload two Apps may sync at once.
+	// It guards the fields below.
 	syncMu sync.Mutex
 	// noted remembers unrecognized storage keys already logged.
 	noted map[string]struct{}
+	// lastSync and lastFull are the start times of the last successful
+	// sync and full listing.
+	lastSync, lastFull time.Time
 }
 
 func newRevokedSet() *revokedSet {
@@ -371,7 +392,7 @@ func (r *storageRevocations) revoke(ctx context.Context, id string, exp time.Tim
 	if time.Unix(expUnix, 0).Add(r.keep).Before(now) {
 		return nil // expired long ago: no instance would accept it
 	}
-	key := revocationKey(sum, expUnix)
+	key := revocationKey(sum, expUnix, now)
 	value := fmt.Appendf(nil, `{"id_sha256":%q,"exp":%d,"revoked_at":%d}`, hex.EncodeToString(sum[:]), expUnix, now.Unix())
 	err := withStorageTimeout(ctx, func(ctx context.Context) error {
 		return r.storage.Store(ctx, key, value)
@@ -384,9 +405,14 @@ func (r *storageRevocations) revoke(ctx context.Context, id string, exp time.Tim
 	return nil
 }
 
-// revocationKey is the storage key of a revocation.
-func revocationKey(sum [sha256.Size]byte, exp int64) string {
-	return revocationPrefix + "/" + hex.EncodeToString(sum[:]) + "." + strconv.FormatInt(exp, 10)
+// revocationKey is the storage key of a revocation made at the time at.
+func revocationKey(sum [sha256.Size]byte, exp int64, at time.Time) string {
+	return revocationBucketKey(at) + "/" + hex.EncodeToString(sum[:]) + "." + strconv.FormatInt(exp, 10)
+}
+
+// revocationBucketKey is the storage key of the bucket of the time at.
+func revocationBucketKey(at time.Time) string {
+	return revocationPrefix + "/" + at.UTC().Format(revocationBucket)
 }
 
 // parseRevocationKey reads a storage key written by revocationKey.
@@ -408,11 +434,19 @@ func parseRevocationKey(key string) (revocationEntry, bool) {
 	return e, true
 }
 
-// sync lists the storage, adds the revocations this instance has not seen,
-// drops expired ones from memory and sweeps a batch of expired keys from
-// storage. The sweep is safe on every instance at once: keys are never
-// rewritten with another meaning (the expiry is in the name), and a
-// delete of a key another instance already deleted is not an error.
+// parseBucketKey reads the time of a bucket key.
+func parseBucketKey(key string) (time.Time, bool) {
+	dir, name := path.Split(key)
+	if dir != revocationPrefix+"/" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(revocationBucket, name)
+	return t, err == nil
+}
+
+// sync refreshes the set from storage: a full listing at the first sync,
+// every revocationFullSync and after a long outage, otherwise only the
+// buckets written since the last sync (with room for clock skew).
 func (r *storageRevocations) sync(ctx context.Context) error {
 	if !r.set.syncMu.TryLock() {
 		// another App on this storage (a reload's overlap) is syncing
@@ -420,24 +454,76 @@ func (r *storageRevocations) sync(ctx context.Context) error {
 		return nil
 	}
 	defer r.set.syncMu.Unlock()
-
-	var keys []string
-	err := withStorageTimeout(ctx, func(ctx context.Context) error {
-		var err error
-		keys, err = r.storage.List(ctx, revocationPrefix, false)
-		return err
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		keys, err = nil, nil // nothing revoked yet
+	start := r.now()
+	set := r.set
+	full := set.lastFull.IsZero() || start.Sub(set.lastFull) >= revocationFullSync ||
+		start.Sub(set.lastSync) >= revocationFullSync/2 || start.Before(set.lastSync)
+	var err error
+	if full {
+		err = r.syncAll(ctx, start)
+	} else {
+		err = r.syncRecent(ctx, set.lastSync.Add(-revocationClockSkew), start.Add(revocationClockSkew))
 	}
 	if err != nil {
-		return fmt.Errorf("listing %s: %w", revocationPrefix, err)
+		return err
 	}
+	set.lastSync = start
+	if full {
+		set.lastFull = start
+	}
+	return nil
+}
 
-	cutoff := r.now().Add(-r.keep).Unix()
+// syncRecent lists the buckets of the minutes from..to and adds what is
+// new. It never sweeps: that is the full listing's job.
+func (r *storageRevocations) syncRecent(ctx context.Context, from, to time.Time) error {
+	var entries []revocationEntry
+	for m := from.Truncate(time.Minute); !m.After(to); m = m.Add(time.Minute) {
+		bucket := revocationBucketKey(m)
+		keys, err := r.list(ctx, bucket, false)
+		if err != nil {
+			return err
+		}
+		for _, key := range keys {
+			if e, ok := parseRevocationKey(key); ok {
+				entries = append(entries, e)
+			} else {
+				r.noteUnrecognized(key)
+			}
+		}
+	}
+	if n := r.set.merge(entries); n > 0 {
+		r.logger.Debug("revocations from storage", zap.Int("added", n))
+	}
+	return nil
+}
+
+// syncAll lists every revocation in one recursive listing, adds what is
+// new, drops expired entries from memory, and sweeps a batch of expired
+// keys and old empty buckets from storage. The sweep is safe on every
+// instance at once: keys are never rewritten with another meaning (the
+// expiry is in the name), and deleting a key that another instance already
+// deleted is not an error.
+func (r *storageRevocations) syncAll(ctx context.Context, now time.Time) error {
+	keys, err := r.list(ctx, revocationPrefix, true)
+	if err != nil {
+		return err
+	}
+	cutoff := now.Add(-r.keep).Unix()
+	retire := now.Add(-revocationBucketRetire)
 	entries := make([]revocationEntry, 0, len(keys))
 	var expired []string
+	buckets := map[string]bool{} // old bucket -> it still holds keys
 	for _, key := range keys {
+		if t, ok := parseBucketKey(key); ok {
+			if t.Before(retire) && !buckets[key] {
+				buckets[key] = false
+			}
+			continue
+		}
+		if parent := path.Dir(key); parent != revocationPrefix {
+			buckets[parent] = true
+		}
 		e, ok := parseRevocationKey(key)
 		if !ok {
 			r.noteUnrecognized(key)
@@ -453,12 +539,37 @@ func (r *storageRevocations) sync(ctx context.Context) error {
 		r.logger.Debug("revocations from storage", zap.Int("added", n))
 	}
 	r.set.purge(cutoff)
-	r.sweep(ctx, expired)
+	var empty []string
+	for bucket, used := range buckets {
+		if !used {
+			empty = append(empty, bucket)
+		}
+	}
+	r.sweep(ctx, append(expired, empty...))
 	return nil
 }
 
-// sweep deletes a batch of expired keys. Failures are logged, not
-// returned: the set is current, and the next sync tries again.
+// list lists a storage folder within the time bound; a folder that does
+// not exist is empty.
+func (r *storageRevocations) list(ctx context.Context, prefix string, recursive bool) ([]string, error) {
+	var keys []string
+	err := withStorageTimeout(ctx, func(ctx context.Context) error {
+		var err error
+		keys, err = r.storage.List(ctx, prefix, recursive)
+		return err
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", prefix, err)
+	}
+	return keys, nil
+}
+
+// sweep deletes a batch of expired keys (and empty buckets, which come
+// last). Failures are logged, not returned: the set is current, and the
+// next full listing tries again.
 func (r *storageRevocations) sweep(ctx context.Context, expired []string) {
 	if len(expired) > revocationSweepBatch {
 		expired = expired[:revocationSweepBatch]

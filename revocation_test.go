@@ -39,6 +39,7 @@ type revTestStorage struct {
 	failDelete error
 	extraKeys  []string // listed in addition to the real keys
 	lists      int
+	listed     []string // prefixes listed, "(recursive)" appended when so
 	deletes    int
 }
 
@@ -58,6 +59,11 @@ func (s *revTestStorage) set(f func(*revTestStorage)) {
 func (s *revTestStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
 	s.mu.Lock()
 	s.lists++
+	if recursive {
+		s.listed = append(s.listed, prefix+" (recursive)")
+	} else {
+		s.listed = append(s.listed, prefix)
+	}
 	err, extra := s.failList, append([]string(nil), s.extraKeys...)
 	s.mu.Unlock()
 	if err != nil {
@@ -150,18 +156,29 @@ func revTestLogs() (*zap.Logger, *observer.ObservedLogs) {
 
 func revTestStoredNames(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(dir, "jwt", "revoked"))
-	if errors.Is(err, fs.ErrNotExist) {
+	var names []string
+	root := filepath.Join(dir, "jwt", "revoked")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == root {
+			return filepath.SkipAll
+		}
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			names = append(names, d.Name())
+		}
 		return nil
-	}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
 	return names
+}
+
+// revTestEntryPath is the file of a revocation of id until exp, made at at.
+func revTestEntryPath(dir, id string, exp, at time.Time) string {
+	return filepath.Join(dir, filepath.FromSlash(revocationKey(sha256.Sum256([]byte(id)), exp.Unix(), at)))
 }
 
 var revTestKeyName = regexp.MustCompile(`^[0-9a-f]{64}\.[0-9]+$`)
@@ -189,7 +206,7 @@ func TestRevocationStoresHashedIDUntilExp(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "..", "tmp")); err == nil {
 		t.Fatal("the jti escaped the storage folder")
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "jwt", "revoked", names[0]))
+	raw, err := os.ReadFile(revTestEntryPath(dir, jti, exp, clock.now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +226,7 @@ func TestRevocationStoresHashedIDUntilExp(t *testing.T) {
 	if err := r.revoke(context.Background(), "frac", clock.now().Add(1500*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	fsum := sha256.Sum256([]byte("frac"))
-	if _, err := os.Stat(filepath.Join(dir, "jwt", "revoked", fmt.Sprintf("%x.%d", fsum, clock.now().Unix()+2))); err != nil {
+	if _, err := os.Stat(revTestEntryPath(dir, "frac", clock.now().Add(2*time.Second), clock.now())); err != nil {
 		t.Fatalf("sub-second exp not rounded up: %v", err)
 	}
 }
@@ -277,9 +293,7 @@ func TestRevocationArbitraryIDs(t *testing.T) {
 	if err := a.revoke(context.Background(), "no-exp", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256([]byte("no-exp"))
-	want := fmt.Sprintf("%x.%d", sum, clock.now().Add(720*time.Hour).Unix())
-	if _, err := os.Stat(filepath.Join(dir, "jwt", "revoked", want)); err != nil {
+	if _, err := os.Stat(revTestEntryPath(dir, "no-exp", clock.now().Add(720*time.Hour), clock.now())); err != nil {
 		t.Fatalf("id without exp not kept for refresh_ttl: %v", err)
 	}
 }
@@ -310,7 +324,7 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 	// still within exp + leeway + grace: kept everywhere
 	clock.advance(time.Minute + 30*time.Second + revocationGrace)
 	for _, r := range []*storageRevocations{a, b} {
-		if err := r.sync(context.Background()); err != nil {
+		if err := revTestSyncAll(r); err != nil {
 			t.Fatal(err)
 		}
 		if !r.isRevoked("short-1") {
@@ -330,7 +344,7 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.sync(context.Background())
+			errs[i] = revTestSyncAll(r)
 		}()
 	}
 	wg.Wait()
@@ -340,9 +354,9 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 	// and once more each, so that one of them surely deletes a key that
 	// is already gone (the listing may be stale on a remote storage)
 	sb.set(func(s *revTestStorage) {
-		s.extraKeys = []string{revocationKey(sha256.Sum256([]byte("short-1")), exp.Unix())}
+		s.extraKeys = []string{revocationKey(sha256.Sum256([]byte("short-1")), exp.Unix(), clock.now().Add(-time.Minute))}
 	})
-	if err := b.sync(context.Background()); err != nil {
+	if err := revTestSyncAll(b); err != nil {
 		t.Fatal(err)
 	}
 	names := revTestStoredNames(t, dir)
@@ -383,13 +397,13 @@ func TestRevocationSweepIsBatched(t *testing.T) {
 		}
 	}
 	clock.advance(time.Hour)
-	if err := r.sync(context.Background()); err != nil {
+	if err := revTestSyncAll(r); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(revTestStoredNames(t, dir)); n != 10 {
 		t.Fatalf("one sync deleted %d entries, want a batch of %d", total-n, revocationSweepBatch)
 	}
-	if err := r.sync(context.Background()); err != nil {
+	if err := revTestSyncAll(r); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(revTestStoredNames(t, dir)); n != 0 {
@@ -545,8 +559,7 @@ func TestRevocationCorruptEntriesSkipped(t *testing.T) {
 	}
 	// the value of an entry is never what decides: the name is. A
 	// garbled value still revokes (the safe side).
-	gsum := sha256.Sum256([]byte("garbled-value"))
-	gkey := filepath.Join(dir, "jwt", "revoked", fmt.Sprintf("%x.%d", gsum, clock.now().Add(time.Hour).Unix()))
+	gkey := revTestEntryPath(dir, "garbled-value", clock.now().Add(time.Hour), clock.now())
 	if err := os.WriteFile(gkey, []byte("\x00\xffnot json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -585,7 +598,7 @@ func TestRevocationCorruptEntriesSkipped(t *testing.T) {
 		t.Fatalf("logged %d unrecognized entries, want %d (the bad names and subdir): %v", skipped.Len(), len(bad)+1, skipped.All())
 	}
 	// logged once each, not on every sync
-	if err := reader.sync(context.Background()); err != nil {
+	if err := revTestSyncAll(reader); err != nil {
 		t.Fatal(err)
 	}
 	if n := logs.FilterMessageSnippet("unrecognized entry").Len(); n != len(bad)+1 {
@@ -900,37 +913,165 @@ func revTestRequest(tok string) *http.Request {
 	return r
 }
 
-// BenchmarkRevocationSync measures one sync of an unchanged set of 10,000
-// revocations on file_system storage: the listing every instance does
-// every sync interval.
+// BenchmarkRevocationSync measures the syncs of 1,000 and 10,000 live
+// revocations on file_system storage, spread over the last hours: the
+// routine sync every instance does every sync interval (it lists only the
+// recent buckets), and the full listing done at start and every
+// revocationFullSync.
 func BenchmarkRevocationSync(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
-			dir := b.TempDir()
-			s := &certmagic.FileStorage{Path: dir}
-			exp := clock.now().Add(time.Hour).Unix()
-			for i := range n {
-				if err := s.Store(context.Background(), revocationKey(sha256.Sum256([]byte(fmt.Sprint("id-", i))), exp), []byte("{}")); err != nil {
-					b.Fatal(err)
-				}
-			}
-			r, err := newStorageRevocations(s, revTestApp(clock), nil)
-			if err != nil {
+		clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+		dir := b.TempDir()
+		s := &certmagic.FileStorage{Path: dir}
+		exp := clock.now().Add(time.Hour).Unix()
+		for i := range n {
+			// one revocation per second over the last n seconds
+			key := revocationKey(sha256.Sum256([]byte(fmt.Sprint("id-", i))), exp, clock.now().Add(-time.Duration(i)*time.Second))
+			if err := s.Store(context.Background(), key, []byte("{}")); err != nil {
 				b.Fatal(err)
 			}
-			r.set = newRevokedSet()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
+		}
+		for _, full := range []bool{false, true} {
+			name := fmt.Sprintf("%d/routine", n)
+			if full {
+				name = fmt.Sprintf("%d/full", n)
+			}
+			b.Run(name, func(b *testing.B) {
+				r, err := newStorageRevocations(s, revTestApp(clock), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.set = newRevokedSet()
 				if err := r.sync(context.Background()); err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.StopTimer()
-			if r.set.len() != n {
-				b.Fatalf("set holds %d, want %d", r.set.len(), n)
-			}
-		})
+				if r.set.len() != n {
+					b.Fatalf("set holds %d, want %d", r.set.len(), n)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if full {
+						r.set.lastFull = time.Time{}
+					}
+					if err := r.sync(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// revTestSyncAll runs a sync that is a full listing (with its sweep).
+func revTestSyncAll(r *storageRevocations) error {
+	r.set.syncMu.Lock()
+	r.set.lastFull = time.Time{}
+	r.set.syncMu.Unlock()
+	return r.sync(context.Background())
+}
+
+func TestRevocationRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
+	dir := t.TempDir()
+	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	s := revTestNewStorage(t, dir, "reader")
+	r := revTestOpen(t, s, revTestApp(clock), nil)
+	w := revTestOpen(t, revTestNewStorage(t, dir, "writer"), revTestApp(clock), nil)
+	if got := s.listed; len(got) != 1 || got[0] != revocationPrefix+" (recursive)" {
+		t.Fatalf("the start did not list everything once: %q", got)
+	}
+	// many old revocations: a routine sync must not pay for them
+	for i := range 50 {
+		id := fmt.Sprint("old-", i)
+		key := revocationKey(sha256.Sum256([]byte(id)), clock.now().Add(time.Hour).Unix(), clock.now().Add(-time.Duration(i+2)*time.Minute))
+		if err := s.FileStorage.Store(context.Background(), key, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	clock.advance(4 * time.Second)
+	if err := w.revoke(context.Background(), "recent", clock.now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	s.set(func(s *revTestStorage) { s.listed = nil })
+	if err := r.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !r.isRevoked("recent") {
+		t.Fatal("the routine sync missed a recent revocation")
+	}
+	if len(s.listed) == 0 || len(s.listed) > 3 {
+		t.Fatalf("a routine sync listed %q, want the 2-3 recent buckets", s.listed)
+	}
+	for _, p := range s.listed {
+		if _, ok := parseBucketKey(p); !ok {
+			t.Fatalf("a routine sync listed %q, not a bucket", p)
+		}
+	}
+	if r.isRevoked("old-40") {
+		t.Fatal("test setup: the routine sync listed old buckets")
+	}
+
+	// a writer whose clock is 10 minutes behind writes into an old
+	// bucket: the full listing, at most revocationFullSync later, finds it
+	skewed := revocationKey(sha256.Sum256([]byte("skewed")), clock.now().Add(time.Hour).Unix(), clock.now().Add(-10*time.Minute))
+	if err := s.FileStorage.Store(context.Background(), skewed, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	for range int(revocationFullSync / (4 * time.Second)) {
+		clock.advance(4 * time.Second)
+		if err := r.sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.advance(4 * time.Second)
+	if err := r.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !r.isRevoked("skewed") || !r.isRevoked("old-40") {
+		t.Fatal("the periodic full listing did not run")
+	}
+
+	// after an outage longer than half the full period, the next sync is
+	// a full listing (buckets may have come and gone meanwhile)
+	clock.advance(revocationFullSync / 2)
+	s.set(func(s *revTestStorage) { s.listed = nil })
+	if err := r.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.listed) != 1 || s.listed[0] != revocationPrefix+" (recursive)" {
+		t.Fatalf("after a long gap the sync listed %q", s.listed)
+	}
+}
+
+func TestRevocationOldEmptyBucketsRetired(t *testing.T) {
+	dir := t.TempDir()
+	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	r := revTestOpen(t, revTestNewStorage(t, dir, "a"), revTestApp(clock), nil)
+	if err := r.revoke(context.Background(), "short", clock.now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	oldBucket := filepath.Join(dir, filepath.FromSlash(revocationBucketKey(clock.now())))
+	clock.advance(revocationBucketRetire + time.Minute)
+	if err := r.revoke(context.Background(), "young", clock.now().Add(-30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	youngBucket := filepath.Join(dir, filepath.FromSlash(revocationBucketKey(clock.now())))
+	clock.advance(time.Minute) // "young" has expired too: both buckets empty after the sweep
+	// the first full listing deletes the expired entries, the next one the
+	// buckets that are then empty and old
+	for range 2 {
+		if err := revTestSyncAll(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(oldBucket); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("an old empty bucket was kept: %v", err)
+	}
+	if _, err := os.Stat(youngBucket); err != nil {
+		t.Fatalf("a young bucket was deleted: %v", err)
+	}
+	if n := len(revTestStoredNames(t, dir)); n != 0 {
+		t.Fatalf("%d expired entries left", n)
 	}
 }
