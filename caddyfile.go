@@ -1,6 +1,7 @@
 package jwtextended
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -39,6 +40,7 @@ func init() {
 //		identity_claim <name>
 //		token_from  <header|cookie|query>...
 //		revocation_sync <duration>
+//		cache_size  <n>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
@@ -133,6 +135,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.TokenFrom = args
+		case "cache_size":
+			v, err := singleArg(d)
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, d.Errf("cache_size must be a whole number, 0 to turn the cache off, not '%s'", v)
+			}
+			app.CacheSize = &n
 		default:
 			return nil, d.Errf("unrecognized jwt option '%s'", setting)
 		}

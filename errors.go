@@ -1,6 +1,7 @@
 package jwtextended
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -26,8 +27,17 @@ type authError struct {
 }
 
 func newAuthError(status int, code, msg string) *authError {
-	body, _ := json.Marshal(map[string]string{"msg": msg})
-	return &authError{status: status, code: code, msg: msg, body: body}
+	return &authError{status: status, code: code, msg: msg, body: msgBody(msg)}
+}
+
+// msgBody is the JSON body {"msg": msg}, without HTML escaping so that
+// "<JWT>" reads as written.
+func msgBody(msg string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]string{"msg": msg})
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 func (e *authError) asMissing() *authError { e.missing, e.noToken = true, true; return e }

@@ -128,7 +128,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		e = errForbidden
 	}
 	if e != nil {
-		if e.missing && h.Optional {
+		// Optional routes pass on anonymously when no token was presented,
+		// including an Authorization header of another scheme (as
+		// flask-jwt-extended's optional=True does); a presented token that
+		// fails is refused.
+		if h.Optional && (e.missing || e == errBadHeaderType) {
 			return next.ServeHTTP(w, r)
 		}
 		return h.refuse(w, r, repl, e)
@@ -186,14 +190,30 @@ func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, w
 	return tok, nil
 }
 
-// verify checks a raw token: signature, claims and the clock.
+// verify checks a raw token: signature, claims and the clock. A token
+// verified before with the same keys comes from the cache; the clock is
+// checked either way.
 func (a *App) verify(raw string) (*verifiedToken, *authError) {
+	now := a.now()
+	var keys *keySnapshot
+	if a.cache != nil {
+		keys = a.keys.snap.Load()
+		if tok := a.cache.get(raw, keys, now); tok != nil {
+			if e := a.checkTime(tok, now); e != nil {
+				return nil, e
+			}
+			return tok, nil
+		}
+	}
 	tok, e := a.parseToken(raw)
 	if e != nil {
 		return nil, e
 	}
-	if e := a.checkTime(tok, a.now()); e != nil {
+	if e := a.checkTime(tok, now); e != nil {
 		return nil, e
+	}
+	if a.cache != nil {
+		a.cache.put(tok, keys)
 	}
 	return tok, nil
 }
@@ -277,40 +297,38 @@ const (
 )
 
 // publish hands the verified identity to the upstream and to placeholders.
+// Everything but freshness was rendered when the token was verified, so a
+// cached token costs one small allocation here.
 func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *verifiedToken) {
-	fresh := "false"
+	fresh, freshAny := "false", anyFalse
 	if tok.isFresh(a.now()) {
-		fresh = "true"
+		fresh, freshAny = "true", anyTrue
 	}
-	exp := strconv.FormatInt(tok.exp, 10)
+	// One backing array; each header gets its own capacity-1 slice of it,
+	// so a later handler that edits or appends to one touches nothing else.
+	vals := make([]string, 6)
+	vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = tok.identity, tok.typ, fresh, tok.jti, tok.expStr, tok.payloadB64
 	h := r.Header
-	h[hdrIdentity] = []string{tok.identity}
-	h[hdrType] = []string{tok.typ}
-	h[hdrFresh] = []string{fresh}
-	h[hdrJTI] = []string{tok.jti}
-	h[hdrExp] = []string{exp}
-	h[hdrClaims] = []string{tok.payloadB64}
+	h[hdrIdentity] = vals[0:1:1]
+	h[hdrType] = vals[1:2:2]
+	h[hdrFresh] = vals[2:3:3]
+	h[hdrJTI] = vals[3:4:4]
+	h[hdrExp] = vals[4:5:5]
+	h[hdrClaims] = vals[5:6:6]
 	if repl == nil {
 		return
 	}
-	repl.Set("http.auth.user.id", tok.identity)
-	repl.Set("http.auth.jwt.type", tok.typ)
-	repl.Set("http.auth.jwt.fresh", fresh)
-	repl.Set("http.auth.jwt.jti", tok.jti)
-	repl.Set("http.auth.jwt.exp", exp)
-	claims := tok.claims
-	repl.Map(func(key string) (any, bool) {
-		name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
-		if !ok {
-			return nil, false
-		}
-		v, ok := claims[name]
-		if !ok {
-			return nil, false
-		}
-		return claimString(v), true
-	})
+	repl.Set("http.auth.user.id", tok.boxed.identity)
+	repl.Set("http.auth.jwt.type", tok.boxed.typ)
+	repl.Set("http.auth.jwt.fresh", freshAny)
+	repl.Set("http.auth.jwt.jti", tok.boxed.jti)
+	repl.Set("http.auth.jwt.exp", tok.boxed.exp)
+	repl.Map(tok.claimPlaceholders)
 }
+
+// anyTrue and anyFalse are boxed once, so setting a placeholder to them
+// allocates nothing.
+var anyTrue, anyFalse any = "true", "false"
 
 // claimString renders a claim for a placeholder: strings as they are,
 // anything else as compact JSON.

@@ -92,7 +92,14 @@ type App struct {
 	// Revocation store settings.
 	Revocation *RevocationConfig `json:"revocation,omitempty"`
 
+	// How many verified tokens are remembered, so that a token seen again
+	// skips decoding and the signature check (expiry, revocation and
+	// freshness are still checked on every request). Default: 10000;
+	// 0 disables the cache.
+	CacheSize *int `json:"cache_size,omitempty"`
+
 	keys    *keyring
+	cache   *tokenCache
 	revoked revocationStore
 	sources []tokenSource
 	logger  *zap.Logger
@@ -183,6 +190,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 
+	size := defaultCacheSize
+	if a.CacheSize != nil {
+		size = *a.CacheSize
+	}
+	a.cache = newTokenCache(size)
 	if a.keys, err = loadKeyring(ctx, a); err != nil {
 		return err
 	}
@@ -203,6 +215,9 @@ func (a *App) validateSettings() error {
 		if d.v < 0 {
 			return fmt.Errorf("jwt: %s must not be negative (got %s)", d.name, time.Duration(d.v))
 		}
+	}
+	if a.CacheSize != nil && *a.CacheSize < 0 {
+		return fmt.Errorf("jwt: cache_size must be 0 (off) or more (got %d)", *a.CacheSize)
 	}
 	if a.Algorithm != "" {
 		if _, ok := algorithms[a.Algorithm]; !ok {

@@ -18,6 +18,9 @@ import (
 	"hash"
 	"math/big"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
 )
 
 // b64url encodes without padding, as JWS does.
@@ -117,3 +120,23 @@ func rawSignature(t testing.TB, alg string, key any, msg []byte) []byte {
 
 // bigInt is a shorthand for tests that build ECDSA special values.
 func bigInt(v int64) *big.Int { return big.NewInt(v) }
+
+// loadApp starts Caddy in-process with the given `jwt` app config (JSON)
+// and Caddy's file_system storage in a temporary folder, and returns the
+// provisioned app. Tests that use it must not run in parallel: Caddy's
+// running config is process-wide. The config is unloaded at cleanup.
+func loadApp(tb testing.TB, jwtJSON string) *App {
+	tb.Helper()
+	cfg := `{"admin":{"disabled":true},"logging":{"logs":{"default":{"level":"ERROR"}}},` +
+		`"storage":{"module":"file_system","root":` + string(mustJSON(tb, tb.TempDir())) + `},` +
+		`"apps":{"jwt":` + jwtJSON + `}}`
+	if err := caddy.Load([]byte(cfg), true); err != nil {
+		tb.Fatalf("loading config: %v", err)
+	}
+	tb.Cleanup(func() { _ = caddy.Stop() })
+	v, err := caddy.ActiveContext().App("jwt")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v.(*App)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/caddyserver/caddy/v2"
 	"io"
 	"math"
 	"strconv"
@@ -34,7 +35,9 @@ type verifiedToken struct {
 	// payloadB64 is the payload segment as received: already base64url
 	// without padding, it is what X-Jwt-Claims carries.
 	payloadB64 string
-	claims     map[string]any
+	// payloadJSON is the verified payload, for {http.auth.jwt.claims_json}.
+	payloadJSON string
+	claims      map[string]any
 
 	identity string
 	typ      string // access or refresh
@@ -51,6 +54,37 @@ type verifiedToken struct {
 	// token is fresh (0: never).
 	freshTrue  bool
 	freshUntil float64
+
+	// Rendered once at verification for the request path: exp as text,
+	// placeholder values boxed as interfaces, and the provider of
+	// {http.auth.jwt.claims.*}.
+	expStr            string
+	boxed             struct{ identity, typ, jti, exp any }
+	claimPlaceholders caddy.ReplacerFunc
+}
+
+// render prepares what publish hands on, once per verified token.
+func (t *verifiedToken) render() {
+	t.expStr = strconv.FormatInt(t.exp, 10)
+	t.boxed.identity, t.boxed.typ, t.boxed.jti, t.boxed.exp = t.identity, t.typ, t.jti, t.expStr
+	t.claimPlaceholders = t.claimPlaceholder
+}
+
+// claimPlaceholder resolves {http.auth.jwt.claims.<name>} and
+// {http.auth.jwt.claims_json}.
+func (t *verifiedToken) claimPlaceholder(key string) (any, bool) {
+	if key == "http.auth.jwt.claims_json" {
+		return t.payloadJSON, true
+	}
+	name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
+	if !ok {
+		return nil, false
+	}
+	v, ok := t.claims[name]
+	if !ok {
+		return nil, false
+	}
+	return claimString(v), true
 }
 
 // isFresh evaluates freshness at now: only a JSON true, or a number not in
@@ -171,7 +205,7 @@ func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToke
 	if hasControlChar(claims) {
 		return nil, errControlChar
 	}
-	t := &verifiedToken{raw: raw, payloadB64: payloadB64, claims: claims}
+	t := &verifiedToken{raw: raw, payloadB64: payloadB64, payloadJSON: string(payload), claims: claims}
 
 	// Registered time claims must be JSON numbers (RFC 7519 NumericDate).
 	expV, ok := claims["exp"]
@@ -256,6 +290,7 @@ func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToke
 	default:
 		return nil, errBadIdentity
 	}
+	t.render()
 	return t, nil
 }
 
