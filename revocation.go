@@ -89,8 +89,8 @@ const (
 	revocationLoadTimeout = 10 * time.Second
 	revocationLoadTries   = 5
 	revocationMaxBackoff  = time.Minute
-	// revocationSweepBatch bounds the deletes of one sync, so a backlog of
-	// expired entries cannot delay the next sync.
+	// revocationSweepBatch bounds the deletes of one full listing, so a
+	// backlog of expired entries cannot delay the next sync.
 	revocationSweepBatch = 256
 	// revocationMaxNoted bounds how many unrecognized keys are remembered
 	// (so each is logged once).
@@ -337,6 +337,7 @@ func (r *storageRevocations) load() error {
 	ctx, cancel := context.WithTimeout(context.Background(), revocationLoadTimeout)
 	defer cancel()
 	var err error
+tries:
 	for try := 1; try <= revocationLoadTries; try++ {
 		if err = r.sync(ctx); err == nil {
 			r.logger.Info("loaded revoked token ids from storage", zap.Int("revoked", r.set.len()))
@@ -348,7 +349,7 @@ func (r *storageRevocations) load() error {
 		}
 		select {
 		case <-ctx.Done():
-			try = revocationLoadTries
+			break tries
 		case <-r.wait(revocationBackoff(try, time.Second)):
 		}
 	}
@@ -394,7 +395,9 @@ func (r *storageRevocations) revoke(ctx context.Context, id string, exp time.Tim
 	}
 	key := revocationKey(sum, expUnix, now)
 	value := fmt.Appendf(nil, `{"id_sha256":%q,"exp":%d,"revoked_at":%d}`, hex.EncodeToString(sum[:]), expUnix, now.Unix())
-	err := withStorageTimeout(ctx, func(ctx context.Context) error {
+	// a client that hangs up does not cancel its logout: the write goes on,
+	// bounded by its own timeout
+	err := withStorageTimeout(context.WithoutCancel(ctx), func(ctx context.Context) error {
 		return r.storage.Store(ctx, key, value)
 	})
 	if err != nil {

@@ -533,6 +533,16 @@ func TestRevocationStorageFaults(t *testing.T) {
 	if !r.isRevoked("unsaved") {
 		t.Fatal("a sync removed a revocation that storage does not hold")
 	}
+
+	// a client that hangs up mid-logout does not cancel the write
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.revoke(gone, "hung-up", clock.now().Add(time.Hour)); err != nil {
+		t.Fatalf("revoke with a canceled request context: %v", err)
+	}
+	if _, err := os.Stat(revTestEntryPath(dir, "hung-up", clock.now().Add(time.Hour), clock.now())); err != nil {
+		t.Fatalf("the revocation of a canceled request was not stored: %v", err)
+	}
 }
 
 func TestRevocationStorageTimeout(t *testing.T) {
