@@ -3,8 +3,9 @@ package jwtextended
 // The cluster test of issue 4: real Caddy processes, built from ./cmd/caddy,
 // sharing one file_system storage folder. A token revoked through the
 // storage must be refused by every process within the contract's 5 seconds,
-// after a restart from the first request on, and during and after a config
-// reload.
+// after a restart from the first request on, during and after a config
+// reload, and through a storage outage (the last known set keeps serving; a
+// restart during the outage is refused).
 
 import (
 	"bytes"
@@ -59,6 +60,7 @@ func revTestFreePort(t *testing.T) int {
 // revTestCaddy is one Caddy process of the cluster.
 type revTestCaddy struct {
 	t         *testing.T
+	parent    *testing.T
 	name      string
 	bin       string
 	home      string
@@ -75,7 +77,7 @@ type revTestCaddy struct {
 func revTestNewCaddy(t *testing.T, name, bin, storage, secret string) *revTestCaddy {
 	t.Helper()
 	c := &revTestCaddy{
-		t: t, name: name, bin: bin, home: t.TempDir(), storage: storage, secret: secret,
+		t: t, parent: t, name: name, bin: bin, home: t.TempDir(), storage: storage, secret: secret,
 		httpPort: revTestFreePort(t), adminPort: revTestFreePort(t),
 	}
 	t.Cleanup(c.stop)
@@ -366,6 +368,7 @@ func TestRevocationCluster(t *testing.T) {
 
 	t.Run("restart", func(t *testing.T) {
 		p2.t = t
+		defer func() { p2.t = p2.parent }()
 		p2.stop()
 		p2.start()
 		// the very first answer after the restart already refuses it
@@ -380,6 +383,7 @@ func TestRevocationCluster(t *testing.T) {
 
 	t.Run("reload", func(t *testing.T) {
 		p2.t = t
+		defer func() { p2.t = p2.parent }()
 		var stopHammer atomic.Bool
 		var mu sync.Mutex
 		var answers, transportErrors int
@@ -449,15 +453,102 @@ func TestRevocationCluster(t *testing.T) {
 		t.Logf("after the reload a new revocation reached p2 in %s", took.Round(time.Millisecond))
 	})
 
-	p2.t = t
-	// the processes logged no error of the revocation store
+	// so far the processes logged no error of the revocation store
 	for _, p := range []*revTestCaddy{p1, p2} {
-		p.stop()
-		b, _ := os.ReadFile(filepath.Join(p.home, "caddy.log"))
-		for _, line := range bytes.Split(b, []byte("\n")) {
-			if bytes.Contains(line, []byte("revoked token ids")) && bytes.Contains(line, []byte(`"level":"error"`)) {
-				t.Errorf("%s logged: %s", p.name, line)
+		if lines := p.logLines("revoked token ids", `"level":"error"`); len(lines) > 0 {
+			t.Errorf("%s logged: %s", p.name, lines)
+		}
+	}
+
+	t.Run("storage outage", func(t *testing.T) {
+		p1.t, p2.t = t, t
+		defer func() { p1.t, p2.t = p1.parent, p2.parent }()
+		// the storage folder breaks: jwt/ becomes a file, so every listing
+		// fails with "not a directory" (permissions would not stop root)
+		jwtDir := filepath.Join(shared, "jwt")
+		if err := os.Rename(jwtDir, jwtDir+".away"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(jwtDir, []byte("not a folder"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		restored := false
+		restore := func() {
+			if restored {
+				return
+			}
+			restored = true
+			_ = os.Remove(jwtDir)
+			if err := os.Rename(jwtDir+".away", jwtDir); err != nil {
+				t.Fatal(err)
 			}
 		}
+		defer restore()
+
+		// p1 logs the failed sync and keeps serving its last known set
+		p1.waitLog(t, 15*time.Second, "syncing revoked token ids from storage failed", `"level":"error"`)
+		if r := p1.get(token); !r.revoked() {
+			t.Fatalf("p1 during the outage: %s", r)
+		}
+		// a restart during the outage is refused rather than serving
+		// without the revocations
+		p2.stop()
+		p2.start()
+		code := p2.waitExit(t, 60*time.Second)
+		if code == 0 {
+			t.Fatal("p2 started although it could not load the revocations")
+		}
+		if lines := p2.logLines("refusing to start"); len(lines) == 0 {
+			t.Fatal("p2's refusal to start does not say why")
+		}
+		// the storage comes back: p1 recovers, p2 starts and refuses
+		restore()
+		p1.waitLog(t, 90*time.Second, "syncing revoked token ids from storage recovered")
+		p2.stop()
+		p2.start()
+		if r := p2.firstAnswer(token); !r.revoked() {
+			t.Fatalf("p2 after the outage: %s", r)
+		}
+	})
+}
+
+// logLines returns the lines of the process's log that hold every one of
+// the substrings.
+func (c *revTestCaddy) logLines(substrings ...string) []string {
+	b, _ := os.ReadFile(filepath.Join(c.home, "caddy.log"))
+	var out []string
+lines:
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		for _, sub := range substrings {
+			if !bytes.Contains(line, []byte(sub)) {
+				continue lines
+			}
+		}
+		out = append(out, string(line))
+	}
+	return out
+}
+
+// waitLog polls the process's log until a line holds every substring.
+func (c *revTestCaddy) waitLog(t *testing.T, timeout time.Duration, substrings ...string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for len(c.logLines(substrings...)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not log %q within %s", c.name, substrings, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitExit waits for the process to exit and returns its exit code.
+func (c *revTestCaddy) waitExit(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-c.exited:
+		return c.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("%s did not exit within %s", c.name, timeout)
+		return 0
 	}
 }
