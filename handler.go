@@ -184,7 +184,7 @@ func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, w
 	case wantType == typeRefresh && tok.typ != typeRefresh:
 		return nil, errAccessNotAllowed
 	}
-	if tok.jti != "" && a.revoked.isRevoked(tok.jti) {
+	if (tok.jti != "" && a.revoked.isRevoked(tok.jti)) || (tok.family != "" && a.revoked.isRevoked(tok.family)) {
 		return nil, errRevoked
 	}
 	return tok, nil

@@ -43,7 +43,8 @@ type verifiedToken struct {
 	typ      string // access or refresh
 	jti      string
 	csrf     string
-	exp      int64 // unix seconds, rounded down
+	family   string // fam claim: the refresh-token family (jwt_issue rotate_refresh)
+	exp      int64  // unix seconds, rounded down
 	expAt    float64
 	nbf      float64 // 0 when absent
 	iat      float64 // 0 when absent
@@ -276,6 +277,9 @@ func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToke
 	}
 	if s, ok := claims["csrf"].(string); ok {
 		t.csrf = s
+	}
+	if s, ok := claims[familyClaim].(string); ok {
+		t.family = s
 	}
 
 	id, ok := claims[a.IdentityClaim]
