@@ -236,7 +236,11 @@ type storageRevocations struct {
 // start, the config is refused: serving would accept tokens revoked before
 // the restart.
 func openRevocationStore(ctx caddy.Context, a *App) (revocationStore, error) {
-	r, err := newStorageRevocations(ctx.Storage(), a, a.logger)
+	storage := contextStorage(ctx)
+	if storage == nil {
+		a.logger.Warn("the jwt app was provisioned outside a Caddy config: revoked token ids are kept in this process's memory only")
+	}
+	r, err := newStorageRevocations(storage, a, a.logger)
 	if err != nil {
 		return nil, err
 	}
@@ -250,12 +254,22 @@ func openRevocationStore(ctx caddy.Context, a *App) (revocationStore, error) {
 	return r, nil
 }
 
+// contextStorage is Caddy's storage of the config being provisioned, or nil
+// for a context made without a config (caddy.NewContext in tests, or a
+// program embedding the module), whose Storage method would panic.
+func contextStorage(ctx caddy.Context) (s certmagic.Storage) {
+	defer func() {
+		if recover() != nil {
+			s = nil
+		}
+	}()
+	return ctx.Storage()
+}
+
 // newStorageRevocations checks the app's revocation settings and prepares
-// a store on storage. It does not touch the storage; attach does.
+// a store on storage. It does not touch the storage; attach does. A nil
+// storage makes a store of this App's memory only, shared with nobody.
 func newStorageRevocations(storage certmagic.Storage, a *App, logger *zap.Logger) (*storageRevocations, error) {
-	if storage == nil {
-		return nil, errors.New("jwt: no storage for revoked token ids; configure Caddy's global storage option")
-	}
 	interval := defaultRevocationSync
 	if a.Revocation != nil && a.Revocation.SyncInterval != 0 {
 		interval = time.Duration(a.Revocation.SyncInterval)
@@ -274,16 +288,21 @@ func newStorageRevocations(storage certmagic.Storage, a *App, logger *zap.Logger
 	if now == nil {
 		now = time.Now
 	}
-	return &storageRevocations{
+	r := &storageRevocations{
 		storage:  storage,
-		poolKey:  revocationPoolKey(storage),
 		logger:   logger,
 		now:      now,
 		interval: interval,
 		keep:     time.Duration(a.Leeway) + revocationGrace,
 		noExpTTL: max(a.accessTTL(), a.refreshTTL()),
 		wait:     time.After,
-	}, nil
+	}
+	if storage != nil {
+		r.poolKey = revocationPoolKey(storage)
+	} else {
+		r.poolKey = fmt.Sprintf("jwt.revocation.memory.%p", r)
+	}
+	return r, nil
 }
 
 // revocationPoolKey names a storage, so that Apps of successive configs on
@@ -390,8 +409,8 @@ func (r *storageRevocations) revoke(ctx context.Context, id string, exp time.Tim
 	}
 	sum := sha256.Sum256([]byte(id))
 	r.set.add(sum, expUnix)
-	if time.Unix(expUnix, 0).Add(r.keep).Before(now) {
-		return nil // expired long ago: no instance would accept it
+	if r.storage == nil || time.Unix(expUnix, 0).Add(r.keep).Before(now) {
+		return nil // memory only, or expired long ago: no instance would accept it
 	}
 	key := revocationKey(sum, expUnix, now)
 	value := fmt.Appendf(nil, `{"id_sha256":%q,"exp":%d,"revoked_at":%d}`, hex.EncodeToString(sum[:]), expUnix, now.Unix())
@@ -459,6 +478,10 @@ func (r *storageRevocations) sync(ctx context.Context) error {
 	defer r.set.syncMu.Unlock()
 	start := r.now()
 	set := r.set
+	if r.storage == nil {
+		set.purge(start.Add(-r.keep).Unix())
+		return nil
+	}
 	full := set.lastFull.IsZero() || start.Sub(set.lastFull) >= revocationFullSync ||
 		start.Sub(set.lastSync) >= revocationFullSync/2 || start.Before(set.lastSync)
 	var err error
