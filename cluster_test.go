@@ -28,6 +28,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // revTestBuildCaddy builds ./cmd/caddy into dir.
@@ -101,11 +102,17 @@ http://127.0.0.1:%d {
 		respond "{$REVTEST_NAME} %s"
 	}
 	handle {
+		jwt_issue {
+			login   /auth/login
+			refresh /auth/refresh
+			logout  /auth/logout
+			user    alice %s
+		}
 		jwt_auth
 		respond "hello {http.auth.user.id}"
 	}
 }
-`, c.adminPort, c.storage, c.secret, c.httpPort, extra)
+`, c.adminPort, c.storage, c.secret, c.httpPort, extra, revTestAliceHash())
 }
 
 func (c *revTestCaddy) start() {
@@ -166,6 +173,41 @@ func revTestTail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+const revTestAlicePassword = "correct horse battery staple"
+
+var revTestAliceHash = sync.OnceValue(func() string {
+	h, err := bcrypt.GenerateFromPassword([]byte(revTestAlicePassword), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return string(h)
+})
+
+// post sends a JSON POST to the process and returns the status and the
+// decoded JSON body.
+func (c *revTestCaddy) post(path string, hdr map[string]string, body any) (int, map[string]any) {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d%s", c.httpPort, path), bytes.NewReader(mustJSON(c.t, body)))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := revTestClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("POST %s to %s: %v", path, c.name, err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.t.Fatalf("POST %s to %s: %d, body %q is not JSON", path, c.name, resp.StatusCode, b)
+	}
+	return resp.StatusCode, m
 }
 
 // revTestResult is what a request with the token got.
@@ -366,6 +408,39 @@ func TestRevocationCluster(t *testing.T) {
 	t.Logf("refused after the revocation was stored: p1 %s, p2 %s (bound %s, sync interval %s)",
 		took[0].Round(time.Millisecond), took[1].Round(time.Millisecond), contractRevocationBound, defaultRevocationSync)
 
+	t.Run("logout on p1, refused by p2", func(t *testing.T) {
+		p1.t, p2.t = t, t
+		defer func() { p1.t, p2.t = p1.parent, p2.parent }()
+		st, tokens := p1.post("/auth/login", nil, map[string]string{"username": "alice", "password": revTestAlicePassword})
+		access, _ := tokens["access_token"].(string)
+		refresh, _ := tokens["refresh_token"].(string)
+		if st != http.StatusOK || access == "" || refresh == "" {
+			t.Fatalf("login on p1: %d %v", st, tokens)
+		}
+		if r := p2.get(access); r.status != http.StatusOK {
+			t.Fatalf("p2 refuses p1's fresh token: %s", r)
+		}
+		st, body := p1.post("/auth/logout", map[string]string{"Authorization": "Bearer " + access}, map[string]string{"refresh_token": refresh})
+		loggedOut := time.Now()
+		if st != http.StatusOK || body["msg"] != "Logged out" {
+			t.Fatalf("logout on p1: %d %v", st, body)
+		}
+		// immediate on the instance that logged out
+		if r := p1.get(access); !r.revoked() {
+			t.Fatalf("p1 right after its logout: %s", r)
+		}
+		took, err := revTestWithinBound(p2, access, loggedOut, contractRevocationBound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("a logout on p1 reached p2 in %s", took.Round(time.Millisecond))
+		// the refresh token is revoked too: p2's refresh route refuses it
+		st, body = p2.post("/auth/refresh", map[string]string{"Authorization": "Bearer " + refresh}, map[string]string{})
+		if st != http.StatusUnauthorized || body["msg"] != "Token has been revoked" {
+			t.Fatalf("refresh on p2 after the logout on p1: %d %v", st, body)
+		}
+	})
+
 	t.Run("restart", func(t *testing.T) {
 		p2.t = t
 		defer func() { p2.t = p2.parent }()
@@ -390,28 +465,35 @@ func TestRevocationCluster(t *testing.T) {
 		var wrong []string
 		var loadStart, loadEnd atomic.Int64
 		var duringLoad atomic.Int64
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for !stopHammer.Load() {
-				begin := time.Now().UnixNano()
-				r := p2.get(token)
-				end := time.Now().UnixNano()
-				mu.Lock()
-				switch {
-				case r.err != nil:
-					transportErrors++
-				case !r.revoked():
-					wrong = append(wrong, r.String())
-				default:
-					answers++
+		var hammers sync.WaitGroup
+		var errSample []string
+		for range 4 {
+			hammers.Add(1)
+			go func() {
+				defer hammers.Done()
+				for !stopHammer.Load() {
+					begin := time.Now().UnixNano()
+					r := p2.get(token)
+					end := time.Now().UnixNano()
+					mu.Lock()
+					switch {
+					case r.err != nil:
+						transportErrors++
+						if len(errSample) < 3 {
+							errSample = append(errSample, r.err.Error())
+						}
+					case !r.revoked():
+						wrong = append(wrong, r.String())
+					default:
+						answers++
+					}
+					mu.Unlock()
+					if ls, le := loadStart.Load(), loadEnd.Load(); ls != 0 && end >= ls && (le == 0 || begin <= le) && r.err == nil {
+						duringLoad.Add(1)
+					}
 				}
-				mu.Unlock()
-				if ls, le := loadStart.Load(), loadEnd.Load(); ls != 0 && end >= ls && (le == 0 || begin <= le) && r.err == nil {
-					duringLoad.Add(1)
-				}
-			}
-		}()
+			}()
+		}
 		// let the hammer run a little before and after the reload
 		for i := 0; i < 20; i++ {
 			_ = p2.version()
@@ -423,7 +505,7 @@ func TestRevocationCluster(t *testing.T) {
 			_ = p2.version()
 		}
 		stopHammer.Store(true)
-		<-done
+		hammers.Wait()
 		if v := p2.version(); v != "p2 v2" {
 			t.Fatalf("the reload did not take effect: /version answers %q", v)
 		}
@@ -433,7 +515,7 @@ func TestRevocationCluster(t *testing.T) {
 		if answers == 0 || duringLoad.Load() == 0 {
 			t.Fatalf("the token was not exercised during the reload (%d answers, %d during it)", answers, duringLoad.Load())
 		}
-		t.Logf("during the reload: %d refusals, %d of them overlapping the /load call, %d transport errors", answers, duringLoad.Load(), transportErrors)
+		t.Logf("during the reload: %d refusals, %d of them overlapping the /load call, %d transport errors %q", answers, duringLoad.Load(), transportErrors, errSample)
 		if r := p2.get(token); !r.revoked() {
 			t.Fatalf("after the reload: %s", r)
 		}
