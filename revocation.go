@@ -369,7 +369,7 @@ tries:
 		select {
 		case <-ctx.Done():
 			break tries
-		case <-r.wait(revocationBackoff(try, time.Second)):
+		case <-r.wait(revocationBackoff(try, 500*time.Millisecond)):
 		}
 	}
 	return fmt.Errorf("jwt: cannot load revoked token ids from storage, so a token revoked before this start could be accepted; "+
