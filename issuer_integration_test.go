@@ -27,7 +27,7 @@ const (
 var issuerITBase = fmt.Sprintf("http://localhost:%d", issuerITHTTPPort)
 
 // issuerITGlobals are the global options every test config starts with.
-var issuerITGlobals = fmt.Sprintf("\tskip_install_trust\n\tadmin localhost:%d\n\thttp_port %d\n\tgrace_period 1ns\n", issuerITAdminPort, issuerITHTTPPort)
+var issuerITGlobals = fmt.Sprintf("\tskip_install_trust\n\tadmin localhost:%d\n\thttp_port %d\n", issuerITAdminPort, issuerITHTTPPort)
 
 func issuerITTester(t *testing.T, caddyfile string) *caddytest.Tester {
 	t.Helper()

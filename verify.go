@@ -112,41 +112,53 @@ type jwsHeader struct {
 // parseToken checks a compact JWS and its claims, except for what depends
 // on the clock (see checkTime), the request, or the revocation store.
 func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
+	payloadB64, payload, e := a.verifySignature(raw, true)
+	if e != nil {
+		return nil, e
+	}
+	return a.checkClaims(raw, payloadB64, payload)
+}
+
+// verifySignature is the JWS layer of parseToken: it checks the compact
+// serialization, the header and the signature, and returns the payload
+// segment and its decoded bytes, which it does not interpret. A JWT always
+// has a payload (requirePayload); a bare JWS may have an empty one.
+func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, *authError) {
 	if len(raw) > maxTokenSize {
-		return nil, errTooLarge
+		return "", nil, errTooLarge
 	}
 	dot1 := strings.IndexByte(raw, '.')
 	if dot1 <= 0 {
-		return nil, errMalformed
+		return "", nil, errMalformed
 	}
 	dot2 := strings.IndexByte(raw[dot1+1:], '.')
 	if dot2 < 0 {
-		return nil, errMalformed
+		return "", nil, errMalformed
 	}
 	dot2 += dot1 + 1
 	headerB64, payloadB64, sigB64 := raw[:dot1], raw[dot1+1:dot2], raw[dot2+1:]
-	if payloadB64 == "" || sigB64 == "" || strings.IndexByte(sigB64, '.') >= 0 {
-		return nil, errMalformed
+	if (requirePayload && payloadB64 == "") || sigB64 == "" || strings.IndexByte(sigB64, '.') >= 0 {
+		return "", nil, errMalformed
 	}
 
 	headerJSON, err := b64.DecodeString(headerB64)
 	if err != nil {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
 	if !uniqueMembers(headerJSON) {
-		return nil, errBadHeaderJSON
+		return "", nil, errBadHeaderJSON
 	}
 	var hdr jwsHeader
 	if err := json.Unmarshal(headerJSON, &hdr); err != nil {
-		return nil, errBadHeaderJSON
+		return "", nil, errBadHeaderJSON
 	}
 	if hdr.Crit != nil {
 		// RFC 7515 4.1.11: we understand no extension, so any crit fails.
-		return nil, errCrit
+		return "", nil, errCrit
 	}
 	sig, err := b64.DecodeString(sigB64)
 	if err != nil {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
 
 	// The kid only selects among configured keys; the algorithm must be
@@ -155,11 +167,11 @@ func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
 	if hdr.KID != nil {
 		var kid string
 		if err := json.Unmarshal(hdr.KID, &kid); err != nil || len(kid) > maxKIDLength {
-			return nil, errBadKID
+			return "", nil, errBadKID
 		}
 		vk := a.keys.keyFor(kid)
 		if vk == nil {
-			return nil, errUnknownKID
+			return "", nil, errUnknownKID
 		}
 		keys = []*verificationKey{vk}
 	} else {
@@ -178,17 +190,17 @@ func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
 		}
 	}
 	if !algSeen {
-		return nil, errAlgNotAllowed
+		return "", nil, errAlgNotAllowed
 	}
 	if !verified {
-		return nil, errSignature
+		return "", nil, errSignature
 	}
 
 	payload, err := b64.DecodeString(payloadB64)
 	if err != nil {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
-	return a.checkClaims(raw, payloadB64, payload)
+	return payloadB64, payload, nil
 }
 
 // checkClaims decodes a verified payload and checks every claim that does
