@@ -44,11 +44,11 @@ func init() {
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
+	d.Next() // consume option name (before any error, so errors carry the line)
 	if existing != nil {
 		// the option may appear once; merging two would hide a mistake
 		return nil, d.Err("the jwt global option may appear only once")
 	}
-	d.Next() // consume option name
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}

@@ -154,6 +154,12 @@ func (h *Issue) provision(app *App, logger *zap.Logger) error {
 		}
 		h.throttle = newThrottle(cfg, h.app.now)
 	}
+	if h.Login != "" || h.Refresh != "" || h.Reauth != "" {
+		// a verify-only app (e.g. jwks_url alone) cannot mint: say so at load
+		if _, err := h.app.keys.signingKey(); err != nil {
+			return fmt.Errorf("jwt_issue: %v", err)
+		}
+	}
 	h.creds, err = loadCredentials(h.Users, h.UsersFile, h.app.IdentityClaim, h.app.now, h.logger)
 	return err
 }
@@ -198,7 +204,7 @@ func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	case p == h.Logout:
 		serve = h.serveLogout
 	case p == h.JWKS:
-		return h.routeJWKS(w, r)
+		return h.serveJWKS(w, r)
 	}
 	if serve == nil {
 		return next.ServeHTTP(w, r)
@@ -209,17 +215,6 @@ func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		return nil
 	}
 	return serve(w, r)
-}
-
-// routeJWKS serves the jwks route.
-//
-// TEMPORARY: serveJWKS lands with the keys branch (jwks.go). Until then
-// this answers 404; the lead replaces the body with
-// `return h.serveJWKS(w, r)`.
-func (h *Issue) routeJWKS(w http.ResponseWriter, r *http.Request) error {
-	_ = r
-	writeAuthError(w, errJWKSUnavailable)
-	return nil
 }
 
 // Refusals of the issuer's routes.
@@ -239,7 +234,6 @@ var (
 	errRevocationFailed   = newAuthError(503, "revocation_unavailable", "Logout could not be recorded; try again")
 	errRotationFailed     = newAuthError(503, "revocation_unavailable", "Refresh could not be recorded; try again")
 	errMintFailed         = newAuthError(500, "mint_failed", "Token could not be issued")
-	errJWKSUnavailable    = newAuthError(404, "not_found", "JWKS is not available")
 	errFieldDuplicated    = map[string]*authError{}
 	errFieldMissing       = map[string]*authError{}
 	errFieldNotString     = map[string]*authError{}

@@ -424,10 +424,26 @@ func TestIssueOtherPathsPassThrough(t *testing.T) {
 	}
 }
 
-func TestIssueJWKSRouteTemporary(t *testing.T) {
+// TestIssueJWKSRoute: the jwks route is served by serveJWKS (an HMAC-only
+// app publishes an empty set: secrets are never published), and only GET
+// and HEAD are allowed.
+func TestIssueJWKSRoute(t *testing.T) {
 	e := issuerTestSetup(t, nil, func(h *Issue) { h.JWKS = "/.well-known/jwks.json" })
 	w := e.do(httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
-	issuerTestWantMsg(t, w, 404, "JWKS is not available")
+	if w.Code != 200 || w.Header().Get("Content-Type") != "application/jwk-set+json" {
+		t.Fatalf("GET jwks: %d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil || set.Keys == nil || len(set.Keys) != 0 {
+		t.Fatalf("HMAC-only jwks = %s (%v), want an empty key set", w.Body, err)
+	}
+	w = e.do(httptest.NewRequest(http.MethodPost, "/.well-known/jwks.json", nil))
+	issuerTestWantMsg(t, w, 405, "Method Not Allowed")
+	if got := w.Header().Get("Allow"); got != "GET, HEAD" {
+		t.Fatalf("Allow = %q", got)
+	}
 }
 
 func TestIssueBadBodies(t *testing.T) {

@@ -239,10 +239,8 @@ func publicJWKSOf(keys []*verificationKey) ([]byte, error) {
 func (h *Issue) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusMethodNotAllowed)
-		_, err := w.Write([]byte(`{"msg":"Method not allowed"}`))
-		return err
+		writeAuthError(w, errMethodNotAllowed)
+		return nil
 	}
 	body := h.app.keys.publicJWKS()
 	hdr := w.Header()

@@ -51,10 +51,10 @@ type mintedToken struct {
 // iat/nbf/exp from the app's lifetimes and clock, iss and aud when
 // configured, csrf for cookie delivery, and the user's claims.
 func (a *App) mint(req mintRequest) (*mintedToken, error) {
-	if a.keys == nil || a.keys.signer == nil {
-		return nil, errors.New("jwt: no signing key")
+	s, err := a.keys.signingKey()
+	if err != nil {
+		return nil, err
 	}
-	s := a.keys.signer
 	now := a.now()
 	ttl := a.accessTTL()
 	if req.typ == typeRefresh {

@@ -145,7 +145,9 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 	if err != nil {
 		return "", nil, errBadEncoding
 	}
-	if !uniqueMembers(headerJSON) {
+	// encoding/json would turn invalid UTF-8 into U+FFFD, letting two
+	// different headers read alike
+	if !utf8.Valid(headerJSON) || !uniqueMembers(headerJSON) {
 		return "", nil, errBadHeaderJSON
 	}
 	var hdr jwsHeader
@@ -206,14 +208,19 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 // checkClaims decodes a verified payload and checks every claim that does
 // not depend on the clock.
 func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToken, *authError) {
-	if !uniqueMembers(payload) {
-		return nil, errDuplicateClaim
+	// encoding/json turns invalid UTF-8 into U+FFFD, so it must be refused
+	// here: two different signed payloads must not read as the same claims.
+	if !utf8.Valid(payload) || !json.Valid(payload) {
+		return nil, errBadPayloadJSON
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var claims map[string]any
 	if err := dec.Decode(&claims); err != nil || claims == nil {
 		return nil, errBadPayloadJSON
+	}
+	if !uniqueMembers(payload) {
+		return nil, errDuplicateClaim
 	}
 	if hasControlChar(claims) {
 		return nil, errControlChar
@@ -411,6 +418,7 @@ func hasControlChar(v any) bool {
 // disagree about a token.
 func uniqueMembers(data []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // a number too large for float64 is still valid JSON
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('{') {
 		return false
