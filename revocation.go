@@ -238,7 +238,7 @@ type storageRevocations struct {
 func openRevocationStore(ctx caddy.Context, a *App) (revocationStore, error) {
 	storage := contextStorage(ctx)
 	if storage == nil {
-		a.logger.Warn("the jwt app was provisioned outside a Caddy config: revoked token ids are kept in this process's memory only")
+		a.logger.Info("the jwt app was provisioned outside a Caddy config: revoked token ids are kept in this process's memory only")
 	}
 	r, err := newStorageRevocations(storage, a, a.logger)
 	if err != nil {
