@@ -236,11 +236,7 @@ type storageRevocations struct {
 // start, the config is refused: serving would accept tokens revoked before
 // the restart.
 func openRevocationStore(ctx caddy.Context, a *App) (revocationStore, error) {
-	storage := contextStorage(ctx)
-	if storage == nil {
-		a.logger.Info("the jwt app was provisioned outside a Caddy config: revoked token ids are kept in this process's memory only")
-	}
-	r, err := newStorageRevocations(storage, a, a.logger)
+	r, err := newStorageRevocations(ctx.Storage(), a, a.logger)
 	if err != nil {
 		return nil, err
 	}
@@ -252,18 +248,6 @@ func openRevocationStore(ctx caddy.Context, a *App) (revocationStore, error) {
 	// copy of the context.
 	context.AfterFunc(ctx, r.detach)
 	return r, nil
-}
-
-// contextStorage is Caddy's storage of the config being provisioned, or nil
-// for a context made without a config (caddy.NewContext in tests, or a
-// program embedding the module), whose Storage method would panic.
-func contextStorage(ctx caddy.Context) (s certmagic.Storage) {
-	defer func() {
-		if recover() != nil {
-			s = nil
-		}
-	}()
-	return ctx.Storage()
 }
 
 // newStorageRevocations checks the app's revocation settings and prepares

@@ -820,35 +820,6 @@ func TestRevocationSyncInterval(t *testing.T) {
 
 }
 
-// TestRevocationWithoutConfig: an App provisioned with a bare context (as
-// unit tests of other parts do) gets a store of its own memory, not a
-// panic, and not a set shared with other such Apps.
-func TestRevocationWithoutConfig(t *testing.T) {
-	provision := func() *App {
-		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-		t.Cleanup(cancel)
-		app := &App{Secret: "revocation-test-secret-0123456789abcdef"}
-		if err := app.Provision(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return app
-	}
-	a, b := provision(), provision()
-	exp := time.Now().Add(time.Hour)
-	if err := a.revoked.revoke(context.Background(), "mem", exp); err != nil {
-		t.Fatal(err)
-	}
-	if !a.revoked.isRevoked("mem") {
-		t.Fatal("a memory-only store forgot a revocation")
-	}
-	if b.revoked.isRevoked("mem") {
-		t.Fatal("two Apps without a config share revocations")
-	}
-	if err := a.revoked.(*storageRevocations).sync(context.Background()); err != nil || !a.revoked.isRevoked("mem") {
-		t.Fatalf("a memory-only sync: %v", err)
-	}
-}
-
 // TestRevocationThroughApp provisions the jwt app on a real file_system
 // storage the way Caddy does, and checks that authenticate refuses a
 // revoked token with the contract's error, also in a second config (a
