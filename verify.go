@@ -130,6 +130,25 @@ type jwsHeader struct {
 	Crit json.RawMessage `json:"crit"`
 }
 
+// decodeJWSHeader reads alg, kid and crit by their exact names. Header
+// parameter names are case-sensitive (RFC 7515 section 4), but
+// encoding/json matches struct fields case-insensitively: decoded into a
+// struct, {"Alg":"HS256"} would verify here while other JOSE libraries read
+// a header without alg.
+func decodeJWSHeader(data []byte, hdr *jwsHeader) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	if v, ok := m["alg"]; ok {
+		if err := json.Unmarshal(v, &hdr.Alg); err != nil {
+			return err
+		}
+	}
+	hdr.KID, hdr.Crit = m["kid"], m["crit"]
+	return nil
+}
+
 // parseToken checks a compact JWS and its claims, except for what depends
 // on the clock (see checkTime), the request, or the revocation store.
 func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
@@ -176,7 +195,7 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 		return "", nil, errBadHeaderJSON
 	}
 	var hdr jwsHeader
-	if err := json.Unmarshal(headerJSON, &hdr); err != nil {
+	if err := decodeJWSHeader(headerJSON, &hdr); err != nil {
 		return "", nil, errBadHeaderJSON
 	}
 	if hdr.Crit != nil {
