@@ -414,6 +414,11 @@ func TestSecurityAttacks(t *testing.T) {
 	dup("unicode_fold_kelvin_nested", `{"sub":"alice","type":"access","ctx":{"kind":"user","\u212aind":"admin"},`+base+`}`)
 	add(refuse("duplicate_header/kid_kelvin_sign", secHS256(t, `{"alg":"HS256","kid":"a","\u212aid":"b"}`, claimsJSON), "Invalid header"))
 	add(refuse("payload/invalid_utf8", secHS256(t, secHeaderHS256, "{\"sub\":\"alice\xff\",\"exp\":"+exp+"}"), "Invalid payload"))
+	// header parameter names are case-sensitive: "Alg" is not alg
+	add(refuse("header_names/Alg", secHS256(t, `{"Alg":"HS256"}`, claimsJSON), "The specified alg value is not allowed"))
+	add(refuse("header_names/ALG", secHS256(t, `{"ALG":"HS256","typ":"JWT"}`, claimsJSON), "The specified alg value is not allowed"))
+	add(refuse("header_names/Kid_is_not_kid_alg_missing", secHS256(t, `{"Alg":"HS256","Kid":"k"}`, claimsJSON), "The specified alg value is not allowed"))
+	add(secCase{name: "control/header_unknown_Kid_ignored", req: secBearer(secHS256(t, `{"alg":"HS256","Kid":"k"}`, claimsJSON)), status: 200, identity: "alice"})
 	add(refuse("duplicate_header/alg_twice", secHS256(t, `{"alg":"none","alg":"HS256"}`, claimsJSON), "Invalid header"))
 	add(refuse("duplicate_header/alg_case_variant", secHS256(t, `{"alg":"HS256","ALG":"none"}`, claimsJSON), "Invalid header"))
 	add(refuse("duplicate_header/kid_case_variant", secHS256(t, `{"alg":"HS256","kid":"a","KID":"b"}`, claimsJSON), "Invalid header"))
