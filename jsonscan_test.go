@@ -1,0 +1,402 @@
+package jwtextended
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The oracle: the checks verify.go used before scanJSONObject, copied
+// verbatim (renamed) from main at 43af167. They walk encoding/json's token
+// stream and the decoded map, so they read the JSON exactly as the module's
+// decoder does.
+
+func scanRefUniqueMembers(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return false
+	}
+	if !scanRefObjectMembersUnique(dec, 1) {
+		return false
+	}
+	_, err = dec.Token()
+	return err == io.EOF
+}
+
+func scanRefObjectMembersUnique(dec *json.Decoder, depth int) bool {
+	if depth > maxJSONDepth {
+		return false
+	}
+	seen := make(map[string]struct{})
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return false
+		}
+		key := strings.ToLower(name)
+		if _, dup := seen[key]; dup {
+			return false
+		}
+		seen[key] = struct{}{}
+		if !scanRefSkipValue(dec, depth) {
+			return false
+		}
+	}
+	tok, err := dec.Token()
+	return err == nil && tok == json.Delim('}')
+}
+
+func scanRefSkipValue(dec *json.Decoder, depth int) bool {
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	switch tok {
+	case json.Delim('{'):
+		return scanRefObjectMembersUnique(dec, depth+1)
+	case json.Delim('['):
+		if depth+1 > maxJSONDepth {
+			return false
+		}
+		for dec.More() {
+			if !scanRefSkipValue(dec, depth+1) {
+				return false
+			}
+		}
+		tok, err := dec.Token()
+		return err == nil && tok == json.Delim(']')
+	}
+	return true
+}
+
+func scanRefHasControlChar(v any) bool {
+	switch x := v.(type) {
+	case string:
+		for i := 0; i < len(x); i++ {
+			if c := x[i]; c < 0x20 || c == 0x7f {
+				return true
+			}
+		}
+		return !utf8.ValidString(x)
+	case map[string]any:
+		for k, e := range x {
+			if scanRefHasControlChar(k) || scanRefHasControlChar(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if scanRefHasControlChar(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// scanRefVerdict is the oracle's reading of data.
+type scanRefVerdict struct {
+	unique  bool // scanRefUniqueMembers
+	decoded map[string]any
+	control bool // scanRefHasControlChar on the decoded map
+	// Where scanJSONObject is deliberately stricter than the old checks:
+	badUTF8       bool // raw invalid UTF-8 (encoding/json turns it into U+FFFD)
+	loneSurrogate bool // an escaped lone surrogate (likewise)
+	foldOnlyDup   bool // names equal under bytes.EqualFold but not strings.ToLower
+	// ambiguous: a decoded U+FFFD that may be literal, so loneSurrogate
+	// cannot be told from the decoded value.
+	ambiguous bool
+}
+
+// accepts is the old pipeline: unique names, a decodable object, no
+// control character.
+func (v scanRefVerdict) accepts() bool {
+	return v.unique && v.decoded != nil && !v.control
+}
+
+// strict reports whether scanJSONObject must refuse what the old pipeline
+// accepted.
+func (v scanRefVerdict) strict() bool { return v.badUTF8 || v.loneSurrogate || v.foldOnlyDup }
+
+func scanRefRead(data []byte) scanRefVerdict {
+	v := scanRefVerdict{unique: scanRefUniqueMembers(data), badUTF8: !utf8.Valid(data)}
+	if !v.unique {
+		return v
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&v.decoded); err != nil {
+		v.decoded = nil
+		return v
+	}
+	v.control = scanRefHasControlChar(v.decoded)
+	replaced := scanTestHasReplacementChar(v.decoded)
+	explicit := bytes.Contains(data, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`))
+	switch {
+	case replaced && explicit:
+		v.ambiguous = true
+	case replaced && !v.badUTF8:
+		v.loneSurrogate = true
+	}
+	v.foldOnlyDup = scanTestFoldDup(v.decoded)
+	return v
+}
+
+func scanTestHasReplacementChar(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.ContainsRune(x, utf8.RuneError)
+	case map[string]any:
+		for k, e := range x {
+			if scanTestHasReplacementChar(k) || scanTestHasReplacementChar(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if scanTestHasReplacementChar(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// scanTestFoldDup reports two names of one object that bytes.EqualFold
+// takes as equal (the decoded map has no exact duplicates).
+func scanTestFoldDup(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		names := make([]string, 0, len(x))
+		for k, e := range x {
+			for _, n := range names {
+				if strings.EqualFold(n, k) {
+					return true
+				}
+			}
+			names = append(names, k)
+			if scanTestFoldDup(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if scanTestFoldDup(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// scanTestCheck compares scanJSONObject with the oracle on data.
+func scanTestCheck(t *testing.T, data []byte) {
+	t.Helper()
+	got := scanJSONObject(data)
+	ref := scanRefRead(data)
+	switch {
+	case got == jsonOK && !ref.accepts():
+		t.Fatalf("scanJSONObject accepts %q, the old checks refuse it (%+v)", data, ref)
+	case got == jsonOK && ref.strict():
+		t.Fatalf("scanJSONObject accepts %q, which it must refuse (%+v)", data, ref)
+	case got != jsonOK && ref.accepts() && !ref.strict() && !ref.ambiguous:
+		t.Fatalf("scanJSONObject refuses %q (fault %d), the old checks accept it", data, got)
+	}
+	// The fault names the reason the old checks gave, where they gave one.
+	if !ref.unique && got != jsonSyntax && got != jsonDuplicate {
+		t.Fatalf("%q: old checks refuse names or syntax, scanJSONObject says fault %d", data, got)
+	}
+	if ref.unique && ref.decoded != nil && !ref.foldOnlyDup && (got == jsonSyntax || got == jsonDuplicate) {
+		t.Fatalf("%q: sound, uniquely named object, scanJSONObject says fault %d", data, got)
+	}
+	if got == jsonOK {
+		// what the module decodes next must succeed
+		var m map[string]any
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil || m == nil {
+			t.Fatalf("scanJSONObject accepts %q, encoding/json cannot decode it: %v", data, err)
+		}
+	}
+}
+
+func TestScanJSONObject(t *testing.T) {
+	deep := func(n int, open, close string) string {
+		return `{"a":` + strings.Repeat(open, n-1) + `1` + strings.Repeat(close, n-1) + `}`
+	}
+	manyNames := func(n int, dup string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := 0; i < n; i++ {
+			b.WriteString(`"n` + strings.Repeat("x", i) + `":1,`)
+		}
+		b.WriteString(`"` + dup + `":2}`)
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name string
+		in   string
+		want jsonFault
+	}{
+		// exactly one object
+		{"typical header", `{"alg":"HS256","typ":"JWT"}`, jsonOK},
+		{"typical payload", `{"sub":"user1","type":"access","fresh":true,"jti":"j-1","iat":1700000000,"nbf":1700000000,"exp":1700003600,"roles":["a","b"],"n":null,"f":false,"x":-1.5e+3}`, jsonOK},
+		{"empty object", `{}`, jsonOK},
+		{"white space around", " \t\r\n{ \"a\" : 1 , \"b\" : [ ] }\n ", jsonOK},
+		{"empty input", ``, jsonSyntax},
+		{"array", `[]`, jsonSyntax},
+		{"string", `"a"`, jsonSyntax},
+		{"null", `null`, jsonSyntax},
+		{"two objects", `{}{}`, jsonSyntax},
+		{"trailing garbage", `{"a":1}x`, jsonSyntax},
+		{"trailing comma", `{"a":1,}`, jsonSyntax},
+		{"unterminated", `{"a":1`, jsonSyntax},
+		{"unterminated string", `{"a":"b}`, jsonSyntax},
+		{"missing colon", `{"a" 1}`, jsonSyntax},
+		{"name not a string", `{a:1}`, jsonSyntax},
+		{"BOM", "\uFEFF{}", jsonSyntax},
+		{"bad literal", `{"a":tru}`, jsonSyntax},
+		{"leading zero", `{"a":01}`, jsonSyntax},
+		{"bare minus", `{"a":-}`, jsonSyntax},
+		{"dot without digits", `{"a":1.}`, jsonSyntax},
+		{"exponent without digits", `{"a":1e+}`, jsonSyntax},
+		{"plus sign", `{"a":+1}`, jsonSyntax},
+		{"bad escape", `{"a":"\x"}`, jsonSyntax},
+		{"short unicode escape", `{"a":"\u12"}`, jsonSyntax},
+		{"raw newline in string", "{\"a\":\"x\ny\"}", jsonSyntax},
+		// depth bound: the top object is depth 1, 32 is the limit
+		{"depth 32 objects", deep(32, `{"a":`, `}`), jsonOK},
+		{"depth 33 objects", deep(33, `{"a":`, `}`), jsonSyntax},
+		{"depth 32 arrays", deep(32, `[`, `]`), jsonOK},
+		{"depth 33 arrays", deep(33, `[`, `]`), jsonSyntax},
+		// duplicate names, case-insensitively, at any depth
+		{"duplicate", `{"type":"access","type":"refresh"}`, jsonDuplicate},
+		{"case variant", `{"type":"access","Type":"refresh"}`, jsonDuplicate},
+		{"escaped spelling", `{"type":"access","typ\u0065":"refresh"}`, jsonDuplicate},
+		{"escaped upper case", `{"type":"access","\u0054YPE":"refresh"}`, jsonDuplicate},
+		{"escaped solidus", `{"a/b":1,"a\/b":2}`, jsonDuplicate},
+		{"nested duplicate", `{"a":{"x":1,"X":2}}`, jsonDuplicate},
+		{"duplicate in array element", `{"a":[{"k":1},{"k":1,"K":2}]}`, jsonDuplicate},
+		{"same name in sibling objects", `{"a":{"k":1},"b":{"k":2},"k":3}`, jsonOK},
+		{"same name at two depths", `{"k":{"k":{"k":1}}}`, jsonOK},
+		{"empty names", `{"":1,"":2}`, jsonDuplicate},
+		{"Kelvin sign", "{\"kid\":\"a\",\"\u212aid\":\"b\"}", jsonDuplicate},
+		{"long s (EqualFold only)", "{\"s\":1,\"\u017f\":2}", jsonDuplicate},
+		{"dotted capital I (ToLower only)", "{\"id\":1,\"\u0130d\":2}", jsonDuplicate},
+		{"Greek sigma forms", "{\"\u03a3\":1,\"\u03c2\":2}", jsonDuplicate},
+		{"distinct non-ASCII names", "{\"\u00e9\":1,\"e\":2}", jsonOK},
+		{"astral pair escaped and raw", "{\"\\ud83d\\ude00\":1,\"\U0001F600\":2}", jsonDuplicate},
+		{"17 names then duplicate (map path)", manyNames(17, "NX"), jsonDuplicate},
+		{"40 names then duplicate (map path)", manyNames(40, "n"+strings.Repeat("x", 38)+"X"), jsonDuplicate},
+		{"40 distinct names", manyNames(40, "other"), jsonOK},
+		{"duplicate wins over later control character", `{"a":1,"A":"\n"}`, jsonDuplicate},
+		{"syntax wins over control character", `{"a":"\n",}`, jsonSyntax},
+		// control characters, raw or escaped, in names and values
+		{"escaped newline value", `{"a":"x\ny"}`, jsonBadChar},
+		{"escaped CR value", `{"a":"x\r"}`, jsonBadChar},
+		{"escaped tab value", `{"a":"\t"}`, jsonBadChar},
+		{"escaped backspace", `{"a":"\b"}`, jsonBadChar},
+		{"escaped form feed", `{"a":"\f"}`, jsonBadChar},
+		{"escaped NUL", `{"a":"\u0000"}`, jsonBadChar},
+		{"escaped 1f", `{"a":"\u001F"}`, jsonBadChar},
+		{"escaped DEL", `{"a":"\u007f"}`, jsonBadChar},
+		{"raw DEL", "{\"a\":\"\x7f\"}", jsonBadChar},
+		{"control character in a name", `{"a\nb":1}`, jsonBadChar},
+		{"control character deep in an array", `{"a":[1,{"b":["\r"]}]}`, jsonBadChar},
+		{"space and printable escapes are fine", `{"a":"\u0020\u007e\"\\\/"}`, jsonOK},
+		{"non-ASCII is fine", "{\"a\":\"caf\u00e9 \u2603 \U0001F600\"}", jsonOK},
+		{"invalid UTF-8", "{\"a\":\"\xff\"}", jsonBadChar},
+		{"truncated UTF-8", "{\"a\":\"\xe2\x98\"}", jsonBadChar},
+		{"UTF-8 encoded surrogate", "{\"a\":\"\xed\xa0\x80\"}", jsonBadChar},
+		{"invalid UTF-8 in a name", "{\"\xc3\":1}", jsonBadChar},
+		{"lone high surrogate", `{"a":"\ud800"}`, jsonBadChar},
+		{"high surrogate then letter", `{"a":"\ud800\u0041"}`, jsonBadChar},
+		{"lone low surrogate", `{"a":"\udc00"}`, jsonBadChar},
+		{"surrogate pair", `{"a":"\uD83D\uDE00"}`, jsonOK},
+		{"high surrogate then bad escape", `{"a":"\ud800\u12"}`, jsonSyntax},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := scanJSONObject([]byte(tc.in)); got != tc.want {
+				t.Fatalf("scanJSONObject(%q) = %d, want %d", tc.in, got, tc.want)
+			}
+			scanTestCheck(t, []byte(tc.in))
+		})
+	}
+}
+
+// TestFoldRune checks, for every rune, that foldRune merges what
+// strings.ToLower merges and what bytes.EqualFold (encoding/json's name
+// matching) merges.
+func TestFoldRune(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if 0xd800 <= r && r < 0xe000 {
+			continue
+		}
+		k := foldRune(r)
+		if l := unicode.ToLower(r); foldRune(l) != k {
+			t.Fatalf("foldRune(%U) = %U, foldRune(ToLower = %U) = %U", r, k, l, foldRune(l))
+		}
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if foldRune(f) != k {
+				t.Fatalf("foldRune(%U) = %U, but its fold %U gives %U", r, k, f, foldRune(f))
+			}
+		}
+		if r < utf8.RuneSelf && k != rune(strings.ToLower(string(r))[0]) {
+			t.Fatalf("foldRune(%q) = %q, want lower case", r, k)
+		}
+	}
+}
+
+// TestScanJSONObjectAllocations: a typical header and payload scan
+// allocates nothing (scanners are pooled; the first run warms the pool).
+func TestScanJSONObjectAllocations(t *testing.T) {
+	hdr := []byte(`{"alg":"ES256","typ":"JWT","kid":"key-2024-01"}`)
+	payload := []byte(`{"sub":"user1","type":"access","fresh":true,"jti":"0f6c5c4e-7d7e-4e55-9a8e-1d5b7f3c2a10","iat":1700000000,"nbf":1700000000,"exp":1700003600,"roles":["admin","ops"],"org":{"id":42,"name":"Acme"},"csrf":"c5d1"}`)
+	n := testing.AllocsPerRun(100, func() {
+		if scanJSONObject(hdr) != jsonOK || scanJSONObject(payload) != jsonOK {
+			t.Fatal("refused")
+		}
+	})
+	if n != 0 {
+		t.Fatalf("scanJSONObject allocates %v times per header+payload, want 0", n)
+	}
+}
+
+func FuzzJSONScan(f *testing.F) {
+	for _, s := range []string{
+		`{"alg":"HS256","typ":"JWT"}`,
+		`{"sub":"u","type":"access","fresh":true,"exp":1700003600,"aud":["a","b"],"o":{"k":[1,2,{"z":null}]}}`,
+		`{"type":"a","Type":"b"}`,
+		`{"type":"a","typ\u0065":"b"}`,
+		"{\"kid\":\"a\",\"\u212aid\":\"b\"}",
+		"{\"s\":1,\"\u017f\":2}",
+		"{\"id\":1,\"\u0130d\":2}",
+		`{"a":"x\ny"}`,
+		`{"a":"\u007f"}`,
+		"{\"a\":\"\x7f\"}",
+		"{\"a\":\"\xff\"}",
+		`{"a":"\ud800"}`,
+		`{"a":"\ud800\udc00"}`,
+		`{"a":"\ufffd\ud800"}`,
+		`{"a":1e5,"b":-0.5,"c":0}`,
+		`{"a":01}`,
+		`{} `,
+		`{}{}`,
+		`[]`,
+		`{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		scanTestCheck(t, data)
+	})
+}
