@@ -129,17 +129,20 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	if e != nil {
 		if e.missing && h.Optional {
+			h.app.metrics.countRequest(outcomeAnonymous)
 			return next.ServeHTTP(w, r)
 		}
 		return h.refuse(w, r, repl, e)
 	}
 
+	h.app.metrics.countRequest(outcomeOK)
 	h.app.publish(r, repl, tok)
 	return next.ServeHTTP(w, r)
 }
 
 // refuse answers a refused request, or hands it to handle_errors.
 func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, e *authError) error {
+	h.app.metrics.countRefused(e)
 	if repl != nil {
 		repl.Set("http.auth.jwt.error", e.code)
 	}
