@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode"
@@ -226,6 +227,10 @@ func scanTestCheck(t *testing.T, data []byte) {
 		if err := dec.Decode(&m); err != nil || m == nil {
 			t.Fatalf("scanJSONObject accepts %q, encoding/json cannot decode it: %v", data, err)
 		}
+		// and decodeJSONObject must read it exactly as encoding/json does
+		if got := decodeJSONObject(data); !reflect.DeepEqual(got, m) {
+			t.Fatalf("decodeJSONObject(%q) = %#v, encoding/json gives %#v", data, got, m)
+		}
 	}
 }
 
@@ -323,6 +328,10 @@ func TestScanJSONObject(t *testing.T) {
 		{"lone low surrogate", `{"a":"\udc00"}`, jsonBadChar},
 		{"surrogate pair", `{"a":"\uD83D\uDE00"}`, jsonOK},
 		{"high surrogate then bad escape", `{"a":"\ud800\u12"}`, jsonSyntax},
+		// values decodeJSONObject must render as encoding/json does
+		{"escapes", `{"q":"a\"b\\c\/d\u00e9\u2603\ud83d\ude00","\u0041":"x"}`, jsonOK},
+		{"numbers kept as written", `{"a":-0,"b":1.50,"c":1E+2,"d":12345678901234567890123,"e":[0.1e-7]}`, jsonOK},
+		{"empty containers and null", `{"a":[],"b":{},"c":null,"d":[[],{}],"e":""}`, jsonOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := scanJSONObject([]byte(tc.in)); got != tc.want {
