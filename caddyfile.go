@@ -44,11 +44,11 @@ func init() {
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
+	d.Next() // consume option name (before any error, so errors carry the line)
 	if existing != nil {
 		// the option may appear once; merging two would hide a mistake
 		return nil, d.Err("the jwt global option may appear only once")
 	}
-	d.Next() // consume option name
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
@@ -275,6 +275,8 @@ var _ caddyfile.Unmarshaler = (*Auth)(nil)
 //		users_file <path>
 //		deliver <json|cookie>...
 //		token_from <header|cookie|query>...
+//		throttle <max_per_user> <max_per_ip> <window> | off
+//		rotate_refresh
 //	}
 func parseIssueDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	i := new(Issue)
@@ -345,6 +347,30 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			i.TokenFrom = args
+		case "throttle":
+			args := d.RemainingArgs()
+			if len(args) == 1 && args[0] == "off" {
+				i.Throttle = &ThrottleConfig{Disabled: true}
+				continue
+			}
+			if len(args) != 3 {
+				return d.Errf("throttle takes failures per user, failures per IP and a window (throttle 5 20 15m), or off")
+			}
+			perUser, err1 := strconv.Atoi(args[0])
+			perIP, err2 := strconv.Atoi(args[1])
+			if err1 != nil || err2 != nil || perUser < 1 || perIP < 1 {
+				return d.Errf("throttle: failures per user and per IP must be positive whole numbers, not '%s' and '%s'", args[0], args[1])
+			}
+			window, err := caddy.ParseDuration(args[2])
+			if err != nil || window <= 0 {
+				return d.Errf("throttle: window '%s' must be a positive duration such as 15m", args[2])
+			}
+			i.Throttle = &ThrottleConfig{MaxPerUser: perUser, MaxPerIP: perIP, Window: caddy.Duration(window)}
+		case "rotate_refresh":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			i.RotateRefresh = true
 		default:
 			return d.Errf("unrecognized jwt_issue subdirective '%s'", setting)
 		}

@@ -128,7 +128,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		e = errForbidden
 	}
 	if e != nil {
-		if e.missing && h.Optional {
+		// Optional routes pass on anonymously when no token was presented,
+		// including an Authorization header of another scheme (as
+		// flask-jwt-extended's optional=True does); a presented token that
+		// fails is refused.
+		if h.Optional && (e.missing || e == errBadHeaderType) {
 			h.app.metrics.countRequest(outcomeAnonymous)
 			return next.ServeHTTP(w, r)
 		}
@@ -183,7 +187,7 @@ func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, w
 	case wantType == typeRefresh && tok.typ != typeRefresh:
 		return nil, errAccessNotAllowed
 	}
-	if tok.jti != "" && a.revoked.isRevoked(tok.jti) {
+	if (tok.jti != "" && a.revoked.isRevoked(tok.jti)) || (tok.family != "" && a.revoked.isRevoked(tok.family)) {
 		return nil, errRevoked
 	}
 	return tok, nil

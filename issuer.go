@@ -1,16 +1,36 @@
 package jwtextended
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/google/uuid"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 func init() {
 	caddy.RegisterModule(Issue{})
 }
+
+// maxIssueBody bounds request bodies on the issuer's routes.
+const maxIssueBody = 64 << 10
+
+// revocationTimeout bounds one revocation write on logout and rotation.
+const revocationTimeout = 10 * time.Second
 
 // Issue is the `jwt_issue` handler: it mints tokens with the `jwt` app's
 // keys on its login, refresh, reauth and logout routes and publishes the
@@ -40,11 +60,31 @@ type Issue struct {
 	// How tokens are delivered: json (default), cookie, or both.
 	Deliver []string `json:"deliver,omitempty"`
 
-	// Where refresh and logout look for tokens. Default: the app's.
+	// Where refresh and logout look for tokens. Default: the app's, with
+	// cookie added when tokens are delivered as cookies.
 	TokenFrom []string `json:"token_from,omitempty"`
 
-	app    *App
-	logger *zap.Logger
+	// Limits on failed logins (login and reauth routes). Default: 5 per
+	// username and 20 per client IP within 15 minutes.
+	Throttle *ThrottleConfig `json:"throttle,omitempty"`
+
+	// Rotate refresh tokens: each refresh also returns a new refresh
+	// token and revokes the one presented; presenting a refresh token that
+	// was already rotated revokes its whole family (RFC 9700 4.14.2).
+	// Default: off.
+	RotateRefresh bool `json:"rotate_refresh,omitempty"`
+
+	app           *App
+	logger        *zap.Logger
+	creds         *credentials
+	throttle      *throttle
+	sources       []tokenSource
+	deliverJSON   bool
+	deliverCookie bool
+	// rotateMu makes check-and-revoke of a rotated refresh token atomic
+	// on this instance, so two concurrent refreshes of one token cannot
+	// both succeed.
+	rotateMu *sync.Mutex
 }
 
 // User is one `user <name> <bcrypt-hash> [<claim>=<value>...]` line.
@@ -62,20 +102,585 @@ func (Issue) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision binds the handler to the `jwt` app.
+// Provision binds the handler to the `jwt` app, checks and loads the users
+// and prepares token delivery and throttling.
 func (h *Issue) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	app, err := jwtApp(ctx)
+	if err != nil {
+		return err
+	}
+	return h.provision(app, ctx.Logger())
+}
+
+// provision does the work of Provision once the app is known.
+func (h *Issue) provision(app *App, logger *zap.Logger) error {
+	h.app, h.logger = app, logger
+	h.rotateMu = new(sync.Mutex)
 	var err error
-	h.app, err = jwtApp(ctx)
+	if h.UsersFile != "" {
+		if h.UsersFile, err = caddy.NewReplacer().ReplaceOrErr(h.UsersFile, true, true); err != nil {
+			return fmt.Errorf("jwt_issue: users_file: %v", err)
+		}
+	}
+	for _, d := range h.Deliver {
+		switch d {
+		case "json":
+			h.deliverJSON = true
+		case "cookie":
+			h.deliverCookie = true
+		default:
+			return fmt.Errorf("jwt_issue: deliver %q is not valid; use json and/or cookie", d)
+		}
+	}
+	if len(h.Deliver) == 0 {
+		h.deliverJSON = true
+	}
+	h.sources = h.app.sources
+	if len(h.TokenFrom) > 0 {
+		if h.sources, err = parseTokenSources("jwt_issue token_from", h.TokenFrom); err != nil {
+			return err
+		}
+	} else if h.deliverCookie && !hasSource(h.sources, sourceCookie) {
+		// refresh and logout must find the cookies this handler sets
+		h.sources = append(append([]tokenSource(nil), h.sources...), sourceCookie)
+	}
+	if h.Throttle == nil || !h.Throttle.Disabled {
+		var cfg ThrottleConfig
+		if h.Throttle != nil {
+			cfg = *h.Throttle
+		}
+		if cfg.MaxPerUser < 0 || cfg.MaxPerIP < 0 || cfg.Window < 0 || cfg.Capacity < 0 {
+			return errors.New("jwt_issue: throttle values must not be negative")
+		}
+		h.throttle = newThrottle(cfg, h.app.now)
+	}
+	if h.Login != "" || h.Refresh != "" || h.Reauth != "" {
+		// a verify-only app (e.g. jwks_url alone) cannot mint: say so at load
+		if _, err := h.app.keys.signingKey(); err != nil {
+			return fmt.Errorf("jwt_issue: %v", err)
+		}
+	}
+	h.creds, err = loadCredentials(h.Users, h.UsersFile, h.app.IdentityClaim, h.app.now, h.logger)
 	return err
 }
 
+// Validate refuses configurations that cannot work.
+func (h *Issue) Validate() error {
+	routes := map[string]string{}
+	for _, r := range []struct{ name, path string }{
+		{"login", h.Login}, {"refresh", h.Refresh}, {"reauth", h.Reauth}, {"logout", h.Logout}, {"jwks", h.JWKS},
+	} {
+		if r.path == "" {
+			continue
+		}
+		if !strings.HasPrefix(r.path, "/") {
+			return fmt.Errorf("jwt_issue: %s path %q must start with /", r.name, r.path)
+		}
+		if other, dup := routes[r.path]; dup {
+			return fmt.Errorf("jwt_issue: %s and %s share the path %q; give each route its own path", other, r.name, r.path)
+		}
+		routes[r.path] = r.name
+	}
+	if len(routes) == 0 {
+		return errors.New("jwt_issue: no route configured; set at least one of login, refresh, reauth, logout, jwks")
+	}
+	if (h.Login != "" || h.Reauth != "") && len(h.Users) == 0 && h.UsersFile == "" {
+		return errors.New("jwt_issue: login and reauth need users; add `user <name> <bcrypt-hash>` lines (make a hash with `caddy hash-password`) or users_file")
+	}
+	return nil
+}
+
 func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return next.ServeHTTP(w, r)
+	p := r.URL.Path
+	var serve func(http.ResponseWriter, *http.Request) error
+	switch {
+	case p == "":
+	case p == h.Login:
+		serve = h.serveLogin
+	case p == h.Refresh:
+		serve = h.serveRefresh
+	case p == h.Reauth:
+		serve = h.serveReauth
+	case p == h.Logout:
+		serve = h.serveLogout
+	case p == h.JWKS:
+		return h.serveJWKS(w, r)
+	}
+	if serve == nil {
+		return next.ServeHTTP(w, r)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeAuthError(w, errMethodNotAllowed)
+		return nil
+	}
+	return serve(w, r)
+}
+
+// Refusals of the issuer's routes.
+var (
+	errBadCredentials     = newAuthError(401, "bad_credentials", "Bad username or password").asNoToken()
+	errTooManyFailures    = newAuthError(429, "throttled", "Too many failed login attempts")
+	errMethodNotAllowed   = newAuthError(405, "method_not_allowed", "Method Not Allowed")
+	errUnsupportedMedia   = newAuthError(415, "unsupported_media_type", "Content-Type must be application/json or application/x-www-form-urlencoded")
+	errBodyTooLarge       = newAuthError(413, "body_too_large", "Request body is too large")
+	errBadJSONBody        = newAuthError(400, "bad_request", "Request body is not valid JSON")
+	errJSONNotObject      = newAuthError(400, "bad_request", "Request body must be a JSON object")
+	errBadFormBody        = newAuthError(400, "bad_request", "Request body is not a valid form")
+	errEmptyBody          = newAuthError(400, "bad_request", "Missing request body")
+	errUnknownUser        = newAuthError(401, "unknown_user", "User not found")
+	errIdentityMismatch   = newAuthError(401, "identity_mismatch", "Access and refresh tokens belong to different users")
+	errNotRevocable       = newAuthError(400, "not_revocable", "Token has no jti and cannot be revoked")
+	errRevocationFailed   = newAuthError(503, "revocation_unavailable", "Logout could not be recorded; try again")
+	errRotationFailed     = newAuthError(503, "revocation_unavailable", "Refresh could not be recorded; try again")
+	errMintFailed         = newAuthError(500, "mint_failed", "Token could not be issued")
+	errFieldDuplicated    = map[string]*authError{}
+	errFieldMissing       = map[string]*authError{}
+	errFieldNotString     = map[string]*authError{}
+	credentialFieldNames  = []string{"username", "password"}
+	logoutBodyFieldNames  = []string{"refresh_token"}
+	allIssuerBodyFieldSet = append(append([]string(nil), credentialFieldNames...), logoutBodyFieldNames...)
+)
+
+func init() {
+	for _, f := range allIssuerBodyFieldSet {
+		errFieldMissing[f] = newAuthError(400, "bad_request", fmt.Sprintf("Missing %q in request body", f))
+		errFieldNotString[f] = newAuthError(400, "bad_request", fmt.Sprintf("%q must be a string", f))
+		errFieldDuplicated[f] = newAuthError(400, "bad_request", fmt.Sprintf("%q is given more than once", f))
+	}
+}
+
+// tokenResponse is the body of a successful login, reauth or refresh.
+type tokenResponse struct {
+	Msg          string `json:"msg,omitempty"`
+	AccessToken  string `json:"access_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	TokenType    string `json:"token_type,omitempty"`
+	ExpiresIn    int64  `json:"expires_in"`
+}
+
+func (h *Issue) serveLogin(w http.ResponseWriter, r *http.Request) error {
+	return h.serveCredentials(w, r, true)
+}
+
+func (h *Issue) serveReauth(w http.ResponseWriter, r *http.Request) error {
+	return h.serveCredentials(w, r, false)
+}
+
+// serveCredentials is login (withRefresh) and reauth: check the
+// credentials, then mint a fresh access token (and for login a refresh
+// token).
+func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRefresh bool) error {
+	fields, e := readBodyFields(w, r, credentialFieldNames, true)
+	if e != nil {
+		return h.refuse(w, r, e)
+	}
+	name, password := fields["username"], fields["password"]
+	ip := clientIP(r)
+	if h.throttle != nil {
+		if wait, blocked := h.throttle.blocked(name, ip); blocked {
+			secs := int64((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+			return h.refuse(w, r, errTooManyFailures)
+		}
+	}
+	acct := h.creds.check(name, password)
+	if acct == nil {
+		if h.throttle != nil {
+			h.throttle.failed(name, ip)
+		}
+		return h.refuse(w, r, errBadCredentials)
+	}
+	if h.throttle != nil {
+		h.throttle.succeeded(name)
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		// access logs show who logged in
+		repl.Set("http.auth.user.id", acct.name)
+	}
+	var family string
+	if h.RotateRefresh {
+		family = uuid.NewString()
+	}
+	access, err := h.app.mint(mintRequest{typ: typeAccess, identity: acct.name, fresh: true, claims: acct.claims, csrf: h.deliverCookie, family: family})
+	if err != nil {
+		return h.mintFailed(w, r, err)
+	}
+	var refresh *mintedToken
+	if withRefresh {
+		if refresh, err = h.app.mint(mintRequest{typ: typeRefresh, identity: acct.name, claims: acct.claims, csrf: h.deliverCookie, family: family}); err != nil {
+			return h.mintFailed(w, r, err)
+		}
+	}
+	msg := "Login successful"
+	if !withRefresh {
+		msg = "Reauthentication successful"
+	}
+	h.deliver(w, r, msg, access, refresh)
+	return nil
+}
+
+func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
+	tok, e := h.app.authenticate(r, h.sources, refreshCookieName, typeRefresh)
+	if e != nil {
+		if e == errRevoked && h.RotateRefresh {
+			h.revokePresentedFamily(r)
+		}
+		return h.refuse(w, r, e)
+	}
+	acct := h.creds.lookup(tok.identity)
+	if acct == nil {
+		return h.refuse(w, r, errUnknownUser)
+	}
+	var family string
+	var refresh *mintedToken
+	if h.RotateRefresh {
+		family = tok.family
+		if family == "" {
+			// minted before rotation was turned on: start a family now
+			family = uuid.NewString()
+		}
+		var e *authError
+		if refresh, e = h.rotate(r, tok, acct, family); e != nil {
+			return h.refuse(w, r, e)
+		}
+	}
+	access, err := h.app.mint(mintRequest{typ: typeAccess, identity: acct.name, claims: acct.claims, csrf: h.deliverCookie, family: family})
+	if err != nil {
+		return h.mintFailed(w, r, err)
+	}
+	h.deliver(w, r, "Token refreshed", access, refresh)
+	return nil
+}
+
+// rotate revokes the presented refresh token and mints its successor. A
+// token rotated concurrently on this instance is reuse: its family is
+// revoked.
+func (h *Issue) rotate(r *http.Request, tok *verifiedToken, acct *account, family string) (*mintedToken, *authError) {
+	if tok.jti == "" {
+		return nil, errNotRevocable
+	}
+	h.rotateMu.Lock()
+	defer h.rotateMu.Unlock()
+	if h.app.revoked.isRevoked(tok.jti) {
+		h.revokeFamily(r, family)
+		return nil, errRevoked
+	}
+	ctx, cancel := revocationContext(r)
+	defer cancel()
+	if err := h.app.revoked.revoke(ctx, tok.jti, time.Unix(tok.exp, 0)); err != nil {
+		h.logger.Error("revoking a rotated refresh token failed", zap.Error(err))
+		return nil, errRotationFailed
+	}
+	refresh, err := h.app.mint(mintRequest{typ: typeRefresh, identity: acct.name, claims: acct.claims, csrf: h.deliverCookie, family: family})
+	if err != nil {
+		h.logger.Error("minting a token failed", zap.Error(err))
+		return nil, errMintFailed
+	}
+	return refresh, nil
+}
+
+// revokePresentedFamily handles a revoked refresh token presented for
+// refresh under rotation: it may be a stolen, already rotated token, so
+// every token of its family is revoked (RFC 9700 4.14.2).
+func (h *Issue) revokePresentedFamily(r *http.Request) {
+	raw, _, e := extractToken(r, h.sources, refreshCookieName)
+	if e != nil {
+		return
+	}
+	tok, e := h.app.verify(raw)
+	if e != nil || tok.typ != typeRefresh || tok.family == "" {
+		return
+	}
+	h.revokeFamily(r, tok.family)
+}
+
+func (h *Issue) revokeFamily(r *http.Request, family string) {
+	if family == "" || h.app.revoked.isRevoked(family) {
+		return
+	}
+	ctx, cancel := revocationContext(r)
+	defer cancel()
+	// no token of the family outlives now + refresh_ttl (+ leeway)
+	until := h.app.now().Add(h.app.refreshTTL() + time.Duration(h.app.Leeway))
+	if err := h.app.revoked.revoke(ctx, family, until); err != nil {
+		h.logger.Error("revoking a refresh token family failed", zap.Error(err))
+		return
+	}
+	h.logger.Warn("refresh token reuse: token family revoked", zap.String("family", family), zap.String("remote_ip", clientIP(r)))
+}
+
+// serveLogout revokes the presented access token (token sources) and
+// refresh token (body field refresh_token, or the refresh_token_cookie
+// cookie), then clears the cookies. At least one valid token is needed; an
+// expired or already revoked one is skipped, anything else refused.
+func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
+	fields, e := readBodyFields(w, r, logoutBodyFieldNames, false)
+	if e != nil {
+		return h.refuse(w, r, e)
+	}
+	access, accessErr := h.app.authenticate(r, h.sources, accessCookieName, typeAccess)
+	if accessErr != nil && !skippableAtLogout(accessErr) {
+		return h.refuse(w, r, accessErr)
+	}
+
+	var refresh *verifiedToken
+	raw, fromCookie := fields["refresh_token"], false
+	if raw == "" && hasSource(h.sources, sourceCookie) {
+		if v, e := tokenFromCookie(r, refreshCookieName); e == nil {
+			raw, fromCookie = v, true
+		} else if e == errTooLarge {
+			return h.refuse(w, r, e)
+		}
+	}
+	if raw != "" {
+		tok, e := h.app.verify(raw)
+		switch {
+		case e == errExpired:
+		case e != nil:
+			return h.refuse(w, r, e)
+		case tok.typ != typeRefresh:
+			return h.refuse(w, r, errAccessNotAllowed)
+		default:
+			// A refresh cookie is ambient. A valid access token proves
+			// the request is intended (from a header, which a forged
+			// request cannot set, or from a cookie whose CSRF header
+			// authenticate checked); without one, the header must match
+			// the refresh token's csrf claim.
+			if fromCookie && access == nil {
+				if e := checkCSRF(r, tok); e != nil {
+					return h.refuse(w, r, e)
+				}
+			}
+			if access != nil && tok.identity != access.identity {
+				return h.refuse(w, r, errIdentityMismatch)
+			}
+			if !h.app.revoked.isRevoked(tok.jti) && !(tok.family != "" && h.app.revoked.isRevoked(tok.family)) {
+				refresh = tok
+			}
+		}
+	}
+	if access == nil && refresh == nil {
+		if accessErr == nil {
+			accessErr = errMissingHeader
+		}
+		return h.refuse(w, r, accessErr)
+	}
+	for _, t := range []*verifiedToken{access, refresh} {
+		if t != nil && t.jti == "" {
+			return h.refuse(w, r, errNotRevocable)
+		}
+	}
+
+	ctx, cancel := revocationContext(r)
+	defer cancel()
+	for _, t := range []*verifiedToken{access, refresh} {
+		if t == nil {
+			continue
+		}
+		if err := h.app.revoked.revoke(ctx, t.jti, time.Unix(t.exp, 0)); err != nil {
+			h.logger.Error("logout: revoking a token failed", zap.String("type", t.typ), zap.Error(err))
+			return h.refuse(w, r, errRevocationFailed)
+		}
+	}
+	if h.RotateRefresh {
+		// logout ends the whole login: every token of the family
+		for _, t := range []*verifiedToken{access, refresh} {
+			if t != nil && t.family != "" {
+				until := h.app.now().Add(h.app.refreshTTL() + time.Duration(h.app.Leeway))
+				if err := h.app.revoked.revoke(ctx, t.family, until); err != nil {
+					h.logger.Error("logout: revoking a token family failed", zap.Error(err))
+					return h.refuse(w, r, errRevocationFailed)
+				}
+				break
+			}
+		}
+	}
+	if h.deliverCookie {
+		clearTokenCookies(w, r)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"msg": "Logged out"})
+	return nil
+}
+
+// skippableAtLogout: no access token, or one that is dead anyway, does
+// not stop a logout that presents a refresh token.
+func skippableAtLogout(e *authError) bool {
+	return e.missing || e == errExpired || e == errRevoked
+}
+
+// deliver answers a successful login, reauth or refresh: JSON tokens,
+// cookies, or both.
+func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, access, refresh *mintedToken) {
+	resp := tokenResponse{ExpiresIn: int64(access.ttl / time.Second)}
+	if h.deliverJSON {
+		resp.AccessToken = access.raw
+		if refresh != nil {
+			resp.RefreshToken = refresh.raw
+		}
+		resp.TokenType = "Bearer"
+	} else {
+		resp.Msg = msg
+	}
+	if h.deliverCookie {
+		setTokenCookies(w, r, typeAccess, access)
+		if refresh != nil {
+			setTokenCookies(w, r, typeRefresh, refresh)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *Issue) refuse(w http.ResponseWriter, r *http.Request, e *authError) error {
+	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
+		c.Write(zap.String("reason", e.code), zap.Int("status", e.status),
+			zap.String("remote_ip", clientIP(r)), zap.String("uri", r.RequestURI))
+	}
+	writeAuthError(w, e)
+	return nil
+}
+
+func (h *Issue) mintFailed(w http.ResponseWriter, r *http.Request, err error) error {
+	h.logger.Error("minting a token failed", zap.Error(err))
+	return h.refuse(w, r, errMintFailed)
+}
+
+// writeJSON sends a JSON body that must not be cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, _ := json.Marshal(v)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// readBodyFields reads a JSON or form body of at most maxIssueBody bytes
+// and returns the wanted string fields. With required, every field must
+// be present and the body must not be empty; otherwise an empty body is
+// fine.
+func readBodyFields(w http.ResponseWriter, r *http.Request, names []string, required bool) (map[string]string, *authError) {
+	var buf bytes.Buffer
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxIssueBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, errBodyTooLarge
+		}
+		return nil, errBadFormBody
+	}
+	body := buf.Bytes()
+	out := make(map[string]string, len(names))
+	if len(body) == 0 {
+		if required {
+			if !knownMediaType(r) {
+				return nil, errUnsupportedMedia
+			}
+			return nil, errEmptyBody
+		}
+		return out, nil
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "application/json":
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		var obj any
+		if err := dec.Decode(&obj); err != nil {
+			return nil, errBadJSONBody
+		}
+		if dec.More() {
+			return nil, errBadJSONBody
+		}
+		if _, err := dec.Token(); err == nil {
+			return nil, errBadJSONBody
+		}
+		m, ok := obj.(map[string]any)
+		if !ok {
+			return nil, errJSONNotObject
+		}
+		if !uniqueMembers(body) {
+			return nil, errBadJSONBody
+		}
+		for _, n := range names {
+			v, present := m[n]
+			if !present || v == nil {
+				continue
+			}
+			s, ok := v.(string)
+			if !ok {
+				return nil, errFieldNotString[n]
+			}
+			out[n] = s
+		}
+	case "application/x-www-form-urlencoded":
+		vals, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, errBadFormBody
+		}
+		for _, n := range names {
+			switch len(vals[n]) {
+			case 0:
+			case 1:
+				out[n] = vals[n][0]
+			default:
+				return nil, errFieldDuplicated[n]
+			}
+		}
+	default:
+		return nil, errUnsupportedMedia
+	}
+	if required {
+		for _, n := range names {
+			if _, ok := out[n]; !ok {
+				return nil, errFieldMissing[n]
+			}
+		}
+	}
+	return out, nil
+}
+
+func knownMediaType(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/json" || mt == "application/x-www-form-urlencoded"
+}
+
+// clientIP is Caddy's client IP (which honours trusted_proxies), or the
+// connection's address.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func hasSource(sources []tokenSource, s tokenSource) bool {
+	for _, have := range sources {
+		if have == s {
+			return true
+		}
+	}
+	return false
+}
+
+// revocationContext outlives a client that hangs up mid-logout: a
+// revocation that was started is finished.
+func revocationContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), revocationTimeout)
 }
 
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Issue)(nil)
+	_ caddy.Validator             = (*Issue)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Issue)(nil)
 )

@@ -21,12 +21,15 @@ const (
 	// jsonSyntax: not exactly one JSON object (with optional white space
 	// around it), or nested deeper than maxJSONDepth.
 	jsonSyntax
+	// jsonBadUnicode: invalid UTF-8, or an escaped surrogate that is not
+	// half of a pair (encoding/json reads both as U+FFFD, so two
+	// different payloads would read alike).
+	jsonBadUnicode
 	// jsonDuplicate: two member names of one object are equal when
 	// compared case-insensitively, after unescaping.
 	jsonDuplicate
 	// jsonBadChar: a string (a name or a value) holds a control character
-	// (below 0x20, or 0x7f), raw or escaped, invalid UTF-8, or an escaped
-	// surrogate that is not half of a pair.
+	// (below 0x20, or 0x7f), raw or escaped.
 	jsonBadChar
 )
 
@@ -50,8 +53,9 @@ const maxListedNames = 16
 // a header or a log line downstream. encoding/json silently replaces
 // invalid UTF-8 and lone surrogates with U+FFFD; this scanner refuses them.
 //
-// A syntax error wins over the other faults, then a duplicate name; a bad
-// character is reported only when the whole value is otherwise sound.
+// When there are several faults, the first of this order is reported:
+// syntax, invalid Unicode, duplicate name, control character (the order in
+// which verify.go checked them before this scanner).
 func scanJSONObject(data []byte) jsonFault {
 	s := scanners.Get().(*jsonScanner)
 	f := s.scan(data)
@@ -71,7 +75,8 @@ var scanners = sync.Pool{New: func() any { return new(jsonScanner) }}
 const maxPooledKeys = 4 << 10
 
 func (s *jsonScanner) scan(data []byte) jsonFault {
-	s.data, s.pos, s.badChar = data, 0, false
+	s.data, s.pos = data, 0
+	s.badUnicode, s.dup, s.badChar = false, false, false
 	s.keys, s.names = s.keys[:0], s.names[:0]
 	s.skipSpace()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
@@ -85,7 +90,12 @@ func (s *jsonScanner) scan(data []byte) jsonFault {
 	if s.pos != len(s.data) {
 		return jsonSyntax
 	}
-	if s.badChar {
+	switch {
+	case s.badUnicode:
+		return jsonBadUnicode
+	case s.dup:
+		return jsonDuplicate
+	case s.badChar:
 		return jsonBadChar
 	}
 	return jsonOK
@@ -94,11 +104,13 @@ func (s *jsonScanner) scan(data []byte) jsonFault {
 // jsonScanner is the state of one scan: the folded names of the objects
 // being read are kept back to back in keys, and their spans in names.
 type jsonScanner struct {
-	data    []byte
-	pos     int
-	badChar bool
-	keys    []byte
-	names   []nameSpan
+	data []byte
+	pos  int
+	// faults found so far; the scan goes on after them, so that one that
+	// takes precedence can still be found
+	badUnicode, dup, badChar bool
+	keys                     []byte
+	names                    []nameSpan
 }
 
 type nameSpan struct{ start, end int }
@@ -138,18 +150,18 @@ func (s *jsonScanner) object(depth int) jsonFault {
 			return f
 		}
 		key := s.keys[start:]
-		if seen != nil {
+		switch {
+		case seen != nil:
 			if _, dup := seen[string(key)]; dup {
-				return jsonDuplicate
+				s.dup = true
+			} else {
+				seen[string(key)] = struct{}{}
 			}
-			seen[string(key)] = struct{}{}
 			s.keys = s.keys[:start]
-		} else {
-			for _, n := range s.names[firstName:] {
-				if bytes.Equal(s.keys[n.start:n.end], key) {
-					return jsonDuplicate
-				}
-			}
+		case s.listed(firstName, key):
+			s.dup = true
+			s.keys = s.keys[:start]
+		default:
 			s.names = append(s.names, nameSpan{start, len(s.keys)})
 			if len(s.names)-firstName > maxListedNames {
 				seen = make(map[string]struct{}, 2*maxListedNames)
@@ -182,6 +194,16 @@ func (s *jsonScanner) object(depth int) jsonFault {
 			return jsonSyntax
 		}
 	}
+}
+
+// listed reports whether key is among the names listed since firstName.
+func (s *jsonScanner) listed(firstName int, key []byte) bool {
+	for _, n := range s.names[firstName:] {
+		if bytes.Equal(s.keys[n.start:n.end], key) {
+			return true
+		}
+	}
+	return false
 }
 
 // array reads the elements and the closing bracket of an array whose '['
@@ -297,9 +319,8 @@ func (s *jsonScanner) digits() int {
 }
 
 // str reads the rest of a string whose opening quote was consumed. With
-// fold, it appends the string's folded, unescaped form to s.keys. A bad
-// character sets s.badChar and the scan goes on, so that a syntax error
-// or a duplicate name later still wins.
+// fold, it appends the string's folded, unescaped form to s.keys. Bad
+// Unicode or a control character is noted and the scan goes on.
 func (s *jsonScanner) str(fold bool) jsonFault {
 	d := s.data
 	for s.pos < len(d) {
@@ -333,7 +354,7 @@ func (s *jsonScanner) str(fold bool) jsonFault {
 		default:
 			r, size := utf8.DecodeRune(d[s.pos:])
 			if r == utf8.RuneError && size == 1 {
-				s.badChar = true
+				s.badUnicode = true
 			}
 			if fold {
 				s.appendFolded(r)
@@ -396,10 +417,10 @@ func (s *jsonScanner) escape() (rune, jsonFault) {
 			}
 			s.pos = save // the next escape is read on its own
 		}
-		s.badChar = true
+		s.badUnicode = true
 		return utf8.RuneError, jsonOK
 	case 0xdc00 <= r && r < 0xe000:
-		s.badChar = true
+		s.badUnicode = true
 		return utf8.RuneError, jsonOK
 	}
 	return r, jsonOK

@@ -11,13 +11,15 @@ import (
 	"unicode/utf8"
 )
 
-// The oracle: the checks verify.go used before scanJSONObject, copied
-// verbatim (renamed) from main at 43af167. They walk encoding/json's token
-// stream and the decoded map, so they read the JSON exactly as the module's
-// decoder does.
+// The oracle: the checks checkClaims made before scanJSONObject, copied
+// (renamed) from main at 73ced1a: utf8.Valid and json.Valid, a decode with
+// UseNumber, uniqueMembers over encoding/json's token stream, and
+// hasControlChar over the decoded map. They read the JSON exactly as the
+// module's decoder did.
 
 func scanRefUniqueMembers(data []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // a number too large for float64 is still valid JSON
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('{') {
 		return false
@@ -104,50 +106,51 @@ func scanRefHasControlChar(v any) bool {
 	return false
 }
 
-// scanRefVerdict is the oracle's reading of data.
+// scanRefVerdict is the oracle's reading of data, step by step as
+// checkClaims took them.
 type scanRefVerdict struct {
-	unique  bool // scanRefUniqueMembers
+	valid   bool // utf8.Valid, json.Valid and a non-nil decoded object
 	decoded map[string]any
+	unique  bool // scanRefUniqueMembers
 	control bool // scanRefHasControlChar on the decoded map
 	// Where scanJSONObject is deliberately stricter than the old checks:
-	badUTF8       bool // raw invalid UTF-8 (encoding/json turns it into U+FFFD)
-	loneSurrogate bool // an escaped lone surrogate (likewise)
+	loneSurrogate bool // an escaped lone surrogate (encoding/json reads U+FFFD)
 	foldOnlyDup   bool // names equal under bytes.EqualFold but not strings.ToLower
 	// ambiguous: a decoded U+FFFD that may be literal, so loneSurrogate
 	// cannot be told from the decoded value.
 	ambiguous bool
 }
 
-// accepts is the old pipeline: unique names, a decodable object, no
-// control character.
-func (v scanRefVerdict) accepts() bool {
-	return v.unique && v.decoded != nil && !v.control
+// want is the fault the old checks' first failing step stands for.
+func (v scanRefVerdict) want() jsonFault {
+	switch {
+	case !v.valid:
+		return jsonSyntax // or jsonBadUnicode: both are errBadPayloadJSON
+	case !v.unique:
+		return jsonDuplicate // or jsonSyntax past the depth bound
+	case v.control:
+		return jsonBadChar
+	}
+	return jsonOK
 }
 
-// strict reports whether scanJSONObject must refuse what the old pipeline
-// accepted.
-func (v scanRefVerdict) strict() bool { return v.badUTF8 || v.loneSurrogate || v.foldOnlyDup }
-
 func scanRefRead(data []byte) scanRefVerdict {
-	v := scanRefVerdict{unique: scanRefUniqueMembers(data), badUTF8: !utf8.Valid(data)}
-	if !v.unique {
+	var v scanRefVerdict
+	if !utf8.Valid(data) || !json.Valid(data) {
 		return v
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if err := dec.Decode(&v.decoded); err != nil {
-		v.decoded = nil
+	if err := dec.Decode(&v.decoded); err != nil || v.decoded == nil {
 		return v
 	}
+	v.valid = true
+	v.unique = scanRefUniqueMembers(data)
 	v.control = scanRefHasControlChar(v.decoded)
 	replaced := scanTestHasReplacementChar(v.decoded)
 	explicit := bytes.Contains(data, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`))
-	switch {
-	case replaced && explicit:
-		v.ambiguous = true
-	case replaced && !v.badUTF8:
-		v.loneSurrogate = true
-	}
+	v.ambiguous = replaced && explicit
+	v.loneSurrogate = replaced && !explicit
 	v.foldOnlyDup = scanTestFoldDup(v.decoded)
 	return v
 }
@@ -199,37 +202,42 @@ func scanTestFoldDup(v any) bool {
 	return false
 }
 
-// scanTestCheck compares scanJSONObject with the oracle on data.
+// scanTestCheck compares scanJSONObject with the oracle on data: the same
+// refusal class as the old checks' first failing step, except where the
+// scanner is deliberately stricter (lone surrogates, names equal only under
+// Unicode case folding); and what it accepts, encoding/json decodes, and
+// decodeJSONObject decodes identically.
 func scanTestCheck(t *testing.T, data []byte) {
 	t.Helper()
 	got := scanJSONObject(data)
 	ref := scanRefRead(data)
+	want := ref.want()
+	ok := got == want
 	switch {
-	case got == jsonOK && !ref.accepts():
-		t.Fatalf("scanJSONObject accepts %q, the old checks refuse it (%+v)", data, ref)
-	case got == jsonOK && ref.strict():
-		t.Fatalf("scanJSONObject accepts %q, which it must refuse (%+v)", data, ref)
-	case got != jsonOK && ref.accepts() && !ref.strict() && !ref.ambiguous:
-		t.Fatalf("scanJSONObject refuses %q (fault %d), the old checks accept it", data, got)
+	case want == jsonSyntax:
+		ok = got == jsonSyntax || got == jsonBadUnicode
+	case want == jsonDuplicate:
+		// past the depth bound the old check also said "not unique"
+		ok = got == jsonDuplicate || got == jsonSyntax || got == jsonBadUnicode && (ref.loneSurrogate || ref.ambiguous)
+	case ref.loneSurrogate && got == jsonBadUnicode:
+		ok = true
+	case ref.ambiguous && (got == jsonBadUnicode || got == jsonOK):
+		ok = true // a lone surrogate or a literal U+FFFD: either may be right
+	case ref.foldOnlyDup && got == jsonDuplicate:
+		ok = true
+	case want == jsonOK && (ref.loneSurrogate || ref.foldOnlyDup):
+		ok = false // must be refused
 	}
-	// The fault names the reason the old checks gave, where they gave one.
-	if !ref.unique && got != jsonSyntax && got != jsonDuplicate {
-		t.Fatalf("%q: old checks refuse names or syntax, scanJSONObject says fault %d", data, got)
-	}
-	if ref.unique && ref.decoded != nil && !ref.foldOnlyDup && (got == jsonSyntax || got == jsonDuplicate) {
-		t.Fatalf("%q: sound, uniquely named object, scanJSONObject says fault %d", data, got)
+	if !ok {
+		t.Fatalf("scanJSONObject(%q) = fault %d, the old checks say %d (%+v)", data, got, want, ref)
 	}
 	if got == jsonOK {
-		// what the module decodes next must succeed
-		var m map[string]any
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil || m == nil {
-			t.Fatalf("scanJSONObject accepts %q, encoding/json cannot decode it: %v", data, err)
+		if !ref.valid || ref.decoded == nil {
+			t.Fatalf("scanJSONObject accepts %q, encoding/json cannot decode it", data)
 		}
 		// and decodeJSONObject must read it exactly as encoding/json does
-		if got := decodeJSONObject(data); !reflect.DeepEqual(got, m) {
-			t.Fatalf("decodeJSONObject(%q) = %#v, encoding/json gives %#v", data, got, m)
+		if dec := decodeJSONObject(data); !reflect.DeepEqual(dec, ref.decoded) {
+			t.Fatalf("decodeJSONObject(%q) = %#v, encoding/json gives %#v", data, dec, ref.decoded)
 		}
 	}
 }
@@ -304,6 +312,10 @@ func TestScanJSONObject(t *testing.T) {
 		{"40 names then duplicate (map path)", manyNames(40, "n"+strings.Repeat("x", 38)+"X"), jsonDuplicate},
 		{"40 distinct names", manyNames(40, "other"), jsonOK},
 		{"duplicate wins over later control character", `{"a":1,"A":"\n"}`, jsonDuplicate},
+		{"duplicate wins over earlier control character", `{"a":"\n","A":1}`, jsonDuplicate},
+		{"invalid UTF-8 wins over earlier duplicate", "{\"a\":1,\"A\":\"\xff\"}", jsonBadUnicode},
+		{"syntax wins over earlier duplicate", `{"a":1,"A":2,}`, jsonSyntax},
+		{"number too large for float64", `{"a":1e400}`, jsonOK},
 		{"syntax wins over control character", `{"a":"\n",}`, jsonSyntax},
 		// control characters, raw or escaped, in names and values
 		{"escaped newline value", `{"a":"x\ny"}`, jsonBadChar},
@@ -319,13 +331,13 @@ func TestScanJSONObject(t *testing.T) {
 		{"control character deep in an array", `{"a":[1,{"b":["\r"]}]}`, jsonBadChar},
 		{"space and printable escapes are fine", `{"a":"\u0020\u007e\"\\\/"}`, jsonOK},
 		{"non-ASCII is fine", "{\"a\":\"caf\u00e9 \u2603 \U0001F600\"}", jsonOK},
-		{"invalid UTF-8", "{\"a\":\"\xff\"}", jsonBadChar},
-		{"truncated UTF-8", "{\"a\":\"\xe2\x98\"}", jsonBadChar},
-		{"UTF-8 encoded surrogate", "{\"a\":\"\xed\xa0\x80\"}", jsonBadChar},
-		{"invalid UTF-8 in a name", "{\"\xc3\":1}", jsonBadChar},
-		{"lone high surrogate", `{"a":"\ud800"}`, jsonBadChar},
-		{"high surrogate then letter", `{"a":"\ud800\u0041"}`, jsonBadChar},
-		{"lone low surrogate", `{"a":"\udc00"}`, jsonBadChar},
+		{"invalid UTF-8", "{\"a\":\"\xff\"}", jsonBadUnicode},
+		{"truncated UTF-8", "{\"a\":\"\xe2\x98\"}", jsonBadUnicode},
+		{"UTF-8 encoded surrogate", "{\"a\":\"\xed\xa0\x80\"}", jsonBadUnicode},
+		{"invalid UTF-8 in a name", "{\"\xc3\":1}", jsonBadUnicode},
+		{"lone high surrogate", `{"a":"\ud800"}`, jsonBadUnicode},
+		{"high surrogate then letter", `{"a":"\ud800\u0041"}`, jsonBadUnicode},
+		{"lone low surrogate", `{"a":"\udc00"}`, jsonBadUnicode},
 		{"surrogate pair", `{"a":"\uD83D\uDE00"}`, jsonOK},
 		{"high surrogate then bad escape", `{"a":"\ud800\u12"}`, jsonSyntax},
 		// values decodeJSONObject must render as encoding/json does
@@ -397,6 +409,8 @@ func FuzzJSONScan(f *testing.F) {
 		`{"a":"\ud800\udc00"}`,
 		`{"a":"\ufffd\ud800"}`,
 		`{"a":1e5,"b":-0.5,"c":0}`,
+		`{"a":1e400,"b":"\ufffd"}`,
+		"{\"a\":1,\"A\":\"\xff\"}",
 		`{"a":01}`,
 		`{} `,
 		`{}{}`,

@@ -1,13 +1,16 @@
 package jwtextended
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"github.com/caddyserver/caddy/v2"
+	"io"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // b64 decodes base64url strictly: no padding, no standard-alphabet
@@ -32,13 +35,16 @@ type verifiedToken struct {
 	// payloadB64 is the payload segment as received: already base64url
 	// without padding, it is what X-Jwt-Claims carries.
 	payloadB64 string
-	claims     map[string]any
+	// payloadJSON is the verified payload, for {http.auth.jwt.claims_json}.
+	payloadJSON string
+	claims      map[string]any
 
 	identity string
 	typ      string // access or refresh
 	jti      string
 	csrf     string
-	exp      int64 // unix seconds, rounded down
+	family   string // fam claim: the refresh-token family (jwt_issue rotate_refresh)
+	exp      int64  // unix seconds, rounded down
 	expAt    float64
 	nbf      float64 // 0 when absent
 	iat      float64 // 0 when absent
@@ -65,8 +71,12 @@ func (t *verifiedToken) render() {
 	t.claimPlaceholders = t.claimPlaceholder
 }
 
-// claimPlaceholder resolves {http.auth.jwt.claims.<name>}.
+// claimPlaceholder resolves {http.auth.jwt.claims.<name>} and
+// {http.auth.jwt.claims_json}.
 func (t *verifiedToken) claimPlaceholder(key string) (any, bool) {
+	if key == "http.auth.jwt.claims_json" {
+		return t.payloadJSON, true
+	}
 	name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
 	if !ok {
 		return nil, false
@@ -102,41 +112,53 @@ type jwsHeader struct {
 // parseToken checks a compact JWS and its claims, except for what depends
 // on the clock (see checkTime), the request, or the revocation store.
 func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
+	payloadB64, payload, e := a.verifySignature(raw, true)
+	if e != nil {
+		return nil, e
+	}
+	return a.checkClaims(raw, payloadB64, payload)
+}
+
+// verifySignature is the JWS layer of parseToken: it checks the compact
+// serialization, the header and the signature, and returns the payload
+// segment and its decoded bytes, which it does not interpret. A JWT always
+// has a payload (requirePayload); a bare JWS may have an empty one.
+func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, *authError) {
 	if len(raw) > maxTokenSize {
-		return nil, errTooLarge
+		return "", nil, errTooLarge
 	}
 	dot1 := strings.IndexByte(raw, '.')
 	if dot1 <= 0 {
-		return nil, errMalformed
+		return "", nil, errMalformed
 	}
 	dot2 := strings.IndexByte(raw[dot1+1:], '.')
 	if dot2 < 0 {
-		return nil, errMalformed
+		return "", nil, errMalformed
 	}
 	dot2 += dot1 + 1
 	headerB64, payloadB64, sigB64 := raw[:dot1], raw[dot1+1:dot2], raw[dot2+1:]
-	if payloadB64 == "" || sigB64 == "" || strings.IndexByte(sigB64, '.') >= 0 {
-		return nil, errMalformed
+	if (requirePayload && payloadB64 == "") || sigB64 == "" || strings.IndexByte(sigB64, '.') >= 0 {
+		return "", nil, errMalformed
 	}
 
 	headerJSON, err := b64.DecodeString(headerB64)
 	if err != nil {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
 	if scanJSONObject(headerJSON) != jsonOK {
-		return nil, errBadHeaderJSON
+		return "", nil, errBadHeaderJSON
 	}
 	var hdr jwsHeader
 	if err := json.Unmarshal(headerJSON, &hdr); err != nil {
-		return nil, errBadHeaderJSON
+		return "", nil, errBadHeaderJSON
 	}
 	if hdr.Crit != nil {
 		// RFC 7515 4.1.11: we understand no extension, so any crit fails.
-		return nil, errCrit
+		return "", nil, errCrit
 	}
 	sig, err := b64.DecodeString(sigB64)
 	if err != nil {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
 
 	// The kid only selects among configured keys; the algorithm must be
@@ -145,11 +167,11 @@ func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
 	if hdr.KID != nil {
 		var kid string
 		if err := json.Unmarshal(hdr.KID, &kid); err != nil || len(kid) > maxKIDLength {
-			return nil, errBadKID
+			return "", nil, errBadKID
 		}
 		vk := a.keys.keyFor(kid)
 		if vk == nil {
-			return nil, errUnknownKID
+			return "", nil, errUnknownKID
 		}
 		keys = []*verificationKey{vk}
 	} else {
@@ -168,17 +190,17 @@ func (a *App) parseToken(raw string) (*verifiedToken, *authError) {
 		}
 	}
 	if !algSeen {
-		return nil, errAlgNotAllowed
+		return "", nil, errAlgNotAllowed
 	}
 	if !verified {
-		return nil, errSignature
+		return "", nil, errSignature
 	}
 
 	payload, err := b64.DecodeString(payloadB64)
 	if err != nil {
-		return nil, errBadEncoding
+		return "", nil, errBadEncoding
 	}
-	return a.checkClaims(raw, payloadB64, payload)
+	return payloadB64, payload, nil
 }
 
 // checkClaims decodes a verified payload and checks every claim that does
@@ -191,11 +213,14 @@ func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToke
 	case jsonBadChar:
 		return nil, errControlChar
 	default:
+		// not one JSON object, nested too deep, or invalid Unicode, which
+		// encoding/json would turn into U+FFFD: two different signed
+		// payloads must not read as the same claims
 		return nil, errBadPayloadJSON
 	}
 	// what encoding/json with UseNumber would give, without reflection
 	claims := decodeJSONObject(payload)
-	t := &verifiedToken{raw: raw, payloadB64: payloadB64, claims: claims}
+	t := &verifiedToken{raw: raw, payloadB64: payloadB64, payloadJSON: string(payload), claims: claims}
 
 	// Registered time claims must be JSON numbers (RFC 7519 NumericDate).
 	expV, ok := claims["exp"]
@@ -266,6 +291,9 @@ func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToke
 	}
 	if s, ok := claims["csrf"].(string); ok {
 		t.csrf = s
+	}
+	if s, ok := claims[familyClaim].(string); ok {
+		t.family = s
 	}
 
 	id, ok := claims[a.IdentityClaim]
@@ -348,4 +376,103 @@ func numericDate(v any) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// hasControlChar reports whether any string in the claims (names included)
+// holds a control character: such a value could split a header or a log
+// line downstream, so the token is refused rather than sanitized.
+func hasControlChar(v any) bool {
+	switch x := v.(type) {
+	case string:
+		for i := 0; i < len(x); i++ {
+			if c := x[i]; c < 0x20 || c == 0x7f {
+				return true
+			}
+		}
+		return !utf8.ValidString(x)
+	case map[string]any:
+		for k, e := range x {
+			if hasControlChar(k) || hasControlChar(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasControlChar(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// uniqueMembers reports whether data is one JSON object whose member names
+// are unique, compared case-insensitively at every depth. encoding/json keeps
+// the last of duplicate names and matches struct fields case-insensitively,
+// so "type" and "Type" in one payload would otherwise let two parsers
+// disagree about a token.
+func uniqueMembers(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // a number too large for float64 is still valid JSON
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return false
+	}
+	if !objectMembersUnique(dec, 1) {
+		return false
+	}
+	// nothing may follow the object
+	_, err = dec.Token()
+	return err == io.EOF
+}
+
+// objectMembersUnique reads the rest of an object whose '{' was consumed.
+func objectMembersUnique(dec *json.Decoder, depth int) bool {
+	if depth > maxJSONDepth {
+		return false
+	}
+	seen := make(map[string]struct{})
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return false
+		}
+		key := strings.ToLower(name)
+		if _, dup := seen[key]; dup {
+			return false
+		}
+		seen[key] = struct{}{}
+		if !skipValue(dec, depth) {
+			return false
+		}
+	}
+	tok, err := dec.Token() // '}'
+	return err == nil && tok == json.Delim('}')
+}
+
+func skipValue(dec *json.Decoder, depth int) bool {
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	switch tok {
+	case json.Delim('{'):
+		return objectMembersUnique(dec, depth+1)
+	case json.Delim('['):
+		if depth+1 > maxJSONDepth {
+			return false
+		}
+		for dec.More() {
+			if !skipValue(dec, depth+1) {
+				return false
+			}
+		}
+		tok, err := dec.Token()
+		return err == nil && tok == json.Delim(']')
+	}
+	return true
 }

@@ -1,0 +1,1347 @@
+package jwtextended
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// authtestsCookieRequest is a request of method carrying tok in the
+// access_token_cookie (or name, if given) and an optional X-CSRF-TOKEN.
+func authtestsCookieRequest(method, name, tok, csrf string) *http.Request {
+	r := httptest.NewRequest(method, "http://example.com/api", nil)
+	if name == "" {
+		name = accessCookieName
+	}
+	r.Header.Set("Cookie", "theme=dark; "+name+"="+tok)
+	if csrf != "" {
+		r.Header.Set("X-CSRF-TOKEN", csrf)
+	}
+	return r
+}
+
+// TestServeHTTPContractRefusals covers every refusal row of the contract's
+// error table that jwt_auth answers: status, exact body, Content-Type, the
+// Bearer challenge, the reason code, and that the upstream is never reached.
+func TestServeHTTPContractRefusals(t *testing.T) {
+	otherSecret := []byte("another-secret-that-is-long-enough-0123456789")
+	now := authtestsNow.Unix()
+	cookieOnly := func() *Auth { return &Auth{TokenFrom: []string{"cookie"}} }
+
+	tests := []struct {
+		name      string
+		auth      func() *Auth
+		mutate    func(*App)
+		setup     func(t *testing.T, app *App)
+		req       func(t *testing.T) *http.Request
+		status    int
+		msg       string
+		challenge string
+		code      string
+	}{
+		{
+			name:      "no token (header source)",
+			req:       func(t *testing.T) *http.Request { return httptest.NewRequest("GET", "/api", nil) },
+			status:    401,
+			msg:       "Missing Authorization Header",
+			challenge: authtestsNoTokenChallenge,
+			code:      "missing",
+		},
+		{
+			name: "empty Authorization header",
+			req: func(t *testing.T) *http.Request {
+				r := httptest.NewRequest("GET", "/api", nil)
+				r.Header["Authorization"] = []string{""}
+				return r
+			},
+			status:    401,
+			msg:       "Missing Authorization Header",
+			challenge: authtestsNoTokenChallenge,
+			code:      "missing",
+		},
+		{
+			name: "header without the Bearer type (Basic)",
+			req: func(t *testing.T) *http.Request {
+				r := httptest.NewRequest("GET", "/api", nil)
+				r.SetBasicAuth("alice", "pw")
+				return r
+			},
+			status:    401,
+			msg:       "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'",
+			challenge: authtestsNoTokenChallenge,
+			code:      "bad_authorization_header",
+		},
+		{
+			name: "header with a bare token and no type",
+			req: func(t *testing.T) *http.Request {
+				r := httptest.NewRequest("GET", "/api", nil)
+				r.Header.Set("Authorization", authtestsToken(t, nil))
+				return r
+			},
+			status:    401,
+			msg:       "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'",
+			challenge: authtestsNoTokenChallenge,
+			code:      "bad_authorization_header",
+		},
+		{
+			name: "Bearer with nothing after it",
+			req: func(t *testing.T) *http.Request {
+				r := httptest.NewRequest("GET", "/api", nil)
+				r.Header["Authorization"] = []string{"Bearer "}
+				return r
+			},
+			status:    401,
+			msg:       "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'",
+			challenge: authtestsNoTokenChallenge,
+			code:      "bad_authorization_header",
+		},
+		{
+			name: "expired",
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"exp": now - 1}))
+			},
+			status:    401,
+			msg:       "Token has expired",
+			challenge: authtestsBadTokenChallenge,
+			code:      "expired",
+		},
+		{
+			name: "expired at exactly exp",
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"exp": now}))
+			},
+			status:    401,
+			msg:       "Token has expired",
+			challenge: authtestsBadTokenChallenge,
+			code:      "expired",
+		},
+		{
+			name: "bad signature (other key)",
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(signToken(t, "HS256", otherSecret, nil, authtestsClaims(nil)))
+			},
+			status:    401,
+			msg:       "Signature verification failed",
+			challenge: authtestsBadTokenChallenge,
+			code:      "invalid_signature",
+		},
+		{
+			name: "bad signature (payload swapped after signing)",
+			req: func(t *testing.T) *http.Request {
+				good := strings.Split(authtestsToken(t, nil), ".")
+				evil := b64url(mustJSON(t, authtestsClaims(map[string]any{"sub": "admin"})))
+				return authtestsBearer(good[0] + "." + evil + "." + good[2])
+			},
+			status:    401,
+			msg:       "Signature verification failed",
+			challenge: authtestsBadTokenChallenge,
+			code:      "invalid_signature",
+		},
+		{
+			name:      "other invalid token (not a JWT)",
+			req:       func(t *testing.T) *http.Request { return authtestsBearer("not-a-jwt") },
+			status:    401,
+			msg:       "Not enough segments",
+			challenge: authtestsBadTokenChallenge,
+			code:      "malformed",
+		},
+		{
+			name: "other invalid token (type neither access nor refresh)",
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"type": "id"}))
+			},
+			status:    401,
+			msg:       "Invalid token type",
+			challenge: authtestsBadTokenChallenge,
+			code:      "invalid_type",
+		},
+		{
+			name: "revoked",
+			setup: func(t *testing.T, app *App) {
+				if err := app.revoked.revoke(context.Background(), "jti-alice-1", authtestsNow.Add(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			req:       func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
+			status:    401,
+			msg:       "Token has been revoked",
+			challenge: authtestsBadTokenChallenge,
+			code:      "revoked",
+		},
+		{
+			name: "refresh token where an access token is needed",
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"}))
+			},
+			status:    401,
+			msg:       "Only non-refresh tokens are allowed",
+			challenge: authtestsBadTokenChallenge,
+			code:      "wrong_token_type",
+		},
+		{
+			name:      "access token where a refresh token is needed",
+			auth:      func() *Auth { return &Auth{TokenType: "refresh"} },
+			req:       func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
+			status:    401,
+			msg:       "Only refresh tokens are allowed",
+			challenge: authtestsBadTokenChallenge,
+			code:      "wrong_token_type",
+		},
+		{
+			name: "token without type where a refresh token is needed",
+			auth: func() *Auth { return &Auth{TokenType: "refresh"} },
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"type": nil}))
+			},
+			status:    401,
+			msg:       "Only refresh tokens are allowed",
+			challenge: authtestsBadTokenChallenge,
+			code:      "wrong_token_type",
+		},
+		{
+			name: "fresh_required, fresh false",
+			auth: func() *Auth { return &Auth{FreshRequired: true} },
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": false}))
+			},
+			status:    401,
+			msg:       "Fresh token required",
+			challenge: authtestsBadTokenChallenge,
+			code:      "not_fresh",
+		},
+		{
+			name: "fresh_required, fresh missing",
+			auth: func() *Auth { return &Auth{FreshRequired: true} },
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": nil}))
+			},
+			status:    401,
+			msg:       "Fresh token required",
+			challenge: authtestsBadTokenChallenge,
+			code:      "not_fresh",
+		},
+		{
+			name: "fresh_required, fresh a unix time in the past",
+			auth: func() *Auth { return &Auth{FreshRequired: true} },
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": now - 1}))
+			},
+			status:    401,
+			msg:       "Fresh token required",
+			challenge: authtestsBadTokenChallenge,
+			code:      "not_fresh",
+		},
+		{
+			name: "fresh_required, fresh the string true",
+			auth: func() *Auth { return &Auth{FreshRequired: true} },
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": "true"}))
+			},
+			status:    401,
+			msg:       "Fresh token required",
+			challenge: authtestsBadTokenChallenge,
+			code:      "not_fresh",
+		},
+		{
+			name: "fresh_required, fresh 1",
+			auth: func() *Auth { return &Auth{FreshRequired: true} },
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": 1}))
+			},
+			status:    401,
+			msg:       "Fresh token required",
+			challenge: authtestsBadTokenChallenge,
+			code:      "not_fresh",
+		},
+		{
+			name: "fresh_required on a refresh token (always fresh false)",
+			auth: func() *Auth { return &Auth{FreshRequired: true, TokenType: "any"} },
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"}))
+			},
+			status:    401,
+			msg:       "Fresh token required",
+			challenge: authtestsBadTokenChallenge,
+			code:      "not_fresh",
+		},
+		{
+			name: "cookie token, POST, no CSRF header",
+			auth: cookieOnly,
+			req: func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("POST", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+			},
+			status:    401,
+			msg:       "Missing CSRF token",
+			challenge: authtestsBadTokenChallenge,
+			code:      "csrf_missing",
+		},
+		{
+			name: "cookie token, PUT, no CSRF header",
+			auth: cookieOnly,
+			req: func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("PUT", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+			},
+			status:    401,
+			msg:       "Missing CSRF token",
+			challenge: authtestsBadTokenChallenge,
+			code:      "csrf_missing",
+		},
+		{
+			name: "cookie token, PATCH, no CSRF header",
+			auth: cookieOnly,
+			req: func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("PATCH", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+			},
+			status:    401,
+			msg:       "Missing CSRF token",
+			challenge: authtestsBadTokenChallenge,
+			code:      "csrf_missing",
+		},
+		{
+			name: "cookie token, DELETE, no CSRF header",
+			auth: cookieOnly,
+			req: func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("DELETE", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+			},
+			status:    401,
+			msg:       "Missing CSRF token",
+			challenge: authtestsBadTokenChallenge,
+			code:      "csrf_missing",
+		},
+		{
+			name: "cookie token from the app's token_from, POST, no CSRF header",
+			mutate: func(a *App) {
+				a.TokenFrom = []string{"cookie"}
+			},
+			req: func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("POST", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+			},
+			status:    401,
+			msg:       "Missing CSRF token",
+			challenge: authtestsBadTokenChallenge,
+			code:      "csrf_missing",
+		},
+		{
+			name: "CSRF header differs",
+			auth: cookieOnly,
+			req: func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("POST", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "c-2")
+			},
+			status:    401,
+			msg:       "CSRF double submit tokens do not match",
+			challenge: authtestsBadTokenChallenge,
+			code:      "csrf_mismatch",
+		},
+		{
+			name: "CSRF header differs only in case",
+			auth: cookieOnly,
+			req: func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("DELETE", "", authtestsToken(t, map[string]any{"csrf": "abc"}), "ABC")
+			},
+			status:    401,
+			msg:       "CSRF double submit tokens do not match",
+			challenge: authtestsBadTokenChallenge,
+			code:      "csrf_mismatch",
+		},
+		{
+			name: "cookie token without a csrf claim, POST with a CSRF header",
+			auth: cookieOnly,
+			req: func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("POST", "", authtestsToken(t, nil), "c-1")
+			},
+			status:    401,
+			msg:       "Missing claim: csrf",
+			challenge: authtestsBadTokenChallenge,
+			code:      "csrf_missing",
+		},
+		{
+			name: "two Authorization headers",
+			req: func(t *testing.T) *http.Request {
+				r := authtestsBearer(authtestsToken(t, nil))
+				r.Header.Add("Authorization", "Bearer "+authtestsToken(t, map[string]any{"sub": "admin"}))
+				return r
+			},
+			status:    401,
+			msg:       "Only one Authorization header is allowed",
+			challenge: authtestsNoTokenChallenge,
+			code:      "bad_authorization_header",
+		},
+		{
+			name: "require not met (other value)",
+			auth: func() *Auth { return &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}} },
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"role": "user"}))
+			},
+			status:    403,
+			msg:       "Insufficient claims",
+			challenge: "",
+			code:      "forbidden",
+		},
+		{
+			name:      "require not met (claim missing)",
+			auth:      func() *Auth { return &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}} },
+			req:       func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
+			status:    403,
+			msg:       "Insufficient claims",
+			challenge: "",
+			code:      "forbidden",
+		},
+		{
+			name: "require not met (array without the value)",
+			auth: func() *Auth {
+				return &Auth{Require: []ClaimRequirement{{Claim: "roles", Values: []string{"admin", "ops"}}}}
+			},
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"roles": []string{"user", "dev"}}))
+			},
+			status:    403,
+			msg:       "Insufficient claims",
+			challenge: "",
+			code:      "forbidden",
+		},
+		{
+			name: "require: every line must hold",
+			auth: func() *Auth {
+				return &Auth{Require: []ClaimRequirement{
+					{Claim: "role", Values: []string{"admin"}},
+					{Claim: "tenant", Values: []string{"acme"}},
+				}}
+			},
+			req: func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"role": "admin", "tenant": "other"}))
+			},
+			status:    403,
+			msg:       "Insufficient claims",
+			challenge: "",
+			code:      "forbidden",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var a *Auth
+			if tc.auth != nil {
+				a = tc.auth()
+			}
+			h, app := authtestsHandler(t, tc.mutate, a)
+			if tc.setup != nil {
+				tc.setup(t, app)
+			}
+			res := authtestsServe(h, tc.req(t))
+			authtestsAssertRefused(t, res, tc.status, tc.msg, tc.challenge)
+			if got, _ := res.repl.GetString("http.auth.jwt.error"); got != tc.code {
+				t.Errorf("{http.auth.jwt.error} = %q, want %q", got, tc.code)
+			}
+			if got, ok := res.repl.GetString("http.auth.user.id"); ok || got != "" {
+				t.Errorf("{http.auth.user.id} = %q on a refusal", got)
+			}
+		})
+	}
+}
+
+// TestServeHTTPPasses covers the accepting side of the same rows: what must
+// reach the upstream, with the freshness it sees.
+func TestServeHTTPPasses(t *testing.T) {
+	now := authtestsNow.Unix()
+	cookieOnly := func() *Auth { return &Auth{TokenFrom: []string{"cookie"}} }
+	tests := []struct {
+		name      string
+		auth      func() *Auth
+		req       func(t *testing.T) *http.Request
+		wantType  string
+		wantFresh string
+	}{
+		{"plain access token", nil,
+			func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) }, "access", "false"},
+		{"token without type is an access token", nil,
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"type": nil}))
+			}, "access", "false"},
+		{"lowercase bearer scheme", nil,
+			func(t *testing.T) *http.Request {
+				r := httptest.NewRequest("GET", "/api", nil)
+				r.Header.Set("Authorization", "bearer "+authtestsToken(t, nil))
+				return r
+			}, "access", "false"},
+		{"fresh_required, fresh true", func() *Auth { return &Auth{FreshRequired: true} },
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": true}))
+			}, "access", "true"},
+		{"fresh_required, fresh a unix time in the future", func() *Auth { return &Auth{FreshRequired: true} },
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": now + 300}))
+			}, "access", "true"},
+		{"fresh_required, fresh exactly now is not in the past", func() *Auth { return &Auth{FreshRequired: true} },
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": now}))
+			}, "access", "true"},
+		{"fresh_required, fresh a fractional time in the future", func() *Auth { return &Auth{FreshRequired: true} },
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": float64(now) + 0.5}))
+			}, "access", "true"},
+		{"fresh number in the past without fresh_required passes as not fresh", nil,
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": now - 1}))
+			}, "access", "false"},
+		{"cookie token, GET needs no CSRF header", cookieOnly,
+			func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("GET", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+			}, "access", "false"},
+		{"cookie token, HEAD needs no CSRF header", cookieOnly,
+			func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("HEAD", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+			}, "access", "false"},
+		{"cookie token, POST with the matching CSRF header", cookieOnly,
+			func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("POST", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "c-1")
+			}, "access", "false"},
+		{"header token, POST needs no CSRF header", nil,
+			func(t *testing.T) *http.Request {
+				r := authtestsBearer(authtestsToken(t, map[string]any{"csrf": "c-1"}))
+				r.Method = "POST"
+				return r
+			}, "access", "false"},
+		{"require met (string)", func() *Auth {
+			return &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"ops", "admin"}}}}
+		},
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"role": "admin"}))
+			}, "access", "false"},
+		{"require met (array contains)", func() *Auth { return &Auth{Require: []ClaimRequirement{{Claim: "roles", Values: []string{"admin"}}}} },
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"roles": []string{"user", "admin"}}))
+			}, "access", "false"},
+		{"require met (number and bool)", func() *Auth {
+			return &Auth{Require: []ClaimRequirement{{Claim: "level", Values: []string{"3"}}, {Claim: "staff", Values: []string{"true"}}}}
+		},
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"level": 3, "staff": true}))
+			}, "access", "false"},
+		{"token_type any takes an access token", func() *Auth { return &Auth{TokenType: "any"} },
+			func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) }, "access", "false"},
+		{"token_type any takes a refresh token", func() *Auth { return &Auth{TokenType: "any"} },
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"}))
+			}, "refresh", "false"},
+		{"token_type refresh takes a refresh token", func() *Auth { return &Auth{TokenType: "refresh"} },
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"}))
+			}, "refresh", "false"},
+		{"token_type refresh reads refresh_token_cookie", func() *Auth { return &Auth{TokenType: "refresh", TokenFrom: []string{"cookie"}} },
+			func(t *testing.T) *http.Request {
+				return authtestsCookieRequest("GET", refreshCookieName, authtestsToken(t, map[string]any{"type": "refresh"}), "")
+			}, "refresh", "false"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var a *Auth
+			if tc.auth != nil {
+				a = tc.auth()
+			}
+			h, _ := authtestsHandler(t, nil, a)
+			res := authtestsServe(h, tc.req(t))
+			if res.err != nil || !res.next.called {
+				t.Fatalf("refused: err=%v status=%d body=%s", res.err, res.rec.Code, res.rec.Body)
+			}
+			if got := res.next.header.Get("X-Jwt-Type"); got != tc.wantType {
+				t.Errorf("X-Jwt-Type = %q, want %q", got, tc.wantType)
+			}
+			if got := res.next.header.Get("X-Jwt-Fresh"); got != tc.wantFresh {
+				t.Errorf("X-Jwt-Fresh = %q, want %q", got, tc.wantFresh)
+			}
+			if got := res.next.header.Get("X-Jwt-Identity"); got != "alice" {
+				t.Errorf("X-Jwt-Identity = %q, want alice", got)
+			}
+		})
+	}
+}
+
+// TestServeHTTPFreshForNumericFresh: a token minted with fresh_for carries
+// fresh=<unix time>; it is fresh until then and not after, by the app's
+// clock.
+func TestServeHTTPFreshForNumericFresh(t *testing.T) {
+	h, app := authtestsHandler(t, func(a *App) { a.FreshFor = caddy.Duration(5 * time.Minute) }, &Auth{FreshRequired: true})
+	tok := authtestsToken(t, map[string]any{"fresh": authtestsNow.Add(5 * time.Minute).Unix(), "exp": authtestsNow.Add(time.Hour).Unix()})
+
+	res := authtestsServe(h, authtestsBearer(tok))
+	if !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "true" {
+		t.Fatalf("within fresh_for: status %d, X-Jwt-Fresh %q", res.rec.Code, res.next.header.Get("X-Jwt-Fresh"))
+	}
+	if got, _ := res.repl.GetString("http.auth.jwt.fresh"); got != "true" {
+		t.Errorf("{http.auth.jwt.fresh} = %q, want true", got)
+	}
+
+	app.now = func() time.Time { return authtestsNow.Add(5*time.Minute + time.Second) }
+	res = authtestsServe(h, authtestsBearer(tok))
+	authtestsAssertRefused(t, res, 401, "Fresh token required", authtestsBadTokenChallenge)
+
+	// the same token on a route that does not need freshness: passes, not fresh
+	plain, app2 := authtestsHandler(t, nil, nil)
+	app2.now = app.now
+	res = authtestsServe(plain, authtestsBearer(tok))
+	if !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "false" {
+		t.Fatalf("after fresh_for: called=%v X-Jwt-Fresh %q", res.next.called, res.next.header.Get("X-Jwt-Fresh"))
+	}
+}
+
+// TestServeHTTPOptional: no token passes on anonymously, but a token that is
+// present and bad still fails.
+func TestServeHTTPOptional(t *testing.T) {
+	h, _ := authtestsHandler(t, nil, &Auth{Optional: true})
+
+	r := httptest.NewRequest("GET", "/api", nil)
+	r.Header.Set("X-Jwt-Identity", "mallory") // spoofed
+	res := authtestsServe(h, r)
+	if res.err != nil || !res.next.called {
+		t.Fatalf("anonymous request refused: %d %s", res.rec.Code, res.rec.Body)
+	}
+	for name := range res.next.header {
+		if hasJWTPrefix(name) {
+			t.Errorf("anonymous request reached next with %s: %q", name, res.next.header[name])
+		}
+	}
+	if v, ok := res.repl.GetString("http.auth.user.id"); ok || v != "" {
+		t.Errorf("{http.auth.user.id} = %q for an anonymous request", v)
+	}
+
+	res = authtestsServe(h, authtestsBearer(authtestsToken(t, map[string]any{"exp": authtestsNow.Unix() - 10})))
+	authtestsAssertRefused(t, res, 401, "Token has expired", authtestsBadTokenChallenge)
+
+	res = authtestsServe(h, authtestsBearer("garbage"))
+	authtestsAssertRefused(t, res, 401, "Not enough segments", authtestsBadTokenChallenge)
+
+	res = authtestsServe(h, authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"})))
+	authtestsAssertRefused(t, res, 401, "Only non-refresh tokens are allowed", authtestsBadTokenChallenge)
+
+	res = authtestsServe(h, authtestsBearer(authtestsToken(t, nil)))
+	if !res.next.called || res.next.header.Get("X-Jwt-Identity") != "alice" {
+		t.Errorf("optional with a good token: called=%v identity=%q", res.next.called, res.next.header.Get("X-Jwt-Identity"))
+	}
+
+	// an Authorization header of another scheme presents no JWT: anonymous,
+	// as flask-jwt-extended's optional=True does
+	for _, v := range []string{"Basic YWxpY2U6cHc=", "Digest username=alice", "Token abc", authtestsToken(t, nil)} {
+		r := httptest.NewRequest("GET", "/api", nil)
+		r.Header.Set("Authorization", v)
+		r.Header.Set("X-Jwt-Identity", "mallory")
+		res := authtestsServe(h, r)
+		if !res.next.called {
+			t.Errorf("optional, Authorization %.20q: refused %d %s; want anonymous", v, res.rec.Code, res.rec.Body)
+			continue
+		}
+		if got := res.next.header.Values("X-Jwt-Identity"); len(got) != 0 {
+			t.Errorf("optional, Authorization %.20q: next saw X-Jwt-Identity %q", v, got)
+		}
+	}
+
+	// optional with a cookie source: a missing cookie is no token either
+	hc, _ := authtestsHandler(t, nil, &Auth{Optional: true, TokenFrom: []string{"cookie", "query"}})
+	res = authtestsServe(hc, httptest.NewRequest("POST", "/api", nil))
+	if !res.next.called {
+		t.Errorf("optional, cookie+query, nothing sent: refused %d %s", res.rec.Code, res.rec.Body)
+	}
+
+	// optional does not lift fresh_required or require for a present token
+	hf, _ := authtestsHandler(t, nil, &Auth{Optional: true, FreshRequired: true})
+	res = authtestsServe(hf, authtestsBearer(authtestsToken(t, nil)))
+	authtestsAssertRefused(t, res, 401, "Fresh token required", authtestsBadTokenChallenge)
+	hr, _ := authtestsHandler(t, nil, &Auth{Optional: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}})
+	res = authtestsServe(hr, authtestsBearer(authtestsToken(t, nil)))
+	authtestsAssertRefused(t, res, 403, "Insufficient claims", "")
+}
+
+// TestServeHTTPTokenFromOrder: sources are tried in the order given and the
+// first token found wins; a source not listed is never read.
+func TestServeHTTPTokenFromOrder(t *testing.T) {
+	headerTok := authtestsToken(t, map[string]any{"sub": "from-header"})
+	cookieTok := authtestsToken(t, map[string]any{"sub": "from-cookie"})
+	queryTok := authtestsToken(t, map[string]any{"sub": "from-query"})
+	all := func() *http.Request {
+		r := httptest.NewRequest("GET", "/api?jwt="+queryTok, nil)
+		r.Header.Set("Authorization", "Bearer "+headerTok)
+		r.Header.Set("Cookie", accessCookieName+"="+cookieTok)
+		return r
+	}
+	tests := []struct {
+		name    string
+		appFrom []string
+		auth    []string
+		req     func() *http.Request
+		want    string
+	}{
+		{"header cookie query", []string{"header", "cookie", "query"}, nil, all, "from-header"},
+		{"cookie header query", []string{"cookie", "header", "query"}, nil, all, "from-cookie"},
+		{"query cookie header", []string{"query", "cookie", "header"}, nil, all, "from-query"},
+		{"handler overrides app", []string{"header"}, []string{"query"}, all, "from-query"},
+		{"header missing falls through to cookie", []string{"header", "cookie"}, nil, func() *http.Request {
+			r := all()
+			r.Header.Del("Authorization")
+			return r
+		}, "from-cookie"},
+		{"cookie missing falls through to query", []string{"cookie", "query"}, nil, func() *http.Request {
+			r := all()
+			r.Header.Del("Cookie")
+			return r
+		}, "from-query"},
+		{"default is header only", nil, nil, all, "from-header"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = tc.appFrom }, &Auth{TokenFrom: tc.auth})
+			res := authtestsServe(h, tc.req())
+			if !res.next.called {
+				t.Fatalf("refused: %d %s", res.rec.Code, res.rec.Body)
+			}
+			if got := res.next.header.Get("X-Jwt-Identity"); got != tc.want {
+				t.Errorf("identity = %q, want %q", got, tc.want)
+			}
+		})
+	}
+
+	// a source that is not configured is never read
+	t.Run("query not configured", func(t *testing.T) {
+		h, _ := authtestsHandler(t, nil, nil)
+		res := authtestsServe(h, httptest.NewRequest("GET", "/api?jwt="+queryTok, nil))
+		authtestsAssertRefused(t, res, 401, "Missing Authorization Header", authtestsNoTokenChallenge)
+	})
+	t.Run("cookie not configured", func(t *testing.T) {
+		h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"query"} }, nil)
+		r := httptest.NewRequest("GET", "/api", nil)
+		r.Header.Set("Cookie", accessCookieName+"="+cookieTok)
+		res := authtestsServe(h, r)
+		authtestsAssertRefused(t, res, 401, `Missing "jwt" query parameter`, authtestsNoTokenChallenge)
+	})
+	// a bad token in the first source is refused, not skipped
+	t.Run("bad header token does not fall through", func(t *testing.T) {
+		h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"header", "cookie"} }, nil)
+		r := all()
+		r.Header.Set("Authorization", "Bearer "+authtestsToken(t, map[string]any{"exp": authtestsNow.Unix() - 1}))
+		res := authtestsServe(h, r)
+		authtestsAssertRefused(t, res, 401, "Token has expired", authtestsBadTokenChallenge)
+	})
+}
+
+// TestServeHTTPMissingMessages: the refusal when no source has a token names
+// every source tried, as flask-jwt-extended does.
+func TestServeHTTPMissingMessages(t *testing.T) {
+	tests := []struct {
+		from []string
+		msg  string
+	}{
+		{[]string{"header"}, "Missing Authorization Header"},
+		{[]string{"cookie"}, `Missing cookie "access_token_cookie"`},
+		{[]string{"query"}, `Missing "jwt" query parameter`},
+		{[]string{"header", "cookie"}, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "access_token_cookie")`},
+		{[]string{"cookie", "header"}, `Missing JWT in cookies or headers (Missing cookie "access_token_cookie"; Missing Authorization Header)`},
+		{[]string{"header", "cookie", "query"}, `Missing JWT in headers or cookies or query string (Missing Authorization Header; Missing cookie "access_token_cookie"; Missing "jwt" query parameter)`},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.from, "+"), func(t *testing.T) {
+			h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = tc.from }, nil)
+			res := authtestsServe(h, httptest.NewRequest("GET", "/api", nil))
+			authtestsAssertRefused(t, res, 401, tc.msg, authtestsNoTokenChallenge)
+			if got, _ := res.repl.GetString("http.auth.jwt.error"); got != "missing" {
+				t.Errorf("{http.auth.jwt.error} = %q, want missing", got)
+			}
+		})
+	}
+	t.Run("refresh cookie", func(t *testing.T) {
+		h, _ := authtestsHandler(t, nil, &Auth{TokenType: "refresh", TokenFrom: []string{"header", "cookie"}})
+		r := httptest.NewRequest("GET", "/api", nil)
+		r.Header.Set("Cookie", accessCookieName+"="+authtestsToken(t, map[string]any{"type": "refresh"}))
+		res := authtestsServe(h, r)
+		authtestsAssertRefused(t, res, 401, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "refresh_token_cookie")`, authtestsNoTokenChallenge)
+	})
+}
+
+// TestServeHTTPPreflight: a CORS preflight passes untouched unless
+// verify_preflight is set; a plain OPTIONS request is checked.
+func TestServeHTTPPreflight(t *testing.T) {
+	preflight := func() *http.Request {
+		r := httptest.NewRequest("OPTIONS", "/api", nil)
+		r.Header.Set("Origin", "https://app.example")
+		r.Header.Set("Access-Control-Request-Method", "POST")
+		r.Header.Set("X-Jwt-Identity", "mallory")
+		return r
+	}
+	h, _ := authtestsHandler(t, nil, nil)
+	res := authtestsServe(h, preflight())
+	if res.err != nil || !res.next.called || res.rec.Code != http.StatusTeapot {
+		t.Fatalf("preflight not passed on: err=%v called=%v status=%d", res.err, res.next.called, res.rec.Code)
+	}
+	if res.rec.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("preflight got a challenge")
+	}
+	if got := res.next.header.Get("Access-Control-Request-Method"); got != "POST" {
+		t.Errorf("preflight headers changed: Access-Control-Request-Method = %q", got)
+	}
+	if got := res.next.header.Values("X-Jwt-Identity"); len(got) != 0 {
+		t.Errorf("preflight reached next with spoofed X-Jwt-Identity %q", got)
+	}
+	if _, ok := res.repl.GetString("http.auth.jwt.error"); ok {
+		t.Errorf("preflight set {http.auth.jwt.error}")
+	}
+
+	// a plain OPTIONS is not a preflight
+	res = authtestsServe(h, httptest.NewRequest("OPTIONS", "/api", nil))
+	authtestsAssertRefused(t, res, 401, "Missing Authorization Header", authtestsNoTokenChallenge)
+
+	hv, _ := authtestsHandler(t, nil, &Auth{VerifyPreflight: true})
+	res = authtestsServe(hv, preflight())
+	authtestsAssertRefused(t, res, 401, "Missing Authorization Header", authtestsNoTokenChallenge)
+	r := preflight()
+	r.Header.Set("Authorization", "Bearer "+authtestsToken(t, nil))
+	res = authtestsServe(hv, r)
+	if !res.next.called || res.next.header.Get("X-Jwt-Identity") != "alice" {
+		t.Errorf("verified preflight with a good token: called=%v identity=%q", res.next.called, res.next.header.Get("X-Jwt-Identity"))
+	}
+}
+
+// TestServeHTTPHandleErrors: with handle_errors, a refusal is returned as a
+// caddyhttp.HandlerError with the contract's status, nothing is written, and
+// {http.auth.jwt.error} is set for the error routes.
+func TestServeHTTPHandleErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		auth      *Auth
+		req       func(t *testing.T) *http.Request
+		status    int
+		code      string
+		msg       string
+		challenge string
+	}{
+		{"missing", &Auth{HandleErrors: true},
+			func(t *testing.T) *http.Request { return httptest.NewRequest("GET", "/api", nil) },
+			401, "missing", "Missing Authorization Header", authtestsNoTokenChallenge},
+		{"expired", &Auth{HandleErrors: true},
+			func(t *testing.T) *http.Request {
+				return authtestsBearer(authtestsToken(t, map[string]any{"exp": authtestsNow.Unix() - 5}))
+			},
+			401, "expired", "Token has expired", authtestsBadTokenChallenge},
+		{"not fresh", &Auth{HandleErrors: true, FreshRequired: true},
+			func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
+			401, "not_fresh", "Fresh token required", authtestsBadTokenChallenge},
+		{"forbidden", &Auth{HandleErrors: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}},
+			func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
+			403, "forbidden", "Insufficient claims", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := authtestsHandler(t, nil, tc.auth)
+			res := authtestsServe(h, tc.req(t))
+			if res.next.called {
+				t.Fatal("next handler called on a refusal")
+			}
+			var he caddyhttp.HandlerError
+			if !errors.As(res.err, &he) {
+				t.Fatalf("err = %#v, want caddyhttp.HandlerError", res.err)
+			}
+			if he.StatusCode != tc.status {
+				t.Errorf("HandlerError.StatusCode = %d, want %d", he.StatusCode, tc.status)
+			}
+			if he.Err == nil || he.Err.Error() != tc.msg {
+				t.Errorf("HandlerError.Err = %v, want %q", he.Err, tc.msg)
+			}
+			if got, _ := res.repl.GetString("http.auth.jwt.error"); got != tc.code {
+				t.Errorf("{http.auth.jwt.error} = %q, want %q", got, tc.code)
+			}
+			if res.rec.Body.Len() != 0 || res.rec.Code != http.StatusOK {
+				t.Errorf("handle_errors mode wrote a response: %d %q", res.rec.Code, res.rec.Body)
+			}
+			if got := res.rec.Header().Get("WWW-Authenticate"); got != tc.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
+			}
+		})
+	}
+}
+
+// TestServeHTTPPublishesIdentity: a good token sets every X-Jwt-* header on
+// the request the next handler sees, and every placeholder.
+func TestServeHTTPPublishesIdentity(t *testing.T) {
+	h, _ := authtestsHandler(t, nil, nil)
+	claims := authtestsClaims(map[string]any{
+		"fresh": true,
+		"role":  "admin",
+		"roles": []string{"a", "b"},
+		"level": 7,
+		"org":   map[string]any{"id": "acme"},
+		"name":  "Ålice <ops>",
+		"exp":   float64(authtestsNow.Unix()) + 600.75,
+	})
+	payload := mustJSON(t, claims)
+	tok := signRaw(t, "HS256", authtestsSecret, []byte(`{"alg":"HS256","typ":"JWT"}`), payload)
+	res := authtestsServe(h, authtestsBearer(tok))
+	if res.err != nil || !res.next.called {
+		t.Fatalf("refused: %v %d %s", res.err, res.rec.Code, res.rec.Body)
+	}
+	exp := strconv.FormatInt(authtestsNow.Unix()+600, 10)
+	want := map[string]string{
+		"X-Jwt-Identity": "alice",
+		"X-Jwt-Type":     "access",
+		"X-Jwt-Fresh":    "true",
+		"X-Jwt-Jti":      "jti-alice-1",
+		"X-Jwt-Exp":      exp,
+	}
+	for name, v := range want {
+		if got := res.next.header.Values(name); len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want [%q]", name, got, v)
+		}
+	}
+	cl := res.next.header.Values("X-Jwt-Claims")
+	if len(cl) != 1 {
+		t.Fatalf("X-Jwt-Claims = %q", cl)
+	}
+	if strings.ContainsAny(cl[0], "=+/") {
+		t.Errorf("X-Jwt-Claims is not base64url without padding: %q", cl[0])
+	}
+	decoded, err := base64.RawURLEncoding.Strict().DecodeString(cl[0])
+	if err != nil {
+		t.Fatalf("X-Jwt-Claims does not decode: %v", err)
+	}
+	if string(decoded) != string(payload) {
+		t.Errorf("X-Jwt-Claims decodes to %s, want the verified payload %s", decoded, payload)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(decoded, &back); err != nil || back["role"] != "admin" {
+		t.Errorf("X-Jwt-Claims payload: %v %v", back, err)
+	}
+
+	placeholders := map[string]string{
+		"http.auth.user.id":             "alice",
+		"http.auth.jwt.type":            "access",
+		"http.auth.jwt.fresh":           "true",
+		"http.auth.jwt.jti":             "jti-alice-1",
+		"http.auth.jwt.exp":             exp,
+		"http.auth.jwt.claims.sub":      "alice",
+		"http.auth.jwt.claims.role":     "admin",
+		"http.auth.jwt.claims.name":     "Ålice <ops>",
+		"http.auth.jwt.claims.level":    "7",
+		"http.auth.jwt.claims.fresh":    "true",
+		"http.auth.jwt.claims.roles":    `["a","b"]`,
+		"http.auth.jwt.claims.org":      `{"id":"acme"}`,
+		"http.auth.jwt.claims.type":     "access",
+		"http.auth.jwt.claims.jti":      "jti-alice-1",
+		"http.auth.jwt.claims.nbf":      strconv.FormatInt(authtestsNow.Unix()-60, 10),
+		"http.auth.jwt.claims.notthere": "",
+		"http.auth.jwt.claims_json":     string(payload),
+	}
+	for key, v := range placeholders {
+		got, ok := res.repl.GetString(key)
+		if key == "http.auth.jwt.claims.notthere" {
+			if ok {
+				t.Errorf("{%s} = %q, want unknown", key, got)
+			}
+			continue
+		}
+		if !ok || got != v {
+			t.Errorf("{%s} = %q (known %v), want %q", key, got, ok, v)
+		}
+	}
+	if got := res.repl.ReplaceAll("user={http.auth.user.id} role={http.auth.jwt.claims.role}", "-"); got != "user=alice role=admin" {
+		t.Errorf("ReplaceAll = %q", got)
+	}
+	if _, ok := res.repl.GetString("http.auth.jwt.error"); ok {
+		t.Errorf("{http.auth.jwt.error} set on success")
+	}
+}
+
+// TestServeHTTPIdentityClaim: identity_claim other than sub names the user;
+// a token without it is refused.
+func TestServeHTTPIdentityClaim(t *testing.T) {
+	h, _ := authtestsHandler(t, func(a *App) { a.IdentityClaim = "email" }, nil)
+	res := authtestsServe(h, authtestsBearer(authtestsToken(t, map[string]any{"email": "alice@example.com"})))
+	if !res.next.called {
+		t.Fatalf("refused: %d %s", res.rec.Code, res.rec.Body)
+	}
+	if got := res.next.header.Get("X-Jwt-Identity"); got != "alice@example.com" {
+		t.Errorf("X-Jwt-Identity = %q", got)
+	}
+	if got, _ := res.repl.GetString("http.auth.user.id"); got != "alice@example.com" {
+		t.Errorf("{http.auth.user.id} = %q", got)
+	}
+
+	res = authtestsServe(h, authtestsBearer(authtestsToken(t, nil))) // has sub, no email
+	authtestsAssertRefused(t, res, 401, "Missing identity claim", authtestsBadTokenChallenge)
+
+	// a numeric identity is rendered as its JSON number
+	hn, _ := authtestsHandler(t, nil, nil)
+	res = authtestsServe(hn, authtestsBearer(authtestsToken(t, map[string]any{"sub": 12345})))
+	if got := res.next.header.Get("X-Jwt-Identity"); got != "12345" {
+		t.Errorf("numeric sub: X-Jwt-Identity = %q", got)
+	}
+	for _, bad := range []any{true, map[string]any{"id": 1}, []string{"a"}} {
+		res = authtestsServe(hn, authtestsBearer(authtestsToken(t, map[string]any{"sub": bad})))
+		authtestsAssertRefused(t, res, 401, "Identity claim must be a string or a number", authtestsBadTokenChallenge)
+	}
+}
+
+// TestServeHTTPIssuerAudience: issuer and audience are required when
+// configured; aud may be a string or an array.
+func TestServeHTTPIssuerAudience(t *testing.T) {
+	h, _ := authtestsHandler(t, func(a *App) {
+		a.Issuer = "https://auth.example"
+		a.Audience = []string{"api", "web"}
+	}, nil)
+	good := map[string]any{"iss": "https://auth.example", "aud": "web"}
+	tests := []struct {
+		name string
+		over map[string]any
+		msg  string
+	}{
+		{"good, aud string", good, ""},
+		{"good, aud array", map[string]any{"iss": "https://auth.example", "aud": []string{"other", "api"}}, ""},
+		{"iss missing", map[string]any{"aud": "api"}, `Token is missing the "iss" claim`},
+		{"iss wrong", map[string]any{"iss": "https://evil.example", "aud": "api"}, "Invalid issuer"},
+		{"iss not a string", map[string]any{"iss": 1, "aud": "api"}, "Invalid issuer"},
+		{"aud missing", map[string]any{"iss": "https://auth.example"}, `Token is missing the "aud" claim`},
+		{"aud wrong", map[string]any{"iss": "https://auth.example", "aud": "other"}, "Invalid audience"},
+		{"aud array without a match", map[string]any{"iss": "https://auth.example", "aud": []string{"x", "y"}}, "Invalid audience"},
+		{"aud empty array", map[string]any{"iss": "https://auth.example", "aud": []string{}}, "Invalid audience"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := authtestsServe(h, authtestsBearer(authtestsToken(t, tc.over)))
+			if tc.msg == "" {
+				if !res.next.called {
+					t.Fatalf("refused: %d %s", res.rec.Code, res.rec.Body)
+				}
+				return
+			}
+			authtestsAssertRefused(t, res, 401, tc.msg, authtestsBadTokenChallenge)
+		})
+	}
+
+	// without configuration, iss is not checked, and a token meant for an
+	// audience is refused (RFC 7519 4.1.3)
+	plain, _ := authtestsHandler(t, nil, nil)
+	res := authtestsServe(plain, authtestsBearer(authtestsToken(t, map[string]any{"iss": "anyone"})))
+	if !res.next.called {
+		t.Errorf("iss without issuer configured: refused %s", res.rec.Body)
+	}
+	res = authtestsServe(plain, authtestsBearer(authtestsToken(t, map[string]any{"aud": "api"})))
+	authtestsAssertRefused(t, res, 401, "Invalid audience", authtestsBadTokenChallenge)
+}
+
+// TestServeHTTPLeeway: exp, nbf and iat are checked against the app's clock
+// with the configured leeway, and without any by default.
+func TestServeHTTPLeeway(t *testing.T) {
+	now := authtestsNow.Unix()
+	tests := []struct {
+		name   string
+		leeway time.Duration
+		over   map[string]any
+		msg    string
+	}{
+		{"expired 5s ago, no leeway", 0, map[string]any{"exp": now - 5}, "Token has expired"},
+		{"expired 5s ago, leeway 10s", 10 * time.Second, map[string]any{"exp": now - 5}, ""},
+		{"expired 10s ago, leeway 10s", 10 * time.Second, map[string]any{"exp": now - 10}, "Token has expired"},
+		{"nbf 5s ahead, no leeway", 0, map[string]any{"nbf": now + 5}, "The token is not yet valid (nbf)"},
+		{"nbf 5s ahead, leeway 10s", 10 * time.Second, map[string]any{"nbf": now + 5}, ""},
+		{"nbf 15s ahead, leeway 10s", 10 * time.Second, map[string]any{"nbf": now + 15}, "The token is not yet valid (nbf)"},
+		{"iat 5s ahead, no leeway", 0, map[string]any{"iat": now + 5, "nbf": nil}, "The token is not yet valid (iat)"},
+		{"iat 5s ahead, leeway 10s", 10 * time.Second, map[string]any{"iat": now + 5, "nbf": nil}, ""},
+		{"nbf and iat absent", 0, map[string]any{"iat": nil, "nbf": nil}, ""},
+		{"nbf exactly now", 0, map[string]any{"nbf": now}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := authtestsHandler(t, func(a *App) { a.Leeway = caddy.Duration(tc.leeway) }, nil)
+			res := authtestsServe(h, authtestsBearer(authtestsToken(t, tc.over)))
+			if tc.msg == "" {
+				if !res.next.called {
+					t.Fatalf("refused: %d %s", res.rec.Code, res.rec.Body)
+				}
+				return
+			}
+			authtestsAssertRefused(t, res, 401, tc.msg, authtestsBadTokenChallenge)
+		})
+	}
+}
+
+// TestServeHTTPStripsClientHeaders: client-sent X-Jwt-* headers (any case,
+// `_` for `-`, repeated lines) never reach the next handler, whether the
+// request is accepted, refused or anonymous, and X-Jwt-* names are removed
+// from Connection.
+func TestServeHTTPStripsClientHeaders(t *testing.T) {
+	spoof := func(r *http.Request) *http.Request {
+		r.Header["X-Jwt-Identity"] = []string{"mallory", "root"}
+		r.Header["x-jwt-identity"] = []string{"mallory"} // non-canonical key, as a raw map write
+		r.Header["X_Jwt_Identity"] = []string{"mallory"}
+		r.Header["X-JWT-TYPE"] = []string{"access"}
+		r.Header["X_JWT_FRESH"] = []string{"true"}
+		r.Header["X-Jwt_Claims"] = []string{"e30"}
+		r.Header["X-Jwt-Role"] = []string{"admin"} // not one the module sets
+		r.Header["X-Jwt-"] = []string{"x"}
+		r.Header.Add("Connection", "keep-alive, X-Jwt-Identity")
+		r.Header.Add("Connection", "x_jwt_fresh,Upgrade")
+		r.Header.Set("X-Jwtx", "kept") // not the prefix
+		r.Header.Set("X-Request-Id", "kept")
+		return r
+	}
+	check := func(t *testing.T, got http.Header, accepted bool) {
+		t.Helper()
+		for name, vals := range got {
+			if !hasJWTPrefix(name) {
+				continue
+			}
+			if !accepted || name != http.CanonicalHeaderKey(name) {
+				t.Errorf("next handler saw client header %s: %q", name, vals)
+				continue
+			}
+			switch name {
+			case hdrIdentity, hdrType, hdrFresh, hdrJTI, hdrExp, hdrClaims:
+				if len(vals) != 1 {
+					t.Errorf("%s has %d values %q, want exactly the module's one", name, len(vals), vals)
+				}
+			default:
+				t.Errorf("next handler saw client header %s: %q", name, vals)
+			}
+		}
+		if got.Get("X-Jwtx") != "kept" || got.Get("X-Request-Id") != "kept" {
+			t.Errorf("unrelated headers were removed: %v", got)
+		}
+		for _, line := range got.Values("Connection") {
+			for _, tok := range strings.Split(line, ",") {
+				if hasJWTPrefix(strings.TrimSpace(tok)) {
+					t.Errorf("Connection still names %q: %q", tok, got.Values("Connection"))
+				}
+			}
+		}
+		if conn := strings.Join(got.Values("Connection"), ","); !strings.Contains(conn, "keep-alive") || !strings.Contains(conn, "Upgrade") {
+			t.Errorf("other Connection tokens lost: %q", got.Values("Connection"))
+		}
+	}
+
+	t.Run("accepted", func(t *testing.T) {
+		h, _ := authtestsHandler(t, nil, nil)
+		res := authtestsServe(h, spoof(authtestsBearer(authtestsToken(t, map[string]any{"sub": "alice"}))))
+		if !res.next.called {
+			t.Fatalf("refused: %s", res.rec.Body)
+		}
+		check(t, res.next.header, true)
+		if got := res.next.header.Values("X-Jwt-Identity"); len(got) != 1 || got[0] != "alice" {
+			t.Errorf("X-Jwt-Identity = %q, want [alice]", got)
+		}
+		if got := res.next.header.Get("X-Jwt-Fresh"); got != "false" {
+			t.Errorf("X-Jwt-Fresh = %q, want the token's false", got)
+		}
+	})
+	t.Run("anonymous", func(t *testing.T) {
+		h, _ := authtestsHandler(t, nil, &Auth{Optional: true})
+		res := authtestsServe(h, spoof(httptest.NewRequest("GET", "/api", nil)))
+		if !res.next.called {
+			t.Fatalf("refused: %s", res.rec.Body)
+		}
+		check(t, res.next.header, false)
+	})
+	t.Run("preflight", func(t *testing.T) {
+		h, _ := authtestsHandler(t, nil, nil)
+		r := spoof(httptest.NewRequest("OPTIONS", "/api", nil))
+		r.Header.Set("Access-Control-Request-Method", "GET")
+		res := authtestsServe(h, r)
+		if !res.next.called {
+			t.Fatalf("refused: %s", res.rec.Body)
+		}
+		check(t, res.next.header, false)
+	})
+	t.Run("refused", func(t *testing.T) {
+		h, _ := authtestsHandler(t, nil, nil)
+		r := spoof(authtestsBearer("bad"))
+		repl := authtestsServe(h, r)
+		if repl.next.called {
+			t.Fatal("next called")
+		}
+		// handle_errors routes see the request too: it must be clean
+		for name := range r.Header {
+			if hasJWTPrefix(name) {
+				t.Errorf("refused request still carries %s", name)
+			}
+		}
+	})
+	t.Run("only X-Jwt names in Connection", func(t *testing.T) {
+		h, _ := authtestsHandler(t, nil, nil)
+		r := authtestsBearer(authtestsToken(t, nil))
+		r.Header.Set("Connection", "X-Jwt-Identity, X_JWT_TYPE")
+		res := authtestsServe(h, r)
+		if got, ok := res.next.header["Connection"]; ok {
+			t.Errorf("Connection = %q, want removed", got)
+		}
+	})
+}
+
+// TestServeHTTPControlCharacterClaims: a claim (value or name, at any depth)
+// with a control character refuses the token, so it never reaches a header.
+func TestServeHTTPControlCharacterClaims(t *testing.T) {
+	h, _ := authtestsHandler(t, nil, nil)
+	tests := map[string]map[string]any{
+		"CR in sub":           {"sub": "alice\rX-Jwt-Role: admin"},
+		"LF in sub":           {"sub": "alice\nX-Jwt-Role: admin"},
+		"NUL in sub":          {"sub": "alice\x00"},
+		"DEL in sub":          {"sub": "alice\x7f"},
+		"TAB in jti":          {"jti": "a\tb"},
+		"LF in another claim": {"note": "line1\nline2"},
+		"LF in array":         {"roles": []string{"ok", "x\ny"}},
+		"LF in nested object": {"org": map[string]any{"name": "a\nb"}},
+		"LF in a claim name":  {"bad\nname": "v"},
+	}
+	for name, over := range tests {
+		t.Run(name, func(t *testing.T) {
+			res := authtestsServe(h, authtestsBearer(authtestsToken(t, over)))
+			authtestsAssertRefused(t, res, 401, "Claims must not contain control characters", authtestsBadTokenChallenge)
+		})
+	}
+	// invalid UTF-8 cannot be written by encoding/json; build the payload raw
+	t.Run("invalid UTF-8 in sub", func(t *testing.T) {
+		now := authtestsNow.Unix()
+		payload := []byte(`{"sub":"al` + "\xff" + `ice","exp":` + strconv.FormatInt(now+60, 10) + `}`)
+		tok := signRaw(t, "HS256", authtestsSecret, []byte(`{"alg":"HS256"}`), payload)
+		res := authtestsServe(h, authtestsBearer(tok))
+		authtestsAssertRefused(t, res, 401, "Invalid payload", authtestsBadTokenChallenge)
+	})
+}
+
+// TestServeHTTPRefusalsAreShortAndSecretFree: "other invalid token" reasons
+// are short, single-line and never echo the token or key material.
+func TestServeHTTPRefusalsAreShortAndSecretFree(t *testing.T) {
+	h, _ := authtestsHandler(t, nil, nil)
+	good := authtestsToken(t, nil)
+	parts := strings.Split(good, ".")
+	bad := []string{
+		"a", "a.b", "a.b.c", good + "x", parts[0] + ".." + parts[2], "...", parts[0] + "." + parts[1] + ".",
+		signRaw(t, "HS256", authtestsSecret, []byte(`{"alg":"HS256"}`), []byte(`[1,2]`)),
+		signRaw(t, "HS256", authtestsSecret, []byte(`{"alg":"HS256"}`), []byte(`{"sub":"a"}`)),
+		signRaw(t, "HS256", authtestsSecret, []byte(`not json`), []byte(`{}`)),
+		signToken(t, "HS256", authtestsSecret, map[string]any{"kid": "nope"}, authtestsClaims(nil)),
+	}
+	for _, tok := range bad {
+		res := authtestsServe(h, authtestsBearer(tok))
+		if res.next.called || res.rec.Code != 401 {
+			t.Errorf("%q: status %d, called %v", tok, res.rec.Code, res.next.called)
+			continue
+		}
+		var body map[string]string
+		if err := json.Unmarshal(res.rec.Body.Bytes(), &body); err != nil || len(body) != 1 {
+			t.Errorf("%q: body %s is not {\"msg\": ...}", tok, res.rec.Body)
+			continue
+		}
+		msg := body["msg"]
+		if msg == "" || len(msg) > 80 || strings.ContainsAny(msg, "\r\n\t") ||
+			strings.Contains(msg, string(authtestsSecret)) || (len(tok) > 8 && strings.Contains(msg, tok)) ||
+			strings.Contains(strings.ToLower(msg), "goroutine") {
+			t.Errorf("%q: reason %q is not short and clean", tok, msg)
+		}
+		if res.rec.Header().Get("WWW-Authenticate") != authtestsBadTokenChallenge {
+			t.Errorf("%q: challenge %q", tok, res.rec.Header().Get("WWW-Authenticate"))
+		}
+	}
+}
+
+// TestServeHTTPWithoutReplacer: a request without a replacer in its context
+// (another handler's subrequest) is still checked and published.
+func TestServeHTTPWithoutReplacer(t *testing.T) {
+	h, _ := authtestsHandler(t, nil, nil)
+	next := new(authtestsNext)
+	rec := httptest.NewRecorder()
+	if err := h.ServeHTTP(rec, authtestsBearer(authtestsToken(t, nil)), next); err != nil || !next.called {
+		t.Fatalf("err=%v called=%v", err, next.called)
+	}
+	if next.header.Get("X-Jwt-Identity") != "alice" {
+		t.Errorf("X-Jwt-Identity = %q", next.header.Get("X-Jwt-Identity"))
+	}
+	rec = httptest.NewRecorder()
+	next = new(authtestsNext)
+	_ = h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil), next)
+	if next.called || rec.Code != 401 {
+		t.Errorf("missing token without replacer: called=%v status=%d", next.called, rec.Code)
+	}
+}
+
+// TestAuthValidate: a bad token_type, require line or token_from word is
+// refused at load.
+func TestAuthValidate(t *testing.T) {
+	ctx, _ := authtestsApp(t, nil)
+	tests := []struct {
+		name string
+		auth *Auth
+		want string
+	}{
+		{"bad token_type", &Auth{TokenType: "id"}, "token_type"},
+		{"require without values", &Auth{Require: []ClaimRequirement{{Claim: "role"}}}, "require"},
+		{"require without claim", &Auth{Require: []ClaimRequirement{{Values: []string{"x"}}}}, "require"},
+		{"bad token_from", &Auth{TokenFrom: []string{"body"}}, "token_from"},
+		{"twice token_from", &Auth{TokenFrom: []string{"cookie", "cookie"}}, "twice"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.auth.Provision(ctx)
+			if err == nil {
+				err = tc.auth.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+	ok := &Auth{TokenType: "ANY"}
+	if err := ok.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("token_type ANY: %v", err)
+	}
+	if !reflect.DeepEqual(ok.sources, []tokenSource{sourceHeader}) {
+		t.Errorf("default sources = %v, want the app's [header]", ok.sources)
+	}
+}
+
+// TestServeHTTPCachedTokenStillChecked: a token served once (and so cached
+// by the app) is still checked on every request against revocation, the
+// clock and freshness.
+func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
+	for _, size := range []int{0, 100} {
+		t.Run("cache_size "+strconv.Itoa(size), func(t *testing.T) {
+			size := size
+			ctx, app := authtestsApp(t, func(a *App) { a.CacheSize = &size })
+			h := authtestsHandlerOn(t, ctx, nil)
+			hf := authtestsHandlerOn(t, ctx, &Auth{FreshRequired: true})
+			tok := authtestsToken(t, map[string]any{"jti": "cached-1", "fresh": authtestsNow.Unix() + 30, "exp": authtestsNow.Unix() + 60})
+			for i := 0; i < 2; i++ {
+				if res := authtestsServe(hf, authtestsBearer(tok)); !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "true" {
+					t.Fatalf("round %d: %d %s", i, res.rec.Code, res.rec.Body)
+				}
+			}
+			if size > 0 && (app.cache == nil || app.cache.len() != 1) {
+				t.Fatalf("the token was not cached")
+			}
+
+			app.now = func() time.Time { return authtestsNow.Add(31 * time.Second) }
+			authtestsAssertRefused(t, authtestsServe(hf, authtestsBearer(tok)), 401, "Fresh token required", authtestsBadTokenChallenge)
+			if res := authtestsServe(h, authtestsBearer(tok)); !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "false" {
+				t.Fatalf("after fresh: %d %s, X-Jwt-Fresh %q", res.rec.Code, res.rec.Body, res.next.header.Get("X-Jwt-Fresh"))
+			}
+
+			app.now = func() time.Time { return authtestsNow.Add(60 * time.Second) }
+			authtestsAssertRefused(t, authtestsServe(h, authtestsBearer(tok)), 401, "Token has expired", authtestsBadTokenChallenge)
+
+			app.now = func() time.Time { return authtestsNow }
+			tok2 := authtestsToken(t, map[string]any{"jti": "cached-2"})
+			if res := authtestsServe(h, authtestsBearer(tok2)); !res.next.called {
+				t.Fatalf("tok2: %d %s", res.rec.Code, res.rec.Body)
+			}
+			if err := app.revoked.revoke(context.Background(), "cached-2", authtestsNow.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			authtestsAssertRefused(t, authtestsServe(h, authtestsBearer(tok2)), 401, "Token has been revoked", authtestsBadTokenChallenge)
+		})
+	}
+}

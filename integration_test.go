@@ -1,0 +1,387 @@
+package jwtextended
+
+// Integration tests: a real Caddy, started in-process by caddytest from a
+// Caddyfile, reverse-proxying to an httptest.Server that records what it
+// receives. The ports are fixed, as caddytest needs: admin localhost:29199,
+// http 29180, https 29143, chosen clear of caddytest's defaults
+// (2999/9080/9443) and of the issuer tests' (29399/29480), so that another
+// package's or helper's caddytest run on the same machine does not collide.
+// In-process Caddy is process-wide: these tests never run in parallel.
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+)
+
+// integrationSecret is the secret the Caddyfiles read from
+// {env.JWT_TEST_SECRET} or {file.<path>}. integrationNow-based tokens use
+// the real clock: Caddy runs with time.Now.
+const integrationSecret = "integration-secret-0123456789abcdef-xyz"
+
+// integrationUpstream records every request it receives.
+type integrationUpstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []http.Header
+}
+
+func newIntegrationUpstream(t *testing.T) *integrationUpstream {
+	u := new(integrationUpstream)
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Header.Clone())
+		u.mu.Unlock()
+		_, _ = io.WriteString(w, "upstream ok")
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *integrationUpstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.seen)
+}
+
+func (u *integrationUpstream) last() http.Header {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.seen) == 0 {
+		return nil
+	}
+	return u.seen[len(u.seen)-1]
+}
+
+// integrationToken mints an HS256 token with the integration secret at the
+// real clock.
+func integrationToken(t *testing.T, overrides map[string]any) string {
+	t.Helper()
+	now := time.Now().Unix()
+	c := map[string]any{
+		"sub": "alice", "type": "access", "fresh": false, "jti": "it-1",
+		"iat": now - 5, "nbf": now - 5, "exp": now + 300, "role": "admin",
+	}
+	for k, v := range overrides {
+		if v == nil {
+			delete(c, k)
+			continue
+		}
+		c[k] = v
+	}
+	return signToken(t, "HS256", []byte(integrationSecret), nil, c)
+}
+
+const (
+	integrationAdminPort = 29199
+	integrationBase      = "http://localhost:29180"
+)
+
+// integrationTester is a caddytest.Tester on the admin port of these tests.
+func integrationTester(t *testing.T) *caddytest.Tester {
+	return caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: integrationAdminPort})
+}
+
+// integrationGlobal is the global block every config here starts with.
+const integrationGlobal = `{
+	skip_install_trust
+	admin localhost:29199
+	http_port 29180
+	https_port 29143
+	grace_period 1ns
+	jwt {
+		%s
+	}
+}
+`
+
+func integrationDo(t *testing.T, tc *caddytest.Tester, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	res, err := tc.Client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+func TestIntegrationProxyIdentity(t *testing.T) {
+	up := newIntegrationUpstream(t)
+	t.Setenv("JWT_TEST_SECRET", integrationSecret)
+	issuerFile := filepath.Join(t.TempDir(), "issuer")
+	if err := os.WriteFile(issuerFile, []byte("https://auth.it.example"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tc := integrationTester(t)
+	tc.InitServer(fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}\n\t\tissuer {file."+issuerFile+"}")+`
+http://localhost:29180 {
+	handle /api/* {
+		jwt_auth
+		reverse_proxy `+up.Listener.Addr().String()+`
+	}
+	handle /whoami {
+		jwt_auth
+		header >X-User "{http.auth.user.id}"
+		respond "user={http.auth.user.id} type={http.auth.jwt.type} role={http.auth.jwt.claims.role}"
+	}
+	handle /custom/* {
+		jwt_auth {
+			handle_errors
+		}
+		respond "never"
+	}
+	handle_errors {
+		respond "custom {err.status_code} {http.auth.jwt.error}" {err.status_code}
+	}
+}
+`, "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	iss := map[string]any{"iss": "https://auth.it.example"}
+	good := integrationToken(t, iss)
+
+	t.Run("upstream sees the identity, not the spoofed headers", func(t *testing.T) {
+		before := up.count()
+		req, _ := http.NewRequest("GET", integrationBase+"/api/items", nil)
+		req.Header.Set("Authorization", "Bearer "+good)
+		req.Header["X-Jwt-Identity"] = []string{"mallory", "root"}
+		req.Header["X-JWT-ROLE"] = []string{"admin"}
+		req.Header["X_Jwt_Identity"] = []string{"mallory"}
+		req.Header["X_JWT_TYPE"] = []string{"refresh"}
+		req.Header["Connection"] = []string{"X-Jwt-Identity, X-Jwt-Claims"}
+		res, body := integrationDo(t, tc, req)
+		if res.StatusCode != 200 || body != "upstream ok" || up.count() != before+1 {
+			t.Fatalf("status %d body %q, upstream requests %d -> %d", res.StatusCode, body, before, up.count())
+		}
+		h := up.last()
+		want := map[string]string{
+			"X-Jwt-Identity": "alice",
+			"X-Jwt-Type":     "access",
+			"X-Jwt-Fresh":    "false",
+			"X-Jwt-Jti":      "it-1",
+		}
+		for name, v := range want {
+			if got := h.Values(name); len(got) != 1 || got[0] != v {
+				t.Errorf("upstream %s = %q, want [%q]", name, got, v)
+			}
+		}
+		if got := h.Get("X-Jwt-Exp"); got == "" {
+			t.Errorf("upstream X-Jwt-Exp missing")
+		}
+		claims, err := base64.RawURLEncoding.DecodeString(h.Get("X-Jwt-Claims"))
+		if err != nil || string(claims) != string(mustDecode(t, strings.Split(good, ".")[1])) {
+			t.Errorf("upstream X-Jwt-Claims = %q (%v), want the token's payload", h.Get("X-Jwt-Claims"), err)
+		}
+		for name, vals := range h {
+			if !hasJWTPrefix(name) {
+				continue
+			}
+			switch name {
+			case hdrIdentity, hdrType, hdrFresh, hdrJTI, hdrExp, hdrClaims:
+			default:
+				t.Errorf("upstream received client header %s: %q", name, vals)
+			}
+		}
+	})
+
+	t.Run("refused requests never reach the upstream", func(t *testing.T) {
+		before := up.count()
+		cases := []struct {
+			name   string
+			auth   string
+			status int
+			msg    string
+		}{
+			{"no token", "", 401, "Missing Authorization Header"},
+			{"expired", "Bearer " + integrationToken(t, map[string]any{"iss": "https://auth.it.example", "exp": time.Now().Unix() - 60}), 401, "Token has expired"},
+			{"wrong issuer", "Bearer " + integrationToken(t, nil), 401, `Token is missing the "iss" claim`},
+			{"refresh token", "Bearer " + integrationToken(t, map[string]any{"iss": "https://auth.it.example", "type": "refresh"}), 401, "Only non-refresh tokens are allowed"},
+			{"other key", "Bearer " + signToken(t, "HS256", []byte(strings.Repeat("z", 40)), nil, map[string]any{"sub": "x", "exp": time.Now().Unix() + 60}), 401, "Signature verification failed"},
+		}
+		for _, c := range cases {
+			req, _ := http.NewRequest("GET", integrationBase+"/api/items", nil)
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			req.Header.Set("X-Jwt-Identity", "mallory")
+			res, body := integrationDo(t, tc, req)
+			if res.StatusCode != c.status || body != authtestsBody(c.msg) {
+				t.Errorf("%s: %d %s, want %d %s", c.name, res.StatusCode, body, c.status, authtestsBody(c.msg))
+			}
+			if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("%s: Content-Type %q", c.name, ct)
+			}
+			if !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s: WWW-Authenticate %q", c.name, res.Header.Get("WWW-Authenticate"))
+			}
+		}
+		if up.count() != before {
+			t.Errorf("upstream received %d refused requests", up.count()-before)
+		}
+	})
+
+	t.Run("placeholders in respond and header", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", integrationBase+"/whoami", nil)
+		req.Header.Set("Authorization", "Bearer "+good)
+		res, body := integrationDo(t, tc, req)
+		if res.StatusCode != 200 || body != "user=alice type=access role=admin" {
+			t.Errorf("whoami: %d %q", res.StatusCode, body)
+		}
+		if got := res.Header.Get("X-User"); got != "alice" {
+			t.Errorf("X-User = %q, want alice", got)
+		}
+	})
+
+	t.Run("handle_errors gets the status and reason", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", integrationBase+"/custom/x", nil)
+		req.Header.Set("Authorization", "Bearer "+integrationToken(t, map[string]any{"iss": "https://auth.it.example", "exp": time.Now().Unix() - 60}))
+		res, body := integrationDo(t, tc, req)
+		if res.StatusCode != 401 || body != "custom 401 expired" {
+			t.Errorf("handle_errors: %d %q, want 401 \"custom 401 expired\"", res.StatusCode, body)
+		}
+		if got := res.Header.Get("WWW-Authenticate"); got != `Bearer error="invalid_token"` {
+			t.Errorf("handle_errors: WWW-Authenticate %q", got)
+		}
+	})
+}
+
+// TestIntegrationFileSecretAndShortSecret: a secret read with {file.*}
+// works, and a config whose secret is too short is refused at load with an
+// error that names the setting, without echoing the secret; the running
+// config stays in place.
+func TestIntegrationFileSecretAndShortSecret(t *testing.T) {
+	up := newIntegrationUpstream(t)
+	secretFile := filepath.Join(t.TempDir(), "jwt-secret")
+	if err := os.WriteFile(secretFile, []byte(integrationSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	site := `
+http://localhost:29180 {
+	jwt_auth
+	reverse_proxy ` + up.Listener.Addr().String() + `
+}
+`
+	tc := integrationTester(t)
+	tc.InitServer(fmt.Sprintf(integrationGlobal, "secret {file."+secretFile+"}")+site, "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	good := integrationToken(t, nil)
+	get := func() (*http.Response, string) {
+		req, _ := http.NewRequest("GET", integrationBase+"/", nil)
+		req.Header.Set("Authorization", "Bearer "+good)
+		return integrationDo(t, tc, req)
+	}
+	if res, body := get(); res.StatusCode != 200 || up.last().Get("X-Jwt-Identity") != "alice" {
+		t.Fatalf("file secret: %d %q", res.StatusCode, body)
+	}
+
+	const short = "too-short-secret-xyz"
+	cfg := fmt.Sprintf(integrationGlobal, "secret "+short) + site
+	msg := integrationLoadError(t, cfg)
+	for _, want := range []string{"secret", "32"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("load error %q does not mention %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, short) {
+		t.Errorf("load error echoes the secret: %q", msg)
+	}
+	// the previous config still serves
+	if res, body := get(); res.StatusCode != 200 {
+		t.Errorf("after a refused load: %d %q", res.StatusCode, body)
+	}
+
+	// the same with the env placeholder
+	t.Setenv("JWT_TEST_SECRET", short)
+	msg = integrationLoadError(t, fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}")+site)
+	if !strings.Contains(msg, "secret is 20 bytes, HS256 needs at least 32") || strings.Contains(msg, short) {
+		t.Errorf("env secret load error: %q", msg)
+	}
+}
+
+// integrationLoadError posts a Caddyfile to the admin endpoint and returns
+// the error Caddy answers; it fails the test if the config loads.
+func integrationLoadError(t *testing.T, caddyfile string) string {
+	t.Helper()
+	res, err := http.Post(fmt.Sprintf("http://localhost:%d/load", integrationAdminPort), "text/caddyfile", strings.NewReader(caddyfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusOK {
+		t.Fatal("config loaded; want a load error")
+	}
+	return string(body)
+}
+
+// TestIntegrationUnderscoreHeadersAllowlisted: Caddy drops client headers
+// with underscores unless the site allowlists them (servers
+// expected_underscore_headers). Where they are allowed, jwt_auth itself must
+// remove the X_Jwt_* spellings, which CGI-style backends read as X-Jwt-*.
+// A control route without jwt_auth shows the spoof does reach the proxy.
+func TestIntegrationUnderscoreHeadersAllowlisted(t *testing.T) {
+	up := newIntegrationUpstream(t)
+	t.Setenv("JWT_TEST_SECRET", integrationSecret)
+	tc := integrationTester(t)
+	global := strings.Replace(fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}"),
+		"grace_period 1ns", "grace_period 1ns\n\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}", 1)
+	tc.InitServer(global+`
+http://localhost:29180 {
+	handle /control/* {
+		reverse_proxy `+up.Listener.Addr().String()+`
+	}
+	handle {
+		jwt_auth
+		reverse_proxy `+up.Listener.Addr().String()+`
+	}
+}
+`, "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	send := func(path string) http.Header {
+		req, _ := http.NewRequest("GET", integrationBase+path, nil)
+		req.Header.Set("Authorization", "Bearer "+integrationToken(t, nil))
+		req.Header["X_Jwt_Identity"] = []string{"mallory"}
+		req.Header["X_JWT_ROLE"] = []string{"admin"}
+		res, body := integrationDo(t, tc, req)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d %q", path, res.StatusCode, body)
+		}
+		return up.last()
+	}
+	underscored := func(h http.Header) []string {
+		var names []string
+		for name := range h {
+			if hasJWTPrefix(name) && strings.Contains(name, "_") {
+				names = append(names, name)
+			}
+		}
+		return names
+	}
+	if names := underscored(send("/control/x")); len(names) == 0 {
+		t.Fatal("control: the allowlisted X_Jwt_* headers did not reach the upstream; the test proves nothing")
+	}
+	h := send("/api")
+	if names := underscored(h); len(names) != 0 {
+		t.Errorf("upstream behind jwt_auth received client headers %v", names)
+	}
+	if got := h.Values("X-Jwt-Identity"); len(got) != 1 || got[0] != "alice" {
+		t.Errorf("upstream X-Jwt-Identity = %q, want [alice]", got)
+	}
+}

@@ -1,0 +1,257 @@
+package jwtextended
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"go.uber.org/zap"
+)
+
+// Remote JWK Sets (jwks_url).
+//
+// Each URL is fetched in the background once the app starts (never in
+// Provision, so `caddy validate` needs no network), then every
+// jwks_refresh. A token whose kid is unknown asks for an early refresh, at
+// most once per jwks_refresh per URL; the request that asked is refused
+// ("Unknown key id") and never waits, later requests see the new keys. When
+// a fetch fails the last good set is kept and the error is logged.
+const (
+	defaultJWKSRefresh = 15 * time.Minute
+	// maxJWKSBytes bounds a JWK Set response.
+	maxJWKSBytes = 1 << 20
+	// jwksFetchTimeout bounds one fetch, connection to last byte.
+	jwksFetchTimeout = 10 * time.Second
+	// jwksCacheControl is sent with our own JWK Set.
+	jwksCacheControl = "public, max-age=300"
+)
+
+// jwksSource is one remote JWK Set.
+type jwksSource struct {
+	url    string
+	ring   *keyring
+	client *http.Client
+	keys   atomic.Pointer[[]*verificationKey]
+	// kick asks the fetch loop for an early refresh.
+	kick chan struct{}
+	// lastKick is the unix nano time of the last unknown-kid refresh.
+	lastKick atomic.Int64
+}
+
+func newJWKSSource(url string, k *keyring) *jwksSource {
+	return &jwksSource{
+		url:    url,
+		ring:   k,
+		client: &http.Client{Timeout: jwksFetchTimeout},
+		kick:   make(chan struct{}, 1),
+	}
+}
+
+// current returns the last good keys of the source.
+func (s *jwksSource) current() []*verificationKey {
+	if p := s.keys.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *jwksSource) logCollision(kid, other string) {
+	s.ring.logger.Warn("ignoring a remote key whose kid is already used by another key",
+		zap.String("jwks_url", s.url), zap.String("kid", kid), zap.String("kept", other))
+}
+
+// fetch downloads, parses and installs the set once. On error the last
+// good set stays.
+func (s *jwksSource) fetch(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	req.Header.Set("User-Agent", "caddy-jwt-extended")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("unexpected status %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil {
+		return fmt.Errorf("reading the response: %v", err)
+	}
+	if len(body) > maxJWKSBytes {
+		return fmt.Errorf("the response is larger than %d bytes", maxJWKSBytes)
+	}
+	keys, skipped, err := parseJWKSet(body, false)
+	for _, e := range skipped {
+		s.ring.logger.Warn("skipping a key of a remote JWK Set", zap.String("jwks_url", s.url), zap.Error(e))
+	}
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return errors.New("the JWK Set has no usable signature key")
+	}
+	for _, vk := range keys {
+		vk.source = "jwks_url " + s.url
+	}
+	if sameKeys(s.current(), keys) {
+		// unchanged: keep the snapshot, and so the verified-token cache
+		return nil
+	}
+	s.keys.Store(&keys)
+	s.ring.rebuild()
+	s.ring.logger.Debug("fetched remote JWK Set", zap.String("jwks_url", s.url), zap.Int("keys", len(keys)))
+	return nil
+}
+
+// refresh fetches once and logs a failure.
+func (s *jwksSource) refresh(ctx context.Context) {
+	if err := s.fetch(ctx); err != nil && ctx.Err() == nil {
+		s.ring.logger.Error("fetching remote JWK Set failed; keeping the last good keys",
+			zap.String("jwks_url", s.url), zap.Int("kept_keys", len(s.current())), zap.Error(err))
+	}
+}
+
+// sameKeys reports whether two key lists hold the same kids, algorithms
+// and public keys, in the same order.
+func sameKeys(a, b []*verificationKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	for i := range a {
+		x, y := a[i], b[i]
+		eq, ok := x.key.(equaler)
+		if x.kid != y.kid || x.alg != y.alg || !ok || !eq.Equal(y.key) {
+			return false
+		}
+	}
+	return true
+}
+
+// run fetches now, then every interval and on demand, until ctx ends.
+func (s *jwksSource) run(ctx context.Context, interval time.Duration) {
+	fetch := func() { s.refresh(ctx) }
+	fetch()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fetch()
+		case <-s.kick:
+			fetch()
+		}
+	}
+}
+
+// requestRefresh asks for an early fetch because a token named an unknown
+// kid, at most once per interval; it never blocks.
+func (s *jwksSource) requestRefresh(now time.Time, interval time.Duration) bool {
+	last := s.lastKick.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < interval {
+		return false
+	}
+	if !s.lastKick.CompareAndSwap(last, now.UnixNano()) {
+		return false // another request just did it
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// unknownKID is called on the request path for a kid no key has.
+func (k *keyring) unknownKID() {
+	now := k.now()
+	for _, s := range k.remotes {
+		s.requestRefresh(now, k.refresh)
+	}
+}
+
+// start begins fetching the remote JWK Sets in the background.
+func (k *keyring) start() error {
+	if len(k.remotes) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	k.stopBG = cancel
+	for _, s := range k.remotes {
+		k.wg.Add(1)
+		go func(s *jwksSource) {
+			defer k.wg.Done()
+			s.run(ctx, k.refresh)
+		}(s)
+	}
+	return nil
+}
+
+// stop ends the background fetches and waits for them.
+func (k *keyring) stop() error {
+	if k.stopBG != nil {
+		k.stopBG()
+		k.wg.Wait()
+		k.stopBG = nil
+	}
+	return nil
+}
+
+// publicJWKS returns our JWK Set: the public halves of the local
+// asymmetric keys (the signing key and every public_key), each with kid,
+// alg and use. HMAC secrets and private parts never appear.
+func (k *keyring) publicJWKS() []byte {
+	return k.jwks
+}
+
+func publicJWKSOf(keys []*verificationKey) ([]byte, error) {
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, vk := range keys {
+		switch vk.key.(type) {
+		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		default:
+			continue // an HMAC secret is never published
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: vk.key, KeyID: vk.kid, Algorithm: vk.alg, Use: "sig"})
+	}
+	return json.Marshal(set)
+}
+
+// serveJWKS answers the jwt_issue jwks route with the app's public keys.
+func (h *Issue) serveJWKS(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeAuthError(w, errMethodNotAllowed)
+		return nil
+	}
+	body := h.app.keys.publicJWKS()
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/jwk-set+json")
+	hdr.Set("Cache-Control", jwksCacheControl)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err := w.Write(body)
+	return err
+}

@@ -1,0 +1,756 @@
+package jwtextended
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
+
+	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
+)
+
+// keysTestApp provisions the jwt app from cfg (its JSON form) inside a real
+// Caddy context whose storage is a file_system in storageDir (a new temp dir
+// when empty), the way `caddy run` would. ctx.Storage() is only set up by
+// caddy.ProvisionContext; a bare caddy.NewContext has no storage.
+func keysTestApp(t testing.TB, cfg map[string]any, storageDir string) *App {
+	t.Helper()
+	a, err := keysTestProvision(t, cfg, storageDir)
+	if err != nil {
+		t.Fatalf("provisioning jwt app: %v", err)
+	}
+	return a
+}
+
+func keysTestProvision(t testing.TB, cfg map[string]any, storageDir string) (*App, error) {
+	t.Helper()
+	if storageDir == "" {
+		storageDir = t.TempDir()
+	}
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	raw := mustJSON(t, map[string]any{
+		"admin":   map[string]any{"disabled": true},
+		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
+		"storage": map[string]any{"module": "file_system", "root": storageDir},
+		"apps":    map[string]any{"jwt": cfg},
+	})
+	var c caddy.Config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := caddy.ProvisionContext(&c)
+	if err != nil {
+		return nil, err
+	}
+	v, err := ctx.App("jwt")
+	if err != nil {
+		return nil, err
+	}
+	return v.(*App), nil
+}
+
+// keysTestClaims is a valid flask-jwt-extended access token payload.
+func keysTestClaims() map[string]any {
+	now := time.Now().Unix()
+	return map[string]any{"sub": "alice", "type": "access", "fresh": false, "jti": "j1", "iat": now, "nbf": now, "exp": now + 600}
+}
+
+// keysTestWritePEM writes a PEM block to a temp file and returns its path.
+func keysTestWritePEM(t testing.TB, typ string, der []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), strings.ReplaceAll(strings.ToLower(typ), " ", "_")+".pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func keysTestPKCS8(t testing.TB, priv any) string {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keysTestWritePEM(t, "PRIVATE KEY", der)
+}
+
+func keysTestPKIX(t testing.TB, pub any) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keysTestWritePEM(t, "PUBLIC KEY", der)
+}
+
+// keysTestKeys are generated once per test binary: RSA generation is slow.
+var keysTestKeys = sync.OnceValue(func() map[string]crypto.Signer {
+	gen := func(f func() (crypto.Signer, error)) crypto.Signer {
+		k, err := f()
+		if err != nil {
+			panic(err)
+		}
+		return k
+	}
+	m := map[string]crypto.Signer{}
+	for _, name := range []string{"rsa", "rsa2"} {
+		m[name] = gen(func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+	}
+	for name, c := range map[string]elliptic.Curve{"p256": elliptic.P256(), "p256b": elliptic.P256(), "p384": elliptic.P384(), "p384b": elliptic.P384(), "p521": elliptic.P521(), "p521b": elliptic.P521()} {
+		m[name] = gen(func() (crypto.Signer, error) { return ecdsa.GenerateKey(c, rand.Reader) })
+	}
+	for _, name := range []string{"ed", "edb"} {
+		m[name] = gen(func() (crypto.Signer, error) { _, k, err := ed25519.GenerateKey(rand.Reader); return k, err })
+	}
+	return m
+})
+
+// keysTestSecret is a random printable secret of n bytes, as a user would
+// put in a Caddyfile.
+func keysTestSecret(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return []byte(b64.EncodeToString(b)[:n])
+}
+
+// keysTestSignWith signs claims independently of the module (signToken)
+// with a key as golang-jwt does not see it: ed25519 and RSA/EC private keys.
+func keysTestSignWith(t testing.TB, alg string, key any, kid string) string {
+	t.Helper()
+	hdr := map[string]any{}
+	if kid != "" {
+		hdr["kid"] = kid
+	}
+	return signToken(t, alg, key, hdr, keysTestClaims())
+}
+
+// Every algorithm: a token signed with the configured key verifies through
+// parseToken; one signed with another key of the same kind, or naming
+// another algorithm, is refused.
+func TestKeysEveryAlgorithm(t *testing.T) {
+	keys := keysTestKeys()
+	type tc struct {
+		alg        string
+		key, other any // signing keys (secret bytes or private key)
+	}
+	cases := []tc{
+		{"HS256", keysTestSecret(32), keysTestSecret(32)},
+		{"HS384", keysTestSecret(48), keysTestSecret(48)},
+		{"HS512", keysTestSecret(64), keysTestSecret(64)},
+		{"RS256", keys["rsa"], keys["rsa2"]},
+		{"RS384", keys["rsa"], keys["rsa2"]},
+		{"RS512", keys["rsa"], keys["rsa2"]},
+		{"PS256", keys["rsa"], keys["rsa2"]},
+		{"PS384", keys["rsa"], keys["rsa2"]},
+		{"PS512", keys["rsa"], keys["rsa2"]},
+		{"ES256", keys["p256"], keys["p256b"]},
+		{"ES384", keys["p384"], keys["p384b"]},
+		{"ES512", keys["p521"], keys["p521b"]},
+		{"EdDSA", keys["ed"], keys["edb"]},
+	}
+	for _, c := range cases {
+		t.Run(c.alg, func(t *testing.T) {
+			cfg := map[string]any{"algorithm": c.alg}
+			kid := ""
+			if secret, ok := c.key.([]byte); ok {
+				cfg["secret"] = string(secret)
+			} else {
+				kid = "k-" + c.alg
+				cfg["private_key"] = map[string]any{"file": keysTestPKCS8(t, c.key), "kid": kid}
+			}
+			a := keysTestApp(t, cfg, "")
+			sk, err := a.keys.signingKey()
+			if err != nil || sk.alg != c.alg || sk.kid != kid {
+				t.Fatalf("signer = %+v, %v; want alg %s kid %q", sk, err, c.alg, kid)
+			}
+
+			good := keysTestSignWith(t, c.alg, c.key, kid)
+			if _, e := a.parseToken(good); e != nil {
+				t.Fatalf("token signed with the configured key refused: %v", e)
+			}
+			// without kid: the local keys are tried
+			if _, e := a.parseToken(keysTestSignWith(t, c.alg, c.key, "")); e != nil {
+				t.Fatalf("token without kid refused: %v", e)
+			}
+			if _, e := a.parseToken(keysTestSignWith(t, c.alg, c.other, kid)); e != errSignature {
+				t.Fatalf("token signed with another key: got %v, want %v", e, errSignature)
+			}
+			// the same key under another algorithm of its family is refused
+			var otherAlg string
+			switch c.alg[:2] {
+			case "HS":
+				otherAlg = map[string]string{"HS256": "HS512", "HS384": "HS256", "HS512": "HS384"}[c.alg]
+			case "RS":
+				otherAlg = "PS" + c.alg[2:]
+			case "PS":
+				otherAlg = "RS" + c.alg[2:]
+			}
+			if otherAlg != "" {
+				if _, e := a.parseToken(keysTestSignWith(t, otherAlg, c.key, kid)); e != errAlgNotAllowed {
+					t.Fatalf("same key as %s: got %v, want %v", otherAlg, e, errAlgNotAllowed)
+				}
+			}
+			// golang-jwt's method signs what the module mints; the
+			// independent verifier above must accept it too.
+			minted, err := sk.method.Sign("e30.e30", sk.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vk := a.keys.keysWithoutKID()[0]
+			if err := vk.method.Verify("e30.e30", minted, vk.key); err != nil {
+				t.Fatalf("the public half does not verify the signer's signature: %v", err)
+			}
+		})
+	}
+}
+
+// Algorithm confusion: the bytes of a configured public key (PEM or DER)
+// used as an HMAC secret never verify.
+func TestKeysAlgorithmConfusion(t *testing.T) {
+	keys := keysTestKeys()
+	for _, name := range []string{"rsa", "p256", "ed"} {
+		t.Run(name, func(t *testing.T) {
+			pub := keys[name].Public()
+			der, err := x509.MarshalPKIXPublicKey(pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := keysTestPKIX(t, pub)
+			pemBytes, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": path, "kid": "pub"}}}, "")
+			for _, secret := range [][]byte{pemBytes, der} {
+				for _, alg := range []string{"HS256", "HS384", "HS512"} {
+					for _, kid := range []string{"pub", ""} {
+						tok := keysTestSignWith(t, alg, secret, kid)
+						if _, e := a.parseToken(tok); e != errAlgNotAllowed {
+							t.Errorf("%s token keyed with the public key (kid %q, %d bytes): got %v, want %v", alg, kid, len(secret), e, errAlgNotAllowed)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestKeysUnknownKID(t *testing.T) {
+	a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, keysTestKeys()["p256"]), "kid": "k1"}}, "")
+	if _, e := a.parseToken(keysTestSignWith(t, "ES256", keysTestKeys()["p256"], "k2")); e != errUnknownKID {
+		t.Fatalf("got %v, want %v", e, errUnknownKID)
+	}
+}
+
+// Rotation: the new key signs; tokens of the old key (now a public_key)
+// and of the new one both verify.
+func TestKeysRotation(t *testing.T) {
+	keys := keysTestKeys()
+	oldKey, newKey := keys["rsa"], keys["rsa2"]
+	a := keysTestApp(t, map[string]any{
+		"algorithm":   "PS256",
+		"private_key": map[string]any{"file": keysTestPKCS8(t, newKey), "kid": "2025-02"},
+		"public_keys": []any{map[string]any{"file": keysTestPKIX(t, oldKey.Public()), "kid": "2025-01"}},
+	}, "")
+	sk, err := a.keys.signingKey()
+	if err != nil || sk.kid != "2025-02" || sk.alg != "PS256" {
+		t.Fatalf("signer = %+v, %v", sk, err)
+	}
+	for kid, key := range map[string]any{"2025-01": oldKey, "2025-02": newKey} {
+		if _, e := a.parseToken(keysTestSignWith(t, "PS256", key, kid)); e != nil {
+			t.Errorf("token of %s refused: %v", kid, e)
+		}
+	}
+	// the old key's kid does not verify a token of the new key
+	if _, e := a.parseToken(keysTestSignWith(t, "PS256", newKey, "2025-01")); e != errSignature {
+		t.Errorf("new key under old kid: got %v, want %v", e, errSignature)
+	}
+	var set struct{ Keys []map[string]any }
+	if err := json.Unmarshal(a.keys.publicJWKS(), &set); err != nil || len(set.Keys) != 2 {
+		t.Fatalf("published set = %s, %v; want both keys", a.keys.publicJWKS(), err)
+	}
+}
+
+// A key file without kid gets its RFC 7638 thumbprint; minted tokens carry it.
+func TestKeysDefaultKIDIsThumbprint(t *testing.T) {
+	// RFC 7638 section 3.1 example key and thumbprint
+	nb, err := b64.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(nb), E: 65537}
+	got, err := thumbprint(pub)
+	if err != nil || got != "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs" {
+		t.Fatalf("thumbprint = %q, %v", got, err)
+	}
+
+	key := keysTestKeys()["p384"]
+	a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, key)}}, "")
+	want, _ := thumbprint(key.Public())
+	sk, _ := a.keys.signingKey()
+	if sk.kid != want || sk.alg != "ES384" {
+		t.Fatalf("signer kid %q alg %s, want %q ES384 (inferred from P-384)", sk.kid, sk.alg, want)
+	}
+	if _, e := a.parseToken(keysTestSignWith(t, "ES384", key, want)); e != nil {
+		t.Fatalf("token with the thumbprint kid refused: %v", e)
+	}
+}
+
+// Algorithm inference from the key, and refusal when algorithm does not fit.
+func TestKeysAlgorithmInference(t *testing.T) {
+	keys := keysTestKeys()
+	for name, want := range map[string]string{"rsa": "RS256", "p256": "ES256", "p384": "ES384", "p521": "ES512", "ed": "EdDSA"} {
+		a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, keys[name])}}, "")
+		if sk, _ := a.keys.signingKey(); sk.alg != want {
+			t.Errorf("%s: inferred %s, want %s", name, sk.alg, want)
+		}
+	}
+}
+
+// PEM forms: PKCS#8, PKCS#1 and SEC 1 private keys; PKIX, PKCS#1 and
+// certificates for public keys.
+func TestKeysPEMForms(t *testing.T) {
+	keys := keysTestKeys()
+	rsaKey := keys["rsa"].(*rsa.PrivateKey)
+	ecKey := keys["p256"].(*ecdsa.PrivateKey)
+	sec1, err := x509.MarshalECPrivateKey(ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "issuer"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, ecKey.Public(), ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privates := map[string]string{
+		"pkcs8": keysTestPKCS8(t, rsaKey),
+		"pkcs1": keysTestWritePEM(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)),
+		"sec1":  keysTestWritePEM(t, "EC PRIVATE KEY", sec1),
+	}
+	for name, path := range privates {
+		data, _ := os.ReadFile(path)
+		if _, err := parsePrivateKeyPEM(data); err != nil {
+			t.Errorf("private %s: %v", name, err)
+		}
+	}
+	publics := map[string]string{
+		"pkix":  keysTestPKIX(t, rsaKey.Public()),
+		"pkcs1": keysTestWritePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)),
+		"cert":  keysTestWritePEM(t, "CERTIFICATE", certDER),
+	}
+	for name, path := range publics {
+		data, _ := os.ReadFile(path)
+		if _, err := parsePublicKeyPEM(data); err != nil {
+			t.Errorf("public %s: %v", name, err)
+		}
+	}
+	// a certificate's key verifies tokens
+	a := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": publics["cert"], "kid": "c"}}}, "")
+	if _, e := a.parseToken(keysTestSignWith(t, "ES256", ecKey, "c")); e != nil {
+		t.Errorf("certificate key: %v", e)
+	}
+	// a private key where a public key is expected, and the reverse
+	if _, err := parsePublicKeyPEM(keysTestRead(t, privates["pkcs8"])); err == nil || !strings.Contains(err.Error(), "-pubout") {
+		t.Errorf("private key as public_key: %v", err)
+	}
+	if _, err := parsePrivateKeyPEM(keysTestRead(t, publics["pkix"])); err == nil || !strings.Contains(err.Error(), "public_key") {
+		t.Errorf("public key as private_key: %v", err)
+	}
+}
+
+func keysTestRead(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Configurations that must not load, each with an error naming the setting.
+func TestKeysRefusedConfigs(t *testing.T) {
+	keys := keysTestKeys()
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p256 := keysTestPKCS8(t, keys["p256"])
+	cases := []struct {
+		name string
+		cfg  map[string]any
+		want string
+	}{
+		{"rsa 1024 private", map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, small)}}, "1024 bits"},
+		{"rsa 1024 public", map[string]any{"public_keys": []any{map[string]any{"file": keysTestPKIX(t, small.Public())}}}, "1024 bits"},
+		{"duplicate kid", map[string]any{
+			"private_key": map[string]any{"file": p256, "kid": "a"},
+			"public_keys": []any{map[string]any{"file": keysTestPKIX(t, keys["p384"].Public()), "kid": "a"}},
+		}, `key id "a" is used by both`},
+		{"same key twice", map[string]any{
+			"private_key": map[string]any{"file": p256},
+			"public_keys": []any{map[string]any{"file": keysTestPKIX(t, keys["p256"].Public())}},
+		}, "is used by both"},
+		{"secret and private key", map[string]any{"secret": string(keysTestSecret(32)), "private_key": map[string]any{"file": p256}}, "secret and private_key are both set"},
+		{"curve mismatch", map[string]any{"algorithm": "ES384", "private_key": map[string]any{"file": p256}}, "P-256 key is used with ES256 only"},
+		{"rsa alg for ec key", map[string]any{"algorithm": "RS256", "private_key": map[string]any{"file": p256}}, "ES256 only"},
+		{"hmac alg for private key", map[string]any{"algorithm": "HS256", "private_key": map[string]any{"file": p256}}, "ES256 only"},
+		{"ec alg for rsa key", map[string]any{"algorithm": "ES256", "private_key": map[string]any{"file": keysTestPKCS8(t, keys["rsa"])}}, "RSA key cannot be used with algorithm ES256"},
+		{"asymmetric alg with secret", map[string]any{"algorithm": "RS256", "secret": string(keysTestSecret(64))}, "secret is an HMAC key"},
+		{"secret too short", map[string]any{"secret": string(keysTestSecret(31))}, "31 bytes, HS256 needs at least 32"},
+		{"hs512 secret too short", map[string]any{"algorithm": "HS512", "secret": string(keysTestSecret(63))}, "HS512 needs at least 64"},
+		{"algorithm without signing key", map[string]any{"algorithm": "ES256", "jwks_urls": []any{"https://idp.invalid/jwks"}}, "no secret or private_key"},
+		{"algorithm without any key", map[string]any{"algorithm": "RS256"}, "the generated key is ES256"},
+		{"missing file", map[string]any{"private_key": map[string]any{"file": "/nonexistent/key.pem"}}, "reading private_key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := keysTestProvision(t, c.cfg, "")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+			if s, ok := c.cfg["secret"].(string); ok && strings.Contains(err.Error(), s) {
+				t.Fatal("the error echoes the secret")
+			}
+		})
+	}
+}
+
+// public_key only: the app verifies but cannot mint, and says why.
+func TestKeysVerifyOnly(t *testing.T) {
+	key := keysTestKeys()["ed"]
+	a := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": keysTestPKIX(t, key.Public())}}}, "")
+	if _, err := a.keys.signingKey(); err == nil || !strings.Contains(err.Error(), "only verifies") {
+		t.Fatalf("signingKey() error = %v", err)
+	}
+	if _, e := a.parseToken(keysTestSignWith(t, "EdDSA", key, "")); e != nil {
+		t.Fatalf("verify-only app refused a good token: %v", e)
+	}
+}
+
+// Zero configuration: an ES256 key is generated into storage; a second
+// provision (a restart, or another instance on the same storage) reuses it.
+func TestKeysZeroConfigSharedStorage(t *testing.T) {
+	dir := t.TempDir()
+	a1 := keysTestApp(t, nil, dir)
+	a2 := keysTestApp(t, nil, dir)
+	s1, err1 := a1.keys.signingKey()
+	s2, err2 := a2.keys.signingKey()
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if s1.alg != "ES256" || s1.kid == "" || s1.kid != s2.kid {
+		t.Fatalf("signers differ: %s/%s vs %s/%s", s1.alg, s1.kid, s2.alg, s2.kid)
+	}
+	if _, err := os.Stat(filepath.Join(dir, zeroConfigKeyPath)); err != nil {
+		t.Fatalf("key not in storage: %v", err)
+	}
+	// a token signed by one instance verifies on the other
+	tok := keysTestSignWith(t, "ES256", s1.key, s1.kid)
+	if _, e := a2.parseToken(tok); e != nil {
+		t.Fatalf("instance 2 refused instance 1's token: %v", e)
+	}
+	// the published key is the generated one
+	if !strings.Contains(string(a1.keys.publicJWKS()), s1.kid) {
+		t.Fatalf("published set %s lacks kid %s", a1.keys.publicJWKS(), s1.kid)
+	}
+}
+
+// Instances starting together agree on one key: the storage lock
+// serializes creation and the loser reads the winner's key.
+func TestKeysZeroConfigConcurrentStart(t *testing.T) {
+	dir := t.TempDir()
+	const n = 6
+	kids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			st := &certmagic.FileStorage{Path: dir} // one per instance, as separate processes have
+			<-start
+			key, err := loadOrCreateSigningKey(context.Background(), st, keysTestLogger(t))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			kids[i], errs[i] = thumbprint(key.Public())
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			t.Fatalf("instance %d: %v", i, errs[i])
+		}
+		if kids[i] != kids[0] {
+			t.Fatalf("instance %d has key %s, instance 0 has %s", i, kids[i], kids[0])
+		}
+	}
+}
+
+// The published JWK Set holds public keys only, with kid, alg and use.
+func TestKeysPublicJWKS(t *testing.T) {
+	keys := keysTestKeys()
+	a := keysTestApp(t, map[string]any{
+		"private_key": map[string]any{"file": keysTestPKCS8(t, keys["rsa"]), "kid": "signer"},
+		"public_keys": []any{
+			map[string]any{"file": keysTestPKIX(t, keys["p521"].Public()), "kid": "ec"},
+			map[string]any{"file": keysTestPKIX(t, keys["ed"].Public()), "kid": "ed"},
+		},
+	}, "")
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(a.keys.publicJWKS(), &set); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"signer": "RS256", "ec": "ES512", "ed": "EdDSA"}
+	if len(set.Keys) != len(want) {
+		t.Fatalf("got %d keys: %s", len(set.Keys), a.keys.publicJWKS())
+	}
+	for _, k := range set.Keys {
+		kid, _ := k["kid"].(string)
+		if k["alg"] != want[kid] || k["use"] != "sig" {
+			t.Errorf("key %v: want alg %s use sig", k, want[kid])
+		}
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "k"} {
+			if _, ok := k[private]; ok {
+				t.Errorf("key %s publishes private member %q", kid, private)
+			}
+		}
+		// each published key loads back as the same verification key
+		vk, err := verificationKeyFromJWK(mustJSON(t, k), false)
+		if err != nil || vk.kid != kid || vk.alg != want[kid] {
+			t.Errorf("published key %s does not load back: %v", kid, err)
+		}
+	}
+
+	// an HMAC secret is never published
+	hs := keysTestApp(t, map[string]any{"secret": string(keysTestSecret(32))}, "")
+	if got := string(hs.keys.publicJWKS()); got != `{"keys":[]}` {
+		t.Fatalf("secret-only app publishes %s", got)
+	}
+}
+
+func TestKeysServeJWKS(t *testing.T) {
+	a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, keysTestKeys()["p256"]), "kid": "k"}}, "")
+	h := &Issue{JWKS: "/.well-known/jwks.json", app: a}
+
+	w := httptest.NewRecorder()
+	if err := h.serveJWKS(w, httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != 200 || w.Header().Get("Content-Type") != "application/jwk-set+json" || !strings.Contains(w.Header().Get("Cache-Control"), "max-age=") {
+		t.Fatalf("GET: %d %v", w.Code, w.Header())
+	}
+	if w.Body.String() != string(a.keys.publicJWKS()) {
+		t.Fatalf("GET body %s", w.Body)
+	}
+
+	w = httptest.NewRecorder()
+	_ = h.serveJWKS(w, httptest.NewRequest(http.MethodHead, "/.well-known/jwks.json", nil))
+	if w.Code != 200 || w.Body.Len() != 0 || w.Header().Get("Content-Length") == "" {
+		t.Fatalf("HEAD: %d, body %q", w.Code, w.Body)
+	}
+
+	w = httptest.NewRecorder()
+	_ = h.serveJWKS(w, httptest.NewRequest(http.MethodPost, "/.well-known/jwks.json", nil))
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" {
+		t.Fatalf("POST: %d %v", w.Code, w.Header())
+	}
+}
+
+// caddy jwt genkey: secrets long enough for their algorithm, key pairs the
+// app loads with the algorithm inferred.
+func TestCommandGenkey(t *testing.T) {
+	for _, alg := range []string{"HS256", "HS384", "HS512"} {
+		var out strings.Builder
+		if err := genkey(&out, alg, ""); err != nil {
+			t.Fatal(err)
+		}
+		secret := strings.TrimSpace(out.String())
+		a := keysTestApp(t, map[string]any{"secret": secret, "algorithm": alg}, "")
+		if sk, _ := a.keys.signingKey(); sk.alg != alg {
+			t.Fatalf("%s: signer %s", alg, sk.alg)
+		}
+	}
+	for _, alg := range []string{"ES384", "eddsa", "PS256"} {
+		path := filepath.Join(t.TempDir(), "key.pem")
+		var out strings.Builder
+		if err := genkey(&out, alg, path); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: private key file %v, %v", alg, fi, err)
+		}
+		want := map[string]string{"ES384": "ES384", "eddsa": "EdDSA", "PS256": "PS256"}[alg]
+		cfg := map[string]any{"private_key": map[string]any{"file": path}}
+		if want == "PS256" {
+			cfg["algorithm"] = "PS256"
+		}
+		a := keysTestApp(t, cfg, "")
+		sk, _ := a.keys.signingKey()
+		if sk.alg != want || !strings.Contains(out.String(), sk.kid) {
+			t.Fatalf("%s: signer %s kid %s; output %q", alg, sk.alg, sk.kid, out.String())
+		}
+		if _, err := os.Stat(path + ".pub"); err != nil {
+			t.Fatal(err)
+		}
+		pub := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": path + ".pub"}}}, "")
+		if pub.keys.keysWithoutKID()[0].kid != sk.kid {
+			t.Fatalf("%s: the public half has another kid", alg)
+		}
+	}
+	if err := genkey(io.Discard, "none", ""); err == nil {
+		t.Fatal("genkey --alg none accepted")
+	}
+}
+
+// caddy jwt mint and decode with a Caddyfile's keys.
+func TestCommandMintDecode(t *testing.T) {
+	key := keysTestKeys()["p256"].(*ecdsa.PrivateKey)
+	dir := t.TempDir()
+	keyPath := keysTestPKCS8(t, key)
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	os.WriteFile(caddyfile, []byte(`{
+	storage file_system `+filepath.Join(dir, "data")+`
+	jwt {
+		private_key `+keyPath+` key-1
+		issuer https://auth.example
+		audience api
+		access_ttl 5m
+	}
+}
+`), 0o600)
+
+	var out strings.Builder
+	err := mint(&out, mintOptions{config: caddyfile, sub: "alice", typ: typeAccess, fresh: true, claims: []string{"role=admin", "level=3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(out.String())
+
+	// checked independently: stdlib ECDSA over the raw segments
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q", tok)
+	}
+	sig, _ := b64.DecodeString(parts[2])
+	digest := keysTestSHA256(parts[0] + "." + parts[1])
+	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	if !ecdsa.Verify(&key.PublicKey, digest, r, s) {
+		t.Fatal("minted token's signature does not verify with the configured key")
+	}
+	var hdr, claims map[string]any
+	hb, _ := b64.DecodeString(parts[0])
+	pb, _ := b64.DecodeString(parts[1])
+	json.Unmarshal(hb, &hdr)
+	json.Unmarshal(pb, &claims)
+	if hdr["alg"] != "ES256" || hdr["kid"] != "key-1" {
+		t.Fatalf("header %v", hdr)
+	}
+	exp, iat := claims["exp"].(float64), claims["iat"].(float64)
+	if claims["sub"] != "alice" || claims["type"] != "access" || claims["fresh"] != true || claims["iss"] != "https://auth.example" ||
+		claims["aud"] != "api" || claims["role"] != "admin" || claims["level"] != float64(3) || exp-iat != 300 || claims["nbf"] != iat {
+		t.Fatalf("claims %v", claims)
+	}
+	if jti, _ := claims["jti"].(string); len(jti) != 36 || jti[14] != '4' {
+		t.Fatalf("jti %q is not a UUIDv4", jti)
+	}
+
+	out.Reset()
+	if err := decode(&out, caddyfile, "", tok); err != nil {
+		t.Fatalf("decode: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "token verified") || !strings.Contains(out.String(), `"sub": "alice"`) || !strings.Contains(out.String(), `"kid": "key-1"`) {
+		t.Fatalf("decode output:\n%s", out.String())
+	}
+
+	// a token of another key is refused, and decode says why
+	other := keysTestSignWith(t, "ES256", keysTestKeys()["p256b"], "key-1")
+	out.Reset()
+	err = decode(&out, caddyfile, "", other)
+	if err == nil || !strings.Contains(out.String(), "REFUSED") || !strings.Contains(out.String(), "Signature verification failed") {
+		t.Fatalf("decode of a foreign token: %v\n%s", err, out.String())
+	}
+
+	// a refresh token
+	out.Reset()
+	if err := mint(&out, mintOptions{config: caddyfile, sub: "alice", typ: typeRefresh}); err != nil {
+		t.Fatal(err)
+	}
+	out2 := strings.Builder{}
+	if err := decode(&out2, caddyfile, "", out.String()); err != nil || !strings.Contains(out2.String(), `"type": "refresh"`) {
+		t.Fatalf("refresh token: %v\n%s", err, out2.String())
+	}
+
+	// a verify-only config cannot mint
+	verifyOnly := filepath.Join(dir, "Caddyfile.verify")
+	os.WriteFile(verifyOnly, []byte("{\n\tjwt {\n\t\tpublic_key "+keysTestPKIX(t, key.Public())+"\n\t}\n}\n"), 0o600)
+	if err := mint(io.Discard, mintOptions{config: verifyOnly, adapter: "caddyfile", sub: "a", typ: typeAccess}); err == nil || !strings.Contains(err.Error(), "only verifies") {
+		t.Fatalf("mint with a verify-only config: %v", err)
+	}
+}
+
+func keysTestSHA256(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// BenchmarkKeysVerifySignature measures the signature layer per algorithm
+// (no claims, no cache): what a token costs the first time it is seen.
+func BenchmarkKeysVerifySignature(b *testing.B) {
+	keys := keysTestKeys()
+	for _, c := range []struct {
+		alg string
+		key any
+	}{
+		{"HS256", keysTestSecret(32)}, {"RS256", keys["rsa"]}, {"PS256", keys["rsa"]},
+		{"ES256", keys["p256"]}, {"ES384", keys["p384"]}, {"ES512", keys["p521"]}, {"EdDSA", keys["ed"]},
+	} {
+		b.Run(c.alg, func(b *testing.B) {
+			var vk *verificationKey
+			if secret, ok := c.key.([]byte); ok {
+				vk = &verificationKey{alg: c.alg, method: algorithms[c.alg], key: secret}
+			} else {
+				vk = &verificationKey{alg: c.alg, method: algorithms[c.alg], key: c.key.(crypto.Signer).Public()}
+			}
+			a := &App{keys: keysTestRing(vk)}
+			tok := keysTestSignWith(b, c.alg, c.key, "")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, e := a.verifySignature(tok, true); e != nil {
+					b.Fatal(e)
+				}
+			}
+		})
+	}
+}

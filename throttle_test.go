@@ -1,0 +1,132 @@
+package jwtextended
+
+import (
+	"github.com/caddyserver/caddy/v2"
+
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestThrottlePerUser(t *testing.T) {
+	e := issuerTestSetup(t, nil, func(h *Issue) {
+		h.Throttle = &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 100, Window: caddyDuration(10 * time.Minute)}
+	})
+	fail := func(ip string) *httptest.ResponseRecorder {
+		return e.doFrom(ip, issuerTestJSON("/login", issuerTestCreds("alice", "wrong")))
+	}
+	for i := 0; i < 3; i++ {
+		// from different IPs: the username counter alone trips
+		if w := fail("198.51.100." + strconv.Itoa(i)); w.Code != 401 {
+			t.Fatalf("failure %d: %d", i, w.Code)
+		}
+	}
+	e.clock.advance(time.Minute)
+	// now even the right password is refused, with Retry-After until the
+	// window (from the first failure) ends
+	w := e.doFrom("203.0.113.9", issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
+	issuerTestWantMsg(t, w, 429, "Too many failed login attempts")
+	if got := w.Header().Get("Retry-After"); got != "540" {
+		t.Errorf("Retry-After %q, want 540", got)
+	}
+	// reauth is throttled alike
+	w = e.do(issuerTestJSON("/reauth", issuerTestCreds("alice", issuerTestPassword)))
+	issuerTestWantMsg(t, w, 429, "Too many failed login attempts")
+	// another user is not affected
+	if w := e.do(issuerTestJSON("/login", issuerTestCreds("bob", "x"))); w.Code != 401 {
+		t.Errorf("another username: %d", w.Code)
+	}
+	e.clock.advance(9 * time.Minute)
+	if w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))); w.Code != 200 {
+		t.Errorf("after the window: %d", w.Code)
+	}
+}
+
+func TestThrottleSuccessResetsUser(t *testing.T) {
+	e := issuerTestSetup(t, nil, func(h *Issue) {
+		h.Throttle = &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 100}
+	})
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 2; i++ {
+			if w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", "wrong"))); w.Code != 401 {
+				t.Fatalf("round %d failure %d: %d", round, i, w.Code)
+			}
+		}
+		if w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))); w.Code != 200 {
+			t.Fatalf("round %d: a success must reset the count, got %d", round, w.Code)
+		}
+	}
+}
+
+func TestThrottlePerIP(t *testing.T) {
+	e := issuerTestSetup(t, nil, func(h *Issue) {
+		h.Throttle = &ThrottleConfig{MaxPerUser: 100, MaxPerIP: 4}
+	})
+	for i := 0; i < 4; i++ {
+		w := e.doFrom("198.51.100.7", issuerTestJSON("/login", issuerTestCreds("user"+strconv.Itoa(i), "x")))
+		if w.Code != 401 {
+			t.Fatalf("failure %d: %d", i, w.Code)
+		}
+	}
+	w := e.doFrom("198.51.100.7", issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
+	issuerTestWantMsg(t, w, 429, "Too many failed login attempts")
+	if got := w.Header().Get("Retry-After"); got != "900" {
+		t.Errorf("Retry-After %q, want 900 (default window)", got)
+	}
+	// another client IP (Caddy's client IP var, which honours
+	// trusted_proxies) is not affected
+	if w := e.doFrom("198.51.100.8", issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))); w.Code != 200 {
+		t.Errorf("another IP: %d", w.Code)
+	}
+}
+
+func TestThrottleDefaults(t *testing.T) {
+	e := issuerTestSetup(t, nil, nil)
+	for i := 0; i < defaultMaxFailuresPerUser; i++ {
+		e.do(issuerTestJSON("/login", issuerTestCreds("alice", "wrong")))
+	}
+	issuerTestWantMsg(t, e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))), 429, "Too many failed login attempts")
+
+	off := issuerTestSetup(t, nil, func(h *Issue) { h.Throttle = &ThrottleConfig{Disabled: true} })
+	for i := 0; i < 30; i++ {
+		off.do(issuerTestJSON("/login", issuerTestCreds("alice", "wrong")))
+	}
+	if w := off.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))); w.Code != 200 {
+		t.Errorf("throttle off: %d", w.Code)
+	}
+}
+
+func TestThrottleBoundedMemory(t *testing.T) {
+	now := time.Unix(0, 0)
+	th := newThrottle(ThrottleConfig{MaxPerUser: 2, MaxPerIP: 1000, Capacity: 3, Window: caddyDuration(time.Minute)}, func() time.Time { return now })
+	for i := 0; i < 10; i++ {
+		th.failed("u"+strconv.Itoa(i), "ip")
+		now = now.Add(time.Second)
+		if len(th.users.entries) > 3 || len(th.ips.entries) > 3 {
+			t.Fatalf("table grew past its capacity: %d users %d ips", len(th.users.entries), len(th.ips.entries))
+		}
+	}
+	// the newest entries are kept, the oldest evicted
+	if _, ok := th.users.entries[userKey("u9")]; !ok {
+		t.Error("the newest entry was evicted")
+	}
+	if _, ok := th.users.entries[userKey("u0")]; ok {
+		t.Error("the oldest entry was kept")
+	}
+	// a key of any length costs one hash
+	th.failed(string(make([]byte, 64<<10)), "ip")
+	for k := range th.users.entries {
+		if len(k) != 32 {
+			t.Errorf("user key of %d bytes", len(k))
+		}
+	}
+	// expired entries go first
+	now = now.Add(2 * time.Minute)
+	th.failed("late", "ip")
+	if len(th.users.entries) != 1 {
+		t.Errorf("expired entries not swept: %d left", len(th.users.entries))
+	}
+}
+
+func caddyDuration(d time.Duration) caddy.Duration { return caddy.Duration(d) }

@@ -1,0 +1,193 @@
+package jwtextended
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// set the mtime explicitly: a rewrite within the file system's
+	// timestamp granularity must still be seen (size differs too)
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUsersFileLoadsAndReloads(t *testing.T) {
+	hash := issuerTestHash(t)
+	other, err := bcrypt.GenerateFromPassword([]byte("second"), issuerTestCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "users")
+	usersTestWrite(t, path, "# users of the test\n\n  alice:"+hash+"  \n", time.Unix(1000, 0))
+
+	e := issuerTestSetup(t, nil, func(h *Issue) {
+		h.Users = nil
+		h.UsersFile = path
+		h.Throttle = &ThrottleConfig{Disabled: true}
+	})
+	login := func(user, pw string) int {
+		return e.do(issuerTestJSON("/login", issuerTestCreds(user, pw))).Code
+	}
+	if c := login("alice", issuerTestPassword); c != 200 {
+		t.Fatalf("user from users_file: %d", c)
+	}
+
+	// change the file: bob added, alice removed
+	usersTestWrite(t, path, "bob:"+string(other)+"\n", time.Unix(2000, 0))
+	// within the check interval the old users stay (no stat per login)
+	e.clock.advance(time.Second)
+	if c := login("alice", issuerTestPassword); c != 200 {
+		t.Errorf("reloaded before the check interval: %d", c)
+	}
+	e.clock.advance(usersFileCheckInterval)
+	if c := login("bob", "second"); c != 200 {
+		t.Errorf("new user not picked up: %d", c)
+	}
+	if c := login("alice", issuerTestPassword); c != 401 {
+		t.Errorf("removed user still logs in: %d", c)
+	}
+
+	// a refresh token of a removed user is refused
+	e.clock.advance(usersFileCheckInterval)
+	usersTestWrite(t, path, "alice:"+hash+"\n", time.Unix(3000, 0))
+	e.clock.advance(usersFileCheckInterval)
+	refresh := e.login()["refresh_token"].(string)
+	usersTestWrite(t, path, "bob:"+string(other)+"\n", time.Unix(4000, 0))
+	e.clock.advance(usersFileCheckInterval)
+	w := e.do(issuerTestBearer(usersTestPost("/refresh"), refresh))
+	issuerTestWantMsg(t, w, 401, "User not found")
+
+	// a broken file keeps the users that were loaded
+	usersTestWrite(t, path, "bob:not-a-hash\n", time.Unix(5000, 0))
+	e.clock.advance(usersFileCheckInterval)
+	if c := login("bob", "second"); c != 200 {
+		t.Errorf("a broken users_file must keep the previous users: %d", c)
+	}
+	// a deleted file too
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(usersFileCheckInterval)
+	if c := login("bob", "second"); c != 200 {
+		t.Errorf("a deleted users_file must keep the previous users: %d", c)
+	}
+}
+
+func usersTestPost(path string) *http.Request {
+	r, _ := http.NewRequest(http.MethodPost, path, nil)
+	return r
+}
+
+func TestUsersFileRefusedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, content, want string
+	}{
+		{"bad hash", "alice:$2a$10$nope\n", `user "alice"`},
+		{"no colon", "alice " + issuerTestHash(t) + "\n", "line 1"},
+		{"duplicate with user line", "alice:" + issuerTestHash(t) + "\n", "defined twice"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+			usersTestWrite(t, p, c.content, time.Unix(1, 0))
+			static := []User{{Name: "alice", Hash: issuerTestHash(t)}}
+			if c.name != "duplicate with user line" {
+				static = nil
+			}
+			_, err := loadCredentials(static, p, "sub", time.Now, zap.NewNop())
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+			if err != nil && c.name == "bad hash" && !strings.Contains(err.Error(), "caddy hash-password") {
+				t.Errorf("error %q must say how to make a hash", err)
+			}
+		})
+	}
+	if _, err := loadCredentials(nil, filepath.Join(dir, "missing"), "sub", time.Now, zap.NewNop()); err == nil {
+		t.Error("a missing users_file must refuse to load")
+	}
+}
+
+func TestUsersDummyHashHasUsersCost(t *testing.T) {
+	h6, err := bcrypt.GenerateFromPassword([]byte("x"), 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h5, err := bcrypt.GenerateFromPassword([]byte("x"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadCredentials([]User{{Name: "a", Hash: string(h6)}, {Name: "b", Hash: string(h6)}, {Name: "c", Hash: string(h5)}}, "", "sub", time.Now, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := bcrypt.Cost(c.current().dummy); err != nil || cost != 6 {
+		t.Errorf("dummy cost %d (%v), want the users' most common cost 6", cost, err)
+	}
+}
+
+// TestUsersUnknownUserTimesLikeWrongPassword is the statistical check: an
+// unknown user and a wrong password for a known one take the same time,
+// within generous bounds. Samples are interleaved so that load on the
+// machine hits both alike; bcrypt cost 8 (~15 ms) keeps it well above
+// scheduling noise and still fast.
+func TestUsersUnknownUserTimesLikeWrongPassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing check")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(issuerTestPassword), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := issuerTestSetup(t, nil, func(h *Issue) {
+		h.Users = []User{{Name: "alice", Hash: string(hash)}}
+		h.Throttle = &ThrottleConfig{Disabled: true}
+	})
+	const n = 15
+	var unknown, wrong, right []time.Duration
+	measure := func(user, pw string, want int) time.Duration {
+		start := time.Now()
+		w := e.do(issuerTestJSON("/login", issuerTestCreds(user, pw)))
+		d := time.Since(start)
+		if w.Code != want {
+			t.Fatalf("%s: status %d, want %d", user, w.Code, want)
+		}
+		return d
+	}
+	for i := 0; i < n; i++ {
+		unknown = append(unknown, measure("mallory", "guess", 401))
+		wrong = append(wrong, measure("alice", "guess", 401))
+		right = append(right, measure("alice", issuerTestPassword, 200))
+	}
+	mu, mw, mr := usersTestMedian(unknown), usersTestMedian(wrong), usersTestMedian(right)
+	t.Logf("median login time: unknown user %v, wrong password %v, right password %v", mu, mw, mr)
+	ratio := float64(mu) / float64(mw)
+	if ratio < 1.0/3 || ratio > 3 {
+		t.Errorf("unknown user %v vs wrong password %v: ratio %.2f outside [1/3, 3]", mu, mw, ratio)
+	}
+	// the check must be able to fail: a login that skipped bcrypt for
+	// unknown users would be orders of magnitude faster than this bound
+	if mw < time.Millisecond {
+		t.Errorf("a wrong password took %v: bcrypt at cost 8 cannot be this fast", mw)
+	}
+}
+
+func usersTestMedian(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
