@@ -58,10 +58,10 @@ func TestAppProvision(t *testing.T) {
 		want   []string
 		secret string // must not appear in the error
 	}{
-		{"short HS256 secret", App{Secret: long(31)}, []string{"secret is 31 bytes", "HS256 needs at least 32", "openssl rand"}, long(31)},
+		{"short HS256 secret", App{Secret: long(31)}, []string{"secret is 31 bytes", "HS256 needs at least 32", "caddy jwt genkey"}, long(31)},
 		{"short HS384 secret", App{Secret: long(47), Algorithm: "HS384"}, []string{"secret is 47 bytes", "HS384 needs at least 48"}, long(47)},
 		{"short HS512 secret", App{Secret: long(63), Algorithm: "HS512"}, []string{"secret is 63 bytes", "HS512 needs at least 64"}, long(63)},
-		{"no key", App{}, []string{"no key configured", "secret"}, ""},
+		{"secret with a private key", App{Secret: long(32), PrivateKey: &KeyFile{File: "/nonexistent/key.pem"}}, []string{"secret", "private_key"}, long(32)},
 		{"unknown algorithm", App{Secret: long(64), Algorithm: "HS257"}, []string{`algorithm "HS257" is not supported`, "HS256"}, long(64)},
 		{"unset env placeholder", App{Secret: "{env.AUTHTESTS_UNSET_VAR}"}, []string{"secret"}, ""},
 		{"empty env placeholder", App{Secret: "{env.AUTHTESTS_EMPTY}"}, []string{"secret"}, ""},

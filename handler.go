@@ -347,7 +347,7 @@ func claimString(v any) string {
 }
 
 // stripJWTHeaders deletes every header whose name, case-insensitively and
-// with `_` read as `-`, starts with X-Jwt-, and removes such names from
+// with `_` (and `.`) read as `-`, starts with X-Jwt-, and removes such names from
 // Connection (which would make a proxy drop the headers this module sets).
 // It allocates nothing when there is nothing to strip.
 func stripJWTHeaders(h http.Header) {
@@ -395,7 +395,8 @@ func hasJWTPrefix(name string) bool {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		if c == '_' {
+		if c == '_' || c == '.' {
+			// CGI and PHP backends fold '_' and '.' onto '-'
 			c = '-'
 		}
 		if c != p[i] {

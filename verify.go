@@ -145,6 +145,9 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 	if err != nil {
 		return "", nil, errBadEncoding
 	}
+	// one object, unique names, no control character, valid Unicode
+	// (encoding/json would turn invalid UTF-8 into U+FFFD, letting two
+	// different headers read alike)
 	if scanJSONObject(headerJSON) != jsonOK {
 		return "", nil, errBadHeaderJSON
 	}

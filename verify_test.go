@@ -126,6 +126,7 @@ func TestVerifyStrictParsing(t *testing.T) {
 		{"alg None", verifytestsSign(b64url([]byte(`{"alg":"None"}`)), vparts[1]), errAlgNotAllowed},
 		{"alg NONE", verifytestsSign(b64url([]byte(`{"alg":"NONE"}`)), vparts[1]), errAlgNotAllowed},
 		{"alg nOnE", verifytestsSign(b64url([]byte(`{"alg":"nOnE"}`)), vparts[1]), errAlgNotAllowed},
+		{"header with invalid UTF-8", verifytestsSign(b64url([]byte("{\"alg\":\"HS256\",\"kid\":\"k\xff\"}")), vparts[1]), errBadHeaderJSON},
 		{"alg none, signature 'x'", b64url([]byte(`{"alg":"none"}`)) + "." + vparts[1] + ".eA", errAlgNotAllowed},
 
 		{"exp missing", verifytestsSign(vparts[0], b64url([]byte(`{"sub":"alice","type":"access"}`))), errMissingExp},
