@@ -62,6 +62,7 @@ func main() {
 	distinct := flag.Int("tokens", 200_000, "distinct ES256 tokens minted for /es256-distinct")
 	caddyBin := flag.String("caddy", "", "a built Caddy with this module (default: build ./cmd/caddy)")
 	keep := flag.Bool("keep", false, "keep the work directory (config, tokens, Caddy log)")
+	profile := flag.String("profile", "", "route whose first round is CPU-profiled through Caddy's admin API, e.g. hs256 (the profile is written beside the work directory's caddy binary, and -keep is implied)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -70,6 +71,10 @@ func main() {
 	}
 	dir, err := os.MkdirTemp("", "jwt-bench-")
 	check(err)
+	if *profile != "" {
+		*keep = true
+		adminPort = freePort()
+	}
 	if *keep {
 		log.Printf("work directory: %s", dir)
 	} else {
@@ -133,7 +138,17 @@ func main() {
 	for round := 1; round <= *rounds; round++ {
 		var plain float64
 		for _, r := range routes {
+			var prof chan string
+			if round == 1 && r == *profile {
+				prof = make(chan string, 1)
+				go func() { prof <- cpuProfile(dir, r, *duration-2*time.Second) }()
+				time.Sleep(time.Second) // start inside the load
+			}
 			rps := wrk(port, r, dir, script, *threads, *conns, *duration, round)
+			if prof != nil {
+				p := <-prof
+				log.Printf("CPU profile of /%s: %s (go tool pprof -top %s %s)", r, p, *caddyBin, p)
+			}
 			results[r] = append(results[r], rps)
 			if r == "plain" {
 				plain = rps
@@ -163,6 +178,29 @@ func main() {
 			fmt.Printf("load average before: %s, after: %s\n", load, strings.Join(strings.Fields(string(b))[:3], " "))
 		}
 	}
+}
+
+// adminPort is Caddy's admin API port when profiling (0: admin off).
+var adminPort int
+
+// cpuProfile fetches a CPU profile of Caddy over d into dir.
+func cpuProfile(dir, route string, d time.Duration) string {
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", adminPort, int(d.Seconds()))
+	resp, err := http.Get(url)
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(dir, "cpu-"+route+".pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return "failed: " + err.Error()
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		return "failed: " + err.Error()
+	}
+	return path
 }
 
 // rotateLua gives each wrk thread its own slice of the route's token file
@@ -265,10 +303,14 @@ func config(dir string, port int, pubFile string) []byte {
 	if pubFile != "" {
 		app["public_keys"] = []any{map[string]any{"file": pubFile, "kid": "bench-es256"}}
 	}
+	admin := map[string]any{"disabled": true}
+	if adminPort != 0 {
+		admin = map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", adminPort)}
+	}
 	respond := map[string]any{"handler": "static_response", "body": "ok"}
 	jwtAuth := map[string]any{"handler": "jwt_auth"}
 	cfg := map[string]any{
-		"admin":   map[string]any{"disabled": true},
+		"admin":   admin,
 		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
 		"storage": map[string]any{"module": "file_system", "root": filepath.Join(dir, "storage")},
 		"apps": map[string]any{
