@@ -9,9 +9,10 @@
 //	/es256-hot       jwt_auth + respond, 100 ES256 tokens in rotation
 //	/es256-distinct  jwt_auth + respond, a new ES256 token on every request
 //
-// and loads them in alternation (plain, hs256, es256-hot, es256-distinct,
-// plain, ...) for several rounds with wrk, then prints requests/s per route,
-// the ratio to /plain in the same round, and Caddy's peak RSS.
+// and loads them in alternation for several rounds with wrk: /plain with
+// the HS256 tokens' headers, /hs256, /plain with the ES256 tokens' headers,
+// /es256-hot, /es256-distinct. It prints requests/s per load, the ratio to
+// the matching /plain load of the same round, and Caddy's peak RSS.
 //
 // From the repository root (needs wrk: apt-get install -y wrk):
 //
@@ -108,74 +109,87 @@ func main() {
 	caddy, es256Err := startCaddy(*caddyBin, dir, port, pubFile)
 	running = caddy
 	defer caddy.stop()
-	routes := []string{"plain", "hs256", "es256-hot", "es256-distinct"}
+	// Each load is a route and the token file whose Authorization headers
+	// wrk sends. /plain ignores the header, but gets the same ones as the
+	// routes it is compared with: the load generator shares the CPUs, so
+	// it must do the same work (Lua rotation, header bytes) for both.
+	type load struct{ label, route, tokens, baseline string }
+	loads := []load{
+		{"plain/hs", "plain", "hs256", ""},
+		{"hs256", "hs256", "hs256", "plain/hs"},
+		{"plain/es", "plain", "es256-hot", ""},
+		{"es256-hot", "es256-hot", "es256-hot", "plain/es"},
+		{"es256-distinct", "es256-distinct", "es256-distinct", "plain/es"},
+	}
 	if es256Err != nil {
 		log.Printf("ES256 unavailable (the jwt app refused public_key, keys support not merged?): %v", es256Err)
-		routes = routes[:2]
+		loads = loads[:2]
 	}
-	for _, r := range routes[1:] {
-		if code := probe(port, r, firstLine(filepath.Join(dir, r+".txt"))); code != http.StatusOK {
-			fatalf("/%s answers %d to a valid token", r, code)
+	for _, l := range loads {
+		if l.baseline == "" {
+			continue
+		}
+		if code := probe(port, l.route, firstLine(filepath.Join(dir, l.tokens+".txt"))); code != http.StatusOK {
+			fatalf("/%s answers %d to a valid token", l.route, code)
 		}
 	}
 
 	script := filepath.Join(dir, "rotate.lua")
 	check(os.WriteFile(script, []byte(rotateLua), 0o600))
 
-	var load string
+	var loadAvg string
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = strings.Join(strings.Fields(string(b))[:3], " ")
+		loadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
 	log.Printf("machine: %d CPUs (%s), load average %s; wrk -t%d -c%d -d%v, %d rounds",
-		runtime.NumCPU(), cpuModel(), load, *threads, *conns, *duration, *rounds)
+		runtime.NumCPU(), cpuModel(), loadAvg, *threads, *conns, *duration, *rounds)
 
-	// warm up each route once (connections, cache, JIT-free but page-faults)
-	for _, r := range routes {
-		wrk(port, r, dir, script, *threads, *conns, 2*time.Second, 0)
+	// warm up each load once (connections, the cache's hot set, page faults)
+	for _, l := range loads {
+		wrk(port, l.route, filepath.Join(dir, l.tokens+".txt"), script, *threads, *conns, 2*time.Second, 0)
 	}
 	results := map[string][]float64{}
 	ratios := map[string][]float64{}
 	for round := 1; round <= *rounds; round++ {
-		var plain float64
-		for _, r := range routes {
+		for _, l := range loads {
 			var prof chan string
-			if round == 1 && r == *profile {
+			if round == 1 && l.route == *profile {
 				prof = make(chan string, 1)
-				go func() { prof <- cpuProfile(dir, r, *duration-2*time.Second) }()
+				go func() { prof <- cpuProfile(dir, l.route, *duration-2*time.Second) }()
 				time.Sleep(time.Second) // start inside the load
 			}
-			rps := wrk(port, r, dir, script, *threads, *conns, *duration, round)
+			rps := wrk(port, l.route, filepath.Join(dir, l.tokens+".txt"), script, *threads, *conns, *duration, round)
 			if prof != nil {
 				p := <-prof
-				log.Printf("CPU profile of /%s: %s (go tool pprof -top %s %s)", r, p, *caddyBin, p)
+				log.Printf("CPU profile of /%s: %s (go tool pprof -top %s %s)", l.route, p, *caddyBin, p)
 			}
-			results[r] = append(results[r], rps)
-			if r == "plain" {
-				plain = rps
-			} else {
-				ratios[r] = append(ratios[r], rps/plain)
+			results[l.label] = append(results[l.label], rps)
+			if l.baseline != "" {
+				base := results[l.baseline]
+				ratios[l.label] = append(ratios[l.label], rps/base[len(base)-1])
 			}
-			log.Printf("round %d  %-15s %10.0f req/s  rss %s", round, "/"+r, rps, caddy.rss("VmRSS"))
+			log.Printf("round %d  %-15s %10.0f req/s  rss %s", round, l.label, rps, caddy.rss("VmRSS"))
 		}
 	}
 
-	fmt.Printf("\n%-16s %12s %12s %10s %10s\n", "route", "median req/s", "min req/s", "ratio", "min ratio")
-	for _, r := range routes {
-		med, lo := median(results[r]), minOf(results[r])
-		if r == "plain" {
-			fmt.Printf("%-16s %12.0f %12.0f %10s %10s\n", "/"+r, med, lo, "1.00", "")
+	fmt.Printf("\n%-16s %12s %12s %10s %10s  %s\n", "load", "median req/s", "min req/s", "ratio", "min ratio", "against")
+	for _, l := range loads {
+		med, lo := median(results[l.label]), minOf(results[l.label])
+		if l.baseline == "" {
+			fmt.Printf("%-16s %12.0f %12.0f\n", l.label, med, lo)
 			continue
 		}
-		fmt.Printf("%-16s %12.0f %12.0f %10.2f %10.2f\n", "/"+r, med, lo, median(ratios[r]), minOf(ratios[r]))
+		fmt.Printf("%-16s %12.0f %12.0f %10.2f %10.2f  %s\n", l.label, med, lo, median(ratios[l.label]), minOf(ratios[l.label]), l.baseline)
 	}
 	if es256Err != nil {
-		fmt.Printf("%-16s unavailable\n%-16s unavailable\n", "/es256-hot", "/es256-distinct")
+		fmt.Printf("%-16s unavailable\n%-16s unavailable\n", "es256-hot", "es256-distinct")
 	}
-	fmt.Printf("\nratio: route req/s / plain req/s of the same round (median over %d rounds)\n", *rounds)
+	fmt.Printf("\nplain/hs, plain/es: /plain with the HS256 or ES256 hot set's headers\n")
+	fmt.Printf("ratio: req/s / req/s of its plain load in the same round (median over %d rounds)\n", *rounds)
 	fmt.Printf("caddy peak RSS (VmHWM): %s, RSS now: %s\n", caddy.rss("VmHWM"), caddy.rss("VmRSS"))
-	if load != "" {
+	if loadAvg != "" {
 		if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-			fmt.Printf("load average before: %s, after: %s\n", load, strings.Join(strings.Fields(string(b))[:3], " "))
+			fmt.Printf("load average before: %s, after: %s\n", loadAvg, strings.Join(strings.Fields(string(b))[:3], " "))
 		}
 	}
 }
@@ -232,15 +246,12 @@ end
 var rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 var non2xxRE = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 
-// wrk loads one route and returns its requests per second.
-func wrk(port int, route, dir, script string, threads, conns int, d time.Duration, round int) float64 {
+// wrk loads one route, with the Authorization headers of tokenFile in
+// rotation, and returns its requests per second.
+func wrk(port int, route, tokenFile, script string, threads, conns int, d time.Duration, round int) float64 {
 	url := fmt.Sprintf("http://127.0.0.1:%d/%s", port, route)
-	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
-	if route != "plain" {
-		args = append(args, "-s", script, url, "--", filepath.Join(dir, route+".txt"), strconv.Itoa(threads), strconv.Itoa(round))
-	} else {
-		args = append(args, url)
-	}
+	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s",
+		"-s", script, url, "--", tokenFile, strconv.Itoa(threads), strconv.Itoa(round)}
 	out, err := exec.Command("wrk", args...).CombinedOutput()
 	if err != nil {
 		fatalf("wrk %v: %v\n%s", args, err, out)
