@@ -98,7 +98,7 @@ const integrationGlobal = `{
 	admin localhost:29199
 	http_port 29180
 	https_port 29143
-	grace_period 1ns
+	storage file_system {$CADDY_JWT_TEST_STORAGE}
 	jwt {
 		%s
 	}
@@ -339,7 +339,7 @@ func TestIntegrationUnderscoreHeadersAllowlisted(t *testing.T) {
 	t.Setenv("JWT_TEST_SECRET", integrationSecret)
 	tc := integrationTester(t)
 	global := strings.Replace(fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}"),
-		"grace_period 1ns", "grace_period 1ns\n\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}", 1)
+		"https_port 29143", "https_port 29143\n\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}", 1)
 	tc.InitServer(global+`
 http://localhost:29180 {
 	handle /control/* {

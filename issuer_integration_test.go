@@ -27,7 +27,7 @@ const (
 var issuerITBase = fmt.Sprintf("http://localhost:%d", issuerITHTTPPort)
 
 // issuerITGlobals are the global options every test config starts with.
-var issuerITGlobals = fmt.Sprintf("\tskip_install_trust\n\tadmin localhost:%d\n\thttp_port %d\n", issuerITAdminPort, issuerITHTTPPort)
+var issuerITGlobals = fmt.Sprintf("\tskip_install_trust\n\tadmin localhost:%d\n\thttp_port %d\n\tstorage file_system {$CADDY_JWT_TEST_STORAGE}\n", issuerITAdminPort, issuerITHTTPPort)
 
 func issuerITTester(t *testing.T, caddyfile string) *caddytest.Tester {
 	t.Helper()

@@ -91,9 +91,7 @@ func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *is
 	if appMod != nil {
 		appMod(app)
 	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	if err := app.Provision(ctx); err != nil {
+	if err := app.Provision(issuerTestContext(t)); err != nil {
 		t.Fatalf("provisioning app: %v", err)
 	}
 	app.logger = zap.NewNop()
@@ -111,6 +109,23 @@ func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *is
 		t.Fatalf("validating jwt_issue: %v", err)
 	}
 	return &issuerTestEnv{t: t, app: app, h: h, clock: clock}
+}
+
+// issuerTestContext is a Caddy context as `caddy run` provisions modules
+// in: with file_system storage in a temporary folder (a bare
+// caddy.NewContext has no storage).
+func issuerTestContext(t *testing.T) caddy.Context {
+	t.Helper()
+	var cfg caddy.Config
+	raw := `{"storage":{"module":"file_system","root":` + string(mustJSON(t, t.TempDir())) + `}}`
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := caddy.ProvisionContext(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx
 }
 
 const issuerTestNextStatus = 299

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"hash"
 	"math/big"
+	"os"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -120,6 +121,21 @@ func rawSignature(t testing.TB, alg string, key any, msg []byte) []byte {
 
 // bigInt is a shorthand for tests that build ECDSA special values.
 func bigInt(v int64) *big.Int { return big.NewInt(v) }
+
+// TestMain gives the in-process Caddy servers of the integration tests a
+// storage folder of their own ({$CADDY_JWT_TEST_STORAGE} in their global
+// options), so generated keys and revocations never land in, or come from,
+// the user's Caddy data directory.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "caddy-jwt-test-storage-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("CADDY_JWT_TEST_STORAGE", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // loadApp starts Caddy in-process with the given `jwt` app config (JSON)
 // and Caddy's file_system storage in a temporary folder, and returns the
