@@ -16,7 +16,7 @@
 //
 // From the repository root (needs wrk: apt-get install -y wrk):
 //
-//	go run ./bench                     # 3 rounds of 8 s per route, about 2 minutes
+//	go run ./bench                     # 5 rounds of 5 s per load, under 3 minutes
 //	go run ./bench -rounds 5 -duration 10s -connections 32 -threads 2
 //
 // ES256 needs the jwt app's public_key support; without it the ES256 routes
@@ -56,8 +56,8 @@ import (
 const secret = "bench-secret-0123456789abcdef-0123456789"
 
 func main() {
-	rounds := flag.Int("rounds", 3, "rounds of the four routes")
-	duration := flag.Duration("duration", 8*time.Second, "wrk duration per route and round")
+	rounds := flag.Int("rounds", 5, "rounds of the five loads")
+	duration := flag.Duration("duration", 5*time.Second, "wrk duration per load and round")
 	conns := flag.Int("connections", 32, "wrk connections")
 	threads := flag.Int("threads", 2, "wrk threads")
 	distinct := flag.Int("tokens", 200_000, "distinct ES256 tokens minted for /es256-distinct")
@@ -74,8 +74,8 @@ func main() {
 	check(err)
 	if *profile != "" {
 		*keep = true
-		adminPort = freePort()
 	}
+	adminPort = freePort()
 	if *keep {
 		log.Printf("work directory: %s", dir)
 	} else {
@@ -184,6 +184,7 @@ func main() {
 	if es256Err != nil {
 		fmt.Printf("%-16s unavailable\n%-16s unavailable\n", "es256-hot", "es256-distinct")
 	}
+	fmt.Printf("\njwt metrics at the end:\n%s", jwtMetrics())
 	fmt.Printf("\nplain/hs, plain/es: /plain with the HS256 or ES256 hot set's headers\n")
 	fmt.Printf("ratio: req/s / req/s of its plain load in the same round (median over %d rounds)\n", *rounds)
 	fmt.Printf("caddy peak RSS (VmHWM): %s, RSS now: %s\n", caddy.rss("VmHWM"), caddy.rss("VmRSS"))
@@ -194,8 +195,26 @@ func main() {
 	}
 }
 
-// adminPort is Caddy's admin API port when profiling (0: admin off).
+// adminPort is Caddy's admin API port, on loopback: profiles and the
+// caddy_jwt_* metrics are read there.
 var adminPort int
+
+// jwtMetrics returns the caddy_jwt_* lines of Caddy's /metrics.
+func jwtMetrics() string {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort))
+	if err != nil {
+		return "  unavailable: " + err.Error() + "\n"
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "caddy_jwt_") {
+			b.WriteString("  " + sc.Text() + "\n")
+		}
+	}
+	return b.String()
+}
 
 // cpuProfile fetches a CPU profile of Caddy over d into dir.
 func cpuProfile(dir, route string, d time.Duration) string {
