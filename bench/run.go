@@ -213,6 +213,9 @@ func jwtMetrics() string {
 			b.WriteString("  " + sc.Text() + "\n")
 		}
 	}
+	if b.Len() == 0 {
+		return "  (no caddy_jwt_ series in /metrics)\n"
+	}
 	return b.String()
 }
 
