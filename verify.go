@@ -145,9 +145,10 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 	if err != nil {
 		return "", nil, errBadEncoding
 	}
-	// encoding/json would turn invalid UTF-8 into U+FFFD, letting two
-	// different headers read alike
-	if !utf8.Valid(headerJSON) || !uniqueMembers(headerJSON) {
+	// one object, unique names, no control character, valid Unicode
+	// (encoding/json would turn invalid UTF-8 into U+FFFD, letting two
+	// different headers read alike)
+	if scanJSONObject(headerJSON) != jsonOK {
 		return "", nil, errBadHeaderJSON
 	}
 	var hdr jwsHeader
@@ -208,23 +209,20 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 // checkClaims decodes a verified payload and checks every claim that does
 // not depend on the clock.
 func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToken, *authError) {
-	// encoding/json turns invalid UTF-8 into U+FFFD, so it must be refused
-	// here: two different signed payloads must not read as the same claims.
-	if !utf8.Valid(payload) || !json.Valid(payload) {
-		return nil, errBadPayloadJSON
-	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil || claims == nil {
-		return nil, errBadPayloadJSON
-	}
-	if !uniqueMembers(payload) {
+	switch scanJSONObject(payload) {
+	case jsonOK:
+	case jsonDuplicate:
 		return nil, errDuplicateClaim
-	}
-	if hasControlChar(claims) {
+	case jsonBadChar:
 		return nil, errControlChar
+	default:
+		// not one JSON object, nested too deep, or invalid Unicode, which
+		// encoding/json would turn into U+FFFD: two different signed
+		// payloads must not read as the same claims
+		return nil, errBadPayloadJSON
 	}
+	// what encoding/json with UseNumber would give, without reflection
+	claims := decodeJSONObject(payload)
 	t := &verifiedToken{raw: raw, payloadB64: payloadB64, payloadJSON: string(payload), claims: claims}
 
 	// Registered time claims must be JSON numbers (RFC 7519 NumericDate).
@@ -430,8 +428,6 @@ func uniqueMembers(data []byte) bool {
 	_, err = dec.Token()
 	return err == io.EOF
 }
-
-const maxJSONDepth = 32
 
 // objectMembersUnique reads the rest of an object whose '{' was consumed.
 func objectMembersUnique(dec *json.Decoder, depth int) bool {
