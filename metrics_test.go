@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -249,5 +250,42 @@ func TestMetricsCountingAllocatesNothing(t *testing.T) {
 		m.countRefused(errSignature)
 	}); n != 0 {
 		t.Fatalf("counting allocates %v times, want 0", n)
+	}
+}
+
+// TestMetricsCountedOnTheRoutes: the issuer's routes and the JWKS fetch
+// drive the counters (not only the counting methods in isolation).
+func TestMetricsCountedOnTheRoutes(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
+	defer down.Close()
+	e := issuerTestSetup(t, func(a *App) { a.JWKSURLs = []string{down.URL} },
+		func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2, MaxPerIP: 100} })
+	login := func(pw string) int {
+		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(issuerTestCreds("alice", pw)))
+		r.Header.Set("Content-Type", "application/json")
+		return e.do(r).Code
+	}
+	if c := login(issuerTestPassword); c != 200 {
+		t.Fatalf("login: %d", c)
+	}
+	for i, want := range []int{401, 401, 429} {
+		if c := login("wrong"); c != want {
+			t.Fatalf("bad login %d: %d, want %d", i, c, want)
+		}
+	}
+	e.app.keys.remotes[0].refresh(context.Background()) // a failed fetch
+	for _, c := range []struct {
+		name, label, value string
+		want               float64
+	}{
+		{"caddy_jwt_tokens_issued_total", "kind", "access", 1},
+		{"caddy_jwt_tokens_issued_total", "kind", "refresh", 1},
+		{"caddy_jwt_login_failures_total", "", "", 2},
+		{"caddy_jwt_login_throttled_total", "", "", 1},
+		{"caddy_jwt_jwks_fetches_total", "result", "error", 1},
+	} {
+		if got, ok := metricsTestValue(t, e.reg, c.name, c.label, c.value); !ok || got != c.want {
+			t.Errorf("%s{%s=%q} = %v (present %v), want %v", c.name, c.label, c.value, got, ok, c.want)
+		}
 	}
 }

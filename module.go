@@ -202,6 +202,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.keys, err = loadKeyring(ctx, a); err != nil {
 		return err
 	}
+	a.keys.fetched = a.countJWKSFetch
 	if a.revoked, err = openRevocationStore(ctx, a); err != nil {
 		return err
 	}

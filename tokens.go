@@ -111,5 +111,6 @@ func (a *App) mint(req mintRequest) (*mintedToken, error) {
 		return nil, errors.New("jwt: signing token: " + err.Error())
 	}
 	m.raw = raw
+	a.countIssued(req.typ)
 	return m, nil
 }
