@@ -20,8 +20,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 )
 
@@ -243,7 +241,7 @@ func mint(w io.Writer, o mintOptions) error {
 	if err != nil {
 		return err
 	}
-	tok, err := a.mintCLI(o, time.Now())
+	tok, err := a.mintCLI(o)
 	if err != nil {
 		return err
 	}
@@ -251,19 +249,11 @@ func mint(w io.Writer, o mintOptions) error {
 	return err
 }
 
-func (a *App) mintCLI(o mintOptions, now time.Time) (string, error) {
-	sk, err := a.keys.signingKey()
-	if err != nil {
-		return "", err
-	}
-	ttl := o.ttl
-	if ttl == 0 {
-		ttl = a.accessTTL()
-		if o.typ == typeRefresh {
-			ttl = a.refreshTTL()
-		}
-	}
-	claims := jwt.MapClaims{}
+// mintCLI mints with App.mint, so a token from the command line has exactly
+// the layout of one from jwt_issue. --claim values are JSON where they
+// parse as JSON, strings otherwise.
+func (a *App) mintCLI(o mintOptions) (string, error) {
+	claims := map[string]any{}
 	for _, kv := range o.claims {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
@@ -275,28 +265,11 @@ func (a *App) mintCLI(o mintOptions, now time.Time) (string, error) {
 		}
 		claims[name] = v
 	}
-	claims[a.IdentityClaim] = o.sub
-	claims["type"] = o.typ
-	claims["fresh"] = o.fresh && o.typ == typeAccess
-	claims["jti"] = uuid.NewString()
-	claims["iat"] = now.Unix()
-	claims["nbf"] = now.Unix()
-	claims["exp"] = now.Add(ttl).Unix()
-	if a.Issuer != "" {
-		claims["iss"] = a.Issuer
+	m, err := a.mint(mintRequest{typ: o.typ, identity: o.sub, fresh: o.fresh && o.typ == typeAccess, claims: claims, ttl: o.ttl})
+	if err != nil {
+		return "", err
 	}
-	switch len(a.Audience) {
-	case 0:
-	case 1:
-		claims["aud"] = a.Audience[0]
-	default:
-		claims["aud"] = a.Audience
-	}
-	t := jwt.NewWithClaims(sk.method, claims)
-	if sk.kid != "" {
-		t.Header["kid"] = sk.kid
-	}
-	return t.SignedString(sk.key)
+	return m.raw, nil
 }
 
 // decode verifies a token with the app's keys and prints header and

@@ -137,17 +137,20 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// flask-jwt-extended's optional=True does); a presented token that
 		// fails is refused.
 		if h.Optional && (e.missing || e == errBadHeaderType) {
+			h.app.metrics.countRequest(outcomeAnonymous)
 			return next.ServeHTTP(w, r)
 		}
 		return h.refuse(w, r, repl, e)
 	}
 
+	h.app.metrics.countRequest(outcomeOK)
 	h.app.publish(r, repl, tok)
 	return next.ServeHTTP(w, r)
 }
 
 // refuse answers a refused request, or hands it to handle_errors.
 func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, e *authError) error {
+	h.app.metrics.countRefused(e)
 	if repl != nil {
 		repl.Set("http.auth.jwt.error", e.code)
 	}

@@ -281,6 +281,7 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 		if wait, blocked := h.throttle.blocked(name, ip); blocked {
 			secs := int64((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+			h.app.countThrottled()
 			return h.refuse(w, r, errTooManyFailures)
 		}
 	}
@@ -289,6 +290,7 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 		if h.throttle != nil {
 			h.throttle.failed(name, ip)
 		}
+		h.app.countLoginFailure()
 		return h.refuse(w, r, errBadCredentials)
 	}
 	if h.throttle != nil {

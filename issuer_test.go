@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -80,6 +81,8 @@ type issuerTestEnv struct {
 	app   *App
 	h     *Issue
 	clock *issuerTestClock
+	// reg is the metrics registry of the app's Caddy context.
+	reg *prometheus.Registry
 }
 
 // issuerTestSetup provisions a jwt app (HS256, the test secret, a test
@@ -91,7 +94,8 @@ func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *is
 	if appMod != nil {
 		appMod(app)
 	}
-	if err := app.Provision(issuerTestContext(t)); err != nil {
+	ctx := issuerTestContext(t)
+	if err := app.Provision(ctx); err != nil {
 		t.Fatalf("provisioning app: %v", err)
 	}
 	app.logger = zap.NewNop()
@@ -108,7 +112,7 @@ func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *is
 	if err := h.Validate(); err != nil {
 		t.Fatalf("validating jwt_issue: %v", err)
 	}
-	return &issuerTestEnv{t: t, app: app, h: h, clock: clock}
+	return &issuerTestEnv{t: t, app: app, h: h, clock: clock, reg: ctx.GetMetricsRegistry()}
 }
 
 // issuerTestContext is a Caddy context as `caddy run` provisions modules

@@ -122,7 +122,11 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 
 // refresh fetches once and logs a failure.
 func (s *jwksSource) refresh(ctx context.Context) {
-	if err := s.fetch(ctx); err != nil && ctx.Err() == nil {
+	err := s.fetch(ctx)
+	if ctx.Err() == nil {
+		s.ring.fetched(err == nil)
+	}
+	if err != nil && ctx.Err() == nil {
 		s.ring.logger.Error("fetching remote JWK Set failed; keeping the last good keys",
 			zap.String("jwks_url", s.url), zap.Int("kept_keys", len(s.current())), zap.Error(err))
 	}

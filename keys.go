@@ -132,13 +132,15 @@ type keyring struct {
 	refresh time.Duration
 	stopBG  func()
 	wg      sync.WaitGroup
+	// fetched counts each remote JWK Set fetch (metrics); never nil.
+	fetched func(ok bool)
 }
 
 // loadKeyring builds the app's keys from its configuration. It reads local
 // files and Caddy's storage, but never the network: remote JWK Sets are
 // fetched after start.
 func loadKeyring(ctx caddy.Context, a *App) (*keyring, error) {
-	k := &keyring{logger: a.logger, now: time.Now}
+	k := &keyring{logger: a.logger, now: time.Now, fetched: func(bool) {}}
 	if k.logger == nil {
 		k.logger = zap.NewNop()
 	}

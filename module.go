@@ -100,6 +100,7 @@ type App struct {
 
 	keys    *keyring
 	cache   *tokenCache
+	metrics *appMetrics
 	revoked revocationStore
 	sources []tokenSource
 	logger  *zap.Logger
@@ -195,9 +196,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		size = *a.CacheSize
 	}
 	a.cache = newTokenCache(size)
+	if a.metrics, err = newAppMetrics(ctx.GetMetricsRegistry(), a.cache); err != nil {
+		return err
+	}
 	if a.keys, err = loadKeyring(ctx, a); err != nil {
 		return err
 	}
+	a.keys.fetched = a.countJWKSFetch
 	if a.revoked, err = openRevocationStore(ctx, a); err != nil {
 		return err
 	}

@@ -35,6 +35,8 @@ type mintRequest struct {
 	csrf bool
 	// family is the refresh-token family (rotate_refresh); empty: none.
 	family string
+	// ttl overrides the app's lifetime for this token (caddy jwt mint).
+	ttl time.Duration
 }
 
 // mintedToken is a signed token and what the response needs to know of it.
@@ -59,6 +61,9 @@ func (a *App) mint(req mintRequest) (*mintedToken, error) {
 	ttl := a.accessTTL()
 	if req.typ == typeRefresh {
 		ttl = a.refreshTTL()
+	}
+	if req.ttl > 0 {
+		ttl = req.ttl
 	}
 	exp := now.Add(ttl)
 	claims := make(jwt.MapClaims, len(req.claims)+12)
@@ -106,5 +111,6 @@ func (a *App) mint(req mintRequest) (*mintedToken, error) {
 		return nil, errors.New("jwt: signing token: " + err.Error())
 	}
 	m.raw = raw
+	a.countIssued(req.typ)
 	return m, nil
 }

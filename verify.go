@@ -1,16 +1,14 @@
 package jwtextended
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/caddyserver/caddy/v2"
-	"io"
 	"math"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // b64 decodes base64url strictly: no padding, no standard-alphabet
@@ -189,9 +187,10 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 	if err != nil {
 		return "", nil, errBadEncoding
 	}
-	// encoding/json would turn invalid UTF-8 into U+FFFD, letting two
-	// different headers read alike
-	if !utf8.Valid(headerJSON) || !uniqueMembers(headerJSON) {
+	// one object, unique names, no control character, valid Unicode
+	// (encoding/json would turn invalid UTF-8 into U+FFFD, letting two
+	// different headers read alike)
+	if scanJSONObject(headerJSON) != jsonOK {
 		return "", nil, errBadHeaderJSON
 	}
 	var hdr jwsHeader
@@ -252,23 +251,20 @@ func (a *App) verifySignature(raw string, requirePayload bool) (string, []byte, 
 // checkClaims decodes a verified payload and checks every claim that does
 // not depend on the clock.
 func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToken, *authError) {
-	// encoding/json turns invalid UTF-8 into U+FFFD, so it must be refused
-	// here: two different signed payloads must not read as the same claims.
-	if !utf8.Valid(payload) || !json.Valid(payload) {
-		return nil, errBadPayloadJSON
-	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var claims map[string]any
-	if err := dec.Decode(&claims); err != nil || claims == nil {
-		return nil, errBadPayloadJSON
-	}
-	if !uniqueMembers(payload) {
+	switch scanJSONObject(payload) {
+	case jsonOK:
+	case jsonDuplicate:
 		return nil, errDuplicateClaim
-	}
-	if hasControlChar(claims) {
+	case jsonBadChar:
 		return nil, errControlChar
+	default:
+		// not one JSON object, nested too deep, or invalid Unicode, which
+		// encoding/json would turn into U+FFFD: two different signed
+		// payloads must not read as the same claims
+		return nil, errBadPayloadJSON
 	}
+	// what encoding/json with UseNumber would give, without reflection
+	claims := decodeJSONObject(payload)
 	t := &verifiedToken{raw: raw, payloadB64: payloadB64, payloadJSON: string(payload), claims: claims}
 
 	// Registered time claims must be JSON numbers (RFC 7519 NumericDate).
@@ -425,105 +421,4 @@ func numericDate(v any) (float64, bool) {
 		return 0, false
 	}
 	return f, true
-}
-
-// hasControlChar reports whether any string in the claims (names included)
-// holds a control character: such a value could split a header or a log
-// line downstream, so the token is refused rather than sanitized.
-func hasControlChar(v any) bool {
-	switch x := v.(type) {
-	case string:
-		for i := 0; i < len(x); i++ {
-			if c := x[i]; c < 0x20 || c == 0x7f {
-				return true
-			}
-		}
-		return !utf8.ValidString(x)
-	case map[string]any:
-		for k, e := range x {
-			if hasControlChar(k) || hasControlChar(e) {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if hasControlChar(e) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// uniqueMembers reports whether data is one JSON object whose member names
-// are unique, compared case-insensitively at every depth. encoding/json keeps
-// the last of duplicate names and matches struct fields case-insensitively,
-// so "type" and "Type" in one payload would otherwise let two parsers
-// disagree about a token.
-func uniqueMembers(data []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // a number too large for float64 is still valid JSON
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return false
-	}
-	if !objectMembersUnique(dec, 1) {
-		return false
-	}
-	// nothing may follow the object
-	_, err = dec.Token()
-	return err == io.EOF
-}
-
-const maxJSONDepth = 32
-
-// objectMembersUnique reads the rest of an object whose '{' was consumed.
-func objectMembersUnique(dec *json.Decoder, depth int) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	seen := make(map[string]struct{})
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		name, ok := tok.(string)
-		if !ok {
-			return false
-		}
-		key := strings.ToLower(name)
-		if _, dup := seen[key]; dup {
-			return false
-		}
-		seen[key] = struct{}{}
-		if !skipValue(dec, depth) {
-			return false
-		}
-	}
-	tok, err := dec.Token() // '}'
-	return err == nil && tok == json.Delim('}')
-}
-
-func skipValue(dec *json.Decoder, depth int) bool {
-	tok, err := dec.Token()
-	if err != nil {
-		return false
-	}
-	switch tok {
-	case json.Delim('{'):
-		return objectMembersUnique(dec, depth+1)
-	case json.Delim('['):
-		if depth+1 > maxJSONDepth {
-			return false
-		}
-		for dec.More() {
-			if !skipValue(dec, depth+1) {
-				return false
-			}
-		}
-		tok, err := dec.Token()
-		return err == nil && tok == json.Delim(']')
-	}
-	return true
 }

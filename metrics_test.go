@@ -1,0 +1,291 @@
+package jwtextended
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// metricsTestValue gathers reg and returns the value of the series name
+// whose label (if any) has value; ok is false when there is no such series.
+func metricsTestValue(t *testing.T, reg prometheus.Gatherer, name, label, value string) (float64, bool) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gathering metrics: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if label != "" && !metricsTestHasLabel(m, label, value) {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue(), true
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func metricsTestHasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+// metricsTestHandler is a jwt_auth bound to a, as Provision would bind it.
+func metricsTestHandler(a *App, h *Auth) *Auth {
+	h.app, h.sources, h.logger = a, a.sources, caddy.Log()
+	h.wantType = h.TokenType
+	if h.wantType == "" {
+		h.wantType = typeAccess
+	}
+	h.cookieName = accessCookieName
+	return h
+}
+
+func metricsTestServe(t *testing.T, h *Auth, token string) int {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	repl := caddy.NewReplacer()
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	w := httptest.NewRecorder()
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	return w.Code
+}
+
+// TestMetricsRequestsByOutcome drives jwt_auth through every outcome and
+// reads the counters back from Caddy's metrics registry.
+func TestMetricsRequestsByOutcome(t *testing.T) {
+	a := loadApp(t, `{"secret":"`+benchSecret+`"}`)
+	ctx := caddy.ActiveContext()
+	reg := ctx.GetMetricsRegistry()
+	key := []byte(benchSecret)
+	now := time.Now().Unix()
+	claims := func(extra map[string]any) map[string]any {
+		c := map[string]any{"sub": "alice", "type": "access", "fresh": false, "jti": "j-" + strconv.Itoa(len(extra)), "iat": now, "exp": now + 600, "role": "user"}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	good := signToken(t, "HS256", key, nil, claims(nil))
+	revoked := signToken(t, "HS256", key, nil, claims(map[string]any{"jti": "gone"}))
+	if err := a.revoked.revoke(context.Background(), "gone", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	plain := metricsTestHandler(a, &Auth{})
+	optional := metricsTestHandler(a, &Auth{Optional: true})
+	fresh := metricsTestHandler(a, &Auth{FreshRequired: true})
+	admin := metricsTestHandler(a, &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}})
+
+	for _, step := range []struct {
+		h      *Auth
+		token  string
+		status int
+	}{
+		{plain, good, 204},
+		{plain, good, 204},
+		{optional, "", 204},
+		{plain, "", 401},
+		{plain, signToken(t, "HS256", key, nil, claims(map[string]any{"exp": now - 10})), 401},
+		{plain, good[:len(good)-2] + "AA", 401},
+		{plain, "not-a-token", 401},
+		{plain, revoked, 401},
+		{fresh, good, 401},
+		{admin, good, 403},
+		{plain, signToken(t, "HS256", key, nil, claims(map[string]any{"type": "refresh"})), 401},
+	} {
+		if got := metricsTestServe(t, step.h, step.token); got != step.status {
+			t.Fatalf("token %.20q: status %d, want %d", step.token, got, step.status)
+		}
+	}
+	for o, want := range map[string]float64{
+		"ok": 2, "anonymous": 1, "missing": 1, "expired": 1, "invalid": 2,
+		"revoked": 1, "not_fresh": 1, "forbidden": 1, "wrong_type": 1, "csrf": 0,
+	} {
+		got, ok := metricsTestValue(t, reg, "caddy_jwt_requests_total", "outcome", o)
+		if !ok || got != want {
+			t.Errorf("caddy_jwt_requests_total{outcome=%q} = %v (present %v), want %v", o, got, ok, want)
+		}
+	}
+
+	// the cache saw the good token twice, and again on the refused
+	// fresh_required and require routes
+	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_hits_total", "", ""); got != float64(a.cache.hits.Load()) || got < 3 {
+		t.Errorf("caddy_jwt_cache_hits_total = %v, cache says %d (want at least 3)", got, a.cache.hits.Load())
+	}
+	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_misses_total", "", ""); got != float64(a.cache.misses.Load()) || got < 1 {
+		t.Errorf("caddy_jwt_cache_misses_total = %v, cache says %d", got, a.cache.misses.Load())
+	}
+	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_entries", "", ""); got != float64(a.cache.len()) || got < 1 {
+		t.Errorf("caddy_jwt_cache_entries = %v, cache holds %d", got, a.cache.len())
+	}
+}
+
+// TestMetricsAppCounters checks the counters other parts of the app call.
+func TestMetricsAppCounters(t *testing.T) {
+	a := loadApp(t, `{"secret":"`+benchSecret+`","cache_size":0}`)
+	ctx := caddy.ActiveContext()
+	reg := ctx.GetMetricsRegistry()
+	a.countIssued(typeAccess)
+	a.countIssued(typeAccess)
+	a.countIssued(typeRefresh)
+	a.countIssued("other") // not a kind: not counted
+	a.countLoginFailure()
+	a.countLoginFailure()
+	a.countLoginFailure()
+	a.countThrottled()
+	a.countJWKSFetch(true)
+	a.countJWKSFetch(false)
+	a.countJWKSFetch(false)
+	for _, c := range []struct {
+		name, label, value string
+		want               float64
+	}{
+		{"caddy_jwt_tokens_issued_total", "kind", "access", 2},
+		{"caddy_jwt_tokens_issued_total", "kind", "refresh", 1},
+		{"caddy_jwt_login_failures_total", "", "", 3},
+		{"caddy_jwt_login_throttled_total", "", "", 1},
+		{"caddy_jwt_jwks_fetches_total", "result", "ok", 1},
+		{"caddy_jwt_jwks_fetches_total", "result", "error", 2},
+	} {
+		if got, ok := metricsTestValue(t, reg, c.name, c.label, c.value); !ok || got != c.want {
+			t.Errorf("%s{%s=%q} = %v (present %v), want %v", c.name, c.label, c.value, got, ok, c.want)
+		}
+	}
+	if _, ok := metricsTestValue(t, reg, "caddy_jwt_cache_hits_total", "", ""); ok {
+		t.Error("cache series exported with cache_size 0")
+	}
+}
+
+// TestMetricsRegistration: a second registration in the same registry
+// shares the first one's series; a name taken by another type is an error;
+// an App without metrics counts nothing and does not fail.
+func TestMetricsRegistration(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m1, err := newAppMetrics(reg, newTokenCache(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := newAppMetrics(reg, newTokenCache(10))
+	if err != nil {
+		t.Fatalf("second registration: %v", err)
+	}
+	m1.countRequest(outcomeOK)
+	m2.countRequest(outcomeOK)
+	if got, _ := metricsTestValue(t, reg, "caddy_jwt_requests_total", "outcome", "ok"); got != 2 {
+		t.Fatalf("requests ok = %v, want 2 (shared series)", got)
+	}
+
+	taken := prometheus.NewPedanticRegistry()
+	taken.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "caddy_jwt_login_failures_total", Help: "x"}))
+	if _, err := newAppMetrics(taken, nil); err == nil {
+		t.Fatal("newAppMetrics accepted a registry where its name is taken by a gauge")
+	}
+
+	var none *appMetrics
+	none.countRequest(outcomeOK)
+	none.countRefused(errExpired)
+	(&App{}).countIssued(typeAccess)
+	(&App{}).countLoginFailure()
+	(&App{}).countThrottled()
+	(&App{}).countJWKSFetch(true)
+}
+
+// TestMetricsOutcomeOfEveryCode: every refusal code maps to an outcome,
+// and the named ones to theirs.
+func TestMetricsOutcomeOfEveryCode(t *testing.T) {
+	for e, want := range map[*authError]outcome{
+		errMissingHeader: outcomeMissing, errBadHeaderType: outcomeMissing, errExpired: outcomeExpired,
+		errSignature: outcomeInvalid, errMalformed: outcomeInvalid, errAudience: outcomeInvalid,
+		errRevoked: outcomeRevoked, errNotFresh: outcomeNotFresh, errForbidden: outcomeForbidden,
+		errRefreshNotAllowed: outcomeWrongType, errAccessNotAllowed: outcomeWrongType,
+		errMissingCSRF: outcomeCSRF, errCSRFMismatch: outcomeCSRF,
+	} {
+		if got := outcomeOf(e); got != want {
+			t.Errorf("outcomeOf(%s) = %s, want %s", e.code, outcomeNames[got], outcomeNames[want])
+		}
+	}
+}
+
+// TestMetricsCountingAllocatesNothing: counting on the request path is an
+// atomic add.
+func TestMetricsCountingAllocatesNothing(t *testing.T) {
+	m, err := newAppMetrics(prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		m.countRequest(outcomeOK)
+		m.countRefused(errExpired)
+		m.countRefused(errSignature)
+	}); n != 0 {
+		t.Fatalf("counting allocates %v times, want 0", n)
+	}
+}
+
+// TestMetricsCountedOnTheRoutes: the issuer's routes and the JWKS fetch
+// drive the counters (not only the counting methods in isolation).
+func TestMetricsCountedOnTheRoutes(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
+	defer down.Close()
+	e := issuerTestSetup(t, func(a *App) { a.JWKSURLs = []string{down.URL} },
+		func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2, MaxPerIP: 100} })
+	login := func(pw string) int {
+		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(issuerTestCreds("alice", pw)))
+		r.Header.Set("Content-Type", "application/json")
+		return e.do(r).Code
+	}
+	if c := login(issuerTestPassword); c != 200 {
+		t.Fatalf("login: %d", c)
+	}
+	for i, want := range []int{401, 401, 429} {
+		if c := login("wrong"); c != want {
+			t.Fatalf("bad login %d: %d, want %d", i, c, want)
+		}
+	}
+	e.app.keys.remotes[0].refresh(context.Background()) // a failed fetch
+	for _, c := range []struct {
+		name, label, value string
+		want               float64
+	}{
+		{"caddy_jwt_tokens_issued_total", "kind", "access", 1},
+		{"caddy_jwt_tokens_issued_total", "kind", "refresh", 1},
+		{"caddy_jwt_login_failures_total", "", "", 2},
+		{"caddy_jwt_login_throttled_total", "", "", 1},
+		{"caddy_jwt_jwks_fetches_total", "result", "error", 1},
+	} {
+		if got, ok := metricsTestValue(t, e.reg, c.name, c.label, c.value); !ok || got != c.want {
+			t.Errorf("%s{%s=%q} = %v (present %v), want %v", c.name, c.label, c.value, got, ok, c.want)
+		}
+	}
+}
