@@ -81,6 +81,7 @@ var (
 	errBadJTI               = newAuthError(401, "malformed", "Invalid jti claim")
 	errMissingIdentity      = newAuthError(401, "missing_identity", "Missing identity claim")
 	errBadIdentity          = newAuthError(401, "invalid_identity", "Identity claim must be a string or a number")
+	errEmptyIdentity        = newAuthError(401, "invalid_identity", "Identity claim must not be empty")
 	errControlChar          = newAuthError(401, "invalid_claim", "Claims must not contain control characters")
 	errRevoked              = newAuthError(401, "revoked", "Token has been revoked")
 	errRefreshNotAllowed    = newAuthError(401, "wrong_token_type", "Only non-refresh tokens are allowed")

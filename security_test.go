@@ -444,6 +444,7 @@ func TestSecurityAttacks(t *testing.T) {
 	add(refuse("typed/jti_number", secToken(t, map[string]any{"jti": 7}), "Invalid jti claim"))
 	add(refuse("typed/sub_object", secToken(t, map[string]any{"sub": map[string]any{"name": "admin"}}), "Identity claim must be a string or a number"))
 	add(refuse("typed/sub_bool", secToken(t, map[string]any{"sub": true}), "Identity claim must be a string or a number"))
+	add(refuse("typed/sub_empty", secToken(t, map[string]any{"sub": ""}), "Identity claim must not be empty"))
 	add(refuse("typed/sub_missing", secToken(t, map[string]any{"sub": nil}), "Missing identity claim"))
 
 	// fresh: only a JSON true, or a number not in the past, is fresh.

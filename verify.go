@@ -347,6 +347,10 @@ func (a *App) checkClaims(raw, payloadB64 string, payload []byte) (*verifiedToke
 	}
 	switch v := id.(type) {
 	case string:
+		if v == "" {
+			// an empty X-Jwt-Identity reads as "nobody" to many apps
+			return nil, errEmptyIdentity
+		}
 		t.identity = v
 	case json.Number:
 		t.identity = v.String()
