@@ -78,22 +78,33 @@ type verifiedToken struct {
 	// Rendered once at verification for the request path: exp as text,
 	// placeholder values boxed as interfaces, and the provider of
 	// {http.auth.jwt.claims.*}.
-	expStr            string
-	boxed             struct{ identity, typ, jti, exp any }
-	claimPlaceholders caddy.ReplacerFunc
+	expStr       string
+	boxed        struct{ identity, typ, jti, exp any }
+	placeholders caddy.ReplacerFunc
 }
 
 // render prepares what publish hands on, once per verified token.
 func (t *verifiedToken) render() {
 	t.expStr = strconv.FormatInt(t.exp, 10)
 	t.boxed.identity, t.boxed.typ, t.boxed.jti, t.boxed.exp = t.identity, t.typ, t.jti, t.expStr
-	t.claimPlaceholders = t.claimPlaceholder
+	t.placeholders = t.placeholder
 }
 
-// claimPlaceholder resolves {http.auth.jwt.claims.<name>} and
-// {http.auth.jwt.claims_json}.
-func (t *verifiedToken) claimPlaceholder(key string) (any, bool) {
-	if key == "http.auth.jwt.claims_json" {
+// placeholder resolves {http.auth.user.id}, {http.auth.jwt.type|jti|exp},
+// {http.auth.jwt.claims_json} and {http.auth.jwt.claims.<name>} for a
+// request that this token authenticated ({http.auth.jwt.fresh} is set per
+// request, since freshness depends on the time).
+func (t *verifiedToken) placeholder(key string) (any, bool) {
+	switch key {
+	case "http.auth.user.id":
+		return t.boxed.identity, true
+	case "http.auth.jwt.type":
+		return t.boxed.typ, true
+	case "http.auth.jwt.jti":
+		return t.boxed.jti, true
+	case "http.auth.jwt.exp":
+		return t.boxed.exp, true
+	case "http.auth.jwt.claims_json":
 		return t.payloadJSON, true
 	}
 	name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
