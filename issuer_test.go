@@ -59,28 +59,11 @@ func issuerTestHash(t testing.TB) string {
 	return issuerTestHashVal
 }
 
-type issuerTestClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *issuerTestClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *issuerTestClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type issuerTestEnv struct {
 	t     *testing.T
 	app   *App
 	h     *Issue
-	clock *issuerTestClock
+	clock *testClock
 	// reg is the metrics registry of the app's Caddy context.
 	reg *prometheus.Registry
 }
@@ -89,7 +72,7 @@ type issuerTestEnv struct {
 // clock) and a jwt_issue handler with all four routes and user alice.
 func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *issuerTestEnv {
 	t.Helper()
-	clock := &issuerTestClock{t: issuerTestT0}
+	clock := &testClock{t: issuerTestT0}
 	app := &App{Secret: issuerTestSecret, now: clock.now}
 	if appMod != nil {
 		appMod(app)

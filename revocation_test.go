@@ -101,25 +101,7 @@ func (s *revTestStorage) Delete(ctx context.Context, key string) error {
 	return s.FileStorage.Delete(ctx, key)
 }
 
-// revTestClock is the injected clock.
-type revTestClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *revTestClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *revTestClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func revTestApp(clock *revTestClock) *App {
+func revTestApp(clock *testClock) *App {
 	return &App{
 		now:        clock.now,
 		AccessTTL:  caddy.Duration(15 * time.Minute),
@@ -185,7 +167,7 @@ var revTestKeyName = regexp.MustCompile(`^[0-9a-f]{64}\.[0-9]+$`)
 
 func TestRevocationStoresHashedIDUntilExp(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	r := revTestOpen(t, revTestNewStorage(t, dir, "a"), revTestApp(clock), nil)
 
 	// a jti is client-chosen text: it must never become a path
@@ -233,7 +215,7 @@ func TestRevocationStoresHashedIDUntilExp(t *testing.T) {
 
 func TestRevocationImmediateHereAndAfterSyncElsewhere(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	a := revTestOpen(t, revTestNewStorage(t, dir, "a"), revTestApp(clock), nil)
 	b := revTestOpen(t, revTestNewStorage(t, dir, "b"), revTestApp(clock), nil)
 	if a.set == b.set {
@@ -265,7 +247,7 @@ func TestRevocationImmediateHereAndAfterSyncElsewhere(t *testing.T) {
 
 func TestRevocationArbitraryIDs(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	a := revTestOpen(t, revTestNewStorage(t, dir, "a"), revTestApp(clock), nil)
 	b := revTestOpen(t, revTestNewStorage(t, dir, "b"), revTestApp(clock), nil)
 	ids := []string{"family:0f3c", "ünïcødé/../\x00id", strings.Repeat("long", 4096), "A", "a"}
@@ -300,7 +282,7 @@ func TestRevocationArbitraryIDs(t *testing.T) {
 
 func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	app := revTestApp(clock)
 	app.Leeway = caddy.Duration(30 * time.Second)
 	sa, sb := revTestNewStorage(t, dir, "a"), revTestNewStorage(t, dir, "b")
@@ -387,7 +369,7 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 
 func TestRevocationSweepIsBatched(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	s := revTestNewStorage(t, dir, "a")
 	r := revTestOpen(t, s, revTestApp(clock), nil)
 	total := revocationSweepBatch + 10
@@ -413,7 +395,7 @@ func TestRevocationSweepIsBatched(t *testing.T) {
 
 func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	// two configs on the same file_system folder, as a reload provisions:
 	// distinct storage values of the same identity
 	oldApp := revTestOpen(t, &certmagic.FileStorage{Path: dir}, revTestApp(clock), nil)
@@ -493,7 +475,7 @@ func TestRevocationPoolKey(t *testing.T) {
 
 func TestRevocationStorageFaults(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	s := revTestNewStorage(t, dir, "a")
 	logger, logs := revTestLogs()
 	r := revTestOpen(t, s, revTestApp(clock), logger)
@@ -559,7 +541,7 @@ func TestRevocationStorageTimeout(t *testing.T) {
 
 func TestRevocationCorruptEntriesSkipped(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	writer := revTestOpen(t, revTestNewStorage(t, dir, "w"), revTestApp(clock), nil)
 	if err := writer.revoke(context.Background(), "good", clock.now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -621,7 +603,7 @@ func TestRevocationCorruptEntriesSkipped(t *testing.T) {
 
 func TestRevocationStartupLoad(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	w := revTestOpen(t, revTestNewStorage(t, dir, "w"), revTestApp(clock), nil)
 	if err := w.revoke(context.Background(), "old", clock.now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -709,7 +691,7 @@ func (l *revTestLoop) step(t *testing.T) (waited time.Duration, err error) {
 
 func TestRevocationLoopRetriesWithBackoff(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	app := revTestApp(clock)
 	app.Revocation = &RevocationConfig{SyncInterval: caddy.Duration(3 * time.Second)}
 	s := revTestNewStorage(t, dir, "a")
@@ -788,7 +770,7 @@ func TestRevocationBackoffIsCapped(t *testing.T) {
 }
 
 func TestRevocationSyncInterval(t *testing.T) {
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	s := &certmagic.FileStorage{Path: t.TempDir()}
 
 	r, err := newStorageRevocations(s, revTestApp(clock), nil)
@@ -875,7 +857,7 @@ func TestRevocationThroughApp(t *testing.T) {
 }
 
 func TestRevocationLookupAllocs(t *testing.T) {
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	r := revTestOpen(t, &certmagic.FileStorage{Path: t.TempDir()}, revTestApp(clock), nil)
 	if err := r.revoke(context.Background(), "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", clock.now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -892,7 +874,7 @@ func TestRevocationLookupAllocs(t *testing.T) {
 }
 
 func BenchmarkRevocationLookup(b *testing.B) {
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	r, err := newStorageRevocations(&certmagic.FileStorage{Path: b.TempDir()}, revTestApp(clock), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -928,7 +910,7 @@ func revTestRequest(tok string) *http.Request {
 // revocationFullSync.
 func BenchmarkRevocationSync(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
-		clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+		clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 		dir := b.TempDir()
 		s := &certmagic.FileStorage{Path: dir}
 		exp := clock.now().Add(time.Hour).Unix()
@@ -981,7 +963,7 @@ func revTestSyncAll(r *storageRevocations) error {
 
 func TestRevocationRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	s := revTestNewStorage(t, dir, "reader")
 	r := revTestOpen(t, s, revTestApp(clock), nil)
 	w := revTestOpen(t, revTestNewStorage(t, dir, "writer"), revTestApp(clock), nil)
@@ -1054,7 +1036,7 @@ func TestRevocationRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 
 func TestRevocationOldEmptyBucketsRetired(t *testing.T) {
 	dir := t.TempDir()
-	clock := &revTestClock{t: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	r := revTestOpen(t, revTestNewStorage(t, dir, "a"), revTestApp(clock), nil)
 	if err := r.revoke(context.Background(), "short", clock.now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
