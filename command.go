@@ -200,9 +200,17 @@ func loadAppFromConfig(configFile, adapter string) (*App, error) {
 	if appJSON == nil {
 		appJSON = json.RawMessage(`{}`) // the zero-config app, key in storage
 	}
+	return provisionApp(full.StorageRaw, appJSON)
+}
+
+// provisionApp provisions the jwt app from its JSON, with Caddy's storage
+// from storageRaw (nil: the default), outside a running server: for the
+// subcommands, and for tests. Nothing is started and no admin endpoint
+// is opened.
+func provisionApp(storageRaw, appJSON json.RawMessage) (*App, error) {
 	cfg := caddy.Config{
 		Admin:      &caddy.AdminConfig{Disabled: true},
-		StorageRaw: full.StorageRaw,
+		StorageRaw: storageRaw,
 		AppsRaw:    caddy.ModuleMap{"jwt": appJSON},
 		Logging:    &caddy.Logging{Logs: map[string]*caddy.CustomLog{"default": {BaseLog: caddy.BaseLog{Level: "ERROR"}}}},
 	}

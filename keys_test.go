@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
@@ -51,25 +50,7 @@ func keysTestProvision(t testing.TB, cfg map[string]any, storageDir string) (*Ap
 	if cfg == nil {
 		cfg = map[string]any{}
 	}
-	raw := mustJSON(t, map[string]any{
-		"admin":   map[string]any{"disabled": true},
-		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
-		"storage": map[string]any{"module": "file_system", "root": storageDir},
-		"apps":    map[string]any{"jwt": cfg},
-	})
-	var c caddy.Config
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	ctx, err := caddy.ProvisionContext(&c)
-	if err != nil {
-		return nil, err
-	}
-	v, err := ctx.App("jwt")
-	if err != nil {
-		return nil, err
-	}
-	return v.(*App), nil
+	return provisionApp(mustJSON(t, map[string]any{"module": "file_system", "root": storageDir}), mustJSON(t, cfg))
 }
 
 // keysTestClaims is a valid flask-jwt-extended access token payload.
