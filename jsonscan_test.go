@@ -3,7 +3,6 @@ package jwtextended
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"reflect"
 	"strings"
 	"sync"
@@ -12,100 +11,11 @@ import (
 	"unicode/utf8"
 )
 
-// The oracle: the checks checkClaims made before scanJSONObject, copied
-// (renamed) from main at 73ced1a: utf8.Valid and json.Valid, a decode with
-// UseNumber, uniqueMembers over encoding/json's token stream, and
-// hasControlChar over the decoded map. They read the JSON exactly as the
-// module's decoder did.
-
-func scanRefUniqueMembers(data []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // a number too large for float64 is still valid JSON
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return false
-	}
-	if !scanRefObjectMembersUnique(dec, 1) {
-		return false
-	}
-	_, err = dec.Token()
-	return err == io.EOF
-}
-
-func scanRefObjectMembersUnique(dec *json.Decoder, depth int) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	seen := make(map[string]struct{})
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		name, ok := tok.(string)
-		if !ok {
-			return false
-		}
-		key := strings.ToLower(name)
-		if _, dup := seen[key]; dup {
-			return false
-		}
-		seen[key] = struct{}{}
-		if !scanRefSkipValue(dec, depth) {
-			return false
-		}
-	}
-	tok, err := dec.Token()
-	return err == nil && tok == json.Delim('}')
-}
-
-func scanRefSkipValue(dec *json.Decoder, depth int) bool {
-	tok, err := dec.Token()
-	if err != nil {
-		return false
-	}
-	switch tok {
-	case json.Delim('{'):
-		return scanRefObjectMembersUnique(dec, depth+1)
-	case json.Delim('['):
-		if depth+1 > maxJSONDepth {
-			return false
-		}
-		for dec.More() {
-			if !scanRefSkipValue(dec, depth+1) {
-				return false
-			}
-		}
-		tok, err := dec.Token()
-		return err == nil && tok == json.Delim(']')
-	}
-	return true
-}
-
-func scanRefHasControlChar(v any) bool {
-	switch x := v.(type) {
-	case string:
-		for i := 0; i < len(x); i++ {
-			if c := x[i]; c < 0x20 || c == 0x7f {
-				return true
-			}
-		}
-		return !utf8.ValidString(x)
-	case map[string]any:
-		for k, e := range x {
-			if scanRefHasControlChar(k) || scanRefHasControlChar(e) {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if scanRefHasControlChar(e) {
-				return true
-			}
-		}
-	}
-	return false
-}
+// The oracle: the checks checkClaims made before scanJSONObject, which
+// body.go keeps for the issuer's request bodies: utf8.Valid and json.Valid,
+// a decode with UseNumber, uniqueMembers over encoding/json's token stream,
+// and hasControlChar over the decoded map. They read the JSON exactly as
+// the module's decoder does, by a different route than the scanner.
 
 // scanRefVerdict is the oracle's reading of data, step by step as
 // checkClaims took them.
@@ -146,8 +56,8 @@ func scanRefRead(data []byte) scanRefVerdict {
 		return v
 	}
 	v.valid = true
-	v.unique = scanRefUniqueMembers(data)
-	v.control = scanRefHasControlChar(v.decoded)
+	v.unique = uniqueMembers(data)
+	v.control = hasControlChar(v.decoded)
 	replaced := scanTestHasReplacementChar(v.decoded)
 	explicit := bytes.Contains(data, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`))
 	v.ambiguous = replaced && explicit
