@@ -360,16 +360,7 @@ func stripJWTHeaders(h http.Header) {
 		}
 	}
 	conn, ok := h["Connection"]
-	if !ok {
-		return
-	}
-	dirty := false
-	for _, line := range conn {
-		if strings.Contains(strings.ToLower(line), "jwt") {
-			dirty = true
-		}
-	}
-	if !dirty {
+	if !ok || !connectionNamesJWT(conn) {
 		return
 	}
 	var kept []string
@@ -386,6 +377,22 @@ func stripJWTHeaders(h http.Header) {
 		return
 	}
 	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// connectionNamesJWT reports whether a Connection header lists an X-Jwt-*
+// name, without allocating (most requests carry "keep-alive" or
+// "Keep-Alive").
+func connectionNamesJWT(lines []string) bool {
+	for _, line := range lines {
+		for line != "" {
+			var tok string
+			tok, line, _ = strings.Cut(line, ",")
+			if hasJWTPrefix(strings.TrimSpace(tok)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stripJWTTrailers keeps X-Jwt-* names out of the request's trailers too:
