@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // tokenSource is one place a token is looked up: the Authorization header,
@@ -164,10 +165,36 @@ func tokenFromQuery(r *http.Request) (string, *authError) {
 	return v, nil
 }
 
+// missingRefusals memoizes missingFromAll: there are few lists of sources,
+// and building the refusal (its message and JSON body) on every request
+// without a token would allocate on the anonymous path of optional routes.
+// Indexed by the list (two bits per source, at most three) and whether the
+// refresh cookie is meant.
+var missingRefusals [2 << 6]atomic.Pointer[authError]
+
 // missingFromAll is flask-jwt-extended's message when no location has a
 // token: "Missing JWT in headers or cookies (Missing Authorization Header;
 // Missing cookie "access_token_cookie")".
 func missingFromAll(sources []tokenSource, cookieName string) *authError {
+	idx := 0
+	for i, s := range sources {
+		idx |= int(s) << (2 * i)
+	}
+	if cookieName == refreshCookieName {
+		idx |= 1 << 6
+	}
+	if len(sources) > 3 {
+		return buildMissingFromAll(sources, cookieName)
+	}
+	if e := missingRefusals[idx].Load(); e != nil {
+		return e
+	}
+	e := buildMissingFromAll(sources, cookieName)
+	missingRefusals[idx].Store(e)
+	return e
+}
+
+func buildMissingFromAll(sources []tokenSource, cookieName string) *authError {
 	var where, why []string
 	for _, s := range sources {
 		switch s {

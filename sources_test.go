@@ -101,3 +101,25 @@ func TestExtractToken(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingFromAllIsMemoized: the refusal for "no token in any source"
+// is built once per list of sources, not per request.
+func TestMissingFromAllIsMemoized(t *testing.T) {
+	both := []tokenSource{sourceHeader, sourceCookie}
+	first := missingFromAll(both, accessCookieName)
+	if first.msg != `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "access_token_cookie")` {
+		t.Fatalf("message %q", first.msg)
+	}
+	if missingFromAll(both, accessCookieName) != first {
+		t.Fatal("built again for the same sources")
+	}
+	if e := missingFromAll(both, refreshCookieName); e == first || e.msg == first.msg {
+		t.Fatalf("refresh cookie shares the access cookie's refusal: %q", e.msg)
+	}
+	if e := missingFromAll([]tokenSource{sourceCookie, sourceHeader}, accessCookieName); e == first {
+		t.Fatal("another order shares the refusal")
+	}
+	if n := testing.AllocsPerRun(100, func() { missingFromAll(both, accessCookieName) }); n != 0 {
+		t.Fatalf("allocated %v times", n)
+	}
+}
