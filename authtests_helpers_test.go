@@ -103,13 +103,7 @@ func authtestsClaims(overrides map[string]any) map[string]any {
 		"nbf":   now - 60,
 		"exp":   now + 600,
 	}
-	for k, v := range overrides {
-		if v == nil {
-			delete(c, k)
-			continue
-		}
-		c[k] = v
-	}
+	applyOverrides(c, overrides)
 	return c
 }
 

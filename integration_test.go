@@ -72,13 +72,7 @@ func integrationToken(t *testing.T, overrides map[string]any) string {
 		"sub": "alice", "type": "access", "fresh": false, "jti": "it-1",
 		"iat": now - 5, "nbf": now - 5, "exp": now + 300, "role": "admin",
 	}
-	for k, v := range overrides {
-		if v == nil {
-			delete(c, k)
-			continue
-		}
-		c[k] = v
-	}
+	applyOverrides(c, overrides)
 	return signToken(t, "HS256", []byte(integrationSecret), nil, c)
 }
 

@@ -70,13 +70,7 @@ func secClaims(over map[string]any) map[string]any {
 		"sub": "alice", "type": "access", "fresh": true, "jti": "jti-alice",
 		"iat": now, "nbf": now, "exp": now + 900,
 	}
-	for k, v := range over {
-		if v == nil {
-			delete(c, k)
-			continue
-		}
-		c[k] = v
-	}
+	applyOverrides(c, over)
 	return c
 }
 

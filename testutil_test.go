@@ -49,18 +49,24 @@ func signRaw(t testing.TB, alg string, key any, headerJSON, payloadJSON []byte) 
 	return signingInput + "." + b64url(rawSignature(t, alg, key, []byte(signingInput)))
 }
 
+// applyOverrides sets each override in m; a nil value deletes the name,
+// so a test can drop a claim or header parameter.
+func applyOverrides(m, overrides map[string]any) {
+	for k, v := range overrides {
+		if v == nil {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+}
+
 // signToken builds a compact JWS with header {"alg":alg,"typ":"JWT"} plus
 // extraHeader, and the claims as payload.
 func signToken(t testing.TB, alg string, key any, extraHeader, claims map[string]any) string {
 	t.Helper()
 	hdr := map[string]any{"alg": alg, "typ": "JWT"}
-	for k, v := range extraHeader {
-		if v == nil {
-			delete(hdr, k)
-			continue
-		}
-		hdr[k] = v
-	}
+	applyOverrides(hdr, extraHeader)
 	return signRaw(t, alg, key, mustJSON(t, hdr), mustJSON(t, claims))
 }
 
