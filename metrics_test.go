@@ -42,6 +42,22 @@ func metricsTestValue(t *testing.T, reg prometheus.Gatherer, name, label, value 
 	return 0, false
 }
 
+// metricsTestSeries is one expected series value.
+type metricsTestSeries struct {
+	name, label, value string
+	want               float64
+}
+
+// metricsTestWant checks each expected series in reg.
+func metricsTestWant(t *testing.T, reg prometheus.Gatherer, want []metricsTestSeries) {
+	t.Helper()
+	for _, c := range want {
+		if got, ok := metricsTestValue(t, reg, c.name, c.label, c.value); !ok || got != c.want {
+			t.Errorf("%s{%s=%q} = %v (present %v), want %v", c.name, c.label, c.value, got, ok, c.want)
+		}
+	}
+}
+
 func metricsTestHasLabel(m *dto.Metric, name, value string) bool {
 	for _, l := range m.GetLabel() {
 		if l.GetName() == name && l.GetValue() == value {
@@ -167,21 +183,14 @@ func TestMetricsAppCounters(t *testing.T) {
 	a.countJWKSFetch(true)
 	a.countJWKSFetch(false)
 	a.countJWKSFetch(false)
-	for _, c := range []struct {
-		name, label, value string
-		want               float64
-	}{
+	metricsTestWant(t, reg, []metricsTestSeries{
 		{"caddy_jwt_tokens_issued_total", "kind", "access", 2},
 		{"caddy_jwt_tokens_issued_total", "kind", "refresh", 1},
 		{"caddy_jwt_login_failures_total", "", "", 3},
 		{"caddy_jwt_login_throttled_total", "", "", 1},
 		{"caddy_jwt_jwks_fetches_total", "result", "ok", 1},
 		{"caddy_jwt_jwks_fetches_total", "result", "error", 2},
-	} {
-		if got, ok := metricsTestValue(t, reg, c.name, c.label, c.value); !ok || got != c.want {
-			t.Errorf("%s{%s=%q} = %v (present %v), want %v", c.name, c.label, c.value, got, ok, c.want)
-		}
-	}
+	})
 	if _, ok := metricsTestValue(t, reg, "caddy_jwt_cache_hits_total", "", ""); ok {
 		t.Error("cache series exported with cache_size 0")
 	}
@@ -274,18 +283,11 @@ func TestMetricsCountedOnTheRoutes(t *testing.T) {
 		}
 	}
 	e.app.keys.remotes[0].refresh(context.Background()) // a failed fetch
-	for _, c := range []struct {
-		name, label, value string
-		want               float64
-	}{
+	metricsTestWant(t, e.reg, []metricsTestSeries{
 		{"caddy_jwt_tokens_issued_total", "kind", "access", 1},
 		{"caddy_jwt_tokens_issued_total", "kind", "refresh", 1},
 		{"caddy_jwt_login_failures_total", "", "", 2},
 		{"caddy_jwt_login_throttled_total", "", "", 1},
 		{"caddy_jwt_jwks_fetches_total", "result", "error", 1},
-	} {
-		if got, ok := metricsTestValue(t, e.reg, c.name, c.label, c.value); !ok || got != c.want {
-			t.Errorf("%s{%s=%q} = %v (present %v), want %v", c.name, c.label, c.value, got, ok, c.want)
-		}
-	}
+	})
 }
