@@ -28,8 +28,8 @@ func TestAppProvision(t *testing.T) {
 		if app.Leeway != 0 || app.FreshFor != 0 {
 			t.Errorf("leeway %v, fresh_for %v; want 0", app.Leeway, app.FreshFor)
 		}
-		if app.keys.signer == nil || app.keys.signer.alg != "HS256" {
-			t.Errorf("signer = %+v, want HS256", app.keys.signer)
+		if app.ring.Local()[0] == nil || app.ring.Local()[0].Alg != "HS256" {
+			t.Errorf("signer = %+v, want HS256", app.ring.Local()[0])
 		}
 	})
 

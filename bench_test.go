@@ -9,6 +9,7 @@ package jwtextended
 
 import (
 	"context"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -80,7 +81,7 @@ func (benchNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error { retur
 func BenchmarkServeHTTP(b *testing.B) {
 	a := loadApp(b, `{"secret":"`+benchSecret+`"}`)
 	h := &Auth{FreshRequired: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}}
-	h.app, h.sources, h.cookieName, h.wantType = a, a.sources, accessCookieName, typeAccess
+	h.app, h.sources, h.cookieName, h.wantType = a, a.sources, accessCookieName, token.TypeAccess
 	h.logger = caddy.Log()
 	tok := signToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
 	w := httptest.NewRecorder()

@@ -1,6 +1,7 @@
 package jwtextended
 
 import (
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"strconv"
 	"strings"
 
@@ -209,7 +210,7 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			switch v {
-			case typeAccess, typeRefresh, "any":
+			case token.TypeAccess, token.TypeRefresh, "any":
 			default:
 				return d.Errf("token_type must be access, refresh or any, not '%s'", v)
 			}

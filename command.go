@@ -13,6 +13,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"io"
 	"os"
 	"strings"
@@ -61,7 +64,7 @@ func jwtGenkeyCommand() *cobra.Command {
 			return genkey(cmd.OutOrStdout(), alg, out)
 		},
 	}
-	c.Flags().String("alg", "ES256", "algorithm the key is for: "+supportedAlgorithms())
+	c.Flags().String("alg", "ES256", "algorithm the key is for: "+jws.Supported())
 	c.Flags().String("out", "", "write the private key to this file (mode 0600) and the public key to <file>.pub; default: print both")
 	return c
 }
@@ -94,7 +97,7 @@ func jwtMintCommand() *cobra.Command {
 	c.Flags().StringP("config", "c", "", "Caddyfile (or JSON config) whose jwt app holds the keys")
 	c.Flags().StringP("adapter", "a", "", "config adapter (default: caddyfile for files named Caddyfile)")
 	c.Flags().String("sub", "", "identity of the token (the identity claim)")
-	c.Flags().String("type", typeAccess, "access or refresh")
+	c.Flags().String("type", token.TypeAccess, "access or refresh")
 	c.Flags().Bool("fresh", false, "mint a fresh access token")
 	c.Flags().String("ttl", "", "lifetime (default: the app's access_ttl or refresh_ttl)")
 	c.Flags().StringArray("claim", nil, "extra claim <name>=<value>; a JSON value (number, true, [..]) is kept as JSON; repeatable")
@@ -124,17 +127,17 @@ func genkey(w io.Writer, alg, out string) error {
 	} else {
 		alg = strings.ToUpper(alg)
 	}
-	if _, ok := algorithms[alg]; !ok {
-		return fmt.Errorf("--alg %q is not supported; use one of %s", alg, supportedAlgorithms())
+	if _, ok := jws.Method(alg); !ok {
+		return fmt.Errorf("--alg %q is not supported; use one of %s", alg, jws.Supported())
 	}
-	if n, ok := minHMACKeyBytes[alg]; ok {
+	if n, ok := jws.MinHMACKeyBytes(alg); ok {
 		// n random bytes (the hash size) as base64url: more than n
 		// characters, so the secret passes the app's length check.
 		b := make([]byte, n)
 		if _, err := rand.Read(b); err != nil {
 			return err
 		}
-		secret := b64.EncodeToString(b)
+		secret := jws.Encoding.EncodeToString(b)
 		if out != "" {
 			return os.WriteFile(out, []byte(secret+"\n"), 0o600)
 		}
@@ -171,7 +174,7 @@ func genkey(w io.Writer, alg, out string) error {
 		if err := os.WriteFile(out+".pub", pubPEM, 0o644); err != nil {
 			return err
 		}
-		kid, _ := thumbprint(priv.Public())
+		kid, _ := keys.Thumbprint(priv.Public())
 		_, err := fmt.Fprintf(w, "wrote %s (private, %s) and %s.pub; default kid %s\n", out, alg, out, kid)
 		return err
 	}
@@ -236,13 +239,13 @@ type mintOptions struct {
 // mint prints a token in flask-jwt-extended's layout, signed with the
 // app's signing key through golang-jwt.
 func mint(w io.Writer, o mintOptions) error {
-	if o.typ != typeAccess && o.typ != typeRefresh {
+	if o.typ != token.TypeAccess && o.typ != token.TypeRefresh {
 		return fmt.Errorf("--type must be access or refresh, not %q", o.typ)
 	}
 	if o.sub == "" {
 		return errors.New("--sub is required: the identity the token names")
 	}
-	if o.fresh && o.typ == typeRefresh {
+	if o.fresh && o.typ == token.TypeRefresh {
 		return errors.New("--fresh applies to access tokens only")
 	}
 	a, err := loadAppFromConfig(o.config, o.adapter)
@@ -273,11 +276,11 @@ func (a *App) mintCLI(o mintOptions) (string, error) {
 		}
 		claims[name] = v
 	}
-	m, err := a.mint(mintRequest{typ: o.typ, identity: o.sub, fresh: o.fresh && o.typ == typeAccess, claims: claims, ttl: o.ttl})
+	m, err := a.mint(token.Request{Type: o.typ, Identity: o.sub, Fresh: o.fresh && o.typ == token.TypeAccess, Claims: claims, TTL: o.ttl})
 	if err != nil {
 		return "", err
 	}
-	return m.raw, nil
+	return m.Raw, nil
 }
 
 // decode verifies a token with the app's keys and prints header and
@@ -300,10 +303,10 @@ func (a *App) decodeCLI(w io.Writer, raw string) error {
 	fmt.Fprintf(w, "token %s\n", status)
 	parts := strings.Split(raw, ".")
 	for i, name := range []string{"header", "claims"} {
-		if i >= len(parts) || len(raw) > maxTokenSize {
+		if i >= len(parts) || len(raw) > jws.MaxTokenSize {
 			break
 		}
-		seg, err := b64.DecodeString(parts[i])
+		seg, err := jws.Encoding.DecodeString(parts[i])
 		var pretty bytes.Buffer
 		if err != nil || json.Indent(&pretty, seg, "", "  ") != nil {
 			fmt.Fprintf(w, "%s: (not base64url JSON)\n", name)

@@ -1,6 +1,7 @@
 package jwtextended
 
 import (
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"net/http"
 	"time"
 )
@@ -16,14 +17,14 @@ import (
 // Max-Age is the token's lifetime.
 
 // setTokenCookies sets the token cookie and its CSRF cookie.
-func setTokenCookies(w http.ResponseWriter, r *http.Request, typ string, t *mintedToken) {
+func setTokenCookies(w http.ResponseWriter, r *http.Request, typ string, t *token.Minted) {
 	name, csrfName := accessCookieName, accessCSRFCookie
-	if typ == typeRefresh {
+	if typ == token.TypeRefresh {
 		name, csrfName = refreshCookieName, refreshCSRFCookie
 	}
-	maxAge := int(t.ttl / time.Second)
-	http.SetCookie(w, tokenCookie(r, name, t.raw, maxAge, true))
-	http.SetCookie(w, tokenCookie(r, csrfName, t.csrf, maxAge, false))
+	maxAge := int(t.TTL / time.Second)
+	http.SetCookie(w, tokenCookie(r, name, t.Raw, maxAge, true))
+	http.SetCookie(w, tokenCookie(r, csrfName, t.CSRF, maxAge, false))
 }
 
 // clearTokenCookies expires all four cookies.

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 )
 
 // authError is a refusal: the status, the message the client reads (the
@@ -55,34 +58,34 @@ var (
 	errMissingQuery         = newAuthError(401, "missing", `Missing "jwt" query parameter`).asMissing()
 	errBadHeaderType        = newAuthError(401, "bad_authorization_header", "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'").asNoToken()
 	errMultipleHeaders      = newAuthError(401, "bad_authorization_header", "Only one Authorization header is allowed").asNoToken()
-	errTooLarge             = newAuthError(401, "token_too_large", "Token is too large")
-	errMalformed            = newAuthError(401, "malformed", "Not enough segments")
-	errBadEncoding          = newAuthError(401, "malformed", "Invalid token encoding")
-	errBadHeaderJSON        = newAuthError(401, "malformed", "Invalid header")
-	errBadPayloadJSON       = newAuthError(401, "malformed", "Invalid payload")
-	errDuplicateClaim       = newAuthError(401, "malformed", "Duplicate claim names are not allowed")
-	errCrit                 = newAuthError(401, "unsupported_header", "Unsupported critical header")
-	errAlgNotAllowed        = newAuthError(401, "algorithm_not_allowed", "The specified alg value is not allowed")
-	errUnknownKID           = newAuthError(401, "unknown_key", "Unknown key id")
-	errBadKID               = newAuthError(401, "malformed", "Invalid key id")
-	errSignature            = newAuthError(401, "invalid_signature", "Signature verification failed")
-	errExpired              = newAuthError(401, "expired", "Token has expired")
-	errMissingExp           = newAuthError(401, "malformed", `Token is missing the "exp" claim`)
-	errBadExp               = newAuthError(401, "malformed", "Expiration Time claim (exp) must be a number")
-	errBadNbf               = newAuthError(401, "malformed", "Not Before claim (nbf) must be a number")
-	errBadIat               = newAuthError(401, "malformed", "Issued At claim (iat) must be a number")
-	errNotYetValidNbf       = newAuthError(401, "not_yet_valid", "The token is not yet valid (nbf)")
-	errNotYetValidIat       = newAuthError(401, "not_yet_valid", "The token is not yet valid (iat)")
-	errIssuer               = newAuthError(401, "invalid_issuer", "Invalid issuer")
-	errMissingIssuer        = newAuthError(401, "invalid_issuer", `Token is missing the "iss" claim`)
-	errAudience             = newAuthError(401, "invalid_audience", "Invalid audience")
-	errMissingAudience      = newAuthError(401, "invalid_audience", `Token is missing the "aud" claim`)
-	errBadType              = newAuthError(401, "invalid_type", "Invalid token type")
-	errBadJTI               = newAuthError(401, "malformed", "Invalid jti claim")
-	errMissingIdentity      = newAuthError(401, "missing_identity", "Missing identity claim")
-	errBadIdentity          = newAuthError(401, "invalid_identity", "Identity claim must be a string or a number")
-	errEmptyIdentity        = newAuthError(401, "invalid_identity", "Identity claim must not be empty")
-	errControlChar          = newAuthError(401, "invalid_claim", "Claims must not contain control characters")
+	errTooLarge             = coreRefusal(jws.ErrTooLarge)
+	errMalformed            = coreRefusal(jws.ErrMalformed)
+	errBadEncoding          = coreRefusal(jws.ErrBadEncoding)
+	errBadHeaderJSON        = coreRefusal(jws.ErrBadHeader)
+	errCrit                 = coreRefusal(jws.ErrCrit)
+	errAlgNotAllowed        = coreRefusal(jws.ErrAlgNotAllowed)
+	errUnknownKID           = coreRefusal(jws.ErrUnknownKID)
+	errBadKID               = coreRefusal(jws.ErrBadKID)
+	errSignature            = coreRefusal(jws.ErrSignature)
+	errBadPayloadJSON       = coreRefusal(token.ErrBadPayload)
+	errDuplicateClaim       = coreRefusal(token.ErrDuplicateClaim)
+	errExpired              = coreRefusal(token.ErrExpired)
+	errMissingExp           = coreRefusal(token.ErrMissingExp)
+	errBadExp               = coreRefusal(token.ErrBadExp)
+	errBadNbf               = coreRefusal(token.ErrBadNbf)
+	errBadIat               = coreRefusal(token.ErrBadIat)
+	errNotYetValidNbf       = coreRefusal(token.ErrNotYetValidNbf)
+	errNotYetValidIat       = coreRefusal(token.ErrNotYetValidIat)
+	errIssuer               = coreRefusal(token.ErrIssuer)
+	errMissingIssuer        = coreRefusal(token.ErrMissingIssuer)
+	errAudience             = coreRefusal(token.ErrAudience)
+	errMissingAudience      = coreRefusal(token.ErrMissingAudience)
+	errBadType              = coreRefusal(token.ErrBadType)
+	errBadJTI               = coreRefusal(token.ErrBadJTI)
+	errMissingIdentity      = coreRefusal(token.ErrMissingIdentity)
+	errBadIdentity          = coreRefusal(token.ErrBadIdentity)
+	errEmptyIdentity        = coreRefusal(token.ErrEmptyIdentity)
+	errControlChar          = coreRefusal(token.ErrControlChar)
 	errRevoked              = newAuthError(401, "revoked", "Token has been revoked")
 	errRefreshNotAllowed    = newAuthError(401, "wrong_token_type", "Only non-refresh tokens are allowed")
 	errAccessNotAllowed     = newAuthError(401, "wrong_token_type", "Only refresh tokens are allowed")
@@ -92,6 +95,25 @@ var (
 	errMissingCSRFClaim     = newAuthError(401, "csrf_missing", "Missing claim: csrf")
 	errForbidden            = newAuthError(403, "forbidden", "Insufficient claims")
 )
+
+// coreRefusals holds the refusal (status 401, JSON body) of every refusal
+// of the token core, built once, so that refusing costs no encoding.
+var coreRefusals = func() map[*token.Error]*authError {
+	m := make(map[*token.Error]*authError)
+	for _, e := range token.Errors() {
+		m[e] = newAuthError(http.StatusUnauthorized, e.Code, e.Msg)
+	}
+	return m
+}()
+
+// coreRefusal returns the refusal of an error of the token core.
+func coreRefusal(e *token.Error) *authError {
+	if ae, ok := coreRefusals[e]; ok {
+		return ae
+	}
+	// an error the core does not list: still a 401 with its message
+	return newAuthError(http.StatusUnauthorized, e.Code, e.Msg)
+}
 
 // errorsAsAuth extracts an authError from err, if there is one.
 func errorsAsAuth(err error) (*authError, bool) {

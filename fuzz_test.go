@@ -12,7 +12,7 @@ package jwtextended
 // written to testdata/fuzz/<Target>/ and replayed by every plain `go test`
 // from then on. The seed corpus is the attack list of security_test.go
 // (added in code with f.Add), the compact JWS of the Wycheproof vectors in
-// testdata/wycheproof, and the files under testdata/fuzz/.
+// internal/keys/testdata, and the files under testdata/fuzz/.
 //
 // Every property is checked independently of the code under test: a token
 // the module accepts must carry an HMAC-SHA256 of the configured secret
@@ -25,6 +25,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"math"
 	"mime"
 	"net/http"
@@ -75,11 +76,11 @@ func fuzzSeedTokens(t testing.TB) []string {
 }
 
 // fuzzWycheproofJWS returns compact JWS strings of the Wycheproof vectors
-// in testdata/wycheproof (flattened JSON serializations are skipped): edge
+// in internal/keys/testdata (flattened JSON serializations are skipped): edge
 // cases of every algorithm, signed with keys this app does not trust, so
 // each must be refused.
 func fuzzWycheproofJWS(t testing.TB) []string {
-	b, err := os.ReadFile(filepath.Join("testdata", "wycheproof", "json_web_signature_test.json"))
+	b, err := os.ReadFile(filepath.Join("internal", "keys", "testdata", "json_web_signature_test.json"))
 	if err != nil {
 		t.Fatalf("reading the Wycheproof vectors: %v", err)
 	}
@@ -169,7 +170,7 @@ func fuzzIndependentAccept(t *testing.T, raw string) map[string]any {
 
 // fuzzCheckClaims checks what the module made of accepted claims against
 // the independent decoding.
-func fuzzCheckClaims(t *testing.T, a *App, tok *verifiedToken, claims map[string]any) {
+func fuzzCheckClaims(t *testing.T, a *App, tok *token.Verified, claims map[string]any) {
 	t.Helper()
 	n, ok := claims["exp"].(json.Number)
 	if !ok {
@@ -193,29 +194,29 @@ func fuzzCheckClaims(t *testing.T, a *App, tok *verifiedToken, claims map[string
 	}
 	switch v := claims["sub"].(type) {
 	case string:
-		if tok.identity != v {
-			t.Fatalf("identity %q, claims say %q", tok.identity, v)
+		if tok.Identity != v {
+			t.Fatalf("identity %q, claims say %q", tok.Identity, v)
 		}
 	case json.Number:
-		if tok.identity != v.String() {
-			t.Fatalf("identity %q, claims say %v", tok.identity, v)
+		if tok.Identity != v.String() {
+			t.Fatalf("identity %q, claims say %v", tok.Identity, v)
 		}
 	default:
 		t.Fatalf("accepted sub %v (%T)", v, v)
 	}
 	switch v := claims["type"].(type) {
 	case nil:
-		if _, present := claims["type"]; present || tok.typ != typeAccess {
-			t.Fatalf("type %v read as %q", v, tok.typ)
+		if _, present := claims["type"]; present || tok.Type != token.TypeAccess {
+			t.Fatalf("type %v read as %q", v, tok.Type)
 		}
 	case string:
-		if v != tok.typ || (v != typeAccess && v != typeRefresh) {
-			t.Fatalf("type %q read as %q", v, tok.typ)
+		if v != tok.Type || (v != token.TypeAccess && v != token.TypeRefresh) {
+			t.Fatalf("type %q read as %q", v, tok.Type)
 		}
 	default:
 		t.Fatalf("accepted type %v", v)
 	}
-	if fresh, isBool := claims["fresh"].(bool); tok.isFresh(a.now()) && !(isBool && fresh) {
+	if fresh, isBool := claims["fresh"].(bool); tok.IsFresh(a.now()) && !(isBool && fresh) {
 		n, ok := claims["fresh"].(json.Number)
 		f, err := n.Float64()
 		if !ok || err != nil || f < float64(a.now().Unix()) {
@@ -287,7 +288,7 @@ func FuzzVerify(f *testing.F) {
 		fuzzCheckClaims(t, a, tok, claims)
 		// verified again (from the cache now), it is the same token
 		again, e := a.verify(raw)
-		if e != nil || again.identity != tok.identity {
+		if e != nil || again.Identity != tok.Identity {
 			t.Fatalf("second verification differs: %v", e)
 		}
 	})
@@ -362,7 +363,7 @@ func FuzzCaddyfile(f *testing.F) {
 			if err := json.Unmarshal(app.Value, &back); err != nil {
 				t.Fatalf("jwt option produced JSON that does not load: %v: %s", err, app.Value)
 			}
-			_ = back.validateSettings()
+			_ = back.Validate()
 		}
 		var au Auth
 		if err := au.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err == nil {

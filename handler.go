@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -83,7 +84,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	}
 	h.wantType = strings.ToLower(h.TokenType)
 	if h.wantType == "" {
-		h.wantType = typeAccess
+		h.wantType = token.TypeAccess
 	}
 	h.sources = h.app.sources
 	if len(h.TokenFrom) > 0 {
@@ -92,7 +93,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.cookieName = accessCookieName
-	if h.wantType == typeRefresh {
+	if h.wantType == token.TypeRefresh {
 		h.cookieName = refreshCookieName
 	}
 	return nil
@@ -101,7 +102,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 // Validate refuses settings that cannot work.
 func (h *Auth) Validate() error {
 	switch h.wantType {
-	case typeAccess, typeRefresh, "any":
+	case token.TypeAccess, token.TypeRefresh, "any":
 	default:
 		return fmt.Errorf("jwt_auth: token_type %q is not valid; use access, refresh or any", h.TokenType)
 	}
@@ -125,7 +126,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	tok, e := h.app.authenticate(r, h.sources, h.cookieName, h.wantType)
-	if e == nil && h.FreshRequired && !tok.isFresh(h.app.now()) {
+	if e == nil && h.FreshRequired && !tok.IsFresh(h.app.now()) {
 		e = errNotFresh
 	}
 	if e == nil && !h.requirementsMet(tok) {
@@ -171,7 +172,7 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, repl *caddy.Replac
 // token type, CSRF for cookie tokens on unsafe methods, and revocation.
 // wantType is access, refresh or any. jwt_issue's refresh and logout routes
 // use it too.
-func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, wantType string) (*verifiedToken, *authError) {
+func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, wantType string) (*token.Verified, *authError) {
 	raw, from, e := extractToken(r, sources, cookieName)
 	if e != nil {
 		return nil, e
@@ -186,41 +187,23 @@ func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, w
 		}
 	}
 	switch {
-	case wantType == typeAccess && tok.typ != typeAccess:
+	case wantType == token.TypeAccess && tok.Type != token.TypeAccess:
 		return nil, errRefreshNotAllowed
-	case wantType == typeRefresh && tok.typ != typeRefresh:
+	case wantType == token.TypeRefresh && tok.Type != token.TypeRefresh:
 		return nil, errAccessNotAllowed
 	}
-	if (tok.jti != "" && a.revoked.isRevoked(tok.jti)) || (tok.family != "" && a.revoked.isRevoked(tok.family)) {
+	if (tok.JTI != "" && a.revoked.isRevoked(tok.JTI)) || (tok.Family != "" && a.revoked.isRevoked(tok.Family)) {
 		return nil, errRevoked
 	}
 	return tok, nil
 }
 
-// verify checks a raw token: signature, claims and the clock. A token
-// verified before with the same keys comes from the cache; the clock is
-// checked either way.
-func (a *App) verify(raw string) (*verifiedToken, *authError) {
-	now := a.now()
-	var keys *keySnapshot
-	if a.cache != nil {
-		keys = a.keys.snap.Load()
-		if tok := a.cache.get(raw, keys, now); tok != nil {
-			if e := a.checkTime(tok, now); e != nil {
-				return nil, e
-			}
-			return tok, nil
-		}
-	}
-	tok, e := a.parseToken(raw)
+// verify checks a raw token with the app's verifier (signature, claims,
+// the clock; the cache of verified tokens).
+func (a *App) verify(raw string) (*token.Verified, *authError) {
+	tok, e := a.verifier.Verify(raw)
 	if e != nil {
-		return nil, e
-	}
-	if e := a.checkTime(tok, now); e != nil {
-		return nil, e
-	}
-	if a.cache != nil {
-		a.cache.put(tok, keys)
+		return nil, coreRefusal(e)
 	}
 	return tok, nil
 }
@@ -235,15 +218,15 @@ func csrfProtected(method string) bool {
 	return false
 }
 
-func checkCSRF(r *http.Request, tok *verifiedToken) *authError {
+func checkCSRF(r *http.Request, tok *token.Verified) *authError {
 	got := r.Header.Get(csrfHeaderName)
 	if got == "" {
 		return errMissingCSRF
 	}
-	if tok.csrf == "" {
+	if tok.CSRF == "" {
 		return errMissingCSRFClaim
 	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(tok.csrf)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(got), []byte(tok.CSRF)) != 1 {
 		return errCSRFMismatch
 	}
 	return nil
@@ -251,9 +234,9 @@ func checkCSRF(r *http.Request, tok *verifiedToken) *authError {
 
 // requirementsMet checks the `require` lines: each claim must equal one of
 // its values, or for an array claim contain one.
-func (h *Auth) requirementsMet(tok *verifiedToken) bool {
+func (h *Auth) requirementsMet(tok *token.Verified) bool {
 	for _, req := range h.Require {
-		v, ok := tok.claims[req.Claim]
+		v, ok := tok.Claims[req.Claim]
 		if !ok || !claimMatches(v, req.Values) {
 			return false
 		}
@@ -306,15 +289,15 @@ const (
 // publish hands the verified identity to the upstream and to placeholders.
 // Everything but freshness was rendered when the token was verified, so a
 // cached token costs one small allocation here.
-func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *verifiedToken) {
+func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *token.Verified) {
 	fresh, freshAny := "false", anyFalse
-	if tok.isFresh(a.now()) {
+	if tok.IsFresh(a.now()) {
 		fresh, freshAny = "true", anyTrue
 	}
 	// One backing array; each header gets its own capacity-1 slice of it,
 	// so a later handler that edits or appends to one touches nothing else.
 	vals := make([]string, 6)
-	vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = tok.identity, tok.typ, fresh, tok.jti, tok.expStr, tok.payloadB64
+	vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = tok.Identity, tok.Type, fresh, tok.JTI, tok.ExpText, tok.PayloadB64
 	h := r.Header
 	h[hdrIdentity] = vals[0:1:1]
 	h[hdrType] = vals[1:2:2]
@@ -329,25 +312,12 @@ func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *verifiedToken)
 	// one provider prepared with the token, which costs far less than
 	// growing the replacer's map with five entries.
 	repl.Set("http.auth.jwt.fresh", freshAny)
-	repl.Map(tok.placeholders)
+	repl.Map(presentationOf(tok).placeholders)
 }
 
 // anyTrue and anyFalse are boxed once, so setting a placeholder to them
 // allocates nothing.
 var anyTrue, anyFalse any = "true", "false"
-
-// claimString renders a claim for a placeholder: strings as they are,
-// anything else as compact JSON.
-func claimString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		return string(x)
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
-}
 
 // stripJWTHeaders deletes every header whose name, case-insensitively and
 // with `_` (and `.`) read as `-`, starts with X-Jwt-, and removes such names from

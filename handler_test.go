@@ -1320,7 +1320,7 @@ func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
 					t.Fatalf("round %d: %d %s", i, res.rec.Code, res.rec.Body)
 				}
 			}
-			if size > 0 && (app.cache == nil || app.cache.len() != 1) {
+			if size > 0 && (app.cache == nil || app.cache.Len() != 1) {
 				t.Fatalf("the token was not cached")
 			}
 

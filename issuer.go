@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"mime"
 	"net"
 	"net/http"
@@ -156,7 +158,7 @@ func (h *Issue) provision(app *App, logger *zap.Logger) error {
 	}
 	if h.Login != "" || h.Refresh != "" || h.Reauth != "" {
 		// a verify-only app (e.g. jwks_url alone) cannot mint: say so at load
-		if _, err := h.app.keys.signingKey(); err != nil {
+		if _, err := h.app.ring.Signer(); err != nil {
 			return fmt.Errorf("jwt_issue: %v", err)
 		}
 	}
@@ -304,13 +306,13 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 	if h.RotateRefresh {
 		family = uuid.NewString()
 	}
-	access, err := h.app.mint(mintRequest{typ: typeAccess, identity: acct.name, fresh: true, claims: acct.claims, csrf: h.deliverCookie, family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.name, Fresh: true, Claims: acct.claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
-	var refresh *mintedToken
+	var refresh *token.Minted
 	if withRefresh {
-		if refresh, err = h.app.mint(mintRequest{typ: typeRefresh, identity: acct.name, claims: acct.claims, csrf: h.deliverCookie, family: family}); err != nil {
+		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: acct.name, Claims: acct.claims, CSRF: h.deliverCookie, Family: family}); err != nil {
 			return h.mintFailed(w, r, err)
 		}
 	}
@@ -323,21 +325,21 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 }
 
 func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
-	tok, e := h.app.authenticate(r, h.sources, refreshCookieName, typeRefresh)
+	tok, e := h.app.authenticate(r, h.sources, refreshCookieName, token.TypeRefresh)
 	if e != nil {
 		if e == errRevoked && h.RotateRefresh {
 			h.revokePresentedFamily(r)
 		}
 		return h.refuse(w, r, e)
 	}
-	acct := h.creds.lookup(tok.identity)
+	acct := h.creds.lookup(tok.Identity)
 	if acct == nil {
 		return h.refuse(w, r, errUnknownUser)
 	}
 	var family string
-	var refresh *mintedToken
+	var refresh *token.Minted
 	if h.RotateRefresh {
-		family = tok.family
+		family = tok.Family
 		if family == "" {
 			// minted before rotation was turned on: start a family now
 			family = uuid.NewString()
@@ -347,7 +349,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 			return h.refuse(w, r, e)
 		}
 	}
-	access, err := h.app.mint(mintRequest{typ: typeAccess, identity: acct.name, claims: acct.claims, csrf: h.deliverCookie, family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.name, Claims: acct.claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
@@ -358,23 +360,23 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 // rotate revokes the presented refresh token and mints its successor. A
 // token rotated concurrently on this instance is reuse: its family is
 // revoked.
-func (h *Issue) rotate(r *http.Request, tok *verifiedToken, acct *account, family string) (*mintedToken, *authError) {
-	if tok.jti == "" {
+func (h *Issue) rotate(r *http.Request, tok *token.Verified, acct *account, family string) (*token.Minted, *authError) {
+	if tok.JTI == "" {
 		return nil, errNotRevocable
 	}
 	h.rotateMu.Lock()
 	defer h.rotateMu.Unlock()
-	if h.app.revoked.isRevoked(tok.jti) {
+	if h.app.revoked.isRevoked(tok.JTI) {
 		h.revokeFamily(r, family)
 		return nil, errRevoked
 	}
 	ctx, cancel := revocationContext(r)
 	defer cancel()
-	if err := h.app.revoked.revoke(ctx, tok.jti, time.Unix(tok.exp, 0)); err != nil {
+	if err := h.app.revoked.revoke(ctx, tok.JTI, time.Unix(tok.Exp, 0)); err != nil {
 		h.logger.Error("revoking a rotated refresh token failed", zap.Error(err))
 		return nil, errRotationFailed
 	}
-	refresh, err := h.app.mint(mintRequest{typ: typeRefresh, identity: acct.name, claims: acct.claims, csrf: h.deliverCookie, family: family})
+	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: acct.name, Claims: acct.claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		h.logger.Error("minting a token failed", zap.Error(err))
 		return nil, errMintFailed
@@ -391,10 +393,10 @@ func (h *Issue) revokePresentedFamily(r *http.Request) {
 		return
 	}
 	tok, e := h.app.verify(raw)
-	if e != nil || tok.typ != typeRefresh || tok.family == "" {
+	if e != nil || tok.Type != token.TypeRefresh || tok.Family == "" {
 		return
 	}
-	h.revokeFamily(r, tok.family)
+	h.revokeFamily(r, tok.Family)
 }
 
 func (h *Issue) revokeFamily(r *http.Request, family string) {
@@ -421,12 +423,12 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
-	access, accessErr := h.app.authenticate(r, h.sources, accessCookieName, typeAccess)
+	access, accessErr := h.app.authenticate(r, h.sources, accessCookieName, token.TypeAccess)
 	if accessErr != nil && !skippableAtLogout(accessErr) {
 		return h.refuse(w, r, accessErr)
 	}
 
-	var refresh *verifiedToken
+	var refresh *token.Verified
 	raw, fromCookie := fields["refresh_token"], false
 	if raw == "" && hasSource(h.sources, sourceCookie) {
 		if v, e := tokenFromCookie(r, refreshCookieName); e == nil {
@@ -441,7 +443,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		case e == errExpired:
 		case e != nil:
 			return h.refuse(w, r, e)
-		case tok.typ != typeRefresh:
+		case tok.Type != token.TypeRefresh:
 			return h.refuse(w, r, errAccessNotAllowed)
 		default:
 			// A refresh cookie is ambient. A valid access token proves
@@ -454,10 +456,10 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 					return h.refuse(w, r, e)
 				}
 			}
-			if access != nil && tok.identity != access.identity {
+			if access != nil && tok.Identity != access.Identity {
 				return h.refuse(w, r, errIdentityMismatch)
 			}
-			if !h.app.revoked.isRevoked(tok.jti) && !(tok.family != "" && h.app.revoked.isRevoked(tok.family)) {
+			if !h.app.revoked.isRevoked(tok.JTI) && !(tok.Family != "" && h.app.revoked.isRevoked(tok.Family)) {
 				refresh = tok
 			}
 		}
@@ -468,29 +470,29 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.refuse(w, r, accessErr)
 	}
-	for _, t := range []*verifiedToken{access, refresh} {
-		if t != nil && t.jti == "" {
+	for _, t := range []*token.Verified{access, refresh} {
+		if t != nil && t.JTI == "" {
 			return h.refuse(w, r, errNotRevocable)
 		}
 	}
 
 	ctx, cancel := revocationContext(r)
 	defer cancel()
-	for _, t := range []*verifiedToken{access, refresh} {
+	for _, t := range []*token.Verified{access, refresh} {
 		if t == nil {
 			continue
 		}
-		if err := h.app.revoked.revoke(ctx, t.jti, time.Unix(t.exp, 0)); err != nil {
-			h.logger.Error("logout: revoking a token failed", zap.String("type", t.typ), zap.Error(err))
+		if err := h.app.revoked.revoke(ctx, t.JTI, time.Unix(t.Exp, 0)); err != nil {
+			h.logger.Error("logout: revoking a token failed", zap.String("type", t.Type), zap.Error(err))
 			return h.refuse(w, r, errRevocationFailed)
 		}
 	}
 	if h.RotateRefresh {
 		// logout ends the whole login: every token of the family
-		for _, t := range []*verifiedToken{access, refresh} {
-			if t != nil && t.family != "" {
+		for _, t := range []*token.Verified{access, refresh} {
+			if t != nil && t.Family != "" {
 				until := h.app.now().Add(h.app.refreshTTL() + time.Duration(h.app.Leeway))
-				if err := h.app.revoked.revoke(ctx, t.family, until); err != nil {
+				if err := h.app.revoked.revoke(ctx, t.Family, until); err != nil {
 					h.logger.Error("logout: revoking a token family failed", zap.Error(err))
 					return h.refuse(w, r, errRevocationFailed)
 				}
@@ -513,21 +515,21 @@ func skippableAtLogout(e *authError) bool {
 
 // deliver answers a successful login, reauth or refresh: JSON tokens,
 // cookies, or both.
-func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, access, refresh *mintedToken) {
-	resp := tokenResponse{ExpiresIn: int64(access.ttl / time.Second)}
+func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, access, refresh *token.Minted) {
+	resp := tokenResponse{ExpiresIn: int64(access.TTL / time.Second)}
 	if h.deliverJSON {
-		resp.AccessToken = access.raw
+		resp.AccessToken = access.Raw
 		if refresh != nil {
-			resp.RefreshToken = refresh.raw
+			resp.RefreshToken = refresh.Raw
 		}
 		resp.TokenType = "Bearer"
 	} else {
 		resp.Msg = msg
 	}
 	if h.deliverCookie {
-		setTokenCookies(w, r, typeAccess, access)
+		setTokenCookies(w, r, token.TypeAccess, access)
 		if refresh != nil {
-			setTokenCookies(w, r, typeRefresh, refresh)
+			setTokenCookies(w, r, token.TypeRefresh, refresh)
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -590,23 +592,13 @@ func readBodyFields(w http.ResponseWriter, r *http.Request, names []string, requ
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
 	case "application/json":
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		var obj any
-		if err := dec.Decode(&obj); err != nil {
-			return nil, errBadJSONBody
-		}
-		if dec.More() {
-			return nil, errBadJSONBody
-		}
-		if _, err := dec.Token(); err == nil {
-			return nil, errBadJSONBody
-		}
-		m, ok := obj.(map[string]any)
-		if !ok {
-			return nil, errJSONNotObject
-		}
-		if !uniqueMembers(body) {
+		m, fault := strictjson.Decode(body)
+		if m == nil {
+			if fault == strictjson.Syntax && json.Valid(body) {
+				return nil, errJSONNotObject
+			}
+			// not JSON, duplicate names (however their case), invalid
+			// Unicode, or nested too deep
 			return nil, errBadJSONBody
 		}
 		for _, n := range names {
@@ -678,6 +670,30 @@ func hasSource(sources []tokenSource, s tokenSource) bool {
 // revocation that was started is finished.
 func revocationContext(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(r.Context()), revocationTimeout)
+}
+
+// jwksCacheControl is sent with the app's JWK Set.
+const jwksCacheControl = "public, max-age=300"
+
+// serveJWKS answers the jwt_issue jwks route with the app's public keys.
+func (h *Issue) serveJWKS(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeAuthError(w, errMethodNotAllowed)
+		return nil
+	}
+	body := h.app.ring.PublicJWKS()
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/jwk-set+json")
+	hdr.Set("Cache-Control", jwksCacheControl)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err := w.Write(body)
+	return err
 }
 
 // Interface guards

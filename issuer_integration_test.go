@@ -3,6 +3,7 @@ package jwtextended
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"io"
 	"net/http"
 	"net/url"
@@ -181,11 +182,11 @@ func issuerITCheckHS256(t *testing.T, secret, raw string) {
 	i := strings.LastIndexByte(raw, '.')
 	hdrPayload := raw[:i]
 	parts := strings.SplitN(hdrPayload, ".", 2)
-	h, err := b64.DecodeString(parts[0])
+	h, err := jws.Encoding.DecodeString(parts[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := b64.DecodeString(parts[1])
+	p, err := jws.Encoding.DecodeString(parts[1])
 	if err != nil {
 		t.Fatal(err)
 	}

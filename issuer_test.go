@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
 	"net/http"
 	"net/http/httptest"
@@ -291,7 +292,7 @@ func TestIssueLoginJSON(t *testing.T) {
 			if issuerTestNum(t, access["iat"]) != now || issuerTestNum(t, access["nbf"]) != now || issuerTestNum(t, access["exp"]) != now+900 {
 				t.Errorf("access times %v", access)
 			}
-			for _, c := range []string{"csrf", "iss", "aud", familyClaim} {
+			for _, c := range []string{"csrf", "iss", "aud", token.FamilyClaim} {
 				if _, ok := access[c]; ok {
 					t.Errorf("access token has %s, not configured", c)
 				}
@@ -308,7 +309,7 @@ func TestIssueLoginJSON(t *testing.T) {
 				t.Errorf("jti %q %q must be distinct UUIDv4", aj, rj)
 			}
 			// and the verifier accepts what the issuer mints
-			if ae := e.authenticate(body["access_token"].(string), typeAccess); ae != nil {
+			if ae := e.authenticate(body["access_token"].(string), token.TypeAccess); ae != nil {
 				t.Errorf("jwt_auth refuses the minted access token: %v", ae)
 			}
 		})
@@ -339,7 +340,8 @@ func TestIssueLoginClaimsFromSettings(t *testing.T) {
 	}
 
 	e = issuerTestSetup(t, func(a *App) { a.Audience = []string{"api", "web"} }, nil)
-	e.app.keys.signer.kid = "key-2026"
+	signer, _ := e.app.ring.Signer()
+	signer.KID = "key-2026"
 	hdr, _ := issuerTestDecode(t, e.login()["access_token"].(string))
 	if hdr["kid"] != "key-2026" {
 		t.Errorf("header %v: kid of the signing key", hdr)
@@ -573,7 +575,7 @@ func TestIssueLogout(t *testing.T) {
 	if w.Code != 200 || w.Body.String() != `{"msg":"Logged out"}` {
 		t.Fatalf("logout: %d %s", w.Code, w.Body)
 	}
-	if ae := e.authenticate(access, typeAccess); ae != errRevoked {
+	if ae := e.authenticate(access, token.TypeAccess); ae != errRevoked {
 		t.Errorf("access token after logout: %v, want revoked", ae)
 	}
 	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
@@ -588,7 +590,7 @@ func TestIssueLogout(t *testing.T) {
 		if w.Code != 200 {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
-		if e.authenticate(l["access_token"].(string), typeAccess) != errRevoked || e.authenticate(l["refresh_token"].(string), typeRefresh) != nil {
+		if e.authenticate(l["access_token"].(string), token.TypeAccess) != errRevoked || e.authenticate(l["refresh_token"].(string), token.TypeRefresh) != nil {
 			t.Error("only the access token must be revoked")
 		}
 	})
@@ -599,7 +601,7 @@ func TestIssueLogout(t *testing.T) {
 		if w.Code != 200 {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
-		if e.authenticate(l["refresh_token"].(string), typeRefresh) != errRevoked {
+		if e.authenticate(l["refresh_token"].(string), token.TypeRefresh) != errRevoked {
 			t.Error("refresh token not revoked")
 		}
 	})
@@ -625,7 +627,7 @@ func TestIssueLogout(t *testing.T) {
 		})
 		w := e.do(issuerTestBearer(issuerTestJSON("/logout", `{"refresh_token": "`+other+`"}`), l["access_token"].(string)))
 		issuerTestWantMsg(t, w, 401, "Access and refresh tokens belong to different users")
-		if e.authenticate(l["access_token"].(string), typeAccess) != nil {
+		if e.authenticate(l["access_token"].(string), token.TypeAccess) != nil {
 			t.Error("a refused logout revoked the access token")
 		}
 	})
@@ -729,7 +731,7 @@ func TestIssueCookieDelivery(t *testing.T) {
 			t.Errorf("logout does not clear %s: %+v", n, c)
 		}
 	}
-	if e.authenticate(cs["access_token_cookie"].Value, typeAccess) != errRevoked || e.authenticate(cs["refresh_token_cookie"].Value, typeRefresh) != errRevoked {
+	if e.authenticate(cs["access_token_cookie"].Value, token.TypeAccess) != errRevoked || e.authenticate(cs["refresh_token_cookie"].Value, token.TypeRefresh) != errRevoked {
 		t.Error("cookie logout did not revoke both tokens")
 	}
 }
@@ -756,7 +758,7 @@ func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
 	if w := e.do(r); w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	if e.authenticate(cs["refresh_token_cookie"].Value, typeRefresh) != errRevoked {
+	if e.authenticate(cs["refresh_token_cookie"].Value, token.TypeRefresh) != errRevoked {
 		t.Error("refresh token not revoked")
 	}
 
@@ -770,7 +772,7 @@ func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
 	if w := e.do(r); w.Code != 200 {
 		t.Fatalf("header access + refresh cookie: %d %s", w.Code, w.Body)
 	}
-	if e.authenticate(body["refresh_token"].(string), typeRefresh) != errRevoked {
+	if e.authenticate(body["refresh_token"].(string), token.TypeRefresh) != errRevoked {
 		t.Error("the refresh cookie was not revoked")
 	}
 }
@@ -791,9 +793,9 @@ func TestIssueRotateRefresh(t *testing.T) {
 	login := e.login()
 	_, a0 := issuerTestDecode(t, login["access_token"].(string))
 	_, r0 := issuerTestDecode(t, login["refresh_token"].(string))
-	fam, _ := r0[familyClaim].(string)
-	if !issuerTestUUIDv4.MatchString(fam) || a0[familyClaim] != fam || fam == r0["jti"] {
-		t.Fatalf("family %v: a UUID shared by the login's tokens, distinct from any jti", r0[familyClaim])
+	fam, _ := r0[token.FamilyClaim].(string)
+	if !issuerTestUUIDv4.MatchString(fam) || a0[token.FamilyClaim] != fam || fam == r0["jti"] {
+		t.Fatalf("family %v: a UUID shared by the login's tokens, distinct from any jti", r0[token.FamilyClaim])
 	}
 	refresh := func(tok string) *httptest.ResponseRecorder {
 		return e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
@@ -804,7 +806,7 @@ func TestIssueRotateRefresh(t *testing.T) {
 	}
 	first := issuerTestBody(t, w)
 	_, r1 := issuerTestDecode(t, first["refresh_token"].(string))
-	if r1[familyClaim] != fam || r1["jti"] == r0["jti"] || r1["type"] != "refresh" {
+	if r1[token.FamilyClaim] != fam || r1["jti"] == r0["jti"] || r1["type"] != "refresh" {
 		t.Fatalf("rotated refresh token %v", r1)
 	}
 	// the successor works once
@@ -818,7 +820,7 @@ func TestIssueRotateRefresh(t *testing.T) {
 	// family goes with it
 	issuerTestWantMsg(t, refresh(login["refresh_token"].(string)), 401, "Token has been revoked")
 	issuerTestWantMsg(t, refresh(second["refresh_token"].(string)), 401, "Token has been revoked")
-	if e.authenticate(second["access_token"].(string), typeAccess) != errRevoked {
+	if e.authenticate(second["access_token"].(string), token.TypeAccess) != errRevoked {
 		t.Error("the family's access tokens must be refused after reuse")
 	}
 	// a new login is a new family
@@ -836,7 +838,7 @@ func TestIssueRotateLogoutEndsFamily(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	if e.authenticate(login["access_token"].(string), typeAccess) != errRevoked {
+	if e.authenticate(login["access_token"].(string), token.TypeAccess) != errRevoked {
 		t.Error("logout under rotation must revoke the login's other access tokens")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 	"io/fs"
 
 	"github.com/caddyserver/certmagic"
@@ -59,7 +60,7 @@ func loadOrCreateSigningKey(ctx context.Context, st certmagic.Storage, logger *z
 		return nil, fmt.Errorf("jwt: storing the generated signing key at %s: %v", zeroConfigKeyPath, err)
 	}
 	logger.Info("generated an ES256 signing key and kept it in storage; every instance sharing this storage signs and verifies with it",
-		zap.String("storage_key", zeroConfigKeyPath), zap.String("fingerprint", fingerprint(key.Public())))
+		zap.String("storage_key", zeroConfigKeyPath), zap.String("fingerprint", keys.Fingerprint(key.Public())))
 	return key, nil
 }
 
@@ -73,7 +74,7 @@ func loadStoredSigningKey(ctx context.Context, st certmagic.Storage) (crypto.Sig
 		}
 		return nil, fmt.Errorf("jwt: loading the generated signing key from storage (%s): %v", zeroConfigKeyPath, err)
 	}
-	key, err := parsePrivateKeyPEM(data)
+	key, err := keys.ParsePrivateKeyPEM(data)
 	if err != nil {
 		return nil, fmt.Errorf("jwt: the generated signing key in storage (%s) is unreadable: %v; delete it to generate a new one (tokens it signed will be refused)", zeroConfigKeyPath, err)
 	}

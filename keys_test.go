@@ -2,17 +2,19 @@ package jwtextended
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
+
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"io"
 	"math/big"
 	"net/http"
@@ -25,6 +27,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
 
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
 )
@@ -59,65 +62,14 @@ func keysTestClaims() map[string]any {
 	return map[string]any{"sub": "alice", "type": "access", "fresh": false, "jti": "j1", "iat": now, "nbf": now, "exp": now + 600}
 }
 
-// keysTestWritePEM writes a PEM block to a temp file and returns its path.
-func keysTestWritePEM(t testing.TB, typ string, der []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), strings.ReplaceAll(strings.ToLower(typ), " ", "_")+".pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func keysTestPKCS8(t testing.TB, priv any) string {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keysTestWritePEM(t, "PRIVATE KEY", der)
-}
-
-func keysTestPKIX(t testing.TB, pub any) string {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keysTestWritePEM(t, "PUBLIC KEY", der)
-}
-
-// keysTestKeys are generated once per test binary: RSA generation is slow.
-var keysTestKeys = sync.OnceValue(func() map[string]crypto.Signer {
-	gen := func(f func() (crypto.Signer, error)) crypto.Signer {
-		k, err := f()
-		if err != nil {
-			panic(err)
-		}
-		return k
-	}
-	m := map[string]crypto.Signer{}
-	for _, name := range []string{"rsa", "rsa2"} {
-		m[name] = gen(func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) })
-	}
-	for name, c := range map[string]elliptic.Curve{"p256": elliptic.P256(), "p256b": elliptic.P256(), "p384": elliptic.P384(), "p384b": elliptic.P384(), "p521": elliptic.P521(), "p521b": elliptic.P521()} {
-		m[name] = gen(func() (crypto.Signer, error) { return ecdsa.GenerateKey(c, rand.Reader) })
-	}
-	for _, name := range []string{"ed", "edb"} {
-		m[name] = gen(func() (crypto.Signer, error) { _, k, err := ed25519.GenerateKey(rand.Reader); return k, err })
-	}
-	return m
-})
-
-// keysTestSecret is a random printable secret of n bytes, as a user would
-// put in a Caddyfile.
-func keysTestSecret(n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return []byte(b64.EncodeToString(b)[:n])
-}
+// Key fixtures come from the test kit.
+var (
+	keysTestKeys     = testkit.Keys
+	keysTestSecret   = testkit.Secret
+	keysTestWritePEM = testkit.WritePEM
+	keysTestPKCS8    = testkit.WritePKCS8
+	keysTestPKIX     = testkit.WritePKIX
+)
 
 // keysTestSignWith signs claims independently of the module (signToken)
 // with a key as golang-jwt does not see it: ed25519 and RSA/EC private keys.
@@ -134,7 +86,7 @@ func keysTestSignWith(t testing.TB, alg string, key any, kid string) string {
 // parseToken; one signed with another key of the same kind, or naming
 // another algorithm, is refused.
 func TestKeysEveryAlgorithm(t *testing.T) {
-	keys := keysTestKeys()
+	ks := keysTestKeys()
 	type tc struct {
 		alg        string
 		key, other any // signing keys (secret bytes or private key)
@@ -143,16 +95,16 @@ func TestKeysEveryAlgorithm(t *testing.T) {
 		{"HS256", keysTestSecret(32), keysTestSecret(32)},
 		{"HS384", keysTestSecret(48), keysTestSecret(48)},
 		{"HS512", keysTestSecret(64), keysTestSecret(64)},
-		{"RS256", keys["rsa"], keys["rsa2"]},
-		{"RS384", keys["rsa"], keys["rsa2"]},
-		{"RS512", keys["rsa"], keys["rsa2"]},
-		{"PS256", keys["rsa"], keys["rsa2"]},
-		{"PS384", keys["rsa"], keys["rsa2"]},
-		{"PS512", keys["rsa"], keys["rsa2"]},
-		{"ES256", keys["p256"], keys["p256b"]},
-		{"ES384", keys["p384"], keys["p384b"]},
-		{"ES512", keys["p521"], keys["p521b"]},
-		{"EdDSA", keys["ed"], keys["edb"]},
+		{"RS256", ks["rsa"], ks["rsa2"]},
+		{"RS384", ks["rsa"], ks["rsa2"]},
+		{"RS512", ks["rsa"], ks["rsa2"]},
+		{"PS256", ks["rsa"], ks["rsa2"]},
+		{"PS384", ks["rsa"], ks["rsa2"]},
+		{"PS512", ks["rsa"], ks["rsa2"]},
+		{"ES256", ks["p256"], ks["p256b"]},
+		{"ES384", ks["p384"], ks["p384b"]},
+		{"ES512", ks["p521"], ks["p521b"]},
+		{"EdDSA", ks["ed"], ks["edb"]},
 	}
 	for _, c := range cases {
 		t.Run(c.alg, func(t *testing.T) {
@@ -165,8 +117,8 @@ func TestKeysEveryAlgorithm(t *testing.T) {
 				cfg["private_key"] = map[string]any{"file": keysTestPKCS8(t, c.key), "kid": kid}
 			}
 			a := keysTestApp(t, cfg, "")
-			sk, err := a.keys.signingKey()
-			if err != nil || sk.alg != c.alg || sk.kid != kid {
+			sk, err := a.ring.Signer()
+			if err != nil || sk.Alg != c.alg || sk.KID != kid {
 				t.Fatalf("signer = %+v, %v; want alg %s kid %q", sk, err, c.alg, kid)
 			}
 
@@ -198,12 +150,12 @@ func TestKeysEveryAlgorithm(t *testing.T) {
 			}
 			// golang-jwt's method signs what the module mints; the
 			// independent verifier above must accept it too.
-			minted, err := sk.method.Sign("e30.e30", sk.key)
+			minted, err := sk.Method.Sign("e30.e30", sk.Key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			vk := a.keys.keysWithoutKID()[0]
-			if err := vk.method.Verify("e30.e30", minted, vk.key); err != nil {
+			vk := a.ring.Current().KeysWithoutKID()[0]
+			if err := vk.Method.Verify("e30.e30", minted, vk.Material); err != nil {
 				t.Fatalf("the public half does not verify the signer's signature: %v", err)
 			}
 		})
@@ -213,10 +165,10 @@ func TestKeysEveryAlgorithm(t *testing.T) {
 // Algorithm confusion: the bytes of a configured public key (PEM or DER)
 // used as an HMAC secret never verify.
 func TestKeysAlgorithmConfusion(t *testing.T) {
-	keys := keysTestKeys()
+	ks := keysTestKeys()
 	for _, name := range []string{"rsa", "p256", "ed"} {
 		t.Run(name, func(t *testing.T) {
-			pub := keys[name].Public()
+			pub := ks[name].Public()
 			der, err := x509.MarshalPKIXPublicKey(pub)
 			if err != nil {
 				t.Fatal(err)
@@ -251,15 +203,15 @@ func TestKeysUnknownKID(t *testing.T) {
 // Rotation: the new key signs; tokens of the old key (now a public_key)
 // and of the new one both verify.
 func TestKeysRotation(t *testing.T) {
-	keys := keysTestKeys()
-	oldKey, newKey := keys["rsa"], keys["rsa2"]
+	ks := keysTestKeys()
+	oldKey, newKey := ks["rsa"], ks["rsa2"]
 	a := keysTestApp(t, map[string]any{
 		"algorithm":   "PS256",
 		"private_key": map[string]any{"file": keysTestPKCS8(t, newKey), "kid": "2025-02"},
 		"public_keys": []any{map[string]any{"file": keysTestPKIX(t, oldKey.Public()), "kid": "2025-01"}},
 	}, "")
-	sk, err := a.keys.signingKey()
-	if err != nil || sk.kid != "2025-02" || sk.alg != "PS256" {
+	sk, err := a.ring.Signer()
+	if err != nil || sk.KID != "2025-02" || sk.Alg != "PS256" {
 		t.Fatalf("signer = %+v, %v", sk, err)
 	}
 	for kid, key := range map[string]any{"2025-01": oldKey, "2025-02": newKey} {
@@ -272,30 +224,30 @@ func TestKeysRotation(t *testing.T) {
 		t.Errorf("new key under old kid: got %v, want %v", e, errSignature)
 	}
 	var set struct{ Keys []map[string]any }
-	if err := json.Unmarshal(a.keys.publicJWKS(), &set); err != nil || len(set.Keys) != 2 {
-		t.Fatalf("published set = %s, %v; want both keys", a.keys.publicJWKS(), err)
+	if err := json.Unmarshal(a.ring.PublicJWKS(), &set); err != nil || len(set.Keys) != 2 {
+		t.Fatalf("published set = %s, %v; want both keys", a.ring.PublicJWKS(), err)
 	}
 }
 
 // A key file without kid gets its RFC 7638 thumbprint; minted tokens carry it.
 func TestKeysDefaultKIDIsThumbprint(t *testing.T) {
 	// RFC 7638 section 3.1 example key and thumbprint
-	nb, err := b64.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
+	nb, err := jws.Encoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(nb), E: 65537}
-	got, err := thumbprint(pub)
+	got, err := keys.Thumbprint(pub)
 	if err != nil || got != "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs" {
 		t.Fatalf("thumbprint = %q, %v", got, err)
 	}
 
 	key := keysTestKeys()["p384"]
 	a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, key)}}, "")
-	want, _ := thumbprint(key.Public())
-	sk, _ := a.keys.signingKey()
-	if sk.kid != want || sk.alg != "ES384" {
-		t.Fatalf("signer kid %q alg %s, want %q ES384 (inferred from P-384)", sk.kid, sk.alg, want)
+	want, _ := keys.Thumbprint(key.Public())
+	sk, _ := a.ring.Signer()
+	if sk.KID != want || sk.Alg != "ES384" {
+		t.Fatalf("signer kid %q alg %s, want %q ES384 (inferred from P-384)", sk.KID, sk.Alg, want)
 	}
 	if _, e := a.parseToken(keysTestSignWith(t, "ES384", key, want)); e != nil {
 		t.Fatalf("token with the thumbprint kid refused: %v", e)
@@ -304,11 +256,11 @@ func TestKeysDefaultKIDIsThumbprint(t *testing.T) {
 
 // Algorithm inference from the key, and refusal when algorithm does not fit.
 func TestKeysAlgorithmInference(t *testing.T) {
-	keys := keysTestKeys()
+	ks := keysTestKeys()
 	for name, want := range map[string]string{"rsa": "RS256", "p256": "ES256", "p384": "ES384", "p521": "ES512", "ed": "EdDSA"} {
-		a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, keys[name])}}, "")
-		if sk, _ := a.keys.signingKey(); sk.alg != want {
-			t.Errorf("%s: inferred %s, want %s", name, sk.alg, want)
+		a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, ks[name])}}, "")
+		if sk, _ := a.ring.Signer(); sk.Alg != want {
+			t.Errorf("%s: inferred %s, want %s", name, sk.Alg, want)
 		}
 	}
 }
@@ -316,9 +268,9 @@ func TestKeysAlgorithmInference(t *testing.T) {
 // PEM forms: PKCS#8, PKCS#1 and SEC 1 private keys; PKIX, PKCS#1 and
 // certificates for public keys.
 func TestKeysPEMForms(t *testing.T) {
-	keys := keysTestKeys()
-	rsaKey := keys["rsa"].(*rsa.PrivateKey)
-	ecKey := keys["p256"].(*ecdsa.PrivateKey)
+	ks := keysTestKeys()
+	rsaKey := ks["rsa"].(*rsa.PrivateKey)
+	ecKey := ks["p256"].(*ecdsa.PrivateKey)
 	sec1, err := x509.MarshalECPrivateKey(ecKey)
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +287,7 @@ func TestKeysPEMForms(t *testing.T) {
 	}
 	for name, path := range privates {
 		data, _ := os.ReadFile(path)
-		if _, err := parsePrivateKeyPEM(data); err != nil {
+		if _, err := keys.ParsePrivateKeyPEM(data); err != nil {
 			t.Errorf("private %s: %v", name, err)
 		}
 	}
@@ -346,7 +298,7 @@ func TestKeysPEMForms(t *testing.T) {
 	}
 	for name, path := range publics {
 		data, _ := os.ReadFile(path)
-		if _, err := parsePublicKeyPEM(data); err != nil {
+		if _, err := keys.ParsePublicKeyPEM(data); err != nil {
 			t.Errorf("public %s: %v", name, err)
 		}
 	}
@@ -356,10 +308,10 @@ func TestKeysPEMForms(t *testing.T) {
 		t.Errorf("certificate key: %v", e)
 	}
 	// a private key where a public key is expected, and the reverse
-	if _, err := parsePublicKeyPEM(keysTestRead(t, privates["pkcs8"])); err == nil || !strings.Contains(err.Error(), "-pubout") {
+	if _, err := keys.ParsePublicKeyPEM(keysTestRead(t, privates["pkcs8"])); err == nil || !strings.Contains(err.Error(), "-pubout") {
 		t.Errorf("private key as public_key: %v", err)
 	}
-	if _, err := parsePrivateKeyPEM(keysTestRead(t, publics["pkix"])); err == nil || !strings.Contains(err.Error(), "public_key") {
+	if _, err := keys.ParsePrivateKeyPEM(keysTestRead(t, publics["pkix"])); err == nil || !strings.Contains(err.Error(), "public_key") {
 		t.Errorf("public key as private_key: %v", err)
 	}
 }
@@ -375,12 +327,12 @@ func keysTestRead(t testing.TB, path string) []byte {
 
 // Configurations that must not load, each with an error naming the setting.
 func TestKeysRefusedConfigs(t *testing.T) {
-	keys := keysTestKeys()
+	ks := keysTestKeys()
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p256 := keysTestPKCS8(t, keys["p256"])
+	p256 := keysTestPKCS8(t, ks["p256"])
 	cases := []struct {
 		name string
 		cfg  map[string]any
@@ -390,17 +342,17 @@ func TestKeysRefusedConfigs(t *testing.T) {
 		{"rsa 1024 public", map[string]any{"public_keys": []any{map[string]any{"file": keysTestPKIX(t, small.Public())}}}, "1024 bits"},
 		{"duplicate kid", map[string]any{
 			"private_key": map[string]any{"file": p256, "kid": "a"},
-			"public_keys": []any{map[string]any{"file": keysTestPKIX(t, keys["p384"].Public()), "kid": "a"}},
+			"public_keys": []any{map[string]any{"file": keysTestPKIX(t, ks["p384"].Public()), "kid": "a"}},
 		}, `key id "a" is used by both`},
 		{"same key twice", map[string]any{
 			"private_key": map[string]any{"file": p256},
-			"public_keys": []any{map[string]any{"file": keysTestPKIX(t, keys["p256"].Public())}},
+			"public_keys": []any{map[string]any{"file": keysTestPKIX(t, ks["p256"].Public())}},
 		}, "is used by both"},
 		{"secret and private key", map[string]any{"secret": string(keysTestSecret(32)), "private_key": map[string]any{"file": p256}}, "secret and private_key are both set"},
 		{"curve mismatch", map[string]any{"algorithm": "ES384", "private_key": map[string]any{"file": p256}}, "P-256 key is used with ES256 only"},
 		{"rsa alg for ec key", map[string]any{"algorithm": "RS256", "private_key": map[string]any{"file": p256}}, "ES256 only"},
 		{"hmac alg for private key", map[string]any{"algorithm": "HS256", "private_key": map[string]any{"file": p256}}, "ES256 only"},
-		{"ec alg for rsa key", map[string]any{"algorithm": "ES256", "private_key": map[string]any{"file": keysTestPKCS8(t, keys["rsa"])}}, "RSA key cannot be used with algorithm ES256"},
+		{"ec alg for rsa key", map[string]any{"algorithm": "ES256", "private_key": map[string]any{"file": keysTestPKCS8(t, ks["rsa"])}}, "RSA key cannot be used with algorithm ES256"},
 		{"asymmetric alg with secret", map[string]any{"algorithm": "RS256", "secret": string(keysTestSecret(64))}, "secret is an HMAC key"},
 		{"secret too short", map[string]any{"secret": string(keysTestSecret(31))}, "31 bytes, HS256 needs at least 32"},
 		{"hs512 secret too short", map[string]any{"algorithm": "HS512", "secret": string(keysTestSecret(63))}, "HS512 needs at least 64"},
@@ -425,7 +377,7 @@ func TestKeysRefusedConfigs(t *testing.T) {
 func TestKeysVerifyOnly(t *testing.T) {
 	key := keysTestKeys()["ed"]
 	a := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": keysTestPKIX(t, key.Public())}}}, "")
-	if _, err := a.keys.signingKey(); err == nil || !strings.Contains(err.Error(), "only verifies") {
+	if _, err := a.ring.Signer(); err == nil || !strings.Contains(err.Error(), "only verifies") {
 		t.Fatalf("signingKey() error = %v", err)
 	}
 	if _, e := a.parseToken(keysTestSignWith(t, "EdDSA", key, "")); e != nil {
@@ -439,25 +391,25 @@ func TestKeysZeroConfigSharedStorage(t *testing.T) {
 	dir := t.TempDir()
 	a1 := keysTestApp(t, nil, dir)
 	a2 := keysTestApp(t, nil, dir)
-	s1, err1 := a1.keys.signingKey()
-	s2, err2 := a2.keys.signingKey()
+	s1, err1 := a1.ring.Signer()
+	s2, err2 := a2.ring.Signer()
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	if s1.alg != "ES256" || s1.kid == "" || s1.kid != s2.kid {
-		t.Fatalf("signers differ: %s/%s vs %s/%s", s1.alg, s1.kid, s2.alg, s2.kid)
+	if s1.Alg != "ES256" || s1.KID == "" || s1.KID != s2.KID {
+		t.Fatalf("signers differ: %s/%s vs %s/%s", s1.Alg, s1.KID, s2.Alg, s2.KID)
 	}
 	if _, err := os.Stat(filepath.Join(dir, zeroConfigKeyPath)); err != nil {
 		t.Fatalf("key not in storage: %v", err)
 	}
 	// a token signed by one instance verifies on the other
-	tok := keysTestSignWith(t, "ES256", s1.key, s1.kid)
+	tok := keysTestSignWith(t, "ES256", s1.Key, s1.KID)
 	if _, e := a2.parseToken(tok); e != nil {
 		t.Fatalf("instance 2 refused instance 1's token: %v", e)
 	}
 	// the published key is the generated one
-	if !strings.Contains(string(a1.keys.publicJWKS()), s1.kid) {
-		t.Fatalf("published set %s lacks kid %s", a1.keys.publicJWKS(), s1.kid)
+	if !strings.Contains(string(a1.ring.PublicJWKS()), s1.KID) {
+		t.Fatalf("published set %s lacks kid %s", a1.ring.PublicJWKS(), s1.KID)
 	}
 }
 
@@ -476,12 +428,12 @@ func TestKeysZeroConfigConcurrentStart(t *testing.T) {
 			defer wg.Done()
 			st := &certmagic.FileStorage{Path: dir} // one per instance, as separate processes have
 			<-start
-			key, err := loadOrCreateSigningKey(context.Background(), st, keysTestLogger(t))
+			key, err := loadOrCreateSigningKey(context.Background(), st, zap.NewNop())
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			kids[i], errs[i] = thumbprint(key.Public())
+			kids[i], errs[i] = keys.Thumbprint(key.Public())
 		}(i)
 	}
 	close(start)
@@ -498,23 +450,23 @@ func TestKeysZeroConfigConcurrentStart(t *testing.T) {
 
 // The published JWK Set holds public keys only, with kid, alg and use.
 func TestKeysPublicJWKS(t *testing.T) {
-	keys := keysTestKeys()
+	ks := keysTestKeys()
 	a := keysTestApp(t, map[string]any{
-		"private_key": map[string]any{"file": keysTestPKCS8(t, keys["rsa"]), "kid": "signer"},
+		"private_key": map[string]any{"file": keysTestPKCS8(t, ks["rsa"]), "kid": "signer"},
 		"public_keys": []any{
-			map[string]any{"file": keysTestPKIX(t, keys["p521"].Public()), "kid": "ec"},
-			map[string]any{"file": keysTestPKIX(t, keys["ed"].Public()), "kid": "ed"},
+			map[string]any{"file": keysTestPKIX(t, ks["p521"].Public()), "kid": "ec"},
+			map[string]any{"file": keysTestPKIX(t, ks["ed"].Public()), "kid": "ed"},
 		},
 	}, "")
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
-	if err := json.Unmarshal(a.keys.publicJWKS(), &set); err != nil {
+	if err := json.Unmarshal(a.ring.PublicJWKS(), &set); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"signer": "RS256", "ec": "ES512", "ed": "EdDSA"}
 	if len(set.Keys) != len(want) {
-		t.Fatalf("got %d keys: %s", len(set.Keys), a.keys.publicJWKS())
+		t.Fatalf("got %d keys: %s", len(set.Keys), a.ring.PublicJWKS())
 	}
 	for _, k := range set.Keys {
 		kid, _ := k["kid"].(string)
@@ -527,15 +479,15 @@ func TestKeysPublicJWKS(t *testing.T) {
 			}
 		}
 		// each published key loads back as the same verification key
-		vk, err := verificationKeyFromJWK(mustJSON(t, k), false)
-		if err != nil || vk.kid != kid || vk.alg != want[kid] {
+		vk, err := keys.FromJWK(mustJSON(t, k), false)
+		if err != nil || vk.KID != kid || vk.Alg != want[kid] {
 			t.Errorf("published key %s does not load back: %v", kid, err)
 		}
 	}
 
 	// an HMAC secret is never published
 	hs := keysTestApp(t, map[string]any{"secret": string(keysTestSecret(32))}, "")
-	if got := string(hs.keys.publicJWKS()); got != `{"keys":[]}` {
+	if got := string(hs.ring.PublicJWKS()); got != `{"keys":[]}` {
 		t.Fatalf("secret-only app publishes %s", got)
 	}
 }
@@ -551,7 +503,7 @@ func TestKeysServeJWKS(t *testing.T) {
 	if w.Code != 200 || w.Header().Get("Content-Type") != "application/jwk-set+json" || !strings.Contains(w.Header().Get("Cache-Control"), "max-age=") {
 		t.Fatalf("GET: %d %v", w.Code, w.Header())
 	}
-	if w.Body.String() != string(a.keys.publicJWKS()) {
+	if w.Body.String() != string(a.ring.PublicJWKS()) {
 		t.Fatalf("GET body %s", w.Body)
 	}
 
@@ -578,8 +530,8 @@ func TestCommandGenkey(t *testing.T) {
 		}
 		secret := strings.TrimSpace(out.String())
 		a := keysTestApp(t, map[string]any{"secret": secret, "algorithm": alg}, "")
-		if sk, _ := a.keys.signingKey(); sk.alg != alg {
-			t.Fatalf("%s: signer %s", alg, sk.alg)
+		if sk, _ := a.ring.Signer(); sk.Alg != alg {
+			t.Fatalf("%s: signer %s", alg, sk.Alg)
 		}
 	}
 	for _, alg := range []string{"ES384", "eddsa", "PS256"} {
@@ -597,15 +549,15 @@ func TestCommandGenkey(t *testing.T) {
 			cfg["algorithm"] = "PS256"
 		}
 		a := keysTestApp(t, cfg, "")
-		sk, _ := a.keys.signingKey()
-		if sk.alg != want || !strings.Contains(out.String(), sk.kid) {
-			t.Fatalf("%s: signer %s kid %s; output %q", alg, sk.alg, sk.kid, out.String())
+		sk, _ := a.ring.Signer()
+		if sk.Alg != want || !strings.Contains(out.String(), sk.KID) {
+			t.Fatalf("%s: signer %s kid %s; output %q", alg, sk.Alg, sk.KID, out.String())
 		}
 		if _, err := os.Stat(path + ".pub"); err != nil {
 			t.Fatal(err)
 		}
 		pub := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": path + ".pub"}}}, "")
-		if pub.keys.keysWithoutKID()[0].kid != sk.kid {
+		if pub.ring.Current().KeysWithoutKID()[0].KID != sk.KID {
 			t.Fatalf("%s: the public half has another kid", alg)
 		}
 	}
@@ -632,7 +584,7 @@ func TestCommandMintDecode(t *testing.T) {
 `), 0o600)
 
 	var out strings.Builder
-	err := mint(&out, mintOptions{config: caddyfile, sub: "alice", typ: typeAccess, fresh: true, claims: []string{"role=admin", "level=3"}})
+	err := mint(&out, mintOptions{config: caddyfile, sub: "alice", typ: token.TypeAccess, fresh: true, claims: []string{"role=admin", "level=3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -643,15 +595,15 @@ func TestCommandMintDecode(t *testing.T) {
 	if len(parts) != 3 {
 		t.Fatalf("token %q", tok)
 	}
-	sig, _ := b64.DecodeString(parts[2])
+	sig, _ := jws.Encoding.DecodeString(parts[2])
 	digest := keysTestSHA256(parts[0] + "." + parts[1])
 	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 	if !ecdsa.Verify(&key.PublicKey, digest, r, s) {
 		t.Fatal("minted token's signature does not verify with the configured key")
 	}
 	var hdr, claims map[string]any
-	hb, _ := b64.DecodeString(parts[0])
-	pb, _ := b64.DecodeString(parts[1])
+	hb, _ := jws.Encoding.DecodeString(parts[0])
+	pb, _ := jws.Encoding.DecodeString(parts[1])
 	json.Unmarshal(hb, &hdr)
 	json.Unmarshal(pb, &claims)
 	if hdr["alg"] != "ES256" || hdr["kid"] != "key-1" {
@@ -684,7 +636,7 @@ func TestCommandMintDecode(t *testing.T) {
 
 	// a refresh token
 	out.Reset()
-	if err := mint(&out, mintOptions{config: caddyfile, sub: "alice", typ: typeRefresh}); err != nil {
+	if err := mint(&out, mintOptions{config: caddyfile, sub: "alice", typ: token.TypeRefresh}); err != nil {
 		t.Fatal(err)
 	}
 	out2 := strings.Builder{}
@@ -695,7 +647,7 @@ func TestCommandMintDecode(t *testing.T) {
 	// a verify-only config cannot mint
 	verifyOnly := filepath.Join(dir, "Caddyfile.verify")
 	os.WriteFile(verifyOnly, []byte("{\n\tjwt {\n\t\tpublic_key "+keysTestPKIX(t, key.Public())+"\n\t}\n}\n"), 0o600)
-	if err := mint(io.Discard, mintOptions{config: verifyOnly, adapter: "caddyfile", sub: "a", typ: typeAccess}); err == nil || !strings.Contains(err.Error(), "only verifies") {
+	if err := mint(io.Discard, mintOptions{config: verifyOnly, adapter: "caddyfile", sub: "a", typ: token.TypeAccess}); err == nil || !strings.Contains(err.Error(), "only verifies") {
 		t.Fatalf("mint with a verify-only config: %v", err)
 	}
 }
@@ -703,35 +655,4 @@ func TestCommandMintDecode(t *testing.T) {
 func keysTestSHA256(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
-}
-
-// BenchmarkKeysVerifySignature measures the signature layer per algorithm
-// (no claims, no cache): what a token costs the first time it is seen.
-func BenchmarkKeysVerifySignature(b *testing.B) {
-	keys := keysTestKeys()
-	for _, c := range []struct {
-		alg string
-		key any
-	}{
-		{"HS256", keysTestSecret(32)}, {"RS256", keys["rsa"]}, {"PS256", keys["rsa"]},
-		{"ES256", keys["p256"]}, {"ES384", keys["p384"]}, {"ES512", keys["p521"]}, {"EdDSA", keys["ed"]},
-	} {
-		b.Run(c.alg, func(b *testing.B) {
-			var vk *verificationKey
-			if secret, ok := c.key.([]byte); ok {
-				vk = &verificationKey{alg: c.alg, method: algorithms[c.alg], key: secret}
-			} else {
-				vk = &verificationKey{alg: c.alg, method: algorithms[c.alg], key: c.key.(crypto.Signer).Public()}
-			}
-			a := &App{keys: keysTestRing(vk)}
-			tok := keysTestSignWith(b, c.alg, c.key, "")
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, _, e := a.verifySignature(tok, true); e != nil {
-					b.Fatal(e)
-				}
-			}
-		})
-	}
 }

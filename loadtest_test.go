@@ -224,7 +224,7 @@ http://127.0.0.1:%PORT% {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		heap = append(heap, ms.HeapInuse)
-		t.Logf("phase %d: %d requests, HeapInuse %.1f MiB, cache %d entries", phase+1, next.Load(), float64(ms.HeapInuse)/(1<<20), app.cache.len())
+		t.Logf("phase %d: %d requests, HeapInuse %.1f MiB, cache %d entries", phase+1, next.Load(), float64(ms.HeapInuse)/(1<<20), app.cache.Len())
 	}
 	elapsed := time.Since(start)
 	total := next.Load()
@@ -242,7 +242,7 @@ http://127.0.0.1:%PORT% {
 	if total < int64(len(mix))*100 {
 		t.Errorf("only %d requests ran", total)
 	}
-	if n := app.cache.len(); app.CacheSize != nil && *app.CacheSize == loadCacheSize && n > loadCacheSize+cacheShards {
+	if n := app.cache.Len(); app.CacheSize != nil && *app.CacheSize == loadCacheSize && n > app.cache.Bound() {
 		t.Errorf("cache holds %d entries, bound %d", n, loadCacheSize)
 	}
 	if len(heap) >= 2 {

@@ -2,6 +2,7 @@ package jwtextended
 
 import (
 	"errors"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -83,7 +84,7 @@ const metricsNamespace, metricsSubsystem = "caddy", "jwt"
 // newAppMetrics creates the app's metrics and registers them in reg (nil:
 // not registered). cache may be nil (cache_size 0): its series are then
 // not exported.
-func newAppMetrics(registry *prometheus.Registry, cache *tokenCache) (*appMetrics, error) {
+func newAppMetrics(registry *prometheus.Registry, cache *token.Cache) (*appMetrics, error) {
 	var reg prometheus.Registerer
 	if registry != nil {
 		reg = registry
@@ -127,9 +128,9 @@ func newAppMetrics(registry *prometheus.Registry, cache *tokenCache) (*appMetric
 			name, help string
 			v          func() uint64
 		}{
-			{"cache_hits_total", "Verifications answered by the verified-token cache.", cache.hits.Load},
-			{"cache_misses_total", "Verifications that parsed and checked the token's signature.", cache.misses.Load},
-			{"cache_evictions_total", "Verified tokens dropped from the full cache to make room.", cache.evictions.Load},
+			{"cache_hits_total", "Verifications answered by the verified-token cache.", cache.Hits},
+			{"cache_misses_total", "Verifications that parsed and checked the token's signature.", cache.Misses},
+			{"cache_evictions_total", "Verified tokens dropped from the full cache to make room.", cache.Evictions},
 		} {
 			v := c.v
 			register(prometheus.NewCounterFunc(opts(c.name, c.help), func() float64 { return float64(v()) }))
@@ -137,7 +138,7 @@ func newAppMetrics(registry *prometheus.Registry, cache *tokenCache) (*appMetric
 		register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 			Name: "cache_entries", Help: "Verified tokens in the cache.",
-		}, func() float64 { return float64(cache.len()) }))
+		}, func() float64 { return float64(cache.Len()) }))
 	}
 	if err != nil {
 		return nil, err
@@ -148,8 +149,8 @@ func newAppMetrics(registry *prometheus.Registry, cache *tokenCache) (*appMetric
 	for o := range m.requests {
 		m.requests[o] = requests.WithLabelValues(outcomeNames[o])
 	}
-	m.issuedAccess = issued.WithLabelValues(typeAccess)
-	m.issuedRefresh = issued.WithLabelValues(typeRefresh)
+	m.issuedAccess = issued.WithLabelValues(token.TypeAccess)
+	m.issuedRefresh = issued.WithLabelValues(token.TypeRefresh)
 	m.jwksOK = jwks.WithLabelValues("ok")
 	m.jwksFailed = jwks.WithLabelValues("error")
 	return m, nil
@@ -175,9 +176,9 @@ func (a *App) countIssued(kind string) {
 		return
 	}
 	switch kind {
-	case typeAccess:
+	case token.TypeAccess:
 		a.metrics.issuedAccess.Inc()
-	case typeRefresh:
+	case token.TypeRefresh:
 		a.metrics.issuedRefresh.Inc()
 	}
 }

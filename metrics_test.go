@@ -2,6 +2,7 @@ package jwtextended
 
 import (
 	"context"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -72,7 +73,7 @@ func metricsTestHandler(a *App, h *Auth) *Auth {
 	h.app, h.sources, h.logger = a, a.sources, caddy.Log()
 	h.wantType = h.TokenType
 	if h.wantType == "" {
-		h.wantType = typeAccess
+		h.wantType = token.TypeAccess
 	}
 	h.cookieName = accessCookieName
 	return h
@@ -156,14 +157,14 @@ func TestMetricsRequestsByOutcome(t *testing.T) {
 
 	// the cache saw the good token twice, and again on the refused
 	// fresh_required and require routes
-	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_hits_total", "", ""); got != float64(a.cache.hits.Load()) || got < 3 {
-		t.Errorf("caddy_jwt_cache_hits_total = %v, cache says %d (want at least 3)", got, a.cache.hits.Load())
+	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_hits_total", "", ""); got != float64(a.cache.Hits()) || got < 3 {
+		t.Errorf("caddy_jwt_cache_hits_total = %v, cache says %d (want at least 3)", got, a.cache.Hits())
 	}
-	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_misses_total", "", ""); got != float64(a.cache.misses.Load()) || got < 1 {
-		t.Errorf("caddy_jwt_cache_misses_total = %v, cache says %d", got, a.cache.misses.Load())
+	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_misses_total", "", ""); got != float64(a.cache.Misses()) || got < 1 {
+		t.Errorf("caddy_jwt_cache_misses_total = %v, cache says %d", got, a.cache.Misses())
 	}
-	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_entries", "", ""); got != float64(a.cache.len()) || got < 1 {
-		t.Errorf("caddy_jwt_cache_entries = %v, cache holds %d", got, a.cache.len())
+	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_entries", "", ""); got != float64(a.cache.Len()) || got < 1 {
+		t.Errorf("caddy_jwt_cache_entries = %v, cache holds %d", got, a.cache.Len())
 	}
 }
 
@@ -172,9 +173,9 @@ func TestMetricsAppCounters(t *testing.T) {
 	a := loadApp(t, `{"secret":"`+benchSecret+`","cache_size":0}`)
 	ctx := caddy.ActiveContext()
 	reg := ctx.GetMetricsRegistry()
-	a.countIssued(typeAccess)
-	a.countIssued(typeAccess)
-	a.countIssued(typeRefresh)
+	a.countIssued(token.TypeAccess)
+	a.countIssued(token.TypeAccess)
+	a.countIssued(token.TypeRefresh)
 	a.countIssued("other") // not a kind: not counted
 	a.countLoginFailure()
 	a.countLoginFailure()
@@ -201,11 +202,11 @@ func TestMetricsAppCounters(t *testing.T) {
 // an App without metrics counts nothing and does not fail.
 func TestMetricsRegistration(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	m1, err := newAppMetrics(reg, newTokenCache(10))
+	m1, err := newAppMetrics(reg, token.NewCache(10))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2, err := newAppMetrics(reg, newTokenCache(10))
+	m2, err := newAppMetrics(reg, token.NewCache(10))
 	if err != nil {
 		t.Fatalf("second registration: %v", err)
 	}
@@ -224,7 +225,7 @@ func TestMetricsRegistration(t *testing.T) {
 	var none *appMetrics
 	none.countRequest(outcomeOK)
 	none.countRefused(errExpired)
-	(&App{}).countIssued(typeAccess)
+	(&App{}).countIssued(token.TypeAccess)
 	(&App{}).countLoginFailure()
 	(&App{}).countThrottled()
 	(&App{}).countJWKSFetch(true)
@@ -282,7 +283,7 @@ func TestMetricsCountedOnTheRoutes(t *testing.T) {
 			t.Fatalf("bad login %d: %d, want %d", i, c, want)
 		}
 	}
-	e.app.keys.remotes[0].refresh(context.Background()) // a failed fetch
+	_ = e.app.ring.Refresh(context.Background()) // a failed fetch
 	metricsTestWant(t, e.reg, []metricsTestSeries{
 		{"caddy_jwt_tokens_issued_total", "kind", "access", 1},
 		{"caddy_jwt_tokens_issued_total", "kind", "refresh", 1},

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 )
@@ -26,10 +28,6 @@ const (
 	defaultAccessTTL     = 15 * time.Minute
 	defaultRefreshTTL    = 720 * time.Hour
 	defaultIdentityClaim = "sub"
-
-	// maxTokenSize bounds every token before any decoding: a header, a
-	// cookie or a query value longer than this is refused outright.
-	maxTokenSize = 8 << 10
 )
 
 // App is the `jwt` app. It holds everything the handlers share: the keys
@@ -98,13 +96,16 @@ type App struct {
 	// 0 disables the cache.
 	CacheSize *int `json:"cache_size,omitempty"`
 
-	keys    *keyring
-	cache   *tokenCache
-	metrics *appMetrics
-	revoked revocationStore
-	sources []tokenSource
-	logger  *zap.Logger
-	// now is the clock; tests replace it.
+	ring     *keys.Ring
+	verifier *token.Verifier
+	minter   *token.Minter
+	cache    *token.Cache
+	metrics  *appMetrics
+	revoked  revocationStore
+	sources  []tokenSource
+	logger   *zap.Logger
+	// now is the clock. Every part of the app reads it through clock, so
+	// a test that replaces it after Provision moves them all.
 	now func() time.Time
 }
 
@@ -131,6 +132,54 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if err := a.resolvePlaceholders(); err != nil {
+		return err
+	}
+	a.applyDefaults()
+	var err error
+	if a.sources, err = parseTokenSources("token_from", a.TokenFrom); err != nil {
+		return err
+	}
+	size := token.DefaultCacheSize
+	if a.CacheSize != nil {
+		size = *a.CacheSize
+	}
+	a.cache = token.NewCache(size)
+	if a.metrics, err = newAppMetrics(ctx.GetMetricsRegistry(), a.cache); err != nil {
+		return err
+	}
+	if a.ring, err = a.loadKeys(ctx); err != nil {
+		return err
+	}
+	a.verifier = &token.Verifier{
+		Keys:          a.ring,
+		Issuer:        a.Issuer,
+		Audience:      a.Audience,
+		IdentityClaim: a.IdentityClaim,
+		Leeway:        time.Duration(a.Leeway),
+		Now:           a.clock,
+		Cache:         a.cache,
+		Prepare:       prepareForRequests,
+	}
+	a.minter = &token.Minter{
+		Keys:          a.ring,
+		Issuer:        a.Issuer,
+		Audience:      a.Audience,
+		IdentityClaim: a.IdentityClaim,
+		AccessTTL:     a.accessTTL(),
+		RefreshTTL:    a.refreshTTL(),
+		FreshFor:      time.Duration(a.FreshFor),
+		Now:           a.clock,
+	}
+	if a.revoked, err = openRevocationStore(ctx, a); err != nil {
+		return err
+	}
+	return nil
+}
+
+// resolvePlaceholders replaces {env.*}, {file.*} and the other global
+// placeholders in every text setting, once, at load.
+func (a *App) resolvePlaceholders() error {
 	repl := caddy.NewReplacer()
 	var err error
 	resolve := func(setting string, s *string) {
@@ -164,14 +213,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	for i := range a.Audience {
 		resolve("audience", &a.Audience[i])
 	}
-	if err != nil {
-		return err
-	}
+	return err
+}
+
+// applyDefaults fills in the contract's defaults.
+func (a *App) applyDefaults() {
 	a.Algorithm = strings.ToUpper(a.Algorithm)
 	if a.Algorithm == "EDDSA" {
 		a.Algorithm = "EdDSA"
 	}
-
 	if a.AccessTTL == 0 {
 		a.AccessTTL = caddy.Duration(defaultAccessTTL)
 	}
@@ -184,35 +234,43 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if len(a.TokenFrom) == 0 {
 		a.TokenFrom = []string{"header"}
 	}
-	if err := a.validateSettings(); err != nil {
-		return err
-	}
-	if a.sources, err = parseTokenSources("token_from", a.TokenFrom); err != nil {
-		return err
-	}
-
-	size := defaultCacheSize
-	if a.CacheSize != nil {
-		size = *a.CacheSize
-	}
-	a.cache = newTokenCache(size)
-	if a.metrics, err = newAppMetrics(ctx.GetMetricsRegistry(), a.cache); err != nil {
-		return err
-	}
-	if a.keys, err = loadKeyring(ctx, a); err != nil {
-		return err
-	}
-	a.keys.fetched = a.countJWKSFetch
-	if a.revoked, err = openRevocationStore(ctx, a); err != nil {
-		return err
-	}
-	return nil
 }
 
-// validateSettings refuses settings that cannot work, naming the setting and
-// the fix. It runs in Provision, before any key is loaded, so that a mistake
-// is reported rather than a confusing key error.
-func (a *App) validateSettings() error {
+// loadKeys loads the configured keys; with none at all, the ES256 key kept
+// in Caddy's storage (created on first use).
+func (a *App) loadKeys(ctx caddy.Context) (*keys.Ring, error) {
+	cfg := keys.Config{
+		Secret:     a.Secret,
+		Algorithm:  a.Algorithm,
+		PublicKeys: make([]keys.KeyFile, len(a.PublicKeys)),
+		JWKSURLs:   a.JWKSURLs,
+		Refresh:    time.Duration(a.JWKSRefresh),
+		Logger:     a.logger,
+		Now:        a.clock,
+		Fetched:    a.countJWKSFetch,
+	}
+	if a.PrivateKey != nil {
+		cfg.PrivateKey = &keys.KeyFile{File: a.PrivateKey.File, KID: a.PrivateKey.KID}
+	}
+	for i, pk := range a.PublicKeys {
+		cfg.PublicKeys[i] = keys.KeyFile{File: pk.File, KID: pk.KID}
+	}
+	zero, err := cfg.ZeroConfig()
+	if err != nil {
+		return nil, err
+	}
+	if zero {
+		if cfg.Generated, err = loadOrCreateSigningKey(ctx, ctx.Storage(), a.logger); err != nil {
+			return nil, err
+		}
+		cfg.GeneratedSource = "generated key in storage (" + zeroConfigKeyPath + ")"
+	}
+	return keys.Load(cfg)
+}
+
+// Validate refuses settings that cannot work, naming the setting and the
+// fix.
+func (a *App) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    caddy.Duration
@@ -224,11 +282,6 @@ func (a *App) validateSettings() error {
 	if a.CacheSize != nil && *a.CacheSize < 0 {
 		return fmt.Errorf("jwt: cache_size must be 0 (off) or more (got %d)", *a.CacheSize)
 	}
-	if a.Algorithm != "" {
-		if _, ok := algorithms[a.Algorithm]; !ok {
-			return fmt.Errorf("jwt: algorithm %q is not supported; use one of %s", a.Algorithm, supportedAlgorithms())
-		}
-	}
 	for _, u := range a.JWKSURLs {
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 			return fmt.Errorf("jwt: jwks_url %q must be an http:// or https:// URL", u)
@@ -239,7 +292,7 @@ func (a *App) validateSettings() error {
 
 // Start begins background work: JWK Set refreshes and revocation sync.
 func (a *App) Start() error {
-	if err := a.keys.start(); err != nil {
+	if err := a.ring.Start(); err != nil {
 		return err
 	}
 	return a.revoked.start()
@@ -247,7 +300,33 @@ func (a *App) Start() error {
 
 // Stop ends background work.
 func (a *App) Stop() error {
-	return errors.Join(a.keys.stop(), a.revoked.stop())
+	return errors.Join(a.ring.Stop(), a.revoked.stop())
+}
+
+// Cleanup releases what Provision took, also after a failed Provision or
+// Validate: the remote JWK Set refreshers and this app's share of the
+// revocation set.
+func (a *App) Cleanup() error {
+	var errs []error
+	if a.ring != nil {
+		errs = append(errs, a.ring.Stop())
+	}
+	if a.revoked != nil {
+		errs = append(errs, a.revoked.stop())
+	}
+	return errors.Join(errs...)
+}
+
+// clock reads the app's clock.
+func (a *App) clock() time.Time { return a.now() }
+
+// mint signs a token with the app's signing key and counts it.
+func (a *App) mint(req token.Request) (*token.Minted, error) {
+	m, err := a.minter.Mint(req)
+	if err == nil {
+		a.countIssued(req.Type)
+	}
+	return m, err
 }
 
 // accessTTL and the other getters return the effective settings.
@@ -266,6 +345,8 @@ func jwtApp(ctx caddy.Context) (*App, error) {
 
 // Interface guards
 var (
-	_ caddy.App         = (*App)(nil)
-	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )

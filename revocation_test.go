@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -834,7 +835,7 @@ func TestRevocationThroughApp(t *testing.T) {
 	})
 	req := func() *authError {
 		r := revTestRequest(tok)
-		_, e := first.authenticate(r, first.sources, accessCookieName, typeAccess)
+		_, e := first.authenticate(r, first.sources, accessCookieName, token.TypeAccess)
 		return e
 	}
 	if e := req(); e != nil {
@@ -848,7 +849,7 @@ func TestRevocationThroughApp(t *testing.T) {
 	}
 	second := provision()
 	r := revTestRequest(tok)
-	if _, e := second.authenticate(r, second.sources, accessCookieName, typeAccess); e != errRevoked {
+	if _, e := second.authenticate(r, second.sources, accessCookieName, token.TypeAccess); e != errRevoked {
 		t.Fatalf("a second config on the same storage: got %v, want %v", e, errRevoked)
 	}
 	if len(revTestStoredNames(t, dir)) != 1 {

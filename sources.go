@@ -2,6 +2,7 @@ package jwtextended
 
 import (
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -118,7 +119,7 @@ func tokenFromHeader(r *http.Request) (string, *authError) {
 	if strings.IndexByte(tok, ' ') >= 0 {
 		return "", errBadHeaderType
 	}
-	if len(tok) > maxTokenSize {
+	if len(tok) > jws.MaxTokenSize {
 		return "", errTooLarge
 	}
 	return tok, nil
@@ -136,7 +137,7 @@ func tokenFromCookie(r *http.Request, name string) (string, *authError) {
 			if !ok || k != name {
 				continue
 			}
-			if len(v) > maxTokenSize {
+			if len(v) > jws.MaxTokenSize {
 				return "", errTooLarge
 			}
 			if v == "" {
@@ -159,7 +160,7 @@ func tokenFromQuery(r *http.Request) (string, *authError) {
 	if v == "" {
 		return "", errMissingQuery
 	}
-	if len(v) > maxTokenSize {
+	if len(v) > jws.MaxTokenSize {
 		return "", errTooLarge
 	}
 	return v, nil

@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -107,10 +109,10 @@ func (c *credentials) build(fileUsers []User) (*userDB, error) {
 			return fmt.Errorf("jwt_issue: %s: user %q: the password hash is not a valid bcrypt hash (%v); %s", where, u.Name, err, hashHelp)
 		}
 		for k, v := range u.Claims {
-			if reservedClaims[k] || k == c.identityClaim {
+			if token.Reserved(k) || k == c.identityClaim {
 				return fmt.Errorf("jwt_issue: %s: user %q: claim %q is set by the issuer itself and cannot be configured", where, u.Name, k)
 			}
-			if hasControlChar(k) || hasControlChar(v) {
+			if strictjson.HasControlChar(k) || strictjson.HasControlChar(v) {
 				return fmt.Errorf("jwt_issue: %s: user %q: claim %q must not contain control characters", where, u.Name, k)
 			}
 		}
@@ -186,7 +188,7 @@ func checkUserName(name string) error {
 		return errors.New("the user name is empty")
 	case len(name) > 256:
 		return errors.New("the user name is longer than 256 bytes")
-	case !utf8.ValidString(name) || hasControlChar(name):
+	case !utf8.ValidString(name) || strictjson.HasControlChar(name):
 		return errors.New("the user name must be UTF-8 without control characters")
 	}
 	return nil

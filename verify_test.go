@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -231,21 +232,21 @@ func TestVerifyTokenSizeLimit(t *testing.T) {
 	_, app := authtestsApp(t, nil)
 
 	// not even base64: only the size check can answer
-	huge := strings.Repeat("!", maxTokenSize+1)
+	huge := strings.Repeat("!", jws.MaxTokenSize+1)
 	if _, e := app.verify(huge); e != errTooLarge {
 		t.Errorf("8 KiB + 1 of garbage: got %v, want %q", e, errTooLarge.msg)
 	}
 
-	// a valid token of exactly maxTokenSize bytes
+	// a valid token of exactly jws.MaxTokenSize bytes
 	base := authtestsToken(t, map[string]any{"pad": ""})
 	var exact string
-	for n := (maxTokenSize-len(base))*3/4 - 8; n < maxTokenSize; n++ {
+	for n := (jws.MaxTokenSize-len(base))*3/4 - 8; n < jws.MaxTokenSize; n++ {
 		tok := authtestsToken(t, map[string]any{"pad": strings.Repeat("p", n)})
-		if len(tok) == maxTokenSize {
+		if len(tok) == jws.MaxTokenSize {
 			exact = tok
 			break
 		}
-		if len(tok) > maxTokenSize {
+		if len(tok) > jws.MaxTokenSize {
 			break
 		}
 	}
@@ -255,7 +256,7 @@ func TestVerifyTokenSizeLimit(t *testing.T) {
 	if _, e := app.verify(exact); e != nil {
 		t.Errorf("token of exactly %d bytes refused: %v", len(exact), e)
 	}
-	over := authtestsToken(t, map[string]any{"pad": strings.Repeat("p", maxTokenSize)})
+	over := authtestsToken(t, map[string]any{"pad": strings.Repeat("p", jws.MaxTokenSize)})
 	if _, e := app.verify(over); e != errTooLarge {
 		t.Errorf("valid but oversized token: got %v, want %q", e, errTooLarge.msg)
 	}

@@ -1,36 +1,42 @@
-package jwtextended
+// Package strictjson is the one JSON reader of the module for text a client
+// sends: the JOSE header, the token payload and the issuer's request
+// bodies. Scan checks, in one pass and without allocating for typical
+// input, that the text is exactly one JSON object that two parsers cannot
+// read differently (no duplicate names, even under case folding; no
+// invalid Unicode; no control characters); Decode then decodes it as
+// encoding/json with UseNumber would, without reflection.
+package strictjson
 
 import (
 	"bytes"
-	"encoding/json"
 	"sync"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// maxJSONDepth bounds the nesting of objects and arrays in a token's header
+// MaxDepth bounds the nesting of objects and arrays in a token's header
 // and payload; the top-level object is depth 1.
-const maxJSONDepth = 32
+const MaxDepth = 32
 
-// jsonFault is what scanJSONObject found wrong with a header or payload.
-type jsonFault uint8
+// Fault is what Scan found wrong with a header or payload.
+type Fault uint8
 
 const (
-	jsonOK jsonFault = iota
-	// jsonSyntax: not exactly one JSON object (with optional white space
-	// around it), or nested deeper than maxJSONDepth.
-	jsonSyntax
-	// jsonBadUnicode: invalid UTF-8, or an escaped surrogate that is not
+	// OK: one JSON object, nothing wrong with it.
+	OK Fault = iota
+	// Syntax: not exactly one JSON object (with optional white space
+	// around it), or nested deeper than MaxDepth.
+	Syntax
+	// BadUnicode: invalid UTF-8, or an escaped surrogate that is not
 	// half of a pair (encoding/json reads both as U+FFFD, so two
 	// different payloads would read alike).
-	jsonBadUnicode
-	// jsonDuplicate: two member names of one object are equal when
+	BadUnicode
+	// Duplicate: two member names of one object are equal when
 	// compared case-insensitively, after unescaping.
-	jsonDuplicate
-	// jsonBadChar: a string (a name or a value) holds a control character
+	Duplicate
+	// BadChar: a string (a name or a value) holds a control character
 	// (below 0x20, or 0x7f), raw or escaped.
-	jsonBadChar
+	BadChar
 )
 
 // maxListedNames is how many member names of one object are compared
@@ -39,7 +45,7 @@ const (
 // with thousands of names still costs linear time.
 const maxListedNames = 16
 
-// scanJSONObject checks, in one pass over the raw bytes and without
+// Scan checks, in one pass over the raw bytes and without
 // allocating for typical tokens, that data is exactly one JSON object,
 // that no object in it repeats a member name (compared the way
 // encoding/json matches names to struct fields, and as strings.ToLower
@@ -56,8 +62,8 @@ const maxListedNames = 16
 // When there are several faults, the first of this order is reported:
 // syntax, invalid Unicode, duplicate name, control character (the order in
 // which verify.go checked them before this scanner).
-func scanJSONObject(data []byte) jsonFault {
-	s := scanners.Get().(*jsonScanner)
+func Scan(data []byte) Fault {
+	s := scanners.Get().(*scanner)
 	f := s.scan(data)
 	s.data = nil // keep no token alive in the pool
 	if cap(s.keys) > maxPooledKeys {
@@ -69,41 +75,41 @@ func scanJSONObject(data []byte) jsonFault {
 
 // scanners recycles scanners, whose name buffers would otherwise be
 // allocated for every token.
-var scanners = sync.Pool{New: func() any { return new(jsonScanner) }}
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
 
 // maxPooledKeys bounds the name buffer a pooled scanner keeps.
 const maxPooledKeys = 4 << 10
 
-func (s *jsonScanner) scan(data []byte) jsonFault {
+func (s *scanner) scan(data []byte) Fault {
 	s.data, s.pos = data, 0
 	s.badUnicode, s.dup, s.badChar = false, false, false
 	s.keys, s.names = s.keys[:0], s.names[:0]
 	s.skipSpace()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
-		return jsonSyntax
+		return Syntax
 	}
 	s.pos++
-	if f := s.object(1); f != jsonOK {
+	if f := s.object(1); f != OK {
 		return f
 	}
 	s.skipSpace()
 	if s.pos != len(s.data) {
-		return jsonSyntax
+		return Syntax
 	}
 	switch {
 	case s.badUnicode:
-		return jsonBadUnicode
+		return BadUnicode
 	case s.dup:
-		return jsonDuplicate
+		return Duplicate
 	case s.badChar:
-		return jsonBadChar
+		return BadChar
 	}
-	return jsonOK
+	return OK
 }
 
-// jsonScanner is the state of one scan: the folded names of the objects
+// scanner is the state of one scan: the folded names of the objects
 // being read are kept back to back in keys, and their spans in names.
-type jsonScanner struct {
+type scanner struct {
 	data []byte
 	pos  int
 	// faults found so far; the scan goes on after them, so that one that
@@ -115,7 +121,7 @@ type jsonScanner struct {
 
 type nameSpan struct{ start, end int }
 
-func (s *jsonScanner) skipSpace() {
+func (s *scanner) skipSpace() {
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -128,25 +134,25 @@ func (s *jsonScanner) skipSpace() {
 
 // object reads the members and the closing brace of an object whose '{'
 // was consumed.
-func (s *jsonScanner) object(depth int) jsonFault {
-	if depth > maxJSONDepth {
-		return jsonSyntax
+func (s *scanner) object(depth int) Fault {
+	if depth > MaxDepth {
+		return Syntax
 	}
 	firstName, firstKey := len(s.names), len(s.keys)
 	var seen map[string]struct{} // only past maxListedNames names
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
 		s.pos++
-		return jsonOK
+		return OK
 	}
 	for {
 		s.skipSpace()
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-			return jsonSyntax
+			return Syntax
 		}
 		s.pos++
 		start := len(s.keys)
-		if f := s.str(true); f != jsonOK {
+		if f := s.str(true); f != OK {
 			return f
 		}
 		key := s.keys[start:]
@@ -173,15 +179,15 @@ func (s *jsonScanner) object(depth int) jsonFault {
 		}
 		s.skipSpace()
 		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-			return jsonSyntax
+			return Syntax
 		}
 		s.pos++
-		if f := s.value(depth); f != jsonOK {
+		if f := s.value(depth); f != OK {
 			return f
 		}
 		s.skipSpace()
 		if s.pos >= len(s.data) {
-			return jsonSyntax
+			return Syntax
 		}
 		switch s.data[s.pos] {
 		case ',':
@@ -189,15 +195,15 @@ func (s *jsonScanner) object(depth int) jsonFault {
 		case '}':
 			s.pos++
 			s.names, s.keys = s.names[:firstName], s.keys[:firstKey]
-			return jsonOK
+			return OK
 		default:
-			return jsonSyntax
+			return Syntax
 		}
 	}
 }
 
 // listed reports whether key is among the names listed since firstName.
-func (s *jsonScanner) listed(firstName int, key []byte) bool {
+func (s *scanner) listed(firstName int, key []byte) bool {
 	for _, n := range s.names[firstName:] {
 		if bytes.Equal(s.keys[n.start:n.end], key) {
 			return true
@@ -208,40 +214,40 @@ func (s *jsonScanner) listed(firstName int, key []byte) bool {
 
 // array reads the elements and the closing bracket of an array whose '['
 // was consumed.
-func (s *jsonScanner) array(depth int) jsonFault {
-	if depth > maxJSONDepth {
-		return jsonSyntax
+func (s *scanner) array(depth int) Fault {
+	if depth > MaxDepth {
+		return Syntax
 	}
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == ']' {
 		s.pos++
-		return jsonOK
+		return OK
 	}
 	for {
-		if f := s.value(depth); f != jsonOK {
+		if f := s.value(depth); f != OK {
 			return f
 		}
 		s.skipSpace()
 		if s.pos >= len(s.data) {
-			return jsonSyntax
+			return Syntax
 		}
 		switch s.data[s.pos] {
 		case ',':
 			s.pos++
 		case ']':
 			s.pos++
-			return jsonOK
+			return OK
 		default:
-			return jsonSyntax
+			return Syntax
 		}
 	}
 }
 
 // value reads one value inside a container at depth.
-func (s *jsonScanner) value(depth int) jsonFault {
+func (s *scanner) value(depth int) Fault {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
-		return jsonSyntax
+		return Syntax
 	}
 	switch c := s.data[s.pos]; {
 	case c == '{':
@@ -262,26 +268,26 @@ func (s *jsonScanner) value(depth int) jsonFault {
 	case c == '-' || ('0' <= c && c <= '9'):
 		return s.number()
 	}
-	return jsonSyntax
+	return Syntax
 }
 
-func (s *jsonScanner) literal(lit string) jsonFault {
+func (s *scanner) literal(lit string) Fault {
 	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
-		return jsonSyntax
+		return Syntax
 	}
 	s.pos += len(lit)
-	return jsonOK
+	return OK
 }
 
 // number reads a number as RFC 8259 spells it:
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *jsonScanner) number() jsonFault {
+func (s *scanner) number() Fault {
 	d := s.data
 	if d[s.pos] == '-' {
 		s.pos++
 	}
 	if s.pos >= len(d) {
-		return jsonSyntax
+		return Syntax
 	}
 	switch {
 	case d[s.pos] == '0':
@@ -289,12 +295,12 @@ func (s *jsonScanner) number() jsonFault {
 	case '1' <= d[s.pos] && d[s.pos] <= '9':
 		s.digits()
 	default:
-		return jsonSyntax
+		return Syntax
 	}
 	if s.pos < len(d) && d[s.pos] == '.' {
 		s.pos++
 		if s.digits() == 0 {
-			return jsonSyntax
+			return Syntax
 		}
 	}
 	if s.pos < len(d) && (d[s.pos] == 'e' || d[s.pos] == 'E') {
@@ -303,13 +309,13 @@ func (s *jsonScanner) number() jsonFault {
 			s.pos++
 		}
 		if s.digits() == 0 {
-			return jsonSyntax
+			return Syntax
 		}
 	}
-	return jsonOK
+	return OK
 }
 
-func (s *jsonScanner) digits() int {
+func (s *scanner) digits() int {
 	n := 0
 	for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
 		s.pos++
@@ -321,20 +327,20 @@ func (s *jsonScanner) digits() int {
 // str reads the rest of a string whose opening quote was consumed. With
 // fold, it appends the string's folded, unescaped form to s.keys. Bad
 // Unicode or a control character is noted and the scan goes on.
-func (s *jsonScanner) str(fold bool) jsonFault {
+func (s *scanner) str(fold bool) Fault {
 	d := s.data
 	for s.pos < len(d) {
 		c := d[s.pos]
 		switch {
 		case c == '"':
 			s.pos++
-			return jsonOK
+			return OK
 		case c < 0x20:
 			// JSON forbids raw control characters in strings
-			return jsonSyntax
+			return Syntax
 		case c == '\\':
 			r, f := s.escape()
-			if f != jsonOK {
+			if f != OK {
 				return f
 			}
 			if fold {
@@ -362,43 +368,43 @@ func (s *jsonScanner) str(fold bool) jsonFault {
 			s.pos += size
 		}
 	}
-	return jsonSyntax
+	return Syntax
 }
 
 // escape reads an escape sequence at s.pos and returns the rune it stands
 // for.
-func (s *jsonScanner) escape() (rune, jsonFault) {
+func (s *scanner) escape() (rune, Fault) {
 	d := s.data
 	if s.pos+1 >= len(d) {
-		return 0, jsonSyntax
+		return 0, Syntax
 	}
 	c := d[s.pos+1]
 	s.pos += 2
 	switch c {
 	case '"', '\\', '/':
-		return rune(c), jsonOK
+		return rune(c), OK
 	case 'b':
 		s.badChar = true
-		return '\b', jsonOK
+		return '\b', OK
 	case 'f':
 		s.badChar = true
-		return '\f', jsonOK
+		return '\f', OK
 	case 'n':
 		s.badChar = true
-		return '\n', jsonOK
+		return '\n', OK
 	case 'r':
 		s.badChar = true
-		return '\r', jsonOK
+		return '\r', OK
 	case 't':
 		s.badChar = true
-		return '\t', jsonOK
+		return '\t', OK
 	case 'u':
 	default:
-		return 0, jsonSyntax
+		return 0, Syntax
 	}
 	r, ok := s.hex4()
 	if !ok {
-		return 0, jsonSyntax
+		return 0, Syntax
 	}
 	switch {
 	case r < 0x20 || r == 0x7f:
@@ -410,23 +416,23 @@ func (s *jsonScanner) escape() (rune, jsonFault) {
 			s.pos += 2
 			lo, ok := s.hex4()
 			if !ok {
-				return 0, jsonSyntax
+				return 0, Syntax
 			}
 			if 0xdc00 <= lo && lo < 0xe000 {
-				return 0x10000 + (r-0xd800)<<10 + (lo - 0xdc00), jsonOK
+				return 0x10000 + (r-0xd800)<<10 + (lo - 0xdc00), OK
 			}
 			s.pos = save // the next escape is read on its own
 		}
 		s.badUnicode = true
-		return utf8.RuneError, jsonOK
+		return utf8.RuneError, OK
 	case 0xdc00 <= r && r < 0xe000:
 		s.badUnicode = true
-		return utf8.RuneError, jsonOK
+		return utf8.RuneError, OK
 	}
-	return r, jsonOK
+	return r, OK
 }
 
-func (s *jsonScanner) hex4() (rune, bool) {
+func (s *scanner) hex4() (rune, bool) {
 	if len(s.data)-s.pos < 4 {
 		return 0, false
 	}
@@ -449,7 +455,7 @@ func (s *jsonScanner) hex4() (rune, bool) {
 }
 
 // appendFolded appends the folded form of r to s.keys.
-func (s *jsonScanner) appendFolded(r rune) {
+func (s *scanner) appendFolded(r rune) {
 	if r < utf8.RuneSelf {
 		if 'A' <= r && r <= 'Z' {
 			r += 'a' - 'A'
@@ -483,186 +489,4 @@ func foldRune(r rune) rune {
 		m += 'a' - 'A' // keep ASCII letters in lower case, as the fast path does
 	}
 	return m
-}
-
-// decodeJSONObject decodes a header or payload that scanJSONObject
-// accepted into what encoding/json's Decoder with UseNumber gives for
-// map[string]any: objects as map[string]any, arrays as []any (never nil),
-// strings unescaped, numbers as json.Number with their literal text, and
-// true, false and null. On input the scan accepted it gives exactly
-// encoding/json's result (FuzzJSONScan checks this), at a fraction of the
-// cost: no reflection, and no allocation beyond the values themselves.
-// It must not be called on input the scan refused.
-func decodeJSONObject(data []byte) map[string]any {
-	d := jsonDecoder{data: data}
-	d.space()
-	d.pos++ // '{'
-	return d.object()
-}
-
-type jsonDecoder struct {
-	data []byte
-	pos  int
-}
-
-func (d *jsonDecoder) space() {
-	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case ' ', '\t', '\n', '\r':
-			d.pos++
-		default:
-			return
-		}
-	}
-}
-
-func (d *jsonDecoder) object() map[string]any {
-	m := make(map[string]any)
-	d.space()
-	if d.data[d.pos] == '}' {
-		d.pos++
-		return m
-	}
-	for {
-		d.space()
-		d.pos++ // '"'
-		name := d.str()
-		d.space()
-		d.pos++ // ':'
-		m[name] = d.value()
-		d.space()
-		c := d.data[d.pos]
-		d.pos++
-		if c == '}' {
-			return m
-		}
-	}
-}
-
-func (d *jsonDecoder) array() []any {
-	a := make([]any, 0)
-	d.space()
-	if d.data[d.pos] == ']' {
-		d.pos++
-		return a
-	}
-	for {
-		a = append(a, d.value())
-		d.space()
-		c := d.data[d.pos]
-		d.pos++
-		if c == ']' {
-			return a
-		}
-	}
-}
-
-func (d *jsonDecoder) value() any {
-	d.space()
-	switch c := d.data[d.pos]; c {
-	case '{':
-		d.pos++
-		return d.object()
-	case '[':
-		d.pos++
-		return d.array()
-	case '"':
-		d.pos++
-		return d.str()
-	case 't':
-		d.pos += len("true")
-		return true
-	case 'f':
-		d.pos += len("false")
-		return false
-	case 'n':
-		d.pos += len("null")
-		return nil
-	}
-	start := d.pos
-	for d.pos < len(d.data) {
-		switch c := d.data[d.pos]; {
-		case '0' <= c && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
-			d.pos++
-			continue
-		}
-		break
-	}
-	return json.Number(d.data[start:d.pos])
-}
-
-// str reads the rest of a string whose opening quote was consumed.
-func (d *jsonDecoder) str() string {
-	start := d.pos
-	for {
-		switch d.data[d.pos] {
-		case '"':
-			s := string(d.data[start:d.pos])
-			d.pos++
-			return s
-		case '\\':
-			return d.unescape(start)
-		}
-		d.pos++
-	}
-}
-
-// unescape reads a string with escapes from start, d.pos at the first one.
-func (d *jsonDecoder) unescape(start int) string {
-	buf := make([]byte, 0, len(d.data)-start)
-	buf = append(buf, d.data[start:d.pos]...)
-	for {
-		c := d.data[d.pos]
-		switch c {
-		case '"':
-			d.pos++
-			return string(buf)
-		case '\\':
-		default:
-			buf = append(buf, c)
-			d.pos++
-			continue
-		}
-		e := d.data[d.pos+1]
-		d.pos += 2
-		switch e {
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r := d.hex4()
-			if utf16.IsSurrogate(r) {
-				// the scan let only whole pairs through
-				d.pos += 2 // `\u`
-				r = utf16.DecodeRune(r, d.hex4())
-			}
-			buf = utf8.AppendRune(buf, r)
-		default: // '"', '\\', '/'
-			buf = append(buf, e)
-		}
-	}
-}
-
-func (d *jsonDecoder) hex4() rune {
-	var r rune
-	for _, c := range d.data[d.pos : d.pos+4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		default:
-			c -= 'A' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	d.pos += 4
-	return r
 }

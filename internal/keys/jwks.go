@@ -1,4 +1,4 @@
-package jwtextended
+package keys
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap"
 )
@@ -28,28 +28,26 @@ import (
 // ("Unknown key id") and never waits, later requests see the new keys. When
 // a fetch fails the last good set is kept and the error is logged.
 const (
-	defaultJWKSRefresh = 15 * time.Minute
-	// maxJWKSBytes bounds a JWK Set response.
-	maxJWKSBytes = 1 << 20
+	DefaultJWKSRefresh = 15 * time.Minute
+	// MaxJWKSBytes bounds a JWK Set response.
+	MaxJWKSBytes = 1 << 20
 	// jwksFetchTimeout bounds one fetch, connection to last byte.
 	jwksFetchTimeout = 10 * time.Second
-	// jwksCacheControl is sent with our own JWK Set.
-	jwksCacheControl = "public, max-age=300"
 )
 
 // jwksSource is one remote JWK Set.
 type jwksSource struct {
 	url    string
-	ring   *keyring
+	ring   *Ring
 	client *http.Client
-	keys   atomic.Pointer[[]*verificationKey]
+	keys   atomic.Pointer[[]*jws.Key]
 	// kick asks the fetch loop for an early refresh.
 	kick chan struct{}
 	// lastKick is the unix nano time of the last unknown-kid refresh.
 	lastKick atomic.Int64
 }
 
-func newJWKSSource(url string, k *keyring) *jwksSource {
+func newJWKSSource(url string, k *Ring) *jwksSource {
 	return &jwksSource{
 		url:    url,
 		ring:   k,
@@ -59,7 +57,7 @@ func newJWKSSource(url string, k *keyring) *jwksSource {
 }
 
 // current returns the last good keys of the source.
-func (s *jwksSource) current() []*verificationKey {
+func (s *jwksSource) current() []*jws.Key {
 	if p := s.keys.Load(); p != nil {
 		return *p
 	}
@@ -90,12 +88,12 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("unexpected status %s", resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
 	if err != nil {
 		return fmt.Errorf("reading the response: %v", err)
 	}
-	if len(body) > maxJWKSBytes {
-		return fmt.Errorf("the response is larger than %d bytes", maxJWKSBytes)
+	if len(body) > MaxJWKSBytes {
+		return fmt.Errorf("the response is larger than %d bytes", MaxJWKSBytes)
 	}
 	keys, skipped, err := parseJWKSet(body, false)
 	for _, e := range skipped {
@@ -108,7 +106,7 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 		return errors.New("the JWK Set has no usable signature key")
 	}
 	for _, vk := range keys {
-		vk.source = "jwks_url " + s.url
+		vk.Source = "jwks_url " + s.url
 	}
 	if sameKeys(s.current(), keys) {
 		// unchanged: keep the snapshot, and so the verified-token cache
@@ -120,8 +118,8 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 	return nil
 }
 
-// refresh fetches once and logs a failure.
-func (s *jwksSource) refresh(ctx context.Context) {
+// refresh fetches once, counts the fetch and logs a failure.
+func (s *jwksSource) refresh(ctx context.Context) error {
 	err := s.fetch(ctx)
 	if ctx.Err() == nil {
 		s.ring.fetched(err == nil)
@@ -130,19 +128,33 @@ func (s *jwksSource) refresh(ctx context.Context) {
 		s.ring.logger.Error("fetching remote JWK Set failed; keeping the last good keys",
 			zap.String("jwks_url", s.url), zap.Int("kept_keys", len(s.current())), zap.Error(err))
 	}
+	return err
+}
+
+// Refresh fetches every remote JWK Set once now, as the background loop
+// does (counted, failures logged and the last good set kept), and returns
+// the fetches' errors.
+func (k *Ring) Refresh(ctx context.Context) error {
+	var errs []error
+	for _, s := range k.remotes {
+		if err := s.refresh(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.url, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // sameKeys reports whether two key lists hold the same kids, algorithms
 // and public keys, in the same order.
-func sameKeys(a, b []*verificationKey) bool {
+func sameKeys(a, b []*jws.Key) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	for i := range a {
 		x, y := a[i], b[i]
-		eq, ok := x.key.(equaler)
-		if x.kid != y.kid || x.alg != y.alg || !ok || !eq.Equal(y.key) {
+		eq, ok := x.Material.(equaler)
+		if x.KID != y.KID || x.Alg != y.Alg || !ok || !eq.Equal(y.Material) {
 			return false
 		}
 	}
@@ -151,7 +163,7 @@ func sameKeys(a, b []*verificationKey) bool {
 
 // run fetches now, then every interval and on demand, until ctx ends.
 func (s *jwksSource) run(ctx context.Context, interval time.Duration) {
-	fetch := func() { s.refresh(ctx) }
+	fetch := func() { _ = s.refresh(ctx) }
 	fetch()
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -185,15 +197,15 @@ func (s *jwksSource) requestRefresh(now time.Time, interval time.Duration) bool 
 }
 
 // unknownKID is called on the request path for a kid no key has.
-func (k *keyring) unknownKID() {
+func (k *Ring) unknownKID() {
 	now := k.now()
 	for _, s := range k.remotes {
 		s.requestRefresh(now, k.refresh)
 	}
 }
 
-// start begins fetching the remote JWK Sets in the background.
-func (k *keyring) start() error {
+// Start begins fetching the remote JWK Sets in the background.
+func (k *Ring) Start() error {
 	if len(k.remotes) == 0 {
 		return nil
 	}
@@ -209,8 +221,8 @@ func (k *keyring) start() error {
 	return nil
 }
 
-// stop ends the background fetches and waits for them.
-func (k *keyring) stop() error {
+// Stop ends the background fetches and waits for them.
+func (k *Ring) Stop() error {
 	if k.stopBG != nil {
 		k.stopBG()
 		k.wg.Wait()
@@ -219,43 +231,22 @@ func (k *keyring) stop() error {
 	return nil
 }
 
-// publicJWKS returns our JWK Set: the public halves of the local
+// PublicJWKS returns our JWK Set: the public halves of the local
 // asymmetric keys (the signing key and every public_key), each with kid,
 // alg and use. HMAC secrets and private parts never appear.
-func (k *keyring) publicJWKS() []byte {
+func (k *Ring) PublicJWKS() []byte {
 	return k.jwks
 }
 
-func publicJWKSOf(keys []*verificationKey) ([]byte, error) {
+func publicJWKSOf(keys []*jws.Key) ([]byte, error) {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, vk := range keys {
-		switch vk.key.(type) {
+		switch vk.Material.(type) {
 		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
 		default:
 			continue // an HMAC secret is never published
 		}
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: vk.key, KeyID: vk.kid, Algorithm: vk.alg, Use: "sig"})
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: vk.Material, KeyID: vk.KID, Algorithm: vk.Alg, Use: "sig"})
 	}
 	return json.Marshal(set)
-}
-
-// serveJWKS answers the jwt_issue jwks route with the app's public keys.
-func (h *Issue) serveJWKS(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeAuthError(w, errMethodNotAllowed)
-		return nil
-	}
-	body := h.app.keys.publicJWKS()
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/jwk-set+json")
-	hdr.Set("Cache-Control", jwksCacheControl)
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return nil
-	}
-	_, err := w.Write(body)
-	return err
 }

@@ -1,28 +1,30 @@
-package jwtextended
+package token
 
 import (
 	"hash/maphash"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// defaultCacheSize is how many verified tokens the cache keeps by default.
+// DefaultCacheSize is how many verified tokens the cache keeps by default.
 // An entry costs about the token's size twice over plus its decoded
 // claims: roughly 2 KiB for a typical token, so 20 MiB at this bound.
-const defaultCacheSize = 10000
+const DefaultCacheSize = 10000
 
 // cacheShards spreads entries over independently locked maps, so that
 // cores do not contend on one lock.
 const cacheShards = 16
 
-// tokenCache remembers tokens whose signature and claims verified, keyed by
+// Cache remembers tokens whose signature and claims verified, keyed by
 // the whole token, so that a token seen again skips decoding and the
 // signature check. Only successes are cached. A hit is still checked
 // against the clock (exp, nbf, iat), the revocation store, freshness and
 // the route's requirements on every request; an entry is dropped at its
 // token's exp, and ignored once the trusted keys have changed.
-type tokenCache struct {
+type Cache struct {
 	seed      maphash.Seed
 	perShard  int
 	shards    [cacheShards]cacheShard
@@ -31,39 +33,45 @@ type tokenCache struct {
 	evictions atomic.Uint64
 }
 
+// Hits, Misses and Evictions count the cache's lookups that found a token,
+// those that did not, and the tokens dropped to make room.
+func (c *Cache) Hits() uint64      { return c.hits.Load() }
+func (c *Cache) Misses() uint64    { return c.misses.Load() }
+func (c *Cache) Evictions() uint64 { return c.evictions.Load() }
+
 type cacheShard struct {
 	mu sync.RWMutex
 	m  map[string]cacheEntry
 }
 
 type cacheEntry struct {
-	tok *verifiedToken
+	tok *Verified
 	// keys is the key snapshot that verified the token: a cached token
 	// is only good while the same keys are trusted.
-	keys *keySnapshot
+	keys *keys.Snapshot
 }
 
-// newTokenCache makes a cache of at most size entries; size 0 or less
+// NewCache makes a cache of at most size entries; size 0 or less
 // disables it (nil cache).
-func newTokenCache(size int) *tokenCache {
+func NewCache(size int) *Cache {
 	if size <= 0 {
 		return nil
 	}
 	per := (size + cacheShards - 1) / cacheShards
-	c := &tokenCache{seed: maphash.MakeSeed(), perShard: per}
+	c := &Cache{seed: maphash.MakeSeed(), perShard: per}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]cacheEntry)
 	}
 	return c
 }
 
-func (c *tokenCache) shard(raw string) *cacheShard {
+func (c *Cache) shard(raw string) *cacheShard {
 	return &c.shards[maphash.String(c.seed, raw)%cacheShards]
 }
 
-// get returns the cached token for raw, if it was verified with keys and
+// Get returns the cached token for raw, if it was verified with keys and
 // has not expired at now.
-func (c *tokenCache) get(raw string, keys *keySnapshot, now time.Time) *verifiedToken {
+func (c *Cache) Get(raw string, keys *keys.Snapshot, now time.Time) *Verified {
 	s := c.shard(raw)
 	s.mu.RLock()
 	e, ok := s.m[raw]
@@ -85,26 +93,30 @@ func (c *tokenCache) get(raw string, keys *keySnapshot, now time.Time) *verified
 	return e.tok
 }
 
-// put caches a verified token, evicting an arbitrary entry of its shard
+// Put caches a verified token, evicting an arbitrary entry of its shard
 // when the shard is full (Go's map iteration order is randomized, which
 // makes this random eviction: cheap, and no worse than LRU for tokens
 // that are each replayed until they expire).
-func (c *tokenCache) put(tok *verifiedToken, keys *keySnapshot) {
-	s := c.shard(tok.raw)
+func (c *Cache) Put(tok *Verified, keys *keys.Snapshot) {
+	s := c.shard(tok.Raw)
 	s.mu.Lock()
-	if _, ok := s.m[tok.raw]; !ok && len(s.m) >= c.perShard {
+	if _, ok := s.m[tok.Raw]; !ok && len(s.m) >= c.perShard {
 		for k := range s.m {
 			delete(s.m, k)
 			c.evictions.Add(1)
 			break
 		}
 	}
-	s.m[tok.raw] = cacheEntry{tok: tok, keys: keys}
+	s.m[tok.Raw] = cacheEntry{tok: tok, keys: keys}
 	s.mu.Unlock()
 }
 
-// len is the number of cached tokens.
-func (c *tokenCache) len() int {
+// Bound is the most tokens the cache holds: its size rounded up to a
+// whole number per shard.
+func (c *Cache) Bound() int { return c.perShard * cacheShards }
+
+// Len is the number of cached tokens.
+func (c *Cache) Len() int {
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]

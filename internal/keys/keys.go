@@ -1,4 +1,8 @@
-package jwtextended
+// Package keys holds the keys of the jwt app: the signing key and every
+// trusted verification key, each bound to exactly one algorithm at load.
+// It reads PEM files, JWKs and remote JWK Sets, and refuses weak or
+// mismatched keys with a message that names the setting and the fix.
+package keys
 
 import (
 	"crypto"
@@ -13,58 +17,15 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/go-jose/go-jose/v4"
-	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 )
-
-// PS256/384/512 as RFC 7518 section 3.5 fixes them: the salt is as long as
-// the hash, on signing and on verifying. golang-jwt's own PS methods verify
-// with rsa.PSSSaltLengthAuto, which accepts any salt length.
-var (
-	signingMethodPS256 = newStrictPSS("PS256", crypto.SHA256)
-	signingMethodPS384 = newStrictPSS("PS384", crypto.SHA384)
-	signingMethodPS512 = newStrictPSS("PS512", crypto.SHA512)
-)
-
-func newStrictPSS(name string, h crypto.Hash) *jwt.SigningMethodRSAPSS {
-	opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
-	return &jwt.SigningMethodRSAPSS{
-		SigningMethodRSA: &jwt.SigningMethodRSA{Name: name, Hash: h},
-		Options:          opts,
-		VerifyOptions:    opts,
-	}
-}
-
-// algorithms maps every supported JWS algorithm name to the golang-jwt
-// method that signs and verifies it. A key is bound to exactly one of these
-// at load; the token's header never chooses one.
-var algorithms = map[string]jwt.SigningMethod{
-	"HS256": jwt.SigningMethodHS256,
-	"HS384": jwt.SigningMethodHS384,
-	"HS512": jwt.SigningMethodHS512,
-	"RS256": jwt.SigningMethodRS256,
-	"RS384": jwt.SigningMethodRS384,
-	"RS512": jwt.SigningMethodRS512,
-	"PS256": signingMethodPS256,
-	"PS384": signingMethodPS384,
-	"PS512": signingMethodPS512,
-	"ES256": jwt.SigningMethodES256,
-	"ES384": jwt.SigningMethodES384,
-	"ES512": jwt.SigningMethodES512,
-	"EdDSA": jwt.SigningMethodEdDSA,
-}
-
-// minHMACKeyBytes is the shortest secret accepted per algorithm: at least
-// the hash size, as RFC 7518 section 3.2 requires.
-var minHMACKeyBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
 // minRSABits is the smallest RSA modulus accepted anywhere (RFC 7518
 // section 3.3 requires 2048).
@@ -73,54 +34,208 @@ const minRSABits = 2048
 // curveAlgorithms binds each ECDSA curve to its only JWS algorithm.
 var curveAlgorithms = map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 
-func supportedAlgorithms() string {
-	names := make([]string, 0, len(algorithms))
-	for n := range algorithms {
-		names = append(names, n)
+// KeyFile is a PEM key on disk, optionally named by a key id.
+type KeyFile struct {
+	File string
+	KID  string
+}
+
+// Config says which keys to load. Settings are named in errors as the
+// Caddyfile names them.
+type Config struct {
+	Secret     string
+	Algorithm  string
+	PrivateKey *KeyFile
+	PublicKeys []KeyFile
+	JWKSURLs   []string
+	// Refresh is how often remote JWK Sets are fetched; 0: 15m.
+	Refresh time.Duration
+	// Generated is the signing key of a configuration without keys (the
+	// caller keeps it in storage; see ZeroConfig), and GeneratedSource
+	// names where it is kept.
+	Generated       crypto.Signer
+	GeneratedSource string
+
+	Logger *zap.Logger // nil: no logs
+	Now    func() time.Time
+	// Fetched is told the outcome of every remote JWK Set fetch.
+	Fetched func(ok bool)
+}
+
+// ZeroConfig reports whether no key is configured at all, so the caller
+// must supply the generated key. It checks the one setting that may come
+// with it: the generated key is ES256.
+func (c *Config) ZeroConfig() (bool, error) {
+	if c.Secret != "" || c.PrivateKey != nil || len(c.PublicKeys) != 0 || len(c.JWKSURLs) != 0 {
+		return false, nil
 	}
-	sort.Strings(names)
-	return strings.Join(names, " ")
+	if c.Algorithm != "" && c.Algorithm != "ES256" {
+		return true, fmt.Errorf("jwt: algorithm %s is set without a key; the generated key is ES256, so remove algorithm, or add secret (HS*) or private_key for %s", c.Algorithm, c.Algorithm)
+	}
+	return true, nil
 }
 
-// verificationKey is one trusted key, bound to exactly one algorithm.
-type verificationKey struct {
-	kid    string
-	alg    string
-	method jwt.SigningMethod
-	key    any // []byte for HMAC, *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey
-	// source names where the key came from, for errors and logs: a
-	// setting ("secret", "private_key", "public_key <file>") or a JWKS URL.
-	source string
+// Load builds the keys of a configuration. It reads local files, but never
+// the network: remote JWK Sets are fetched after Start.
+func Load(cfg Config) (*Ring, error) {
+	if cfg.Algorithm != "" {
+		if _, ok := jws.Method(cfg.Algorithm); !ok {
+			return nil, fmt.Errorf("jwt: algorithm %q is not supported; use one of %s", cfg.Algorithm, jws.Supported())
+		}
+	}
+	k := &Ring{logger: cfg.Logger, now: cfg.Now, fetched: cfg.Fetched, refresh: cfg.Refresh}
+	if k.logger == nil {
+		k.logger = zap.NewNop()
+	}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	if k.fetched == nil {
+		k.fetched = func(bool) {}
+	}
+	if k.refresh <= 0 {
+		k.refresh = DefaultJWKSRefresh
+	}
+	if err := k.loadSigner(&cfg); err != nil {
+		return nil, err
+	}
+	if err := k.loadPublicKeys(cfg.PublicKeys, cfg.Algorithm); err != nil {
+		return nil, err
+	}
+	if err := checkUniqueKIDs(k.local); err != nil {
+		return nil, err
+	}
+	var err error
+	if k.jwks, err = publicJWKSOf(k.local); err != nil {
+		return nil, fmt.Errorf("jwt: building the public JWK Set: %v", err)
+	}
+	for _, u := range cfg.JWKSURLs {
+		k.remotes = append(k.remotes, newJWKSSource(u, k))
+	}
+	k.rebuild()
+	return k, nil
 }
 
-// signingKey is the key that mints tokens.
-type signingKey struct {
-	kid    string // empty for a secret: flask-jwt-extended tokens carry none
-	alg    string
-	method jwt.SigningMethod
-	key    any // []byte for HMAC, crypto.Signer otherwise
+// loadSigner binds the one key that signs: secret, private_key or the
+// generated key; a configuration with none only verifies.
+func (k *Ring) loadSigner(cfg *Config) error {
+	if cfg.Secret != "" && cfg.PrivateKey != nil {
+		return fmt.Errorf("jwt: secret and private_key are both set, but only one key signs; keep private_key and remove secret (or the other way round)")
+	}
+	var vk *jws.Key
+	switch {
+	case cfg.Secret != "":
+		alg := cfg.Algorithm
+		if alg == "" {
+			alg = "HS256"
+		}
+		min, ok := jws.MinHMACKeyBytes(alg)
+		if !ok {
+			return fmt.Errorf("jwt: secret is an HMAC key, but algorithm is %s; use HS256, HS384 or HS512 with secret, or private_key for %s", alg, alg)
+		}
+		if len(cfg.Secret) < min {
+			return fmt.Errorf("jwt: secret is %d bytes, %s needs at least %d; generate one with `caddy jwt genkey --alg %s` and pass it as {env.JWT_SECRET}", len(cfg.Secret), alg, min, alg)
+		}
+		method, _ := jws.Method(alg)
+		vk = &jws.Key{Alg: alg, Method: method, Material: []byte(cfg.Secret), Source: "secret"}
+		k.signer = &jws.Signer{Alg: alg, Method: method, Key: vk.Material}
+
+	case cfg.PrivateKey != nil:
+		data, err := os.ReadFile(cfg.PrivateKey.File)
+		if err != nil {
+			return fmt.Errorf("jwt: reading private_key: %v", err)
+		}
+		priv, err := ParsePrivateKeyPEM(data)
+		if err != nil {
+			return fmt.Errorf("jwt: private_key %s: %v", cfg.PrivateKey.File, err)
+		}
+		if k.signer, vk, err = signingKeyFrom(priv, cfg.Algorithm, cfg.PrivateKey.KID); err != nil {
+			return fmt.Errorf("jwt: private_key %s: %v", cfg.PrivateKey.File, err)
+		}
+		vk.Source = "private_key " + cfg.PrivateKey.File
+
+	case cfg.Generated != nil:
+		var err error
+		if k.signer, vk, err = signingKeyFrom(cfg.Generated, "ES256", ""); err != nil {
+			return err
+		}
+		vk.Source = cfg.GeneratedSource
+
+	default:
+		if cfg.Algorithm != "" {
+			return fmt.Errorf("jwt: algorithm %s is set, but there is no secret or private_key for it to sign with; add one, or remove algorithm (public_key and jwks_url keys carry their own)", cfg.Algorithm)
+		}
+		k.signErr = errors.New("jwt: no signing key: the jwt app only verifies (public_key or jwks_url without secret or private_key); set private_key or secret to mint tokens")
+		return nil
+	}
+	k.local = append(k.local, vk)
+	return nil
 }
 
-// keySnapshot is an immutable view of the trusted keys. It is swapped
+// loadPublicKeys adds the verification-only keys of public_key lines.
+func (k *Ring) loadPublicKeys(files []KeyFile, configuredAlg string) error {
+	for _, pk := range files {
+		data, err := os.ReadFile(pk.File)
+		if err != nil {
+			return fmt.Errorf("jwt: reading public_key: %v", err)
+		}
+		pub, err := ParsePublicKeyPEM(data)
+		if err != nil {
+			return fmt.Errorf("jwt: public_key %s: %v", pk.File, err)
+		}
+		alg, err := inferAlgorithm(pub, rsaFamilyOnly(configuredAlg))
+		if err != nil {
+			return fmt.Errorf("jwt: public_key %s: %v", pk.File, err)
+		}
+		vk, err := newVerificationKey(pub, alg, pk.KID)
+		if err != nil {
+			return fmt.Errorf("jwt: public_key %s: %v", pk.File, err)
+		}
+		vk.Source = "public_key " + pk.File
+		k.local = append(k.local, vk)
+	}
+	return nil
+}
+
+// checkUniqueKIDs refuses two local keys with one kid: a kid must name one
+// key.
+func checkUniqueKIDs(local []*jws.Key) error {
+	seen := map[string]*jws.Key{}
+	for _, vk := range local {
+		if vk.KID == "" {
+			continue
+		}
+		if prev, dup := seen[vk.KID]; dup {
+			return fmt.Errorf("jwt: key id %q is used by both %s and %s; give each key its own kid (the second argument of private_key/public_key), or remove the duplicate key", vk.KID, prev.Source, vk.Source)
+		}
+		seen[vk.KID] = vk
+	}
+	return nil
+}
+
+// Snapshot is an immutable view of the trusted keys. It is swapped
 // atomically when a remote JWK Set changes, so the request path reads it
 // without locks.
-type keySnapshot struct {
-	byKID map[string]*verificationKey
+type Snapshot struct {
+	byKID map[string]*jws.Key
 	// noKID holds the keys tried, in order, for a token whose header has
 	// no kid: the local keys (a handful at most). Keys of remote JWK Sets
 	// are only ever selected by kid.
-	noKID []*verificationKey
+	noKID []*jws.Key
+	// ring is asked for a refresh of remote JWK Sets on an unknown kid;
+	// nil when there are none.
+	ring *Ring
 }
 
-// keyring holds the app's signing key and every trusted verification key.
-type keyring struct {
-	signer *signingKey
+// Ring holds the app's signing key and every trusted verification key.
+type Ring struct {
+	signer *jws.Signer
 	// signErr says why there is no signer (a verify-only configuration).
 	signErr error
-	snap    atomic.Pointer[keySnapshot]
+	snap    atomic.Pointer[Snapshot]
 
 	// local keys, in configuration order; they win over remote ones.
-	local []*verificationKey
+	local []*jws.Key
 	// jwks is the precomputed JWK Set of the local public keys.
 	jwks []byte
 
@@ -136,128 +251,6 @@ type keyring struct {
 	fetched func(ok bool)
 }
 
-// loadKeyring builds the app's keys from its configuration. It reads local
-// files and Caddy's storage, but never the network: remote JWK Sets are
-// fetched after start.
-func loadKeyring(ctx caddy.Context, a *App) (*keyring, error) {
-	k := &keyring{logger: a.logger, now: time.Now, fetched: func(bool) {}}
-	if k.logger == nil {
-		k.logger = zap.NewNop()
-	}
-	if a.now != nil {
-		// App.now is the clock, and tests replace it after Provision
-		k.now = func() time.Time { return a.now() }
-	}
-	k.refresh = time.Duration(a.JWKSRefresh)
-	if k.refresh <= 0 {
-		k.refresh = defaultJWKSRefresh
-	}
-
-	zeroConfig := a.Secret == "" && a.PrivateKey == nil && len(a.PublicKeys) == 0 && len(a.JWKSURLs) == 0
-	if a.Secret != "" && a.PrivateKey != nil {
-		return nil, fmt.Errorf("jwt: secret and private_key are both set, but only one key signs; keep private_key and remove secret (or the other way round)")
-	}
-
-	switch {
-	case a.Secret != "":
-		alg := a.Algorithm
-		if alg == "" {
-			alg = "HS256"
-		}
-		min, ok := minHMACKeyBytes[alg]
-		if !ok {
-			return nil, fmt.Errorf("jwt: secret is an HMAC key, but algorithm is %s; use HS256, HS384 or HS512 with secret, or private_key for %s", alg, alg)
-		}
-		if len(a.Secret) < min {
-			return nil, fmt.Errorf("jwt: secret is %d bytes, %s needs at least %d; generate one with `caddy jwt genkey --alg %s` and pass it as {env.JWT_SECRET}", len(a.Secret), alg, min, alg)
-		}
-		vk := &verificationKey{alg: alg, method: algorithms[alg], key: []byte(a.Secret), source: "secret"}
-		k.signer = &signingKey{alg: alg, method: vk.method, key: vk.key}
-		k.local = append(k.local, vk)
-
-	case a.PrivateKey != nil:
-		data, err := os.ReadFile(a.PrivateKey.File)
-		if err != nil {
-			return nil, fmt.Errorf("jwt: reading private_key: %v", err)
-		}
-		priv, err := parsePrivateKeyPEM(data)
-		if err != nil {
-			return nil, fmt.Errorf("jwt: private_key %s: %v", a.PrivateKey.File, err)
-		}
-		sk, vk, err := signingKeyFrom(priv, a.Algorithm, a.PrivateKey.KID)
-		if err != nil {
-			return nil, fmt.Errorf("jwt: private_key %s: %v", a.PrivateKey.File, err)
-		}
-		vk.source = "private_key " + a.PrivateKey.File
-		k.signer = sk
-		k.local = append(k.local, vk)
-
-	case zeroConfig:
-		if a.Algorithm != "" && a.Algorithm != "ES256" {
-			return nil, fmt.Errorf("jwt: algorithm %s is set without a key; the generated key is ES256, so remove algorithm, or add secret (HS*) or private_key for %s", a.Algorithm, a.Algorithm)
-		}
-		priv, err := loadOrCreateSigningKey(ctx, ctx.Storage(), k.logger)
-		if err != nil {
-			return nil, err
-		}
-		sk, vk, err := signingKeyFrom(priv, "ES256", "")
-		if err != nil {
-			return nil, err
-		}
-		vk.source = "generated key in storage (" + zeroConfigKeyPath + ")"
-		k.signer = sk
-		k.local = append(k.local, vk)
-
-	default:
-		if a.Algorithm != "" {
-			return nil, fmt.Errorf("jwt: algorithm %s is set, but there is no secret or private_key for it to sign with; add one, or remove algorithm (public_key and jwks_url keys carry their own)", a.Algorithm)
-		}
-		k.signErr = errors.New("jwt: no signing key: the jwt app only verifies (public_key or jwks_url without secret or private_key); set private_key or secret to mint tokens")
-	}
-
-	for _, pk := range a.PublicKeys {
-		data, err := os.ReadFile(pk.File)
-		if err != nil {
-			return nil, fmt.Errorf("jwt: reading public_key: %v", err)
-		}
-		pub, err := parsePublicKeyPEM(data)
-		if err != nil {
-			return nil, fmt.Errorf("jwt: public_key %s: %v", pk.File, err)
-		}
-		alg, err := inferAlgorithm(pub, rsaFamilyOnly(a.Algorithm))
-		if err != nil {
-			return nil, fmt.Errorf("jwt: public_key %s: %v", pk.File, err)
-		}
-		vk, err := newVerificationKey(pub, alg, pk.KID)
-		if err != nil {
-			return nil, fmt.Errorf("jwt: public_key %s: %v", pk.File, err)
-		}
-		vk.source = "public_key " + pk.File
-		k.local = append(k.local, vk)
-	}
-
-	seen := map[string]*verificationKey{}
-	for _, vk := range k.local {
-		if vk.kid == "" {
-			continue
-		}
-		if prev, dup := seen[vk.kid]; dup {
-			return nil, fmt.Errorf("jwt: key id %q is used by both %s and %s; give each key its own kid (the second argument of private_key/public_key), or remove the duplicate key", vk.kid, prev.source, vk.source)
-		}
-		seen[vk.kid] = vk
-	}
-
-	var err error
-	if k.jwks, err = publicJWKSOf(k.local); err != nil {
-		return nil, fmt.Errorf("jwt: building the public JWK Set: %v", err)
-	}
-	for _, u := range a.JWKSURLs {
-		k.remotes = append(k.remotes, newJWKSSource(u, k))
-	}
-	k.rebuild()
-	return k, nil
-}
-
 // rsaFamilyOnly returns alg when it is an RSA algorithm, else "": the
 // configured algorithm applies to public_key RSA keys (an RSA key could be
 // used with six algorithms), while EC and Ed25519 keys have exactly one.
@@ -271,61 +264,71 @@ func rsaFamilyOnly(alg string) string {
 // rebuild recomputes the snapshot from the local keys and the last good
 // set of each remote source, then swaps it in. Local keys win a kid
 // collision; among remote sources, the first configured wins.
-func (k *keyring) rebuild() {
+func (k *Ring) rebuild() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	snap := &keySnapshot{byKID: map[string]*verificationKey{}}
+	snap := &Snapshot{byKID: map[string]*jws.Key{}}
+	if len(k.remotes) > 0 {
+		snap.ring = k
+	}
 	for _, vk := range k.local {
 		snap.noKID = append(snap.noKID, vk)
-		if vk.kid != "" {
-			snap.byKID[vk.kid] = vk
+		if vk.KID != "" {
+			snap.byKID[vk.KID] = vk
 		}
 	}
 	for _, src := range k.remotes {
 		for _, vk := range src.current() {
-			if prev, dup := snap.byKID[vk.kid]; dup {
+			if prev, dup := snap.byKID[vk.KID]; dup {
 				if prev != vk {
-					src.logCollision(vk.kid, prev.source)
+					src.logCollision(vk.KID, prev.Source)
 				}
 				continue
 			}
-			snap.byKID[vk.kid] = vk
+			snap.byKID[vk.KID] = vk
 		}
 	}
 	k.snap.Store(snap)
 }
 
-// keyFor returns the key that verifies a token whose header names kid, or
+// KeyFor returns the key that verifies a token whose header names kid, or
 // nil. The kid only selects among configured keys; it never chooses the
 // algorithm or the key type. An unknown kid asks the remote JWK Sets, if
 // any, for a refresh in the background (throttled); this request still
 // fails.
-func (k *keyring) keyFor(kid string) *verificationKey {
-	vk := k.snap.Load().byKID[kid]
-	if vk == nil && len(k.remotes) > 0 {
-		k.unknownKID()
+func (s *Snapshot) KeyFor(kid string) *jws.Key {
+	vk := s.byKID[kid]
+	if vk == nil && s.ring != nil {
+		s.ring.unknownKID()
 	}
 	return vk
 }
 
-// keysWithoutKID returns the local keys tried, in order, for a token whose
+// KeysWithoutKID returns the local keys tried, in order, for a token whose
 // header has no kid.
-func (k *keyring) keysWithoutKID() []*verificationKey {
-	return k.snap.Load().noKID
-}
+func (s *Snapshot) KeysWithoutKID() []*jws.Key { return s.noKID }
 
-// signingKey returns the key that mints tokens, or an error that says why
-// this configuration cannot mint (it only verifies).
-func (k *keyring) signingKey() (*signingKey, error) {
+// Current returns the keys trusted now. Hold on to it for the whole of one
+// verification: a token is checked against one snapshot, and a cache of
+// verified tokens is only good while the snapshot is the same.
+func (k *Ring) Current() *Snapshot { return k.snap.Load() }
+
+// Signer returns the key that mints tokens, or an error that says why this
+// configuration cannot mint (it only verifies).
+func (k *Ring) Signer() (*jws.Signer, error) {
 	if k.signer == nil {
 		return nil, k.signErr
 	}
 	return k.signer, nil
 }
 
+// Local returns the configured keys (not those of remote JWK Sets), in
+// configuration order.
+func (k *Ring) Local() []*jws.Key { return k.local }
+
 // signingKeyFrom binds a private key to its algorithm and kid, and returns
 // the public half as a verification key.
-func signingKeyFrom(priv crypto.Signer, configuredAlg, kid string) (*signingKey, *verificationKey, error) {
+func signingKeyFrom(priv crypto.Signer, configuredAlg, kid string) (*jws.Signer, *jws.Key, error) {
 	alg, err := inferAlgorithm(priv.Public(), configuredAlg)
 	if err != nil {
 		return nil, nil, err
@@ -334,36 +337,37 @@ func signingKeyFrom(priv crypto.Signer, configuredAlg, kid string) (*signingKey,
 	if err != nil {
 		return nil, nil, err
 	}
-	return &signingKey{kid: vk.kid, alg: alg, method: vk.method, key: priv}, vk, nil
+	return &jws.Signer{KID: vk.KID, Alg: alg, Method: vk.Method, Key: priv}, vk, nil
 }
 
 // newVerificationKey checks an asymmetric public key against alg and binds
 // it, with kid or, when kid is empty, its RFC 7638 thumbprint.
-func newVerificationKey(pub crypto.PublicKey, alg, kid string) (*verificationKey, error) {
+func newVerificationKey(pub crypto.PublicKey, alg, kid string) (*jws.Key, error) {
 	if err := checkKeyFitsAlg(pub, alg); err != nil {
 		return nil, err
 	}
 	if kid == "" {
 		var err error
-		if kid, err = thumbprint(pub); err != nil {
+		if kid, err = Thumbprint(pub); err != nil {
 			return nil, err
 		}
 	}
-	if len(kid) > maxKIDLength {
-		return nil, fmt.Errorf("kid is longer than %d bytes", maxKIDLength)
+	if len(kid) > jws.MaxKIDLength {
+		return nil, fmt.Errorf("kid is longer than %d bytes", jws.MaxKIDLength)
 	}
-	return &verificationKey{kid: kid, alg: alg, method: algorithms[alg], key: pub}, nil
+	method, _ := jws.Method(alg)
+	return &jws.Key{KID: kid, Alg: alg, Method: method, Material: pub}, nil
 }
 
-// thumbprint is the RFC 7638 JWK thumbprint (SHA-256, base64url): a kid
+// Thumbprint is the RFC 7638 JWK thumbprint (SHA-256, base64url): a kid
 // that is stable for a key and the same in every JOSE library.
-func thumbprint(pub crypto.PublicKey) (string, error) {
+func Thumbprint(pub crypto.PublicKey) (string, error) {
 	j := jose.JSONWebKey{Key: pub}
 	tp, err := j.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return "", err
 	}
-	return b64.EncodeToString(tp), nil
+	return jws.Encoding.EncodeToString(tp), nil
 }
 
 // inferAlgorithm returns the algorithm for an asymmetric public key: the
@@ -394,8 +398,8 @@ func inferAlgorithm(pub crypto.PublicKey, configured string) (string, error) {
 
 // checkKeyFitsAlg refuses a key that cannot serve alg, and weak keys.
 func checkKeyFitsAlg(pub crypto.PublicKey, alg string) error {
-	if _, ok := algorithms[alg]; !ok {
-		return fmt.Errorf("algorithm %q is not supported; use one of %s", alg, supportedAlgorithms())
+	if _, ok := jws.Method(alg); !ok {
+		return fmt.Errorf("algorithm %q is not supported; use one of %s", alg, jws.Supported())
 	}
 	switch p := pub.(type) {
 	case *rsa.PublicKey:
@@ -473,9 +477,9 @@ func rocaVulnerable(n *big.Int) bool {
 	return true
 }
 
-// parsePrivateKeyPEM reads the first private key block of a PEM file:
+// ParsePrivateKeyPEM reads the first private key block of a PEM file:
 // PKCS#8, PKCS#1 (RSA) or SEC 1 (EC).
-func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
+func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
 	for {
 		var block *pem.Block
 		block, data = pem.Decode(data)
@@ -516,10 +520,10 @@ func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
 	}
 }
 
-// parsePublicKeyPEM reads the first public key block of a PEM file: PKIX
+// ParsePublicKeyPEM reads the first public key block of a PEM file: PKIX
 // ("PUBLIC KEY"), PKCS#1 ("RSA PUBLIC KEY") or a certificate, whose public
 // key is used (the certificate itself is not checked: it is pinned).
-func parsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
+func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
 	for {
 		var block *pem.Block
 		block, data = pem.Decode(data)
@@ -561,7 +565,7 @@ type jwkMeta struct {
 	Kty    string   `json:"kty"`
 }
 
-// verificationKeyFromJWK builds a verification key from one JWK, as
+// FromJWK builds a verification key from one JWK, as
 // jwks_url uses it. The key must be meant for signatures (use "sig" or
 // key_ops with "verify", when present) and bound to exactly one algorithm:
 // its alg, or when absent one inferred where only one fits (an EC curve,
@@ -570,7 +574,7 @@ type jwkMeta struct {
 // wrote down), a private JWK yields its public half and a symmetric key
 // ("oct") is an HMAC key; a remote JWK Set (configured unset) must hold
 // public keys only.
-func verificationKeyFromJWK(raw []byte, configured bool) (*verificationKey, error) {
+func FromJWK(raw []byte, configured bool) (*jws.Key, error) {
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(raw); err != nil {
 		return nil, fmt.Errorf("invalid JWK: %v", err)
@@ -591,12 +595,12 @@ func verificationKeyFromJWK(raw []byte, configured bool) (*verificationKey, erro
 			return nil, fmt.Errorf("JWK %q has key_ops without verify", jwk.KeyID)
 		}
 	}
-	if len(jwk.KeyID) > maxKIDLength {
-		return nil, fmt.Errorf("JWK kid is longer than %d bytes", maxKIDLength)
+	if len(jwk.KeyID) > jws.MaxKIDLength {
+		return nil, fmt.Errorf("JWK kid is longer than %d bytes", jws.MaxKIDLength)
 	}
 	alg := jwk.Algorithm
 	if alg != "" {
-		if _, ok := algorithms[alg]; !ok {
+		if _, ok := jws.Method(alg); !ok {
 			return nil, fmt.Errorf("JWK %q has alg %q, which is not a supported signature algorithm", jwk.KeyID, alg)
 		}
 	}
@@ -605,14 +609,15 @@ func verificationKeyFromJWK(raw []byte, configured bool) (*verificationKey, erro
 		if !configured {
 			return nil, fmt.Errorf("JWK %q is a symmetric key; a JWK Set from a URL must hold public keys only", jwk.KeyID)
 		}
-		min, ok := minHMACKeyBytes[alg]
+		min, ok := jws.MinHMACKeyBytes(alg)
 		if !ok {
 			return nil, fmt.Errorf("JWK %q is a symmetric key without an HMAC alg (HS256, HS384, HS512)", jwk.KeyID)
 		}
 		if len(secret) < min {
 			return nil, fmt.Errorf("JWK %q: %s needs a key of at least %d bytes, got %d", jwk.KeyID, alg, min, len(secret))
 		}
-		return &verificationKey{kid: jwk.KeyID, alg: alg, method: algorithms[alg], key: secret}, nil
+		method, _ := jws.Method(alg)
+		return &jws.Key{KID: jwk.KeyID, Alg: alg, Method: method, Material: secret}, nil
 	}
 
 	if !configured && !jwk.IsPublic() {
@@ -643,7 +648,7 @@ func verificationKeyFromJWK(raw []byte, configured bool) (*verificationKey, erro
 // reported in skipped (RFC 7517 section 5: implementations SHOULD ignore
 // them); a set whose usable keys share a kid, or mix symmetric and
 // asymmetric keys, is refused as a whole.
-func parseJWKSet(data []byte, configured bool) (keys []*verificationKey, skipped []error, err error) {
+func parseJWKSet(data []byte, configured bool) (keys []*jws.Key, skipped []error, err error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
@@ -656,20 +661,20 @@ func parseJWKSet(data []byte, configured bool) (keys []*verificationKey, skipped
 	seen := map[string]bool{}
 	symmetric, asymmetric := false, false
 	for _, raw := range set.Keys {
-		vk, err := verificationKeyFromJWK(raw, configured)
+		vk, err := FromJWK(raw, configured)
 		if err != nil {
 			skipped = append(skipped, err)
 			continue
 		}
-		if _, ok := vk.key.([]byte); ok {
+		if _, ok := vk.Material.([]byte); ok {
 			symmetric = true
 		} else {
 			asymmetric = true
 		}
-		if seen[vk.kid] {
-			return nil, skipped, fmt.Errorf("the JWK Set has several keys with kid %q; a kid must name one key", vk.kid)
+		if seen[vk.KID] {
+			return nil, skipped, fmt.Errorf("the JWK Set has several keys with kid %q; a kid must name one key", vk.KID)
 		}
-		seen[vk.kid] = true
+		seen[vk.KID] = true
 		keys = append(keys, vk)
 	}
 	if symmetric && asymmetric {
@@ -678,12 +683,12 @@ func parseJWKSet(data []byte, configured bool) (keys []*verificationKey, skipped
 	return keys, skipped, nil
 }
 
-// fingerprint is a short, non-secret name of a key for logs.
-func fingerprint(pub crypto.PublicKey) string {
+// Fingerprint is a short, non-secret name of a key for logs.
+func Fingerprint(pub crypto.PublicKey) string {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return ""
 	}
 	sum := sha256.Sum256(der)
-	return b64.EncodeToString(sum[:8])
+	return jws.Encoding.EncodeToString(sum[:8])
 }

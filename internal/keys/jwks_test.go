@@ -1,8 +1,10 @@
-package jwtextended
+package keys
 
 import (
 	"context"
 	"crypto"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,8 +17,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
-
-func keysTestLogger(t testing.TB) *zap.Logger { return zap.NewNop() }
 
 // keysTestJWKSServer is an identity provider's JWKS endpoint whose
 // answer the test changes.
@@ -64,16 +64,60 @@ func keysTestJWKSBody(t testing.TB, keys map[string]crypto.Signer, algs map[stri
 	return mustJSON(t, set)
 }
 
-// keysTestRemoteApp provisions an app trusting only the server's JWKS.
-func keysTestRemoteApp(t testing.TB, url string, extra map[string]any) *App {
-	t.Helper()
-	cfg := map[string]any{"jwks_urls": []any{url}}
-	for k, v := range extra {
-		cfg[k] = v
-	}
-	a := keysTestApp(t, cfg, "")
-	return a
+// keysTestRemote is a keyring trusting the server's JWKS (and the given
+// public keys), with a channel that receives the outcome of every fetch.
+type keysTestRemote struct {
+	*Ring
+	fetched chan bool
 }
+
+func keysTestRemoteRing(t testing.TB, url string, refresh time.Duration, public []KeyFile) keysTestRemote {
+	t.Helper()
+	fetched := make(chan bool, 100)
+	ring, err := Load(Config{JWKSURLs: []string{url}, Refresh: refresh, PublicKeys: public, Fetched: func(ok bool) { fetched <- ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keysTestRemote{ring, fetched}
+}
+
+// awaitFetch waits for the next fetch of the background loop and returns
+// its outcome; the bound is only there so a broken loop fails the test.
+func (r keysTestRemote) awaitFetch(t testing.TB) bool {
+	t.Helper()
+	select {
+	case ok := <-r.fetched:
+		return ok
+	case <-time.After(10 * time.Second):
+		t.Fatal("no JWKS fetch within 10s")
+		return false
+	}
+}
+
+// verify runs a token through the JWS layer with the ring's keys now.
+func (r keysTestRemote) verify(token string) *jws.Error {
+	_, _, e := jws.Verify(token, r.Current())
+	return e
+}
+
+// keysTestKeys and the other key fixtures come from the test kit.
+var (
+	keysTestKeys   = testkit.Keys
+	keysTestSecret = testkit.Secret
+	keysTestPKIX   = testkit.WritePKIX
+)
+
+// keysTestSignWith signs a token with key, independently of this module.
+func keysTestSignWith(t testing.TB, alg string, key any, kid string) string {
+	t.Helper()
+	hdr := map[string]any{}
+	if kid != "" {
+		hdr["kid"] = kid
+	}
+	return testkit.SignToken(t, alg, key, hdr, map[string]any{"sub": "alice", "exp": 4102444800})
+}
+
+func mustJSON(t testing.TB, v any) []byte { return testkit.MustJSON(t, v) }
 
 // Provision does not touch the network; fetching starts with Start and
 // the fetched keys verify by kid.
@@ -82,52 +126,41 @@ func TestJWKSFetchedAfterStart(t *testing.T) {
 	srv := keysTestNewJWKSServer(t)
 	srv.set(200, keysTestJWKSBody(t, map[string]crypto.Signer{"idp-1": keys["rsa"]}, map[string]string{"idp-1": "RS256"}))
 
-	a := keysTestRemoteApp(t, srv.URL, nil)
+	a := keysTestRemoteRing(t, srv.URL, 0, nil)
 	if n := srv.requests.Load(); n != 0 {
-		t.Fatalf("Provision fetched the JWKS %d times; it must stay offline", n)
+		t.Fatalf("Load fetched the JWKS %d times; it must stay offline", n)
 	}
-	if _, err := a.keys.signingKey(); err == nil {
+	if _, err := a.Signer(); err == nil {
 		t.Fatal("a jwks_url-only app must not have a signer")
 	}
 	tok := keysTestSignWith(t, "RS256", keys["rsa"], "idp-1")
-	if _, e := a.parseToken(tok); e != errUnknownKID {
-		t.Fatalf("before start: got %v, want %v", e, errUnknownKID)
+	if e := a.verify(tok); e != jws.ErrUnknownKID {
+		t.Fatalf("before start: got %v, want %v", e, jws.ErrUnknownKID)
 	}
 
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer a.Stop()
-	keysTestWaitFor(t, func() bool { return a.keys.snap.Load().byKID["idp-1"] != nil })
-	if _, e := a.parseToken(tok); e != nil {
+	if !a.awaitFetch(t) || a.Current().byKID["idp-1"] == nil {
+		t.Fatal("the first fetch after Start did not install the remote key")
+	}
+	if e := a.verify(tok); e != nil {
 		t.Fatalf("after fetch: %v", e)
 	}
 	// remote keys are selected by kid only
-	if _, e := a.parseToken(keysTestSignWith(t, "RS256", keys["rsa"], "")); e != errAlgNotAllowed {
+	if e := a.verify(keysTestSignWith(t, "RS256", keys["rsa"], "")); e != jws.ErrAlgNotAllowed {
 		t.Fatalf("remote key used for a token without kid: %v", e)
 	}
 	// the alg is the JWK's: the same key as PS256 is refused
-	if _, e := a.parseToken(keysTestSignWith(t, "PS256", keys["rsa"], "idp-1")); e != errAlgNotAllowed {
+	if e := a.verify(keysTestSignWith(t, "PS256", keys["rsa"], "idp-1")); e != jws.ErrAlgNotAllowed {
 		t.Fatalf("PS256 with an RS256 JWK: %v", e)
 	}
 	if err := a.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if a.keys.stopBG != nil {
+	if a.stopBG != nil {
 		t.Fatal("Stop left the JWKS fetcher running")
-	}
-}
-
-// keysTestWaitFor polls cond for a background fetch; only the bound is a
-// duration, the outcome never depends on timing.
-func keysTestWaitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -137,15 +170,15 @@ func TestJWKSOutageKeepsLastGoodSet(t *testing.T) {
 	keys := keysTestKeys()
 	srv := keysTestNewJWKSServer(t)
 	srv.set(200, keysTestJWKSBody(t, map[string]crypto.Signer{"k1": keys["p256"]}, nil))
-	a := keysTestRemoteApp(t, srv.URL, nil)
+	a := keysTestRemoteRing(t, srv.URL, 0, nil)
 	core, logs := observer.New(zap.WarnLevel)
-	a.keys.logger = zap.New(core)
-	src := a.keys.remotes[0]
+	a.logger = zap.New(core)
+	src := a.remotes[0]
 	if err := src.fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	tok := keysTestSignWith(t, "ES256", keys["p256"], "k1") // EC JWK without alg: ES256 from the curve
-	if _, e := a.parseToken(tok); e != nil {
+	if e := a.verify(tok); e != nil {
 		t.Fatalf("good set: %v", e)
 	}
 	outages := []struct {
@@ -158,12 +191,12 @@ func TestJWKSOutageKeepsLastGoodSet(t *testing.T) {
 		{"garbage", 200, []byte("<html>"), "not a JWK Set"},
 		{"no keys member", 200, []byte(`{}`), "no \"keys\""},
 		{"empty set", 200, []byte(`{"keys":[]}`), "no usable"},
-		{"too large", 200, []byte(`{"keys":[],"pad":"` + strings.Repeat("x", maxJWKSBytes) + `"}`), "larger than"},
+		{"too large", 200, []byte(`{"keys":[],"pad":"` + strings.Repeat("x", MaxJWKSBytes) + `"}`), "larger than"},
 	}
 	for _, o := range outages {
 		srv.set(o.status, o.body)
-		src.refresh(context.Background())
-		if _, e := a.parseToken(tok); e != nil {
+		_ = src.refresh(context.Background())
+		if e := a.verify(tok); e != nil {
 			t.Fatalf("%s: last good key lost: %v", o.name, e)
 		}
 		entries := logs.TakeAll()
@@ -174,8 +207,8 @@ func TestJWKSOutageKeepsLastGoodSet(t *testing.T) {
 	}
 	// unreachable endpoint
 	srv.Close()
-	src.refresh(context.Background())
-	if _, e := a.parseToken(tok); e != nil {
+	_ = src.refresh(context.Background())
+	if e := a.verify(tok); e != nil {
 		t.Fatalf("endpoint down: last good key lost: %v", e)
 	}
 	if n := logs.FilterMessageSnippet("keeping the last good keys").Len(); n != 1 {
@@ -189,23 +222,23 @@ func TestJWKSUnknownKIDRefresh(t *testing.T) {
 	keys := keysTestKeys()
 	srv := keysTestNewJWKSServer(t)
 	srv.set(200, keysTestJWKSBody(t, map[string]crypto.Signer{"old": keys["ed"]}, nil))
-	a := keysTestRemoteApp(t, srv.URL, map[string]any{"jwks_refresh": int64(time.Hour)})
+	a := keysTestRemoteRing(t, srv.URL, time.Hour, nil)
 	now := time.Unix(1_700_000_000, 0)
-	a.keys.now = func() time.Time { return now }
-	src := a.keys.remotes[0]
+	a.now = func() time.Time { return now }
+	src := a.remotes[0]
 	if err := src.fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// an unchanged set keeps the snapshot (and the verified-token cache)
-	before := a.keys.snap.Load()
-	if err := src.fetch(context.Background()); err != nil || a.keys.snap.Load() != before {
+	before := a.Current()
+	if err := src.fetch(context.Background()); err != nil || a.Current() != before {
 		t.Fatalf("refetching an unchanged set replaced the snapshot (%v)", err)
 	}
 	// the identity provider rotates
 	srv.set(200, keysTestJWKSBody(t, map[string]crypto.Signer{"old": keys["ed"], "new": keys["edb"]}, nil))
 	tok := keysTestSignWith(t, "EdDSA", keys["edb"], "new")
-	if _, e := a.parseToken(tok); e != errUnknownKID {
-		t.Fatalf("first request with the new kid: got %v, want %v (it never waits)", e, errUnknownKID)
+	if e := a.verify(tok); e != jws.ErrUnknownKID {
+		t.Fatalf("first request with the new kid: got %v, want %v (it never waits)", e, jws.ErrUnknownKID)
 	}
 	if len(src.kick) != 1 {
 		t.Fatal("an unknown kid did not ask for a refresh")
@@ -213,13 +246,13 @@ func TestJWKSUnknownKIDRefresh(t *testing.T) {
 	<-src.kick
 	// more unknown kids within the interval: no further refresh
 	for i := 0; i < 5; i++ {
-		a.parseToken(keysTestSignWith(t, "EdDSA", keys["edb"], "other"))
+		a.verify(keysTestSignWith(t, "EdDSA", keys["edb"], "other"))
 	}
 	if len(src.kick) != 0 {
 		t.Fatal("refresh not throttled")
 	}
 	now = now.Add(time.Hour)
-	a.parseToken(keysTestSignWith(t, "EdDSA", keys["edb"], "other"))
+	a.verify(keysTestSignWith(t, "EdDSA", keys["edb"], "other"))
 	if len(src.kick) != 1 {
 		t.Fatal("no refresh after the interval")
 	}
@@ -227,13 +260,14 @@ func TestJWKSUnknownKIDRefresh(t *testing.T) {
 	// end to end through the fetch loop
 	<-src.kick
 	src.lastKick.Store(0)
-	a.keys.start()
-	defer a.keys.stop()
-	keysTestWaitFor(t, func() bool { return srv.requests.Load() >= 2 }) // the start fetch
-	keysTestWaitFor(t, func() bool {
-		_, e := a.parseToken(tok)
-		return e == nil
-	})
+	a.Start()
+	defer a.Stop()
+	if !a.awaitFetch(t) { // the fetch at start
+		t.Fatal("the fetch at start failed")
+	}
+	if e := a.verify(tok); e != nil {
+		t.Fatalf("after the fetch at start, the rotated key does not verify: %v", e)
+	}
 }
 
 // Keys of a remote set are checked like local ones: RSA without alg,
@@ -253,14 +287,14 @@ func TestJWKSKeyPolicy(t *testing.T) {
 	]}`
 	srv := keysTestNewJWKSServer(t)
 	srv.set(200, []byte(body))
-	a := keysTestRemoteApp(t, srv.URL, map[string]any{"public_keys": []any{map[string]any{"file": keysTestPKIX(t, keys["ed"].Public()), "kid": "local"}}})
+	a := keysTestRemoteRing(t, srv.URL, 0, []KeyFile{{File: keysTestPKIX(t, keys["ed"].Public()), KID: "local"}})
 	core, logs := observer.New(zap.WarnLevel)
-	a.keys.logger = zap.New(core)
-	if err := a.keys.remotes[0].fetch(context.Background()); err != nil {
+	a.logger = zap.New(core)
+	if err := a.remotes[0].fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	snap := a.keys.snap.Load()
-	if vk := snap.byKID["rsa-ps"]; vk == nil || vk.alg != "PS384" {
+	snap := a.Current()
+	if vk := snap.byKID["rsa-ps"]; vk == nil || vk.Alg != "PS384" {
 		t.Fatalf("RSA key with alg not loaded: %+v", vk)
 	}
 	for _, kid := range []string{"rsa-no-alg", "hmac", "enc", "private", "x"} {
@@ -268,13 +302,13 @@ func TestJWKSKeyPolicy(t *testing.T) {
 			t.Errorf("remote key %q must be skipped", kid)
 		}
 	}
-	if vk := snap.byKID["local"]; vk == nil || vk.alg != "EdDSA" {
+	if vk := snap.byKID["local"]; vk == nil || vk.Alg != "EdDSA" {
 		t.Fatalf("the local key lost its kid to a remote one: %+v", vk)
 	}
 	if logs.FilterMessageSnippet("skipping a key").Len() != 5 || logs.FilterMessageSnippet("already used").Len() != 1 {
 		t.Fatalf("log: %v", logs.All())
 	}
-	if _, e := a.parseToken(keysTestSignWith(t, "PS384", keys["rsa2"], "rsa-ps")); e != nil {
+	if e := a.verify(keysTestSignWith(t, "PS384", keys["rsa2"], "rsa-ps")); e != nil {
 		t.Fatal(e)
 	}
 }
@@ -285,8 +319,8 @@ func TestJWKSDuplicateKIDKeepsLastGoodSet(t *testing.T) {
 	keys := keysTestKeys()
 	srv := keysTestNewJWKSServer(t)
 	srv.set(200, keysTestJWKSBody(t, map[string]crypto.Signer{"a": keys["p256"]}, nil))
-	a := keysTestRemoteApp(t, srv.URL, nil)
-	src := a.keys.remotes[0]
+	a := keysTestRemoteRing(t, srv.URL, 0, nil)
+	src := a.remotes[0]
 	if err := src.fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -296,10 +330,19 @@ func TestJWKSDuplicateKIDKeepsLastGoodSet(t *testing.T) {
 	if err := src.fetch(context.Background()); err == nil || !strings.Contains(err.Error(), `several keys with kid "a"`) {
 		t.Fatalf("duplicate kids: %v", err)
 	}
-	if _, e := a.parseToken(keysTestSignWith(t, "ES256", keys["p256"], "a")); e != nil {
+	if e := a.verify(keysTestSignWith(t, "ES256", keys["p256"], "a")); e != nil {
 		t.Fatalf("last good key lost: %v", e)
 	}
-	if _, e := a.parseToken(keysTestSignWith(t, "ES256", keys["p256b"], "a")); e != errSignature {
+	if e := a.verify(keysTestSignWith(t, "ES256", keys["p256b"], "a")); e != jws.ErrSignature {
 		t.Fatalf("a key of the refused set verifies: %v", e)
+	}
+}
+
+// Every fetch of a remote JWK Set is bounded in time, connection to last
+// byte.
+func TestJWKSClientTimeout(t *testing.T) {
+	a := keysTestRemoteRing(t, "http://127.0.0.1:1/jwks", 0, nil)
+	if tm := a.remotes[0].client.Timeout; tm <= 0 || tm > 30*time.Second {
+		t.Fatalf("JWKS client timeout %v, want 0 < t <= 30s", tm)
 	}
 }

@@ -1,0 +1,23 @@
+package token
+
+// Token types of the flask-jwt-extended layout.
+const (
+	TypeAccess  = "access"
+	TypeRefresh = "refresh"
+)
+
+// FamilyClaim names the refresh-token family a token belongs to when
+// refresh rotation is on: one random id per login, shared by every token
+// that login's refresh chain mints. Revoking it revokes the whole family.
+const FamilyClaim = "fam"
+
+// reservedClaims are minted by the issuer itself; configured claims may
+// not set them (nor the identity claim).
+var reservedClaims = map[string]bool{
+	"sub": true, "type": true, "fresh": true, "jti": true, "iat": true, "nbf": true,
+	"exp": true, "iss": true, "aud": true, "csrf": true, FamilyClaim: true,
+}
+
+// Reserved reports whether the minter sets the claim name itself, so that
+// a configured claim may not.
+func Reserved(name string) bool { return reservedClaims[name] }

@@ -1,0 +1,76 @@
+package jwtextended
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"github.com/caddyserver/caddy/v2"
+)
+
+// presented is a verified token rendered once for the request path: the
+// placeholder values boxed as interfaces and the provider of the
+// {http.auth.*} placeholders, so that a cached token costs no rendering.
+type presented struct {
+	tok          *token.Verified
+	boxed        struct{ identity, typ, jti, exp any }
+	placeholders caddy.ReplacerFunc
+}
+
+// prepareForRequests is the Verifier's Prepare: it runs once per newly
+// verified token, before the token is cached.
+func prepareForRequests(t *token.Verified) any {
+	p := &presented{tok: t}
+	p.boxed.identity, p.boxed.typ, p.boxed.jti, p.boxed.exp = t.Identity, t.Type, t.JTI, t.ExpText
+	p.placeholders = p.placeholder
+	return p
+}
+
+// presentationOf returns the rendering of a token the app verified.
+func presentationOf(t *token.Verified) *presented {
+	if p, ok := t.Prepared.(*presented); ok {
+		return p
+	}
+	return prepareForRequests(t).(*presented)
+}
+
+// placeholder resolves {http.auth.user.id}, {http.auth.jwt.type|jti|exp},
+// {http.auth.jwt.claims_json} and {http.auth.jwt.claims.<name>} for a
+// request that this token authenticated ({http.auth.jwt.fresh} is set per
+// request, since freshness depends on the time).
+func (p *presented) placeholder(key string) (any, bool) {
+	switch key {
+	case "http.auth.user.id":
+		return p.boxed.identity, true
+	case "http.auth.jwt.type":
+		return p.boxed.typ, true
+	case "http.auth.jwt.jti":
+		return p.boxed.jti, true
+	case "http.auth.jwt.exp":
+		return p.boxed.exp, true
+	case "http.auth.jwt.claims_json":
+		return p.tok.PayloadJSON, true
+	}
+	name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
+	if !ok {
+		return nil, false
+	}
+	v, ok := p.tok.Claims[name]
+	if !ok {
+		return nil, false
+	}
+	return claimString(v), true
+}
+
+// claimString renders a claim for a placeholder: strings as they are,
+// anything else as compact JSON.
+func claimString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return string(x)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
