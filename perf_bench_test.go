@@ -417,7 +417,6 @@ func BenchmarkRefresh(b *testing.B) {
 	}
 }
 
-
 // BenchmarkServeHTTPHitCost is what jwt_auth adds to a request whose token
 // is cached: "harness" builds the request, replacer and context as Caddy
 // would and calls the next handler directly; "jwt_auth" does the same
