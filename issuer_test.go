@@ -24,6 +24,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // Tests of the jwt_issue handler. Minted tokens are checked independently
@@ -63,7 +65,7 @@ type issuerTestEnv struct {
 	t     *testing.T
 	app   *App
 	h     *Issue
-	clock *testClock
+	clock *testkit.Clock
 	// reg is the metrics registry of the app's Caddy context.
 	reg *prometheus.Registry
 }
@@ -72,8 +74,8 @@ type issuerTestEnv struct {
 // clock) and a jwt_issue handler with all four routes and user alice.
 func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *issuerTestEnv {
 	t.Helper()
-	clock := &testClock{t: issuerTestT0}
-	app := &App{Secret: issuerTestSecret, now: clock.now}
+	clock := testkit.NewClock(issuerTestT0)
+	app := &App{Secret: issuerTestSecret, now: clock.Now}
 	if appMod != nil {
 		appMod(app)
 	}
@@ -526,7 +528,7 @@ func TestIssueRefresh(t *testing.T) {
 	e := issuerTestSetup(t, nil, nil)
 	login := e.login()
 	access, refresh := login["access_token"].(string), login["refresh_token"].(string)
-	e.clock.advance(time.Minute)
+	e.clock.Advance(time.Minute)
 
 	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
 	if w.Code != 200 {
@@ -559,7 +561,7 @@ func TestIssueRefresh(t *testing.T) {
 	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), ghost))
 	issuerTestWantMsg(t, w, 401, "User not found")
 
-	e.clock.advance(720 * time.Hour)
+	e.clock.Advance(720 * time.Hour)
 	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
 	issuerTestWantMsg(t, w, 401, "Token has expired")
 }
@@ -594,7 +596,7 @@ func TestIssueLogout(t *testing.T) {
 	})
 	t.Run("expired access, refresh in a form", func(t *testing.T) {
 		l := e.login()
-		e.clock.advance(16 * time.Minute)
+		e.clock.Advance(16 * time.Minute)
 		w := e.do(issuerTestBearer(issuerTestForm("/logout", url.Values{"refresh_token": {l["refresh_token"].(string)}}), l["access_token"].(string)))
 		if w.Code != 200 {
 			t.Fatalf("%d %s", w.Code, w.Body)
@@ -621,7 +623,7 @@ func TestIssueLogout(t *testing.T) {
 		l := e.login()
 		other := signToken(t, "HS256", []byte(issuerTestSecret), nil, map[string]any{
 			"sub": "bob", "type": "refresh", "fresh": false, "jti": "bob-1",
-			"iat": e.clock.now().Unix(), "exp": e.clock.now().Unix() + 3600,
+			"iat": e.clock.Now().Unix(), "exp": e.clock.Now().Unix() + 3600,
 		})
 		w := e.do(issuerTestBearer(issuerTestJSON("/logout", `{"refresh_token": "`+other+`"}`), l["access_token"].(string)))
 		issuerTestWantMsg(t, w, 401, "Access and refresh tokens belong to different users")
@@ -744,7 +746,7 @@ func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
 	}
 	// the access cookie has expired in the browser: only the refresh
 	// cookie comes, and its own CSRF token must accompany it
-	e.clock.advance(20 * time.Minute)
+	e.clock.Advance(20 * time.Minute)
 	mk := func() *http.Request {
 		r := httptest.NewRequest(http.MethodPost, "/logout", nil)
 		r.AddCookie(&http.Cookie{Name: "refresh_token_cookie", Value: cs["refresh_token_cookie"].Value})
