@@ -12,7 +12,8 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // Integration tests of jwt_issue through a real Caddy (in process, started
@@ -199,10 +200,7 @@ func issuerITCheckHS256(t *testing.T, secret, raw string) {
 // the refresh route, logout clearing the cookies and revoking, and login
 // throttling.
 func TestIssueIntegrationCookieCSRF(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-alice"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hash := testkit.BcryptHash(t, "pw-alice")
 	cfg := fmt.Sprintf(`{
 %s	auto_https off
 	jwt {

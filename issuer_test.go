@@ -23,7 +23,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
@@ -40,25 +39,11 @@ const (
 
 var issuerTestT0 = time.Unix(1_800_000_000, 0)
 
-// issuerTestCost keeps bcrypt fast in unit tests.
-const issuerTestCost = bcrypt.MinCost
-
-var (
-	issuerTestHashOnce sync.Once
-	issuerTestHashVal  string
-)
-
-// issuerTestHash is a bcrypt hash of issuerTestPassword, made once.
+// issuerTestHash is a bcrypt hash of issuerTestPassword at the minimum
+// cost (fast in unit tests), made once.
 func issuerTestHash(t testing.TB) string {
 	t.Helper()
-	issuerTestHashOnce.Do(func() {
-		h, err := bcrypt.GenerateFromPassword([]byte(issuerTestPassword), issuerTestCost)
-		if err != nil {
-			panic(err)
-		}
-		issuerTestHashVal = string(h)
-	})
-	return issuerTestHashVal
+	return testkit.BcryptHash(t, issuerTestPassword)
 }
 
 type issuerTestEnv struct {
@@ -357,13 +342,10 @@ func TestIssueBadCredentialsLookAlike(t *testing.T) {
 	long := strings.Repeat("x", 73)
 	// a user whose password is 72 bytes + more: bcrypt would accept the
 	// first 72 alone, the issuer must not
-	h72, err := bcrypt.GenerateFromPassword([]byte(long[:72]), issuerTestCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h72 := testkit.BcryptHash(t, long[:72])
 	e := issuerTestSetup(t, nil, func(h *Issue) {
 		h.Throttle = &ThrottleConfig{Disabled: true}
-		h.Users = append(h.Users, User{Name: "bob", Hash: string(h72)})
+		h.Users = append(h.Users, User{Name: "bob", Hash: h72})
 	})
 	var ref *httptest.ResponseRecorder
 	for _, c := range []struct{ name, user, pw string }{

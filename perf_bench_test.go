@@ -37,6 +37,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // perfAlg is one algorithm under benchmark: the signing key for the test
@@ -325,11 +327,8 @@ func BenchmarkServeHTTPDistinct(b *testing.B) {
 // bcrypt hash has the minimum cost, or skips when the issuer is not there.
 func perfIssue(b *testing.B, password string) caddyhttp.MiddlewareHandler {
 	b.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := `{"login":"/login","refresh":"/refresh","users":[{"name":"bench","hash":` + string(mustJSON(b, string(hash))) + `}]}`
+	hash := testkit.BcryptHash(b, password)
+	cfg := `{"login":"/login","refresh":"/refresh","users":[{"name":"bench","hash":` + string(mustJSON(b, hash)) + `}]}`
 	ctx := caddy.ActiveContext()
 	m, err := ctx.LoadModuleByID("http.handlers.jwt_issue", json.RawMessage(cfg))
 	if err != nil {
@@ -375,7 +374,8 @@ func BenchmarkLogin(b *testing.B) {
 	if w := perfPost(b, h, "/login", "", body); w.Code != http.StatusOK {
 		b.Skipf("login answers %d, not 200 (issuer branch not merged?)", w.Code)
 	}
-	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	// the same hash (minimum cost) as the login's user
+	hash := []byte(testkit.BcryptHash(b, password))
 	var login, compare time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
@@ -27,10 +29,7 @@ func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
 
 func TestUsersFileLoadsAndReloads(t *testing.T) {
 	hash := issuerTestHash(t)
-	other, err := bcrypt.GenerateFromPassword([]byte("second"), issuerTestCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := testkit.BcryptHash(t, "second")
 	path := filepath.Join(t.TempDir(), "users")
 	usersTestWrite(t, path, "# users of the test\n\n  alice:"+hash+"  \n", time.Unix(1000, 0))
 
@@ -47,7 +46,7 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	}
 
 	// change the file: bob added, alice removed
-	usersTestWrite(t, path, "bob:"+string(other)+"\n", time.Unix(2000, 0))
+	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(2000, 0))
 	// within the check interval the old users stay (no stat per login)
 	e.clock.Advance(time.Second)
 	if c := login("alice", issuerTestPassword); c != 200 {
@@ -66,7 +65,7 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	usersTestWrite(t, path, "alice:"+hash+"\n", time.Unix(3000, 0))
 	e.clock.Advance(usersFileCheckInterval)
 	refresh := e.login()["refresh_token"].(string)
-	usersTestWrite(t, path, "bob:"+string(other)+"\n", time.Unix(4000, 0))
+	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(4000, 0))
 	e.clock.Advance(usersFileCheckInterval)
 	w := e.do(issuerTestBearer(usersTestPost("/refresh"), refresh))
 	issuerTestWantMsg(t, w, 401, "User not found")
