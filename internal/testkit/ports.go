@@ -12,13 +12,13 @@ import (
 // it next wins, so use it at once.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	return freePorts(t, 1)[0]
+	return FreePorts(t, 1)[0]
 }
 
-// freePorts returns n distinct free loopback ports: it holds every
+// FreePorts returns n distinct free loopback ports: it holds every
 // listener open until all n are chosen, so the kernel cannot hand out the
-// same port twice.
-func freePorts(t testing.TB, n int) []int {
+// same port twice (separate FreePort calls could, before anyone binds).
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, n)
 	listeners := make([]net.Listener, 0, n)
@@ -46,7 +46,7 @@ type Ports struct {
 // NewPorts returns three distinct free loopback ports.
 func NewPorts(t testing.TB) Ports {
 	t.Helper()
-	p := freePorts(t, 3)
+	p := FreePorts(t, 3)
 	return Ports{Admin: p[0], HTTP: p[1], HTTPS: p[2]}
 }
 

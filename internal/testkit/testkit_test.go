@@ -34,6 +34,13 @@ func TestNewPortsDistinct(t *testing.T) {
 	if p.Admin == p.HTTP || p.HTTP == p.HTTPS || p.Admin == p.HTTPS || p.Admin == 0 || p.HTTP == 0 || p.HTTPS == 0 {
 		t.Fatalf("ports not distinct: %+v", p)
 	}
+	seen := map[int]bool{}
+	for _, p := range FreePorts(t, 8) {
+		if seen[p] {
+			t.Fatalf("FreePorts returned %d twice", p)
+		}
+		seen[p] = true
+	}
 	if SharedPorts(t) != SharedPorts(t) {
 		t.Fatal("SharedPorts changed between calls")
 	}
