@@ -1,3 +1,5 @@
+//go:build slow
+
 package jwtextended
 
 // The cluster test of issue 4: real Caddy processes, built from ./cmd/caddy,
@@ -6,6 +8,9 @@ package jwtextended
 // after a restart from the first request on, during and after a config
 // reload, and through a storage outage (the last known set keeps serving; a
 // restart during the outage is refused).
+//
+// It builds Caddy and takes about a minute, so it runs only with the slow
+// build tag: go test -tags slow -run TestRevocationCluster . (CI does).
 
 import (
 	"bytes"
@@ -15,7 +20,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,7 +32,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
-	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // revTestBuildCaddy builds ./cmd/caddy into dir.
@@ -45,17 +50,6 @@ func revTestBuildCaddy(t *testing.T, dir string) string {
 		t.Fatalf("building ./cmd/caddy: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// revTestFreePort returns a loopback port that was free a moment ago.
-func revTestFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // revTestCaddy is one Caddy process of the cluster.
@@ -75,11 +69,13 @@ type revTestCaddy struct {
 	log    *os.File
 }
 
-func revTestNewCaddy(t *testing.T, name, bin, storage, secret string) *revTestCaddy {
+// revTestNewCaddy prepares a process that will listen on httpPort and
+// adminPort (from testkit.FreePorts, distinct across the cluster).
+func revTestNewCaddy(t *testing.T, name, bin, storage, secret string, httpPort, adminPort int) *revTestCaddy {
 	t.Helper()
 	c := &revTestCaddy{
 		t: t, parent: t, name: name, bin: bin, home: t.TempDir(), storage: storage, secret: secret,
-		httpPort: revTestFreePort(t), adminPort: revTestFreePort(t),
+		httpPort: httpPort, adminPort: adminPort,
 	}
 	t.Cleanup(c.stop)
 	return c
@@ -112,7 +108,7 @@ http://127.0.0.1:%d {
 		respond "hello {http.auth.user.id}"
 	}
 }
-`, c.adminPort, c.storage, c.secret, c.httpPort, extra, revTestAliceHash())
+`, c.adminPort, c.storage, c.secret, c.httpPort, extra, testkit.BcryptHash(c.t, revTestAlicePassword))
 }
 
 func (c *revTestCaddy) start() {
@@ -176,14 +172,6 @@ func revTestTail(b []byte, n int) []byte {
 }
 
 const revTestAlicePassword = "correct horse battery staple"
-
-var revTestAliceHash = sync.OnceValue(func() string {
-	h, err := bcrypt.GenerateFromPassword([]byte(revTestAlicePassword), bcrypt.MinCost)
-	if err != nil {
-		panic(err)
-	}
-	return string(h)
-})
 
 // post sends a JSON POST to the process and returns the status and the
 // decoded JSON body.
@@ -370,8 +358,9 @@ func TestRevocationCluster(t *testing.T) {
 	shared := t.TempDir()
 	secret := "cluster-secret-" + strings.Repeat("k", 40)
 
-	p1 := revTestNewCaddy(t, "p1", bin, shared, secret)
-	p2 := revTestNewCaddy(t, "p2", bin, shared, secret)
+	ports := testkit.FreePorts(t, 4)
+	p1 := revTestNewCaddy(t, "p1", bin, shared, secret, ports[0], ports[1])
+	p2 := revTestNewCaddy(t, "p2", bin, shared, secret, ports[2], ports[3])
 	p1.start()
 	p2.start()
 	revoker := revTestRevoker(t, shared)

@@ -2,15 +2,12 @@ package jwtextended
 
 // Integration tests: a real Caddy, started in-process by caddytest from a
 // Caddyfile, reverse-proxying to an httptest.Server that records what it
-// receives. The ports are fixed, as caddytest needs: admin localhost:29199,
-// http 29180, https 29143, chosen clear of caddytest's defaults
-// (2999/9080/9443) and of the issuer tests' (29399/29480), so that another
-// package's or helper's caddytest run on the same machine does not collide.
+// receives. The ports are free loopback ports chosen once per test process
+// (testkit.SharedPorts), so two go test runs on one machine never collide.
 // In-process Caddy is process-wide: these tests never run in parallel.
 
 import (
 	"encoding/base64"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +19,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit/caddykit"
 )
 
 // integrationSecret is the secret the Caddyfiles read from
@@ -76,28 +76,23 @@ func integrationToken(t *testing.T, overrides map[string]any) string {
 	return signToken(t, "HS256", []byte(integrationSecret), nil, c)
 }
 
-const (
-	integrationAdminPort = 29199
-	integrationBase      = "http://localhost:29180"
-)
-
 // integrationTester is a caddytest.Tester on the admin port of these tests.
 func integrationTester(t *testing.T) *caddytest.Tester {
-	return caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: integrationAdminPort})
+	return caddykit.Tester(t, testkit.SharedPorts(t))
 }
 
-// integrationGlobal is the global block every config here starts with.
-const integrationGlobal = `{
-	skip_install_trust
-	admin localhost:29199
-	http_port 29180
-	https_port 29143
-	storage file_system {$CADDY_JWT_TEST_STORAGE}
-	jwt {
-		%s
-	}
+// integrationBase is the URL of the site the configs here serve.
+func integrationBase(t *testing.T) string { return testkit.SharedPorts(t).HTTPBase() }
+
+// integrationGlobal is the global block every config here starts with:
+// the test ports and storage, extra options, and the jwt app with the
+// given option lines.
+func integrationGlobal(t *testing.T, jwt string, extra ...string) string {
+	return testkit.SharedPorts(t).Globals(strings.Join(extra, "") + "\tjwt {\n\t\t" + jwt + "\n\t}\n")
 }
-`
+
+// integrationSite opens a site block on the test HTTP port.
+func integrationSite(t *testing.T) string { return "\n" + integrationBase(t) + " {\n" }
 
 func integrationDo(t *testing.T, tc *caddytest.Tester, req *http.Request) (*http.Response, string) {
 	t.Helper()
@@ -119,9 +114,7 @@ func TestIntegrationProxyIdentity(t *testing.T) {
 	}
 
 	tc := integrationTester(t)
-	tc.InitServer(fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}\n\t\tissuer {file."+issuerFile+"}")+`
-http://localhost:29180 {
-	handle /api/* {
+	tc.InitServer(integrationGlobal(t, "secret {env.JWT_TEST_SECRET}\n\t\tissuer {file."+issuerFile+"}")+integrationSite(t)+`	handle /api/* {
 		jwt_auth
 		reverse_proxy `+up.Listener.Addr().String()+`
 	}
@@ -149,7 +142,7 @@ http://localhost:29180 {
 
 	t.Run("upstream sees the identity, not the spoofed headers", func(t *testing.T) {
 		before := up.count()
-		req, _ := http.NewRequest("GET", integrationBase+"/api/items", nil)
+		req, _ := http.NewRequest("GET", integrationBase(t)+"/api/items", nil)
 		req.Header.Set("Authorization", "Bearer "+good)
 		req.Header["X-Jwt-Identity"] = []string{"mallory", "root"}
 		req.Header["X-JWT-ROLE"] = []string{"admin"}
@@ -206,7 +199,7 @@ http://localhost:29180 {
 			{"other key", "Bearer " + signToken(t, "HS256", []byte(strings.Repeat("z", 40)), nil, map[string]any{"sub": "x", "exp": time.Now().Unix() + 60}), 401, "Signature verification failed"},
 		}
 		for _, c := range cases {
-			req, _ := http.NewRequest("GET", integrationBase+"/api/items", nil)
+			req, _ := http.NewRequest("GET", integrationBase(t)+"/api/items", nil)
 			if c.auth != "" {
 				req.Header.Set("Authorization", c.auth)
 			}
@@ -228,7 +221,7 @@ http://localhost:29180 {
 	})
 
 	t.Run("placeholders in respond and header", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", integrationBase+"/whoami", nil)
+		req, _ := http.NewRequest("GET", integrationBase(t)+"/whoami", nil)
 		req.Header.Set("Authorization", "Bearer "+good)
 		res, body := integrationDo(t, tc, req)
 		if res.StatusCode != 200 || body != "user=alice type=access role=admin" {
@@ -240,7 +233,7 @@ http://localhost:29180 {
 	})
 
 	t.Run("handle_errors gets the status and reason", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", integrationBase+"/custom/x", nil)
+		req, _ := http.NewRequest("GET", integrationBase(t)+"/custom/x", nil)
 		req.Header.Set("Authorization", "Bearer "+integrationToken(t, map[string]any{"iss": "https://auth.it.example", "exp": time.Now().Unix() - 60}))
 		res, body := integrationDo(t, tc, req)
 		if res.StatusCode != 401 || body != "custom 401 expired" {
@@ -262,20 +255,18 @@ func TestIntegrationFileSecretAndShortSecret(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(integrationSecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	site := `
-http://localhost:29180 {
-	jwt_auth
+	site := integrationSite(t) + `	jwt_auth
 	reverse_proxy ` + up.Listener.Addr().String() + `
 }
 `
 	tc := integrationTester(t)
-	tc.InitServer(fmt.Sprintf(integrationGlobal, "secret {file."+secretFile+"}")+site, "caddyfile")
+	tc.InitServer(integrationGlobal(t, "secret {file."+secretFile+"}")+site, "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}
 	good := integrationToken(t, nil)
 	get := func() (*http.Response, string) {
-		req, _ := http.NewRequest("GET", integrationBase+"/", nil)
+		req, _ := http.NewRequest("GET", integrationBase(t)+"/", nil)
 		req.Header.Set("Authorization", "Bearer "+good)
 		return integrationDo(t, tc, req)
 	}
@@ -284,7 +275,7 @@ http://localhost:29180 {
 	}
 
 	const short = "too-short-secret-xyz"
-	cfg := fmt.Sprintf(integrationGlobal, "secret "+short) + site
+	cfg := integrationGlobal(t, "secret "+short) + site
 	msg := integrationLoadError(t, cfg)
 	for _, want := range []string{"secret", "32"} {
 		if !strings.Contains(msg, want) {
@@ -301,7 +292,7 @@ http://localhost:29180 {
 
 	// the same with the env placeholder
 	t.Setenv("JWT_TEST_SECRET", short)
-	msg = integrationLoadError(t, fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}")+site)
+	msg = integrationLoadError(t, integrationGlobal(t, "secret {env.JWT_TEST_SECRET}")+site)
 	if !strings.Contains(msg, "secret is 20 bytes, HS256 needs at least 32") || strings.Contains(msg, short) {
 		t.Errorf("env secret load error: %q", msg)
 	}
@@ -311,7 +302,7 @@ http://localhost:29180 {
 // the error Caddy answers; it fails the test if the config loads.
 func integrationLoadError(t *testing.T, caddyfile string) string {
 	t.Helper()
-	res, err := http.Post(fmt.Sprintf("http://localhost:%d/load", integrationAdminPort), "text/caddyfile", strings.NewReader(caddyfile))
+	res, err := http.Post(testkit.SharedPorts(t).AdminBase()+"/load", "text/caddyfile", strings.NewReader(caddyfile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,11 +323,9 @@ func TestIntegrationUnderscoreHeadersAllowlisted(t *testing.T) {
 	up := newIntegrationUpstream(t)
 	t.Setenv("JWT_TEST_SECRET", integrationSecret)
 	tc := integrationTester(t)
-	global := strings.Replace(fmt.Sprintf(integrationGlobal, "secret {env.JWT_TEST_SECRET}"),
-		"https_port 29143", "https_port 29143\n\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}", 1)
-	tc.InitServer(global+`
-http://localhost:29180 {
-	handle /control/* {
+	global := integrationGlobal(t, "secret {env.JWT_TEST_SECRET}",
+		"\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}\n")
+	tc.InitServer(global+integrationSite(t)+`	handle /control/* {
 		reverse_proxy `+up.Listener.Addr().String()+`
 	}
 	handle {
@@ -349,7 +338,7 @@ http://localhost:29180 {
 		t.FailNow()
 	}
 	send := func(path string) http.Header {
-		req, _ := http.NewRequest("GET", integrationBase+path, nil)
+		req, _ := http.NewRequest("GET", integrationBase(t)+path, nil)
 		req.Header.Set("Authorization", "Bearer "+integrationToken(t, nil))
 		req.Header["X_Jwt_Identity"] = []string{"mallory"}
 		req.Header["X_JWT_ROLE"] = []string{"admin"}

@@ -9,30 +9,24 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit/caddykit"
 )
 
 // Integration tests of jwt_issue through a real Caddy (in process, started
-// by caddytest). Ports: admin 29399 and HTTP 29480, chosen to stay clear of
-// caddytest's defaults (2999/9080) that other tests may hold. The tests of
-// this file must not run in parallel with other in-process Caddy tests.
-const (
-	issuerITAdminPort = 29399
-	issuerITHTTPPort  = 29480
-)
-
-var issuerITBase = fmt.Sprintf("http://localhost:%d", issuerITHTTPPort)
-
-// issuerITGlobals are the global options every test config starts with.
-var issuerITGlobals = fmt.Sprintf("\tskip_install_trust\n\tadmin localhost:%d\n\thttp_port %d\n\tstorage file_system {$CADDY_JWT_TEST_STORAGE}\n", issuerITAdminPort, issuerITHTTPPort)
+// by caddytest) on the test process's free ports (testkit.SharedPorts). The
+// tests of this file must not run in parallel with other in-process Caddy
+// tests.
 
 func issuerITTester(t *testing.T, caddyfile string) *caddytest.Tester {
 	t.Helper()
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: issuerITAdminPort})
+	tester := caddykit.Tester(t, testkit.SharedPorts(t))
 	tester.InitServer(caddyfile, "caddyfile")
 	if t.Failed() {
 		t.FailNow()
@@ -47,7 +41,7 @@ func issuerITDo(t *testing.T, c *http.Client, method, path string, hdr map[strin
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, issuerITBase+path, rd)
+	req, err := http.NewRequest(method, testkit.SharedPorts(t).HTTPBase()+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +93,9 @@ func TestIssueIntegrationExampleFlow(t *testing.T) {
 		t.Fatal("Caddyfile.example no longer has the shape this test adapts (global block, secret, http://:8080)")
 	}
 	// only the ports change: the test's admin and HTTP ports
-	cfg := strings.Replace(example, "\n{\n", "\n{\n"+issuerITGlobals, 1)
-	cfg = strings.Replace(cfg, "http://:8080 {", fmt.Sprintf("http://localhost:%d {", issuerITHTTPPort), 1)
+	ports := testkit.SharedPorts(t)
+	cfg := strings.Replace(example, "\n{\n", "\n{\n"+ports.Options(), 1)
+	cfg = strings.Replace(cfg, "http://:8080 {", ports.HTTPBase()+" {", 1)
 	c := issuerITTester(t, cfg).Client
 
 	jsonHdr := map[string]string{"Content-Type": "application/json"}
@@ -200,19 +195,15 @@ func issuerITCheckHS256(t *testing.T, secret, raw string) {
 // the refresh route, logout clearing the cookies and revoking, and login
 // throttling.
 func TestIssueIntegrationCookieCSRF(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-alice"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`{
-%s	auto_https off
+	hash := testkit.BcryptHash(t, "pw-alice")
+	ports := testkit.SharedPorts(t)
+	cfg := ports.Globals(fmt.Sprintf(`	auto_https off
 	jwt {
 		secret "%s"
 		token_from cookie
 	}
-}
-
-http://localhost:%d {
+`, issuerTestSecret)) + fmt.Sprintf(`
+%s {
 	jwt_issue {
 		login   /auth/login
 		refresh /auth/refresh
@@ -226,9 +217,9 @@ http://localhost:%d {
 		respond "hello {http.auth.user.id} {http.auth.jwt.claims.role} {method}"
 	}
 }
-`, issuerITGlobals, issuerTestSecret, issuerITHTTPPort, hash)
+`, ports.HTTPBase(), hash)
 	c := issuerITTester(t, cfg).Client
-	base, _ := url.Parse(issuerITBase)
+	base, _ := url.Parse(ports.HTTPBase())
 	jar := func() map[string]string {
 		out := map[string]string{}
 		for _, ck := range c.Jar.Cookies(base) {
@@ -301,7 +292,10 @@ http://localhost:%d {
 // Caddyfile produces: jwt_issue ordered before jwt_auth without an order
 // line, and every subdirective in its JSON field.
 func TestIssueAdaptCaddyfile(t *testing.T) {
-	caddytest.AssertAdapt(t, issuerAdaptInput, "caddyfile", strings.TrimSpace(issuerAdaptWant))
+	// the site never listens; a free port keeps fixed ports out of the tests
+	port := strconv.Itoa(testkit.FreePort(t))
+	caddytest.AssertAdapt(t, strings.ReplaceAll(issuerAdaptInput, "{PORT}", port), "caddyfile",
+		strings.TrimSpace(strings.ReplaceAll(issuerAdaptWant, "{PORT}", port)))
 }
 
 const issuerAdaptInput = `
@@ -311,7 +305,7 @@ const issuerAdaptInput = `
 	}
 }
 
-:8884 {
+:{PORT} {
 	jwt_issue /auth/* {
 		login /auth/login
 		refresh /auth/refresh
@@ -333,7 +327,7 @@ const issuerAdaptWant = `
 			"servers": {
 				"srv0": {
 					"listen": [
-						":8884"
+						":{PORT}"
 					],
 					"routes": [
 						{

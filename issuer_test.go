@@ -24,7 +24,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // Tests of the jwt_issue handler. Minted tokens are checked independently
@@ -39,32 +40,18 @@ const (
 
 var issuerTestT0 = time.Unix(1_800_000_000, 0)
 
-// issuerTestCost keeps bcrypt fast in unit tests.
-const issuerTestCost = bcrypt.MinCost
-
-var (
-	issuerTestHashOnce sync.Once
-	issuerTestHashVal  string
-)
-
-// issuerTestHash is a bcrypt hash of issuerTestPassword, made once.
+// issuerTestHash is a bcrypt hash of issuerTestPassword at the minimum
+// cost (fast in unit tests), made once.
 func issuerTestHash(t testing.TB) string {
 	t.Helper()
-	issuerTestHashOnce.Do(func() {
-		h, err := bcrypt.GenerateFromPassword([]byte(issuerTestPassword), issuerTestCost)
-		if err != nil {
-			panic(err)
-		}
-		issuerTestHashVal = string(h)
-	})
-	return issuerTestHashVal
+	return testkit.BcryptHash(t, issuerTestPassword)
 }
 
 type issuerTestEnv struct {
 	t     *testing.T
 	app   *App
 	h     *Issue
-	clock *testClock
+	clock *testkit.Clock
 	// reg is the metrics registry of the app's Caddy context.
 	reg *prometheus.Registry
 }
@@ -73,8 +60,8 @@ type issuerTestEnv struct {
 // clock) and a jwt_issue handler with all four routes and user alice.
 func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *issuerTestEnv {
 	t.Helper()
-	clock := &testClock{t: issuerTestT0}
-	app := &App{Secret: issuerTestSecret, now: clock.now}
+	clock := testkit.NewClock(issuerTestT0)
+	app := &App{Secret: issuerTestSecret, now: clock.Now}
 	if appMod != nil {
 		appMod(app)
 	}
@@ -357,13 +344,10 @@ func TestIssueBadCredentialsLookAlike(t *testing.T) {
 	long := strings.Repeat("x", 73)
 	// a user whose password is 72 bytes + more: bcrypt would accept the
 	// first 72 alone, the issuer must not
-	h72, err := bcrypt.GenerateFromPassword([]byte(long[:72]), issuerTestCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h72 := testkit.BcryptHash(t, long[:72])
 	e := issuerTestSetup(t, nil, func(h *Issue) {
 		h.Throttle = &ThrottleConfig{Disabled: true}
-		h.Users = append(h.Users, User{Name: "bob", Hash: string(h72)})
+		h.Users = append(h.Users, User{Name: "bob", Hash: h72})
 	})
 	var ref *httptest.ResponseRecorder
 	for _, c := range []struct{ name, user, pw string }{
@@ -528,7 +512,7 @@ func TestIssueRefresh(t *testing.T) {
 	e := issuerTestSetup(t, nil, nil)
 	login := e.login()
 	access, refresh := login["access_token"].(string), login["refresh_token"].(string)
-	e.clock.advance(time.Minute)
+	e.clock.Advance(time.Minute)
 
 	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
 	if w.Code != 200 {
@@ -561,7 +545,7 @@ func TestIssueRefresh(t *testing.T) {
 	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), ghost))
 	issuerTestWantMsg(t, w, 401, "User not found")
 
-	e.clock.advance(720 * time.Hour)
+	e.clock.Advance(720 * time.Hour)
 	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
 	issuerTestWantMsg(t, w, 401, "Token has expired")
 }
@@ -596,7 +580,7 @@ func TestIssueLogout(t *testing.T) {
 	})
 	t.Run("expired access, refresh in a form", func(t *testing.T) {
 		l := e.login()
-		e.clock.advance(16 * time.Minute)
+		e.clock.Advance(16 * time.Minute)
 		w := e.do(issuerTestBearer(issuerTestForm("/logout", url.Values{"refresh_token": {l["refresh_token"].(string)}}), l["access_token"].(string)))
 		if w.Code != 200 {
 			t.Fatalf("%d %s", w.Code, w.Body)
@@ -623,7 +607,7 @@ func TestIssueLogout(t *testing.T) {
 		l := e.login()
 		other := signToken(t, "HS256", []byte(issuerTestSecret), nil, map[string]any{
 			"sub": "bob", "type": "refresh", "fresh": false, "jti": "bob-1",
-			"iat": e.clock.now().Unix(), "exp": e.clock.now().Unix() + 3600,
+			"iat": e.clock.Now().Unix(), "exp": e.clock.Now().Unix() + 3600,
 		})
 		w := e.do(issuerTestBearer(issuerTestJSON("/logout", `{"refresh_token": "`+other+`"}`), l["access_token"].(string)))
 		issuerTestWantMsg(t, w, 401, "Access and refresh tokens belong to different users")
@@ -746,7 +730,7 @@ func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
 	}
 	// the access cookie has expired in the browser: only the refresh
 	// cookie comes, and its own CSRF token must accompany it
-	e.clock.advance(20 * time.Minute)
+	e.clock.Advance(20 * time.Minute)
 	mk := func() *http.Request {
 		r := httptest.NewRequest(http.MethodPost, "/logout", nil)
 		r.AddCookie(&http.Cookie{Name: "refresh_token_cookie", Value: cs["refresh_token_cookie"].Value})

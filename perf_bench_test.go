@@ -7,9 +7,9 @@ package jwtextended
 //	go test -run '^$' -bench . -benchmem
 //
 // (BENCHMARKS.md has the figures and the method.) Benchmarks that load
-// Caddy in-process must not run in parallel. Asymmetric algorithms need the
-// keyring's private_key support and jwt_issue needs the issuer: where they
-// are missing the benchmark is skipped and says why.
+// Caddy in-process must not run in parallel. A benchmark whose setup fails
+// (a key the keyring refuses, a jwt_issue that does not load or answer)
+// fails and says why: a skip would hide a broken benchmark.
 
 import (
 	"bytes"
@@ -38,6 +38,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // perfAlg is one algorithm under benchmark: the signing key for the test
@@ -85,8 +87,8 @@ func perfAlgorithms(tb testing.TB, dir string) []perfAlg {
 	}
 }
 
-// perfLoadApp is loadApp that reports a refused config instead of failing,
-// so a benchmark can skip an algorithm the keyring does not support yet.
+// perfLoadApp is loadApp that returns a refused config's error, so the
+// caller can say which algorithm or setting was refused.
 func perfLoadApp(tb testing.TB, jwtJSON string) (*App, error) {
 	tb.Helper()
 	cfg := `{"admin":{"disabled":true},"logging":{"logs":{"default":{"level":"ERROR"}}},` +
@@ -107,7 +109,7 @@ func perfLoadAlg(b *testing.B, alg perfAlg, extra string) *App {
 	b.Helper()
 	a, err := perfLoadApp(b, alg.config+extra+`}`)
 	if err != nil {
-		b.Skipf("%s: the jwt app refuses this key (private_key needs the keys branch merged): %v", alg.name, err)
+		b.Fatalf("%s: the jwt app refuses this key as private_key: %v", alg.name, err)
 	}
 	return a
 }
@@ -315,18 +317,15 @@ func BenchmarkServeHTTPDistinct(b *testing.B) {
 }
 
 // perfIssue loads jwt_issue into the running config with one user whose
-// bcrypt hash has the minimum cost, or skips when the issuer is not there.
+// bcrypt hash has the minimum cost; it fails if jwt_issue does not load.
 func perfIssue(b *testing.B, password string) caddyhttp.MiddlewareHandler {
 	b.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg := `{"login":"/login","refresh":"/refresh","users":[{"name":"bench","hash":` + string(mustJSON(b, string(hash))) + `}]}`
+	hash := testkit.BcryptHash(b, password)
+	cfg := `{"login":"/login","refresh":"/refresh","users":[{"name":"bench","hash":` + string(mustJSON(b, hash)) + `}]}`
 	ctx := caddy.ActiveContext()
 	m, err := ctx.LoadModuleByID("http.handlers.jwt_issue", json.RawMessage(cfg))
 	if err != nil {
-		b.Skipf("jwt_issue does not load (issuer branch not merged?): %v", err)
+		b.Fatalf("jwt_issue does not load: %v", err)
 	}
 	return m.(caddyhttp.MiddlewareHandler)
 }
@@ -366,9 +365,10 @@ func BenchmarkLogin(b *testing.B) {
 	h := perfIssue(b, password)
 	body := `{"username":"bench","password":"` + password + `"}`
 	if w := perfPost(b, h, "/login", "", body); w.Code != http.StatusOK {
-		b.Skipf("login answers %d, not 200 (issuer branch not merged?)", w.Code)
+		b.Fatalf("login answers %d, not 200: %s", w.Code, bytes.TrimSpace(w.Body.Bytes()))
 	}
-	hash, _ := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	// the same hash (minimum cost) as the login's user
+	hash := []byte(testkit.BcryptHash(b, password))
 	var login, compare time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -396,7 +396,7 @@ func BenchmarkRefresh(b *testing.B) {
 	h := perfIssue(b, password)
 	w := perfPost(b, h, "/login", "", `{"username":"bench","password":"`+password+`"}`)
 	if w.Code != http.StatusOK {
-		b.Skipf("login answers %d, not 200 (issuer branch not merged?)", w.Code)
+		b.Fatalf("login answers %d, not 200: %s", w.Code, bytes.TrimSpace(w.Body.Bytes()))
 	}
 	var got struct {
 		Refresh string `json:"refresh_token"`
@@ -406,7 +406,7 @@ func BenchmarkRefresh(b *testing.B) {
 		b.Fatalf("login body %s: %v", body, err)
 	}
 	if w := perfPost(b, h, "/refresh", got.Refresh, ""); w.Code != http.StatusOK {
-		b.Skipf("refresh answers %d: %s (refresh rotation on, or issuer not merged)", w.Code, bytes.TrimSpace(w.Body.Bytes()))
+		b.Fatalf("refresh answers %d: %s (refresh rotation on?)", w.Code, bytes.TrimSpace(w.Body.Bytes()))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -25,6 +25,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // revTestStorage wraps a real file storage and fails or lies on demand.
@@ -102,9 +104,9 @@ func (s *revTestStorage) Delete(ctx context.Context, key string) error {
 	return s.FileStorage.Delete(ctx, key)
 }
 
-func revTestApp(clock *testClock) *App {
+func revTestApp(clock *testkit.Clock) *App {
 	return &App{
-		now:        clock.now,
+		now:        clock.Now,
 		AccessTTL:  caddy.Duration(15 * time.Minute),
 		RefreshTTL: caddy.Duration(720 * time.Hour),
 	}
@@ -168,12 +170,12 @@ var revTestKeyName = regexp.MustCompile(`^[0-9a-f]{64}\.[0-9]+$`)
 
 func TestRevocationStoresHashedIDUntilExp(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	r := revTestOpen(t, revTestNewStorage(t, dir, "a"), revTestApp(clock), nil)
 
 	// a jti is client-chosen text: it must never become a path
 	jti := "../../../../tmp/evil/" + strings.Repeat("x", 300)
-	exp := clock.now().Add(10 * time.Minute)
+	exp := clock.Now().Add(10 * time.Minute)
 	if err := r.revoke(context.Background(), jti, exp); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +191,7 @@ func TestRevocationStoresHashedIDUntilExp(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "..", "tmp")); err == nil {
 		t.Fatal("the jti escaped the storage folder")
 	}
-	raw, err := os.ReadFile(revTestEntryPath(dir, jti, exp, clock.now()))
+	raw, err := os.ReadFile(revTestEntryPath(dir, jti, exp, clock.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +200,7 @@ func TestRevocationStoresHashedIDUntilExp(t *testing.T) {
 		Exp       int64  `json:"exp"`
 		RevokedAt int64  `json:"revoked_at"`
 	}
-	if err := json.Unmarshal(raw, &v); err != nil || v.ID != hex.EncodeToString(sum[:]) || v.Exp != exp.Unix() || v.RevokedAt != clock.now().Unix() {
+	if err := json.Unmarshal(raw, &v); err != nil || v.ID != hex.EncodeToString(sum[:]) || v.Exp != exp.Unix() || v.RevokedAt != clock.Now().Unix() {
 		t.Fatalf("stored value %s (%v)", raw, err)
 	}
 	if strings.Contains(string(raw), "evil") {
@@ -206,17 +208,17 @@ func TestRevocationStoresHashedIDUntilExp(t *testing.T) {
 	}
 
 	// sub-second exp rounds up, never down
-	if err := r.revoke(context.Background(), "frac", clock.now().Add(1500*time.Millisecond)); err != nil {
+	if err := r.revoke(context.Background(), "frac", clock.Now().Add(1500*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(revTestEntryPath(dir, "frac", clock.now().Add(2*time.Second), clock.now())); err != nil {
+	if _, err := os.Stat(revTestEntryPath(dir, "frac", clock.Now().Add(2*time.Second), clock.Now())); err != nil {
 		t.Fatalf("sub-second exp not rounded up: %v", err)
 	}
 }
 
 func TestRevocationImmediateHereAndAfterSyncElsewhere(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	a := revTestOpen(t, revTestNewStorage(t, dir, "a"), revTestApp(clock), nil)
 	b := revTestOpen(t, revTestNewStorage(t, dir, "b"), revTestApp(clock), nil)
 	if a.set == b.set {
@@ -226,7 +228,7 @@ func TestRevocationImmediateHereAndAfterSyncElsewhere(t *testing.T) {
 	if a.isRevoked("t1") || b.isRevoked("t1") {
 		t.Fatal("revoked before revoke")
 	}
-	if err := a.revoke(context.Background(), "t1", clock.now().Add(time.Hour)); err != nil {
+	if err := a.revoke(context.Background(), "t1", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if !a.isRevoked("t1") {
@@ -248,12 +250,12 @@ func TestRevocationImmediateHereAndAfterSyncElsewhere(t *testing.T) {
 
 func TestRevocationArbitraryIDs(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	a := revTestOpen(t, revTestNewStorage(t, dir, "a"), revTestApp(clock), nil)
 	b := revTestOpen(t, revTestNewStorage(t, dir, "b"), revTestApp(clock), nil)
 	ids := []string{"family:0f3c", "ünïcødé/../\x00id", strings.Repeat("long", 4096), "A", "a"}
 	for _, id := range ids {
-		if err := a.revoke(context.Background(), id, clock.now().Add(time.Hour)); err != nil {
+		if err := a.revoke(context.Background(), id, clock.Now().Add(time.Hour)); err != nil {
 			t.Fatalf("revoke %.20q: %v", id, err)
 		}
 	}
@@ -268,7 +270,7 @@ func TestRevocationArbitraryIDs(t *testing.T) {
 	if b.isRevoked("B") {
 		t.Fatal("ids are not compared exactly")
 	}
-	if err := a.revoke(context.Background(), "", clock.now().Add(time.Hour)); err == nil {
+	if err := a.revoke(context.Background(), "", clock.Now().Add(time.Hour)); err == nil {
 		t.Fatal("an empty id was accepted")
 	}
 
@@ -276,14 +278,14 @@ func TestRevocationArbitraryIDs(t *testing.T) {
 	if err := a.revoke(context.Background(), "no-exp", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(revTestEntryPath(dir, "no-exp", clock.now().Add(720*time.Hour), clock.now())); err != nil {
+	if _, err := os.Stat(revTestEntryPath(dir, "no-exp", clock.Now().Add(720*time.Hour), clock.Now())); err != nil {
 		t.Fatalf("id without exp not kept for refresh_ttl: %v", err)
 	}
 }
 
 func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	app := revTestApp(clock)
 	app.Leeway = caddy.Duration(30 * time.Second)
 	sa, sb := revTestNewStorage(t, dir, "a"), revTestNewStorage(t, dir, "b")
@@ -291,13 +293,13 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 	logger, logs := revTestLogs()
 	b := revTestOpen(t, sb, app, logger)
 
-	exp := clock.now().Add(time.Minute)
+	exp := clock.Now().Add(time.Minute)
 	for _, id := range []string{"short-1", "short-2"} {
 		if err := a.revoke(context.Background(), id, exp); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := a.revoke(context.Background(), "long", clock.now().Add(time.Hour)); err != nil {
+	if err := a.revoke(context.Background(), "long", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.sync(context.Background()); err != nil {
@@ -305,7 +307,7 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 	}
 
 	// still within exp + leeway + grace: kept everywhere
-	clock.advance(time.Minute + 30*time.Second + revocationGrace)
+	clock.Advance(time.Minute + 30*time.Second + revocationGrace)
 	for _, r := range []*storageRevocations{a, b} {
 		if err := revTestSyncAll(r); err != nil {
 			t.Fatal(err)
@@ -320,7 +322,7 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 
 	// past it: both instances sweep at once; every delete of an entry the
 	// other already deleted is not-found and must be tolerated silently
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, r := range []*storageRevocations{a, b} {
@@ -337,7 +339,7 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 	// and once more each, so that one of them surely deletes a key that
 	// is already gone (the listing may be stale on a remote storage)
 	sb.set(func(s *revTestStorage) {
-		s.extraKeys = []string{revocationKey(sha256.Sum256([]byte("short-1")), exp.Unix(), clock.now().Add(-time.Minute))}
+		s.extraKeys = []string{revocationKey(sha256.Sum256([]byte("short-1")), exp.Unix(), clock.Now().Add(-time.Minute))}
 	})
 	if err := revTestSyncAll(b); err != nil {
 		t.Fatal(err)
@@ -360,7 +362,7 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 	}
 
 	// revoking a token expired long ago stores nothing
-	if err := a.revoke(context.Background(), "ancient", clock.now().Add(-time.Hour)); err != nil {
+	if err := a.revoke(context.Background(), "ancient", clock.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(revTestStoredNames(t, dir)); n != 1 {
@@ -370,16 +372,16 @@ func TestRevocationExpiryAndConcurrentSweep(t *testing.T) {
 
 func TestRevocationSweepIsBatched(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	s := revTestNewStorage(t, dir, "a")
 	r := revTestOpen(t, s, revTestApp(clock), nil)
 	total := revocationSweepBatch + 10
 	for i := range total {
-		if err := r.revoke(context.Background(), fmt.Sprint("b", i), clock.now().Add(time.Minute)); err != nil {
+		if err := r.revoke(context.Background(), fmt.Sprint("b", i), clock.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	if err := revTestSyncAll(r); err != nil {
 		t.Fatal(err)
 	}
@@ -396,14 +398,14 @@ func TestRevocationSweepIsBatched(t *testing.T) {
 
 func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	// two configs on the same file_system folder, as a reload provisions:
 	// distinct storage values of the same identity
 	oldApp := revTestOpen(t, &certmagic.FileStorage{Path: dir}, revTestApp(clock), nil)
 	if err := oldApp.start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := oldApp.revoke(context.Background(), "before-reload", clock.now().Add(time.Hour)); err != nil {
+	if err := oldApp.revoke(context.Background(), "before-reload", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	newApp := revTestOpen(t, &certmagic.FileStorage{Path: dir}, revTestApp(clock), nil)
@@ -414,10 +416,10 @@ func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 		t.Fatalf("pool references %d, want 2", n)
 	}
 	// during the overlap a revocation on either is seen by both at once
-	if err := oldApp.revoke(context.Background(), "on-old", clock.now().Add(time.Hour)); err != nil {
+	if err := oldApp.revoke(context.Background(), "on-old", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := newApp.revoke(context.Background(), "on-new", clock.now().Add(time.Hour)); err != nil {
+	if err := newApp.revoke(context.Background(), "on-new", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"before-reload", "on-old", "on-new"} {
@@ -476,11 +478,11 @@ func TestRevocationPoolKey(t *testing.T) {
 
 func TestRevocationStorageFaults(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	s := revTestNewStorage(t, dir, "a")
 	logger, logs := revTestLogs()
 	r := revTestOpen(t, s, revTestApp(clock), logger)
-	if err := r.revoke(context.Background(), "known", clock.now().Add(time.Hour)); err != nil {
+	if err := r.revoke(context.Background(), "known", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -488,7 +490,7 @@ func TestRevocationStorageFaults(t *testing.T) {
 	// 503), but the id is refused here all the same
 	boom := errors.New("storage is down")
 	s.set(func(s *revTestStorage) { s.failStore = boom })
-	err := r.revoke(context.Background(), "unsaved", clock.now().Add(time.Hour))
+	err := r.revoke(context.Background(), "unsaved", clock.Now().Add(time.Hour))
 	if !errors.Is(err, boom) {
 		t.Fatalf("revoke with a failing storage returned %v", err)
 	}
@@ -520,10 +522,10 @@ func TestRevocationStorageFaults(t *testing.T) {
 	// a client that hangs up mid-logout does not cancel the write
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := r.revoke(gone, "hung-up", clock.now().Add(time.Hour)); err != nil {
+	if err := r.revoke(gone, "hung-up", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatalf("revoke with a canceled request context: %v", err)
 	}
-	if _, err := os.Stat(revTestEntryPath(dir, "hung-up", clock.now().Add(time.Hour), clock.now())); err != nil {
+	if _, err := os.Stat(revTestEntryPath(dir, "hung-up", clock.Now().Add(time.Hour), clock.Now())); err != nil {
 		t.Fatalf("the revocation of a canceled request was not stored: %v", err)
 	}
 }
@@ -542,17 +544,17 @@ func TestRevocationStorageTimeout(t *testing.T) {
 
 func TestRevocationCorruptEntriesSkipped(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	writer := revTestOpen(t, revTestNewStorage(t, dir, "w"), revTestApp(clock), nil)
-	if err := writer.revoke(context.Background(), "good", clock.now().Add(time.Hour)); err != nil {
+	if err := writer.revoke(context.Background(), "good", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := writer.revoke(context.Background(), "garbled-value", clock.now().Add(time.Hour)); err != nil {
+	if err := writer.revoke(context.Background(), "garbled-value", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	// the value of an entry is never what decides: the name is. A
 	// garbled value still revokes (the safe side).
-	gkey := revTestEntryPath(dir, "garbled-value", clock.now().Add(time.Hour), clock.now())
+	gkey := revTestEntryPath(dir, "garbled-value", clock.Now().Add(time.Hour), clock.Now())
 	if err := os.WriteFile(gkey, []byte("\x00\xffnot json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -604,9 +606,9 @@ func TestRevocationCorruptEntriesSkipped(t *testing.T) {
 
 func TestRevocationStartupLoad(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	w := revTestOpen(t, revTestNewStorage(t, dir, "w"), revTestApp(clock), nil)
-	if err := w.revoke(context.Background(), "old", clock.now().Add(time.Hour)); err != nil {
+	if err := w.revoke(context.Background(), "old", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -692,14 +694,14 @@ func (l *revTestLoop) step(t *testing.T) (waited time.Duration, err error) {
 
 func TestRevocationLoopRetriesWithBackoff(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	app := revTestApp(clock)
 	app.Revocation = &RevocationConfig{SyncInterval: caddy.Duration(3 * time.Second)}
 	s := revTestNewStorage(t, dir, "a")
 	logger, logs := revTestLogs()
 	r := revTestOpen(t, s, app, logger)
 	other := revTestOpen(t, revTestNewStorage(t, dir, "other"), revTestApp(clock), nil)
-	if err := other.revoke(context.Background(), "first", clock.now().Add(time.Hour)); err != nil {
+	if err := other.revoke(context.Background(), "first", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	loop := revTestDriveLoop(r)
@@ -739,7 +741,7 @@ func TestRevocationLoopRetriesWithBackoff(t *testing.T) {
 	}
 
 	// a revocation made elsewhere during the outage arrives on recovery
-	if err := other.revoke(context.Background(), "during-outage", clock.now().Add(time.Hour)); err != nil {
+	if err := other.revoke(context.Background(), "during-outage", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	s.set(func(s *revTestStorage) { s.failList = nil })
@@ -771,7 +773,7 @@ func TestRevocationBackoffIsCapped(t *testing.T) {
 }
 
 func TestRevocationSyncInterval(t *testing.T) {
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	s := &certmagic.FileStorage{Path: t.TempDir()}
 
 	r, err := newStorageRevocations(s, revTestApp(clock), nil)
@@ -858,9 +860,9 @@ func TestRevocationThroughApp(t *testing.T) {
 }
 
 func TestRevocationLookupAllocs(t *testing.T) {
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	r := revTestOpen(t, &certmagic.FileStorage{Path: t.TempDir()}, revTestApp(clock), nil)
-	if err := r.revoke(context.Background(), "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", clock.now().Add(time.Hour)); err != nil {
+	if err := r.revoke(context.Background(), "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	long := strings.Repeat("j", 200)
@@ -875,7 +877,7 @@ func TestRevocationLookupAllocs(t *testing.T) {
 }
 
 func BenchmarkRevocationLookup(b *testing.B) {
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	r, err := newStorageRevocations(&certmagic.FileStorage{Path: b.TempDir()}, revTestApp(clock), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -884,9 +886,9 @@ func BenchmarkRevocationLookup(b *testing.B) {
 	for i := range 100_000 {
 		var sum [sha256.Size]byte
 		copy(sum[:], fmt.Sprint("filler-", i))
-		r.set.add(sha256.Sum256(sum[:]), clock.now().Add(time.Hour).Unix())
+		r.set.add(sha256.Sum256(sum[:]), clock.Now().Add(time.Hour).Unix())
 	}
-	r.set.add(sha256.Sum256([]byte("f81d4fae-7dec-11d0-a765-00a0c91e6bf6")), clock.now().Add(time.Hour).Unix())
+	r.set.add(sha256.Sum256([]byte("f81d4fae-7dec-11d0-a765-00a0c91e6bf6")), clock.Now().Add(time.Hour).Unix())
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -911,13 +913,13 @@ func revTestRequest(tok string) *http.Request {
 // revocationFullSync.
 func BenchmarkRevocationSync(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
-		clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+		clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 		dir := b.TempDir()
 		s := &certmagic.FileStorage{Path: dir}
-		exp := clock.now().Add(time.Hour).Unix()
+		exp := clock.Now().Add(time.Hour).Unix()
 		for i := range n {
 			// one revocation per second over the last n seconds
-			key := revocationKey(sha256.Sum256([]byte(fmt.Sprint("id-", i))), exp, clock.now().Add(-time.Duration(i)*time.Second))
+			key := revocationKey(sha256.Sum256([]byte(fmt.Sprint("id-", i))), exp, clock.Now().Add(-time.Duration(i)*time.Second))
 			if err := s.Store(context.Background(), key, []byte("{}")); err != nil {
 				b.Fatal(err)
 			}
@@ -964,7 +966,7 @@ func revTestSyncAll(r *storageRevocations) error {
 
 func TestRevocationRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	s := revTestNewStorage(t, dir, "reader")
 	r := revTestOpen(t, s, revTestApp(clock), nil)
 	w := revTestOpen(t, revTestNewStorage(t, dir, "writer"), revTestApp(clock), nil)
@@ -974,14 +976,14 @@ func TestRevocationRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 	// many old revocations: a routine sync must not pay for them
 	for i := range 50 {
 		id := fmt.Sprint("old-", i)
-		key := revocationKey(sha256.Sum256([]byte(id)), clock.now().Add(time.Hour).Unix(), clock.now().Add(-time.Duration(i+2)*time.Minute))
+		key := revocationKey(sha256.Sum256([]byte(id)), clock.Now().Add(time.Hour).Unix(), clock.Now().Add(-time.Duration(i+2)*time.Minute))
 		if err := s.FileStorage.Store(context.Background(), key, []byte("{}")); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	clock.advance(4 * time.Second)
-	if err := w.revoke(context.Background(), "recent", clock.now().Add(time.Hour)); err != nil {
+	clock.Advance(4 * time.Second)
+	if err := w.revoke(context.Background(), "recent", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	s.set(func(s *revTestStorage) { s.listed = nil })
@@ -1005,17 +1007,17 @@ func TestRevocationRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 
 	// a writer whose clock is 10 minutes behind writes into an old
 	// bucket: the full listing, at most revocationFullSync later, finds it
-	skewed := revocationKey(sha256.Sum256([]byte("skewed")), clock.now().Add(time.Hour).Unix(), clock.now().Add(-10*time.Minute))
+	skewed := revocationKey(sha256.Sum256([]byte("skewed")), clock.Now().Add(time.Hour).Unix(), clock.Now().Add(-10*time.Minute))
 	if err := s.FileStorage.Store(context.Background(), skewed, []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
 	for range int(revocationFullSync / (4 * time.Second)) {
-		clock.advance(4 * time.Second)
+		clock.Advance(4 * time.Second)
 		if err := r.sync(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	clock.advance(4 * time.Second)
+	clock.Advance(4 * time.Second)
 	if err := r.sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -1025,7 +1027,7 @@ func TestRevocationRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 
 	// after an outage longer than half the full period, the next sync is
 	// a full listing (buckets may have come and gone meanwhile)
-	clock.advance(revocationFullSync / 2)
+	clock.Advance(revocationFullSync / 2)
 	s.set(func(s *revTestStorage) { s.listed = nil })
 	if err := r.sync(context.Background()); err != nil {
 		t.Fatal(err)
@@ -1037,18 +1039,18 @@ func TestRevocationRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 
 func TestRevocationOldEmptyBucketsRetired(t *testing.T) {
 	dir := t.TempDir()
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	r := revTestOpen(t, revTestNewStorage(t, dir, "a"), revTestApp(clock), nil)
-	if err := r.revoke(context.Background(), "short", clock.now().Add(time.Minute)); err != nil {
+	if err := r.revoke(context.Background(), "short", clock.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	oldBucket := filepath.Join(dir, filepath.FromSlash(revocationBucketKey(clock.now())))
-	clock.advance(revocationBucketRetire + time.Minute)
-	if err := r.revoke(context.Background(), "young", clock.now().Add(-30*time.Second)); err != nil {
+	oldBucket := filepath.Join(dir, filepath.FromSlash(revocationBucketKey(clock.Now())))
+	clock.Advance(revocationBucketRetire + time.Minute)
+	if err := r.revoke(context.Background(), "young", clock.Now().Add(-30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	youngBucket := filepath.Join(dir, filepath.FromSlash(revocationBucketKey(clock.now())))
-	clock.advance(time.Minute) // "young" has expired too: both buckets empty after the sweep
+	youngBucket := filepath.Join(dir, filepath.FromSlash(revocationBucketKey(clock.Now())))
+	clock.Advance(time.Minute) // "young" has expired too: both buckets empty after the sweep
 	// the first full listing deletes the expired entries, the next one the
 	// buckets that are then empty and old
 	for range 2 {

@@ -22,7 +22,7 @@ func TestThrottlePerUser(t *testing.T) {
 			t.Fatalf("failure %d: %d", i, w.Code)
 		}
 	}
-	e.clock.advance(time.Minute)
+	e.clock.Advance(time.Minute)
 	// now even the right password is refused, with Retry-After until the
 	// window (from the first failure) ends
 	w := e.doFrom("203.0.113.9", issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
@@ -37,7 +37,7 @@ func TestThrottlePerUser(t *testing.T) {
 	if w := e.do(issuerTestJSON("/login", issuerTestCreds("bob", "x"))); w.Code != 401 {
 		t.Errorf("another username: %d", w.Code)
 	}
-	e.clock.advance(9 * time.Minute)
+	e.clock.Advance(9 * time.Minute)
 	if w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))); w.Code != 200 {
 		t.Errorf("after the window: %d", w.Code)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
@@ -27,10 +29,7 @@ func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
 
 func TestUsersFileLoadsAndReloads(t *testing.T) {
 	hash := issuerTestHash(t)
-	other, err := bcrypt.GenerateFromPassword([]byte("second"), issuerTestCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := testkit.BcryptHash(t, "second")
 	path := filepath.Join(t.TempDir(), "users")
 	usersTestWrite(t, path, "# users of the test\n\n  alice:"+hash+"  \n", time.Unix(1000, 0))
 
@@ -47,13 +46,13 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	}
 
 	// change the file: bob added, alice removed
-	usersTestWrite(t, path, "bob:"+string(other)+"\n", time.Unix(2000, 0))
+	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(2000, 0))
 	// within the check interval the old users stay (no stat per login)
-	e.clock.advance(time.Second)
+	e.clock.Advance(time.Second)
 	if c := login("alice", issuerTestPassword); c != 200 {
 		t.Errorf("reloaded before the check interval: %d", c)
 	}
-	e.clock.advance(usersFileCheckInterval)
+	e.clock.Advance(usersFileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("new user not picked up: %d", c)
 	}
@@ -62,18 +61,18 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	}
 
 	// a refresh token of a removed user is refused
-	e.clock.advance(usersFileCheckInterval)
+	e.clock.Advance(usersFileCheckInterval)
 	usersTestWrite(t, path, "alice:"+hash+"\n", time.Unix(3000, 0))
-	e.clock.advance(usersFileCheckInterval)
+	e.clock.Advance(usersFileCheckInterval)
 	refresh := e.login()["refresh_token"].(string)
-	usersTestWrite(t, path, "bob:"+string(other)+"\n", time.Unix(4000, 0))
-	e.clock.advance(usersFileCheckInterval)
+	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(4000, 0))
+	e.clock.Advance(usersFileCheckInterval)
 	w := e.do(issuerTestBearer(usersTestPost("/refresh"), refresh))
 	issuerTestWantMsg(t, w, 401, "User not found")
 
 	// a broken file keeps the users that were loaded
 	usersTestWrite(t, path, "bob:not-a-hash\n", time.Unix(5000, 0))
-	e.clock.advance(usersFileCheckInterval)
+	e.clock.Advance(usersFileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("a broken users_file must keep the previous users: %d", c)
 	}
@@ -81,7 +80,7 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.advance(usersFileCheckInterval)
+	e.clock.Advance(usersFileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("a deleted users_file must keep the previous users: %d", c)
 	}
