@@ -306,7 +306,7 @@ func TestLookupAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkLookup(b *testing.B) {
+func BenchmarkRevocationLookup(b *testing.B) {
 	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 	cfg := testConfig(clock)
 	cfg.Storage = &certmagic.FileStorage{Path: b.TempDir()}

@@ -170,7 +170,7 @@ func TestRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 // routine sync every instance does every sync interval (it lists only the
 // recent buckets), and the full listing done at start and every
 // fullSyncEvery.
-func BenchmarkSync(b *testing.B) {
+func BenchmarkRevocationSync(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
 		clock := &testClock{t: time.Unix(1_700_000_000, 0)}
 		dir := b.TempDir()
