@@ -22,6 +22,8 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 )
 
 func init() {
@@ -78,8 +80,8 @@ type Issue struct {
 
 	app           *App
 	logger        *zap.Logger
-	creds         *credentials
-	throttle      *throttle
+	creds         *users.Credentials
+	throttle      *users.Throttle
 	sources       []tokenSource
 	deliverJSON   bool
 	deliverCookie bool
@@ -280,39 +282,39 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 	name, password := fields["username"], fields["password"]
 	ip := clientIP(r)
 	if h.throttle != nil {
-		if wait, blocked := h.throttle.blocked(name, ip); blocked {
+		if wait, blocked := h.throttle.Blocked(name, ip); blocked {
 			secs := int64((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 			h.app.countThrottled()
 			return h.refuse(w, r, errTooManyFailures)
 		}
 	}
-	acct := h.creds.check(name, password)
+	acct := h.creds.Check(name, password)
 	if acct == nil {
 		if h.throttle != nil {
-			h.throttle.failed(name, ip)
+			h.throttle.Failed(name, ip)
 		}
 		h.app.countLoginFailure()
 		return h.refuse(w, r, errBadCredentials)
 	}
 	if h.throttle != nil {
-		h.throttle.succeeded(name)
+		h.throttle.Succeeded(name)
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// access logs show who logged in
-		repl.Set("http.auth.user.id", acct.name)
+		repl.Set("http.auth.user.id", acct.Name)
 	}
 	var family string
 	if h.RotateRefresh {
 		family = uuid.NewString()
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.name, Fresh: true, Claims: acct.claims, CSRF: h.deliverCookie, Family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.Name, Fresh: true, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
 	var refresh *token.Minted
 	if withRefresh {
-		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: acct.name, Claims: acct.claims, CSRF: h.deliverCookie, Family: family}); err != nil {
+		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: acct.Name, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family}); err != nil {
 			return h.mintFailed(w, r, err)
 		}
 	}
@@ -332,7 +334,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.refuse(w, r, e)
 	}
-	acct := h.creds.lookup(tok.Identity)
+	acct := h.creds.Lookup(tok.Identity)
 	if acct == nil {
 		return h.refuse(w, r, errUnknownUser)
 	}
@@ -349,7 +351,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 			return h.refuse(w, r, e)
 		}
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.name, Claims: acct.claims, CSRF: h.deliverCookie, Family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.Name, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
@@ -360,7 +362,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 // rotate revokes the presented refresh token and mints its successor. A
 // token rotated concurrently on this instance is reuse: its family is
 // revoked.
-func (h *Issue) rotate(r *http.Request, tok *token.Verified, acct *account, family string) (*token.Minted, *authError) {
+func (h *Issue) rotate(r *http.Request, tok *token.Verified, acct *users.Account, family string) (*token.Minted, *authError) {
 	if tok.JTI == "" {
 		return nil, errNotRevocable
 	}
@@ -376,7 +378,7 @@ func (h *Issue) rotate(r *http.Request, tok *token.Verified, acct *account, fami
 		h.logger.Error("revoking a rotated refresh token failed", zap.Error(err))
 		return nil, errRotationFailed
 	}
-	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: acct.name, Claims: acct.claims, CSRF: h.deliverCookie, Family: family})
+	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: acct.Name, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		h.logger.Error("minting a token failed", zap.Error(err))
 		return nil, errMintFailed

@@ -1,12 +1,14 @@
 package jwtextended
 
 import (
-	"github.com/caddyserver/caddy/v2"
-
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 )
 
 func TestThrottlePerUser(t *testing.T) {
@@ -42,7 +44,6 @@ func TestThrottlePerUser(t *testing.T) {
 		t.Errorf("after the window: %d", w.Code)
 	}
 }
-
 func TestThrottleSuccessResetsUser(t *testing.T) {
 	e := issuerTestSetup(t, nil, func(h *Issue) {
 		h.Throttle = &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 100}
@@ -58,7 +59,6 @@ func TestThrottleSuccessResetsUser(t *testing.T) {
 		}
 	}
 }
-
 func TestThrottlePerIP(t *testing.T) {
 	e := issuerTestSetup(t, nil, func(h *Issue) {
 		h.Throttle = &ThrottleConfig{MaxPerUser: 100, MaxPerIP: 4}
@@ -80,10 +80,9 @@ func TestThrottlePerIP(t *testing.T) {
 		t.Errorf("another IP: %d", w.Code)
 	}
 }
-
 func TestThrottleDefaults(t *testing.T) {
 	e := issuerTestSetup(t, nil, nil)
-	for i := 0; i < defaultMaxFailuresPerUser; i++ {
+	for i := 0; i < users.DefaultMaxPerUser; i++ {
 		e.do(issuerTestJSON("/login", issuerTestCreds("alice", "wrong")))
 	}
 	issuerTestWantMsg(t, e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))), 429, "Too many failed login attempts")
@@ -96,37 +95,4 @@ func TestThrottleDefaults(t *testing.T) {
 		t.Errorf("throttle off: %d", w.Code)
 	}
 }
-
-func TestThrottleBoundedMemory(t *testing.T) {
-	now := time.Unix(0, 0)
-	th := newThrottle(ThrottleConfig{MaxPerUser: 2, MaxPerIP: 1000, Capacity: 3, Window: caddyDuration(time.Minute)}, func() time.Time { return now })
-	for i := 0; i < 10; i++ {
-		th.failed("u"+strconv.Itoa(i), "ip")
-		now = now.Add(time.Second)
-		if len(th.users.entries) > 3 || len(th.ips.entries) > 3 {
-			t.Fatalf("table grew past its capacity: %d users %d ips", len(th.users.entries), len(th.ips.entries))
-		}
-	}
-	// the newest entries are kept, the oldest evicted
-	if _, ok := th.users.entries[userKey("u9")]; !ok {
-		t.Error("the newest entry was evicted")
-	}
-	if _, ok := th.users.entries[userKey("u0")]; ok {
-		t.Error("the oldest entry was kept")
-	}
-	// a key of any length costs one hash
-	th.failed(string(make([]byte, 64<<10)), "ip")
-	for k := range th.users.entries {
-		if len(k) != 32 {
-			t.Errorf("user key of %d bytes", len(k))
-		}
-	}
-	// expired entries go first
-	now = now.Add(2 * time.Minute)
-	th.failed("late", "ip")
-	if len(th.users.entries) != 1 {
-		t.Errorf("expired entries not swept: %d left", len(th.users.entries))
-	}
-}
-
 func caddyDuration(d time.Duration) caddy.Duration { return caddy.Duration(d) }

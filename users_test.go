@@ -1,15 +1,14 @@
 package jwtextended
 
 import (
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
@@ -26,7 +25,6 @@ func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
 		t.Fatal(err)
 	}
 }
-
 func TestUsersFileLoadsAndReloads(t *testing.T) {
 	hash := issuerTestHash(t)
 	other := testkit.BcryptHash(t, "second")
@@ -52,7 +50,7 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	if c := login("alice", issuerTestPassword); c != 200 {
 		t.Errorf("reloaded before the check interval: %d", c)
 	}
-	e.clock.Advance(usersFileCheckInterval)
+	e.clock.Advance(users.FileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("new user not picked up: %d", c)
 	}
@@ -61,18 +59,18 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	}
 
 	// a refresh token of a removed user is refused
-	e.clock.Advance(usersFileCheckInterval)
+	e.clock.Advance(users.FileCheckInterval)
 	usersTestWrite(t, path, "alice:"+hash+"\n", time.Unix(3000, 0))
-	e.clock.Advance(usersFileCheckInterval)
+	e.clock.Advance(users.FileCheckInterval)
 	refresh := e.login()["refresh_token"].(string)
 	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(4000, 0))
-	e.clock.Advance(usersFileCheckInterval)
+	e.clock.Advance(users.FileCheckInterval)
 	w := e.do(issuerTestBearer(usersTestPost("/refresh"), refresh))
 	issuerTestWantMsg(t, w, 401, "User not found")
 
 	// a broken file keeps the users that were loaded
 	usersTestWrite(t, path, "bob:not-a-hash\n", time.Unix(5000, 0))
-	e.clock.Advance(usersFileCheckInterval)
+	e.clock.Advance(users.FileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("a broken users_file must keep the previous users: %d", c)
 	}
@@ -80,63 +78,14 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(usersFileCheckInterval)
+	e.clock.Advance(users.FileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("a deleted users_file must keep the previous users: %d", c)
 	}
 }
-
 func usersTestPost(path string) *http.Request {
 	r, _ := http.NewRequest(http.MethodPost, path, nil)
 	return r
-}
-
-func TestUsersFileRefusedAtLoad(t *testing.T) {
-	dir := t.TempDir()
-	for _, c := range []struct {
-		name, content, want string
-	}{
-		{"bad hash", "alice:$2a$10$nope\n", `user "alice"`},
-		{"no colon", "alice " + issuerTestHash(t) + "\n", "line 1"},
-		{"duplicate with user line", "alice:" + issuerTestHash(t) + "\n", "defined twice"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
-			usersTestWrite(t, p, c.content, time.Unix(1, 0))
-			static := []User{{Name: "alice", Hash: issuerTestHash(t)}}
-			if c.name != "duplicate with user line" {
-				static = nil
-			}
-			_, err := loadCredentials(static, p, "sub", time.Now, zap.NewNop())
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("error %v, want %q", err, c.want)
-			}
-			if err != nil && c.name == "bad hash" && !strings.Contains(err.Error(), "caddy hash-password") {
-				t.Errorf("error %q must say how to make a hash", err)
-			}
-		})
-	}
-	if _, err := loadCredentials(nil, filepath.Join(dir, "missing"), "sub", time.Now, zap.NewNop()); err == nil {
-		t.Error("a missing users_file must refuse to load")
-	}
-}
-
-func TestUsersDummyHashHasUsersCost(t *testing.T) {
-	h6, err := bcrypt.GenerateFromPassword([]byte("x"), 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h5, err := bcrypt.GenerateFromPassword([]byte("x"), 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := loadCredentials([]User{{Name: "a", Hash: string(h6)}, {Name: "b", Hash: string(h6)}, {Name: "c", Hash: string(h5)}}, "", "sub", time.Now, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cost, err := bcrypt.Cost(c.current().dummy); err != nil || cost != 6 {
-		t.Errorf("dummy cost %d (%v), want the users' most common cost 6", cost, err)
-	}
 }
 
 // TestUsersUnknownUserTimesLikeWrongPassword is the statistical check: an
@@ -184,7 +133,6 @@ func TestUsersUnknownUserTimesLikeWrongPassword(t *testing.T) {
 		t.Errorf("a wrong password took %v: bcrypt at cost 8 cannot be this fast", mw)
 	}
 }
-
 func usersTestMedian(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })

@@ -1,0 +1,199 @@
+package revocation
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// testStorage wraps a real file storage and fails or lies on demand.
+// Its name is its identity (String), so two of them on the same folder act
+// like two Caddy processes sharing storage, each with its own set.
+type testStorage struct {
+	*certmagic.FileStorage
+	name string
+
+	mu         sync.Mutex
+	failList   error
+	failStore  error
+	failDelete error
+	extraKeys  []string // listed in addition to the real keys
+	lists      int
+	listed     []string // prefixes listed, "(recursive)" appended when so
+	deletes    int
+}
+
+func newTestStorage(t *testing.T, dir, name string) *testStorage {
+	t.Helper()
+	return &testStorage{FileStorage: &certmagic.FileStorage{Path: dir}, name: name + "@" + t.Name()}
+}
+
+func (s *testStorage) String() string { return "testStorage:" + s.name }
+
+func (s *testStorage) set(f func(*testStorage)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+func (s *testStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
+	s.mu.Lock()
+	s.lists++
+	if recursive {
+		s.listed = append(s.listed, prefix+" (recursive)")
+	} else {
+		s.listed = append(s.listed, prefix)
+	}
+	err, extra := s.failList, append([]string(nil), s.extraKeys...)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.FileStorage.List(ctx, prefix, recursive)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return append(keys, extra...), nil
+}
+
+func (s *testStorage) Store(ctx context.Context, key string, value []byte) error {
+	s.mu.Lock()
+	err := s.failStore
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.FileStorage.Store(ctx, key, value)
+}
+
+func (s *testStorage) Delete(ctx context.Context, key string) error {
+	s.mu.Lock()
+	s.deletes++
+	err := s.failDelete
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if _, statErr := os.Stat(s.Filename(key)); errors.Is(statErr, fs.ErrNotExist) {
+		// like most remote storages: deleting what is gone is not-found
+		return fs.ErrNotExist
+	}
+	return s.FileStorage.Delete(ctx, key)
+}
+
+// testConfig is a store configuration with the default settings (no
+// leeway, refresh_ttl 720h) on clock.
+func testConfig(clock *testkit.Clock) Config {
+	return Config{Now: clock.Now, Keep: Grace, NoExpTTL: 720 * time.Hour}
+}
+
+// testOpen makes a store on s and loads it, as the first App on a
+// storage does at start, and stops its loop at the end of the test.
+func testOpen(t *testing.T, s certmagic.Storage, cfg Config, logger *zap.Logger) *Store {
+	t.Helper()
+	cfg.Storage, cfg.Logger, cfg.wait = s, logger, noWait
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Load(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Stop() })
+	return r
+}
+
+func noWait(time.Duration) <-chan time.Time {
+	c := make(chan time.Time, 1)
+	c <- time.Time{}
+	return c
+}
+
+func testLogs() (*zap.Logger, *observer.ObservedLogs) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	return zap.New(core), logs
+}
+
+func storedNames(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	root := filepath.Join(dir, "jwt", "revoked")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == root {
+			return filepath.SkipAll
+		}
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			names = append(names, d.Name())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// entryPath is the file of a revocation of id until exp, made at at.
+func entryPath(dir, id string, exp, at time.Time) string {
+	return filepath.Join(dir, filepath.FromSlash(entryKey(sha256.Sum256([]byte(id)), exp.Unix(), at)))
+}
+
+var keyName = regexp.MustCompile(`^[0-9a-f]{64}\.[0-9]+$`)
+
+// testLoop drives a store's sync loop step by step: each wait the loop
+// asks for is handed to the test, which fires it.
+type testLoop struct {
+	waits  chan time.Duration
+	fire   chan time.Time
+	synced chan error
+}
+
+func driveLoop(r *Store) *testLoop {
+	l := &testLoop{waits: make(chan time.Duration, 1), fire: make(chan time.Time), synced: make(chan error, 1)}
+	r.wait = func(d time.Duration) <-chan time.Time {
+		l.waits <- d
+		return l.fire
+	}
+	r.synced = func(err error) { l.synced <- err }
+	return l
+}
+
+func (l *testLoop) step(t *testing.T) (waited time.Duration, err error) {
+	t.Helper()
+	select {
+	case waited = <-l.waits:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not ask to wait")
+	}
+	l.fire <- time.Time{}
+	select {
+	case err = <-l.synced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not sync")
+	}
+	return waited, err
+}
+
+// fullSync runs a sync that is a full listing (with its sweep).
+func fullSync(r *Store) error {
+	r.set.syncMu.Lock()
+	r.set.lastFull = time.Time{}
+	r.set.syncMu.Unlock()
+	return r.sync(context.Background())
+}

@@ -1,0 +1,226 @@
+package revocation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+)
+
+func TestExpiryAndConcurrentSweep(t *testing.T) {
+	dir := t.TempDir()
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	cfg := testConfig(clock)
+	cfg.Keep = 30*time.Second + Grace // a leeway of 30s
+	sa, sb := newTestStorage(t, dir, "a"), newTestStorage(t, dir, "b")
+	a := testOpen(t, sa, cfg, nil)
+	logger, logs := testLogs()
+	b := testOpen(t, sb, cfg, logger)
+
+	exp := clock.Now().Add(time.Minute)
+	for _, id := range []string{"short-1", "short-2"} {
+		if err := a.Revoke(context.Background(), id, exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Revoke(context.Background(), "long", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// still within exp + leeway + grace: kept everywhere
+	clock.Advance(time.Minute + 30*time.Second + Grace)
+	for _, r := range []*Store{a, b} {
+		if err := fullSync(r); err != nil {
+			t.Fatal(err)
+		}
+		if !r.IsRevoked("short-1") {
+			t.Fatal("dropped before exp + leeway + grace")
+		}
+	}
+	if n := len(storedNames(t, dir)); n != 3 {
+		t.Fatalf("swept too early: %d entries left", n)
+	}
+
+	// past it: both instances sweep at once; every delete of an entry the
+	// other already deleted is not-found and must be tolerated silently
+	clock.Advance(time.Second)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, r := range []*Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fullSync(r)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	// and once more each, so that one of them surely deletes a key that
+	// is already gone (the listing may be stale on a remote storage)
+	sb.set(func(s *testStorage) {
+		s.extraKeys = []string{entryKey(sha256.Sum256([]byte("short-1")), exp.Unix(), clock.Now().Add(-time.Minute))}
+	})
+	if err := fullSync(b); err != nil {
+		t.Fatal(err)
+	}
+	names := storedNames(t, dir)
+	lsum := sha256.Sum256([]byte("long"))
+	if len(names) != 1 || !strings.HasPrefix(names[0], hex.EncodeToString(lsum[:])) {
+		t.Fatalf("after the sweep want only the long entry, got %q", names)
+	}
+	for _, r := range []*Store{a, b} {
+		if r.IsRevoked("short-1") || r.IsRevoked("short-2") {
+			t.Fatal("an expired entry stayed in memory")
+		}
+		if !r.IsRevoked("long") {
+			t.Fatal("an unexpired entry was dropped")
+		}
+	}
+	if n := logs.FilterLevelExact(zapcore.WarnLevel).Len(); n != 0 {
+		t.Fatalf("a not-found delete was logged as a failure: %v", logs.All())
+	}
+
+	// revoking a token expired long ago stores nothing
+	if err := a.Revoke(context.Background(), "ancient", clock.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(storedNames(t, dir)); n != 1 {
+		t.Fatalf("an expired token's revocation was stored (%d entries)", n)
+	}
+}
+
+func TestSweepIsBatched(t *testing.T) {
+	dir := t.TempDir()
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	s := newTestStorage(t, dir, "a")
+	r := testOpen(t, s, testConfig(clock), nil)
+	total := sweepBatch + 10
+	for i := range total {
+		if err := r.Revoke(context.Background(), fmt.Sprint("b", i), clock.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(time.Hour)
+	if err := fullSync(r); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(storedNames(t, dir)); n != 10 {
+		t.Fatalf("one sync deleted %d entries, want a batch of %d", total-n, sweepBatch)
+	}
+	if err := fullSync(r); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(storedNames(t, dir)); n != 0 {
+		t.Fatalf("%d expired entries left after the second sweep", n)
+	}
+}
+
+func TestCorruptEntriesSkipped(t *testing.T) {
+	dir := t.TempDir()
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	writer := testOpen(t, newTestStorage(t, dir, "w"), testConfig(clock), nil)
+	if err := writer.Revoke(context.Background(), "good", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Revoke(context.Background(), "garbled-value", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// the value of an entry is never what decides: the name is. A
+	// garbled value still revokes (the safe side).
+	gkey := entryPath(dir, "garbled-value", clock.Now().Add(time.Hour), clock.Now())
+	if err := os.WriteFile(gkey, []byte("\x00\xffnot json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hex64 := strings.Repeat("ab", 32)
+	bad := []string{
+		"garbage",
+		strings.Repeat("zz", 32) + ".1800000000", // not hex
+		hex64 + ".soon",                          // exp not a number
+		hex64 + ".-5",                            // negative exp
+		hex64 + ".+5",                            // signed exp
+		hex64 + ".0",                             // zero exp
+		hex64 + ".99999999999999999999999",       // overflow
+		hex64,                                    // no exp
+		hex64[:60] + ".1800000000",               // short hash
+	}
+	for _, name := range bad {
+		if err := os.WriteFile(filepath.Join(dir, "jwt", "revoked", name), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "jwt", "revoked", "subdir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// a temporary file of an atomic write in progress: skipped quietly
+	if err := os.WriteFile(filepath.Join(dir, "jwt", "revoked", "4075321982"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	logger, logs := testLogs()
+	reader := testOpen(t, newTestStorage(t, dir, "r"), testConfig(clock), logger) // loads at start
+	if !reader.IsRevoked("good") || !reader.IsRevoked("garbled-value") {
+		t.Fatal("a corrupt entry stopped valid entries from loading")
+	}
+	skipped := logs.FilterMessageSnippet("unrecognized entry")
+	if skipped.Len() != len(bad)+1 {
+		t.Fatalf("logged %d unrecognized entries, want %d (the bad names and subdir): %v", skipped.Len(), len(bad)+1, skipped.All())
+	}
+	// logged once each, not on every sync
+	if err := fullSync(reader); err != nil {
+		t.Fatal(err)
+	}
+	if n := logs.FilterMessageSnippet("unrecognized entry").Len(); n != len(bad)+1 {
+		t.Fatalf("unrecognized entries logged again on the next sync (%d)", n)
+	}
+	if reader.set.len() != 2 {
+		t.Fatalf("set holds %d entries, want the 2 valid ones", reader.set.len())
+	}
+}
+
+func TestOldEmptyBucketsRetired(t *testing.T) {
+	dir := t.TempDir()
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	r := testOpen(t, newTestStorage(t, dir, "a"), testConfig(clock), nil)
+	if err := r.Revoke(context.Background(), "short", clock.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	oldBucket := filepath.Join(dir, filepath.FromSlash(bucketKey(clock.Now())))
+	clock.Advance(bucketRetire + time.Minute)
+	if err := r.Revoke(context.Background(), "young", clock.Now().Add(-30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	youngBucket := filepath.Join(dir, filepath.FromSlash(bucketKey(clock.Now())))
+	clock.Advance(time.Minute) // "young" has expired too: both buckets empty after the sweep
+	// the first full listing deletes the expired entries, the next one the
+	// buckets that are then empty and old
+	for range 2 {
+		if err := fullSync(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(oldBucket); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("an old empty bucket was kept: %v", err)
+	}
+	if _, err := os.Stat(youngBucket); err != nil {
+		t.Fatalf("a young bucket was deleted: %v", err)
+	}
+	if n := len(storedNames(t, dir)); n != 0 {
+		t.Fatalf("%d expired entries left", n)
+	}
+}

@@ -1,0 +1,246 @@
+// Package users checks logins: the configured users and users_file (with
+// reload), bcrypt comparison that times unknown users like wrong
+// passwords, and the throttle of failed logins per user and per client IP.
+package users
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// maxPasswordBytes is bcrypt's limit: it silently ignores anything past
+// 72 bytes, so longer passwords are refused instead of half-checked.
+const maxPasswordBytes = 72
+
+// hashHelp tells an operator how to make a hash.
+const hashHelp = "make one with `caddy hash-password --algorithm bcrypt`"
+
+// User is one configured user: a name, a bcrypt hash and the claims
+// minted into the user's tokens.
+type User struct {
+	Name   string
+	Hash   string
+	Claims map[string]any
+}
+
+// Account is a user ready for the login path.
+type Account struct {
+	// Name is the user's name.
+	Name string
+	// Claims are the user's configured claims.
+	Claims map[string]any
+	hash   []byte
+}
+
+// Config configures Credentials.
+type Config struct {
+	// Users are the users configured inline.
+	Users []User
+	// File is the path of a users_file of `<name>:<bcrypt-hash>` lines,
+	// re-read when it changes; empty: none.
+	File string
+	// Reserved reports whether a claim name is set by the issuer itself
+	// and so cannot be configured for a user; nil: none is.
+	Reserved func(name string) bool
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+	// Logger; nil: no logging.
+	Logger *zap.Logger
+}
+
+// userDB is an immutable snapshot of the known users; a users_file change
+// swaps in a new one.
+type userDB struct {
+	byName map[string]*Account
+	// dummy is a bcrypt hash of a random password at the users' cost:
+	// unknown users are checked against it, so they take as long as a
+	// wrong password.
+	dummy []byte
+}
+
+// Credentials checks logins against the configured users and users_file.
+type Credentials struct {
+	static   []User // `user` lines, validated
+	file     string // users_file path, resolved; empty: none
+	reserved func(string) bool
+
+	db atomic.Pointer[userDB]
+
+	mu        sync.Mutex // guards the fields below (users_file reload)
+	checkedAt time.Time
+	fileMod   time.Time
+	fileSize  int64
+	dummies   map[int][]byte // dummy hash per cost, made once
+	logger    *zap.Logger
+	now       func() time.Time
+}
+
+// Load checks every configured user and reads the users file. Any mistake
+// refuses to load, naming the user and the fix.
+func Load(cfg Config) (*Credentials, error) {
+	c := &Credentials{static: cfg.Users, file: cfg.File, reserved: cfg.Reserved, dummies: map[int][]byte{}, logger: cfg.Logger, now: cfg.Now}
+	if c.reserved == nil {
+		c.reserved = func(string) bool { return false }
+	}
+	if c.logger == nil {
+		c.logger = zap.NewNop()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	var fileUsers []User
+	if c.file != "" {
+		var err error
+		if fileUsers, err = c.readFirst(); err != nil {
+			return nil, err
+		}
+	}
+	db, err := c.build(fileUsers)
+	if err != nil {
+		return nil, err
+	}
+	c.db.Store(db)
+	return c, nil
+}
+
+// build checks users and makes a snapshot.
+func (c *Credentials) build(fileUsers []User) (*userDB, error) {
+	db := &userDB{byName: make(map[string]*Account, len(c.static)+len(fileUsers))}
+	costs := map[int]int{}
+	add := func(u User, where string) error {
+		if err := checkUserName(u.Name); err != nil {
+			return fmt.Errorf("jwt_issue: %s: user %q: %v", where, u.Name, err)
+		}
+		if _, dup := db.byName[u.Name]; dup {
+			return fmt.Errorf("jwt_issue: %s: user %q is defined twice", where, u.Name)
+		}
+		cost, err := bcrypt.Cost([]byte(u.Hash))
+		if err != nil {
+			return fmt.Errorf("jwt_issue: %s: user %q: the password hash is not a valid bcrypt hash (%v); %s", where, u.Name, err, hashHelp)
+		}
+		for k, v := range u.Claims {
+			if c.reserved(k) {
+				return fmt.Errorf("jwt_issue: %s: user %q: claim %q is set by the issuer itself and cannot be configured", where, u.Name, k)
+			}
+			if strictjson.HasControlChar(k) || strictjson.HasControlChar(v) {
+				return fmt.Errorf("jwt_issue: %s: user %q: claim %q must not contain control characters", where, u.Name, k)
+			}
+		}
+		costs[cost]++
+		db.byName[u.Name] = &Account{Name: u.Name, hash: []byte(u.Hash), Claims: u.Claims}
+		return nil
+	}
+	for _, u := range c.static {
+		if err := add(u, "user"); err != nil {
+			return nil, err
+		}
+	}
+	for _, u := range fileUsers {
+		if err := add(u, "users_file "+c.file); err != nil {
+			return nil, err
+		}
+	}
+	cost := dummyCost(costs)
+	if len(costs) > 1 {
+		c.logger.Warn("users have bcrypt hashes of different costs; an unknown user takes as long as the most common cost, so hashes of other costs can be told apart by timing; rehash them at one cost",
+			zap.Int("dummy_cost", cost))
+	}
+	if cost < bcrypt.DefaultCost && len(costs) > 0 {
+		c.logger.Warn("bcrypt cost is below the default; use `caddy hash-password` (cost 14) for real users", zap.Int("cost", cost))
+	}
+	dummy, err := c.dummyHash(cost)
+	if err != nil {
+		return nil, err
+	}
+	db.dummy = dummy
+	return db, nil
+}
+
+// dummyCost is the most common cost among the users (ties: the higher);
+// with no users, bcrypt's default.
+func dummyCost(costs map[int]int) int {
+	best, n := bcrypt.DefaultCost, 0
+	keys := make([]int, 0, len(costs))
+	for k := range costs {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	for _, k := range keys {
+		if costs[k] >= n {
+			best, n = k, costs[k]
+		}
+	}
+	return best
+}
+
+// dummyHash returns the bcrypt hash of a random password at cost, made
+// once per cost.
+func (c *Credentials) dummyHash(cost int) ([]byte, error) {
+	if h, ok := c.dummies[cost]; ok {
+		return h, nil
+	}
+	pw := make([]byte, 32)
+	if _, err := rand.Read(pw); err != nil {
+		return nil, err
+	}
+	// bcrypt refuses passwords over 72 bytes; 32 random bytes are fine.
+	h, err := bcrypt.GenerateFromPassword(pw, cost)
+	if err != nil {
+		return nil, fmt.Errorf("jwt_issue: making the dummy hash: %v", err)
+	}
+	c.dummies[cost] = h
+	return h, nil
+}
+
+func checkUserName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("the user name is empty")
+	case len(name) > 256:
+		return errors.New("the user name is longer than 256 bytes")
+	case !utf8.ValidString(name) || strictjson.HasControlChar(name):
+		return errors.New("the user name must be UTF-8 without control characters")
+	}
+	return nil
+}
+
+// Check verifies a login. It always spends one bcrypt comparison at the
+// users' cost, whether the user exists, the password is wrong or too long,
+// so all failures look and time alike. It returns the account on success,
+// nil otherwise.
+func (c *Credentials) Check(name, password string) *Account {
+	db := c.current()
+	acct, known := db.byName[name]
+	hash := db.dummy
+	if known {
+		hash = acct.hash
+	}
+	pw := []byte(password)
+	tooLong := len(pw) > maxPasswordBytes
+	if tooLong {
+		// spend the same time, on bytes that cannot match anything
+		pw = pw[:maxPasswordBytes]
+	}
+	err := bcrypt.CompareHashAndPassword(hash, pw)
+	if err != nil || !known || tooLong {
+		return nil
+	}
+	return acct
+}
+
+// Lookup finds a user by name, for refresh (claims are the user's current
+// ones; a removed user cannot refresh). It returns nil for an unknown
+// user.
+func (c *Credentials) Lookup(name string) *Account {
+	return c.current().byName[name]
+}

@@ -1,0 +1,170 @@
+package users
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// Throttling defaults: past 5 failed logins for one username, or 20 from
+// one client IP, within 15 minutes, logins are refused until the window
+// ends. Each counter table holds at most 10000 entries.
+const (
+	DefaultMaxPerUser = 5
+	DefaultMaxPerIP   = 20
+	DefaultWindow     = 15 * time.Minute
+	DefaultCapacity   = 10000
+)
+
+// ThrottleLimits configures a Throttle; a zero field takes its default.
+type ThrottleLimits struct {
+	// MaxPerUser is the failed logins allowed per username within the
+	// window.
+	MaxPerUser int
+	// MaxPerIP is the failed logins allowed per client IP within the
+	// window.
+	MaxPerIP int
+	// Window is the time in which failures are counted, from the first.
+	Window time.Duration
+	// Capacity is how many usernames, and how many client IPs, are
+	// tracked at most; when full, expired entries and then the oldest are
+	// dropped.
+	Capacity int
+}
+
+// failureCount is one key's failures in its current window.
+type failureCount struct {
+	n     int
+	start time.Time
+}
+
+// failureTable counts failures per key in fixed windows, with bounded
+// memory.
+type failureTable struct {
+	max      int
+	capacity int
+	entries  map[string]*failureCount
+}
+
+// Throttle counts failed logins per username and per client IP.
+type Throttle struct {
+	mu     sync.Mutex
+	window time.Duration
+	users  failureTable
+	ips    failureTable
+	now    func() time.Time
+}
+
+// NewThrottle makes a Throttle with the limits l on the clock now (nil:
+// time.Now).
+func NewThrottle(l ThrottleLimits, now func() time.Time) *Throttle {
+	if l.MaxPerUser == 0 {
+		l.MaxPerUser = DefaultMaxPerUser
+	}
+	if l.MaxPerIP == 0 {
+		l.MaxPerIP = DefaultMaxPerIP
+	}
+	if l.Window == 0 {
+		l.Window = DefaultWindow
+	}
+	if l.Capacity == 0 {
+		l.Capacity = DefaultCapacity
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Throttle{
+		window: l.Window,
+		users:  failureTable{max: l.MaxPerUser, capacity: l.Capacity, entries: map[string]*failureCount{}},
+		ips:    failureTable{max: l.MaxPerIP, capacity: l.Capacity, entries: map[string]*failureCount{}},
+		now:    now,
+	}
+}
+
+// userKey hashes a username so that an entry costs 32 bytes however long
+// the submitted name is.
+func userKey(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return string(sum[:])
+}
+
+// Blocked reports whether a login for this username from this IP must be
+// refused now, and for how long.
+func (t *Throttle) Blocked(name, ip string) (time.Duration, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	wait := t.users.blockedFor(userKey(name), now, t.window)
+	if w := t.ips.blockedFor(ip, now, t.window); w > wait {
+		wait = w
+	}
+	return wait, wait > 0
+}
+
+// Failed counts a failed login.
+func (t *Throttle) Failed(name, ip string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	t.users.add(userKey(name), now, t.window)
+	t.ips.add(ip, now, t.window)
+}
+
+// Succeeded resets the username's count (not the IP's: one good password
+// must not buy an IP new guesses at other accounts).
+func (t *Throttle) Succeeded(name string) {
+	t.mu.Lock()
+	delete(t.users.entries, userKey(name))
+	t.mu.Unlock()
+}
+
+func (f *failureTable) blockedFor(key string, now time.Time, window time.Duration) time.Duration {
+	e, ok := f.entries[key]
+	if !ok {
+		return 0
+	}
+	end := e.start.Add(window)
+	if !now.Before(end) {
+		delete(f.entries, key)
+		return 0
+	}
+	if e.n < f.max {
+		return 0
+	}
+	return end.Sub(now)
+}
+
+func (f *failureTable) add(key string, now time.Time, window time.Duration) {
+	if e, ok := f.entries[key]; ok {
+		if now.Before(e.start.Add(window)) {
+			e.n++
+			return
+		}
+		e.n, e.start = 1, now
+		return
+	}
+	if len(f.entries) >= f.capacity {
+		f.evict(now, window)
+	}
+	f.entries[key] = &failureCount{n: 1, start: now}
+}
+
+// evict drops expired entries, and if none expired, the oldest one. It
+// runs only when the table is full, on a failed login that already spent
+// a bcrypt comparison, so a linear scan costs nothing that matters.
+func (f *failureTable) evict(now time.Time, window time.Duration) {
+	var oldestKey string
+	var oldest time.Time
+	for k, e := range f.entries {
+		if !now.Before(e.start.Add(window)) {
+			delete(f.entries, k)
+			continue
+		}
+		if oldestKey == "" || e.start.Before(oldest) {
+			oldestKey, oldest = k, e.start
+		}
+	}
+	if len(f.entries) >= f.capacity && oldestKey != "" {
+		delete(f.entries, oldestKey)
+	}
+}
