@@ -332,7 +332,7 @@ func revTestRevoker(t *testing.T, dir string) *storageRevocations {
 	if err := r.attach(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.detach)
+	t.Cleanup(r.release)
 	return r
 }
 

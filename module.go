@@ -312,7 +312,7 @@ func (a *App) Cleanup() error {
 		errs = append(errs, a.ring.Stop())
 	}
 	if a.revoked != nil {
-		errs = append(errs, a.revoked.stop())
+		a.revoked.release()
 	}
 	return errors.Join(errs...)
 }

@@ -41,6 +41,8 @@ type revocationStore interface {
 	revoke(ctx context.Context, jti string, exp time.Time) error
 	start() error
 	stop() error
+	// release stops the store and leaves the shared set (App.Cleanup).
+	release()
 }
 
 // revocationSets holds one revocation.Set per storage, shared by every App
@@ -61,7 +63,7 @@ func (pooledSet) Destruct() error { return nil }
 type storageRevocations struct {
 	store    *revocation.Store
 	poolKey  string
-	detached sync.Once
+	released sync.Once
 }
 
 // openRevocationStore opens the app's revocation store on Caddy's storage.
@@ -78,10 +80,8 @@ func openRevocationStore(ctx caddy.Context, a *App) (revocationStore, error) {
 	if err := r.attach(); err != nil {
 		return nil, err
 	}
-	// Leave the shared set when this config is unloaded (or fails to
-	// load). ctx.OnCancel cannot be used from Provision: it registers on a
-	// copy of the context.
-	context.AfterFunc(ctx, r.detach)
+	// App.Cleanup leaves the shared set when this config is unloaded (or
+	// fails to load).
 	return r, nil
 }
 
@@ -96,7 +96,7 @@ func newStorageRevocations(storage certmagic.Storage, a *App, logger *zap.Logger
 	store, err := revocation.New(revocation.Config{
 		Storage:  storage,
 		Logger:   logger,
-		Now:      a.now,
+		Now:      a.clock,
 		Interval: interval,
 		Keep:     time.Duration(a.Leeway) + revocation.Grace,
 		NoExpTTL: max(a.accessTTL(), a.refreshTTL()),
@@ -149,10 +149,10 @@ func (r *storageRevocations) attach() error {
 	return nil
 }
 
-// detach stops the loop and leaves the shared set; the set is dropped
+// release stops the loop and leaves the shared set; the set is dropped
 // when its last App leaves. It is idempotent.
-func (r *storageRevocations) detach() {
-	r.detached.Do(func() {
+func (r *storageRevocations) release() {
+	r.released.Do(func() {
 		_ = r.stop()
 		_, _ = revocationSets.Delete(r.poolKey)
 	})

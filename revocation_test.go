@@ -123,7 +123,7 @@ func revTestOpen(t *testing.T, s certmagic.Storage, a *App, logger *zap.Logger) 
 	if err := r.attach(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.detach)
+	t.Cleanup(r.release)
 	return r
 }
 
@@ -181,8 +181,8 @@ func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 		}
 	}
 	// the old config is unloaded: the new one keeps the set
-	oldApp.detach()
-	oldApp.detach() // idempotent
+	oldApp.release()
+	oldApp.release() // idempotent
 	if n, _ := revocationSets.References(newApp.poolKey); n != 1 {
 		t.Fatalf("pool references %d after the old App left, want 1", n)
 	}
@@ -191,7 +191,7 @@ func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 	}
 	// the last one leaves: the set is gone (a restart), and a new start
 	// loads everything from storage before serving
-	newApp.detach()
+	newApp.release()
 	if _, ok := revocationSets.References(newApp.poolKey); ok {
 		t.Fatal("the set outlived its last App")
 	}
