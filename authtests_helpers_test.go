@@ -16,7 +16,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	_ "github.com/caddyserver/caddy/v2/modules/filestorage" // file_system storage for authtestsProvision
 )
 
 // authtestsSecret is the HS256 key of the apps built by authtestsApp.
@@ -25,28 +24,14 @@ var authtestsSecret = []byte("authtests-hs256-secret-0123456789abcdef")
 // authtestsNow is the fixed clock of every app built here.
 var authtestsNow = time.Unix(1_800_000_000, 0)
 
-// authtestsProvision loads app (with its fields as the test sets them) into a
-// real Caddy config context, the way Caddy itself provisions apps, and then
-// fixes its clock. The returned context has the app, so a handler's real
-// Provision (which calls ctx.App("jwt")) binds to it.
+// authtestsProvision provisions app (with its fields as the test sets
+// them) with provisionTestApp and fixes its clock at authtestsNow.
 func authtestsProvision(t testing.TB, app *App) (caddy.Context, *App, error) {
 	t.Helper()
-	cfg := &caddy.Config{
-		AppsRaw: caddy.ModuleMap{"jwt": mustJSON(t, app)},
-		StorageRaw: mustJSON(t, map[string]any{
-			"module": "file_system",
-			"root":   t.TempDir(),
-		}),
-	}
-	ctx, err := caddy.ProvisionContext(cfg)
+	ctx, got, err := provisionTestApp(t, mustJSON(t, app), "")
 	if err != nil {
 		return ctx, nil, err
 	}
-	v, err := ctx.App("jwt")
-	if err != nil {
-		return ctx, nil, err
-	}
-	got := v.(*App)
 	got.now = func() time.Time { return authtestsNow }
 	return ctx, got, nil
 }

@@ -2,6 +2,7 @@ package jwtextended
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -15,15 +16,19 @@ import (
 	"fmt"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/caddyserver/certmagic"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 )
 
 func init() {
@@ -45,7 +50,11 @@ Tools for the jwt app of caddy-jwt-extended.
 
   caddy jwt decode --config Caddyfile <token>
       Verifies a token with the Caddyfile's keys and prints its header and
-      claims, or says why it is refused.
+      claims, or says why it is refused, and whether it is revoked in the
+      config's storage.
+
+mint and decode only read: a config without keys uses the key Caddy
+generated in its storage, and they refuse to run before Caddy has.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(jwtGenkeyCommand(), jwtMintCommand(), jwtDecodeCommand())
@@ -182,9 +191,20 @@ func genkey(w io.Writer, alg, out string) error {
 	return err
 }
 
-// loadAppFromConfig provisions the jwt app of a Caddy config (a Caddyfile
-// is adapted first) with the config's storage, without starting anything.
-func loadAppFromConfig(configFile, adapter string) (*App, error) {
+// toolApp is the jwt app of a config file as the subcommands use it: built
+// through the core packages alone, with no Caddy context and no background
+// work, and nothing is written to storage (the generated key is loaded,
+// never created).
+type toolApp struct {
+	*App
+	storage certmagic.Storage
+	// release unloads the storage module.
+	release func()
+}
+
+// loadToolApp adapts a config file (a Caddyfile, or JSON) and builds its
+// jwt app: settings checked as at load, keys loaded, the storage opened.
+func loadToolApp(configFile, adapter string) (*toolApp, error) {
 	if configFile == "" {
 		return nil, errors.New("--config is required: the Caddyfile whose jwt app holds the keys")
 	}
@@ -199,33 +219,75 @@ func loadAppFromConfig(configFile, adapter string) (*App, error) {
 	if err := json.Unmarshal(cfgJSON, &full); err != nil {
 		return nil, fmt.Errorf("reading the adapted config: %v", err)
 	}
-	appJSON := full.AppsRaw["jwt"]
-	if appJSON == nil {
-		appJSON = json.RawMessage(`{}`) // the zero-config app, key in storage
+	a := &App{now: time.Now, logger: zap.NewNop()}
+	if appJSON := full.AppsRaw["jwt"]; appJSON != nil {
+		if err := caddy.StrictUnmarshalJSON(appJSON, a); err != nil {
+			return nil, fmt.Errorf("reading the jwt app: %v", err)
+		}
 	}
-	return provisionApp(full.StorageRaw, appJSON)
+	if err := a.resolvePlaceholders(); err != nil {
+		return nil, err
+	}
+	a.applyDefaults()
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	t := &toolApp{App: a}
+	if t.storage, t.release, err = toolStorage(full.StorageRaw); err != nil {
+		return nil, err
+	}
+	cfg, err := a.keysConfig()
+	if err == nil && cfg.GeneratedSource != "" {
+		cfg.Generated, err = loadStoredSigningKey(context.Background(), t.storage)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("this config has no key, and no key has been generated in its storage yet (%s); "+
+				"start Caddy with it once (it creates the key), or configure secret or private_key", zeroConfigKeyPath)
+		}
+	}
+	if err == nil {
+		a.ring, err = keys.Load(cfg)
+	}
+	if err != nil {
+		t.release()
+		return nil, err
+	}
+	a.verifier, a.minter = a.newVerifier(nil), a.newMinter()
+	return t, nil
 }
 
-// provisionApp provisions the jwt app from its JSON, with Caddy's storage
-// from storageRaw (nil: the default), outside a running server: for the
-// subcommands, and for tests. Nothing is started and no admin endpoint
-// is opened.
-func provisionApp(storageRaw, appJSON json.RawMessage) (*App, error) {
-	cfg := caddy.Config{
-		Admin:      &caddy.AdminConfig{Disabled: true},
-		StorageRaw: storageRaw,
-		AppsRaw:    caddy.ModuleMap{"jwt": appJSON},
-		Logging:    &caddy.Logging{Logs: map[string]*caddy.CustomLog{"default": {BaseLog: caddy.BaseLog{Level: "ERROR"}}}},
+// toolStorage opens the storage of a config (Caddy's default when none is
+// configured) by loading its storage module, as Caddy does.
+func toolStorage(raw json.RawMessage) (certmagic.Storage, func(), error) {
+	if len(raw) == 0 {
+		return caddy.DefaultStorage, func() {}, nil
 	}
-	ctx, err := caddy.ProvisionContext(&cfg)
+	var fields map[string]json.RawMessage
+	var name string
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, nil, fmt.Errorf("reading the storage config: %v", err)
+	}
+	if err := json.Unmarshal(fields["module"], &name); err != nil || name == "" {
+		return nil, nil, errors.New("the storage config names no module")
+	}
+	delete(fields, "module")
+	rest, _ := json.Marshal(fields)
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	mod, err := ctx.LoadModuleByID("caddy.storage."+name, rest)
 	if err != nil {
-		return nil, err
+		cancel()
+		return nil, nil, fmt.Errorf("loading storage %s: %v", name, err)
 	}
-	v, err := ctx.App("jwt")
+	conv, ok := mod.(caddy.StorageConverter)
+	if !ok {
+		cancel()
+		return nil, nil, fmt.Errorf("storage module %s is not a storage", name)
+	}
+	st, err := conv.CertMagicStorage()
 	if err != nil {
-		return nil, err
+		cancel()
+		return nil, nil, fmt.Errorf("opening storage %s: %v", name, err)
 	}
-	return v.(*App), nil
+	return st, cancel, nil
 }
 
 type mintOptions struct {
@@ -237,7 +299,9 @@ type mintOptions struct {
 }
 
 // mint prints a token in flask-jwt-extended's layout, signed with the
-// app's signing key through golang-jwt.
+// config's signing key by the same Minter as jwt_issue's, so a token from
+// the command line has exactly the layout of one from a login. --claim
+// values are JSON where they parse as JSON, strings otherwise.
 func mint(w io.Writer, o mintOptions) error {
 	if o.typ != token.TypeAccess && o.typ != token.TypeRefresh {
 		return fmt.Errorf("--type must be access or refresh, not %q", o.typ)
@@ -248,27 +312,11 @@ func mint(w io.Writer, o mintOptions) error {
 	if o.fresh && o.typ == token.TypeRefresh {
 		return errors.New("--fresh applies to access tokens only")
 	}
-	a, err := loadAppFromConfig(o.config, o.adapter)
-	if err != nil {
-		return err
-	}
-	tok, err := a.mintCLI(o)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(w, tok)
-	return err
-}
-
-// mintCLI mints with App.mint, so a token from the command line has exactly
-// the layout of one from jwt_issue. --claim values are JSON where they
-// parse as JSON, strings otherwise.
-func (a *App) mintCLI(o mintOptions) (string, error) {
 	claims := map[string]any{}
 	for _, kv := range o.claims {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
-			return "", fmt.Errorf("--claim %q must be written <name>=<value>", kv)
+			return fmt.Errorf("--claim %q must be written <name>=<value>", kv)
 		}
 		var v any
 		if json.Unmarshal([]byte(value), &v) != nil {
@@ -276,31 +324,73 @@ func (a *App) mintCLI(o mintOptions) (string, error) {
 		}
 		claims[name] = v
 	}
-	m, err := a.mint(token.Request{Type: o.typ, Identity: o.sub, Fresh: o.fresh && o.typ == token.TypeAccess, Claims: claims, TTL: o.ttl})
-	if err != nil {
-		return "", err
-	}
-	return m.Raw, nil
-}
-
-// decode verifies a token with the app's keys and prints header and
-// claims; a refused token is printed too, marked unverified, with the
-// reason, and decode returns an error.
-func decode(w io.Writer, configFile, adapter, raw string) error {
-	a, err := loadAppFromConfig(configFile, adapter)
+	t, err := loadToolApp(o.config, o.adapter)
 	if err != nil {
 		return err
 	}
-	return a.decodeCLI(w, strings.TrimSpace(raw))
+	defer t.release()
+	m, err := t.minter.Mint(token.Request{Type: o.typ, Identity: o.sub, Fresh: o.fresh, Claims: claims, TTL: o.ttl})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, m.Raw)
+	return err
 }
 
-func (a *App) decodeCLI(w io.Writer, raw string) error {
-	_, refusal := a.verify(raw)
+// decode verifies a token with the config's keys and prints header and
+// claims, and whether the token is revoked in the config's storage
+// (read-only); a refused token is printed too, marked unverified, with the
+// reason, and decode returns an error.
+func decode(w io.Writer, configFile, adapter, raw string) error {
+	t, err := loadToolApp(configFile, adapter)
+	if err != nil {
+		return err
+	}
+	defer t.release()
+	raw = strings.TrimSpace(raw)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(t.JWKSURLs) > 0 {
+		if err := t.ring.Refresh(ctx); err != nil {
+			fmt.Fprintf(w, "remote JWK Sets: %v\n", err)
+		}
+	}
+	tok, refusal := t.verify(raw)
 	status := "verified"
 	if refusal != nil {
 		status = "REFUSED (unverified content below): " + refusal.msg + " [" + refusal.code + "]"
 	}
 	fmt.Fprintf(w, "token %s\n", status)
+	fmt.Fprintf(w, "revocation: %s\n", t.revocationStatus(ctx, tok))
+	printSegments(w, raw)
+	if refusal != nil {
+		return fmt.Errorf("token refused: %s", refusal.msg)
+	}
+	return nil
+}
+
+// revocationStatus says whether a verified token is revoked in storage,
+// or why that was not checked.
+func (t *toolApp) revocationStatus(ctx context.Context, tok *token.Verified) string {
+	switch {
+	case tok == nil:
+		return "not checked (the token is refused)"
+	case tok.JTI == "" && tok.Family == "":
+		return "not checked (the token has no jti)"
+	}
+	revoked, err := revocation.RevokedIn(ctx, t.storage, t.now(), tok.JTI, tok.Family)
+	switch {
+	case err != nil:
+		return "not checked (reading storage: " + err.Error() + ")"
+	case revoked:
+		return "REVOKED (in storage)"
+	}
+	return "not revoked (checked in storage)"
+}
+
+// printSegments prints the header and claims of a compact JWS as indented
+// JSON, whatever their verification.
+func printSegments(w io.Writer, raw string) {
 	parts := strings.Split(raw, ".")
 	for i, name := range []string{"header", "claims"} {
 		if i >= len(parts) || len(raw) > jws.MaxTokenSize {
@@ -314,8 +404,4 @@ func (a *App) decodeCLI(w io.Writer, raw string) error {
 		}
 		fmt.Fprintf(w, "%s:\n%s\n", name, pretty.String())
 	}
-	if refusal != nil {
-		return fmt.Errorf("token refused: %s", refusal.msg)
-	}
-	return nil
 }

@@ -109,18 +109,12 @@ func (Issue) CaddyModule() caddy.ModuleInfo {
 // Provision binds the handler to the `jwt` app, checks and loads the users
 // and prepares token delivery and throttling.
 func (h *Issue) Provision(ctx caddy.Context) error {
-	app, err := jwtApp(ctx)
-	if err != nil {
+	var err error
+	if h.app, err = jwtApp(ctx); err != nil {
 		return err
 	}
-	return h.provision(app, ctx.Logger())
-}
-
-// provision does the work of Provision once the app is known.
-func (h *Issue) provision(app *App, logger *zap.Logger) error {
-	h.app, h.logger = app, logger
+	h.logger = ctx.Logger()
 	h.rotateMu = new(sync.Mutex)
-	var err error
 	if h.UsersFile != "" {
 		if h.UsersFile, err = caddy.NewReplacer().ReplaceOrErr(h.UsersFile, true, true); err != nil {
 			return fmt.Errorf("jwt_issue: users_file: %v", err)

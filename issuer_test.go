@@ -61,14 +61,15 @@ type issuerTestEnv struct {
 func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *issuerTestEnv {
 	t.Helper()
 	clock := testkit.NewClock(issuerTestT0)
-	app := &App{Secret: issuerTestSecret, now: clock.Now}
+	cfg := &App{Secret: issuerTestSecret}
 	if appMod != nil {
-		appMod(app)
+		appMod(cfg)
 	}
-	ctx := issuerTestContext(t)
-	if err := app.Provision(ctx); err != nil {
+	ctx, app, err := provisionTestApp(t, mustJSON(t, cfg), "")
+	if err != nil {
 		t.Fatalf("provisioning app: %v", err)
 	}
+	app.now = clock.Now
 	app.logger = zap.NewNop()
 	h := &Issue{
 		Login: "/login", Refresh: "/refresh", Reauth: "/reauth", Logout: "/logout",
@@ -77,30 +78,13 @@ func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *is
 	if issueMod != nil {
 		issueMod(h)
 	}
-	if err := h.provision(app, zap.NewNop()); err != nil {
+	if err := h.Provision(ctx); err != nil {
 		t.Fatalf("provisioning jwt_issue: %v", err)
 	}
 	if err := h.Validate(); err != nil {
 		t.Fatalf("validating jwt_issue: %v", err)
 	}
 	return &issuerTestEnv{t: t, app: app, h: h, clock: clock, reg: ctx.GetMetricsRegistry()}
-}
-
-// issuerTestContext is a Caddy context as `caddy run` provisions modules
-// in: with file_system storage in a temporary folder (a bare
-// caddy.NewContext has no storage).
-func issuerTestContext(t *testing.T) caddy.Context {
-	t.Helper()
-	var cfg caddy.Config
-	raw := `{"storage":{"module":"file_system","root":` + string(mustJSON(t, t.TempDir())) + `}}`
-	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	ctx, err := caddy.ProvisionContext(&cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ctx
 }
 
 const issuerTestNextStatus = 299

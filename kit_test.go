@@ -1,6 +1,46 @@
 package jwtextended
 
-import "github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+// The one way tests provision the jwt app: provisionTestApp, which does
+// what Caddy does at load (caddy.ProvisionContext with file_system storage
+// in a folder of the test, then ctx.App("jwt"), so Provision and Validate
+// run and Cleanup runs at the end of the test). Handlers provisioned in the
+// returned context bind to that app, as in a real config. Tests that need a
+// running server use loadApp (testutil_test.go) or caddytest instead.
+// Tokens come from internal/testkit's minter, never from the module.
+
+import (
+	"testing"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"github.com/caddyserver/caddy/v2"
+	_ "github.com/caddyserver/caddy/v2/modules/filestorage" // file_system storage
+)
+
+// provisionTestApp provisions the jwt app of appJSON with file_system
+// storage in storageDir (a new temporary folder when empty). The app's
+// clock can be replaced afterwards (app.now): every part of the app reads
+// it when it needs the time.
+func provisionTestApp(t testing.TB, appJSON []byte, storageDir string) (caddy.Context, *App, error) {
+	t.Helper()
+	if storageDir == "" {
+		storageDir = t.TempDir()
+	}
+	cfg := &caddy.Config{
+		AppsRaw:    caddy.ModuleMap{"jwt": appJSON},
+		StorageRaw: mustJSON(t, map[string]any{"module": "file_system", "root": storageDir}),
+	}
+	ctx, err := caddy.ProvisionContext(cfg)
+	if err != nil {
+		return ctx, nil, err
+	}
+	v, err := ctx.App("jwt")
+	if err != nil {
+		return ctx, nil, err
+	}
+	app := v.(*App)
+	t.Cleanup(func() { _ = app.Cleanup() })
+	return ctx, app, nil
+}
 
 // parseToken runs a token through the app's verifier without the cache
 // and the clock: what a token's signature and claims alone decide.

@@ -148,29 +148,21 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.metrics, err = newAppMetrics(ctx.GetMetricsRegistry(), a.cache); err != nil {
 		return err
 	}
-	if a.ring, err = a.loadKeys(ctx); err != nil {
+	cfg, err := a.keysConfig()
+	if err != nil {
 		return err
 	}
-	a.verifier = &token.Verifier{
-		Keys:          a.ring,
-		Issuer:        a.Issuer,
-		Audience:      a.Audience,
-		IdentityClaim: a.IdentityClaim,
-		Leeway:        time.Duration(a.Leeway),
-		Now:           a.clock,
-		Cache:         a.cache,
-		Prepare:       prepareForRequests,
+	if cfg.Generated == nil && cfg.GeneratedSource != "" {
+		if cfg.Generated, err = loadOrCreateSigningKey(ctx, ctx.Storage(), a.logger); err != nil {
+			return err
+		}
 	}
-	a.minter = &token.Minter{
-		Keys:          a.ring,
-		Issuer:        a.Issuer,
-		Audience:      a.Audience,
-		IdentityClaim: a.IdentityClaim,
-		AccessTTL:     a.accessTTL(),
-		RefreshTTL:    a.refreshTTL(),
-		FreshFor:      time.Duration(a.FreshFor),
-		Now:           a.clock,
+	if a.ring, err = keys.Load(cfg); err != nil {
+		return err
 	}
+	a.verifier = a.newVerifier(a.cache)
+	a.verifier.Prepare = prepareForRequests
+	a.minter = a.newMinter()
 	if a.revoked, err = openRevocationStore(ctx, a); err != nil {
 		return err
 	}
@@ -236,9 +228,11 @@ func (a *App) applyDefaults() {
 	}
 }
 
-// loadKeys loads the configured keys; with none at all, the ES256 key kept
-// in Caddy's storage (created on first use).
-func (a *App) loadKeys(ctx caddy.Context) (*keys.Ring, error) {
+// keysConfig is the keys part of the configuration. Without any key, it
+// names the generated key kept in Caddy's storage (GeneratedSource) for
+// the caller to load or create: Provision creates it on first use, the
+// subcommands only load it.
+func (a *App) keysConfig() (keys.Config, error) {
 	cfg := keys.Config{
 		Secret:     a.Secret,
 		Algorithm:  a.Algorithm,
@@ -256,16 +250,37 @@ func (a *App) loadKeys(ctx caddy.Context) (*keys.Ring, error) {
 		cfg.PublicKeys[i] = keys.KeyFile{File: pk.File, KID: pk.KID}
 	}
 	zero, err := cfg.ZeroConfig()
-	if err != nil {
-		return nil, err
-	}
-	if zero {
-		if cfg.Generated, err = loadOrCreateSigningKey(ctx, ctx.Storage(), a.logger); err != nil {
-			return nil, err
-		}
+	if zero && err == nil {
 		cfg.GeneratedSource = "generated key in storage (" + zeroConfigKeyPath + ")"
 	}
-	return keys.Load(cfg)
+	return cfg, err
+}
+
+// newVerifier is the app's token verifier.
+func (a *App) newVerifier(cache *token.Cache) *token.Verifier {
+	return &token.Verifier{
+		Keys:          a.ring,
+		Issuer:        a.Issuer,
+		Audience:      a.Audience,
+		IdentityClaim: a.IdentityClaim,
+		Leeway:        time.Duration(a.Leeway),
+		Now:           a.clock,
+		Cache:         cache,
+	}
+}
+
+// newMinter is the app's token minter.
+func (a *App) newMinter() *token.Minter {
+	return &token.Minter{
+		Keys:          a.ring,
+		Issuer:        a.Issuer,
+		Audience:      a.Audience,
+		IdentityClaim: a.IdentityClaim,
+		AccessTTL:     a.accessTTL(),
+		RefreshTTL:    a.refreshTTL(),
+		FreshFor:      time.Duration(a.FreshFor),
+		Now:           a.clock,
+	}
 }
 
 // Validate refuses settings that cannot work, naming the setting and the

@@ -2,7 +2,6 @@ package jwtextended
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
@@ -236,22 +235,13 @@ func TestRevocationPoolKey(t *testing.T) {
 func TestRevocationThroughApp(t *testing.T) {
 	dir := t.TempDir()
 	secret := []byte("revocation-test-secret-0123456789abcdef")
-	cfgJSON := fmt.Sprintf(`{"storage":{"module":"file_system","root":%q},"apps":{"jwt":{"secret":%q}}}`, dir, secret)
 	provision := func() *App {
 		t.Helper()
-		var cfg caddy.Config
-		if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
-			t.Fatal(err)
-		}
-		ctx, err := caddy.ProvisionContext(&cfg)
+		_, app, err := provisionTestApp(t, mustJSON(t, map[string]any{"secret": string(secret)}), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := ctx.App("jwt")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v.(*App)
+		return app
 	}
 	first := provision()
 	now := time.Now()

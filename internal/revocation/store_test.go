@@ -360,3 +360,36 @@ func TestBounded(t *testing.T) {
 		t.Fatalf("%d revoked ids still in memory two hours after their tokens expired", n)
 	}
 }
+
+// RevokedIn reads a revocation made by a Store straight from storage, and
+// writes nothing.
+func TestRevokedIn(t *testing.T) {
+	dir := t.TempDir()
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	r := testOpen(t, &certmagic.FileStorage{Path: dir}, testConfig(clock), nil)
+	if err := r.Revoke(context.Background(), "gone", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	before := storedNames(t, dir)
+	st := &certmagic.FileStorage{Path: dir}
+	for _, tc := range []struct {
+		ids  []string
+		want bool
+	}{{[]string{"gone"}, true}, {[]string{"other", "gone"}, true}, {[]string{"other"}, false}, {nil, false}} {
+		got, err := RevokedIn(context.Background(), st, clock.Now(), tc.ids...)
+		if err != nil || got != tc.want {
+			t.Errorf("RevokedIn(%q) = %v, %v; want %v", tc.ids, got, err, tc.want)
+		}
+	}
+	// past its exp, a revocation no longer matters
+	if got, _ := RevokedIn(context.Background(), st, clock.Now().Add(2*time.Hour), "gone"); got {
+		t.Error("an expired revocation still counts")
+	}
+	if after := storedNames(t, dir); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("RevokedIn changed storage: %q -> %q", before, after)
+	}
+	// an empty storage has nothing revoked
+	if got, err := RevokedIn(context.Background(), &certmagic.FileStorage{Path: t.TempDir()}, clock.Now(), "gone"); got || err != nil {
+		t.Fatalf("empty storage: %v, %v", got, err)
+	}
+}
