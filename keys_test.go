@@ -516,4 +516,3 @@ func TestKeysServeJWKS(t *testing.T) {
 		t.Fatalf("POST: %d %v", w.Code, w.Header())
 	}
 }
-
