@@ -39,6 +39,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 const (
@@ -260,17 +262,6 @@ func secCheckUpstreamJWTHeaders(t testing.TB, got http.Header, want map[string]s
 	}
 }
 
-// secFreePort returns a loopback port that was free a moment ago.
-func secFreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // secStartCaddyfile adapts a Caddyfile (with %PORT% and %STORAGE%
 // substituted) and runs it in-process. It returns the listen address.
 // Caddy's running config is process-wide: callers must not run in
@@ -278,7 +269,7 @@ func secFreePort(t testing.TB) int {
 // 2999, http 9080) that other test processes on the machine may hold.
 func secStartCaddyfile(t testing.TB, caddyfile string) string {
 	t.Helper()
-	port := secFreePort(t)
+	port := testkit.FreePort(t)
 	caddyfile = strings.NewReplacer("%PORT%", strconv.Itoa(port), "%STORAGE%", filepath.ToSlash(t.TempDir())).Replace(caddyfile)
 	cfg, warn, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
 	if err != nil {

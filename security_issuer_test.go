@@ -12,42 +12,16 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 const secPassword = "correct horse battery staple"
-
-var (
-	secHashOnce sync.Once
-	secHashes   map[string]string
-)
-
-// secHash returns a bcrypt hash (minimum cost, for speed) of pw; the
-// hashes used here are made once.
-func secHash(t testing.TB, pw string) string {
-	t.Helper()
-	secHashOnce.Do(func() {
-		secHashes = map[string]string{}
-		for _, p := range []string{secPassword, strings.Repeat("p", 72)} {
-			h, err := bcrypt.GenerateFromPassword([]byte(p), bcrypt.MinCost)
-			if err != nil {
-				panic(err)
-			}
-			secHashes[p] = string(h)
-		}
-	})
-	h, ok := secHashes[pw]
-	if !ok {
-		t.Fatalf("no hash made for %q", pw)
-	}
-	return h
-}
 
 // secIssuer provisions a jwt_issue handler against the running app.
 func secIssuer(t testing.TB, i Issue) *Issue {
@@ -110,8 +84,8 @@ func TestSecurityLogin(t *testing.T) {
 	h := secIssuer(t, Issue{
 		Login: "/login", Reauth: "/reauth",
 		Users: []User{
-			{Name: "alice", Hash: secHash(t, secPassword)},
-			{Name: "longpw", Hash: secHash(t, long)},
+			{Name: "alice", Hash: testkit.BcryptHash(t, secPassword)},
+			{Name: "longpw", Hash: testkit.BcryptHash(t, long)},
 		},
 		Throttle: &ThrottleConfig{Disabled: true},
 	})
@@ -211,7 +185,7 @@ func TestSecurityLoginThrottle(t *testing.T) {
 	secLoad(t, `{"secret":"`+secSecret+`"}`)
 	h := secIssuer(t, Issue{
 		Login: "/login",
-		Users: []User{{Name: "alice", Hash: secHash(t, secPassword)}},
+		Users: []User{{Name: "alice", Hash: testkit.BcryptHash(t, secPassword)}},
 		// 3 per user, 10 per IP, 5 minutes
 		Throttle: &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 10, Window: caddy.Duration(5 * time.Minute)},
 	})
@@ -237,7 +211,7 @@ func TestSecurityIssuerCookieCSRF(t *testing.T) {
 	secLoad(t, `{"secret":"`+secSecret+`"}`)
 	h := secIssuer(t, Issue{
 		Login: "/login", Refresh: "/refresh", Logout: "/logout", Deliver: []string{"cookie"},
-		Users:    []User{{Name: "alice", Hash: secHash(t, secPassword)}, {Name: "bob", Hash: secHash(t, secPassword)}},
+		Users:    []User{{Name: "alice", Hash: testkit.BcryptHash(t, secPassword)}, {Name: "bob", Hash: testkit.BcryptHash(t, secPassword)}},
 		Throttle: &ThrottleConfig{Disabled: true},
 	})
 	cookiesOf := func(user string) map[string]string {
@@ -277,7 +251,7 @@ func TestSecurityLogoutRevokes(t *testing.T) {
 	secLoad(t, `{"secret":"`+secSecret+`"}`)
 	iss := secIssuer(t, Issue{
 		Login: "/login", Refresh: "/refresh", Logout: "/logout",
-		Users:    []User{{Name: "alice", Hash: secHash(t, secPassword)}},
+		Users:    []User{{Name: "alice", Hash: testkit.BcryptHash(t, secPassword)}},
 		Throttle: &ThrottleConfig{Disabled: true},
 	})
 	w := secServeIssue(t, iss, "192.0.2.1", secLoginReq(secCreds("alice", secPassword), "application/json"))
@@ -313,7 +287,7 @@ func TestSecurityLogoutRevokes(t *testing.T) {
 // Caddy without trusted_proxies, a client that varies X-Forwarded-For
 // still spends one per-IP budget.
 func TestSecurityThrottleIgnoresForwardedFor(t *testing.T) {
-	hash := secHash(t, secPassword)
+	hash := testkit.BcryptHash(t, secPassword)
 	addr := secStartCaddyfile(t, `{
 	admin off
 	persist_config off
