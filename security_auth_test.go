@@ -16,6 +16,31 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
+// TestSecurityAuthorizationHeader: several Authorization headers, two
+// tokens on one line, other schemes and no scheme. (These were
+// TestSecurityAttacks's until it was split by unit.)
+func TestSecurityAuthorizationHeader(t *testing.T) {
+	secLoad(t, `{"secret":"`+secSecret+`"}`)
+	valid := secToken(t, nil)
+
+	var cases []secCase
+	add := func(c ...secCase) { cases = append(cases, c...) }
+
+	add(secCase{name: "control/valid_hs256", req: secBearer(valid), status: 200, identity: "alice"})
+
+	// Several Authorization headers, and odd ones.
+	add(secCase{name: "authorization/two_headers_same_token", req: secRequest("GET", "/", "Authorization", "Bearer "+valid, "Authorization", "Bearer "+valid), status: 401, msg: "Only one Authorization header is allowed"})
+	add(secCase{name: "authorization/two_headers_valid_then_forged", req: secRequest("GET", "/", "Authorization", "Bearer "+valid, "Authorization", "Bearer "+signToken(t, "HS256", []byte(secOtherSecret), nil, secClaims(map[string]any{"sub": "admin"}))), status: 401, msg: "Only one Authorization header is allowed"})
+	add(secCase{name: "authorization/two_tokens_one_line", req: secRequest("GET", "/", "Authorization", "Bearer "+valid+", Bearer "+valid), status: 401, msg: "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'"})
+	add(secCase{name: "authorization/basic_scheme", req: secRequest("GET", "/", "Authorization", "Basic YWxpY2U6cHc="), status: 401, msg: "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'"})
+	add(secCase{name: "authorization/token_without_scheme", req: secRequest("GET", "/", "Authorization", valid), status: 401, msg: "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'"})
+	add(secCase{name: "authorization/empty", req: secRequest("GET", "/", "Authorization", ""), status: 401, msg: "Missing Authorization Header"})
+	add(secCase{name: "authorization/missing", req: secRequest("GET", "/"), status: 401, msg: "Missing Authorization Header"})
+	add(secCase{name: "control/lowercase_bearer", req: secRequest("GET", "/", "Authorization", "bearer "+valid), status: 200, identity: "alice"})
+
+	secRun(t, cases)
+}
+
 // TestSecurityHeaderCookieCSRF: which token wins when a header and a
 // cookie both carry one, and that the CSRF double submit check cannot be
 // bypassed by adding a header of another kind.
