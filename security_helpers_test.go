@@ -1,0 +1,308 @@
+package jwtextended
+
+// The attack list of issue 6 as tests: one named subtest per attack, each
+// against a real handler chain (a jwt_auth handler provisioned against a
+// jwt app that runs in an in-process Caddy), each asserting the status and
+// the message.
+//
+// Every attack token is signed properly with the configured key unless the
+// attack is about the signature itself, so that the only thing standing
+// between it and a 200 is the defence under test: remove that defence and
+// the subtest fails. Each group also has a control that shows the same
+// claims, presented the ordinary way, are accepted.
+//
+// The tests are split by the unit they attack: security_parse_test.go
+// (token parsing), security_claims_test.go (claim checks),
+// security_keys_test.go (keys and algorithms), security_auth_test.go
+// (jwt_auth), security_issuer_test.go (jwt_issue) and
+// security_e2e_test.go (a real Caddy). This file holds their shared
+// helpers; SECURITY.md maps each attack to its test.
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+)
+
+const (
+	secSecret      = "security-test-secret-0123456789abcdef"
+	secOtherSecret = "attacker-secret-0123456789abcdef-xyz"
+)
+
+// secNow is the clock of every security test: tokens and the app agree on
+// it, so no test depends on the wall clock.
+var secNow = time.Unix(1_800_000_000, 0)
+
+// secClaims is a valid access token's claims at secNow, with overrides
+// (a nil value deletes the claim).
+func secClaims(over map[string]any) map[string]any {
+	now := secNow.Unix()
+	c := map[string]any{
+		"sub": "alice", "type": "access", "fresh": true, "jti": "jti-alice",
+		"iat": now, "nbf": now, "exp": now + 900,
+	}
+	applyOverrides(c, over)
+	return c
+}
+
+// secToken is a properly signed HS256 token with secClaims(over).
+func secToken(t testing.TB, over map[string]any) string {
+	t.Helper()
+	return signToken(t, "HS256", []byte(secSecret), nil, secClaims(over))
+}
+
+// secHS256 signs raw header and payload JSON with the configured secret.
+func secHS256(t testing.TB, header, payload string) string {
+	t.Helper()
+	return signRaw(t, "HS256", []byte(secSecret), []byte(header), []byte(payload))
+}
+
+// secSignSegments signs already-encoded header and payload segments as
+// they are (even if they are not canonical base64url), with HMAC-SHA256
+// and the configured secret, so that only the encoding check can refuse
+// them.
+func secSignSegments(h, p string) string {
+	m := hmac.New(sha256.New, []byte(secSecret))
+	m.Write([]byte(h + "." + p))
+	return h + "." + p + "." + b64url(m.Sum(nil))
+}
+
+// secLoad starts the jwt app with cfg and pins its clock to secNow.
+func secLoad(t testing.TB, cfg string) *App {
+	t.Helper()
+	a := loadApp(t, cfg)
+	a.now = func() time.Time { return secNow }
+	return a
+}
+
+// secHandler provisions and validates a jwt_auth handler against the
+// running app, as Caddy does.
+func secHandler(t testing.TB, h Auth) *Auth {
+	t.Helper()
+	hh := h
+	if err := hh.Provision(caddy.ActiveContext()); err != nil {
+		t.Fatalf("provisioning jwt_auth: %v", err)
+	}
+	if err := hh.Validate(); err != nil {
+		t.Fatalf("validating jwt_auth: %v", err)
+	}
+	return &hh
+}
+
+// secResult is what a client and the upstream saw.
+type secResult struct {
+	status    int
+	msg       string
+	challenge string
+	// upstream is the request header the next handler got; nil when the
+	// request never got there.
+	upstream http.Header
+}
+
+// secServe runs one request through the handler and a recording next
+// handler.
+func secServe(t testing.TB, h *Auth, r *http.Request) secResult {
+	t.Helper()
+	repl := caddy.NewReplacer()
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	w := httptest.NewRecorder()
+	var res secResult
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		res.upstream = r.Header.Clone()
+		w.WriteHeader(http.StatusOK)
+		_, err := w.Write([]byte("upstream"))
+		return err
+	})
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		t.Fatalf("ServeHTTP returned %v", err)
+	}
+	res.status = w.Code
+	res.challenge = w.Header().Get("WWW-Authenticate")
+	if w.Code != http.StatusOK {
+		if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+			t.Errorf("refusal Content-Type = %q, want application/json", ct)
+		}
+		var body struct {
+			Msg string `json:"msg"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+			t.Fatalf("refusal body %q is not {\"msg\":...}: %v", w.Body.String(), err)
+		}
+		res.msg = body.Msg
+	}
+	return res
+}
+
+// secRequest builds a request; headers are name, value pairs, kept
+// exactly as given (no canonicalization) so that odd spellings reach the
+// handler as a client could send them.
+func secRequest(method, target string, headers ...string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		r.Header[headers[i]] = append(r.Header[headers[i]], headers[i+1])
+	}
+	return r
+}
+
+func secBearer(tok string) *http.Request {
+	return secRequest(http.MethodGet, "/", "Authorization", "Bearer "+tok)
+}
+
+// secCase is one attack (or one control).
+type secCase struct {
+	name   string
+	auth   Auth
+	req    *http.Request
+	status int
+	msg    string // for refusals
+	// identity is the X-Jwt-Identity the upstream must get (status 200).
+	identity string
+}
+
+// secRun serves each case and checks status, message, challenge and what
+// reached the upstream.
+func secRun(t *testing.T, cases []secCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := secHandler(t, c.auth)
+			res := secServe(t, h, c.req)
+			if res.status != c.status {
+				t.Fatalf("status = %d (msg %q), want %d", res.status, res.msg, c.status)
+			}
+			if c.status == http.StatusOK {
+				if res.upstream == nil {
+					t.Fatal("200 but the upstream was not called")
+				}
+				if c.identity != "" {
+					if got := res.upstream.Get(hdrIdentity); got != c.identity {
+						t.Fatalf("X-Jwt-Identity = %q, want %q", got, c.identity)
+					}
+				}
+				return
+			}
+			if res.msg != c.msg {
+				t.Fatalf("msg = %q, want %q", res.msg, c.msg)
+			}
+			if res.upstream != nil {
+				t.Fatal("a refused request reached the upstream")
+			}
+			if c.status == http.StatusUnauthorized && !strings.HasPrefix(res.challenge, "Bearer") {
+				t.Fatalf("WWW-Authenticate = %q, want a Bearer challenge", res.challenge)
+			}
+		})
+	}
+}
+
+// secB64Std re-encodes a base64url segment in the standard alphabet.
+func secB64Std(seg string) string {
+	return strings.NewReplacer("-", "+", "_", "/").Replace(seg)
+}
+
+func secSegments(tok string) (h, p, s string) {
+	parts := strings.SplitN(tok, ".", 3)
+	return parts[0], parts[1], parts[2]
+}
+
+const secHeaderHS256 = `{"alg":"HS256","typ":"JWT"}`
+
+// secJWTHeaderNames are the headers jwt_auth sets, and the only X-Jwt-*
+// names an upstream may see.
+var secJWTHeaderNames = []string{hdrIdentity, hdrType, hdrFresh, hdrJTI, hdrExp, hdrClaims}
+
+// secCheckUpstreamJWTHeaders fails unless every header whose name, read
+// case-insensitively with '_' and '.' as '-', starts with x-jwt- is one the module
+// set, once, with the value it set.
+func secCheckUpstreamJWTHeaders(t testing.TB, got http.Header, want map[string]string) {
+	t.Helper()
+	for name, vals := range got {
+		norm := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name))
+		if !strings.HasPrefix(norm, "x-jwt-") {
+			continue
+		}
+		w, ok := want[name]
+		if !ok {
+			t.Errorf("upstream got %s: %q, which the module did not set", name, vals)
+			continue
+		}
+		if len(vals) != 1 || vals[0] != w {
+			t.Errorf("upstream got %s: %q, want exactly [%q]", name, vals, w)
+		}
+	}
+	for name := range want {
+		if _, ok := got[name]; !ok {
+			t.Errorf("upstream did not get %s", name)
+		}
+	}
+	for _, line := range got.Values("Connection") {
+		for _, tok := range strings.Split(line, ",") {
+			if n := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(strings.TrimSpace(tok))); strings.HasPrefix(n, "x-jwt-") {
+				t.Errorf("Connection still lists %q, which would make a proxy drop the module's header", tok)
+			}
+		}
+	}
+}
+
+// secStartCaddyfile adapts a Caddyfile (with %PORT% and %STORAGE%
+// substituted) and runs it in-process. It returns the listen address.
+// Caddy's running config is process-wide: callers must not run in
+// parallel. caddytest is not used because it needs fixed ports (admin
+// 2999, http 9080) that other test processes on the machine may hold.
+func secStartCaddyfile(t testing.TB, caddyfile string) string {
+	t.Helper()
+	port := testkit.FreePort(t)
+	caddyfile = strings.NewReplacer("%PORT%", strconv.Itoa(port), "%STORAGE%", filepath.ToSlash(t.TempDir())).Replace(caddyfile)
+	cfg, warn, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v", err)
+	}
+	for _, w := range warn {
+		t.Logf("Caddyfile warning: %s", w.Message)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
+// secRawRequest writes a request byte for byte (header names as given,
+// repeated lines kept) and reads the response.
+func secRawRequest(t testing.TB, addr, raw string) (*http.Response, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
