@@ -10,7 +10,7 @@ package jwtextended
 //
 // Run them longer locally with e.g. -fuzztime=30m; a failing input is
 // written to testdata/fuzz/<Target>/ and replayed by every plain `go test`
-// from then on. The seed corpus is the attack list of security_test.go
+// from then on. The seed corpus is the attack lists of the security_*_test.go files
 // (added in code with f.Add), the compact JWS of the Wycheproof vectors in
 // internal/keys/testdata, and the files under testdata/fuzz/.
 //
@@ -43,7 +43,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// fuzzSeedTokens are valid tokens and the attack tokens of security_test.go,
+// fuzzSeedTokens are valid tokens and the attack tokens of the security_*_test.go files,
 // all at secNow.
 func fuzzSeedTokens(t testing.TB) []string {
 	claimsJSON := string(mustJSON(t, secClaims(nil)))

@@ -368,3 +368,13 @@ func TestIntegrationUnderscoreHeadersAllowlisted(t *testing.T) {
 		t.Errorf("upstream X-Jwt-Identity = %q, want [alice]", got)
 	}
 }
+
+// mustDecode decodes a strict base64url segment or fails the test.
+func mustDecode(t *testing.T, seg string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
