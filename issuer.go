@@ -401,13 +401,17 @@ func (h *Issue) revokeFamily(r *http.Request, family string) {
 	}
 	ctx, cancel := revocationContext(r)
 	defer cancel()
-	// no token of the family outlives now + refresh_ttl (+ leeway)
-	until := h.app.now().Add(h.app.refreshTTL() + time.Duration(h.app.Leeway))
-	if err := h.app.revoked.revoke(ctx, family, until); err != nil {
+	if err := h.app.revoked.revoke(ctx, family, h.familyEnd()); err != nil {
 		h.logger.Error("revoking a refresh token family failed", zap.Error(err))
 		return
 	}
 	h.logger.Warn("refresh token reuse: token family revoked", zap.String("family", family), zap.String("remote_ip", clientIP(r)))
+}
+
+// familyEnd is when every token of a family minted up to now has expired:
+// now + refresh_ttl (+ leeway). A family's revocation is kept until then.
+func (h *Issue) familyEnd() time.Time {
+	return h.app.now().Add(h.app.refreshTTL() + time.Duration(h.app.Leeway))
 }
 
 // serveLogout revokes the presented access token (token sources) and
@@ -423,42 +427,9 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if accessErr != nil && !skippableAtLogout(accessErr) {
 		return h.refuse(w, r, accessErr)
 	}
-
-	var refresh *token.Verified
-	raw, fromCookie := fields["refresh_token"], false
-	if raw == "" && hasSource(h.sources, sourceCookie) {
-		if v, e := tokenFromCookie(r, refreshCookieName); e == nil {
-			raw, fromCookie = v, true
-		} else if e == errTooLarge {
-			return h.refuse(w, r, e)
-		}
-	}
-	if raw != "" {
-		tok, e := h.app.verify(raw)
-		switch {
-		case e == errExpired:
-		case e != nil:
-			return h.refuse(w, r, e)
-		case tok.Type != token.TypeRefresh:
-			return h.refuse(w, r, errAccessNotAllowed)
-		default:
-			// A refresh cookie is ambient. A valid access token proves
-			// the request is intended (from a header, which a forged
-			// request cannot set, or from a cookie whose CSRF header
-			// authenticate checked); without one, the header must match
-			// the refresh token's csrf claim.
-			if fromCookie && access == nil {
-				if e := checkCSRF(r, tok); e != nil {
-					return h.refuse(w, r, e)
-				}
-			}
-			if access != nil && tok.Identity != access.Identity {
-				return h.refuse(w, r, errIdentityMismatch)
-			}
-			if !h.app.revoked.isRevoked(tok.JTI) && !(tok.Family != "" && h.app.revoked.isRevoked(tok.Family)) {
-				refresh = tok
-			}
-		}
+	refresh, e := h.logoutRefreshToken(r, fields["refresh_token"], access)
+	if e != nil {
+		return h.refuse(w, r, e)
 	}
 	if access == nil && refresh == nil {
 		if accessErr == nil {
@@ -466,40 +437,87 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.refuse(w, r, accessErr)
 	}
-	for _, t := range []*token.Verified{access, refresh} {
-		if t != nil && t.JTI == "" {
-			return h.refuse(w, r, errNotRevocable)
-		}
-	}
-
-	ctx, cancel := revocationContext(r)
-	defer cancel()
-	for _, t := range []*token.Verified{access, refresh} {
-		if t == nil {
-			continue
-		}
-		if err := h.app.revoked.revoke(ctx, t.JTI, time.Unix(t.Exp, 0)); err != nil {
-			h.logger.Error("logout: revoking a token failed", zap.String("type", t.Type), zap.Error(err))
-			return h.refuse(w, r, errRevocationFailed)
-		}
-	}
-	if h.RotateRefresh {
-		// logout ends the whole login: every token of the family
-		for _, t := range []*token.Verified{access, refresh} {
-			if t != nil && t.Family != "" {
-				until := h.app.now().Add(h.app.refreshTTL() + time.Duration(h.app.Leeway))
-				if err := h.app.revoked.revoke(ctx, t.Family, until); err != nil {
-					h.logger.Error("logout: revoking a token family failed", zap.Error(err))
-					return h.refuse(w, r, errRevocationFailed)
-				}
-				break
-			}
-		}
+	if e := h.revokeAtLogout(r, access, refresh); e != nil {
+		return h.refuse(w, r, e)
 	}
 	if h.deliverCookie {
 		clearTokenCookies(w, r)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"msg": "Logged out"})
+	return nil
+}
+
+// logoutRefreshToken finds the refresh token a logout presents: the body's
+// refresh_token, or the refresh cookie. It returns nil when there is none,
+// or when it is expired or already revoked (nothing left to revoke).
+func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Verified) (*token.Verified, *authError) {
+	fromCookie := false
+	if raw == "" && hasSource(h.sources, sourceCookie) {
+		if v, e := tokenFromCookie(r, refreshCookieName); e == nil {
+			raw, fromCookie = v, true
+		} else if e == errTooLarge {
+			return nil, e
+		}
+	}
+	if raw == "" {
+		return nil, nil
+	}
+	tok, e := h.app.verify(raw)
+	switch {
+	case e == errExpired:
+		return nil, nil
+	case e != nil:
+		return nil, e
+	case tok.Type != token.TypeRefresh:
+		return nil, errAccessNotAllowed
+	}
+	// A refresh cookie is ambient. A valid access token proves the request
+	// is intended (from a header, which a forged request cannot set, or
+	// from a cookie whose CSRF header authenticate checked); without one,
+	// the header must match the refresh token's csrf claim.
+	if fromCookie && access == nil {
+		if e := checkCSRF(r, tok); e != nil {
+			return nil, e
+		}
+	}
+	if access != nil && tok.Identity != access.Identity {
+		return nil, errIdentityMismatch
+	}
+	if h.app.revoked.isRevoked(tok.JTI) || (tok.Family != "" && h.app.revoked.isRevoked(tok.Family)) {
+		return nil, nil
+	}
+	return tok, nil
+}
+
+// revokeAtLogout revokes the tokens a logout presents and, with
+// rotate_refresh, their family: the whole login ends.
+func (h *Issue) revokeAtLogout(r *http.Request, toks ...*token.Verified) *authError {
+	for _, t := range toks {
+		if t != nil && t.JTI == "" {
+			return errNotRevocable
+		}
+	}
+	ctx, cancel := revocationContext(r)
+	defer cancel()
+	family := ""
+	for _, t := range toks {
+		if t == nil {
+			continue
+		}
+		if err := h.app.revoked.revoke(ctx, t.JTI, time.Unix(t.Exp, 0)); err != nil {
+			h.logger.Error("logout: revoking a token failed", zap.String("type", t.Type), zap.Error(err))
+			return errRevocationFailed
+		}
+		if family == "" {
+			family = t.Family
+		}
+	}
+	if h.RotateRefresh && family != "" {
+		if err := h.app.revoked.revoke(ctx, family, h.familyEnd()); err != nil {
+			h.logger.Error("logout: revoking a token family failed", zap.Error(err))
+			return errRevocationFailed
+		}
+	}
 	return nil
 }
 
@@ -562,74 +580,99 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // be present and the body must not be empty; otherwise an empty body is
 // fine.
 func readBodyFields(w http.ResponseWriter, r *http.Request, names []string, required bool) (map[string]string, *authError) {
-	var buf bytes.Buffer
-	if r.Body == nil {
-		r.Body = http.NoBody
+	body, e := readIssueBody(w, r)
+	if e != nil {
+		return nil, e
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxIssueBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, errBodyTooLarge
-		}
-		return nil, errBadFormBody
-	}
-	body := buf.Bytes()
-	out := make(map[string]string, len(names))
 	if len(body) == 0 {
-		if required {
-			if !knownMediaType(r) {
-				return nil, errUnsupportedMedia
-			}
-			return nil, errEmptyBody
+		switch {
+		case !required:
+			return map[string]string{}, nil
+		case !knownMediaType(r):
+			return nil, errUnsupportedMedia
 		}
-		return out, nil
+		return nil, errEmptyBody
 	}
+	var out map[string]string
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
 	case "application/json":
-		m, fault := strictjson.Decode(body)
-		if m == nil {
-			if fault == strictjson.Syntax && json.Valid(body) {
-				return nil, errJSONNotObject
-			}
-			// not JSON, duplicate names (however their case), invalid
-			// Unicode, or nested too deep
-			return nil, errBadJSONBody
-		}
-		for _, n := range names {
-			v, present := m[n]
-			if !present || v == nil {
-				continue
-			}
-			s, ok := v.(string)
-			if !ok {
-				return nil, errFieldNotString[n]
-			}
-			out[n] = s
-		}
+		out, e = jsonBodyFields(body, names)
 	case "application/x-www-form-urlencoded":
-		vals, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, errBadFormBody
-		}
-		for _, n := range names {
-			switch len(vals[n]) {
-			case 0:
-			case 1:
-				out[n] = vals[n][0]
-			default:
-				return nil, errFieldDuplicated[n]
-			}
-		}
+		out, e = formBodyFields(body, names)
 	default:
-		return nil, errUnsupportedMedia
+		e = errUnsupportedMedia
+	}
+	if e != nil {
+		return nil, e
 	}
 	if required {
 		for _, n := range names {
 			if _, ok := out[n]; !ok {
 				return nil, errFieldMissing[n]
 			}
+		}
+	}
+	return out, nil
+}
+
+// readIssueBody reads a request body of at most maxIssueBody bytes.
+func readIssueBody(w http.ResponseWriter, r *http.Request) ([]byte, *authError) {
+	var buf bytes.Buffer
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxIssueBody)); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, errBodyTooLarge
+		}
+		return nil, errBadFormBody
+	}
+	return buf.Bytes(), nil
+}
+
+// jsonBodyFields reads the wanted string fields of a JSON object body,
+// through the same strict reader as tokens: one object, no duplicate names
+// (however their case), valid Unicode; null counts as absent.
+func jsonBodyFields(body []byte, names []string) (map[string]string, *authError) {
+	m, fault := strictjson.Decode(body)
+	if m == nil {
+		if fault == strictjson.Syntax && json.Valid(body) {
+			return nil, errJSONNotObject
+		}
+		return nil, errBadJSONBody
+	}
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		v, present := m[n]
+		if !present || v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return nil, errFieldNotString[n]
+		}
+		out[n] = s
+	}
+	return out, nil
+}
+
+// formBodyFields reads the wanted fields of a form body; a field given
+// twice is refused.
+func formBodyFields(body []byte, names []string) (map[string]string, *authError) {
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, errBadFormBody
+	}
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		switch len(vals[n]) {
+		case 0:
+		case 1:
+			out[n] = vals[n][0]
+		default:
+			return nil, errFieldDuplicated[n]
 		}
 	}
 	return out, nil
