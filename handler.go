@@ -209,13 +209,15 @@ func (a *App) verify(raw string) (*token.Verified, *authError) {
 }
 
 // csrfProtected reports whether a cookie-borne token needs the double
-// submit header for this method (flask-jwt-extended's JWT_CSRF_METHODS).
+// submit header for this method: every method but the safe ones, spelled
+// exactly (flask-jwt-extended lists POST PUT PATCH DELETE instead, which
+// lets "post" or an extension method through while an app may route it).
 func csrfProtected(method string) bool {
 	switch method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-		return true
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
 	}
-	return false
+	return true
 }
 
 func checkCSRF(r *http.Request, tok *token.Verified) *authError {

@@ -65,6 +65,15 @@ func TestSecurityHeaderCookieCSRF(t *testing.T) {
 		add(secCase{name: "csrf/" + m + "/from_another_token", req: secRequest(m, "/", "Cookie", cookie(alice), "X-Csrf-Token", "csrf-mallory"), status: 401, msg: "CSRF double submit tokens do not match"})
 		add(secCase{name: "control/csrf_" + m + "_matching", req: secRequest(m, "/", "Cookie", cookie(alice), "X-Csrf-Token", "csrf-alice"), status: 200, identity: "alice"})
 	}
+	// Issue 12, finding 4: CSRF is decided by the safe methods, exactly as
+	// spelled; any other method (a lower-case one, which Flask routes as
+	// POST, or an extension method) needs the double submit.
+	for _, m := range []string{"post", "Post", "put", "patch", "delete", "PROPFIND", "FOO"} {
+		add(secCase{name: "csrf/method_" + m + "/missing", req: secRequest(m, "/", "Cookie", cookie(alice)), status: 401, msg: "Missing CSRF token"})
+	}
+	for _, m := range []string{"GET", "HEAD", "OPTIONS", "TRACE"} {
+		add(secCase{name: "control/csrf_safe_method_" + m, req: secRequest(m, "/", "Cookie", cookie(alice)), status: 200, identity: "alice"})
+	}
 	add(secCase{name: "csrf/prefix_of_claim", req: secRequest("POST", "/", "Cookie", cookie(alice), "X-Csrf-Token", "csrf-ali"), status: 401, msg: "CSRF double submit tokens do not match"})
 	add(secCase{name: "csrf/empty_header", req: secRequest("POST", "/", "Cookie", cookie(alice), "X-Csrf-Token", ""), status: 401, msg: "Missing CSRF token"})
 	add(secCase{name: "csrf/token_without_csrf_claim", req: secRequest("POST", "/", "Cookie", cookie(noCSRF), "X-Csrf-Token", ""+"anything"), status: 401, msg: "Missing claim: csrf"})
