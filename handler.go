@@ -2,11 +2,10 @@ package jwtextended
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -234,12 +233,13 @@ func checkCSRF(r *http.Request, tok *token.Verified) *authError {
 	return nil
 }
 
-// requirementsMet checks the `require` lines: each claim must equal one of
-// its values, or for an array claim contain one.
+// requirementsMet checks the `require` lines: each claim must be a string
+// equal to one of its values, or an array holding such a string. Nothing
+// else meets a requirement: not a nested array ([["admin"]]), an object, a
+// number or a boolean, whose text could be made to look like the value.
 func (h *Auth) requirementsMet(tok *token.Verified) bool {
 	for _, req := range h.Require {
-		v, ok := tok.Claims[req.Claim]
-		if !ok || !claimMatches(v, req.Values) {
+		if !claimMatches(tok.Claims[req.Claim], req.Values) {
 			return false
 		}
 	}
@@ -248,28 +248,11 @@ func (h *Auth) requirementsMet(tok *token.Verified) bool {
 
 func claimMatches(v any, want []string) bool {
 	switch x := v.(type) {
+	case string:
+		return slices.Contains(want, x)
 	case []any:
 		for _, e := range x {
-			if claimMatches(e, want) {
-				return true
-			}
-		}
-		return false
-	case string:
-		for _, w := range want {
-			if x == w {
-				return true
-			}
-		}
-	case json.Number:
-		for _, w := range want {
-			if string(x) == w {
-				return true
-			}
-		}
-	case bool:
-		for _, w := range want {
-			if strconv.FormatBool(x) == w {
+			if s, ok := e.(string); ok && slices.Contains(want, s) {
 				return true
 			}
 		}
