@@ -19,6 +19,7 @@ var (
 	ErrNotYetValidNbf  = &Error{Code: "not_yet_valid", Msg: "The token is not yet valid (nbf)"}
 	ErrNotYetValidIat  = &Error{Code: "not_yet_valid", Msg: "The token is not yet valid (iat)"}
 	ErrIssuer          = &Error{Code: "invalid_issuer", Msg: "Invalid issuer"}
+	ErrDateRange       = &Error{Code: "malformed", Msg: "Time claims (exp, nbf, iat) must fall between the years 1 and 9999"}
 	ErrMissingIssuer   = &Error{Code: "invalid_issuer", Msg: `Token is missing the "iss" claim`}
 	ErrAudience        = &Error{Code: "invalid_audience", Msg: "Invalid audience"}
 	ErrMissingAudience = &Error{Code: "invalid_audience", Msg: `Token is missing the "aud" claim`}
@@ -33,7 +34,7 @@ var (
 // included, for callers that map them.
 func Errors() []*Error {
 	return append(jws.Errors(), ErrBadPayload, ErrDuplicateClaim, ErrControlChar, ErrExpired,
-		ErrMissingExp, ErrBadExp, ErrBadNbf, ErrBadIat, ErrNotYetValidNbf, ErrNotYetValidIat,
+		ErrMissingExp, ErrBadExp, ErrBadNbf, ErrBadIat, ErrDateRange, ErrNotYetValidNbf, ErrNotYetValidIat,
 		ErrIssuer, ErrMissingIssuer, ErrAudience, ErrMissingAudience, ErrBadType, ErrBadJTI,
 		ErrMissingIdentity, ErrBadIdentity, ErrEmptyIdentity)
 }

@@ -149,16 +149,25 @@ func readTimes(t *Verified) *Error {
 	if !ok {
 		return ErrBadExp
 	}
+	if !inDateRange(exp) {
+		return ErrDateRange
+	}
 	t.setExp(exp)
 	if v, ok := t.Claims["nbf"]; ok {
 		if t.nbf, ok = numericDate(v); !ok {
 			return ErrBadNbf
+		}
+		if !inDateRange(t.nbf) {
+			return ErrDateRange
 		}
 		t.hasNbf = true
 	}
 	if v, ok := t.Claims["iat"]; ok {
 		if t.iat, ok = numericDate(v); !ok {
 			return ErrBadIat
+		}
+		if !inDateRange(t.iat) {
+			return ErrDateRange
 		}
 		t.hasIat = true
 	}
@@ -285,6 +294,18 @@ func (v *Verifier) readIdentity(t *Verified) *Error {
 	}
 	return nil
 }
+
+// maxNumericDate is the last second of the year 9999 (253402300799). A
+// NumericDate outside the years 1 to 9999 is refused, so every time fits
+// in int64 seconds, in time.Time and in a four-digit year.
+const maxNumericDate = 253402300799
+
+// minNumericDate is the first second of the year 1 (-62135596800).
+const minNumericDate = -62135596800
+
+// inDateRange reports whether a NumericDate lies between the years 1 and
+// 9999.
+func inDateRange(f float64) bool { return minNumericDate <= f && f <= maxNumericDate }
 
 // numericDate accepts a JSON number that is finite.
 func numericDate(v any) (float64, bool) {

@@ -255,3 +255,35 @@ func TestVerifyAlgorithmPinnedToConfig(t *testing.T) {
 		})
 	}
 }
+
+// Issue 12, finding 5: a NumericDate beyond the year 9999 (or before the
+// year 1) is refused in one place, for exp, nbf and iat alike; beyond
+// int64 seconds it reached the upstream as a negative X-Jwt-Exp.
+func TestVerifyNumericDateRange(t *testing.T) {
+	v := testVerifier(t, string(testSecret), "")
+	for _, tc := range []struct {
+		name  string
+		claim string
+		value any
+	}{
+		{"exp past int64", "exp", 9.3e18},
+		{"exp 1e300", "exp", 1e300},
+		{"exp year 10000", "exp", maxNumericDate + 1},
+		{"nbf before the year 1", "nbf", minNumericDate - 1},
+		{"iat 1e19", "iat", -1e19},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := testClaims()
+			claims[tc.claim] = tc.value
+			if _, e := v.Verify(testkit.SignToken(t, "HS256", testSecret, nil, claims)); e != ErrDateRange {
+				t.Fatalf("got %v, want %v", e, ErrDateRange)
+			}
+		})
+	}
+	claims := testClaims()
+	claims["exp"] = maxNumericDate
+	tok, e := v.Verify(testkit.SignToken(t, "HS256", testSecret, nil, claims))
+	if e != nil || tok.Exp != maxNumericDate || tok.ExpText != "253402300799" {
+		t.Fatalf("the last second of 9999: %v %+v", e, tok)
+	}
+}
