@@ -1,3 +1,27 @@
+// The Caddyfile syntax of the jwt global option and the jwt_auth and
+// jwt_issue directives.
+//
+// One name per setting: a Caddyfile word is the JSON key of the setting it
+// sets (`revocation_sync 4s` is "revocation_sync": 4000000000), and every
+// JSON setting can be set from the Caddyfile. The one rule for lists: a
+// subdirective that may be repeated, each line adding one item named by a
+// singular noun, fills a list under the plural of that noun, as Caddy's
+// basic_auth account lines fill "accounts":
+//
+//	public_key -> public_keys, jwks_url -> jwks_urls, user -> users
+//
+// Any other word is its own key, also when its value is a list: words that
+// already name a list or take several values on one line (audience,
+// token_from, deliver) and verbs (require, one requirement per line).
+// Positional arguments fill the fields of their item (private_key
+// <pem-file> [<kid>] is {"file", "kid"}); the throttle's inline arguments
+// are a shorthand for its block's first three settings, and `throttle off`
+// is "disabled": true, as Caddy writes `off` for a switch.
+//
+// Every value may hold placeholders such as {env.LEEWAY}: text settings
+// keep them as they are, and a number or duration setting that holds one
+// is kept as text and resolved at Provision (see settings.go).
+
 package jwtextended
 
 import (
@@ -26,23 +50,26 @@ func init() {
 // parseGlobalOption sets up the `jwt` app from the global option:
 //
 //	jwt {
-//		secret      <hmac-key>
-//		algorithm   <alg>
-//		private_key <pem-file> [<kid>]
-//		public_key  <pem-file> [<kid>]
-//		jwks_url    <url>
-//		jwks_refresh <duration>
-//		issuer      <iss>
-//		audience    <aud>...
-//		leeway      <duration>
-//		access_ttl  <duration>
-//		refresh_ttl <duration>
-//		fresh_for   <duration>
-//		identity_claim <name>
-//		token_from  <header|cookie|query>...
+//		secret          <hmac-key>
+//		algorithm       <alg>
+//		private_key     <pem-file> [<kid>]
+//		public_key      <pem-file> [<kid>]
+//		jwks_url        <url>
+//		jwks_refresh    <duration>
+//		issuer          <iss>
+//		audience        <aud>...
+//		leeway          <duration>
+//		access_ttl      <duration>
+//		refresh_ttl     <duration>
+//		fresh_for       <duration>
+//		identity_claim  <name>
+//		token_from      <header|cookie|query>...
 //		revocation_sync <duration>
-//		cache_size  <n>
+//		cache_size      <n>
 //	}
+//
+// public_key and jwks_url may be repeated, audience too (its values add
+// up); every other setting appears once. Any value may be a placeholder.
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
 	d.Next() // consume option name (before any error, so errors carry the line)
@@ -54,100 +81,57 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		return nil, d.ArgErr()
 	}
 	for d.NextBlock(0) {
-		setting := d.Val()
-		switch setting {
-		case "secret", "algorithm", "issuer", "identity_claim":
-			v, err := singleArg(d)
-			if err != nil {
-				return nil, err
+		var err error
+		switch d.Val() {
+		case "secret":
+			err = singleArgTo(d, &app.Secret)
+		case "algorithm":
+			err = singleArgTo(d, &app.Algorithm)
+		case "private_key":
+			if app.PrivateKey != nil {
+				return nil, d.Err("private_key may appear only once: one key signs; add older keys as public_key")
 			}
-			switch setting {
-			case "secret":
-				app.Secret = v
-			case "algorithm":
-				app.Algorithm = v
-			case "issuer":
-				app.Issuer = v
-			case "identity_claim":
-				app.IdentityClaim = v
-			}
-		case "private_key", "public_key":
-			args := d.RemainingArgs()
-			if len(args) < 1 || len(args) > 2 {
-				return nil, d.Errf("%s takes a PEM file and an optional key id: %s <pem-file> [<kid>]", setting, setting)
-			}
-			kf := KeyFile{File: args[0]}
-			if len(args) == 2 {
-				kf.KID = args[1]
-			}
-			if setting == "private_key" {
-				if app.PrivateKey != nil {
-					return nil, d.Err("private_key may appear only once: one key signs; add older keys as public_key")
-				}
-				app.PrivateKey = &kf
-			} else {
-				app.PublicKeys = append(app.PublicKeys, kf)
+			app.PrivateKey, err = keyFileArgs(d)
+		case "public_key":
+			var kf *KeyFile
+			if kf, err = keyFileArgs(d); err == nil {
+				app.PublicKeys = append(app.PublicKeys, *kf)
 			}
 		case "jwks_url":
-			v, err := singleArg(d)
-			if err != nil {
-				return nil, err
+			var v string
+			if v, err = singleArg(d); err == nil {
+				app.JWKSURLs = append(app.JWKSURLs, v)
 			}
-			app.JWKSURLs = append(app.JWKSURLs, v)
+		case "jwks_refresh":
+			err = durationArg(d, &app.JWKSRefresh, &app.placeholders)
+		case "issuer":
+			err = singleArgTo(d, &app.Issuer)
 		case "audience":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return nil, d.ArgErr()
+			var args []string
+			if args, err = listArgs(d); err == nil {
+				app.Audience = append(app.Audience, args...)
 			}
-			app.Audience = append(app.Audience, args...)
-		case "leeway", "access_ttl", "refresh_ttl", "fresh_for", "jwks_refresh", "revocation_sync":
-			v, err := singleArg(d)
-			if err != nil {
-				return nil, err
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return nil, d.Errf("%s: %v", setting, err)
-			}
-			if dur < 0 {
-				return nil, d.Errf("%s must not be negative", setting)
-			}
-			cd := caddy.Duration(dur)
-			switch setting {
-			case "leeway":
-				app.Leeway = cd
-			case "access_ttl":
-				app.AccessTTL = cd
-			case "refresh_ttl":
-				app.RefreshTTL = cd
-			case "fresh_for":
-				app.FreshFor = cd
-			case "jwks_refresh":
-				app.JWKSRefresh = cd
-			case "revocation_sync":
-				if app.Revocation == nil {
-					app.Revocation = new(RevocationConfig)
-				}
-				app.Revocation.SyncInterval = cd
-			}
+		case "leeway":
+			err = durationArg(d, &app.Leeway, &app.placeholders)
+		case "access_ttl":
+			err = durationArg(d, &app.AccessTTL, &app.placeholders)
+		case "refresh_ttl":
+			err = durationArg(d, &app.RefreshTTL, &app.placeholders)
+		case "fresh_for":
+			err = durationArg(d, &app.FreshFor, &app.placeholders)
+		case "identity_claim":
+			err = singleArgTo(d, &app.IdentityClaim)
 		case "token_from":
-			args, err := tokenFromArgs(d)
-			if err != nil {
-				return nil, err
-			}
-			app.TokenFrom = args
+			app.TokenFrom, err = tokenFromArgs(d)
+		case "revocation_sync":
+			err = durationArg(d, &app.RevocationSync, &app.placeholders)
 		case "cache_size":
-			v, err := singleArg(d)
-			if err != nil {
-				return nil, err
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return nil, d.Errf("cache_size must be a whole number, 0 to turn the cache off, not '%s'", v)
-			}
-			app.CacheSize = &n
+			err = cacheSizeArg(d, &app.CacheSize, &app.placeholders)
 		default:
-			return nil, d.Errf("unrecognized jwt option '%s'", setting)
+			return nil, d.Errf("unrecognized jwt option '%s'", d.Val())
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return httpcaddyfile.App{
@@ -188,50 +172,55 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	for d.NextBlock(0) {
+		var err error
 		switch d.Val() {
-		case "fresh_required", "optional", "verify_preflight", "handle_errors":
-			flag := d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			switch flag {
-			case "fresh_required":
-				a.FreshRequired = true
-			case "optional":
-				a.Optional = true
-			case "verify_preflight":
-				a.VerifyPreflight = true
-			case "handle_errors":
-				a.HandleErrors = true
-			}
+		case "fresh_required":
+			err = noArgs(d, &a.FreshRequired)
+		case "optional":
+			err = noArgs(d, &a.Optional)
 		case "token_type":
-			v, err := singleArg(d)
-			if err != nil {
-				return err
-			}
-			switch v {
-			case token.TypeAccess, token.TypeRefresh, "any":
-			default:
-				return d.Errf("token_type must be access, refresh or any, not '%s'", v)
-			}
-			a.TokenType = v
+			a.TokenType, err = tokenTypeArg(d)
 		case "require":
-			args := d.RemainingArgs()
-			if len(args) < 2 {
-				return d.Errf("require takes a claim and at least one value: require <claim> <value>...")
+			var r *ClaimRequirement
+			if r, err = requireArgs(d); err == nil {
+				a.Require = append(a.Require, *r)
 			}
-			a.Require = append(a.Require, ClaimRequirement{Claim: args[0], Values: args[1:]})
 		case "token_from":
-			args, err := tokenFromArgs(d)
-			if err != nil {
-				return err
-			}
-			a.TokenFrom = args
+			a.TokenFrom, err = tokenFromArgs(d)
+		case "verify_preflight":
+			err = noArgs(d, &a.VerifyPreflight)
+		case "handle_errors":
+			err = noArgs(d, &a.HandleErrors)
 		default:
 			return d.Errf("unrecognized jwt_auth subdirective '%s'", d.Val())
 		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// tokenTypeArg reads `token_type <access|refresh|any>`.
+func tokenTypeArg(d *caddyfile.Dispenser) (string, error) {
+	v, err := singleArg(d)
+	if err != nil {
+		return "", err
+	}
+	switch v {
+	case token.TypeAccess, token.TypeRefresh, "any":
+		return v, nil
+	}
+	return "", d.Errf("token_type must be access, refresh or any, not '%s'", v)
+}
+
+// requireArgs reads `require <claim> <value>...`.
+func requireArgs(d *caddyfile.Dispenser) (*ClaimRequirement, error) {
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return nil, d.Errf("require takes a claim and at least one value: require <claim> <value>...")
+	}
+	return &ClaimRequirement{Claim: args[0], Values: args[1:]}, nil
 }
 
 // singleArg reads exactly one argument for the current setting.
@@ -246,11 +235,95 @@ func singleArg(d *caddyfile.Dispenser) (string, error) {
 	return v, nil
 }
 
-// tokenFromArgs reads `token_from <header|cookie|query>...`.
-func tokenFromArgs(d *caddyfile.Dispenser) ([]string, error) {
+// singleArgTo reads exactly one argument for the current setting into dst.
+func singleArgTo(d *caddyfile.Dispenser, dst *string) error {
+	v, err := singleArg(d)
+	if err == nil {
+		*dst = v
+	}
+	return err
+}
+
+// noArgs reads a flag setting, which takes no argument.
+func noArgs(d *caddyfile.Dispenser, dst *bool) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
+	return nil
+}
+
+// listArgs reads one or more arguments.
+func listArgs(d *caddyfile.Dispenser) ([]string, error) {
 	args := d.RemainingArgs()
 	if len(args) == 0 {
 		return nil, d.ArgErr()
+	}
+	return args, nil
+}
+
+// keyFileArgs reads `<setting> <pem-file> [<kid>]`.
+func keyFileArgs(d *caddyfile.Dispenser) (*KeyFile, error) {
+	setting := d.Val()
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return nil, d.Errf("%s takes a PEM file and an optional key id: %s <pem-file> [<kid>]", setting, setting)
+	}
+	kf := &KeyFile{File: args[0]}
+	if len(args) == 2 {
+		kf.KID = args[1]
+	}
+	return kf, nil
+}
+
+// durationArg reads `<setting> <duration>`, a duration not below 0, into
+// dst. A value that holds a placeholder is kept as text in ph, under the
+// setting's name (which is its JSON key), for Provision to resolve.
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, ph *placeholderSettings) error {
+	setting := d.Val()
+	v, err := singleArg(d)
+	if err != nil {
+		return err
+	}
+	if hasPlaceholder(v) {
+		ph.set(setting, v)
+		return nil
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil {
+		return d.Errf("%s: %v", setting, err)
+	}
+	if dur < 0 {
+		return d.Errf("%s must not be negative", setting)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+// cacheSizeArg reads `cache_size <n>`, a whole number (0 turns the cache
+// off), or a placeholder kept as text in ph.
+func cacheSizeArg(d *caddyfile.Dispenser, dst **int, ph *placeholderSettings) error {
+	v, err := singleArg(d)
+	if err != nil {
+		return err
+	}
+	if hasPlaceholder(v) {
+		ph.set("cache_size", v)
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return d.Errf("cache_size must be a whole number, 0 to turn the cache off, not '%s'", v)
+	}
+	*dst = &n
+	return nil
+}
+
+// tokenFromArgs reads `token_from <header|cookie|query>...`.
+func tokenFromArgs(d *caddyfile.Dispenser) ([]string, error) {
+	args, err := listArgs(d)
+	if err != nil {
+		return nil, err
 	}
 	for i, w := range args {
 		args[i] = strings.ToLower(w)
@@ -267,18 +340,27 @@ var _ caddyfile.Unmarshaler = (*Auth)(nil)
 // parseIssueDirective sets up the issuer from Caddyfile tokens:
 //
 //	jwt_issue [<matcher>] {
-//		login   <path>
-//		refresh <path>
-//		reauth  <path>
-//		logout  <path>
-//		jwks    <path>
-//		user    <name> <bcrypt-hash> [<claim>=<value>...]
+//		login      <path>
+//		refresh    <path>
+//		reauth     <path>
+//		logout     <path>
+//		jwks       <path>
+//		user       <name> <bcrypt-hash> [<claim>=<value>...]
 //		users_file <path>
-//		deliver <json|cookie>...
+//		deliver    <json|cookie>...
 //		token_from <header|cookie|query>...
-//		throttle <max_per_user> <max_per_ip> <window> | off
+//		throttle   off
+//		throttle   [<max_per_user> <max_per_ip> <window>] {
+//			max_per_user <n>
+//			max_per_ip   <n>
+//			window       <duration>
+//			capacity     <n>
+//		}
 //		rotate_refresh
 //	}
+//
+// user may be repeated; every other subdirective appears once. The inline
+// arguments of throttle are a shorthand for its first three settings.
 func parseIssueDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	i := new(Issue)
 	err := i.UnmarshalCaddyfile(h.Dispenser)
@@ -293,89 +375,178 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
-		setting := d.Val()
-		switch setting {
-		case "login", "refresh", "reauth", "logout", "jwks", "users_file":
-			v, err := singleArg(d)
-			if err != nil {
-				return err
-			}
-			switch setting {
-			case "login":
-				i.Login = v
-			case "refresh":
-				i.Refresh = v
-			case "reauth":
-				i.Reauth = v
-			case "logout":
-				i.Logout = v
-			case "jwks":
-				i.JWKS = v
-			case "users_file":
-				i.UsersFile = v
-			}
+		var err error
+		switch d.Val() {
+		case "login":
+			err = singleArgTo(d, &i.Login)
+		case "refresh":
+			err = singleArgTo(d, &i.Refresh)
+		case "reauth":
+			err = singleArgTo(d, &i.Reauth)
+		case "logout":
+			err = singleArgTo(d, &i.Logout)
+		case "jwks":
+			err = singleArgTo(d, &i.JWKS)
 		case "user":
-			args := d.RemainingArgs()
-			if len(args) < 2 {
-				return d.Errf("user takes a name, a bcrypt hash and optional claims: user <name> <bcrypt-hash> [<claim>=<value>...]")
+			var u *User
+			if u, err = userArgs(d); err == nil {
+				i.Users = append(i.Users, *u)
 			}
-			u := User{Name: args[0], Hash: args[1]}
-			for _, kv := range args[2:] {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return d.Errf("user claim '%s' must be written <claim>=<value>", kv)
-				}
-				if u.Claims == nil {
-					u.Claims = map[string]any{}
-				}
-				u.Claims[k] = v
-			}
-			i.Users = append(i.Users, u)
+		case "users_file":
+			err = singleArgTo(d, &i.UsersFile)
 		case "deliver":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			for _, w := range args {
-				if w != "json" && w != "cookie" {
-					return d.Errf("deliver takes json and/or cookie, not '%s'", w)
-				}
-			}
-			i.Deliver = args
+			i.Deliver, err = deliverArgs(d)
 		case "token_from":
-			args, err := tokenFromArgs(d)
-			if err != nil {
-				return err
-			}
-			i.TokenFrom = args
+			i.TokenFrom, err = tokenFromArgs(d)
 		case "throttle":
-			args := d.RemainingArgs()
-			if len(args) == 1 && args[0] == "off" {
-				i.Throttle = &ThrottleConfig{Disabled: true}
-				continue
-			}
-			if len(args) != 3 {
-				return d.Errf("throttle takes failures per user, failures per IP and a window (throttle 5 20 15m), or off")
-			}
-			perUser, err1 := strconv.Atoi(args[0])
-			perIP, err2 := strconv.Atoi(args[1])
-			if err1 != nil || err2 != nil || perUser < 1 || perIP < 1 {
-				return d.Errf("throttle: failures per user and per IP must be positive whole numbers, not '%s' and '%s'", args[0], args[1])
-			}
-			window, err := caddy.ParseDuration(args[2])
-			if err != nil || window <= 0 {
-				return d.Errf("throttle: window '%s' must be a positive duration such as 15m", args[2])
-			}
-			i.Throttle = &ThrottleConfig{MaxPerUser: perUser, MaxPerIP: perIP, Window: caddy.Duration(window)}
+			i.Throttle, err = throttleArgs(d)
 		case "rotate_refresh":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			i.RotateRefresh = true
+			err = noArgs(d, &i.RotateRefresh)
 		default:
-			return d.Errf("unrecognized jwt_issue subdirective '%s'", setting)
+			return d.Errf("unrecognized jwt_issue subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// userArgs reads `user <name> <bcrypt-hash> [<claim>=<value>...]`.
+func userArgs(d *caddyfile.Dispenser) (*User, error) {
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return nil, d.Errf("user takes a name, a bcrypt hash and optional claims: user <name> <bcrypt-hash> [<claim>=<value>...]")
+	}
+	u := &User{Name: args[0], Hash: args[1]}
+	for _, kv := range args[2:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, d.Errf("user claim '%s' must be written <claim>=<value>", kv)
+		}
+		if u.Claims == nil {
+			u.Claims = map[string]any{}
+		}
+		u.Claims[k] = v
+	}
+	return u, nil
+}
+
+// deliverArgs reads `deliver <json|cookie>...`.
+func deliverArgs(d *caddyfile.Dispenser) ([]string, error) {
+	args, err := listArgs(d)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range args {
+		if w != "json" && w != "cookie" {
+			return nil, d.Errf("deliver takes json and/or cookie, not '%s'", w)
+		}
+	}
+	return args, nil
+}
+
+// throttleArgs reads `throttle off` or
+//
+//	throttle [<max_per_user> <max_per_ip> <window>] {
+//		max_per_user <n>
+//		max_per_ip   <n>
+//		window       <duration>
+//		capacity     <n>
+//	}
+//
+// Every number must be positive; any value may be a placeholder, kept as
+// text for Provision.
+func throttleArgs(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
+	args := d.RemainingArgs()
+	nesting := d.Nesting()
+	if len(args) == 1 && args[0] == "off" {
+		if d.NextBlock(nesting) {
+			return nil, d.Err("throttle off takes no block")
+		}
+		return &ThrottleConfig{Disabled: true}, nil
+	}
+	const usage = "throttle takes <max_per_user> <max_per_ip> <window> (throttle 5 20 15m), a block of max_per_user, max_per_ip, window and capacity, or off"
+	if len(args) != 0 && len(args) != 3 {
+		return nil, d.Err(usage)
+	}
+	t := new(ThrottleConfig)
+	if len(args) == 3 {
+		for _, e := range []error{
+			positiveNumber(d, "max_per_user", args[0], &t.MaxPerUser, &t.placeholders),
+			positiveNumber(d, "max_per_ip", args[1], &t.MaxPerIP, &t.placeholders),
+			positiveDuration(d, "window", args[2], &t.Window, &t.placeholders),
+		} {
+			if e != nil {
+				return nil, e
+			}
+		}
+	}
+	set := len(args) == 3
+	for d.NextBlock(nesting) {
+		set = true
+		setting := d.Val()
+		var err error
+		switch setting {
+		case "max_per_user":
+			err = throttleArg(d, positiveNumber, &t.MaxPerUser, &t.placeholders)
+		case "max_per_ip":
+			err = throttleArg(d, positiveNumber, &t.MaxPerIP, &t.placeholders)
+		case "window":
+			err = throttleArg(d, positiveDuration, &t.Window, &t.placeholders)
+		case "capacity":
+			err = throttleArg(d, positiveNumber, &t.Capacity, &t.placeholders)
+		default:
+			return nil, d.Errf("unrecognized throttle setting '%s'; expected max_per_user, max_per_ip, window or capacity", setting)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !set {
+		return nil, d.Err(usage)
+	}
+	return t, nil
+}
+
+// throttleArg reads the one argument of a setting in the throttle block
+// with check.
+func throttleArg[T any](d *caddyfile.Dispenser, check func(*caddyfile.Dispenser, string, string, *T, *placeholderSettings) error, dst *T, ph *placeholderSettings) error {
+	setting := d.Val()
+	v, err := singleArg(d)
+	if err != nil {
+		return err
+	}
+	return check(d, setting, v, dst, ph)
+}
+
+// positiveNumber reads v, the value of setting, as a whole number above 0,
+// or keeps it in ph when it holds a placeholder.
+func positiveNumber(d *caddyfile.Dispenser, setting, v string, dst *int, ph *placeholderSettings) error {
+	if hasPlaceholder(v) {
+		ph.set(setting, v)
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return d.Errf("throttle: %s takes positive whole numbers only, not '%s'", setting, v)
+	}
+	*dst = n
+	return nil
+}
+
+// positiveDuration reads v, the value of setting, as a duration above 0,
+// or keeps it in ph when it holds a placeholder.
+func positiveDuration(d *caddyfile.Dispenser, setting, v string, dst *caddy.Duration, ph *placeholderSettings) error {
+	if hasPlaceholder(v) {
+		ph.set(setting, v)
+		return nil
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur <= 0 {
+		return d.Errf("throttle: %s '%s' must be a positive duration such as 15m", setting, v)
+	}
+	*dst = caddy.Duration(dur)
 	return nil
 }
 

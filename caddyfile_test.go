@@ -72,24 +72,41 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 				cache_size 500
 			}`,
 			want: &App{
-				Secret:        "{env.JWT_SECRET}",
-				Algorithm:     "HS512",
-				PrivateKey:    &KeyFile{File: "/keys/signing.pem", KID: "k1"},
-				PublicKeys:    []KeyFile{{File: "/keys/old.pem"}, {File: "/keys/other.pem", KID: "k0"}},
-				JWKSURLs:      []string{"https://idp.example/jwks.json", "https://idp2.example/jwks.json"},
-				JWKSRefresh:   caddy.Duration(10 * time.Minute),
-				Issuer:        "https://auth.example",
-				Audience:      []string{"api", "web", "mobile"},
-				Leeway:        caddy.Duration(30 * time.Second),
-				AccessTTL:     caddy.Duration(15 * time.Minute),
-				RefreshTTL:    caddy.Duration(30 * 24 * time.Hour),
-				FreshFor:      caddy.Duration(90 * time.Second),
-				IdentityClaim: "email",
-				TokenFrom:     []string{"cookie", "header", "query"},
-				Revocation:    &RevocationConfig{SyncInterval: caddy.Duration(2 * time.Second)},
-				CacheSize:     authtestsIntPtr(500),
+				Secret:         "{env.JWT_SECRET}",
+				Algorithm:      "HS512",
+				PrivateKey:     &KeyFile{File: "/keys/signing.pem", KID: "k1"},
+				PublicKeys:     []KeyFile{{File: "/keys/old.pem"}, {File: "/keys/other.pem", KID: "k0"}},
+				JWKSURLs:       []string{"https://idp.example/jwks.json", "https://idp2.example/jwks.json"},
+				JWKSRefresh:    caddy.Duration(10 * time.Minute),
+				Issuer:         "https://auth.example",
+				Audience:       []string{"api", "web", "mobile"},
+				Leeway:         caddy.Duration(30 * time.Second),
+				AccessTTL:      caddy.Duration(15 * time.Minute),
+				RefreshTTL:     caddy.Duration(30 * 24 * time.Hour),
+				FreshFor:       caddy.Duration(90 * time.Second),
+				IdentityClaim:  "email",
+				TokenFrom:      []string{"cookie", "header", "query"},
+				RevocationSync: caddy.Duration(2 * time.Second),
+				CacheSize:      authtestsIntPtr(500),
 			},
 		},
+		{
+			name: "placeholders in number and duration settings are kept as text",
+			input: `jwt {
+				leeway {env.LEEWAY}
+				access_ttl {env.TTL}m
+				refresh_ttl {env.REFRESH_TTL}
+				fresh_for {env.FRESH}
+				jwks_refresh {env.JWKS_REFRESH}
+				revocation_sync {env.SYNC}
+				cache_size {env.CACHE}
+			}`,
+			want: &App{placeholders: placeholderSettings{
+				"leeway": "{env.LEEWAY}", "access_ttl": "{env.TTL}m", "refresh_ttl": "{env.REFRESH_TTL}", "fresh_for": "{env.FRESH}",
+				"jwks_refresh": "{env.JWKS_REFRESH}", "revocation_sync": "{env.SYNC}", "cache_size": "{env.CACHE}",
+			}},
+		},
+		{name: "a lone brace is no placeholder", input: "jwt {\n\tleeway {5s\n}", err: "leeway: ", line: 2},
 		{name: "cache_size 0 turns the cache off", input: "jwt {\n\tcache_size 0\n}", want: &App{CacheSize: authtestsIntPtr(0)}},
 		{name: "cache_size without value", input: "jwt {\n\tcache_size\n}", err: argCount, line: 2},
 		{name: "cache_size with two values", input: "jwt {\n\tcache_size 1 2\n}", err: argCount, line: 2},
@@ -262,6 +279,40 @@ func TestCaddyfileIssueDirective(t *testing.T) {
 		{name: "token_from bad word", input: "jwt_issue {\n\ttoken_from form\n}", err: `unknown token source "form"`, line: 2},
 		{name: "token_from duplicated", input: "jwt_issue {\n\ttoken_from cookie cookie\n}", err: "cookie is listed twice", line: 2},
 	}
+	throttleTests := []caddyfileTestCase[Issue]{
+		{name: "throttle inline", input: "jwt_issue {\n\tthrottle 5 20 15m\n}", want: &Issue{Throttle: &ThrottleConfig{MaxPerUser: 5, MaxPerIP: 20, Window: caddy.Duration(15 * time.Minute)}}},
+		{name: "throttle off", input: "jwt_issue {\n\tthrottle off\n}", want: &Issue{Throttle: &ThrottleConfig{Disabled: true}}},
+		{
+			name:  "throttle block",
+			input: "jwt_issue {\n\tthrottle {\n\t\tmax_per_user 3\n\t\tmax_per_ip 30\n\t\twindow 1h\n\t\tcapacity 50000\n\t}\n\trotate_refresh\n}",
+			want:  &Issue{Throttle: &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 30, Window: caddy.Duration(time.Hour), Capacity: 50000}, RotateRefresh: true},
+		},
+		{
+			name:  "throttle inline with a block",
+			input: "jwt_issue {\n\tthrottle 5 20 15m {\n\t\tcapacity 100\n\t}\n}",
+			want:  &Issue{Throttle: &ThrottleConfig{MaxPerUser: 5, MaxPerIP: 20, Window: caddy.Duration(15 * time.Minute), Capacity: 100}},
+		},
+		{
+			name:  "throttle placeholders are kept as text",
+			input: "jwt_issue {\n\tthrottle {env.U} {env.IP} {env.W} {\n\t\tcapacity {env.CAP}\n\t}\n}",
+			want:  &Issue{Throttle: &ThrottleConfig{placeholders: placeholderSettings{"max_per_user": "{env.U}", "max_per_ip": "{env.IP}", "window": "{env.W}", "capacity": "{env.CAP}"}}},
+		},
+		{name: "throttle bare", input: "jwt_issue {\n\tthrottle\n}", err: "throttle takes <max_per_user> <max_per_ip> <window>", line: 2},
+		{name: "throttle empty block", input: "jwt_issue {\n\tthrottle {\n\t}\n}", err: "throttle takes", line: 3},
+		{name: "throttle two args", input: "jwt_issue {\n\tthrottle 3 10\n}", err: "throttle takes", line: 2},
+		{name: "throttle four args", input: "jwt_issue {\n\tthrottle 3 10 1m 5\n}", err: "throttle takes", line: 2},
+		{name: "throttle off with a block", input: "jwt_issue {\n\tthrottle off {\n\t\tcapacity 5\n\t}\n}", err: "throttle off takes no block", line: 3},
+		{name: "throttle inline zero", input: "jwt_issue {\n\tthrottle 0 10 1m\n}", err: "throttle: max_per_user takes positive whole numbers only, not '0'", line: 2},
+		{name: "throttle inline per ip", input: "jwt_issue {\n\tthrottle 1 many 1m\n}", err: "throttle: max_per_ip takes positive whole numbers only, not 'many'", line: 2},
+		{name: "throttle inline window", input: "jwt_issue {\n\tthrottle 1 10 soon\n}", err: "throttle: window 'soon' must be a positive duration such as 15m", line: 2},
+		{name: "throttle block zero window", input: "jwt_issue {\n\tthrottle {\n\t\twindow 0s\n\t}\n}", err: "throttle: window '0s' must be a positive duration", line: 3},
+		{name: "throttle block capacity", input: "jwt_issue {\n\tthrottle {\n\t\tcapacity -1\n\t}\n}", err: "throttle: capacity takes positive whole numbers only, not '-1'", line: 3},
+		{name: "throttle block without value", input: "jwt_issue {\n\tthrottle {\n\t\tmax_per_ip\n\t}\n}", err: argCount, line: 3},
+		{name: "throttle block with two values", input: "jwt_issue {\n\tthrottle {\n\t\tmax_per_user 1 2\n\t}\n}", err: argCount, line: 3},
+		{name: "throttle block unknown", input: "jwt_issue {\n\tthrottle {\n\t\tdisabled\n\t}\n}", err: "unrecognized throttle setting 'disabled'", line: 3},
+		{name: "rotate_refresh with an argument", input: "jwt_issue {\n\trotate_refresh yes\n}", err: argCount, line: 2},
+	}
+	tests = append(tests, throttleTests...)
 	for _, setting := range []string{"login", "refresh", "reauth", "logout", "jwks", "users_file"} {
 		tests = append(tests,
 			caddyfileTestCase[Issue]{name: setting + " without value", input: "jwt_issue {\n\t" + setting + "\n}", err: argCount, line: 2},

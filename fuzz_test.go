@@ -344,6 +344,9 @@ func FuzzCaddyfile(f *testing.F) {
 		"jwt_auth {\n\tfresh_required\n\toptional\n\ttoken_type refresh\n\trequire role admin editor\n\trequire groups ops\n\ttoken_from cookie query\n\tverify_preflight\n\thandle_errors\n}",
 		"jwt_auth {\n\ttoken_type bearer\n}", "jwt_auth {\n\trequire role\n}", "jwt_auth bogus", "jwt_auth {\n\tfresh_required yes\n}",
 		"jwt_issue {\n\tlogin /auth/login\n\trefresh /auth/refresh\n\treauth /auth/reauth\n\tlogout /auth/logout\n\tjwks /.well-known/jwks.json\n\tuser alice $2a$10$abcdefghijklmnopqrstuv role=admin team=ops\n\tusers_file /etc/users\n\tdeliver json cookie\n\ttoken_from cookie\n}",
+		"jwt {\n\tleeway {env.LEEWAY}\n\taccess_ttl {env.TTL}m\n\tcache_size {env.CACHE}\n\trevocation_sync {env.SYNC}\n}",
+		"jwt_issue {\n\tthrottle 5 {env.PER_IP} 15m {\n\t\tcapacity 100\n\t\twindow {env.W}\n\t}\n}",
+		"jwt_issue {\n\tthrottle off\n}", "jwt_issue {\n\tthrottle off {\n\t}\n}", "jwt_issue {\n\tthrottle {\n\t\tbogus 1\n\t}\n}",
 		"jwt_issue {\n\tuser alice\n}", "jwt_issue {\n\tuser alice hash =x\n}", "jwt_issue {\n\tdeliver xml\n}", "jwt_issue x",
 		"jwt {\n\tsecret \"a b\" `c`\n}", "jwt {\n\t{\n}", "jwt_auth {\n}\n}", "jwt_auth {\n\trequire \"\" \"\"\n}",
 	} {
@@ -383,8 +386,13 @@ func FuzzCaddyfile(f *testing.F) {
 		}
 		var is Issue
 		if err := is.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err == nil {
-			if _, err := json.Marshal(&is); err != nil {
+			b, err := json.Marshal(&is)
+			if err != nil {
 				t.Fatal(err)
+			}
+			var back Issue
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatalf("jwt_issue produced JSON that does not load: %v: %s", err, b)
 			}
 		}
 	})

@@ -145,7 +145,9 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	if h.Throttle == nil || !h.Throttle.Disabled {
 		var cfg ThrottleConfig
 		if h.Throttle != nil {
-			cfg = *h.Throttle
+			if cfg, err = h.Throttle.resolved(); err != nil {
+				return err
+			}
 		}
 		if cfg.MaxPerUser < 0 || cfg.MaxPerIP < 0 || cfg.Window < 0 || cfg.Capacity < 0 {
 			return errors.New("jwt_issue: throttle values must not be negative")

@@ -87,14 +87,24 @@ type App struct {
 	// Default: header.
 	TokenFrom []string `json:"token_from,omitempty"`
 
-	// Revocation store settings.
-	Revocation *RevocationConfig `json:"revocation,omitempty"`
+	// How often the in-memory set of revoked token ids is refreshed from
+	// Caddy's storage (the global `storage` option), so that revocations
+	// made by other instances sharing it are seen. A revocation is visible
+	// on the instance that made it at once, and on every other instance
+	// within revocation_sync plus the time one listing of the storage
+	// takes. At least 100ms. Default: 4s, which keeps the contract's bound
+	// of 5 seconds with room for the listing itself.
+	RevocationSync caddy.Duration `json:"revocation_sync,omitempty"`
 
 	// How many verified tokens are remembered, so that a token seen again
 	// skips decoding and the signature check (expiry, revocation and
 	// freshness are still checked on every request). Default: 10000;
 	// 0 disables the cache.
 	CacheSize *int `json:"cache_size,omitempty"`
+
+	// The number and duration settings that hold placeholders, as text,
+	// until Provision resolves them (see settings.go).
+	placeholders placeholderSettings
 
 	ring     *keys.Ring
 	verifier *token.Verifier
@@ -170,7 +180,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 // resolvePlaceholders replaces {env.*}, {file.*} and the other global
-// placeholders in every text setting, once, at load.
+// placeholders in every text setting, and in the number and duration
+// settings that hold them, once, at load.
 func (a *App) resolvePlaceholders() error {
 	repl := caddy.NewReplacer()
 	var err error
@@ -205,7 +216,10 @@ func (a *App) resolvePlaceholders() error {
 	for i := range a.Audience {
 		resolve("audience", &a.Audience[i])
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return resolveSettings("jwt", a, a.placeholders)
 }
 
 // applyDefaults fills in the contract's defaults.

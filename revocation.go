@@ -16,21 +16,6 @@ import (
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 )
 
-// RevocationConfig configures the store of revoked token ids.
-//
-// Revoked ids live in Caddy's storage (the global `storage` option), one
-// key per revocation, and every instance keeps an in-memory copy that the
-// request path reads. A revocation is visible on the instance that made it
-// at once, and on every other instance sharing the storage within
-// sync_interval plus the time one listing of the storage takes.
-type RevocationConfig struct {
-	// How often the in-memory set is refreshed from Caddy's storage, so
-	// that revocations made by other instances are seen. At least 100ms.
-	// Default: 4s, which keeps the contract's bound of 5 seconds with room
-	// for the listing itself.
-	SyncInterval caddy.Duration `json:"sync_interval,omitempty"`
-}
-
 // revocationStore is where revoked token ids (jti) live. isRevoked is on
 // the request path and must never wait on storage.
 type revocationStore interface {
@@ -89,15 +74,11 @@ func openRevocationStore(ctx caddy.Context, a *App) (revocationStore, error) {
 // a store on storage. It does not touch the storage; attach does. A nil
 // storage makes a store of this App's memory only, shared with nobody.
 func newStorageRevocations(storage certmagic.Storage, a *App, logger *zap.Logger) (*storageRevocations, error) {
-	var interval time.Duration
-	if a.Revocation != nil {
-		interval = time.Duration(a.Revocation.SyncInterval)
-	}
 	store, err := revocation.New(revocation.Config{
 		Storage:  storage,
 		Logger:   logger,
 		Now:      a.clock,
-		Interval: interval,
+		Interval: time.Duration(a.RevocationSync),
 		Keep:     time.Duration(a.Leeway) + revocation.Grace,
 		NoExpTTL: max(a.accessTTL(), a.refreshTTL()),
 	})

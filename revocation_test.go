@@ -304,22 +304,22 @@ func TestRevocationFailedStartLeavesNoSet(t *testing.T) {
 }
 
 // TestRevocationSettingsFromApp: the App's settings reach the store:
-// sync_interval (checked and warned about), leeway (how long past exp an
+// revocation_sync (checked and warned about), leeway (how long past exp an
 // entry is kept) and the token lifetimes (the retention of an id revoked
 // without an expiry).
 func TestRevocationSettingsFromApp(t *testing.T) {
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	s := &certmagic.FileStorage{Path: t.TempDir()}
 	app := revTestApp(clock)
-	app.Revocation = &RevocationConfig{SyncInterval: caddy.Duration(10 * time.Millisecond)}
+	app.RevocationSync = caddy.Duration(10 * time.Millisecond)
 	if _, err := newStorageRevocations(s, app, nil); err == nil || !strings.Contains(err.Error(), "revocation_sync") {
 		t.Fatalf("a 10ms interval: %v", err)
 	}
-	app.Revocation.SyncInterval = caddy.Duration(-time.Second)
+	app.RevocationSync = caddy.Duration(-time.Second)
 	if _, err := newStorageRevocations(s, app, nil); err == nil {
 		t.Fatal("a negative interval was accepted")
 	}
-	app.Revocation.SyncInterval = caddy.Duration(time.Minute)
+	app.RevocationSync = caddy.Duration(time.Minute)
 	logger, logs := revTestLogs()
 	if _, err := newStorageRevocations(s, app, logger); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,8 @@ import (
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 )
 
-// ThrottleConfig limits failed logins (login and reauth routes).
+// ThrottleConfig limits failed logins (login and reauth routes). Every
+// number and the window may be a placeholder such as {env.MAX_PER_IP}.
 type ThrottleConfig struct {
 	// Failed logins allowed per username within the window. Default: 5.
 	MaxPerUser int `json:"max_per_user,omitempty"`
@@ -23,6 +24,10 @@ type ThrottleConfig struct {
 	Capacity int `json:"capacity,omitempty"`
 	// Turn throttling off.
 	Disabled bool `json:"disabled,omitempty"`
+
+	// The numbers and window that hold placeholders, as text, until the
+	// handler's Provision resolves them (see settings.go).
+	placeholders placeholderSettings
 }
 
 // newThrottle makes the login throttle of cfg (not Disabled); zero

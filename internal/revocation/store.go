@@ -92,7 +92,7 @@ func New(cfg Config) (*Store, error) {
 		interval = DefaultInterval
 	}
 	if interval < minInterval {
-		return nil, fmt.Errorf("jwt: revocation sync_interval must be at least %s (got %s); set revocation_sync to e.g. 4s", minInterval, interval)
+		return nil, fmt.Errorf("jwt: revocation_sync must be at least %s (got %s); set it to e.g. 4s", minInterval, interval)
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -100,7 +100,7 @@ func New(cfg Config) (*Store, error) {
 	}
 	if interval > ContractBound {
 		logger.Warn("revocation sync interval is longer than 5s: other instances may accept a revoked token for that long",
-			zap.Duration("sync_interval", interval))
+			zap.Duration("revocation_sync", interval))
 	}
 	now := cfg.Now
 	if now == nil {
