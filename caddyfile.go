@@ -207,8 +207,8 @@ func tokenTypeArg(d *caddyfile.Dispenser) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch v {
-	case token.TypeAccess, token.TypeRefresh, "any":
+	switch {
+	case v == token.TypeAccess, v == token.TypeRefresh, v == "any", hasPlaceholder(v):
 		return v, nil
 	}
 	return "", d.Errf("token_type must be access, refresh or any, not '%s'", v)
@@ -326,6 +326,9 @@ func tokenFromArgs(d *caddyfile.Dispenser) ([]string, error) {
 		return nil, err
 	}
 	for i, w := range args {
+		if hasPlaceholder(w) {
+			return args, nil // checked once resolved, at Provision
+		}
 		args[i] = strings.ToLower(w)
 	}
 	if _, err := parseTokenSources("token_from", args); err != nil {
@@ -439,7 +442,7 @@ func deliverArgs(d *caddyfile.Dispenser) ([]string, error) {
 		return nil, err
 	}
 	for _, w := range args {
-		if w != "json" && w != "cookie" {
+		if w != "json" && w != "cookie" && !hasPlaceholder(w) {
 			return nil, d.Errf("deliver takes json and/or cookie, not '%s'", w)
 		}
 	}

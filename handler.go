@@ -81,6 +81,9 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if h.app, err = jwtApp(ctx); err != nil {
 		return err
 	}
+	if err := h.resolvePlaceholders(); err != nil {
+		return err
+	}
 	h.wantType = strings.ToLower(h.TokenType)
 	if h.wantType == "" {
 		h.wantType = token.TypeAccess
@@ -94,6 +97,20 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	h.cookieName = accessCookieName
 	if h.wantType == token.TypeRefresh {
 		h.cookieName = refreshCookieName
+	}
+	return nil
+}
+
+// resolvePlaceholders replaces the global placeholders ({env.*}, ...) in
+// every setting, once, at load.
+func (h *Auth) resolvePlaceholders() error {
+	vals := append([]*string{&h.TokenType}, pointers(h.TokenFrom)...)
+	for i := range h.Require {
+		vals = append(vals, &h.Require[i].Claim)
+		vals = append(vals, pointers(h.Require[i].Values)...)
+	}
+	if err := resolveEach("jwt_auth", vals...); err != nil {
+		return fmt.Errorf("jwt_auth: %v", err)
 	}
 	return nil
 }

@@ -115,10 +115,8 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	}
 	h.logger = ctx.Logger()
 	h.rotateMu = new(sync.Mutex)
-	if h.UsersFile != "" {
-		if h.UsersFile, err = caddy.NewReplacer().ReplaceOrErr(h.UsersFile, true, true); err != nil {
-			return fmt.Errorf("jwt_issue: users_file: %v", err)
-		}
+	if err := h.resolvePlaceholders(); err != nil {
+		return err
 	}
 	for _, d := range h.Deliver {
 		switch d {
@@ -162,6 +160,42 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	}
 	h.creds, err = loadCredentials(h.Users, h.UsersFile, h.app.IdentityClaim, h.app.now, h.logger)
 	return err
+}
+
+// resolvePlaceholders replaces the global placeholders ({env.*},
+// {file.*}, ...) in every text setting, once, at load: route paths,
+// users_file, deliver, token_from, and each user's name, hash and string
+// claims. Errors name the setting, never the value.
+func (h *Issue) resolvePlaceholders() error {
+	settings := []struct {
+		name string
+		vals []*string
+	}{
+		{"routes", []*string{&h.Login, &h.Refresh, &h.Reauth, &h.Logout, &h.JWKS}},
+		{"users_file", []*string{&h.UsersFile}},
+		{"deliver", pointers(h.Deliver)},
+		{"token_from", pointers(h.TokenFrom)},
+	}
+	for _, s := range settings {
+		if err := resolveEach(s.name, s.vals...); err != nil {
+			return fmt.Errorf("jwt_issue: %v", err)
+		}
+	}
+	for i := range h.Users {
+		u := &h.Users[i]
+		if err := resolveEach("user", &u.Name, &u.Hash); err != nil {
+			return fmt.Errorf("jwt_issue: %v", err)
+		}
+		for k, v := range u.Claims {
+			if s, ok := v.(string); ok {
+				if err := resolveEach("user claim "+k, &s); err != nil {
+					return fmt.Errorf("jwt_issue: %v", err)
+				}
+				u.Claims[k] = s
+			}
+		}
+	}
+	return nil
 }
 
 // Validate refuses configurations that cannot work.

@@ -216,10 +216,39 @@ func (a *App) resolvePlaceholders() error {
 	for i := range a.Audience {
 		resolve("audience", &a.Audience[i])
 	}
+	for i := range a.TokenFrom {
+		resolve("token_from", &a.TokenFrom[i])
+	}
 	if err != nil {
 		return err
 	}
 	return resolveSettings("jwt", a, a.placeholders)
+}
+
+// resolveEach replaces the global placeholders in each of vals, at load;
+// the error names the setting, never the value.
+func resolveEach(setting string, vals ...*string) error {
+	repl := caddy.NewReplacer()
+	for _, v := range vals {
+		if *v == "" {
+			continue
+		}
+		out, err := repl.ReplaceOrErr(*v, true, true)
+		if err != nil {
+			return fmt.Errorf("resolving placeholders in %s: %v", setting, err)
+		}
+		*v = out
+	}
+	return nil
+}
+
+// pointers returns a pointer to each element of s, for resolveEach.
+func pointers(s []string) []*string {
+	out := make([]*string, len(s))
+	for i := range s {
+		out[i] = &s[i]
+	}
+	return out
 }
 
 // applyDefaults fills in the contract's defaults.

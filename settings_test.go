@@ -2,6 +2,8 @@ package jwtextended
 
 import (
 	"encoding/json"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"reflect"
 	"strings"
 	"testing"
@@ -258,4 +260,59 @@ func TestSettingNamesCaddyfileEqualsJSON(t *testing.T) {
 	check("jwt_issue", reflect.TypeFor[Issue](), issue, func(w string) string { return "jwt_issue {\n\t" + w + "\n}" }, "unrecognized")
 	check("jwt_issue throttle", reflect.TypeFor[ThrottleConfig](), issue,
 		func(w string) string { return "jwt_issue {\n\tthrottle {\n\t\t" + w + "\n\t}\n}" }, "unrecognized")
+}
+
+// TestPlaceholdersInListSettings: word settings (token_from, token_type,
+// deliver, require), route paths and user lines take placeholders too;
+// they adapt as text and are checked once resolved, at Provision.
+func TestPlaceholdersInListSettings(t *testing.T) {
+	t.Setenv("JWTT_SECRET", strings.Repeat("k", 32))
+	t.Setenv("JWTT_FROM", "cookie")
+	t.Setenv("JWTT_TYPE", "refresh")
+	t.Setenv("JWTT_DELIVER", "cookie")
+	t.Setenv("JWTT_LOGIN", "/auth/login")
+	t.Setenv("JWTT_HASH", testkit.BcryptHash(t, "pw"))
+	t.Setenv("JWTT_ROLE", "admin")
+	ctx, app, err := provisionTestApp(t, settingTestAdapt(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n\ttoken_from header {env.JWTT_FROM}\n}"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(app.sources) != 2 || app.sources[1] != sourceCookie {
+		t.Fatalf("app token_from %v", app.sources)
+	}
+	var auth Auth
+	if err := auth.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_auth {\n\ttoken_type {env.JWTT_TYPE}\n\ttoken_from {env.JWTT_FROM}\n\trequire role {env.JWTT_ROLE}\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if auth.wantType != token.TypeRefresh || len(auth.sources) != 1 || auth.sources[0] != sourceCookie || auth.Require[0].Values[0] != "admin" {
+		t.Fatalf("jwt_auth resolved to type %q, sources %v, require %v", auth.wantType, auth.sources, auth.Require)
+	}
+	h, err := settingTestIssue(t, ctx, "jwt_issue {\n\tlogin {env.JWTT_LOGIN}\n\tdeliver {env.JWTT_DELIVER}\n\tuser alice {env.JWTT_HASH} role={env.JWTT_ROLE}\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if h.Login != "/auth/login" || !h.deliverCookie || h.deliverJSON {
+		t.Fatalf("jwt_issue resolved to login %q, cookie %v, json %v", h.Login, h.deliverCookie, h.deliverJSON)
+	}
+	if acct := h.creds.Check("alice", "pw"); acct == nil || acct.Claims["role"] != "admin" {
+		t.Fatalf("user line with placeholders: %+v", acct)
+	}
+	// a resolved word that is not valid is refused at Provision, by name
+	t.Setenv("JWTT_FROM", "smoke")
+	var bad Auth
+	if err := bad.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_auth {\n\ttoken_from {env.JWTT_FROM}\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Provision(ctx); err == nil || !strings.Contains(err.Error(), `token_from: unknown token source "smoke"`) {
+		t.Fatalf("token_from resolved to smoke: %v", err)
+	}
 }
