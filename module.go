@@ -340,6 +340,10 @@ func (a *App) Validate() error {
 	if a.CacheSize != nil && *a.CacheSize < 0 {
 		return fmt.Errorf("jwt: cache_size must be 0 (off) or more (got %d)", *a.CacheSize)
 	}
+	if a.IdentityClaim != defaultIdentityClaim && token.Reserved(a.IdentityClaim) {
+		return fmt.Errorf("jwt: identity_claim %q names a claim the module sets itself (type, fresh, jti, iat, nbf, exp, iss, aud, csrf, fam); "+
+			"use sub (the default) or a claim of your own, e.g. identity_claim username", a.IdentityClaim)
+	}
 	for _, u := range a.JWKSURLs {
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 			return fmt.Errorf("jwt: jwks_url %q must be an http:// or https:// URL", u)

@@ -71,6 +71,12 @@ func TestAppValidateRefuses(t *testing.T) {
 		{"negative leeway", App{Leeway: caddy.Duration(-1)}, "leeway must not be negative"},
 		{"negative cache", App{CacheSize: new(int)}, ""},
 		{"jwks_url scheme", App{JWKSURLs: []string{"ftp://idp/jwks"}}, `jwks_url "ftp://idp/jwks" must be an http:// or https:// URL`},
+		// issue 12, finding 8: the identity cannot be a claim the module
+		// writes itself (every user would be "access", or a random jti)
+		{"identity_claim type", App{IdentityClaim: "type"}, `identity_claim "type" names a claim the module sets itself`},
+		{"identity_claim jti", App{IdentityClaim: "jti"}, `identity_claim "jti" names a claim the module sets itself`},
+		{"identity_claim exp", App{IdentityClaim: "exp"}, `identity_claim "exp" names a claim the module sets itself`},
+		{"identity_claim fam", App{IdentityClaim: "fam"}, `identity_claim "fam" names a claim the module sets itself`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "negative cache" {
