@@ -359,6 +359,7 @@ var _ caddyfile.Unmarshaler = (*Auth)(nil)
 //			window       <duration>
 //			capacity     <n>
 //		}
+//		body_timeout <duration>
 //		rotate_refresh
 //	}
 //
@@ -403,6 +404,8 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			i.TokenFrom, err = tokenFromArgs(d)
 		case "throttle":
 			i.Throttle, err = throttleArgs(d)
+		case "body_timeout":
+			err = durationArg(d, &i.BodyTimeout, &i.placeholders)
 		case "rotate_refresh":
 			err = noArgs(d, &i.RotateRefresh)
 		default:

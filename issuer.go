@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,10 @@ func init() {
 
 // maxIssueBody bounds request bodies on the issuer's routes.
 const maxIssueBody = 64 << 10
+
+// defaultBodyTimeout bounds the time to read a request body on the
+// issuer's routes (body_timeout).
+const defaultBodyTimeout = 10 * time.Second
 
 // revocationTimeout bounds one revocation write on logout and rotation.
 const revocationTimeout = 10 * time.Second
@@ -72,11 +77,19 @@ type Issue struct {
 	// username and 20 per client IP within 15 minutes.
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
 
+	// How long reading a request body on the login, refresh, reauth and
+	// logout routes may take, from the end of the request's headers; a
+	// client that is slower gets 408. Default: 10s.
+	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
+
 	// Rotate refresh tokens: each refresh also returns a new refresh
 	// token and revokes the one presented; presenting a refresh token that
 	// was already rotated revokes its whole family (RFC 9700 4.14.2).
 	// Default: off.
 	RotateRefresh bool `json:"rotate_refresh,omitempty"`
+
+	// placeholders holds body_timeout while it is placeholder text.
+	placeholders placeholderSettings
 
 	app           *App
 	logger        *zap.Logger
@@ -117,6 +130,12 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	h.rotateMu = new(sync.Mutex)
 	if err := h.resolvePlaceholders(); err != nil {
 		return err
+	}
+	if err := resolveSettings("jwt_issue", h, h.placeholders); err != nil {
+		return err
+	}
+	if h.BodyTimeout == 0 {
+		h.BodyTimeout = caddy.Duration(defaultBodyTimeout)
 	}
 	for _, d := range h.Deliver {
 		switch d {
@@ -248,7 +267,20 @@ func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		writeAuthError(w, errMethodNotAllowed)
 		return nil
 	}
+	defer h.boundBodyRead(w)()
 	return serve(w, r)
+}
+
+// boundBodyRead sets the connection's read deadline to body_timeout from
+// now, so that a client sending its body slowly cannot hold the route (and
+// a connection) for longer; the returned func lifts it again. A writer
+// without deadlines (a test recorder) is left as it is.
+func (h *Issue) boundBodyRead(w http.ResponseWriter) func() {
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(time.Duration(h.BodyTimeout))) != nil {
+		return func() {}
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }
 }
 
 // Refusals of the issuer's routes.
@@ -258,6 +290,7 @@ var (
 	errMethodNotAllowed   = newAuthError(405, "method_not_allowed", "Method Not Allowed")
 	errUnsupportedMedia   = newAuthError(415, "unsupported_media_type", "Content-Type must be application/json or application/x-www-form-urlencoded")
 	errBodyTooLarge       = newAuthError(413, "body_too_large", "Request body is too large")
+	errBodyTimeout        = newAuthError(408, "body_timeout", "Request body took too long")
 	errBadJSONBody        = newAuthError(400, "bad_request", "Request body is not valid JSON")
 	errJSONNotObject      = newAuthError(400, "bad_request", "Request body must be a JSON object")
 	errBadFormBody        = newAuthError(400, "bad_request", "Request body is not a valid form")
@@ -660,8 +693,11 @@ func readIssueBody(w http.ResponseWriter, r *http.Request) ([]byte, *authError) 
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxIssueBody)); err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			return nil, errBodyTooLarge
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, errBodyTimeout
 		}
 		return nil, errBadFormBody
 	}
