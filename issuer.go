@@ -297,6 +297,7 @@ var (
 	errEmptyBody          = newAuthError(400, "bad_request", "Missing request body")
 	errUnknownUser        = newAuthError(401, "unknown_user", "User not found")
 	errIdentityMismatch   = newAuthError(401, "identity_mismatch", "Access and refresh tokens belong to different users")
+	errForeignToken       = newAuthError(401, "foreign_token", "Only refresh tokens issued here can be used here")
 	errNotRevocable       = newAuthError(400, "not_revocable", "Token has no jti and cannot be revoked")
 	errRevocationFailed   = newAuthError(503, "revocation_unavailable", "Logout could not be recorded; try again")
 	errRotationFailed     = newAuthError(503, "revocation_unavailable", "Refresh could not be recorded; try again")
@@ -397,6 +398,11 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.refuse(w, r, e)
 	}
+	if !h.app.issuedHere(tok) {
+		// another trusted issuer's refresh token would be turned into a
+		// local one, with the local user's claims
+		return h.refuse(w, r, errForeignToken)
+	}
 	acct := h.creds.Lookup(tok.Identity)
 	if acct == nil {
 		return h.refuse(w, r, errUnknownUser)
@@ -458,7 +464,7 @@ func (h *Issue) revokePresentedFamily(r *http.Request) {
 		return
 	}
 	tok, e := h.app.verify(raw)
-	if e != nil || tok.Type != token.TypeRefresh || tok.Family == "" {
+	if e != nil || tok.Type != token.TypeRefresh || tok.Family == "" || !h.app.issuedHere(tok) {
 		return
 	}
 	h.revokeFamily(r, tok.Family)
@@ -539,6 +545,8 @@ func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Ve
 		return nil, e
 	case tok.Type != token.TypeRefresh:
 		return nil, errAccessNotAllowed
+	case !h.app.issuedHere(tok):
+		return nil, errForeignToken
 	}
 	// A refresh cookie is ambient. A valid access token proves the request
 	// is intended (from a header, which a forged request cannot set, or
@@ -577,7 +585,8 @@ func (h *Issue) revokeAtLogout(r *http.Request, toks ...*token.Verified) *authEr
 			h.logger.Error("logout: revoking a token failed", zap.String("type", t.Type), zap.Error(err))
 			return errRevocationFailed
 		}
-		if family == "" {
+		if family == "" && h.app.issuedHere(t) {
+			// only a family minted here is this app's to end
 			family = t.Family
 		}
 	}

@@ -379,6 +379,12 @@ func (a *App) Cleanup() error {
 	return errors.Join(errs...)
 }
 
+// issuedHere reports whether a verified token was signed with this app's
+// own signing key, and so minted here, rather than by another trusted
+// issuer (a public_key or jwks_url key). When issuer is set, every
+// verified token carries it already.
+func (a *App) issuedHere(tok *token.Verified) bool { return a.ring.Signs(tok.Key) }
+
 // clock reads the app's clock.
 func (a *App) clock() time.Time { return a.now() }
 

@@ -122,53 +122,59 @@ func ParseHeader(segment string) (Header, *Error) {
 // signature. It returns the payload segment as received and its decoded
 // bytes, which it does not interpret.
 func Verify(raw string, keys KeySet) (payloadB64 string, payload []byte, e *Error) {
+	payloadB64, payload, _, e = VerifyKey(raw, keys)
+	return payloadB64, payload, e
+}
+
+// VerifyKey is Verify that also returns the key whose signature matched.
+func VerifyKey(raw string, keys KeySet) (payloadB64 string, payload []byte, key *Key, e *Error) {
 	headerB64, payloadB64, sigB64, e := Split(raw)
 	if e != nil {
-		return "", nil, e
+		return "", nil, nil, e
 	}
 	hdr, e := ParseHeader(headerB64)
 	if e != nil {
-		return "", nil, e
+		return "", nil, nil, e
 	}
 	sig, err := Encoding.DecodeString(sigB64)
 	if err != nil {
-		return "", nil, ErrBadEncoding
+		return "", nil, nil, ErrBadEncoding
 	}
 	var candidates []*Key
 	if hdr.HasKID {
 		kid, e := hdr.KID()
 		if e != nil {
-			return "", nil, e
+			return "", nil, nil, e
 		}
 		k := keys.KeyFor(kid)
 		if k == nil {
-			return "", nil, ErrUnknownKID
+			return "", nil, nil, ErrUnknownKID
 		}
 		candidates = []*Key{k}
 	} else {
 		candidates = keys.KeysWithoutKID()
 	}
 	signingString := raw[:len(headerB64)+1+len(payloadB64)]
-	verified, algSeen := false, false
+	algSeen := false
 	for _, k := range candidates {
 		if k.Alg != hdr.Alg {
 			continue
 		}
 		algSeen = true
 		if k.Method.Verify(signingString, sig, k.Material) == nil {
-			verified = true
+			key = k
 			break
 		}
 	}
 	if !algSeen {
-		return "", nil, ErrAlgNotAllowed
+		return "", nil, nil, ErrAlgNotAllowed
 	}
-	if !verified {
-		return "", nil, ErrSignature
+	if key == nil {
+		return "", nil, nil, ErrSignature
 	}
 	payload, err = Encoding.DecodeString(payloadB64)
 	if err != nil {
-		return "", nil, ErrBadEncoding
+		return "", nil, nil, ErrBadEncoding
 	}
-	return payloadB64, payload, nil
+	return payloadB64, payload, key, nil
 }

@@ -168,6 +168,7 @@ func (k *Ring) loadSigner(cfg *Config) error {
 		k.signErr = errors.New("jwt: no signing key: the jwt app only verifies (public_key or jwks_url without secret or private_key); set private_key or secret to mint tokens")
 		return nil
 	}
+	k.signerKey = vk
 	k.local = append(k.local, vk)
 	return nil
 }
@@ -230,6 +231,9 @@ type Snapshot struct {
 // Ring holds the app's signing key and every trusted verification key.
 type Ring struct {
 	signer *jws.Signer
+	// signerKey is the signer's verification half: a token it verified
+	// was issued here.
+	signerKey *jws.Key
 	// signErr says why there is no signer (a verify-only configuration).
 	signErr error
 	snap    atomic.Pointer[Snapshot]
@@ -321,6 +325,11 @@ func (k *Ring) Signer() (*jws.Signer, error) {
 	}
 	return k.signer, nil
 }
+
+// Signs reports whether key is the signing key's own verification key: a
+// token verified with it was issued by this configuration, not by another
+// trusted issuer (public_key, jwks_url).
+func (k *Ring) Signs(key *jws.Key) bool { return key != nil && key == k.signerKey }
 
 // Local returns the configured keys (not those of remote JWK Sets), in
 // configuration order.

@@ -6,6 +6,8 @@ package token
 
 import (
 	"math"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"strconv"
 	"time"
 )
@@ -23,6 +25,9 @@ type Verified struct {
 	PayloadJSON string
 	// Claims is the payload as encoding/json with UseNumber decodes it.
 	Claims map[string]any
+	// Key is the key whose signature matched: whether the token was
+	// issued here (keys.Ring.Signs) or by another trusted issuer.
+	Key *jws.Key
 
 	Identity string
 	Type     string // TypeAccess or TypeRefresh

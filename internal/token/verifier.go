@@ -66,7 +66,7 @@ func (v *Verifier) Verify(raw string) (*Verified, *Error) {
 // Parse checks a compact JWS and its claims against keys, except for what
 // depends on the clock (CheckTime), the request or revocation.
 func (v *Verifier) Parse(raw string, keys jws.KeySet) (*Verified, *Error) {
-	payloadB64, payload, e := jws.Verify(raw, keys)
+	payloadB64, payload, key, e := jws.VerifyKey(raw, keys)
 	if e != nil {
 		return nil, e
 	}
@@ -74,7 +74,7 @@ func (v *Verifier) Parse(raw string, keys jws.KeySet) (*Verified, *Error) {
 	if e != nil {
 		return nil, e
 	}
-	t := &Verified{Raw: raw, PayloadB64: payloadB64, PayloadJSON: string(payload), Claims: claims}
+	t := &Verified{Raw: raw, PayloadB64: payloadB64, PayloadJSON: string(payload), Claims: claims, Key: key}
 	if e := v.checkClaims(t); e != nil {
 		return nil, e
 	}
