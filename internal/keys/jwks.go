@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +35,8 @@ const (
 	MaxJWKSBytes = 1 << 20
 	// jwksFetchTimeout bounds one fetch, connection to last byte.
 	jwksFetchTimeout = 10 * time.Second
+	// maxJWKSRedirects bounds the redirects one fetch follows.
+	maxJWKSRedirects = 3
 )
 
 // jwksSource is one remote JWK Set.
@@ -51,9 +55,52 @@ func newJWKSSource(url string, k *Ring) *jwksSource {
 	return &jwksSource{
 		url:    url,
 		ring:   k,
-		client: &http.Client{Timeout: jwksFetchTimeout},
+		client: &http.Client{Timeout: jwksFetchTimeout, CheckRedirect: sameOriginRedirects},
 		kick:   make(chan struct{}, 1),
 	}
+}
+
+// sameOriginRedirects is the redirect policy of jwks_url fetches: a
+// redirect is followed only within the configured URL's origin (scheme,
+// host and port), at most maxJWKSRedirects times. The operator trusts the
+// keys served at that origin; a redirect elsewhere (another host, another
+// port, https to http) would hand that trust to whoever the origin, or
+// anyone who can inject a Location header, points at. The request to the
+// other origin is never sent.
+func sameOriginRedirects(req *http.Request, via []*http.Request) error {
+	if len(via) > maxJWKSRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxJWKSRedirects)
+	}
+	from := via[0].URL
+	if origin(req.URL) != origin(from) {
+		return fmt.Errorf("the JWK Set redirects to %s, another origin than %s; jwks_url follows redirects only within its scheme, host and port, so set jwks_url to the final URL if you trust it",
+			redactURL(req.URL), origin(from))
+	}
+	return nil
+}
+
+// origin is a URL's scheme, host and port (the default port when none is
+// given), in lower case.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// redactURL is u for a log or an error: without user info or query,
+// which may hold credentials.
+func redactURL(u *url.URL) string {
+	r := *u
+	r.User, r.RawQuery, r.ForceQuery, r.Fragment, r.RawFragment = nil, "", false, "", ""
+	return r.String()
 }
 
 // current returns the last good keys of the source.

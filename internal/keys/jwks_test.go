@@ -7,6 +7,7 @@ import (
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -344,5 +345,86 @@ func TestJWKSClientTimeout(t *testing.T) {
 	a := keysTestRemoteRing(t, "http://127.0.0.1:1/jwks", 0, nil)
 	if tm := a.remotes[0].client.Timeout; tm <= 0 || tm > 30*time.Second {
 		t.Fatalf("JWKS client timeout %v, want 0 < t <= 30s", tm)
+	}
+}
+
+// Issue 12, finding 9: jwks_url follows redirects within its origin only.
+// A redirect to another origin (another port of the same host here) fails
+// the fetch with an error that says why, and the other server is never
+// asked; a redirect within the origin is followed.
+func TestJWKSRedirectToAnotherOriginRefused(t *testing.T) {
+	keys := keysTestKeys()
+	body := keysTestJWKSBody(t, map[string]crypto.Signer{"idp": keys["p256"]}, nil)
+	other := keysTestNewJWKSServer(t)
+	other.set(200, body)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/jwks", http.StatusFound)
+		case "/moved":
+			http.Redirect(w, r, "/jwks", http.StatusMovedPermanently)
+		case "/jwks":
+			w.Header().Set("Content-Type", "application/jwk-set+json")
+			_, _ = w.Write(body)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(front.Close)
+	tok := keysTestSignWith(t, "ES256", keys["p256"], "idp")
+
+	a := keysTestRemoteRing(t, front.URL+"/away", 0, nil)
+	err := a.remotes[0].fetch(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "another origin") {
+		t.Fatalf("a redirect to another origin: fetch error %v, want one that names another origin", err)
+	}
+	if n := other.requests.Load(); n != 0 {
+		t.Fatalf("the other origin was asked %d times", n)
+	}
+	if e := a.verify(tok); e != jws.ErrUnknownKID {
+		t.Fatalf("a key of the other origin's set: %v, want %v", e, jws.ErrUnknownKID)
+	}
+
+	// control: a redirect within the origin is followed
+	same := keysTestRemoteRing(t, front.URL+"/moved", 0, nil)
+	if err := same.remotes[0].fetch(context.Background()); err != nil {
+		t.Fatalf("a redirect within the origin: %v", err)
+	}
+	if e := same.verify(tok); e != nil {
+		t.Fatalf("after a redirect within the origin: %v", e)
+	}
+}
+
+// The origin of a redirect policy: scheme, host and port, default ports
+// made explicit, case folded.
+func TestJWKSRedirectOrigin(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"https://idp.example/jwks", "https://IDP.example:443/other", true},
+		{"http://idp.example/jwks", "http://idp.example:80/jwks", true},
+		{"https://idp.example/jwks", "http://idp.example/jwks", false},
+		{"https://idp.example/jwks", "https://idp.example:8443/jwks", false},
+		{"https://idp.example/jwks", "https://evil.example/jwks", false},
+		{"https://idp.example/jwks", "https://sub.idp.example/jwks", false},
+		{"http://127.0.0.1:8080/a", "http://127.0.0.1:8081/a", false},
+	} {
+		a, _ := url.Parse(c.a)
+		b, _ := url.Parse(c.b)
+		via := []*http.Request{{URL: a}}
+		err := sameOriginRedirects(&http.Request{URL: b}, via)
+		if (err == nil) != c.same {
+			t.Errorf("%s -> %s: %v, want same origin %v", c.a, c.b, err, c.same)
+		}
+	}
+	a, _ := url.Parse("https://idp.example/jwks")
+	via := []*http.Request{{URL: a}, {URL: a}, {URL: a}, {URL: a}}
+	if err := sameOriginRedirects(&http.Request{URL: a}, via); err == nil {
+		t.Errorf("a redirect after %d was followed", len(via))
+	}
+	b, _ := url.Parse("https://user:pw@evil.example/jwks?token=secret")
+	if err := sameOriginRedirects(&http.Request{URL: b}, via[:1]); err == nil || strings.Contains(err.Error(), "pw") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("the error names the target's credentials: %v", err)
 	}
 }
