@@ -106,7 +106,10 @@ type App struct {
 	// until Provision resolves them (see settings.go).
 	placeholders placeholderSettings
 
-	ring     *keys.Ring
+	ring *keys.Ring
+	// jwksKept keeps the last good set of each jwks_url across reloads
+	// and restarts (jwks.go); nil without jwks_url.
+	jwksKept *jwksKeeper
 	verifier *token.Verifier
 	minter   *token.Minter
 	cache    *token.Cache
@@ -166,6 +169,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if cfg.Generated, err = loadOrCreateSigningKey(ctx, ctx.Storage(), a.logger); err != nil {
 			return err
 		}
+	}
+	if len(cfg.JWKSURLs) > 0 {
+		if a.jwksKept, err = openJWKSKeeper(ctx.Storage(), cfg.JWKSURLs, a.logger); err != nil {
+			return err
+		}
+		cfg.LastGood = a.jwksKept
 	}
 	if a.ring, err = keys.Load(cfg); err != nil {
 		return err
@@ -366,12 +375,15 @@ func (a *App) Stop() error {
 }
 
 // Cleanup releases what Provision took, also after a failed Provision or
-// Validate: the remote JWK Set refreshers and this app's share of the
-// revocation set.
+// Validate: the remote JWK Set refreshers, this app's share of the last
+// good JWK Sets and of the revocation set.
 func (a *App) Cleanup() error {
 	var errs []error
 	if a.ring != nil {
 		errs = append(errs, a.ring.Stop())
+	}
+	if a.jwksKept != nil {
+		a.jwksKept.release()
 	}
 	if a.revoked != nil {
 		a.revoked.release()

@@ -7,6 +7,7 @@ import (
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -344,5 +345,224 @@ func TestJWKSClientTimeout(t *testing.T) {
 	a := keysTestRemoteRing(t, "http://127.0.0.1:1/jwks", 0, nil)
 	if tm := a.remotes[0].client.Timeout; tm <= 0 || tm > 30*time.Second {
 		t.Fatalf("JWKS client timeout %v, want 0 < t <= 30s", tm)
+	}
+}
+
+// Issue 12, finding 9: jwks_url follows redirects within its origin only.
+// A redirect to another origin (another port of the same host here) fails
+// the fetch with an error that says why, and the other server is never
+// asked; a redirect within the origin is followed.
+func TestJWKSRedirectToAnotherOriginRefused(t *testing.T) {
+	keys := keysTestKeys()
+	body := keysTestJWKSBody(t, map[string]crypto.Signer{"idp": keys["p256"]}, nil)
+	other := keysTestNewJWKSServer(t)
+	other.set(200, body)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/jwks", http.StatusFound)
+		case "/moved":
+			http.Redirect(w, r, "/jwks", http.StatusMovedPermanently)
+		case "/jwks":
+			w.Header().Set("Content-Type", "application/jwk-set+json")
+			_, _ = w.Write(body)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(front.Close)
+	tok := keysTestSignWith(t, "ES256", keys["p256"], "idp")
+
+	a := keysTestRemoteRing(t, front.URL+"/away", 0, nil)
+	err := a.remotes[0].fetch(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "another origin") {
+		t.Fatalf("a redirect to another origin: fetch error %v, want one that names another origin", err)
+	}
+	if n := other.requests.Load(); n != 0 {
+		t.Fatalf("the other origin was asked %d times", n)
+	}
+	if e := a.verify(tok); e != jws.ErrUnknownKID {
+		t.Fatalf("a key of the other origin's set: %v, want %v", e, jws.ErrUnknownKID)
+	}
+
+	// control: a redirect within the origin is followed
+	same := keysTestRemoteRing(t, front.URL+"/moved", 0, nil)
+	if err := same.remotes[0].fetch(context.Background()); err != nil {
+		t.Fatalf("a redirect within the origin: %v", err)
+	}
+	if e := same.verify(tok); e != nil {
+		t.Fatalf("after a redirect within the origin: %v", e)
+	}
+}
+
+// The origin of a redirect policy: scheme, host and port, default ports
+// made explicit, case folded.
+func TestJWKSRedirectOrigin(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"https://idp.example/jwks", "https://IDP.example:443/other", true},
+		{"http://idp.example/jwks", "http://idp.example:80/jwks", true},
+		{"https://idp.example/jwks", "http://idp.example/jwks", false},
+		{"https://idp.example/jwks", "https://idp.example:8443/jwks", false},
+		{"https://idp.example/jwks", "https://evil.example/jwks", false},
+		{"https://idp.example/jwks", "https://sub.idp.example/jwks", false},
+		{"http://127.0.0.1:8080/a", "http://127.0.0.1:8081/a", false},
+	} {
+		a, _ := url.Parse(c.a)
+		b, _ := url.Parse(c.b)
+		via := []*http.Request{{URL: a}}
+		err := sameOriginRedirects(&http.Request{URL: b}, via)
+		if (err == nil) != c.same {
+			t.Errorf("%s -> %s: %v, want same origin %v", c.a, c.b, err, c.same)
+		}
+	}
+	a, _ := url.Parse("https://idp.example/jwks")
+	via := []*http.Request{{URL: a}, {URL: a}, {URL: a}, {URL: a}}
+	if err := sameOriginRedirects(&http.Request{URL: a}, via); err == nil {
+		t.Errorf("a redirect after %d was followed", len(via))
+	}
+	b, _ := url.Parse("https://user:pw@evil.example/jwks?token=secret")
+	if err := sameOriginRedirects(&http.Request{URL: b}, via[:1]); err == nil || strings.Contains(err.Error(), "pw") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("the error names the target's credentials: %v", err)
+	}
+}
+
+// keysTestLastGood is a LastGood in a map, recording what is saved.
+type keysTestLastGood struct {
+	mu    sync.Mutex
+	sets  map[string][]byte
+	saves []string
+}
+
+func (l *keysTestLastGood) Load(url string) []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sets[url]
+}
+
+func (l *keysTestLastGood) Save(url string, set []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sets[url] = set
+	l.saves = append(l.saves, url)
+}
+
+func (l *keysTestLastGood) saved() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.saves)
+}
+
+// Issue 12, finding 7: a Ring built with a kept last good set verifies its
+// tokens before any fetch, keeps it when the first fetch fails, and saves
+// each changed set a fetch installs (not an unchanged or a failed one).
+func TestJWKSInitialSetFromLastGood(t *testing.T) {
+	keys := keysTestKeys()
+	srv := keysTestNewJWKSServer(t)
+	kept := keysTestJWKSBody(t, map[string]crypto.Signer{"idp-1": keys["rsa"]}, map[string]string{"idp-1": "RS256"})
+	lg := &keysTestLastGood{sets: map[string][]byte{srv.URL: kept}}
+	fetched := make(chan bool, 10)
+	ring, err := Load(Config{JWKSURLs: []string{srv.URL}, Refresh: time.Hour, LastGood: lg, Fetched: func(ok bool) { fetched <- ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := keysTestRemote{ring, fetched}
+	tok := keysTestSignWith(t, "RS256", keys["rsa"], "idp-1")
+	if e := a.verify(tok); e != nil {
+		t.Fatalf("before any fetch: %v", e)
+	}
+	if n := srv.requests.Load(); n != 0 {
+		t.Fatalf("Load fetched %d times", n)
+	}
+	// bound to the JWK's algorithm, selected by kid only, like a fetched key
+	if e := a.verify(keysTestSignWith(t, "PS256", keys["rsa"], "idp-1")); e != jws.ErrAlgNotAllowed {
+		t.Fatalf("PS256 with a kept RS256 key: %v", e)
+	}
+	if e := a.verify(keysTestSignWith(t, "RS256", keys["rsa"], "")); e != jws.ErrAlgNotAllowed {
+		t.Fatalf("a kept key used for a token without kid: %v", e)
+	}
+
+	// the identity provider is down at start
+	srv.set(503, []byte("down"))
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	if a.awaitFetch(t) {
+		t.Fatal("the first fetch succeeded against a 503")
+	}
+	if e := a.verify(tok); e != nil {
+		t.Fatalf("after a failed first fetch: %v", e)
+	}
+	if lg.saved() != 0 {
+		t.Fatal("a failed fetch was saved")
+	}
+	a.Stop()
+
+	// the same set again: nothing replaced, nothing saved
+	srv.set(200, kept)
+	if err := a.Refresh(context.Background()); err != nil || lg.saved() != 0 {
+		t.Fatalf("an unchanged set: %v, %d saves", err, lg.saved())
+	}
+	// the IdP rotates: the new set replaces the kept one and is saved
+	rotated := keysTestJWKSBody(t, map[string]crypto.Signer{"idp-2": keys["p384"]}, nil)
+	srv.set(200, rotated)
+	if err := a.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if lg.saved() != 1 || string(lg.Load(srv.URL)) != string(rotated) {
+		t.Fatalf("the rotated set was not saved: %d saves", lg.saved())
+	}
+	if e := a.verify(tok); e != jws.ErrUnknownKID {
+		t.Fatalf("a key the IdP removed still verifies: %v", e)
+	}
+	if e := a.verify(keysTestSignWith(t, "ES384", keys["p384"], "idp-2")); e != nil {
+		t.Fatalf("the rotated key: %v", e)
+	}
+}
+
+// A kept set is checked exactly like a fetched one: a set that would be
+// refused from the network is ignored (with a warning) and the Ring
+// starts empty; a kept key never displaces a local key's kid.
+func TestJWKSInitialSetChecked(t *testing.T) {
+	keys := keysTestKeys()
+	const url = "https://idp.invalid/jwks"
+	dup := `{"keys":[` + string(mustJSON(t, jose.JSONWebKey{Key: keys["p256"].Public(), KeyID: "a"})) + `,` +
+		string(mustJSON(t, jose.JSONWebKey{Key: keys["p384"].Public(), KeyID: "a"})) + `]}`
+	for name, c := range map[string]struct {
+		set string
+		kid string
+	}{
+		"symmetric":       {string(mustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: keysTestSecret(32), KeyID: "h", Algorithm: "HS256"}}})), "h"},
+		"private":         {`{"keys":[` + string(mustJSON(t, jose.JSONWebKey{Key: keys["p256"], KeyID: "p", Algorithm: "ES256"})) + `]}`, "p"},
+		"rsa without alg": {`{"keys":[` + string(mustJSON(t, jose.JSONWebKey{Key: keys["rsa"].Public(), KeyID: "r"})) + `]}`, "r"},
+		"duplicate kids":  {dup, "a"},
+		"garbage":         {"<html>", "a"},
+		"too large":       {`{"keys":[],"pad":"` + strings.Repeat("x", MaxJWKSBytes) + `"}`, "a"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			core, logs := observer.New(zap.WarnLevel)
+			ring, err := Load(Config{JWKSURLs: []string{url}, LastGood: &keysTestLastGood{sets: map[string][]byte{url: []byte(c.set)}}, Logger: zap.New(core)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ring.Current().byKID[c.kid] != nil || len(ring.remotes[0].current()) != 0 {
+				t.Fatalf("a kept set that a fetch would refuse was installed")
+			}
+			if logs.FilterMessageSnippet("ignoring the kept last good JWK Set").Len() != 1 {
+				t.Fatalf("log: %v", logs.All())
+			}
+		})
+	}
+	kept := keysTestJWKSBody(t, map[string]crypto.Signer{"local": keys["p256"]}, nil)
+	ring, err := Load(Config{JWKSURLs: []string{url}, PublicKeys: []KeyFile{{File: keysTestPKIX(t, keys["ed"].Public()), KID: "local"}},
+		LastGood: &keysTestLastGood{sets: map[string][]byte{url: kept}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vk := ring.Current().byKID["local"]; vk == nil || vk.Alg != "EdDSA" {
+		t.Fatalf("a kept remote key took a local key's kid: %+v", vk)
 	}
 }

@@ -60,6 +60,11 @@ type Config struct {
 	Now    func() time.Time
 	// Fetched is told the outcome of every remote JWK Set fetch.
 	Fetched func(ok bool)
+	// LastGood, when set, keeps the last good set of each JWKSURL across
+	// reloads and restarts: Load starts each remote source with the set
+	// it holds (checked like a fetched one), and each fetch that installs
+	// a changed set is saved to it. Nil: every Ring starts empty.
+	LastGood LastGood
 }
 
 // ZeroConfig reports whether no key is configured at all, so the caller
@@ -83,7 +88,7 @@ func Load(cfg Config) (*Ring, error) {
 			return nil, fmt.Errorf("jwt: algorithm %q is not supported; use one of %s", cfg.Algorithm, jws.Supported())
 		}
 	}
-	k := &Ring{logger: cfg.Logger, now: cfg.Now, fetched: cfg.Fetched, refresh: cfg.Refresh}
+	k := &Ring{logger: cfg.Logger, now: cfg.Now, fetched: cfg.Fetched, refresh: cfg.Refresh, lastGood: cfg.LastGood}
 	if k.logger == nil {
 		k.logger = zap.NewNop()
 	}
@@ -110,7 +115,11 @@ func Load(cfg Config) (*Ring, error) {
 		return nil, fmt.Errorf("jwt: building the public JWK Set: %v", err)
 	}
 	for _, u := range cfg.JWKSURLs {
-		k.remotes = append(k.remotes, newJWKSSource(u, k))
+		src := newJWKSSource(u, k)
+		if k.lastGood != nil {
+			src.restore(k.lastGood)
+		}
+		k.remotes = append(k.remotes, src)
 	}
 	k.rebuild()
 	return k, nil
@@ -253,6 +262,9 @@ type Ring struct {
 	wg      sync.WaitGroup
 	// fetched counts each remote JWK Set fetch (metrics); never nil.
 	fetched func(ok bool)
+	// lastGood keeps the remote sets across reloads and restarts; nil:
+	// not kept.
+	lastGood LastGood
 }
 
 // rsaFamilyOnly returns alg when it is an RSA algorithm, else "": the
