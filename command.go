@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -53,11 +54,15 @@ Tools for the jwt app of caddy-jwt-extended.
       claims, or says why it is refused, and whether it is revoked in the
       config's storage.
 
+  caddy jwt revoke --identity alice | --token <jwt> [--address localhost:2019]
+      Revokes every token of an identity issued until now, or one token,
+      through the running Caddy's admin API (POST /jwt/revoke).
+
 mint and decode only read: a config without keys uses the key Caddy
 generated in its storage, and they refuse to run before Caddy has.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(jwtGenkeyCommand(), jwtMintCommand(), jwtDecodeCommand())
+			cmd.AddCommand(jwtGenkeyCommand(), jwtMintCommand(), jwtDecodeCommand(), jwtRevokeCommand())
 		},
 	})
 }
@@ -127,6 +132,62 @@ func jwtDecodeCommand() *cobra.Command {
 	c.Flags().StringP("config", "c", "", "Caddyfile (or JSON config) whose jwt app holds the keys")
 	c.Flags().StringP("adapter", "a", "", "config adapter (default: caddyfile for files named Caddyfile)")
 	return c
+}
+
+func jwtRevokeCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "revoke --identity <identity> | --token <jwt> [--address <admin>] [--config <Caddyfile>]",
+		Short: "Revokes an identity's tokens, or one token, through the admin API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			var o revokeOptions
+			o.identity, _ = f.GetString("identity")
+			o.token, _ = f.GetString("token")
+			o.address, _ = f.GetString("address")
+			o.config, _ = f.GetString("config")
+			o.adapter, _ = f.GetString("adapter")
+			return revoke(cmd.OutOrStdout(), o)
+		},
+	}
+	c.Flags().String("identity", "", "revoke every token of this identity issued until now")
+	c.Flags().String("token", "", "revoke this token (its jti, until its exp)")
+	c.Flags().String("address", "", "the admin API's address (default: the config's, else localhost:2019)")
+	c.Flags().StringP("config", "c", "", "config whose admin address to use")
+	c.Flags().StringP("adapter", "a", "", "config adapter")
+	return c
+}
+
+type revokeOptions struct {
+	identity, token          string
+	address, config, adapter string
+}
+
+// revoke asks the running Caddy's admin API to revoke, as `caddy reload`
+// talks to it, and prints its answer.
+func revoke(w io.Writer, o revokeOptions) error {
+	var req revokeRequest
+	switch {
+	case (o.identity == "") == (o.token == ""):
+		return errors.New("give exactly one of --identity or --token")
+	case o.identity != "":
+		req.Identity = o.identity
+	default:
+		req.Token = strings.TrimSpace(o.token)
+	}
+	addr, err := caddycmd.DetermineAdminAPIAddress(o.address, nil, o.config, o.adapter)
+	if err != nil {
+		return fmt.Errorf("finding the admin API's address: %v", err)
+	}
+	body, _ := json.Marshal(req)
+	resp, err := caddycmd.AdminAPIRequest(addr, http.MethodPost, "/jwt/revoke", http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_, err = fmt.Fprintf(w, "%s\n", bytes.TrimSpace(answer))
+	return err
 }
 
 // genkey writes a secret or a key pair for alg.

@@ -77,6 +77,9 @@ type appMetrics struct {
 	throttled     prometheus.Counter
 	jwksOK        prometheus.Counter
 	jwksFailed    prometheus.Counter
+	// adminRevocations counts revocations made through the admin API, by
+	// kind: token (a jti) or identity.
+	adminRevocations *prometheus.CounterVec
 }
 
 const metricsNamespace, metricsSubsystem = "caddy", "jwt"
@@ -123,6 +126,9 @@ func newAppMetrics(registry *prometheus.Registry, cache *token.Cache) (*appMetri
 		"Logins and reauths refused for bad credentials."))).(prometheus.Counter)
 	m.throttled, _ = register(prometheus.NewCounter(opts("login_throttled_total",
 		"Logins refused with 429 after too many failures."))).(prometheus.Counter)
+	m.adminRevocations, _ = register(prometheus.NewCounterVec(opts("admin_revocations_total",
+		"Revocations made through the admin API (/jwt/revoke), by kind: token or identity."),
+		[]string{"kind"})).(*prometheus.CounterVec)
 	if cache != nil {
 		for _, c := range []struct {
 			name, help string
@@ -143,7 +149,7 @@ func newAppMetrics(registry *prometheus.Registry, cache *token.Cache) (*appMetri
 	if err != nil {
 		return nil, err
 	}
-	if requests == nil || issued == nil || jwks == nil || m.loginFailures == nil || m.throttled == nil {
+	if requests == nil || issued == nil || jwks == nil || m.loginFailures == nil || m.throttled == nil || m.adminRevocations == nil {
 		return nil, errors.New("jwt: metrics: a metric of another type is registered under a caddy_jwt_ name")
 	}
 	for o := range m.requests {
@@ -206,5 +212,12 @@ func (a *App) countJWKSFetch(ok bool) {
 		a.metrics.jwksOK.Inc()
 	} else {
 		a.metrics.jwksFailed.Inc()
+	}
+}
+
+// countAdminRevocation counts a revocation made through the admin API.
+func (a *App) countAdminRevocation(kind string) {
+	if a.metrics != nil {
+		a.metrics.adminRevocations.WithLabelValues(kind).Inc()
 	}
 }
