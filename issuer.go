@@ -310,25 +310,17 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 		return h.refuse(w, r, e)
 	}
 	name, password := fields["username"], fields["password"]
-	ip := clientIP(r)
-	if h.throttle != nil {
-		if wait, blocked := h.throttle.Blocked(name, ip); blocked {
-			secs := int64((wait + time.Second - 1) / time.Second)
+	acct, err := h.creds.Login(h.throttle, name, password, clientIP(r))
+	if err != nil {
+		var throttled *users.ThrottledError
+		if errors.As(err, &throttled) {
+			secs := int64((throttled.Wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 			h.app.countThrottled()
 			return h.refuse(w, r, errTooManyFailures)
 		}
-	}
-	acct := h.creds.Check(name, password)
-	if acct == nil {
-		if h.throttle != nil {
-			h.throttle.Failed(name, ip)
-		}
 		h.app.countLoginFailure()
 		return h.refuse(w, r, errBadCredentials)
-	}
-	if h.throttle != nil {
-		h.throttle.Succeeded(name)
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// access logs show who logged in
