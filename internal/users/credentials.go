@@ -263,22 +263,22 @@ func (e *ThrottledError) Error() string {
 
 // Login checks a login (the login and reauth routes) under the throttle t
 // (nil: none): the account on success, else ErrBadCredentials or a
-// *ThrottledError.
+// *ThrottledError. The attempt is reserved before the bcrypt comparison
+// (Throttle.Reserve), so a burst of logins runs no more comparisons than
+// the throttle allows failures.
 func (c *Credentials) Login(t *Throttle, name, password, ip string) (*Account, error) {
+	release := func(bool) {}
 	if t != nil {
-		if wait, blocked := t.Blocked(name, ip); blocked {
+		var wait time.Duration
+		var ok bool
+		if release, wait, ok = t.Reserve(name, ip); !ok {
 			return nil, &ThrottledError{Wait: wait}
 		}
 	}
 	acct := c.Check(name, password)
+	release(acct != nil)
 	if acct == nil {
-		if t != nil {
-			t.Failed(name, ip)
-		}
 		return nil, ErrBadCredentials
-	}
-	if t != nil {
-		t.Succeeded(name)
 	}
 	return acct, nil
 }
