@@ -328,7 +328,12 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 	}
 	var family string
 	if h.RotateRefresh {
-		family = uuid.NewString()
+		if !withRefresh {
+			family = h.sessionFamily(r, acct.Name)
+		}
+		if family == "" {
+			family = uuid.NewString()
+		}
 	}
 	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.Name, Fresh: true, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
@@ -346,6 +351,25 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 	}
 	h.deliver(w, r, msg, access, refresh)
 	return nil
+}
+
+// sessionFamily is the family a reauth stays in under rotate_refresh: that
+// of a valid, unrevoked token of the same identity the request presents,
+// read as the handler reads tokens (the access token, else the refresh
+// token as the refresh route reads it); "" when there is none, and the
+// reauth starts a family of its own. A logout then revokes the session's
+// family, with the login's tokens in it.
+func (h *Issue) sessionFamily(r *http.Request, identity string) string {
+	for _, src := range []struct{ cookie, typ string }{
+		{accessCookieName, token.TypeAccess},
+		{refreshCookieName, token.TypeRefresh},
+	} {
+		tok, e := h.app.authenticate(r, h.sources, src.cookie, src.typ)
+		if e == nil && tok.Identity == identity && tok.Family != "" {
+			return tok.Family
+		}
+	}
+	return ""
 }
 
 func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
