@@ -208,10 +208,22 @@ func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, w
 	case wantType == token.TypeRefresh && tok.Type != token.TypeRefresh:
 		return nil, errAccessNotAllowed
 	}
-	if (tok.JTI != "" && a.revoked.isRevoked(tok.JTI)) || (tok.Family != "" && a.revoked.isRevoked(tok.Family)) {
+	if (tok.JTI != "" && a.revoked.isRevoked(tok.JTI)) || (tok.Family != "" && a.revoked.isRevoked(tok.Family)) || a.identityRevoked(tok) {
 		return nil, errRevoked
 	}
 	return tok, nil
+}
+
+// identityRevoked reports whether every token of tok's identity issued
+// until some time was revoked, tok included: issued (iat, else nbf) at or
+// before that second, or with neither.
+func (a *App) identityRevoked(tok *token.Verified) bool {
+	before, ok := a.revoked.identityRevokedBefore(tok.Identity)
+	if !ok {
+		return false
+	}
+	issued, ok := tok.IssuedAt()
+	return !ok || issued <= before
 }
 
 // verify checks a raw token with the app's verifier (signature, claims,

@@ -344,25 +344,17 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 		return h.refuse(w, r, e)
 	}
 	name, password := fields["username"], fields["password"]
-	ip := clientIP(r)
-	if h.throttle != nil {
-		if wait, blocked := h.throttle.Blocked(name, ip); blocked {
-			secs := int64((wait + time.Second - 1) / time.Second)
+	acct, err := h.creds.Login(h.throttle, name, password, clientIP(r))
+	if err != nil {
+		var throttled *users.ThrottledError
+		if errors.As(err, &throttled) {
+			secs := int64((throttled.Wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 			h.app.countThrottled()
 			return h.refuse(w, r, errTooManyFailures)
 		}
-	}
-	acct := h.creds.Check(name, password)
-	if acct == nil {
-		if h.throttle != nil {
-			h.throttle.Failed(name, ip)
-		}
 		h.app.countLoginFailure()
 		return h.refuse(w, r, errBadCredentials)
-	}
-	if h.throttle != nil {
-		h.throttle.Succeeded(name)
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// access logs show who logged in
@@ -370,7 +362,12 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 	}
 	var family string
 	if h.RotateRefresh {
-		family = uuid.NewString()
+		if !withRefresh {
+			family = h.sessionFamily(r, acct.Name)
+		}
+		if family == "" {
+			family = uuid.NewString()
+		}
 	}
 	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.Name, Fresh: true, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
@@ -388,6 +385,27 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 	}
 	h.deliver(w, r, msg, access, refresh)
 	return nil
+}
+
+// sessionFamily is the family a reauth stays in under rotate_refresh: that
+// of a valid, unrevoked token of the same identity the request presents,
+// read as the handler reads tokens (the access token, else the refresh
+// token as the refresh route reads it); "" when there is none, and the
+// reauth starts a family of its own. A logout then revokes the session's
+// family, with the login's tokens in it.
+func (h *Issue) sessionFamily(r *http.Request, identity string) string {
+	for _, src := range []struct{ cookie, typ string }{
+		{accessCookieName, token.TypeAccess},
+		{refreshCookieName, token.TypeRefresh},
+	} {
+		tok, e := h.app.authenticate(r, h.sources, src.cookie, src.typ)
+		if e == nil && tok.Identity == identity && tok.Family != "" && h.app.issuedHere(tok) {
+			// only a family minted here: another issuer's token names none
+			// of this app's sessions
+			return tok.Family
+		}
+	}
+	return ""
 }
 
 func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {

@@ -8,6 +8,7 @@
 package jwtextended
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -400,8 +401,34 @@ func (a *App) issuedHere(tok *token.Verified) bool { return a.ring.Signs(tok.Key
 // clock reads the app's clock.
 func (a *App) clock() time.Time { return a.now() }
 
+// revokeIdentity revokes every token of identity issued until now.
+func (a *App) revokeIdentity(ctx context.Context, identity string) error {
+	return a.revoked.revokeIdentity(ctx, identity)
+}
+
+// identityRevokedBefore returns the time (unix seconds) at or before which
+// every token of identity is revoked, when it is.
+func (a *App) identityRevokedBefore(identity string) (int64, bool) {
+	return a.revoked.identityRevokedBefore(identity)
+}
+
+// waitPastIdentityRevocation waits, at most a second, until the clock has
+// left the second in which identity was revoked: a token minted in it would
+// be revoked at once (iat has whole seconds), so a login right after a
+// revocation gets its token a moment later instead.
+func (a *App) waitPastIdentityRevocation(identity string) {
+	before, ok := a.revoked.identityRevokedBefore(identity)
+	if !ok {
+		return
+	}
+	if wait := time.Unix(before+1, 0).Sub(a.now()); wait > 0 && wait <= time.Second {
+		time.Sleep(wait)
+	}
+}
+
 // mint signs a token with the app's signing key and counts it.
 func (a *App) mint(req token.Request) (*token.Minted, error) {
+	a.waitPastIdentityRevocation(req.Identity)
 	m, err := a.minter.Mint(req)
 	if err == nil {
 		a.countIssued(req.Type)

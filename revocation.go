@@ -28,6 +28,10 @@ type revocationStore interface {
 	stop() error
 	// release stops the store and leaves the shared set (App.Cleanup).
 	release()
+	// revokeIdentity revokes every token of identity issued up to now;
+	// identityRevokedBefore returns that time, when there is one.
+	revokeIdentity(ctx context.Context, identity string) error
+	identityRevokedBefore(identity string) (int64, bool)
 }
 
 // revocationSets holds one revocation.Set per storage, shared by every App
@@ -143,6 +147,14 @@ func (r *storageRevocations) isRevoked(jti string) bool { return r.store.IsRevok
 
 func (r *storageRevocations) revoke(ctx context.Context, id string, exp time.Time) error {
 	return r.store.Revoke(ctx, id, exp)
+}
+
+func (r *storageRevocations) revokeIdentity(ctx context.Context, identity string) error {
+	return r.store.RevokeIdentity(ctx, identity)
+}
+
+func (r *storageRevocations) identityRevokedBefore(identity string) (int64, bool) {
+	return r.store.IdentityRevokedBefore(identity)
 }
 
 func (r *storageRevocations) start() error { return r.store.Start() }

@@ -13,6 +13,8 @@ type Set struct {
 	mu sync.RWMutex
 	// ids maps the SHA-256 of a revoked id to its exp in unix seconds.
 	ids map[[sha256.Size]byte]int64
+	// idents holds the revocations by identity (identity.go).
+	idents identitySet
 
 	// syncMu serializes syncs: during a reload two Stores may sync at
 	// once. It guards the fields below.

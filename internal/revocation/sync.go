@@ -70,6 +70,8 @@ func (s *Store) syncRecent(ctx context.Context, from, to time.Time) error {
 		for _, key := range keys {
 			if e, ok := parseEntryKey(key); ok {
 				entries = append(entries, e)
+			} else if ie, ok := parseIdentityKey(key); ok {
+				s.set.idents.merge(ie)
 			} else {
 				s.noteUnrecognized(key)
 			}
@@ -107,6 +109,14 @@ func (s *Store) syncAll(ctx context.Context, now time.Time) error {
 		if parent := path.Dir(key); parent != keyPrefix {
 			buckets[parent] = true
 		}
+		if ie, ok := parseIdentityKey(key); ok {
+			if ie.exp < cutoff {
+				expired = append(expired, key)
+			} else {
+				s.set.idents.merge(ie)
+			}
+			continue
+		}
 		e, ok := parseEntryKey(key)
 		if !ok {
 			s.noteUnrecognized(key)
@@ -122,6 +132,7 @@ func (s *Store) syncAll(ctx context.Context, now time.Time) error {
 		s.logger.Debug("revocations from storage", zap.Int("added", n))
 	}
 	s.set.purge(cutoff)
+	s.set.idents.purge(cutoff)
 	var empty []string
 	for bucket, used := range buckets {
 		if !used {

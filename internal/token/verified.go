@@ -60,6 +60,18 @@ func (t *Verified) IsFresh(now time.Time) bool {
 	return t.freshUntil != 0 && t.freshUntil >= unixSeconds(now)
 }
 
+// IssuedAt is when the token was issued, in whole unix seconds: its iat,
+// or without one its nbf; ok is false when it has neither.
+func (t *Verified) IssuedAt() (sec int64, ok bool) {
+	switch {
+	case t.hasIat:
+		return int64(math.Floor(t.iat)), true
+	case t.hasNbf:
+		return int64(math.Floor(t.nbf)), true
+	}
+	return 0, false
+}
+
 // ExpiresAt is exp as the token carries it, in unix seconds.
 func (t *Verified) ExpiresAt() float64 { return t.expAt }
 

@@ -83,12 +83,17 @@ type Credentials struct {
 	dummies   map[int][]byte // dummy hash per cost, made once
 	logger    *zap.Logger
 	now       func() time.Time
+
+	// compare is bcrypt.CompareHashAndPassword; the package's tests wrap
+	// it to count and hold the comparisons.
+	compare func(hash, password []byte) error
 }
 
 // Load checks every configured user and reads the users file. Any mistake
 // refuses to load, naming the user and the fix.
 func Load(cfg Config) (*Credentials, error) {
-	c := &Credentials{static: cfg.Users, file: cfg.File, reserved: cfg.Reserved, dummies: map[int][]byte{}, logger: cfg.Logger, now: cfg.Now}
+	c := &Credentials{static: cfg.Users, file: cfg.File, reserved: cfg.Reserved, dummies: map[int][]byte{}, logger: cfg.Logger, now: cfg.Now,
+		compare: bcrypt.CompareHashAndPassword}
 	if c.reserved == nil {
 		c.reserved = func(string) bool { return false }
 	}
@@ -231,7 +236,7 @@ func (c *Credentials) Check(name, password string) *Account {
 		// spend the same time, on bytes that cannot match anything
 		pw = pw[:maxPasswordBytes]
 	}
-	err := bcrypt.CompareHashAndPassword(hash, pw)
+	err := c.compare(hash, pw)
 	if err != nil || !known || tooLong {
 		return nil
 	}
@@ -243,4 +248,37 @@ func (c *Credentials) Check(name, password string) *Account {
 // user.
 func (c *Credentials) Lookup(name string) *Account {
 	return c.current().byName[name]
+}
+
+// ErrBadCredentials is Login's answer to a wrong username or password.
+var ErrBadCredentials = errors.New("bad username or password")
+
+// ThrottledError is Login's answer when the throttle refuses the attempt:
+// it is refused without a password check, for Wait.
+type ThrottledError struct{ Wait time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed logins; retry in %v", e.Wait)
+}
+
+// Login checks a login (the login and reauth routes) under the throttle t
+// (nil: none): the account on success, else ErrBadCredentials or a
+// *ThrottledError. The attempt is reserved before the bcrypt comparison
+// (Throttle.Reserve), so a burst of logins runs no more comparisons than
+// the throttle allows failures.
+func (c *Credentials) Login(t *Throttle, name, password, ip string) (*Account, error) {
+	release := func(bool) {}
+	if t != nil {
+		var wait time.Duration
+		var ok bool
+		if release, wait, ok = t.Reserve(name, ip); !ok {
+			return nil, &ThrottledError{Wait: wait}
+		}
+	}
+	acct := c.Check(name, password)
+	release(acct != nil)
+	if acct == nil {
+		return nil, ErrBadCredentials
+	}
+	return acct, nil
 }

@@ -3,6 +3,7 @@ package users
 import (
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -88,8 +89,55 @@ func userKey(name string) string {
 	return string(sum[:])
 }
 
-// Blocked reports whether a login for this username from this IP must be
-// refused now, and for how long.
+// Reserve takes one attempt from the username's and the client IP's
+// budgets before the password is checked, atomically with the check that
+// budget is left: however many logins arrive at once, at most MaxPerUser
+// per username and MaxPerIP per IP are let through to a comparison per
+// window. The attempt counts as a failure unless release(true) reports a
+// success, which gives the IP its attempt back and resets the username's
+// count (one good password must not buy an IP guesses at other accounts;
+// it ends the user's own run of failures). release(false) and a second
+// release do nothing. When no budget is left, Reserve returns ok false
+// and how long until the window ends.
+//
+// Every check of a secret that the throttle guards goes through Reserve:
+// the login and reauth routes (Credentials.Login), and any later way to
+// log in.
+func (t *Throttle) Reserve(name, ip string) (release func(success bool), wait time.Duration, ok bool) {
+	uk := userKey(name)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	wait = t.users.blockedFor(uk, now, t.window)
+	if w := t.ips.blockedFor(ip, now, t.window); w > wait {
+		wait = w
+	}
+	if wait > 0 {
+		return nil, wait, false
+	}
+	ue := t.users.add(uk, now, t.window)
+	ie := t.ips.add(ip, now, t.window)
+	ustart, istart := ue.start, ie.start
+	var released atomic.Bool
+	return func(success bool) {
+		if !success || released.Swap(true) {
+			return
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		// only the window this attempt was counted in, if its entry is
+		// still there
+		if e := t.users.entries[uk]; e == ue && e.start.Equal(ustart) {
+			delete(t.users.entries, uk)
+		}
+		if e := t.ips.entries[ip]; e == ie && e.start.Equal(istart) && e.n > 0 {
+			e.n--
+		}
+	}, 0, true
+}
+
+// Blocked reports whether a login for this username from this IP would be
+// refused now, and for how long. It only looks: a login must Reserve.
 func (t *Throttle) Blocked(name, ip string) (time.Duration, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -101,21 +149,13 @@ func (t *Throttle) Blocked(name, ip string) (time.Duration, bool) {
 	return wait, wait > 0
 }
 
-// Failed counts a failed login.
+// Failed counts a failure that was not reserved (logins Reserve instead).
 func (t *Throttle) Failed(name, ip string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
 	t.users.add(userKey(name), now, t.window)
 	t.ips.add(ip, now, t.window)
-}
-
-// Succeeded resets the username's count (not the IP's: one good password
-// must not buy an IP new guesses at other accounts).
-func (t *Throttle) Succeeded(name string) {
-	t.mu.Lock()
-	delete(t.users.entries, userKey(name))
-	t.mu.Unlock()
 }
 
 func (f *failureTable) blockedFor(key string, now time.Time, window time.Duration) time.Duration {
@@ -134,23 +174,26 @@ func (f *failureTable) blockedFor(key string, now time.Time, window time.Duratio
 	return end.Sub(now)
 }
 
-func (f *failureTable) add(key string, now time.Time, window time.Duration) {
+// add counts one attempt for key and returns its entry.
+func (f *failureTable) add(key string, now time.Time, window time.Duration) *failureCount {
 	if e, ok := f.entries[key]; ok {
 		if now.Before(e.start.Add(window)) {
 			e.n++
-			return
+			return e
 		}
 		e.n, e.start = 1, now
-		return
+		return e
 	}
 	if len(f.entries) >= f.capacity {
 		f.evict(now, window)
 	}
-	f.entries[key] = &failureCount{n: 1, start: now}
+	e := &failureCount{n: 1, start: now}
+	f.entries[key] = e
+	return e
 }
 
 // evict drops expired entries, and if none expired, the oldest one. It
-// runs only when the table is full, on a failed login that already spent
+// runs only when the table is full, on a reserved attempt that goes on to
 // a bcrypt comparison, so a linear scan costs nothing that matters.
 func (f *failureTable) evict(now time.Time, window time.Duration) {
 	var oldestKey string

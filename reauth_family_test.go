@@ -1,0 +1,86 @@
+package jwtextended
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+)
+
+// TestReauthStaysInFamily (issue 12, finding 6): under rotate_refresh a
+// reauth that presents a valid token of the session (its access token,
+// or its refresh token as the refresh route reads it) mints into the
+// session's family, so a logout with the reauth's token ends the whole
+// session: the login's access and refresh tokens are refused afterwards.
+func TestReauthStaysInFamily(t *testing.T) {
+	for _, presented := range []string{"access_token", "refresh_token"} {
+		t.Run(presented, func(t *testing.T) {
+			e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
+			login := e.login()
+			_, loginClaims := issuerTestDecode(t, login["access_token"].(string))
+
+			w := e.do(issuerTestBearer(issuerTestJSON("/reauth", issuerTestCreds("alice", issuerTestPassword)), login[presented].(string)))
+			if w.Code != http.StatusOK {
+				t.Fatalf("reauth: %d %s", w.Code, w.Body)
+			}
+			fresh := issuerTestBody(t, w)["access_token"].(string)
+			_, freshClaims := issuerTestDecode(t, fresh)
+			if freshClaims[token.FamilyClaim] != loginClaims[token.FamilyClaim] {
+				t.Errorf("reauth's family %v, want the session's %v", freshClaims[token.FamilyClaim], loginClaims[token.FamilyClaim])
+			}
+
+			w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), fresh))
+			if w.Code != http.StatusOK {
+				t.Fatalf("logout: %d %s", w.Code, w.Body)
+			}
+			if ae := e.authenticate(login["access_token"].(string), token.TypeAccess); ae != errRevoked {
+				t.Errorf("the login's access token after logout with the reauth's token: %v, want revoked", ae)
+			}
+			r := issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), login["refresh_token"].(string))
+			issuerTestWantMsg(t, e.do(r), 401, "Token has been revoked")
+		})
+	}
+}
+
+// TestReauthWithoutSessionNewFamily: a reauth that presents no token, or
+// one of another user, or one of a session already logged out, starts a
+// family of its own, as before.
+func TestReauthWithoutSessionNewFamily(t *testing.T) {
+	e := issuerTestSetup(t, nil, func(h *Issue) {
+		h.RotateRefresh = true
+		h.Users = append(h.Users, User{Name: "bob", Hash: issuerTestHash(t)})
+	})
+	login := e.login()
+	_, loginClaims := issuerTestDecode(t, login["access_token"].(string))
+	fam := loginClaims[token.FamilyClaim]
+	reauthFamily := func(name, bearer string) any {
+		t.Helper()
+		r := issuerTestJSON("/reauth", issuerTestCreds(name, issuerTestPassword))
+		if bearer != "" {
+			issuerTestBearer(r, bearer)
+		}
+		w := e.do(r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("reauth: %d %s", w.Code, w.Body)
+		}
+		_, c := issuerTestDecode(t, issuerTestBody(t, w)["access_token"].(string))
+		if !issuerTestUUIDv4.MatchString(c[token.FamilyClaim].(string)) {
+			t.Fatalf("reauth's family %v is not a UUID", c[token.FamilyClaim])
+		}
+		return c[token.FamilyClaim]
+	}
+	if got := reauthFamily("alice", ""); got == fam {
+		t.Error("a reauth without a token joined a session")
+	}
+	if got := reauthFamily("bob", login["access_token"].(string)); got == fam {
+		t.Error("bob's reauth joined alice's session")
+	}
+	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), login["access_token"].(string)))
+	if w.Code != http.StatusOK {
+		t.Fatalf("logout: %d %s", w.Code, w.Body)
+	}
+	if got := reauthFamily("alice", login["refresh_token"].(string)); got == fam {
+		t.Error("a reauth joined a session that was logged out")
+	}
+}
