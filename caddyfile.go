@@ -360,6 +360,7 @@ var _ caddyfile.Unmarshaler = (*Auth)(nil)
 //			capacity     <n>
 //		}
 //		rotate_refresh
+//		rotate_grace <duration>
 //	}
 //
 // user may be repeated; every other subdirective appears once. The inline
@@ -405,6 +406,8 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			i.Throttle, err = throttleArgs(d)
 		case "rotate_refresh":
 			err = noArgs(d, &i.RotateRefresh)
+		case "rotate_grace":
+			err = durationArg(d, &i.RotateGrace, &i.placeholders)
 		default:
 			return d.Errf("unrecognized jwt_issue subdirective '%s'", d.Val())
 		}
