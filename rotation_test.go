@@ -2,6 +2,7 @@ package jwtextended
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
@@ -290,6 +293,103 @@ func TestRotationStorageBound(t *testing.T) {
 	}
 	if n, want := len(rotTestFiles(t, dir)), families+3*loggedOut; n > want {
 		t.Fatalf("after %d logouts: %d storage entries, want at most %d", loggedOut, n, want)
+	}
+	// and the memory of every instance: one record per family, the
+	// logouts' revocations
+	st := e.app.revoked.(*storageRevocations).store
+	if st.Families() != families || st.Revoked() != 3*loggedOut {
+		t.Fatalf("memory: %d family records and %d revoked ids, want %d and %d", st.Families(), st.Revoked(), families, 3*loggedOut)
+	}
+}
+
+// The rotation state survives a restart: the replaced generation is still
+// reuse, the current one still refreshes.
+func TestRotationStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	e := rotTestSetup(t, dir, nil)
+	gen0 := rotTestString(t, e.login(), "refresh_token")
+	e.clock.Advance(rotTestGrace)
+	gen1 := rotTestString(t, issuerTestBody(t, e.refresh(gen0)), "refresh_token")
+	if err := e.app.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	e2 := rotTestSetup(t, dir, nil)
+	e2.clock.Set(e.clock.Now().Add(rotTestGrace))
+	if w := e2.refresh(gen1); w.Code != 200 || rotTestString(t, issuerTestBody(t, w), "refresh_token") == "" {
+		t.Fatalf("the current generation after a restart: %d %s", w.Code, w.Body)
+	}
+	e2.clock.Advance(rotTestGrace)
+	issuerTestWantMsg(t, e2.refresh(gen0), 401, "Token has been revoked")
+}
+
+// A refresh token minted before rotation was turned on (no family) still
+// refreshes once; presenting it again past the grace is reuse.
+func TestRotationTokenWithoutFamily(t *testing.T) {
+	dir := t.TempDir()
+	e := rotTestSetup(t, dir, nil)
+	old, err := e.app.mint(token.Request{Type: token.TypeRefresh, Identity: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(rotTestGrace)
+	w := e.refresh(old.Raw)
+	next := rotTestString(t, issuerTestBody(t, w), "refresh_token")
+	if w.Code != 200 || next == "" {
+		t.Fatalf("a refresh token without a family: %d %s", w.Code, w.Body)
+	}
+	if w := e.refresh(old.Raw); w.Code != 200 {
+		t.Fatalf("within the grace: %d %s", w.Code, w.Body)
+	}
+	e.clock.Advance(rotTestGrace)
+	issuerTestWantMsg(t, e.refresh(old.Raw), 401, "Token has been revoked")
+	issuerTestWantMsg(t, e.refresh(next), 401, "Token has been revoked")
+}
+
+func TestRotationGraceSetting(t *testing.T) {
+	var h Issue
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_issue {\n\trotate_refresh\n\trotate_grace 30s\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(h.RotateGrace) != 30*time.Second {
+		t.Fatalf("rotate_grace %s", time.Duration(h.RotateGrace))
+	}
+	h = Issue{}
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_issue {\n\trotate_grace {env.ROT_TEST_GRACE}\n}")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(h)
+	if err != nil || !strings.Contains(string(b), `"rotate_grace":"{env.ROT_TEST_GRACE}"`) {
+		t.Fatalf("placeholder adapts to %s (%v)", b, err)
+	}
+	var back Issue
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ROT_TEST_GRACE", "3s")
+	back.Refresh, back.RotateRefresh = "/refresh", true
+	ctx, _, err := provisionTestApp(t, mustJSON(t, &App{Secret: issuerTestSecret}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := back.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(back.RotateGrace) != 3*time.Second {
+		t.Fatalf("resolved rotate_grace %s", time.Duration(back.RotateGrace))
+	}
+	def := Issue{Refresh: "/refresh", RotateRefresh: true}
+	if err := def.Provision(ctx); err != nil || time.Duration(def.RotateGrace) != 10*time.Second {
+		t.Fatalf("default rotate_grace %s (%v)", time.Duration(def.RotateGrace), err)
+	}
+	short := Issue{Refresh: "/refresh", RotateRefresh: true, RotateGrace: caddy.Duration(500 * time.Millisecond)}
+	if err := short.Provision(ctx); err == nil || !strings.Contains(err.Error(), "rotate_grace must be at least 1s") {
+		t.Fatalf("rotate_grace 500ms: %v", err)
+	}
+	for _, bad := range []string{"jwt_issue {\n\trotate_grace\n}", "jwt_issue {\n\trotate_grace soon\n}", "jwt_issue {\n\trotate_grace -1s\n}"} {
+		var h Issue
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
+			t.Errorf("%q adapted", bad)
+		}
 	}
 }
 
