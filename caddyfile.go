@@ -361,6 +361,7 @@ var _ caddyfile.Unmarshaler = (*Auth)(nil)
 //		}
 //		body_timeout <duration>
 //		rotate_refresh
+//		rotate_grace <duration>
 //	}
 //
 // user may be repeated; every other subdirective appears once. The inline
@@ -408,6 +409,8 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &i.BodyTimeout, &i.placeholders)
 		case "rotate_refresh":
 			err = noArgs(d, &i.RotateRefresh)
+		case "rotate_grace":
+			err = durationArg(d, &i.RotateGrace, &i.placeholders)
 		default:
 			return d.Errf("unrecognized jwt_issue subdirective '%s'", d.Val())
 		}

@@ -3,6 +3,7 @@ package jwtextended
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 )
 
@@ -82,14 +83,18 @@ type Issue struct {
 	// client that is slower gets 408. Default: 10s.
 	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
 
-	// Rotate refresh tokens: each refresh also returns a new refresh
-	// token and revokes the one presented; presenting a refresh token that
-	// was already rotated revokes its whole family (RFC 9700 4.14.2).
-	// Default: off.
+	// Rotate refresh tokens: a refresh also returns a new refresh token,
+	// which replaces the one presented as its family's current
+	// generation; presenting an older generation revokes the whole family
+	// (RFC 9700 4.14.2). Default: off.
 	RotateRefresh bool `json:"rotate_refresh,omitempty"`
-
-	// placeholders holds body_timeout while it is placeholder text.
-	placeholders placeholderSettings
+	// With rotate_refresh: for this long after a rotation, the generation
+	// it replaced still gets an access token (no new refresh token, and
+	// nothing is written), so that two tabs refreshing at once keep the
+	// session; and a refresh token younger than this is not rotated, so a
+	// family rotates, and writes to storage, at most once per grace.
+	// Default: 10s; at least 1s.
+	RotateGrace caddy.Duration `json:"rotate_grace,omitempty"`
 
 	app           *App
 	logger        *zap.Logger
@@ -98,11 +103,16 @@ type Issue struct {
 	sources       []tokenSource
 	deliverJSON   bool
 	deliverCookie bool
-	// rotateMu makes check-and-revoke of a rotated refresh token atomic
-	// on this instance, so two concurrent refreshes of one token cannot
-	// both succeed.
-	rotateMu *sync.Mutex
+	// placeholders holds number and duration settings given as
+	// placeholder text, until Provision.
+	placeholders placeholderSettings
 }
+
+// defaultRotateGrace is rotate_grace's default; minRotateGrace its floor.
+const (
+	defaultRotateGrace = 10 * time.Second
+	minRotateGrace     = time.Second
+)
 
 // User is one `user <name> <bcrypt-hash> [<claim>=<value>...]` line.
 type User struct {
@@ -127,7 +137,6 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.logger = ctx.Logger()
-	h.rotateMu = new(sync.Mutex)
 	if err := h.resolvePlaceholders(); err != nil {
 		return err
 	}
@@ -136,6 +145,12 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	}
 	if h.BodyTimeout == 0 {
 		h.BodyTimeout = caddy.Duration(defaultBodyTimeout)
+	}
+	h.placeholders = nil
+	if h.RotateGrace == 0 {
+		h.RotateGrace = caddy.Duration(defaultRotateGrace)
+	} else if time.Duration(h.RotateGrace) < minRotateGrace {
+		return fmt.Errorf("jwt_issue: rotate_grace must be at least %s (got %s): it is also how often a family may rotate and write to storage", minRotateGrace, time.Duration(h.RotateGrace))
 	}
 	for _, d := range h.Deliver {
 		switch d {
@@ -428,13 +443,8 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	var family string
 	var refresh *token.Minted
 	if h.RotateRefresh {
-		family = tok.Family
-		if family == "" {
-			// minted before rotation was turned on: start a family now
-			family = uuid.NewString()
-		}
 		var e *authError
-		if refresh, e = h.rotate(r, tok, acct, family); e != nil {
+		if refresh, family, e = h.rotate(r, tok, acct); e != nil {
 			return h.refuse(w, r, e)
 		}
 	}
@@ -446,31 +456,92 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// rotate revokes the presented refresh token and mints its successor. A
-// token rotated concurrently on this instance is reuse: its family is
-// revoked.
-func (h *Issue) rotate(r *http.Request, tok *token.Verified, acct *users.Account, family string) (*token.Minted, *authError) {
+// rotate decides a refresh under rotate_refresh against the family's
+// record (revocation.Store.Refresh) and returns the new refresh token, or
+// nil when the presented one stays (within the grace), and the family of
+// the access token to mint. Refreshes of one family are serialized on
+// this instance (and its reloads), so two concurrent refreshes of one
+// token cannot both rotate; across instances sharing storage, they can
+// within the sync interval (docs/issuer.md).
+func (h *Issue) rotate(r *http.Request, tok *token.Verified, acct *users.Account) (*token.Minted, string, *authError) {
 	if tok.JTI == "" {
-		return nil, errNotRevocable
+		return nil, "", errNotRevocable
 	}
-	h.rotateMu.Lock()
-	defer h.rotateMu.Unlock()
-	if h.app.revoked.isRevoked(tok.JTI) {
+	family := tok.Family
+	if family == "" {
+		// minted before rotation was turned on: its family is derived from
+		// its jti, so that presenting it again is seen as reuse
+		family = legacyFamily(tok.JTI)
+		if h.app.revoked.isRevoked(family) {
+			return nil, "", errRevoked
+		}
+	}
+	unlock := h.app.revoked.lockFamily(family)
+	defer unlock()
+	switch h.app.revoked.refreshVerdict(family, tok.JTI, issuedAt(tok), time.Duration(h.RotateGrace)) {
+	case revocation.Keep:
+		return nil, family, nil
+	case revocation.Reuse:
 		h.revokeFamily(r, family)
-		return nil, errRevoked
-	}
-	ctx, cancel := revocationContext(r)
-	defer cancel()
-	if err := h.app.revoked.revoke(ctx, tok.JTI, time.Unix(tok.Exp, 0)); err != nil {
-		h.logger.Error("revoking a rotated refresh token failed", zap.Error(err))
-		return nil, errRotationFailed
+		return nil, "", errRevoked
 	}
 	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: acct.Name, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		h.logger.Error("minting a token failed", zap.Error(err))
-		return nil, errMintFailed
+		return nil, "", errMintFailed
 	}
-	return refresh, nil
+	iat, err := mintedAt(refresh.Raw)
+	if err != nil {
+		h.logger.Error("reading a minted token failed", zap.Error(err))
+		return nil, "", errMintFailed
+	}
+	ctx, cancel := revocationContext(r)
+	defer cancel()
+	if err := h.app.revoked.rotated(ctx, family, tok.JTI, refresh.JTI, iat, refresh.Exp); err != nil {
+		h.logger.Error("recording a refresh token rotation failed", zap.Error(err))
+		return nil, "", errRotationFailed
+	}
+	return refresh, family, nil
+}
+
+// legacyFamilySpace names the families derived for refresh tokens minted
+// without one.
+var legacyFamilySpace = uuid.MustParse("5f8c7b3e-2d41-4c1e-9a57-6b0e3d2f9c10")
+
+// legacyFamily is the family of a refresh token minted before rotation
+// was turned on: a UUID derived from its jti.
+func legacyFamily(jti string) string {
+	return uuid.NewSHA1(legacyFamilySpace, []byte(jti)).String()
+}
+
+// issuedAt is a verified token's iat in unix seconds, 0 without one.
+func issuedAt(tok *token.Verified) int64 {
+	n, ok := tok.Claims["iat"].(json.Number)
+	if !ok {
+		return 0
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 {
+		return 0
+	}
+	return int64(f)
+}
+
+// mintedAt reads the iat of a token this app just minted.
+func mintedAt(raw string) (time.Time, error) {
+	_, rest, _ := strings.Cut(raw, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var claims struct {
+		IAT int64 `json:"iat"`
+	}
+	if err := json.Unmarshal(b, &claims); err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(claims.IAT, 0), nil
 }
 
 // revokePresentedFamily handles a revoked refresh token presented for

@@ -768,6 +768,8 @@ func TestIssueRotateRefresh(t *testing.T) {
 	refresh := func(tok string) *httptest.ResponseRecorder {
 		return e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
 	}
+	// a refresh token younger than rotate_grace (10s) is not rotated
+	e.clock.Advance(11 * time.Second)
 	w := refresh(login["refresh_token"].(string))
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
@@ -778,6 +780,7 @@ func TestIssueRotateRefresh(t *testing.T) {
 		t.Fatalf("rotated refresh token %v", r1)
 	}
 	// the successor works once
+	e.clock.Advance(11 * time.Second)
 	w = refresh(first["refresh_token"].(string))
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
@@ -800,6 +803,7 @@ func TestIssueRotateRefresh(t *testing.T) {
 func TestIssueRotateLogoutEndsFamily(t *testing.T) {
 	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
 	login := e.login()
+	e.clock.Advance(11 * time.Second) // past rotate_grace: the refresh rotates
 	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), login["refresh_token"].(string)))
 	rotated := issuerTestBody(t, w)
 	w = e.do(issuerTestBearer(issuerTestJSON("/logout", `{"refresh_token": "`+rotated["refresh_token"].(string)+`"}`), rotated["access_token"].(string)))
@@ -815,33 +819,47 @@ func TestIssueRotateStoreFailureIs503(t *testing.T) {
 	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
 	login := e.login()
 	e.app.revoked = issuerTestFailingStore{e.app.revoked}
+	e.clock.Advance(11 * time.Second) // past rotate_grace: the refresh rotates
 	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), login["refresh_token"].(string)))
 	issuerTestWantMsg(t, w, 503, "Refresh could not be recorded; try again")
 }
 
+// Concurrent refreshes of one token rotate it once; the others are within
+// rotate_grace of that rotation and get an access token only (issue 12:
+// they used to be refused, logging out a user with two tabs).
 func TestIssueConcurrentRotationOneWins(t *testing.T) {
 	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
 	tok := e.login()["refresh_token"].(string)
+	e.clock.Advance(11 * time.Second) // past rotate_grace: the token may rotate
 	const n = 8
 	codes := make(chan int, n)
+	rotated := make(chan bool, n)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes <- e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok)).Code
+			w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
+			codes <- w.Code
+			rotated <- strings.Contains(w.Body.String(), `"refresh_token"`)
 		}()
 	}
 	wg.Wait()
 	close(codes)
-	ok := 0
+	close(rotated)
+	ok, rot := 0, 0
 	for c := range codes {
 		if c == 200 {
 			ok++
 		}
 	}
-	if ok != 1 {
-		t.Errorf("%d of %d concurrent refreshes of one token succeeded, want 1", ok, n)
+	for r := range rotated {
+		if r {
+			rot++
+		}
+	}
+	if ok != n || rot != 1 {
+		t.Errorf("%d of %d concurrent refreshes of one token succeeded and %d rotated, want all and 1", ok, n, rot)
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 )
 
-// revocationStore is where revoked token ids (jti) live. isRevoked is on
+// revocationStore is where revoked token ids (jti) live, and the rotation
+// state of refresh-token families (one record per family). isRevoked is on
 // the request path and must never wait on storage.
 type revocationStore interface {
 	// isRevoked reports whether the jti has been revoked.
@@ -24,6 +25,17 @@ type revocationStore interface {
 	// revoke records the jti as revoked until exp; an error means the
 	// revocation could not be made durable.
 	revoke(ctx context.Context, jti string, exp time.Time) error
+	// lockFamily serializes the refreshes of a refresh-token family on
+	// this instance; it returns the unlock.
+	lockFamily(family string) (unlock func())
+	// refreshVerdict says what a refresh with the token jti of family,
+	// minted at iat (unix seconds), may do: rotate, keep (an access token
+	// only) or reuse (revoke the family). The caller holds lockFamily.
+	refreshVerdict(family, jti string, iat int64, grace time.Duration) revocation.Verdict
+	// rotated records family's new current generation cur (minted at iat,
+	// expiring at end), replacing prev; an error means it could not be
+	// made durable and nothing changed. The caller holds lockFamily.
+	rotated(ctx context.Context, family, prev, cur string, iat, end time.Time) error
 	start() error
 	stop() error
 	// release stops the store and leaves the shared set (App.Cleanup).
@@ -155,6 +167,16 @@ func (r *storageRevocations) revokeIdentity(ctx context.Context, identity string
 
 func (r *storageRevocations) identityRevokedBefore(identity string) (int64, bool) {
 	return r.store.IdentityRevokedBefore(identity)
+}
+
+func (r *storageRevocations) lockFamily(family string) func() { return r.store.LockFamily(family) }
+
+func (r *storageRevocations) refreshVerdict(family, jti string, iat int64, grace time.Duration) revocation.Verdict {
+	return r.store.Refresh(family, jti, iat, grace)
+}
+
+func (r *storageRevocations) rotated(ctx context.Context, family, prev, cur string, iat, end time.Time) error {
+	return r.store.Rotated(ctx, family, prev, cur, iat, end)
 }
 
 func (r *storageRevocations) start() error { return r.store.Start() }

@@ -263,14 +263,14 @@ func (c ThrottleConfig) resolved() (ThrottleConfig, error) {
 // issueJSON is Issue without its JSON methods.
 type issueJSON Issue
 
-// MarshalJSON writes the issuer's settings, with placeholder text in place
-// of the durations that hold one.
+// MarshalJSON writes the handler's settings, with placeholder text in
+// place of the duration settings that hold one (rotate_grace).
 func (h Issue) MarshalJSON() ([]byte, error) {
 	return marshalSettings((*issueJSON)(&h), h.placeholders)
 }
 
-// UnmarshalJSON reads the issuer's settings; a duration may be a string
-// with placeholders, resolved at Provision.
+// UnmarshalJSON reads the handler's settings; a duration setting may be a
+// string with placeholders, resolved at Provision.
 func (h *Issue) UnmarshalJSON(b []byte) error {
 	ph, err := unmarshalSettings(b, (*issueJSON)(h))
 	h.placeholders = ph

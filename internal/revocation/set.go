@@ -24,11 +24,20 @@ type Set struct {
 	// lastSync and lastFull are the start times of the last successful
 	// sync and full listing.
 	lastSync, lastFull time.Time
+
+	// famMu guards families: the newest rotation record known of each
+	// refresh-token family.
+	famMu    sync.RWMutex
+	families map[familySum]familyRecord
+	// familyLocks serialize the refreshes of a family (LockFamily): a
+	// fixed number, shared by families, so that there is no global lock
+	// and no memory per family.
+	familyLocks [256]sync.Mutex
 }
 
 // NewSet returns an empty set.
 func NewSet() *Set {
-	return &Set{ids: map[[sha256.Size]byte]int64{}, noted: map[string]struct{}{}}
+	return &Set{ids: map[[sha256.Size]byte]int64{}, noted: map[string]struct{}{}, families: map[familySum]familyRecord{}}
 }
 
 func (s *Set) has(sum *[sha256.Size]byte) bool {
@@ -106,4 +115,53 @@ func (s *Set) len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.ids)
+}
+
+func (s *Set) family(fam familySum) (familyRecord, bool) {
+	s.famMu.RLock()
+	r, ok := s.families[fam]
+	s.famMu.RUnlock()
+	return r, ok
+}
+
+// putFamily records r as its family's state: a rotation made here, which
+// succeeds what the set knew.
+func (s *Set) putFamily(r familyRecord) {
+	s.famMu.Lock()
+	s.families[r.fam] = r
+	s.famMu.Unlock()
+}
+
+// mergeFamilies adds records of storage that are new or supersede what
+// the set holds. Like merge, it never goes back: a record only leaves by
+// expiring, or by being superseded.
+func (s *Set) mergeFamilies(recs []familyRecord) int {
+	n := 0
+	s.famMu.Lock()
+	for _, r := range recs {
+		if old, ok := s.families[r.fam]; !ok || r.supersedes(&old) {
+			s.families[r.fam] = r
+			n++
+		}
+	}
+	s.famMu.Unlock()
+	return n
+}
+
+// purgeFamilies drops records whose end is before cutoff (unix seconds):
+// every token of the family has expired.
+func (s *Set) purgeFamilies(cutoff int64) {
+	s.famMu.Lock()
+	for fam, r := range s.families {
+		if r.end < cutoff {
+			delete(s.families, fam)
+		}
+	}
+	s.famMu.Unlock()
+}
+
+func (s *Set) familyCount() int {
+	s.famMu.RLock()
+	defer s.famMu.RUnlock()
+	return len(s.families)
 }

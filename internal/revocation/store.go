@@ -1,7 +1,8 @@
-// Package revocation keeps the revoked token ids of one storage: an
-// in-memory set that the request path reads without waiting, the
-// certmagic storage it is made durable in, and a background loop that
-// syncs the set with what other instances sharing the storage revoked.
+// Package revocation keeps the revoked token ids of one storage, and the
+// rotation state of refresh-token families (family.go): an in-memory set
+// that the request path reads without waiting, the certmagic storage it
+// is made durable in, and a background loop that syncs the set with what
+// other instances sharing the storage revoked and rotated.
 package revocation
 
 import (

@@ -37,6 +37,7 @@ func (s *Store) sync(ctx context.Context) error {
 	set := s.set
 	if s.storage == nil {
 		set.purge(start.Add(-s.keep).Unix())
+		set.purgeFamilies(start.Add(-s.keep).Unix())
 		return nil
 	}
 	full := set.lastFull.IsZero() || start.Sub(set.lastFull) >= fullSyncEvery ||
@@ -58,9 +59,10 @@ func (s *Store) sync(ctx context.Context) error {
 }
 
 // syncRecent lists the buckets of the minutes from..to and adds what is
-// new. It never sweeps: that is the full listing's job.
+// new (revocations and family records). It never sweeps: that is the full listing's job.
 func (s *Store) syncRecent(ctx context.Context, from, to time.Time) error {
 	var entries []entry
+	var recs []familyRecord
 	for m := from.Truncate(time.Minute); !m.After(to); m = m.Add(time.Minute) {
 		bucket := bucketKey(m)
 		keys, err := s.list(ctx, bucket, false)
@@ -72,6 +74,8 @@ func (s *Store) syncRecent(ctx context.Context, from, to time.Time) error {
 				entries = append(entries, e)
 			} else if ie, ok := parseIdentityKey(key); ok {
 				s.set.idents.merge(ie)
+			} else if r, ok := parseFamilyKey(key); ok {
+				recs = append(recs, r)
 			} else {
 				s.noteUnrecognized(key)
 			}
@@ -80,12 +84,16 @@ func (s *Store) syncRecent(ctx context.Context, from, to time.Time) error {
 	if n := s.set.merge(entries); n > 0 {
 		s.logger.Debug("revocations from storage", zap.Int("added", n))
 	}
+	if n := s.set.mergeFamilies(recs); n > 0 {
+		s.logger.Debug("refresh token rotations from storage", zap.Int("added", n))
+	}
 	return nil
 }
 
-// syncAll lists every revocation in one recursive listing, adds what is
-// new, drops expired entries from memory, and sweeps a batch of expired
-// keys and old empty buckets from storage. The sweep is safe on every
+// syncAll lists every revocation and family record in one recursive
+// listing, adds what is new, drops expired entries from memory, and sweeps
+// a batch of expired keys, superseded family records and old empty buckets
+// from storage. The sweep is safe on every
 // instance at once: keys are never rewritten with another meaning (the
 // expiry is in the name), and deleting a key that another instance already
 // deleted is not an error.
@@ -98,6 +106,7 @@ func (s *Store) syncAll(ctx context.Context, now time.Time) error {
 	retire := now.Add(-bucketRetire)
 	entries := make([]entry, 0, len(keys))
 	var expired []string
+	var recs []familyRecord
 	buckets := map[string]bool{} // old bucket -> it still holds keys
 	for _, key := range keys {
 		if t, ok := parseBucketKey(key); ok {
@@ -119,7 +128,11 @@ func (s *Store) syncAll(ctx context.Context, now time.Time) error {
 		}
 		e, ok := parseEntryKey(key)
 		if !ok {
-			s.noteUnrecognized(key)
+			if r, ok := parseFamilyKey(key); ok {
+				recs = append(recs, r)
+			} else {
+				s.noteUnrecognized(key)
+			}
 			continue
 		}
 		if e.exp < cutoff {
@@ -128,11 +141,17 @@ func (s *Store) syncAll(ctx context.Context, now time.Time) error {
 		}
 		entries = append(entries, e)
 	}
+	live, stale := splitFamilies(recs, cutoff)
+	expired = append(expired, stale...)
 	if n := s.set.merge(entries); n > 0 {
 		s.logger.Debug("revocations from storage", zap.Int("added", n))
 	}
+	if n := s.set.mergeFamilies(live); n > 0 {
+		s.logger.Debug("refresh token rotations from storage", zap.Int("added", n))
+	}
 	s.set.purge(cutoff)
 	s.set.idents.purge(cutoff)
+	s.set.purgeFamilies(cutoff)
 	var empty []string
 	for bucket, used := range buckets {
 		if !used {
