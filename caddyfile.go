@@ -343,10 +343,12 @@ var _ caddyfile.Unmarshaler = (*Auth)(nil)
 // parseIssueDirective sets up the issuer from Caddyfile tokens:
 //
 //	jwt_issue [<matcher>] {
-//		login      <path>
-//		refresh    <path>
-//		reauth     <path>
-//		logout     <path>
+//		login      <path> [upstream]
+//		refresh    <path> [upstream]
+//		reauth     <path> [upstream]
+//		logout     <path> [all]
+//		upstream   <login|refresh|reauth>...
+//		logout_all
 //		jwks       <path>
 //		user       <name> <bcrypt-hash> [<claim>=<value>...]
 //		users_file <path>
@@ -382,14 +384,17 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		var err error
 		switch d.Val() {
-		case "login":
-			err = singleArgTo(d, &i.Login)
-		case "refresh":
-			err = singleArgTo(d, &i.Refresh)
-		case "reauth":
-			err = singleArgTo(d, &i.Reauth)
+		case "login", "refresh", "reauth":
+			err = routeArgs(d, i)
 		case "logout":
-			err = singleArgTo(d, &i.Logout)
+			err = logoutArgs(d, i)
+		case "upstream":
+			var routes []string
+			if routes, err = listArgs(d); err == nil {
+				i.Upstream = append(i.Upstream, routes...)
+			}
+		case "logout_all":
+			err = noArgs(d, &i.LogoutAll)
 		case "jwks":
 			err = singleArgTo(d, &i.JWKS)
 		case "user":
@@ -418,6 +423,41 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// routeArgs reads `login|refresh|reauth <path> [upstream]`: upstream
+// delegates the route to the next handler (the app), a shorthand for
+// `upstream <route>`.
+func routeArgs(d *caddyfile.Dispenser, i *Issue) error {
+	route := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 || len(args) > 2 || (len(args) == 2 && args[1] != "upstream") {
+		return d.Errf("%s takes a path and optionally upstream: %s <path> [upstream]", route, route)
+	}
+	switch route {
+	case "login":
+		i.Login = args[0]
+	case "refresh":
+		i.Refresh = args[0]
+	case "reauth":
+		i.Reauth = args[0]
+	}
+	if len(args) == 2 {
+		i.Upstream = append(i.Upstream, route)
+	}
+	return nil
+}
+
+// logoutArgs reads `logout <path> [all]`: all also revokes every token of
+// the presented token's identity, a shorthand for `logout_all`.
+func logoutArgs(d *caddyfile.Dispenser, i *Issue) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 || len(args) > 2 || (len(args) == 2 && args[1] != "all") {
+		return d.Errf("logout takes a path and optionally all: logout <path> [all]")
+	}
+	i.Logout = args[0]
+	i.LogoutAll = i.LogoutAll || len(args) == 2
 	return nil
 }
 

@@ -313,10 +313,19 @@ func TestCaddyfileIssueDirective(t *testing.T) {
 		{name: "rotate_refresh with an argument", input: "jwt_issue {\n\trotate_refresh yes\n}", err: argCount, line: 2},
 	}
 	tests = append(tests, throttleTests...)
-	for _, setting := range []string{"login", "refresh", "reauth", "logout", "jwks", "users_file"} {
+	for _, setting := range []string{"jwks", "users_file"} {
 		tests = append(tests,
 			caddyfileTestCase[Issue]{name: setting + " without value", input: "jwt_issue {\n\t" + setting + "\n}", err: argCount, line: 2},
 			caddyfileTestCase[Issue]{name: setting + " with two values", input: "jwt_issue {\n\t" + setting + " /a /b\n}", err: argCount, line: 2},
+		)
+	}
+	// routes take a path and one optional word: upstream, or all for logout
+	for setting, word := range map[string]string{"login": "upstream", "refresh": "upstream", "reauth": "upstream", "logout": "all"} {
+		want := setting + " <path> [" + word + "]"
+		tests = append(tests,
+			caddyfileTestCase[Issue]{name: setting + " without value", input: "jwt_issue {\n\t" + setting + "\n}", err: want, line: 2},
+			caddyfileTestCase[Issue]{name: setting + " with two paths", input: "jwt_issue {\n\t" + setting + " /a /b\n}", err: want, line: 2},
+			caddyfileTestCase[Issue]{name: setting + " with three values", input: "jwt_issue {\n\t" + setting + " /a " + word + " x\n}", err: want, line: 2},
 		)
 	}
 	for _, tc := range tests {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,15 @@ type Issue struct {
 	// Path of the logout route: POST, revoke the presented tokens and
 	// clear cookies.
 	Logout string `json:"logout,omitempty"`
+	// Routes delegated to the next handler (the app behind Caddy): login,
+	// reauth and refresh. The app checks the credentials (or confirms the
+	// user, on refresh) and answers with X-Jwt-Issue-Identity; Caddy mints.
+	// In the Caddyfile, `login <path> upstream` is a shorthand.
+	Upstream []string `json:"upstream,omitempty"`
+	// Logout also revokes every token of the presented token's identity,
+	// on every device. In the Caddyfile, `logout <path> all` is a
+	// shorthand.
+	LogoutAll bool `json:"logout_all,omitempty"`
 	// Path of the JWK Set route (GET): the public keys.
 	JWKS string `json:"jwks,omitempty"`
 
@@ -252,11 +262,33 @@ func (h *Issue) Validate() error {
 	if len(routes) == 0 {
 		return errors.New("jwt_issue: no route configured; set at least one of login, refresh, reauth, logout, jwks")
 	}
-	if (h.Login != "" || h.Reauth != "") && len(h.Users) == 0 && h.UsersFile == "" {
-		return errors.New("jwt_issue: login and reauth need users; add `user <name> <bcrypt-hash>` lines (make a hash with `caddy hash-password`) or users_file")
+	paths := map[string]string{"login": h.Login, "refresh": h.Refresh, "reauth": h.Reauth}
+	seen := map[string]bool{}
+	for _, route := range h.Upstream {
+		path, ok := paths[route]
+		switch {
+		case !ok:
+			return fmt.Errorf("jwt_issue: upstream %q is not a route that can be delegated; use login, reauth or refresh", route)
+		case path == "":
+			return fmt.Errorf("jwt_issue: upstream %s, but there is no %s route; add `%s <path> upstream`", route, route, route)
+		case seen[route]:
+			return fmt.Errorf("jwt_issue: upstream %s is given twice", route)
+		}
+		seen[route] = true
+	}
+	local := (h.Login != "" && !seen["login"]) || (h.Reauth != "" && !seen["reauth"])
+	if local && len(h.Users) == 0 && h.UsersFile == "" {
+		return errors.New("jwt_issue: login and reauth need users; add `user <name> <bcrypt-hash>` lines (make a hash with `caddy hash-password`) or users_file, or delegate them to the app behind Caddy with `login <path> upstream`")
+	}
+	if h.LogoutAll && h.Logout == "" {
+		return errors.New("jwt_issue: logout_all needs a logout route; write `logout <path> all`")
 	}
 	return nil
 }
+
+// delegates reports whether route (login, reauth, refresh) is delegated to
+// the next handler.
+func (h *Issue) delegates(route string) bool { return slices.Contains(h.Upstream, route) }
 
 func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	p := r.URL.Path
