@@ -17,10 +17,13 @@ package jwtextended
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 // The response headers an app answers a delegated route with.
@@ -178,4 +181,79 @@ func (a *App) tokenClaims(tok *token.Verified) map[string]any {
 		}
 	}
 	return out
+}
+
+// serveDelegatedCredentials is a delegated login (withRefresh) or reauth:
+// the body is read and checked as for a local login, the throttle reserves
+// the attempt, and the request goes on to the app with its body intact and
+// without client-sent X-Jwt-* headers. The app's answer decides.
+func (h *Issue) serveDelegatedCredentials(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, withRefresh bool) error {
+	fields, e := readBodyFields(w, r, credentialFieldNames, true)
+	if e != nil {
+		return h.refuse(w, r, e)
+	}
+	var attempt *users.Attempt
+	if h.throttle != nil {
+		var wait time.Duration
+		var ok bool
+		if attempt, wait, ok = h.throttle.Attempt(fields["username"], clientIP(r)); !ok {
+			return h.throttled(w, r, wait)
+		}
+	}
+	stripJWTHeaders(r.Header)
+	if r.Trailer != nil {
+		stripJWTTrailers(r)
+	}
+	answer, err := askUpstream(w, r, next)
+	if err != nil || !answer.vouched() {
+		if answer.failedLogin() {
+			h.app.countLoginFailure() // the attempt counts as a failure
+		} else {
+			attempt.Refund() // the app judged no password
+		}
+		return err
+	}
+	identity, claims, reason := h.vouchedUser(answer)
+	if reason != "" {
+		attempt.Refund()
+		return h.badUpstream(w, r, reason)
+	}
+	attempt.Succeeded()
+	return h.issueLogin(w, r, identity, claims, withRefresh)
+}
+
+// confirmRefresh asks the app whether the refresh token's user may still
+// refresh: the request goes on with the verified identity and claims in
+// X-Jwt-Identity, X-Jwt-Claims, ... as jwt_auth publishes them. It returns
+// the claims to mint with (the app's, else the refresh token's), or done
+// with what ServeHTTP returns when the app's answer went to the client or
+// was refused.
+func (h *Issue) confirmRefresh(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, tok *token.Verified) (claims map[string]any, done bool, err error) {
+	stripJWTHeaders(r.Header)
+	if r.Trailer != nil {
+		stripJWTTrailers(r)
+	}
+	h.app.publish(r, nil, tok)
+	answer, err := askUpstream(w, r, next)
+	if err != nil || !answer.vouched() {
+		return nil, true, err
+	}
+	identity, claims, reason := h.vouchedUser(answer)
+	switch {
+	case reason != "":
+		return nil, true, h.badUpstream(w, r, reason)
+	case identity != tok.Identity:
+		return nil, true, h.badUpstream(w, r, "X-Jwt-Issue-Identity names another identity than the refresh token's")
+	case claims == nil:
+		claims = h.app.tokenClaims(tok)
+	}
+	return claims, false, nil
+}
+
+// badUpstream answers 502 when the app's identity or claims cannot be
+// used, and logs why (never a token or a password).
+func (h *Issue) badUpstream(w http.ResponseWriter, r *http.Request, reason string) error {
+	h.logger.Error("the app's answer to a delegated route cannot be used", zap.String("reason", reason),
+		zap.String("path", r.URL.Path), zap.String("remote_ip", clientIP(r)))
+	return h.refuse(w, r, errBadUpstreamIdentity)
 }

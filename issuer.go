@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"io"
 	"mime"
 	"net"
 	"net/http"
@@ -292,7 +293,7 @@ func (h *Issue) delegates(route string) bool { return slices.Contains(h.Upstream
 
 func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	p := r.URL.Path
-	var serve func(http.ResponseWriter, *http.Request) error
+	var serve func(http.ResponseWriter, *http.Request, caddyhttp.Handler) error
 	switch {
 	case p == "":
 	case p == h.Login:
@@ -302,7 +303,7 @@ func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	case p == h.Reauth:
 		serve = h.serveReauth
 	case p == h.Logout:
-		serve = h.serveLogout
+		serve = func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveLogout(w, r) }
 	case p == h.JWKS:
 		return h.serveJWKS(w, r)
 	}
@@ -315,7 +316,7 @@ func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 		return nil
 	}
 	defer h.boundBodyRead(w)()
-	return serve(w, r)
+	return serve(w, r, next)
 }
 
 // boundBodyRead sets the connection's read deadline to body_timeout from
@@ -374,11 +375,17 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 }
 
-func (h *Issue) serveLogin(w http.ResponseWriter, r *http.Request) error {
+func (h *Issue) serveLogin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.delegates("login") {
+		return h.serveDelegatedCredentials(w, r, next, true)
+	}
 	return h.serveCredentials(w, r, true)
 }
 
-func (h *Issue) serveReauth(w http.ResponseWriter, r *http.Request) error {
+func (h *Issue) serveReauth(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.delegates("reauth") {
+		return h.serveDelegatedCredentials(w, r, next, false)
+	}
 	return h.serveCredentials(w, r, false)
 }
 
@@ -395,34 +402,46 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 	if err != nil {
 		var throttled *users.ThrottledError
 		if errors.As(err, &throttled) {
-			secs := int64((throttled.Wait + time.Second - 1) / time.Second)
-			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-			h.app.countThrottled()
-			return h.refuse(w, r, errTooManyFailures)
+			return h.throttled(w, r, throttled.Wait)
 		}
 		h.app.countLoginFailure()
 		return h.refuse(w, r, errBadCredentials)
 	}
+	return h.issueLogin(w, r, acct.Name, acct.Claims, withRefresh)
+}
+
+// throttled refuses a login with 429 and Retry-After.
+func (h *Issue) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration) error {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	h.app.countThrottled()
+	return h.refuse(w, r, errTooManyFailures)
+}
+
+// issueLogin answers a successful login (withRefresh) or reauth of
+// identity, local or delegated: a fresh access token (and for a login a
+// refresh token) with the user's claims, delivered as configured.
+func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity string, claims map[string]any, withRefresh bool) error {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// access logs show who logged in
-		repl.Set("http.auth.user.id", acct.Name)
+		repl.Set("http.auth.user.id", identity)
 	}
 	var family string
 	if h.RotateRefresh {
 		if !withRefresh {
-			family = h.sessionFamily(r, acct.Name)
+			family = h.sessionFamily(r, identity)
 		}
 		if family == "" {
 			family = uuid.NewString()
 		}
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.Name, Fresh: true, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
 	var refresh *token.Minted
 	if withRefresh {
-		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: acct.Name, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family}); err != nil {
+		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie, Family: family}); err != nil {
 			return h.mintFailed(w, r, err)
 		}
 	}
@@ -455,7 +474,7 @@ func (h *Issue) sessionFamily(r *http.Request, identity string) string {
 	return ""
 }
 
-func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
+func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	tok, e := h.app.authenticate(r, h.sources, refreshCookieName, token.TypeRefresh)
 	if e != nil {
 		if e == errRevoked && h.RotateRefresh {
@@ -468,19 +487,34 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 		// local one, with the local user's claims
 		return h.refuse(w, r, errForeignToken)
 	}
-	acct := h.creds.Lookup(tok.Identity)
-	if acct == nil {
-		return h.refuse(w, r, errUnknownUser)
+	var claims map[string]any
+	switch {
+	case h.delegates("refresh"):
+		var done bool
+		var err error
+		if claims, done, err = h.confirmRefresh(w, r, next, tok); done {
+			return err
+		}
+	case h.delegates("login"):
+		// the app's users are not known here: the login put the app's
+		// claims into the refresh token, and they carry on
+		claims = h.app.tokenClaims(tok)
+	default:
+		acct := h.creds.Lookup(tok.Identity)
+		if acct == nil {
+			return h.refuse(w, r, errUnknownUser)
+		}
+		claims = acct.Claims
 	}
 	var family string
 	var refresh *token.Minted
 	if h.RotateRefresh {
 		var e *authError
-		if refresh, family, e = h.rotate(r, tok, acct); e != nil {
+		if refresh, family, e = h.rotate(r, tok, claims); e != nil {
 			return h.refuse(w, r, e)
 		}
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: acct.Name, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
@@ -495,7 +529,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request) error {
 // this instance (and its reloads), so two concurrent refreshes of one
 // token cannot both rotate; across instances sharing storage, they can
 // within the sync interval (docs/issuer.md).
-func (h *Issue) rotate(r *http.Request, tok *token.Verified, acct *users.Account) (*token.Minted, string, *authError) {
+func (h *Issue) rotate(r *http.Request, tok *token.Verified, claims map[string]any) (*token.Minted, string, *authError) {
 	if tok.JTI == "" {
 		return nil, "", errNotRevocable
 	}
@@ -517,7 +551,7 @@ func (h *Issue) rotate(r *http.Request, tok *token.Verified, acct *users.Account
 		h.revokeFamily(r, family)
 		return nil, "", errRevoked
 	}
-	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: acct.Name, Claims: acct.Claims, CSRF: h.deliverCookie, Family: family})
+	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie, Family: family})
 	if err != nil {
 		h.logger.Error("minting a token failed", zap.Error(err))
 		return nil, "", errMintFailed
@@ -815,7 +849,9 @@ func readBodyFields(w http.ResponseWriter, r *http.Request, names []string, requ
 	return out, nil
 }
 
-// readIssueBody reads a request body of at most maxIssueBody bytes.
+// readIssueBody reads a request body of at most maxIssueBody bytes, and
+// puts it back as the request's body, so that a delegated route passes it
+// on to the app intact.
 func readIssueBody(w http.ResponseWriter, r *http.Request) ([]byte, *authError) {
 	var buf bytes.Buffer
 	if r.Body == nil {
@@ -831,7 +867,10 @@ func readIssueBody(w http.ResponseWriter, r *http.Request) ([]byte, *authError) 
 		}
 		return nil, errBadFormBody
 	}
-	return buf.Bytes(), nil
+	body := buf.Bytes()
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return body, nil
 }
 
 // jsonBodyFields reads the wanted string fields of a JSON object body,

@@ -104,6 +104,22 @@ func userKey(name string) string {
 // the login and reauth routes (Credentials.Login), and any later way to
 // log in.
 func (t *Throttle) Reserve(name, ip string) (release func(success bool), wait time.Duration, ok bool) {
+	at, wait, ok := t.Attempt(name, ip)
+	if !ok {
+		return nil, wait, false
+	}
+	return func(success bool) {
+		if success {
+			at.Succeeded()
+		}
+	}, 0, true
+}
+
+// Attempt is Reserve for a check whose outcome may be neither success nor
+// failure: a delegated login whose app answered neither with an identity
+// nor with 401/403 (a 5xx, a redirect) judged no password, and its attempt
+// is refunded. An attempt left alone counts as a failure.
+func (t *Throttle) Attempt(name, ip string) (at *Attempt, wait time.Duration, ok bool) {
 	uk := userKey(name)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -117,23 +133,43 @@ func (t *Throttle) Reserve(name, ip string) (release func(success bool), wait ti
 	}
 	ue := t.users.add(uk, now, t.window)
 	ie := t.ips.add(ip, now, t.window)
-	ustart, istart := ue.start, ie.start
-	var released atomic.Bool
-	return func(success bool) {
-		if !success || released.Swap(true) {
-			return
-		}
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		// only the window this attempt was counted in, if its entry is
-		// still there
-		if e := t.users.entries[uk]; e == ue && e.start.Equal(ustart) {
-			delete(t.users.entries, uk)
-		}
-		if e := t.ips.entries[ip]; e == ie && e.start.Equal(istart) && e.n > 0 {
+	return &Attempt{t: t, uk: uk, ip: ip, ue: ue, ie: ie, ustart: ue.start, istart: ie.start}, 0, true
+}
+
+// Attempt is one reserved login attempt; see Throttle.Attempt.
+type Attempt struct {
+	t              *Throttle
+	uk, ip         string
+	ue, ie         *failureCount
+	ustart, istart time.Time
+	settled        atomic.Bool
+}
+
+// Succeeded ends the attempt as a success: the IP gets its attempt back
+// and the username's count is reset, in the window the attempt was
+// counted in. Only the first settlement of an attempt counts.
+func (a *Attempt) Succeeded() { a.settle(true) }
+
+// Refund ends the attempt as judged neither way: both counts get it back.
+func (a *Attempt) Refund() { a.settle(false) }
+
+func (a *Attempt) settle(success bool) {
+	if a == nil || a.settled.Swap(true) {
+		return
+	}
+	t := a.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.users.entries[a.uk]; e == a.ue && e.start.Equal(a.ustart) {
+		if success {
+			delete(t.users.entries, a.uk)
+		} else if e.n > 0 {
 			e.n--
 		}
-	}, 0, true
+	}
+	if e := t.ips.entries[a.ip]; e == a.ie && e.start.Equal(a.istart) && e.n > 0 {
+		e.n--
+	}
 }
 
 // Blocked reports whether a login for this username from this IP would be

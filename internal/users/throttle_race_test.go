@@ -176,3 +176,27 @@ func TestThrottleReleaseOnce(t *testing.T) {
 		t.Fatalf("IP count %d in the new window, want 1", got)
 	}
 }
+
+// An attempt refunded (a delegated login the app judged neither way) gives
+// both budgets their attempt back and clears nothing; left alone, it counts
+// as a failure.
+func TestThrottleAttemptRefund(t *testing.T) {
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	th := NewThrottle(ThrottleLimits{MaxPerUser: 2, MaxPerIP: 10, Window: time.Minute}, clock.Now)
+	for i := 0; i < 5; i++ {
+		at, _, ok := th.Attempt("alice", "192.0.2.1")
+		if !ok {
+			t.Fatalf("attempt %d refused: refunded attempts must not count", i)
+		}
+		at.Refund()
+		at.Succeeded() // a second settlement does nothing
+	}
+	for i := 0; i < 2; i++ {
+		if _, _, ok := th.Attempt("alice", "192.0.2.1"); !ok {
+			t.Fatalf("failure %d refused early", i)
+		}
+	}
+	if _, _, ok := th.Attempt("alice", "192.0.2.1"); ok {
+		t.Fatal("two failures left alone did not spend the user's budget")
+	}
+}
