@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ func TestDelegatedExampleFlow(t *testing.T) {
 	site := string(example[strings.Index(string(example), ":8080 {"):])
 	ports := testkit.SharedPorts(t)
 	site = strings.Replace(site, ":8080", ports.HTTPBase(), 1)
-	site = strings.Replace(site, "reverse_proxy 127.0.0.1:9000", "reverse_proxy "+appAddr, 1)
+	site = regexp.MustCompile(`reverse_proxy \S+`).ReplaceAllString(site, "reverse_proxy "+appAddr)
 	cfg := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", issuerTestSecret)) + site
 	c := issuerITTester(t, cfg).Client
 

@@ -408,7 +408,7 @@ func TestJWKSRedirectOrigin(t *testing.T) {
 		{"https://idp.example/jwks", "https://idp.example:8443/jwks", false},
 		{"https://idp.example/jwks", "https://evil.example/jwks", false},
 		{"https://idp.example/jwks", "https://sub.idp.example/jwks", false},
-		{"http://127.0.0.1:8080/a", "http://127.0.0.1:8081/a", false},
+		{"http://idp.example:8080/a", "http://idp.example:8081/a", false},
 	} {
 		a, _ := url.Parse(c.a)
 		b, _ := url.Parse(c.b)
