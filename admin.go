@@ -88,20 +88,9 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req revokeRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxAdminBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return adminBadRequest("the body must be a JSON object with jti and exp, token, or identity: %v", err)
-	}
-	given := 0
-	for _, s := range []string{req.JTI, req.Token, req.Identity} {
-		if s != "" {
-			given++
-		}
-	}
-	if given != 1 {
-		return adminBadRequest(`give exactly one of "jti" (with "exp"), "token" or "identity"`)
+	req, err := readRevokeRequest(r.Body)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), revocationTimeout)
 	defer cancel()
@@ -123,7 +112,11 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		if tok.JTI == "" {
 			return adminBadRequest("token: it has no jti and cannot be revoked; revoke its identity instead")
 		}
-		err = app.revoked.revoke(ctx, tok.JTI, time.Unix(tok.Exp, 0))
+		var exp time.Time // none: kept for the longest token lifetime
+		if tok.Exp > 0 {
+			exp = time.Unix(tok.Exp, 0)
+		}
+		err = app.revoked.revoke(ctx, tok.JTI, exp)
 	}
 	if err != nil {
 		a.logger.Error("revoking through the admin API failed", zap.String("kind", kind), zap.Error(err))
@@ -132,6 +125,38 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	app.countAdminRevocation(kind)
 	a.logger.Info("revoked through the admin API", zap.String("kind", kind))
 	return writeAdminJSON(w, http.StatusOK, map[string]any{"msg": "Revoked"})
+}
+
+// readRevokeRequest reads and checks the body of POST /jwt/revoke: one
+// JSON object (unknown fields refused, nothing after it), with exactly one
+// of jti, token or identity, and exp with jti only.
+func readRevokeRequest(body io.Reader) (revokeRequest, error) {
+	const form = `the body must be one JSON object: {"jti": "...", "exp": <unix>}, {"token": "<jwt>"} or {"identity": "..."}`
+	var req revokeRequest
+	dec := json.NewDecoder(io.LimitReader(body, maxAdminBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		if errors.Is(err, io.EOF) {
+			return req, adminBadRequest("%s; the body is empty", form)
+		}
+		return req, adminBadRequest("%s: %v", form, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, adminBadRequest("%s; found more after it", form)
+	}
+	given := 0
+	for _, s := range []string{req.JTI, req.Token, req.Identity} {
+		if s != "" {
+			given++
+		}
+	}
+	switch {
+	case given != 1:
+		return req, adminBadRequest(`give exactly one of "jti" (with "exp"), "token" or "identity"`)
+	case req.JTI == "" && req.Exp != 0:
+		return req, adminBadRequest(`"exp" goes with "jti" only: a token carries its own, and an identity's revocation lasts the longest token lifetime`)
+	}
+	return req, nil
 }
 
 // handleRevoked answers GET /jwt/revoked?identity=alice with the identity's

@@ -430,6 +430,43 @@ func TestRevocationCluster(t *testing.T) {
 		}
 	})
 
+	// revocation by identity (issue 11): `caddy jwt revoke --identity` on
+	// p1's admin endpoint ends a login made on p2, on p1 at once and on p2
+	// within the bound; a login right afterwards works on both
+	var identityRevoked string
+	t.Run("identity revoked on p1, refused by p2", func(t *testing.T) {
+		p1.t, p2.t = t, t
+		defer func() { p1.t, p2.t = p1.parent, p2.parent }()
+		st, tokens := p2.post("/auth/login", nil, map[string]string{"username": "alice", "password": revTestAlicePassword})
+		access, _ := tokens["access_token"].(string)
+		if st != http.StatusOK || access == "" {
+			t.Fatalf("login on p2: %d %v", st, tokens)
+		}
+		if err := revoke(io.Discard, revokeOptions{identity: "alice", address: fmt.Sprintf("127.0.0.1:%d", p1.adminPort)}); err != nil {
+			t.Fatalf("caddy jwt revoke --identity alice on p1: %v", err)
+		}
+		revokedAt := time.Now()
+		identityRevoked = access
+		if r := p1.get(access); !r.revoked() {
+			t.Fatalf("p1 right after the revocation: %s", r)
+		}
+		took, err := revTestWithinBound(p2, access, revokedAt, contractRevocationBound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("an identity revoked on p1 reached p2 in %s", took.Round(time.Millisecond))
+		st, tokens = p1.post("/auth/login", nil, map[string]string{"username": "alice", "password": revTestAlicePassword})
+		fresh, _ := tokens["access_token"].(string)
+		if st != http.StatusOK || fresh == "" {
+			t.Fatalf("login on p1 after the revocation: %d %v", st, tokens)
+		}
+		for _, p := range []*revTestCaddy{p1, p2} {
+			if r := p.get(fresh); r.status != http.StatusOK {
+				t.Fatalf("%s refuses the token of a login after the revocation: %s", p.name, r)
+			}
+		}
+	})
+
 	t.Run("restart", func(t *testing.T) {
 		p2.t = t
 		defer func() { p2.t = p2.parent }()
@@ -438,6 +475,11 @@ func TestRevocationCluster(t *testing.T) {
 		// the very first answer after the restart already refuses it
 		if r := p2.firstAnswer(token); !r.revoked() {
 			t.Fatalf("p2's first answer after a restart: %s", r)
+		}
+		if identityRevoked != "" {
+			if r := p2.get(identityRevoked); !r.revoked() {
+				t.Fatalf("p2 after a restart accepts a token of the revoked identity: %s", r)
+			}
 		}
 		other, _, _ := revTestToken(t, secret)
 		if r := p2.get(other); r.status != http.StatusOK {

@@ -722,7 +722,11 @@ func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Ve
 }
 
 // revokeAtLogout revokes the tokens a logout presents and, with
-// rotate_refresh, their family: the whole login ends.
+// rotate_refresh, their family: the whole login ends. With logout_all it
+// first revokes every token of their identity (every device), but only
+// when a token minted here vouches for that identity: a token of another
+// trusted issuer may name a local user, and must not log them out
+// everywhere; such a logout ends the presented tokens only.
 func (h *Issue) revokeAtLogout(r *http.Request, toks ...*token.Verified) *authError {
 	for _, t := range toks {
 		if t != nil && t.JTI == "" {
@@ -731,6 +735,19 @@ func (h *Issue) revokeAtLogout(r *http.Request, toks ...*token.Verified) *authEr
 	}
 	ctx, cancel := revocationContext(r)
 	defer cancel()
+	if h.LogoutAll {
+		if identity, ok := h.vouchedIdentity(toks...); ok {
+			// first: when it cannot be stored, the logout answers 503 (the
+			// identity is refused on this instance at once either way)
+			if err := h.app.revokeIdentity(ctx, identity); err != nil {
+				h.logger.Error("logout all: revoking the identity failed", zap.Error(err))
+				return errRevocationFailed
+			}
+		} else {
+			h.logger.Warn("logout all: no presented token was minted here, so only the presented tokens are revoked, not every token of the identity",
+				zap.String("remote_ip", clientIP(r)))
+		}
+	}
 	family := ""
 	for _, t := range toks {
 		if t == nil {
@@ -752,6 +769,18 @@ func (h *Issue) revokeAtLogout(r *http.Request, toks ...*token.Verified) *authEr
 		}
 	}
 	return nil
+}
+
+// vouchedIdentity is the identity of the first presented token minted
+// here (signed with this app's own key), if any. The presented tokens
+// share one identity (logoutRefreshToken checks it).
+func (h *Issue) vouchedIdentity(toks ...*token.Verified) (string, bool) {
+	for _, t := range toks {
+		if t != nil && h.app.issuedHere(t) {
+			return t.Identity, true
+		}
+	}
+	return "", false
 }
 
 // skippableAtLogout: no access token, or one that is dead anyway, does

@@ -152,3 +152,31 @@ func (s *Store) RevokeIdentity(ctx context.Context, identity string) error {
 	}
 	return nil
 }
+
+// supersededIdentities returns the keys of records that another record of
+// the same identity makes useless: one with a T and an exp at least as
+// late. A later revocation of an identity thus replaces the earlier one in
+// storage at the next full listing, and an identity keeps one record
+// however often it is revoked.
+func supersededIdentities(entries []identityEntry, keys []string) []string {
+	newest := make(map[[sha256.Size]byte]int, len(entries))
+	var stale []string
+	for i, e := range entries {
+		j, ok := newest[e.sum]
+		if !ok {
+			newest[e.sum] = i
+			continue
+		}
+		n := entries[j]
+		switch {
+		case n.before >= e.before && n.exp >= e.exp:
+			stale = append(stale, keys[i])
+		case e.before >= n.before && e.exp >= n.exp:
+			stale = append(stale, keys[j])
+			newest[e.sum] = i
+		}
+		// otherwise neither covers the other (the token lifetimes
+		// changed): both stay until they expire
+	}
+	return stale
+}

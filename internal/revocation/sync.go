@@ -37,6 +37,7 @@ func (s *Store) sync(ctx context.Context) error {
 	set := s.set
 	if s.storage == nil {
 		set.purge(start.Add(-s.keep).Unix())
+		set.idents.purge(start.Add(-s.keep).Unix())
 		set.purgeFamilies(start.Add(-s.keep).Unix())
 		return nil
 	}
@@ -107,6 +108,8 @@ func (s *Store) syncAll(ctx context.Context, now time.Time) error {
 	entries := make([]entry, 0, len(keys))
 	var expired []string
 	var recs []familyRecord
+	var idents []identityEntry
+	var identKeys []string
 	buckets := map[string]bool{} // old bucket -> it still holds keys
 	for _, key := range keys {
 		if t, ok := parseBucketKey(key); ok {
@@ -122,7 +125,7 @@ func (s *Store) syncAll(ctx context.Context, now time.Time) error {
 			if ie.exp < cutoff {
 				expired = append(expired, key)
 			} else {
-				s.set.idents.merge(ie)
+				idents, identKeys = append(idents, ie), append(identKeys, key)
 			}
 			continue
 		}
@@ -143,6 +146,8 @@ func (s *Store) syncAll(ctx context.Context, now time.Time) error {
 	}
 	live, stale := splitFamilies(recs, cutoff)
 	expired = append(expired, stale...)
+	expired = append(expired, supersededIdentities(idents, identKeys)...)
+	s.set.idents.merge(idents...)
 	if n := s.set.merge(entries); n > 0 {
 		s.logger.Debug("revocations from storage", zap.Int("added", n))
 	}

@@ -3,6 +3,7 @@ package testkit
 import (
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -77,6 +78,16 @@ func SharedPorts(t testing.TB) Ports {
 func (p Ports) Options() string {
 	return fmt.Sprintf("\tskip_install_trust\n\tadmin localhost:%d\n\thttp_port %d\n\thttps_port %d\n\tstorage file_system {$%s}\n",
 		p.Admin, p.HTTP, p.HTTPS, StorageEnv)
+}
+
+// IsolatedGlobals is Globals with a storage folder of the test's own
+// instead of the test process's shared one: for tests that leave state in
+// storage other tests must not see (a revoked identity, say).
+func (p Ports) IsolatedGlobals(t testing.TB, extra string) string {
+	t.Helper()
+	shared := fmt.Sprintf("storage file_system {$%s}", StorageEnv)
+	own := fmt.Sprintf("storage file_system %q", t.TempDir())
+	return strings.Replace(p.Globals(extra), shared, own, 1)
 }
 
 // Globals returns a Caddyfile global options block with Options and then

@@ -1,0 +1,336 @@
+package jwtextended
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+)
+
+// Tests of revocation by identity (issue 11) in the root glue: the iat
+// rule of App.identityRevoked, the record across a reload, a restart and a
+// second instance on the same storage, a login right after a revocation,
+// and `logout <path> all`. The store itself is tested in
+// internal/revocation (identity_test.go); the admin API and `caddy jwt
+// revoke` in admin_test.go.
+
+const idTestSecret = "identity-revocation-secret-0123456789abcdef"
+
+// idTestToken signs an access token of sub with the test secret; claims
+// in extra are added, and a nil value removes the claim.
+func idTestToken(t *testing.T, sub, jti string, extra map[string]any) string {
+	t.Helper()
+	claims := map[string]any{"sub": sub, "type": "access", "fresh": false, "jti": jti, "exp": float64(4_000_000_000)}
+	for k, v := range extra {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
+	}
+	return signToken(t, "HS256", []byte(idTestSecret), nil, claims)
+}
+
+func idTestAuth(a *App, tok string) *authError {
+	_, e := a.authenticate(revTestRequest(tok), a.sources, accessCookieName, token.TypeAccess)
+	return e
+}
+
+func idTestProvision(t *testing.T, dir string, extra map[string]any) *App {
+	t.Helper()
+	cfg := map[string]any{"secret": idTestSecret}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	_, app, err := provisionTestApp(t, mustJSON(t, cfg), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// The issue's rule: a token of the identity is revoked when its iat (else
+// its nbf) is at or before the revocation's second T, or it has neither;
+// a token issued in a later second is not; a later revocation's T wins.
+// Checked on every request, after the cache of verified tokens.
+func TestIdentityRevokedIatRule(t *testing.T) {
+	app := idTestProvision(t, "", nil)
+	t0 := int64(1_800_000_000)
+	clock := testkit.NewClock(time.Unix(t0, 500_000_000))
+	app.now = clock.Now
+
+	cached := idTestToken(t, "alice", "cached", map[string]any{"iat": t0 - 60})
+	if e := idTestAuth(app, cached); e != nil {
+		t.Fatalf("before the revocation: %v", e)
+	}
+	if err := app.revokeIdentity(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if before, ok := app.identityRevokedBefore("alice"); !ok || before != t0 {
+		t.Fatalf("T = %d, %v; want %d", before, ok, t0)
+	}
+	clock.Advance(5 * time.Second)
+	cases := []struct {
+		name    string
+		sub     string
+		claims  map[string]any
+		revoked bool
+	}{
+		{"verified and cached before the revocation", "alice", nil, true},
+		{"iat before T", "alice", map[string]any{"iat": t0 - 1}, true},
+		{"iat in T's own second", "alice", map[string]any{"iat": t0}, true},
+		{"fractional iat in T's second", "alice", map[string]any{"iat": float64(t0) + 0.9}, true},
+		{"iat the second after T", "alice", map[string]any{"iat": t0 + 1}, false},
+		{"iat after T, nbf before: iat decides", "alice", map[string]any{"iat": t0 + 1, "nbf": t0 - 100}, false},
+		{"iat before T, nbf after: iat decides", "alice", map[string]any{"iat": t0 - 1, "nbf": t0 + 1}, true},
+		{"no iat, nbf at T", "alice", map[string]any{"nbf": t0}, true},
+		{"no iat, nbf after T", "alice", map[string]any{"nbf": t0 + 1}, false},
+		{"neither iat nor nbf", "alice", nil, true},
+		{"another identity, iat before T", "bob", map[string]any{"iat": t0 - 1}, false},
+	}
+	for i, c := range cases {
+		tok := cached
+		if i > 0 {
+			tok = idTestToken(t, c.sub, c.name, c.claims)
+		}
+		e := idTestAuth(app, tok)
+		if c.revoked && e != errRevoked {
+			t.Errorf("%s: %v, want revoked", c.name, e)
+		}
+		if !c.revoked && e != nil {
+			t.Errorf("%s: %v, want accepted", c.name, e)
+		}
+	}
+	// a later revocation's T wins
+	clock.Advance(time.Second)
+	if err := app.revokeIdentity(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Second)
+	if e := idTestAuth(app, idTestToken(t, "alice", "after-first", map[string]any{"iat": t0 + 1})); e != errRevoked {
+		t.Errorf("a token issued between two revocations, after the second: %v, want revoked", e)
+	}
+	if e := idTestAuth(app, idTestToken(t, "alice", "after-second", map[string]any{"iat": t0 + 7})); e != nil {
+		t.Errorf("a token issued after the second revocation: %v", e)
+	}
+}
+
+// The record holds across `caddy reload` (two Apps provisioned on one
+// storage, as a reload does: revoked on the first, refused by the second),
+// a restart (a new App after both are gone, loading from storage) and on
+// a second instance sharing the storage (its own set; it learns the
+// record by its sync loop, within the contract's bound).
+func TestIdentityRevocationReloadRestartSecondInstance(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().Unix()
+	issued := idTestToken(t, "alice", "a1", map[string]any{"iat": now - 10})
+
+	first := idTestProvision(t, dir, nil)
+	reloaded := idTestProvision(t, dir, nil)
+	// the second instance: the same folder under another name, so another
+	// storage identity and another set, like another process
+	link := filepath.Join(t.TempDir(), "shared")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	other := idTestProvision(t, link, map[string]any{"revocation_sync": "100ms"})
+	if other.revoked.(*storageRevocations).store.Set() == first.revoked.(*storageRevocations).store.Set() {
+		t.Fatal("the second instance shares the first's set; the test would show no propagation")
+	}
+	// provisioned, not started: the second instance's sync loop is started
+	// here, as Caddy's Start does
+	if err := other.revoked.start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []*App{first, reloaded, other} {
+		if e := idTestAuth(a, issued); e != nil {
+			t.Fatalf("before the revocation: %v", e)
+		}
+	}
+
+	if err := first.revokeIdentity(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if e := idTestAuth(first, issued); e != errRevoked {
+		t.Fatalf("on the instance that revoked: %v", e)
+	}
+	if e := idTestAuth(reloaded, issued); e != errRevoked {
+		t.Fatalf("in the reloaded config: %v", e)
+	}
+	start := time.Now()
+	for idTestAuth(other, issued) != errRevoked {
+		if time.Since(start) > contractRevocationBound {
+			t.Fatalf("the second instance accepts the token %s after the revocation", time.Since(start))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the second instance refused the token after %s", time.Since(start).Round(time.Millisecond))
+
+	// a restart: every App on the storage gone, then a new one
+	first.revoked.release()
+	reloaded.revoked.release()
+	restarted := idTestProvision(t, dir, nil)
+	if e := idTestAuth(restarted, issued); e != errRevoked {
+		t.Fatalf("after a restart: %v", e)
+	}
+	before, _ := restarted.identityRevokedBefore("alice")
+	for time.Now().Unix() <= before {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if e := idTestAuth(restarted, idTestToken(t, "alice", "a2", map[string]any{"iat": time.Now().Unix()})); e != nil {
+		t.Fatalf("after a restart, a token issued after the revocation: %v", e)
+	}
+}
+
+// With the real clock: a login right after a revocation waits until the
+// revocation's second has passed, so its token is accepted, while the
+// tokens of before are refused.
+func TestIdentityLoginRightAfterRevocation(t *testing.T) {
+	e := issuerTestSetup(t, nil, nil)
+	e.app.now = time.Now
+	old := e.login()
+	if err := e.app.revokeIdentity(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	fresh := e.login()
+	waited := time.Since(start)
+	for _, tok := range []string{old["access_token"].(string), old["refresh_token"].(string)} {
+		if ae := e.authenticate(tok, "any"); ae != errRevoked {
+			t.Errorf("a token of before the revocation: %v, want revoked", ae)
+		}
+	}
+	if ae := e.authenticate(fresh["access_token"].(string), token.TypeAccess); ae != nil {
+		t.Fatalf("the login right after the revocation got a refused token: %v", ae)
+	}
+	if w := e.refresh(fresh["refresh_token"].(string)); w.Code != http.StatusOK {
+		t.Fatalf("its refresh token: %d %s", w.Code, w.Body)
+	}
+	if waited > 1500*time.Millisecond {
+		t.Errorf("the login waited %s; at most a second is expected", waited)
+	}
+	t.Logf("the login waited %s", waited)
+}
+
+func idTestLogout(e *issuerTestEnv, access, refresh string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	body := "{}"
+	if refresh != "" {
+		body = `{"refresh_token": "` + refresh + `"}`
+	}
+	return e.do(issuerTestBearer(issuerTestJSON("/logout", body), access))
+}
+
+// `logout <path> all` ends every login of the user (another device's
+// tokens are refused, at jwt_auth and at the refresh route); a plain
+// logout ends only the presented tokens. A login afterwards works.
+func TestIssueLogoutAll(t *testing.T) {
+	for _, all := range []bool{true, false} {
+		name := "plain"
+		if all {
+			name = "all"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := issuerTestSetup(t, nil, func(h *Issue) { h.LogoutAll = all })
+			phone, laptop := e.login(), e.login()
+			e.clock.Advance(time.Second)
+			w := idTestLogout(e, phone["access_token"].(string), phone["refresh_token"].(string))
+			if w.Code != http.StatusOK || w.Body.String() != `{"msg":"Logged out"}` {
+				t.Fatalf("logout: %d %s", w.Code, w.Body)
+			}
+			if ae := e.authenticate(phone["access_token"].(string), token.TypeAccess); ae != errRevoked {
+				t.Errorf("the presented access token: %v, want revoked", ae)
+			}
+			_, revoked := e.app.identityRevokedBefore("alice")
+			laptopAccess := e.authenticate(laptop["access_token"].(string), token.TypeAccess)
+			laptopRefresh := e.refresh(laptop["refresh_token"].(string))
+			if all {
+				if !revoked || laptopAccess != errRevoked {
+					t.Errorf("another device's access token after logout all: %v (identity revoked %v), want revoked", laptopAccess, revoked)
+				}
+				issuerTestWantMsg(t, laptopRefresh, 401, "Token has been revoked")
+			} else {
+				if revoked || laptopAccess != nil || laptopRefresh.Code != http.StatusOK {
+					t.Errorf("a plain logout ended another device's login: identity revoked %v, access %v, refresh %d",
+						revoked, laptopAccess, laptopRefresh.Code)
+				}
+			}
+			e.clock.Advance(time.Second)
+			again := e.login()
+			if ae := e.authenticate(again["access_token"].(string), token.TypeAccess); ae != nil {
+				t.Errorf("a login after the logout: %v", ae)
+			}
+		})
+	}
+}
+
+// A token of another trusted issuer (public_key) that names a local user
+// does not log that user out everywhere: the logout revokes the presented
+// token only. A local token of the same user does.
+func TestIssueLogoutAllForeignToken(t *testing.T) {
+	idp := testkit.Keys()["rsa"]
+	e := issuerTestSetup(t, func(a *App) {
+		a.PublicKeys = []KeyFile{{File: testkit.WritePKIX(t, idp.Public()), KID: "idp"}}
+	}, func(h *Issue) { h.LogoutAll = true })
+	now := issuerTestT0.Unix()
+	foreign := func(jti string) string {
+		return testkit.SignToken(t, "RS256", idp, map[string]any{"kid": "idp"}, map[string]any{
+			"sub": "alice", "type": "access", "fresh": false, "jti": jti, "iat": now, "nbf": now, "exp": now + 3600,
+		})
+	}
+	local := e.login()
+	e.clock.Advance(time.Second)
+	w := idTestLogout(e, foreign("idp-1"), "")
+	if w.Code != http.StatusOK {
+		t.Fatalf("logout with a foreign access token: %d %s", w.Code, w.Body)
+	}
+	if _, ok := e.app.identityRevokedBefore("alice"); ok {
+		t.Fatal("a foreign issuer's token revoked the local user's identity")
+	}
+	if ae := e.authenticate(local["access_token"].(string), token.TypeAccess); ae != nil {
+		t.Fatalf("the local user's token after a foreign token's logout all: %v", ae)
+	}
+	if ae := e.authenticate(foreign("idp-1"), token.TypeAccess); ae != errRevoked {
+		t.Errorf("the presented foreign token: %v, want revoked (a plain logout)", ae)
+	}
+	// control: the local token does end every token of the identity
+	other := foreign("idp-2")
+	e.clock.Advance(time.Second)
+	if w := idTestLogout(e, local["access_token"].(string), ""); w.Code != http.StatusOK {
+		t.Fatalf("logout all with a local token: %d %s", w.Code, w.Body)
+	}
+	if _, ok := e.app.identityRevokedBefore("alice"); !ok {
+		t.Fatal("logout all with a local token did not revoke the identity")
+	}
+	if ae := e.authenticate(other, token.TypeAccess); ae != errRevoked {
+		t.Errorf("a token of the identity issued before (by any issuer): %v, want revoked", ae)
+	}
+}
+
+// idTestFailingIdentityStore cannot record identity revocations.
+type idTestFailingIdentityStore struct{ revocationStore }
+
+func (idTestFailingIdentityStore) revokeIdentity(context.Context, string) error {
+	return errors.New("storage down")
+}
+
+// A logout all whose identity revocation cannot be stored answers 503,
+// like any logout that cannot be recorded, and revokes nothing else.
+func TestIssueLogoutAllStorageFailureIs503(t *testing.T) {
+	e := issuerTestSetup(t, nil, func(h *Issue) { h.LogoutAll = true })
+	login := e.login()
+	e.app.revoked = idTestFailingIdentityStore{e.app.revoked}
+	w := idTestLogout(e, login["access_token"].(string), login["refresh_token"].(string))
+	issuerTestWantMsg(t, w, 503, "Logout could not be recorded; try again")
+	_, claims := issuerTestDecode(t, login["refresh_token"].(string))
+	if e.app.revoked.isRevoked(claims["jti"].(string)) {
+		t.Error("a failed logout all revoked the refresh token's jti")
+	}
+}
