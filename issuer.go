@@ -748,7 +748,7 @@ func (h *Issue) revokeAtLogout(r *http.Request, toks ...*token.Verified) *authEr
 				zap.String("remote_ip", clientIP(r)))
 		}
 	}
-	family := ""
+	var families []string
 	for _, t := range toks {
 		if t == nil {
 			continue
@@ -757,12 +757,16 @@ func (h *Issue) revokeAtLogout(r *http.Request, toks ...*token.Verified) *authEr
 			h.logger.Error("logout: revoking a token failed", zap.String("type", t.Type), zap.Error(err))
 			return errRevocationFailed
 		}
-		if family == "" && h.app.issuedHere(t) {
-			// only a family minted here is this app's to end
-			family = t.Family
+		// every family presented (a reauth may have started its own), but
+		// only a family minted here is this app's to end
+		if t.Family != "" && h.app.issuedHere(t) && !slices.Contains(families, t.Family) {
+			families = append(families, t.Family)
 		}
 	}
-	if h.RotateRefresh && family != "" {
+	if !h.RotateRefresh {
+		return nil
+	}
+	for _, family := range families {
 		if err := h.app.revoked.revoke(ctx, family, h.familyEnd()); err != nil {
 			h.logger.Error("logout: revoking a token family failed", zap.Error(err))
 			return errRevocationFailed

@@ -84,3 +84,23 @@ func TestReauthWithoutSessionNewFamily(t *testing.T) {
 		t.Error("a reauth joined a session that was logged out")
 	}
 }
+
+// A logout that presents tokens of two families (a reauth that started its
+// own family, and the login's refresh token) ends both: the login's other
+// access tokens are refused afterwards.
+func TestLogoutEndsEveryPresentedFamily(t *testing.T) {
+	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
+	login := e.login()
+	w := e.do(issuerTestJSON("/reauth", issuerTestCreds("alice", issuerTestPassword))) // no token: a new family
+	if w.Code != http.StatusOK {
+		t.Fatalf("reauth: %d %s", w.Code, w.Body)
+	}
+	reauthAccess := issuerTestBody(t, w)["access_token"].(string)
+	logout := issuerTestJSON("/logout", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`)
+	if w := e.do(issuerTestBearer(logout, reauthAccess)); w.Code != http.StatusOK {
+		t.Fatalf("logout: %d %s", w.Code, w.Body)
+	}
+	if ae := e.authenticate(login["access_token"].(string), token.TypeAccess); ae != errRevoked {
+		t.Fatalf("the login's access token after a logout with its refresh token: %v, want revoked", ae)
+	}
+}
