@@ -2,8 +2,11 @@ package jwtextended
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,5 +134,92 @@ func TestDelegatedExampleFlow(t *testing.T) {
 	}
 	if status, body := get("/api/profile", access); status != 401 || !strings.Contains(body, "Token has been revoked") {
 		t.Fatalf("after logout: %d %q", status, body)
+	}
+}
+
+// TestDelegatedCookieFlow is the same app with cookie delivery, CSRF and
+// logout on every device: the app still knows nothing of JWTs.
+func TestDelegatedCookieFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the example app")
+	}
+	appAddr := startDelegatedExample(t)
+	ports := testkit.SharedPorts(t)
+	cfg := ports.IsolatedGlobals(t, fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t\ttoken_from header cookie\n\t}\n", issuerTestSecret)) + fmt.Sprintf(`
+%s {
+	jwt_issue {
+		login /auth/login upstream
+		reauth /auth/reauth upstream
+		refresh /auth/refresh
+		logout /auth/logout all
+		deliver cookie
+	}
+	jwt_auth /api/email fresh_required
+	jwt_auth /api/*
+	reverse_proxy %s
+}
+`, ports.HTTPBase(), appAddr)
+	tester := issuerITTester(t, cfg)
+	base, _ := url.Parse(ports.HTTPBase())
+	device := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{Jar: jar, Transport: tester.Client.Transport}
+	}
+	cookie := func(c *http.Client, name string) string {
+		for _, ck := range c.Jar.Cookies(base) {
+			if ck.Name == name {
+				return ck.Value
+			}
+		}
+		return ""
+	}
+	do := func(c *http.Client, method, path string, hdr map[string]string, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, ports.HTTPBase()+path, strings.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	json := map[string]string{"Content-Type": "application/json"}
+	creds := `{"username":"alice","password":"wonderland"}`
+
+	laptop, phone := device(), device()
+	for _, c := range []*http.Client{laptop, phone} {
+		if st, body := do(c, "POST", "/auth/login", json, creds); st != 200 || cookie(c, "access_token_cookie") == "" {
+			t.Fatalf("login: %d %s", st, body)
+		}
+	}
+	if st, body := do(laptop, "GET", "/api/profile", nil, ""); st != 200 || body != "hello alice, fresh: true\n" {
+		t.Fatalf("GET with the cookie: %d %q", st, body)
+	}
+	// an unsafe method needs the double submit
+	if st, body := do(laptop, "POST", "/api/email", nil, ""); st != 401 || !strings.Contains(body, "Missing CSRF token") {
+		t.Fatalf("POST without X-CSRF-TOKEN: %d %q", st, body)
+	}
+	csrf := map[string]string{"X-CSRF-TOKEN": cookie(laptop, "csrf_access_token")}
+	if st, body := do(laptop, "POST", "/api/email", csrf, ""); st != 200 {
+		t.Fatalf("POST with X-CSRF-TOKEN: %d %q", st, body)
+	}
+	// a refresh (with its own CSRF value) is not fresh
+	if st, body := do(laptop, "POST", "/auth/refresh", map[string]string{"X-CSRF-TOKEN": cookie(laptop, "csrf_refresh_token")}, ""); st != 200 {
+		t.Fatalf("refresh: %d %s", st, body)
+	}
+	csrf = map[string]string{"X-CSRF-TOKEN": cookie(laptop, "csrf_access_token")}
+	if st, body := do(laptop, "POST", "/api/email", csrf, ""); st != 401 || !strings.Contains(body, "Fresh token required") {
+		t.Fatalf("refreshed cookie on the fresh route: %d %q", st, body)
+	}
+	// logout on the laptop, everywhere: the phone's session ends too
+	if st, body := do(laptop, "POST", "/auth/logout", csrf, ""); st != 200 {
+		t.Fatalf("logout all: %d %s", st, body)
+	}
+	if st, body := do(phone, "GET", "/api/profile", nil, ""); st != 401 || !strings.Contains(body, "Token has been revoked") {
+		t.Fatalf("the phone after logout all: %d %q", st, body)
 	}
 }
