@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
@@ -324,7 +323,7 @@ func revTestRevoker(t *testing.T, dir string) *storageRevocations {
 	t.Helper()
 	app := &App{now: time.Now, AccessTTL: caddy.Duration(15 * time.Minute), RefreshTTL: caddy.Duration(720 * time.Hour)}
 	// its own identity, so it does not share the test process's sets
-	s := &revTestStorage{FileStorage: &certmagic.FileStorage{Path: dir}, name: "revoker@" + t.Name()}
+	s := testkit.NewStorage(t, dir, "revoker")
 	r, err := newStorageRevocations(s, app, nil)
 	if err != nil {
 		t.Fatal(err)

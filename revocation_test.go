@@ -9,12 +9,10 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,81 +25,6 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 )
-
-// revTestStorage wraps a real file storage and fails or lies on demand.
-// Its name is its identity (String), so two of them on the same folder act
-// like two Caddy processes sharing storage, each with its own set.
-type revTestStorage struct {
-	*certmagic.FileStorage
-	name string
-
-	mu         sync.Mutex
-	failList   error
-	failStore  error
-	failDelete error
-	extraKeys  []string // listed in addition to the real keys
-	lists      int
-	listed     []string // prefixes listed, "(recursive)" appended when so
-	deletes    int
-}
-
-func revTestNewStorage(t *testing.T, dir, name string) *revTestStorage {
-	t.Helper()
-	return &revTestStorage{FileStorage: &certmagic.FileStorage{Path: dir}, name: name + "@" + t.Name()}
-}
-
-func (s *revTestStorage) String() string { return "revTestStorage:" + s.name }
-
-func (s *revTestStorage) set(f func(*revTestStorage)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f(s)
-}
-
-func (s *revTestStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
-	s.mu.Lock()
-	s.lists++
-	if recursive {
-		s.listed = append(s.listed, prefix+" (recursive)")
-	} else {
-		s.listed = append(s.listed, prefix)
-	}
-	err, extra := s.failList, append([]string(nil), s.extraKeys...)
-	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	keys, err := s.FileStorage.List(ctx, prefix, recursive)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	return append(keys, extra...), nil
-}
-
-func (s *revTestStorage) Store(ctx context.Context, key string, value []byte) error {
-	s.mu.Lock()
-	err := s.failStore
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return s.FileStorage.Store(ctx, key, value)
-}
-
-func (s *revTestStorage) Delete(ctx context.Context, key string) error {
-	s.mu.Lock()
-	s.deletes++
-	err := s.failDelete
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if _, statErr := os.Stat(s.Filename(key)); errors.Is(statErr, fs.ErrNotExist) {
-		// like most remote storages: deleting what is gone is not-found
-		return fs.ErrNotExist
-	}
-	return s.FileStorage.Delete(ctx, key)
-}
 
 func revTestApp(clock *testkit.Clock) *App {
 	return &App{
@@ -288,8 +211,8 @@ func TestRevocationFailedStartLeavesNoSet(t *testing.T) {
 		t.Skip("waits out the startup retries (about 8s)")
 	}
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	dead := revTestNewStorage(t, t.TempDir(), "dead")
-	dead.failList = errors.New("connection refused")
+	dead := testkit.NewStorage(t, t.TempDir(), "dead")
+	dead.FailList = errors.New("connection refused")
 	r, err := newStorageRevocations(dead, revTestApp(clock), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +254,7 @@ func TestRevocationSettingsFromApp(t *testing.T) {
 	dir := t.TempDir()
 	app = revTestApp(clock)
 	app.Leeway = caddy.Duration(30 * time.Second)
-	r := revTestOpen(t, revTestNewStorage(t, dir, "a"), app, nil)
+	r := revTestOpen(t, testkit.NewStorage(t, dir, "a"), app, nil)
 	// no exp: kept for the longest token lifetime (refresh_ttl here)
 	if err := r.revoke(context.Background(), "no-exp", time.Time{}); err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func TestFamilyKeyRoundTrip(t *testing.T) {
 
 func TestFamilyVerdicts(t *testing.T) {
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	r := testOpen(t, newTestStorage(t, t.TempDir(), "a"), testConfig(clock), nil)
+	r := testOpen(t, testkit.NewStorage(t, t.TempDir(), "a"), testConfig(clock), nil)
 	login := clock.Now().Unix()
 	check := func(name, jti string, iat int64, want Verdict) {
 		t.Helper()
@@ -109,7 +109,7 @@ func TestFamilySupersedes(t *testing.T) {
 func TestFamilyStateBounded(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	r := testOpen(t, newTestStorage(t, dir, "a"), testConfig(clock), nil)
+	r := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
 	prev := "g0"
 	for i := range 1000 {
 		clock.Advance(testGrace)
@@ -137,7 +137,7 @@ func TestFamilyStateBounded(t *testing.T) {
 		t.Fatalf("%d families: %d stored entries, want %d", families+1, n, families+1)
 	}
 	// a restart loads them all, and nothing more
-	other := testOpen(t, newTestStorage(t, dir, "b"), testConfig(clock), nil)
+	other := testOpen(t, testkit.NewStorage(t, dir, "b"), testConfig(clock), nil)
 	if other.Families() != families+1 || other.Revoked() != 0 {
 		t.Fatalf("loaded %d families and %d revoked ids", other.Families(), other.Revoked())
 	}
@@ -160,9 +160,9 @@ func TestFamilyStateBounded(t *testing.T) {
 func TestFamilySharedAndSwept(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	sa := newTestStorage(t, dir, "a")
+	sa := testkit.NewStorage(t, dir, "a")
 	a := testOpen(t, sa, testConfig(clock), nil)
-	b := testOpen(t, newTestStorage(t, dir, "b"), testConfig(clock), nil)
+	b := testOpen(t, testkit.NewStorage(t, dir, "b"), testConfig(clock), nil)
 	clock.Advance(testGrace)
 	rotateOnce(t, a, clock, "fam", "g0", "g1")
 	clock.Advance(testGrace)
@@ -177,9 +177,9 @@ func TestFamilySharedAndSwept(t *testing.T) {
 	}
 	// a delete that fails leaves the replaced record: two entries, until
 	// a full listing sweeps the superseded one
-	sa.set(func(s *testStorage) { s.failDelete = errors.New("flaky") })
+	sa.Set(func(s *testkit.Storage) { s.FailDelete = errors.New("flaky") })
 	rotateOnce(t, a, clock, "fam", "g1", "g2")
-	sa.set(func(s *testStorage) { s.failDelete = nil })
+	sa.Set(func(s *testkit.Storage) { s.FailDelete = nil })
 	if n := len(storedNames(t, dir)); n != 2 {
 		t.Fatalf("%d entries after a failed delete, want 2", n)
 	}
@@ -193,7 +193,7 @@ func TestFamilySharedAndSwept(t *testing.T) {
 		t.Fatalf("the newest record lost to the superseded one: %s", v)
 	}
 	// a storage that cannot write: nothing changes, and the caller is told
-	sa.set(func(s *testStorage) { s.failStore = errors.New("down") })
+	sa.Set(func(s *testkit.Storage) { s.FailStore = errors.New("down") })
 	unlock := a.LockFamily("fam")
 	err := a.Rotated(context.Background(), "fam", "g2", "g3", clock.Now(), clock.Now().Add(time.Hour))
 	unlock()

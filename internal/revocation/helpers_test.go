@@ -6,10 +6,8 @@ import (
 	"errors"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,81 +16,6 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 )
-
-// testStorage wraps a real file storage and fails or lies on demand.
-// Its name is its identity (String), so two of them on the same folder act
-// like two Caddy processes sharing storage, each with its own set.
-type testStorage struct {
-	*certmagic.FileStorage
-	name string
-
-	mu         sync.Mutex
-	failList   error
-	failStore  error
-	failDelete error
-	extraKeys  []string // listed in addition to the real keys
-	lists      int
-	listed     []string // prefixes listed, "(recursive)" appended when so
-	deletes    int
-}
-
-func newTestStorage(t *testing.T, dir, name string) *testStorage {
-	t.Helper()
-	return &testStorage{FileStorage: &certmagic.FileStorage{Path: dir}, name: name + "@" + t.Name()}
-}
-
-func (s *testStorage) String() string { return "testStorage:" + s.name }
-
-func (s *testStorage) set(f func(*testStorage)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f(s)
-}
-
-func (s *testStorage) List(ctx context.Context, prefix string, recursive bool) ([]string, error) {
-	s.mu.Lock()
-	s.lists++
-	if recursive {
-		s.listed = append(s.listed, prefix+" (recursive)")
-	} else {
-		s.listed = append(s.listed, prefix)
-	}
-	err, extra := s.failList, append([]string(nil), s.extraKeys...)
-	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	keys, err := s.FileStorage.List(ctx, prefix, recursive)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	return append(keys, extra...), nil
-}
-
-func (s *testStorage) Store(ctx context.Context, key string, value []byte) error {
-	s.mu.Lock()
-	err := s.failStore
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return s.FileStorage.Store(ctx, key, value)
-}
-
-func (s *testStorage) Delete(ctx context.Context, key string) error {
-	s.mu.Lock()
-	s.deletes++
-	err := s.failDelete
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if _, statErr := os.Stat(s.Filename(key)); errors.Is(statErr, fs.ErrNotExist) {
-		// like most remote storages: deleting what is gone is not-found
-		return fs.ErrNotExist
-	}
-	return s.FileStorage.Delete(ctx, key)
-}
 
 // testConfig is a store configuration with the default settings (no
 // leeway, refresh_ttl 720h) on clock.

@@ -41,7 +41,7 @@ func TestIdentityRevocationIsItsSecond(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 700_000_000))
 	cfg := testConfig(clock)
-	r := testOpen(t, newTestStorage(t, dir, "a"), cfg, nil)
+	r := testOpen(t, testkit.NewStorage(t, dir, "a"), cfg, nil)
 	if _, ok := r.IdentityRevokedBefore("alice"); ok {
 		t.Fatal("revoked before any revocation")
 	}
@@ -77,7 +77,7 @@ func TestIdentityRevocationIsItsSecond(t *testing.T) {
 func TestIdentityLaterRevocationWins(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	a := testOpen(t, newTestStorage(t, dir, "a"), testConfig(clock), nil)
+	a := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
 	if err := a.RevokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestIdentityLaterRevocationWins(t *testing.T) {
 	}
 	// an instance that loads both records keeps the later one (and its
 	// load, a full listing, sweeps the earlier one)
-	b := testOpen(t, newTestStorage(t, dir, "b"), testConfig(clock), nil)
+	b := testOpen(t, testkit.NewStorage(t, dir, "b"), testConfig(clock), nil)
 	if before, _ := b.IdentityRevokedBefore("alice"); before != later {
 		t.Fatalf("loaded from storage: T = %d, want %d", before, later)
 	}
@@ -119,10 +119,10 @@ func TestIdentityLaterRevocationWins(t *testing.T) {
 func TestIdentitySharedAndSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	a := testOpen(t, newTestStorage(t, dir, "a"), testConfig(clock), nil)
-	sb := newTestStorage(t, dir, "b")
+	a := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
+	sb := testkit.NewStorage(t, dir, "b")
 	b := testOpen(t, sb, testConfig(clock), nil)
-	c := testOpen(t, newTestStorage(t, dir, "c"), testConfig(clock), nil)
+	c := testOpen(t, testkit.NewStorage(t, dir, "c"), testConfig(clock), nil)
 	if a.set == b.set || b.set == c.set {
 		t.Fatal("the instances share a set; the test needs separate ones")
 	}
@@ -134,13 +134,13 @@ func TestIdentitySharedAndSurvivesRestart(t *testing.T) {
 	if _, ok := b.IdentityRevokedBefore("alice"); ok {
 		t.Fatal("b knew the revocation before syncing: the test shows no propagation")
 	}
-	sb.set(func(s *testStorage) { s.listed = nil })
+	sb.Set(func(s *testkit.Storage) { s.Listed = nil })
 	if err := b.sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range sb.listed {
+	for _, l := range sb.Listed {
 		if strings.HasSuffix(l, "(recursive)") {
-			t.Fatalf("b's sync was a full listing (%q); the test needs a routine one", sb.listed)
+			t.Fatalf("b's sync was a full listing (%q); the test needs a routine one", sb.Listed)
 		}
 	}
 	if before, ok := b.IdentityRevokedBefore("alice"); !ok || before != want {
@@ -154,7 +154,7 @@ func TestIdentitySharedAndSurvivesRestart(t *testing.T) {
 	}
 	// a restart: a new Set, loaded from storage
 	clock.Advance(time.Hour)
-	restarted := testOpen(t, newTestStorage(t, dir, "restarted"), testConfig(clock), nil)
+	restarted := testOpen(t, testkit.NewStorage(t, dir, "restarted"), testConfig(clock), nil)
 	if before, ok := restarted.IdentityRevokedBefore("alice"); !ok || before != want {
 		t.Fatalf("after a restart: %d, %v; want %d", before, ok, want)
 	}
@@ -167,7 +167,7 @@ func TestIdentitySweptAfterExp(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	cfg := testConfig(clock)
-	a := testOpen(t, newTestStorage(t, dir, "a"), cfg, nil)
+	a := testOpen(t, testkit.NewStorage(t, dir, "a"), cfg, nil)
 	if err := a.RevokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -207,10 +207,10 @@ func TestIdentitySweptAfterExp(t *testing.T) {
 func TestIdentityStorageFailure(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	s := newTestStorage(t, dir, "a")
+	s := testkit.NewStorage(t, dir, "a")
 	logger, logs := testLogs()
 	a := testOpen(t, s, testConfig(clock), logger)
-	s.set(func(s *testStorage) { s.failStore = errors.New("disk full") })
+	s.Set(func(s *testkit.Storage) { s.FailStore = errors.New("disk full") })
 	if err := a.RevokeIdentity(context.Background(), "alice"); err == nil {
 		t.Fatal("a failed write reported success")
 	}
@@ -271,7 +271,7 @@ func TestIdentityKeysDistinctFromOtherKinds(t *testing.T) {
 	// and warns about none
 	dir := t.TempDir()
 	clock := testkit.NewClock(at)
-	s := newTestStorage(t, dir, "a")
+	s := testkit.NewStorage(t, dir, "a")
 	for _, k := range []string{ik, jk, fk} {
 		if err := s.Store(context.Background(), k, []byte("{}")); err != nil {
 			t.Fatal(err)

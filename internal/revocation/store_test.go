@@ -22,7 +22,7 @@ import (
 func TestStoresHashedIDUntilExp(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	r := testOpen(t, newTestStorage(t, dir, "a"), testConfig(clock), nil)
+	r := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
 
 	// a jti is client-chosen text: it must never become a path
 	jti := "../../../../tmp/evil/" + strings.Repeat("x", 300)
@@ -70,8 +70,8 @@ func TestStoresHashedIDUntilExp(t *testing.T) {
 func TestImmediateHereAndAfterSyncElsewhere(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	a := testOpen(t, newTestStorage(t, dir, "a"), testConfig(clock), nil)
-	b := testOpen(t, newTestStorage(t, dir, "b"), testConfig(clock), nil)
+	a := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
+	b := testOpen(t, testkit.NewStorage(t, dir, "b"), testConfig(clock), nil)
 	if a.set == b.set {
 		t.Fatal("two storages of distinct identity share a set; this test needs two instances")
 	}
@@ -102,8 +102,8 @@ func TestImmediateHereAndAfterSyncElsewhere(t *testing.T) {
 func TestArbitraryIDs(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	a := testOpen(t, newTestStorage(t, dir, "a"), testConfig(clock), nil)
-	b := testOpen(t, newTestStorage(t, dir, "b"), testConfig(clock), nil)
+	a := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
+	b := testOpen(t, testkit.NewStorage(t, dir, "b"), testConfig(clock), nil)
 	ids := []string{"family:0f3c", "ünïcødé/../\x00id", strings.Repeat("long", 4096), "A", "a"}
 	for _, id := range ids {
 		if err := a.Revoke(context.Background(), id, clock.Now().Add(time.Hour)); err != nil {
@@ -137,7 +137,7 @@ func TestArbitraryIDs(t *testing.T) {
 func TestStorageFaults(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	s := newTestStorage(t, dir, "a")
+	s := testkit.NewStorage(t, dir, "a")
 	logger, logs := testLogs()
 	r := testOpen(t, s, testConfig(clock), logger)
 	if err := r.Revoke(context.Background(), "known", clock.Now().Add(time.Hour)); err != nil {
@@ -147,7 +147,7 @@ func TestStorageFaults(t *testing.T) {
 	// a write that fails is an error for the caller (the logout answers
 	// 503), but the id is refused here all the same
 	boom := errors.New("storage is down")
-	s.set(func(s *testStorage) { s.failStore = boom })
+	s.Set(func(s *testkit.Storage) { s.FailStore = boom })
 	err := r.Revoke(context.Background(), "unsaved", clock.Now().Add(time.Hour))
 	if !errors.Is(err, boom) {
 		t.Fatalf("revoke with a failing storage returned %v", err)
@@ -160,7 +160,7 @@ func TestStorageFaults(t *testing.T) {
 	}
 
 	// a listing that fails is an error; the last known set keeps serving
-	s.set(func(s *testStorage) { s.failList = boom })
+	s.Set(func(s *testkit.Storage) { s.FailList = boom })
 	if err := r.sync(context.Background()); !errors.Is(err, boom) {
 		t.Fatalf("sync with a failing storage returned %v", err)
 	}
@@ -169,7 +169,7 @@ func TestStorageFaults(t *testing.T) {
 	}
 
 	// storage back: a sync never undoes the unsaved revocation
-	s.set(func(s *testStorage) { s.failList, s.failStore = nil, nil })
+	s.Set(func(s *testkit.Storage) { s.FailList, s.FailStore = nil, nil })
 	if err := r.sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -203,21 +203,21 @@ func TestStorageTimeout(t *testing.T) {
 func TestStartupLoad(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	w := testOpen(t, newTestStorage(t, dir, "w"), testConfig(clock), nil)
+	w := testOpen(t, testkit.NewStorage(t, dir, "w"), testConfig(clock), nil)
 	if err := w.Revoke(context.Background(), "old", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
 	// storage that fails twice, then answers: the start retries and loads
-	s := newTestStorage(t, dir, "flaky")
-	s.failList = errors.New("connection refused")
+	s := testkit.NewStorage(t, dir, "flaky")
+	s.FailList = errors.New("connection refused")
 	var waits []time.Duration
 	cfg := testConfig(clock)
 	cfg.Storage = s
 	cfg.wait = func(d time.Duration) <-chan time.Time {
 		waits = append(waits, d)
 		if len(waits) == 2 {
-			s.set(func(s *testStorage) { s.failList = nil })
+			s.Set(func(s *testkit.Storage) { s.FailList = nil })
 		}
 		return noWait(d)
 	}
@@ -236,8 +236,8 @@ func TestStartupLoad(t *testing.T) {
 	}
 
 	// storage that never answers: the start is refused, not silently open
-	dead := newTestStorage(t, dir, "dead")
-	dead.failList = errors.New("connection refused")
+	dead := testkit.NewStorage(t, dir, "dead")
+	dead.FailList = errors.New("connection refused")
 	cfg = testConfig(clock)
 	cfg.Storage, cfg.wait = dead, noWait
 	r2, err := New(cfg)
@@ -248,8 +248,8 @@ func TestStartupLoad(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "refusing to start") {
 		t.Fatalf("start on dead storage: %v", err)
 	}
-	if dead.lists != loadTries {
-		t.Fatalf("tried %d times, want %d", dead.lists, loadTries)
+	if dead.Lists != loadTries {
+		t.Fatalf("tried %d times, want %d", dead.Lists, loadTries)
 	}
 	// that a failed start leaves no set in the root package's pool is
 	// checked there (TestRevocationFailedStartLeavesNoSet)

@@ -23,7 +23,7 @@ func TestExpiryAndConcurrentSweep(t *testing.T) {
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	cfg := testConfig(clock)
 	cfg.Keep = 30*time.Second + Grace // a leeway of 30s
-	sa, sb := newTestStorage(t, dir, "a"), newTestStorage(t, dir, "b")
+	sa, sb := testkit.NewStorage(t, dir, "a"), testkit.NewStorage(t, dir, "b")
 	a := testOpen(t, sa, cfg, nil)
 	logger, logs := testLogs()
 	b := testOpen(t, sb, cfg, logger)
@@ -73,8 +73,8 @@ func TestExpiryAndConcurrentSweep(t *testing.T) {
 	}
 	// and once more each, so that one of them surely deletes a key that
 	// is already gone (the listing may be stale on a remote storage)
-	sb.set(func(s *testStorage) {
-		s.extraKeys = []string{entryKey(sha256.Sum256([]byte("short-1")), exp.Unix(), clock.Now().Add(-time.Minute))}
+	sb.Set(func(s *testkit.Storage) {
+		s.ExtraKeys = []string{entryKey(sha256.Sum256([]byte("short-1")), exp.Unix(), clock.Now().Add(-time.Minute))}
 	})
 	if err := fullSync(b); err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestExpiryAndConcurrentSweep(t *testing.T) {
 func TestSweepIsBatched(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	s := newTestStorage(t, dir, "a")
+	s := testkit.NewStorage(t, dir, "a")
 	r := testOpen(t, s, testConfig(clock), nil)
 	total := sweepBatch + 10
 	for i := range total {
@@ -134,7 +134,7 @@ func TestSweepIsBatched(t *testing.T) {
 func TestCorruptEntriesSkipped(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	writer := testOpen(t, newTestStorage(t, dir, "w"), testConfig(clock), nil)
+	writer := testOpen(t, testkit.NewStorage(t, dir, "w"), testConfig(clock), nil)
 	if err := writer.Revoke(context.Background(), "good", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestCorruptEntriesSkipped(t *testing.T) {
 	}
 
 	logger, logs := testLogs()
-	reader := testOpen(t, newTestStorage(t, dir, "r"), testConfig(clock), logger) // loads at start
+	reader := testOpen(t, testkit.NewStorage(t, dir, "r"), testConfig(clock), logger) // loads at start
 	if !reader.IsRevoked("good") || !reader.IsRevoked("garbled-value") {
 		t.Fatal("a corrupt entry stopped valid entries from loading")
 	}
@@ -196,7 +196,7 @@ func TestCorruptEntriesSkipped(t *testing.T) {
 func TestOldEmptyBucketsRetired(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	r := testOpen(t, newTestStorage(t, dir, "a"), testConfig(clock), nil)
+	r := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
 	if err := r.Revoke(context.Background(), "short", clock.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}

@@ -18,10 +18,10 @@ func TestLoopRetriesWithBackoff(t *testing.T) {
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	cfg := testConfig(clock)
 	cfg.Interval = 3 * time.Second
-	s := newTestStorage(t, dir, "a")
+	s := testkit.NewStorage(t, dir, "a")
 	logger, logs := testLogs()
 	r := testOpen(t, s, cfg, logger)
-	other := testOpen(t, newTestStorage(t, dir, "other"), testConfig(clock), nil)
+	other := testOpen(t, testkit.NewStorage(t, dir, "other"), testConfig(clock), nil)
 	if err := other.Revoke(context.Background(), "first", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestLoopRetriesWithBackoff(t *testing.T) {
 		t.Fatalf("first sync: waited %s, err %v, revoked %v", waited, err, r.IsRevoked("first"))
 	}
 
-	s.set(func(s *testStorage) { s.failList = errors.New("storage is down") })
+	s.Set(func(s *testkit.Storage) { s.FailList = errors.New("storage is down") })
 	if _, err := loop.step(t); err == nil {
 		t.Fatal("a failing sync reported success")
 	}
@@ -65,7 +65,7 @@ func TestLoopRetriesWithBackoff(t *testing.T) {
 	if err := other.Revoke(context.Background(), "during-outage", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	s.set(func(s *testStorage) { s.failList = nil })
+	s.Set(func(s *testkit.Storage) { s.FailList = nil })
 	if _, err := loop.step(t); err != nil {
 		t.Fatal(err)
 	}
@@ -96,10 +96,10 @@ func TestBackoffIsCapped(t *testing.T) {
 func TestRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	s := newTestStorage(t, dir, "reader")
+	s := testkit.NewStorage(t, dir, "reader")
 	r := testOpen(t, s, testConfig(clock), nil)
-	w := testOpen(t, newTestStorage(t, dir, "writer"), testConfig(clock), nil)
-	if got := s.listed; len(got) != 1 || got[0] != keyPrefix+" (recursive)" {
+	w := testOpen(t, testkit.NewStorage(t, dir, "writer"), testConfig(clock), nil)
+	if got := s.Listed; len(got) != 1 || got[0] != keyPrefix+" (recursive)" {
 		t.Fatalf("the start did not list everything once: %q", got)
 	}
 	// many old revocations: a routine sync must not pay for them
@@ -115,17 +115,17 @@ func TestRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 	if err := w.Revoke(context.Background(), "recent", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	s.set(func(s *testStorage) { s.listed = nil })
+	s.Set(func(s *testkit.Storage) { s.Listed = nil })
 	if err := r.sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !r.IsRevoked("recent") {
 		t.Fatal("the routine sync missed a recent revocation")
 	}
-	if len(s.listed) == 0 || len(s.listed) > 3 {
-		t.Fatalf("a routine sync listed %q, want the 2-3 recent buckets", s.listed)
+	if len(s.Listed) == 0 || len(s.Listed) > 3 {
+		t.Fatalf("a routine sync listed %q, want the 2-3 recent buckets", s.Listed)
 	}
-	for _, p := range s.listed {
+	for _, p := range s.Listed {
 		if _, ok := parseBucketKey(p); !ok {
 			t.Fatalf("a routine sync listed %q, not a bucket", p)
 		}
@@ -157,12 +157,12 @@ func TestRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 	// after an outage longer than half the full period, the next sync is
 	// a full listing (buckets may have come and gone meanwhile)
 	clock.Advance(fullSyncEvery / 2)
-	s.set(func(s *testStorage) { s.listed = nil })
+	s.Set(func(s *testkit.Storage) { s.Listed = nil })
 	if err := r.sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.listed) != 1 || s.listed[0] != keyPrefix+" (recursive)" {
-		t.Fatalf("after a long gap the sync listed %q", s.listed)
+	if len(s.Listed) != 1 || s.Listed[0] != keyPrefix+" (recursive)" {
+		t.Fatalf("after a long gap the sync listed %q", s.Listed)
 	}
 }
 
