@@ -164,7 +164,10 @@ func TestLocationJSON(t *testing.T) {
 // locNoRead fails the test when read.
 type locNoRead struct{ t *testing.T }
 
-func (b *locNoRead) Read([]byte) (int, error) { b.t.Error("body read although the header had the token"); return 0, io.EOF }
+func (b *locNoRead) Read([]byte) (int, error) {
+	b.t.Error("body read although the header had the token")
+	return 0, io.EOF
+}
 
 func mustCtx(t *testing.T, mutate func(*App)) caddy.Context {
 	t.Helper()
@@ -176,7 +179,11 @@ func mustCtx(t *testing.T, mutate func(*App)) caddy.Context {
 // one; the others stay the app's.
 func TestLocationHandlerOverrides(t *testing.T) {
 	tok := authtestsToken(t, nil)
-	ctx := mustCtx(t, func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = locStr("Token"); a.TokenFrom = []string{"header", "query"} })
+	ctx := mustCtx(t, func(a *App) {
+		a.HeaderName = "X-Auth"
+		a.HeaderType = locStr("Token")
+		a.TokenFrom = []string{"header", "query"}
+	})
 	h := authtestsHandlerOn(t, ctx, &Auth{HeaderType: locStr("JWT"), QueryParam: "t"})
 	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "JWT "+tok)), "alice")
 	// a header of another type says more than a missing query parameter
