@@ -362,7 +362,7 @@ func tokenNameArg(d *caddyfile.Dispenser, header *string, headerType **string, q
 			return err
 		}
 		if !hasPlaceholder(v) {
-			if err := checkTokenNames(setting, "", &v); err != nil {
+			if err := checkTokenNames("", "", &v); err != nil {
 				return d.Err(err.Error())
 			}
 		}
@@ -374,7 +374,7 @@ func tokenNameArg(d *caddyfile.Dispenser, header *string, headerType **string, q
 		return err
 	}
 	if setting == "header_name" && !hasPlaceholder(*dst) {
-		if err := checkTokenNames(setting, *dst, nil); err != nil {
+		if err := checkTokenNames("", *dst, nil); err != nil {
 			return d.Err(err.Error())
 		}
 	}

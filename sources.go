@@ -474,13 +474,16 @@ func (n *tokenNames) buildMissingFromAll(sources []tokenSource, cookieName strin
 // carry: one that is not an HTTP token. (An empty query_param, json_key
 // or refresh_json_key is unset and takes the default.)
 func checkTokenNames(who, header string, headerType *string) error {
+	var err error
 	if header != "" && !isHTTPToken(header) {
-		return fmt.Errorf("%s: header_name %q is not a valid header name", who, header)
+		err = fmt.Errorf("header_name %q is not a valid header name", header)
+	} else if headerType != nil && *headerType != "" && !isHTTPToken(*headerType) {
+		err = fmt.Errorf("header_type %q must be one word, such as Bearer, or \"\" for a header that holds only the token", *headerType)
 	}
-	if headerType != nil && *headerType != "" && !isHTTPToken(*headerType) {
-		return fmt.Errorf("%s: header_type %q must be one word, such as Bearer, or \"\" for a header that holds only the token", who, *headerType)
+	if err != nil && who != "" {
+		err = fmt.Errorf("%s: %v", who, err)
 	}
-	return nil
+	return err
 }
 
 // isHTTPToken reports whether s is an RFC 9110 token (a header name or
