@@ -70,7 +70,7 @@ func TestAppProvision(t *testing.T) {
 		{"negative access_ttl", App{Secret: long(32), AccessTTL: caddy.Duration(-time.Second)}, []string{"access_ttl must not be negative"}, long(32)},
 		{"negative refresh_ttl", App{Secret: long(32), RefreshTTL: caddy.Duration(-time.Second)}, []string{"refresh_ttl must not be negative"}, long(32)},
 		{"negative fresh_for", App{Secret: long(32), FreshFor: caddy.Duration(-time.Second)}, []string{"fresh_for must not be negative"}, long(32)},
-		{"bad token_from", App{Secret: long(32), TokenFrom: []string{"header", "json"}}, []string{"token_from", `"json"`}, long(32)},
+		{"bad token_from", App{Secret: long(32), TokenFrom: []string{"header", "body"}}, []string{"token_from", `"body"`}, long(32)},
 		{"duplicate token_from", App{Secret: long(32), TokenFrom: []string{"query", "query"}}, []string{"token_from", "twice"}, long(32)},
 		{"negative cache_size", App{Secret: long(32), CacheSize: authtestsIntPtr(-1)}, []string{"cache_size must be 0 (off) or more"}, long(32)},
 		{"jwks_url not http", App{Secret: long(32), JWKSURLs: []string{"ftp://x"}}, []string{"jwks_url", "http"}, long(32)},

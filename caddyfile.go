@@ -63,7 +63,13 @@ func init() {
 //		refresh_ttl     <duration>
 //		fresh_for       <duration>
 //		identity_claim  <name>
-//		token_from      <header|cookie|query>...
+//		token_from      <header|cookie|query|json>...
+//		header_name     <name>
+//		header_type     <type>|""
+//		query_param     <name>
+//		json_key        <name>
+//		refresh_json_key <name>
+//		message_key     <key>
 //		revocation_sync <duration>
 //		cache_size      <n>
 //	}
@@ -123,6 +129,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			err = singleArgTo(d, &app.IdentityClaim)
 		case "token_from":
 			app.TokenFrom, err = tokenFromArgs(d)
+		case "header_name", "header_type", "query_param", "json_key", "refresh_json_key":
+			err = tokenNameArg(d, &app.HeaderName, &app.HeaderType, &app.QueryParam, &app.JSONKey, &app.RefreshJSONKey)
+		case "message_key":
+			err = nonEmptyArgTo(d, &app.MessageKey)
 		case "revocation_sync":
 			err = durationArg(d, &app.RevocationSync, &app.placeholders)
 		case "cache_size":
@@ -147,7 +157,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		optional
 //		token_type <access|refresh|any>
 //		require <claim> <value>...
-//		token_from <header|cookie|query>...
+//		token_from <header|cookie|query|json>...
+//		header_name <name>
+//		header_type <type>|""
+//		query_param <name>
+//		json_key    <name>
+//		refresh_json_key <name>
 //		verify_preflight
 //		handle_errors
 //	}
@@ -187,6 +202,8 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "token_from":
 			a.TokenFrom, err = tokenFromArgs(d)
+		case "header_name", "header_type", "query_param", "json_key", "refresh_json_key":
+			err = tokenNameArg(d, &a.HeaderName, &a.HeaderType, &a.QueryParam, &a.JSONKey, &a.RefreshJSONKey)
 		case "verify_preflight":
 			err = noArgs(d, &a.VerifyPreflight)
 		case "handle_errors":
@@ -319,7 +336,52 @@ func cacheSizeArg(d *caddyfile.Dispenser, dst **int, ph *placeholderSettings) er
 	return nil
 }
 
-// tokenFromArgs reads `token_from <header|cookie|query>...`.
+// nonEmptyArgTo reads exactly one argument, which must not be empty.
+func nonEmptyArgTo(d *caddyfile.Dispenser, dst *string) error {
+	setting := d.Val()
+	v, err := singleArg(d)
+	if err != nil {
+		return err
+	}
+	if v == "" {
+		return d.Errf("%s must not be empty", setting)
+	}
+	*dst = v
+	return nil
+}
+
+// tokenNameArg reads one of the names tokens are looked up under:
+// `header_name <name>`, `header_type <type>` (`header_type ""` reads the
+// whole header value as the token), `query_param <name>`, `json_key
+// <name>` or `refresh_json_key <name>`.
+func tokenNameArg(d *caddyfile.Dispenser, header *string, headerType **string, query, key, refreshKey *string) error {
+	setting := d.Val()
+	if setting == "header_type" {
+		v, err := singleArg(d)
+		if err != nil {
+			return err
+		}
+		if !hasPlaceholder(v) {
+			if err := checkTokenNames("", "", &v); err != nil {
+				return d.Err(err.Error())
+			}
+		}
+		*headerType = &v
+		return nil
+	}
+	dst := map[string]*string{"header_name": header, "query_param": query, "json_key": key, "refresh_json_key": refreshKey}[setting]
+	if err := nonEmptyArgTo(d, dst); err != nil {
+		return err
+	}
+	if setting == "header_name" && !hasPlaceholder(*dst) {
+		if err := checkTokenNames("", *dst, nil); err != nil {
+			return d.Err(err.Error())
+		}
+	}
+	return nil
+}
+
+// tokenFromArgs reads `token_from <header|cookie|query|json>...`.
 func tokenFromArgs(d *caddyfile.Dispenser) ([]string, error) {
 	args, err := listArgs(d)
 	if err != nil {
@@ -353,7 +415,12 @@ var _ caddyfile.Unmarshaler = (*Auth)(nil)
 //		user       <name> <bcrypt-hash> [<claim>=<value>...]
 //		users_file <path>
 //		deliver    <json|cookie>...
-//		token_from <header|cookie|query>...
+//		token_from <header|cookie|query|json>...
+//		header_name <name>
+//		header_type <type>|""
+//		query_param <name>
+//		json_key    <name>
+//		refresh_json_key <name>
 //		throttle   off
 //		throttle   [<max_per_user> <max_per_ip> <window>] {
 //			max_per_user <n>
@@ -408,6 +475,8 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			i.Deliver, err = deliverArgs(d)
 		case "token_from":
 			i.TokenFrom, err = tokenFromArgs(d)
+		case "header_name", "header_type", "query_param", "json_key", "refresh_json_key":
+			err = tokenNameArg(d, &i.HeaderName, &i.HeaderType, &i.QueryParam, &i.JSONKey, &i.RefreshJSONKey)
 		case "throttle":
 			i.Throttle, err = throttleArgs(d)
 		case "body_timeout":

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -33,14 +35,75 @@ func newAuthError(status int, code, msg string) *authError {
 	return &authError{status: status, code: code, msg: msg, body: msgBody(msg)}
 }
 
+// defaultMessageKey is the key of the refusal message in JSON bodies
+// (flask-jwt-extended's JWT_ERROR_MESSAGE_KEY).
+const defaultMessageKey = "msg"
+
 // msgBody is the JSON body {"msg": msg}, without HTML escaping so that
 // "<JWT>" reads as written.
-func msgBody(msg string) []byte {
+func msgBody(msg string) []byte { return keyedBody(defaultMessageKey, msg) }
+
+// keyedBody is the JSON body {key: msg}, without HTML escaping.
+func keyedBody(key, msg string) []byte {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(map[string]string{"msg": msg})
+	_ = enc.Encode(map[string]string{key: msg})
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// refusalBodies is an app's table of refusal bodies under its message_key
+// (nil for the default key, whose bodies every authError carries). A body
+// is built the first time the app refuses with that message, then reused:
+// copy on write, so that reading it takes no lock.
+type refusalBodies struct {
+	key    string
+	mu     sync.Mutex
+	bodies atomic.Pointer[map[string][]byte]
+}
+
+// maxRefusalBodies bounds the table; the refusals are a fixed set, well
+// below it.
+const maxRefusalBodies = 1024
+
+func newRefusalBodies(key string) *refusalBodies {
+	if key == "" || key == defaultMessageKey {
+		return nil
+	}
+	return &refusalBodies{key: key}
+}
+
+// body is e's JSON body under the table's key.
+func (t *refusalBodies) body(e *authError) []byte {
+	if t == nil {
+		return e.body
+	}
+	if m := t.bodies.Load(); m != nil {
+		if b, ok := (*m)[e.msg]; ok {
+			return b
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.bodies.Load()
+	if old != nil {
+		if b, ok := (*old)[e.msg]; ok {
+			return b
+		}
+	}
+	b := keyedBody(t.key, e.msg)
+	if old != nil && len(*old) >= maxRefusalBodies {
+		return b
+	}
+	m := make(map[string][]byte, 1)
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	m[e.msg] = b
+	t.bodies.Store(&m)
+	return b
 }
 
 func (e *authError) asMissing() *authError { e.missing, e.noToken = true, true; return e }
@@ -57,6 +120,7 @@ var (
 	errMissingRefreshCookie = newAuthError(401, "missing", `Missing cookie "refresh_token_cookie"`).asMissing()
 	errMissingQuery         = newAuthError(401, "missing", `Missing "jwt" query parameter`).asMissing()
 	errBadHeaderType        = newAuthError(401, "bad_authorization_header", "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'").asNoToken()
+	errBadHeader            = newAuthError(401, "bad_authorization_header", "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'").asNoToken()
 	errMultipleHeaders      = newAuthError(401, "bad_authorization_header", "Only one Authorization header is allowed").asNoToken()
 	errTooLarge             = coreRefusal(jws.ErrTooLarge)
 	errMalformed            = coreRefusal(jws.ErrMalformed)
@@ -125,14 +189,27 @@ func errorsAsAuth(err error) (*authError, bool) {
 // writeAuthError sends a refusal as the contract shapes it: JSON
 // {"msg": ...}, and for a 401 a Bearer challenge that says invalid_token
 // when a token was presented.
-func writeAuthError(w http.ResponseWriter, e *authError) {
+func writeAuthError(w http.ResponseWriter, e *authError) { writeRefusal(w, e, e.body) }
+
+// writeRefusal sends the refusal e with the JSON body given, the app's
+// (see App.writeAuthError).
+func writeRefusal(w http.ResponseWriter, e *authError, body []byte) {
 	h := w.Header()
 	setChallenge(h, e)
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(e.status)
-	_, _ = w.Write(e.body)
+	_, _ = w.Write(body)
+}
+
+// writeAuthError sends a refusal with the app's message_key.
+func (a *App) writeAuthError(w http.ResponseWriter, e *authError) {
+	if a == nil {
+		writeAuthError(w, e)
+		return
+	}
+	writeRefusal(w, e, a.refusals.body(e))
 }
 
 func setChallenge(h http.Header, e *authError) {

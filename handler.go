@@ -43,6 +43,14 @@ type Auth struct {
 	// Where the token is looked up, in order. Default: the app's token_from.
 	TokenFrom []string `json:"token_from,omitempty"`
 
+	// The names tokens are looked up under; each defaults to the app's
+	// setting of the same name (see App).
+	HeaderName     string  `json:"header_name,omitempty"`
+	HeaderType     *string `json:"header_type,omitempty"`
+	QueryParam     string  `json:"query_param,omitempty"`
+	JSONKey        string  `json:"json_key,omitempty"`
+	RefreshJSONKey string  `json:"refresh_json_key,omitempty"`
+
 	// Verify CORS preflight requests (OPTIONS with
 	// Access-Control-Request-Method) too. Default: they pass untouched,
 	// because browsers never send credentials on a preflight.
@@ -55,6 +63,7 @@ type Auth struct {
 
 	app        *App
 	sources    []tokenSource
+	names      *tokenNames
 	cookieName string
 	wantType   string
 	logger     *zap.Logger
@@ -94,6 +103,9 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
+	if h.names, err = h.app.handlerNames("jwt_auth", h.HeaderName, h.HeaderType, h.QueryParam, h.JSONKey, h.RefreshJSONKey); err != nil {
+		return err
+	}
 	h.cookieName = accessCookieName
 	if h.wantType == token.TypeRefresh {
 		h.cookieName = refreshCookieName
@@ -104,7 +116,10 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 // resolvePlaceholders replaces the global placeholders ({env.*}, ...) in
 // every setting, once, at load.
 func (h *Auth) resolvePlaceholders() error {
-	vals := append([]*string{&h.TokenType}, pointers(h.TokenFrom)...)
+	vals := append([]*string{&h.TokenType, &h.HeaderName, &h.QueryParam, &h.JSONKey, &h.RefreshJSONKey}, pointers(h.TokenFrom)...)
+	if h.HeaderType != nil {
+		vals = append(vals, h.HeaderType)
+	}
 	for i := range h.Require {
 		vals = append(vals, &h.Require[i].Claim)
 		vals = append(vals, pointers(h.Require[i].Values)...)
@@ -141,7 +156,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	tok, e := h.app.authenticate(r, h.sources, h.cookieName, h.wantType)
+	tok, e := h.app.authenticateNamed(r, h.sources, h.names, h.cookieName, h.wantType)
 	if e == nil && h.FreshRequired && !tok.IsFresh(h.app.now()) {
 		e = errNotFresh
 	}
@@ -150,10 +165,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	if e != nil {
 		// Optional routes pass on anonymously when no token was presented,
-		// including an Authorization header of another scheme (as
+		// including an Authorization header of another type (as
 		// flask-jwt-extended's optional=True does); a presented token that
-		// fails is refused.
-		if h.Optional && (e.missing || e == errBadHeaderType) {
+		// fails is refused, and so is a malformed header of the configured
+		// type (`Bearer a b`, `Bearer`), which flask refuses too.
+		if h.Optional && (e.missing || e == h.names.orDefault().badHeaderType) {
 			h.app.metrics.countRequest(outcomeAnonymous)
 			return next.ServeHTTP(w, r)
 		}
@@ -179,8 +195,35 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, repl *caddy.Replac
 		setChallenge(w.Header(), e)
 		return caddyhttp.Error(e.status, e)
 	}
-	writeAuthError(w, e)
+	h.app.writeAuthError(w, e)
 	return nil
+}
+
+// handlerNames returns the names a handler looks tokens up under: the
+// app's, with the handler's settings in place of those it sets.
+func (a *App) handlerNames(who, header string, headerType *string, query, key, refreshKey string) (*tokenNames, error) {
+	if header == "" && headerType == nil && query == "" && key == "" && refreshKey == "" {
+		return a.names, nil
+	}
+	if err := checkTokenNames(who, header, headerType); err != nil {
+		return nil, err
+	}
+	if header == "" {
+		header = a.HeaderName
+	}
+	if headerType == nil {
+		headerType = a.HeaderType
+	}
+	if query == "" {
+		query = a.QueryParam
+	}
+	if key == "" {
+		key = a.JSONKey
+	}
+	if refreshKey == "" {
+		refreshKey = a.RefreshJSONKey
+	}
+	return newTokenNames(header, headerType, query, key, refreshKey), nil
 }
 
 // authenticate finds the request's token and checks everything the
@@ -189,7 +232,14 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, repl *caddy.Replac
 // wantType is access, refresh or any. jwt_issue's refresh and logout routes
 // use it too.
 func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, wantType string) (*token.Verified, *authError) {
-	raw, from, e := extractToken(r, sources, cookieName)
+	return a.authenticateNamed(r, sources, a.names, cookieName, wantType)
+}
+
+// authenticateNamed is authenticate with the names the handler looks
+// tokens up under; a refresh token's JSON field is read where wantType is
+// refresh.
+func (a *App) authenticateNamed(r *http.Request, sources []tokenSource, names *tokenNames, cookieName, wantType string) (*token.Verified, *authError) {
+	raw, from, e := extractTokenNamed(r, sources, names, cookieName, wantType == token.TypeRefresh)
 	if e != nil {
 		return nil, e
 	}

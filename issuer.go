@@ -85,6 +85,14 @@ type Issue struct {
 	// cookie added when tokens are delivered as cookies.
 	TokenFrom []string `json:"token_from,omitempty"`
 
+	// The names refresh and logout look tokens up under; each defaults to
+	// the app's setting of the same name (see App).
+	HeaderName     string  `json:"header_name,omitempty"`
+	HeaderType     *string `json:"header_type,omitempty"`
+	QueryParam     string  `json:"query_param,omitempty"`
+	JSONKey        string  `json:"json_key,omitempty"`
+	RefreshJSONKey string  `json:"refresh_json_key,omitempty"`
+
 	// Limits on failed logins (login and reauth routes). Default: 5 per
 	// username and 20 per client IP within 15 minutes.
 	Throttle *ThrottleConfig `json:"throttle,omitempty"`
@@ -112,6 +120,7 @@ type Issue struct {
 	creds         *users.Credentials
 	throttle      *users.Throttle
 	sources       []tokenSource
+	names         *tokenNames
 	deliverJSON   bool
 	deliverCookie bool
 	// placeholders holds number and duration settings given as
@@ -176,6 +185,9 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	if len(h.Deliver) == 0 {
 		h.deliverJSON = true
 	}
+	if h.names, err = h.app.handlerNames("jwt_issue", h.HeaderName, h.HeaderType, h.QueryParam, h.JSONKey, h.RefreshJSONKey); err != nil {
+		return err
+	}
 	h.sources = h.app.sources
 	if len(h.TokenFrom) > 0 {
 		if h.sources, err = parseTokenSources("jwt_issue token_from", h.TokenFrom); err != nil {
@@ -220,6 +232,13 @@ func (h *Issue) resolvePlaceholders() error {
 		{"users_file", []*string{&h.UsersFile}},
 		{"deliver", pointers(h.Deliver)},
 		{"token_from", pointers(h.TokenFrom)},
+		{"token names", []*string{&h.HeaderName, &h.QueryParam, &h.JSONKey, &h.RefreshJSONKey}},
+	}
+	if h.HeaderType != nil {
+		settings = append(settings, struct {
+			name string
+			vals []*string
+		}{"header_type", []*string{h.HeaderType}})
 	}
 	for _, s := range settings {
 		if err := resolveEach(s.name, s.vals...); err != nil {
@@ -312,7 +331,7 @@ func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeAuthError(w, errMethodNotAllowed)
+		h.app.writeAuthError(w, errMethodNotAllowed)
 		return nil
 	}
 	defer h.boundBodyRead(w)()
@@ -464,7 +483,7 @@ func (h *Issue) sessionFamily(r *http.Request, identity string) string {
 		{accessCookieName, token.TypeAccess},
 		{refreshCookieName, token.TypeRefresh},
 	} {
-		tok, e := h.app.authenticate(r, h.sources, src.cookie, src.typ)
+		tok, e := h.app.authenticateNamed(r, h.sources, h.names, src.cookie, src.typ)
 		if e == nil && tok.Identity == identity && tok.Family != "" && h.app.issuedHere(tok) {
 			// only a family minted here: another issuer's token names none
 			// of this app's sessions
@@ -475,7 +494,7 @@ func (h *Issue) sessionFamily(r *http.Request, identity string) string {
 }
 
 func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	tok, e := h.app.authenticate(r, h.sources, refreshCookieName, token.TypeRefresh)
+	tok, e := h.app.authenticateNamed(r, h.sources, h.names, refreshCookieName, token.TypeRefresh)
 	if e != nil {
 		if e == errRevoked && h.RotateRefresh {
 			h.revokePresentedFamily(r)
@@ -614,7 +633,7 @@ func mintedAt(raw string) (time.Time, error) {
 // refresh under rotation: it may be a stolen, already rotated token, so
 // every token of its family is revoked (RFC 9700 4.14.2).
 func (h *Issue) revokePresentedFamily(r *http.Request) {
-	raw, _, e := extractToken(r, h.sources, refreshCookieName)
+	raw, _, e := extractTokenNamed(r, h.sources, h.names, refreshCookieName, true)
 	if e != nil {
 		return
 	}
@@ -653,7 +672,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
-	access, accessErr := h.app.authenticate(r, h.sources, accessCookieName, token.TypeAccess)
+	access, accessErr := h.app.authenticateNamed(r, h.sources, h.names, accessCookieName, token.TypeAccess)
 	if accessErr != nil && !skippableAtLogout(accessErr) {
 		return h.refuse(w, r, accessErr)
 	}
@@ -663,7 +682,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	}
 	if access == nil && refresh == nil {
 		if accessErr == nil {
-			accessErr = errMissingHeader
+			accessErr = h.names.orDefault().missingHeader
 		}
 		return h.refuse(w, r, accessErr)
 	}
@@ -820,7 +839,7 @@ func (h *Issue) refuse(w http.ResponseWriter, r *http.Request, e *authError) err
 		c.Write(zap.String("reason", e.code), zap.Int("status", e.status),
 			zap.String("remote_ip", clientIP(r)), zap.String("path", r.URL.Path))
 	}
-	writeAuthError(w, e)
+	h.app.writeAuthError(w, e)
 	return nil
 }
 
@@ -992,7 +1011,7 @@ const jwksCacheControl = "public, max-age=300"
 func (h *Issue) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeAuthError(w, errMethodNotAllowed)
+		h.app.writeAuthError(w, errMethodNotAllowed)
 		return nil
 	}
 	body := h.app.ring.PublicJWKS()

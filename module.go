@@ -84,9 +84,35 @@ type App struct {
 	// The claim that names the user. Default: sub.
 	IdentityClaim string `json:"identity_claim,omitempty"`
 
-	// Where tokens are looked up, in order: header, cookie, query.
-	// Default: header.
+	// Where tokens are looked up, in order: header, cookie, query, json
+	// (a field of a JSON request body). Default: header.
 	TokenFrom []string `json:"token_from,omitempty"`
+
+	// The header a token is read from (JWT_HEADER_NAME). Default:
+	// Authorization.
+	HeaderName string `json:"header_name,omitempty"`
+
+	// The type (scheme) before the token in that header (JWT_HEADER_TYPE),
+	// matched case-insensitively. Default: Bearer; "" reads the whole
+	// header value as the token.
+	HeaderType *string `json:"header_type,omitempty"`
+
+	// The query parameter a token is read from (JWT_QUERY_STRING_NAME).
+	// Default: jwt.
+	QueryParam string `json:"query_param,omitempty"`
+
+	// The field of a JSON body an access token is read from
+	// (JWT_JSON_KEY). Default: access_token.
+	JSONKey string `json:"json_key,omitempty"`
+
+	// The field of a JSON body a refresh token is read from, where a
+	// refresh token is wanted (JWT_REFRESH_JSON_KEY). Default:
+	// refresh_token.
+	RefreshJSONKey string `json:"refresh_json_key,omitempty"`
+
+	// The key of the message in every JSON refusal, login failures
+	// included (JWT_ERROR_MESSAGE_KEY). Default: msg.
+	MessageKey string `json:"message_key,omitempty"`
 
 	// How often the in-memory set of revoked token ids is refreshed from
 	// Caddy's storage (the global `storage` option), so that revocations
@@ -117,6 +143,8 @@ type App struct {
 	metrics  *appMetrics
 	revoked  revocationStore
 	sources  []tokenSource
+	names    *tokenNames
+	refusals *refusalBodies
 	logger   *zap.Logger
 	// now is the clock. Every part of the app reads it through clock, so
 	// a test that replaces it after Provision moves them all.
@@ -154,6 +182,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.sources, err = parseTokenSources("token_from", a.TokenFrom); err != nil {
 		return err
 	}
+	if err := checkTokenNames("jwt", a.HeaderName, a.HeaderType); err != nil {
+		return err
+	}
+	a.names = newTokenNames(a.HeaderName, a.HeaderType, a.QueryParam, a.JSONKey, a.RefreshJSONKey)
+	a.refusals = newRefusalBodies(a.MessageKey)
 	size := token.DefaultCacheSize
 	if a.CacheSize != nil {
 		size = *a.CacheSize
@@ -229,6 +262,14 @@ func (a *App) resolvePlaceholders() error {
 	for i := range a.TokenFrom {
 		resolve("token_from", &a.TokenFrom[i])
 	}
+	resolve("header_name", &a.HeaderName)
+	if a.HeaderType != nil {
+		resolve("header_type", a.HeaderType)
+	}
+	resolve("query_param", &a.QueryParam)
+	resolve("json_key", &a.JSONKey)
+	resolve("refresh_json_key", &a.RefreshJSONKey)
+	resolve("message_key", &a.MessageKey)
 	if err != nil {
 		return err
 	}

@@ -1,21 +1,31 @@
 package jwtextended
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
+	"io"
+	"mime"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 )
 
-// tokenSource is one place a token is looked up: the Authorization header,
-// a cookie or a query parameter.
+// tokenSource is one place a token is looked up: the Authorization header
+// (or the header named by header_name), a cookie, a query parameter or a
+// field of a JSON body.
 type tokenSource uint8
 
 const (
 	sourceHeader tokenSource = iota + 1
 	sourceCookie
 	sourceQuery
+	sourceJSON
 )
 
 // Names of the places tokens are looked up, as flask-jwt-extended names them.
@@ -26,6 +36,10 @@ const (
 	refreshCSRFCookie = "csrf_refresh_token"
 	csrfHeaderName    = "X-Csrf-Token" // canonical form of X-CSRF-TOKEN
 	queryParamName    = "jwt"
+	headerName        = "Authorization"
+	headerType        = "Bearer"
+	jsonKey           = "access_token"
+	refreshJSONKey    = "refresh_token"
 )
 
 func (s tokenSource) String() string {
@@ -36,6 +50,8 @@ func (s tokenSource) String() string {
 		return "cookie"
 	case sourceQuery:
 		return "query"
+	case sourceJSON:
+		return "json"
 	}
 	return "none"
 }
@@ -53,8 +69,10 @@ func parseTokenSources(setting string, words []string) ([]tokenSource, error) {
 			s = sourceCookie
 		case "query":
 			s = sourceQuery
+		case "json":
+			s = sourceJSON
 		default:
-			return nil, fmt.Errorf("%s: unknown token source %q; use header, cookie or query", setting, w)
+			return nil, fmt.Errorf("%s: unknown token source %q; use header, cookie, query or json", setting, w)
 		}
 		for _, have := range out {
 			if have == s {
@@ -66,23 +84,133 @@ func parseTokenSources(setting string, words []string) ([]tokenSource, error) {
 	return out, nil
 }
 
-// extractToken looks the token up in the sources, in order, and returns
-// the first found. cookieName is the cookie read in cookie mode
-// (access_token_cookie, or refresh_token_cookie where a refresh token is
-// wanted). When no source has a token it returns the refusal that
-// flask-jwt-extended gives.
+// tokenNames are the names a token is looked up under (header_name,
+// header_type, query_param, json_key, refresh_json_key), with the refusals
+// that name them, built once per configuration: looking a token up and
+// refusing one allocates nothing more than with the default names.
+type tokenNames struct {
+	header         string // canonical form, the key of http.Header
+	headerType     string // "" reads the whole header value as the token
+	queryParam     string
+	jsonKey        string
+	refreshJSONKey string
+
+	missingHeader   *authError
+	badHeaderType   *authError // a header of another type: no token here
+	badHeader       *authError // a header of the configured type, malformed
+	multipleHeaders *authError
+	missingQuery    *authError
+	missingJSON     *authError
+	missingRefJSON  *authError
+
+	// missing memoizes missingFromAll per list of sources (copy on write;
+	// there are a handful of lists per configuration).
+	mu      sync.Mutex
+	missing atomic.Pointer[map[missingKey]*authError]
+}
+
+// missingKey names one "no token in any source" refusal: the sources (three
+// bits each, in order), the cookie read, and which JSON message applies.
+type missingKey struct {
+	sources uint32
+	cookie  string
+	json    *authError
+}
+
+// defaultNames are flask-jwt-extended's names; their refusals are the
+// package's (errMissingHeader, ...), which tests and callers compare with.
+var defaultNames = func() *tokenNames {
+	n := &tokenNames{
+		header: headerName, headerType: headerType, queryParam: queryParamName,
+		jsonKey: jsonKey, refreshJSONKey: refreshJSONKey,
+		missingHeader: errMissingHeader, badHeaderType: errBadHeaderType, badHeader: errBadHeader,
+		multipleHeaders: errMultipleHeaders, missingQuery: errMissingQuery,
+	}
+	n.missingJSON, n.missingRefJSON = missingJSONKey(jsonKey), missingJSONKey(refreshJSONKey)
+	return n
+}()
+
+// newTokenNames returns the names of a configuration, with its refusals;
+// the defaults' own when every name is the default.
+func newTokenNames(header string, headerType *string, query, key, refreshKey string) *tokenNames {
+	n := &tokenNames{
+		header: http.CanonicalHeaderKey(header), headerType: defaultNames.headerType,
+		queryParam: query, jsonKey: key, refreshJSONKey: refreshKey,
+	}
+	if header == "" {
+		n.header = defaultNames.header
+	}
+	if headerType != nil {
+		n.headerType = *headerType
+	}
+	if query == "" {
+		n.queryParam = defaultNames.queryParam
+	}
+	if key == "" {
+		n.jsonKey = defaultNames.jsonKey
+	}
+	if refreshKey == "" {
+		n.refreshJSONKey = defaultNames.refreshJSONKey
+	}
+	if n.header == defaultNames.header && n.headerType == defaultNames.headerType && n.queryParam == defaultNames.queryParam &&
+		n.jsonKey == defaultNames.jsonKey && n.refreshJSONKey == defaultNames.refreshJSONKey {
+		return defaultNames
+	}
+	h, t := n.header, n.headerType
+	n.missingHeader = newAuthError(401, "missing", fmt.Sprintf("Missing %s Header", h)).asMissing()
+	n.badHeaderType = newAuthError(401, "bad_authorization_header", fmt.Sprintf("Missing '%s' type in '%s' header. Expected '%s: %s <JWT>'", t, h, h, t)).asNoToken()
+	if t == "" {
+		n.badHeader = newAuthError(401, "bad_authorization_header", fmt.Sprintf("Bad %s header. Expected '%s: <JWT>'", h, h)).asNoToken()
+	} else {
+		n.badHeader = newAuthError(401, "bad_authorization_header", fmt.Sprintf("Bad %s header. Expected '%s: %s <JWT>'", h, h, t)).asNoToken()
+	}
+	n.multipleHeaders = newAuthError(401, "bad_authorization_header", fmt.Sprintf("Only one %s header is allowed", h)).asNoToken()
+	n.missingQuery = newAuthError(401, "missing", fmt.Sprintf("Missing %q query parameter", n.queryParam)).asMissing()
+	n.missingJSON, n.missingRefJSON = missingJSONKey(n.jsonKey), missingJSONKey(n.refreshJSONKey)
+	return n
+}
+
+// missingJSONKey is flask-jwt-extended's refusal when a JSON body lacks the
+// token's field.
+func missingJSONKey(key string) *authError {
+	return newAuthError(401, "missing", fmt.Sprintf("Missing %q key in json data.", key)).asMissing()
+}
+
+// orDefault is n, or the default names for a handler set up without them.
+func (n *tokenNames) orDefault() *tokenNames {
+	if n == nil {
+		return defaultNames
+	}
+	return n
+}
+
+// extractToken looks the token up in the sources, in order, under the
+// default names. See extractTokenNamed.
 func extractToken(r *http.Request, sources []tokenSource, cookieName string) (string, tokenSource, *authError) {
-	var firstErr *authError
+	return extractTokenNamed(r, sources, defaultNames, cookieName, cookieName == refreshCookieName)
+}
+
+// extractTokenNamed looks the token up in the sources, in order, and
+// returns the first found. cookieName is the cookie read in cookie mode
+// (access_token_cookie, or refresh_token_cookie where a refresh token is
+// wanted); refresh picks refresh_json_key over json_key. When no source has
+// a token it returns the refusal that flask-jwt-extended gives.
+func extractTokenNamed(r *http.Request, sources []tokenSource, names *tokenNames, cookieName string, refresh bool) (string, tokenSource, *authError) {
+	names = names.orDefault()
+	var firstErr, jsonErr *authError
 	for _, s := range sources {
 		var tok string
 		var err *authError
 		switch s {
 		case sourceHeader:
-			tok, err = tokenFromHeader(r)
+			tok, err = names.fromHeader(r)
 		case sourceCookie:
 			tok, err = tokenFromCookie(r, cookieName)
 		case sourceQuery:
-			tok, err = tokenFromQuery(r)
+			tok, err = names.fromQuery(r)
+		case sourceJSON:
+			tok, err = names.fromJSON(r, refresh)
+			jsonErr = err
 		}
 		if err == nil {
 			return tok, s, nil
@@ -93,31 +221,52 @@ func extractToken(r *http.Request, sources []tokenSource, cookieName string) (st
 		}
 	}
 	if firstErr != nil && firstErr.missing && len(sources) > 1 {
-		return "", 0, missingFromAll(sources, cookieName)
+		return "", 0, names.missingFromAll(sources, cookieName, jsonErr)
 	}
 	return "", 0, firstErr
 }
 
-func tokenFromHeader(r *http.Request) (string, *authError) {
-	vals := r.Header["Authorization"]
+func tokenFromHeader(r *http.Request) (string, *authError) { return defaultNames.fromHeader(r) }
+
+// fromHeader reads the token from the header, as flask-jwt-extended does:
+// `<header_type> <JWT>`, or with header_type "" the whole value. A header
+// of another type is no token here (optional routes pass it on); one of
+// the configured type that is malformed is refused.
+func (n *tokenNames) fromHeader(r *http.Request) (string, *authError) {
+	vals := r.Header[n.header]
 	switch len(vals) {
 	case 0:
-		return "", errMissingHeader
+		return "", n.missingHeader
 	case 1:
 	default:
-		return "", errMultipleHeaders
+		return "", n.multipleHeaders
 	}
-	v := vals[0]
+	v := strings.TrimSpace(vals[0])
 	if v == "" {
-		return "", errMissingHeader
+		return "", n.missingHeader
 	}
-	const scheme = "Bearer "
-	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", errBadHeaderType
+	tok := v
+	if n.headerType != "" {
+		if strings.IndexByte(v, ',') >= 0 {
+			// a list of credentials (flask accepts one of its type among
+			// them); a token never holds a comma
+			return "", n.badHeaderType
+		}
+		i := strings.IndexAny(v, " \t")
+		if i < 0 {
+			i = len(v)
+		}
+		// the scheme is case-insensitive (RFC 7235)
+		if !strings.EqualFold(v[:i], n.headerType) {
+			return "", n.badHeaderType
+		}
+		if i == len(v) || v[i] != ' ' {
+			return "", n.badHeader
+		}
+		tok = v[i+1:]
 	}
-	tok := v[len(scheme):]
-	if strings.IndexByte(tok, ' ') >= 0 {
-		return "", errBadHeaderType
+	if tok == "" || strings.ContainsAny(tok, " \t") {
+		return "", n.badHeader
 	}
 	if len(tok) > jws.MaxTokenSize {
 		return "", errTooLarge
@@ -146,19 +295,26 @@ func tokenFromCookie(r *http.Request, name string) (string, *authError) {
 			return v, nil
 		}
 	}
-	if name == refreshCookieName {
-		return "", errMissingRefreshCookie
-	}
-	return "", errMissingAccessCookie
+	return "", missingCookie(name)
 }
 
-func tokenFromQuery(r *http.Request) (string, *authError) {
-	if r.URL.RawQuery == "" {
-		return "", errMissingQuery
+// missingCookie is the refusal when the cookie name has no token.
+func missingCookie(name string) *authError {
+	if name == refreshCookieName {
+		return errMissingRefreshCookie
 	}
-	v := r.URL.Query().Get(queryParamName)
+	return errMissingAccessCookie
+}
+
+func tokenFromQuery(r *http.Request) (string, *authError) { return defaultNames.fromQuery(r) }
+
+func (n *tokenNames) fromQuery(r *http.Request) (string, *authError) {
+	if r.URL.RawQuery == "" {
+		return "", n.missingQuery
+	}
+	v := r.URL.Query().Get(n.queryParam)
 	if v == "" {
-		return "", errMissingQuery
+		return "", n.missingQuery
 	}
 	if len(v) > jws.MaxTokenSize {
 		return "", errTooLarge
@@ -166,51 +322,181 @@ func tokenFromQuery(r *http.Request) (string, *authError) {
 	return v, nil
 }
 
-// missingRefusals memoizes missingFromAll: there are few lists of sources,
-// and building the refusal (its message and JSON body) on every request
-// without a token would allocate on the anonymous path of optional routes.
-// Indexed by the list (two bits per source, at most three) and whether the
-// refresh cookie is meant.
-var missingRefusals [2 << 6]atomic.Pointer[authError]
+// Refusals of the json source.
+var (
+	errNotJSON        = newAuthError(401, "missing", "Invalid content-type. Must be application/json.").asMissing()
+	errBodyUnreadable = newAuthError(400, "bad_request", "Request body could not be read")
+)
+
+// fromJSON reads the token from the json_key field (refresh_json_key where
+// a refresh token is wanted) of a JSON object body: only with Content-Type
+// application/json, and only within maxIssueBody bytes (a larger body is
+// refused with 413). The body is put back as it was, so the upstream reads
+// it unchanged. As in flask-jwt-extended, a body that is not valid JSON, or
+// whose field is absent, null or empty, has no token.
+func (n *tokenNames) fromJSON(r *http.Request, refresh bool) (string, *authError) {
+	missing, key := n.missingJSON, n.jsonKey
+	if refresh {
+		missing, key = n.missingRefJSON, n.refreshJSONKey
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return "", errNotJSON
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return "", errNotJSON
+	}
+	body, e := peekBody(r)
+	if e != nil {
+		return "", e
+	}
+	m, _ := strictjson.Decode(body)
+	if m == nil {
+		return "", missing
+	}
+	switch v := m[key].(type) {
+	case nil:
+		return "", missing
+	case string:
+		if v == "" {
+			return "", missing
+		}
+		if len(v) > jws.MaxTokenSize {
+			return "", errTooLarge
+		}
+		return v, nil
+	}
+	// a number, object, ...: a token that cannot be one
+	return "", errMalformed
+}
+
+// peekBody reads the request body, at most maxIssueBody bytes, and puts it
+// back: what was read, followed by whatever was not.
+func peekBody(r *http.Request) ([]byte, *authError) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	orig := r.Body
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(io.LimitReader(orig, maxIssueBody+1))
+	body := buf.Bytes()
+	if err == nil && len(body) <= maxIssueBody {
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		return body, nil
+	}
+	r.Body = &restoredBody{Reader: io.MultiReader(bytes.NewReader(body), orig), Closer: orig}
+	switch {
+	case err == nil:
+		return nil, errBodyTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, errBodyTimeout
+	}
+	return nil, errBodyUnreadable
+}
+
+// restoredBody is a request body of which a part was read: that part,
+// then the rest.
+type restoredBody struct {
+	io.Reader
+	io.Closer
+}
 
 // missingFromAll is flask-jwt-extended's message when no location has a
-// token: "Missing JWT in headers or cookies (Missing Authorization Header;
-// Missing cookie "access_token_cookie")".
+// token, under the default names: "Missing JWT in headers or cookies
+// (Missing Authorization Header; Missing cookie "access_token_cookie")".
 func missingFromAll(sources []tokenSource, cookieName string) *authError {
-	idx := 0
+	return defaultNames.missingFromAll(sources, cookieName, nil)
+}
+
+// missingFromAll returns the refusal when none of the sources has a token,
+// built once per list of sources (and cookie, and JSON message): building
+// it on every request without a token would allocate on the anonymous
+// path of optional routes. jsonErr is the json source's refusal, if it was
+// tried.
+func (n *tokenNames) missingFromAll(sources []tokenSource, cookieName string, jsonErr *authError) *authError {
+	if len(sources) > 10 {
+		return n.buildMissingFromAll(sources, cookieName, jsonErr)
+	}
+	k := missingKey{cookie: cookieName, json: jsonErr}
 	for i, s := range sources {
-		idx |= int(s) << (2 * i)
+		k.sources |= uint32(s) << (3 * i)
 	}
-	if cookieName == refreshCookieName {
-		idx |= 1 << 6
+	if m := n.missing.Load(); m != nil {
+		if e, ok := (*m)[k]; ok {
+			return e
+		}
 	}
-	if len(sources) > 3 {
-		return buildMissingFromAll(sources, cookieName)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	old := n.missing.Load()
+	if old != nil {
+		if e, ok := (*old)[k]; ok {
+			return e
+		}
 	}
-	if e := missingRefusals[idx].Load(); e != nil {
-		return e
+	e := n.buildMissingFromAll(sources, cookieName, jsonErr)
+	if old != nil && len(*old) >= 64 {
+		return e // a bound, never reached by a configuration
 	}
-	e := buildMissingFromAll(sources, cookieName)
-	missingRefusals[idx].Store(e)
+	m := make(map[missingKey]*authError, 1)
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	m[k] = e
+	n.missing.Store(&m)
 	return e
 }
 
-func buildMissingFromAll(sources []tokenSource, cookieName string) *authError {
+func (n *tokenNames) buildMissingFromAll(sources []tokenSource, cookieName string, jsonErr *authError) *authError {
 	var where, why []string
 	for _, s := range sources {
 		switch s {
 		case sourceHeader:
-			where, why = append(where, "headers"), append(why, errMissingHeader.msg)
+			where, why = append(where, "headers"), append(why, n.missingHeader.msg)
 		case sourceCookie:
-			where = append(where, "cookies")
-			if cookieName == refreshCookieName {
-				why = append(why, errMissingRefreshCookie.msg)
-			} else {
-				why = append(why, errMissingAccessCookie.msg)
-			}
+			where, why = append(where, "cookies"), append(why, missingCookie(cookieName).msg)
 		case sourceQuery:
-			where, why = append(where, "query string"), append(why, errMissingQuery.msg)
+			where, why = append(where, "query string"), append(why, n.missingQuery.msg)
+		case sourceJSON:
+			if jsonErr == nil {
+				jsonErr = n.missingJSON
+			}
+			where, why = append(where, "json"), append(why, jsonErr.msg)
 		}
 	}
 	return newAuthError(401, "missing", fmt.Sprintf("Missing JWT in %s (%s)", strings.Join(where, " or "), strings.Join(why, "; "))).asMissing()
+}
+
+// checkTokenNames refuses a header name or type that no request could
+// carry: one that is not an HTTP token. (An empty query_param, json_key
+// or refresh_json_key is unset and takes the default.)
+func checkTokenNames(who, header string, headerType *string) error {
+	var err error
+	if header != "" && !isHTTPToken(header) {
+		err = fmt.Errorf("header_name %q is not a valid header name", header)
+	} else if headerType != nil && *headerType != "" && !isHTTPToken(*headerType) {
+		err = fmt.Errorf("header_type %q must be one word, such as Bearer, or \"\" for a header that holds only the token", *headerType)
+	}
+	if err != nil && who != "" {
+		err = fmt.Errorf("%s: %v", who, err)
+	}
+	return err
+}
+
+// isHTTPToken reports whether s is an RFC 9110 token (a header name or
+// an authentication scheme).
+func isHTTPToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
 }

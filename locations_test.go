@@ -1,0 +1,286 @@
+package jwtextended
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// Unit tests of issue 13's token locations: header_name, header_type,
+// query_param, json_key, refresh_json_key, token_from json, message_key,
+// and optional routes refusing a malformed header of the configured type.
+
+func locStr(s string) *string { return &s }
+
+// locReq is a GET /api with the given headers (name, value, ...).
+func locReq(kv ...string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/api", nil)
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.Header.Add(kv[i], kv[i+1])
+	}
+	return r
+}
+
+// locJSONReq is a POST /api with body and Content-Type ct.
+func locJSONReq(ct, body string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "http://example.com/api", strings.NewReader(body))
+	if ct != "" {
+		r.Header.Set("Content-Type", ct)
+	}
+	return r
+}
+
+func locAssertPassed(t *testing.T, res authtestsResult, identity string) {
+	t.Helper()
+	if !res.next.called || res.next.header.Get("X-Jwt-Identity") != identity {
+		t.Fatalf("want passed as %q; got next=%v, %d %s", identity, res.next.called, res.rec.Code, res.rec.Body)
+	}
+}
+
+func TestLocationHeaderName(t *testing.T) {
+	tok := authtestsToken(t, nil)
+	h, _ := authtestsHandler(t, func(a *App) { a.HeaderName = "x-auth" }, nil)
+
+	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "Bearer "+tok)), "alice")
+	authtestsAssertRefused(t, authtestsServe(h, locReq("Authorization", "Bearer "+tok)), 401, "Missing X-Auth Header", authtestsNoTokenChallenge)
+	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Basic YWxpY2U6cHc=")), 401,
+		"Missing 'Bearer' type in 'X-Auth' header. Expected 'X-Auth: Bearer <JWT>'", authtestsNoTokenChallenge)
+	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Bearer a", "X-Auth", "Bearer b")), 401, "Only one X-Auth header is allowed", authtestsNoTokenChallenge)
+
+	// with another source: flask's "Missing JWT in ..." names the header
+	hq, _ := authtestsHandler(t, func(a *App) { a.HeaderName = "X-Auth"; a.TokenFrom = []string{"header", "query"} }, nil)
+	authtestsAssertRefused(t, authtestsServe(hq, locReq()), 401,
+		`Missing JWT in headers or query string (Missing X-Auth Header; Missing "jwt" query parameter)`, authtestsNoTokenChallenge)
+}
+
+func TestLocationHeaderType(t *testing.T) {
+	tok := authtestsToken(t, nil)
+	h, _ := authtestsHandler(t, func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = locStr("Token") }, nil)
+	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "Token "+tok)), "alice")
+	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "token "+tok)), "alice") // RFC 7235: case-insensitive
+	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Bearer "+tok)), 401,
+		"Missing 'Token' type in 'X-Auth' header. Expected 'X-Auth: Token <JWT>'", authtestsNoTokenChallenge)
+	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Token a b")), 401,
+		"Bad X-Auth header. Expected 'X-Auth: Token <JWT>'", authtestsNoTokenChallenge)
+
+	// header_type "": the whole value is the token
+	hw, _ := authtestsHandler(t, func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = locStr("") }, nil)
+	locAssertPassed(t, authtestsServe(hw, locReq("X-Auth", tok)), "alice")
+	authtestsAssertRefused(t, authtestsServe(hw, locReq("X-Auth", "Bearer "+tok)), 401,
+		"Bad X-Auth header. Expected 'X-Auth: <JWT>'", authtestsNoTokenChallenge)
+	authtestsAssertRefused(t, authtestsServe(hw, locReq()), 401, "Missing X-Auth Header", authtestsNoTokenChallenge)
+
+	// the default type, with a header of the configured type malformed
+	hd, _ := authtestsHandler(t, nil, nil)
+	authtestsAssertRefused(t, authtestsServe(hd, locReq("Authorization", "Bearer a b")), 401,
+		"Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", authtestsNoTokenChallenge)
+
+	// not a token: refused at load
+	for _, bad := range []string{"Bearer x", "a,b"} {
+		_, app := authtestsApp(t, nil)
+		if _, err := app.handlerNames("jwt_auth", "", locStr(bad), "", "", ""); err == nil || !strings.Contains(err.Error(), "header_type") {
+			t.Errorf("header_type %q: err %v", bad, err)
+		}
+	}
+	if _, _, err := authtestsProvision(t, &App{Secret: string(authtestsSecret), HeaderName: "X Auth"}); err == nil || !strings.Contains(err.Error(), "header_name") {
+		t.Errorf("header_name with a space: err %v", err)
+	}
+}
+
+func TestLocationQueryParam(t *testing.T) {
+	tok := authtestsToken(t, nil)
+	h, _ := authtestsHandler(t, func(a *App) { a.QueryParam = "token"; a.TokenFrom = []string{"query"} }, nil)
+	locAssertPassed(t, authtestsServe(h, httptest.NewRequest("GET", "/api?token="+tok, nil)), "alice")
+	authtestsAssertRefused(t, authtestsServe(h, httptest.NewRequest("GET", "/api?jwt="+tok, nil)), 401, `Missing "token" query parameter`, authtestsNoTokenChallenge)
+}
+
+func TestLocationJSON(t *testing.T) {
+	tok := authtestsToken(t, nil)
+	refresh := authtestsToken(t, map[string]any{"type": "refresh"})
+	h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"json"} }, nil)
+
+	// the token is read, and the upstream reads the body unchanged
+	body := `{"access_token": "` + tok + `", "note": "kept"}`
+	res := authtestsServe(h, locJSONReq("application/json; charset=utf-8", body))
+	locAssertPassed(t, res, "alice")
+	if got, _ := io.ReadAll(res.next.req.Body); string(got) != body {
+		t.Errorf("upstream read body %q, want %q", got, body)
+	}
+
+	for _, tc := range []struct{ name, ct, body, msg string }{
+		{"not JSON", "text/plain", body, "Invalid content-type. Must be application/json."},
+		{"no Content-Type", "", body, "Invalid content-type. Must be application/json."},
+		{"other key", "application/json", `{"token": "` + tok + `"}`, `Missing "access_token" key in json data.`},
+		{"null", "application/json", `{"access_token": null}`, `Missing "access_token" key in json data.`},
+		{"empty", "application/json", `{"access_token": ""}`, `Missing "access_token" key in json data.`},
+		{"not an object", "application/json", `["` + tok + `"]`, `Missing "access_token" key in json data.`},
+		{"invalid JSON", "application/json", `{"access_token": "` + tok, `Missing "access_token" key in json data.`},
+		{"empty body", "application/json", ``, `Missing "access_token" key in json data.`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			authtestsAssertRefused(t, authtestsServe(h, locJSONReq(tc.ct, tc.body)), 401, tc.msg, authtestsNoTokenChallenge)
+		})
+	}
+
+	// beyond the 64 KiB cap: 413, and nothing is lost for a later source
+	big := `{"access_token": "` + tok + `", "pad": "` + strings.Repeat("x", maxIssueBody) + `"}`
+	authtestsAssertRefused(t, authtestsServe(h, locJSONReq("application/json", big)), 413, "Request body is too large", "")
+	hjq, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"json", "query"} }, nil)
+	r := locJSONReq("application/json", big)
+	r.URL.RawQuery = "jwt=" + tok
+	res = authtestsServe(hjq, r)
+	locAssertPassed(t, res, "alice")
+	if got, _ := io.ReadAll(res.next.req.Body); string(got) != big {
+		t.Errorf("upstream read %d bytes of a %d-byte body, or other bytes", len(got), len(big))
+	}
+
+	// json_key, and refresh_json_key where a refresh token is wanted
+	hk := authtestsHandlerOn(t, mustCtx(t, func(a *App) { a.TokenFrom = []string{"json"}; a.JSONKey = "jwt"; a.RefreshJSONKey = "rt" }), nil)
+	locAssertPassed(t, authtestsServe(hk, locJSONReq("application/json", `{"jwt": "`+tok+`"}`)), "alice")
+	authtestsAssertRefused(t, authtestsServe(hk, locJSONReq("application/json", `{"access_token": "`+tok+`"}`)), 401, `Missing "jwt" key in json data.`, authtestsNoTokenChallenge)
+	hr, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"json"}; a.RefreshJSONKey = "rt" }, &Auth{TokenType: "refresh"})
+	locAssertPassed(t, authtestsServe(hr, locJSONReq("application/json", `{"access_token": "`+tok+`", "rt": "`+refresh+`"}`)), "alice")
+	authtestsAssertRefused(t, authtestsServe(hr, locJSONReq("application/json", `{"refresh_token": "`+refresh+`"}`)), 401, `Missing "rt" key in json data.`, authtestsNoTokenChallenge)
+
+	// among other sources: flask's "Missing JWT in ..." with the JSON reason
+	hh, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"header", "json"} }, nil)
+	authtestsAssertRefused(t, authtestsServe(hh, locReq()), 401,
+		"Missing JWT in headers or json (Missing Authorization Header; Invalid content-type. Must be application/json.)", authtestsNoTokenChallenge)
+	authtestsAssertRefused(t, authtestsServe(hh, locJSONReq("application/json", `{}`)), 401,
+		`Missing JWT in headers or json (Missing Authorization Header; Missing "access_token" key in json data.)`, authtestsNoTokenChallenge)
+	// a header token wins, and the body is not read at all
+	r = locJSONReq("application/json", `{"access_token": "x"}`)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	r.Body = io.NopCloser(&locNoRead{t: t})
+	locAssertPassed(t, authtestsServe(hh, r), "alice")
+}
+
+// locNoRead fails the test when read.
+type locNoRead struct{ t *testing.T }
+
+func (b *locNoRead) Read([]byte) (int, error) {
+	b.t.Error("body read although the header had the token")
+	return 0, io.EOF
+}
+
+func mustCtx(t *testing.T, mutate func(*App)) caddy.Context {
+	t.Helper()
+	ctx, _ := authtestsApp(t, mutate)
+	return ctx
+}
+
+// TestLocationHandlerOverrides: jwt_auth's names replace the app's one by
+// one; the others stay the app's.
+func TestLocationHandlerOverrides(t *testing.T) {
+	tok := authtestsToken(t, nil)
+	ctx := mustCtx(t, func(a *App) {
+		a.HeaderName = "X-Auth"
+		a.HeaderType = locStr("Token")
+		a.TokenFrom = []string{"header", "query"}
+	})
+	h := authtestsHandlerOn(t, ctx, &Auth{HeaderType: locStr("JWT"), QueryParam: "t"})
+	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "JWT "+tok)), "alice")
+	// a header of another type says more than a missing query parameter
+	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Token "+tok)), 401,
+		"Missing 'JWT' type in 'X-Auth' header. Expected 'X-Auth: JWT <JWT>'", authtestsNoTokenChallenge)
+	authtestsAssertRefused(t, authtestsServe(h, locReq()), 401,
+		`Missing JWT in headers or query string (Missing X-Auth Header; Missing "t" query parameter)`, authtestsNoTokenChallenge)
+	locAssertPassed(t, authtestsServe(h, httptest.NewRequest("GET", "/api?t="+tok, nil)), "alice")
+	plain := authtestsHandlerOn(t, ctx, nil)
+	locAssertPassed(t, authtestsServe(plain, locReq("X-Auth", "Token "+tok)), "alice")
+}
+
+// TestLocationOptionalMalformedHeader: on an optional route a header of
+// the configured type that is malformed is refused, as flask refuses it;
+// one of another type is still no token.
+func TestLocationOptionalMalformedHeader(t *testing.T) {
+	h, _ := authtestsHandler(t, nil, &Auth{Optional: true})
+	for _, v := range []string{"Bearer a b", "Bearer ", "Bearer", "bearer  x"} {
+		authtestsAssertRefused(t, authtestsServe(h, locReq("Authorization", v)), 401,
+			"Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", authtestsNoTokenChallenge)
+	}
+	res := authtestsServe(h, locReq("Authorization", "Basic YWxpY2U6cHc="))
+	if !res.next.called {
+		t.Errorf("optional, Basic: refused %d %s", res.rec.Code, res.rec.Body)
+	}
+
+	ht, _ := authtestsHandler(t, func(a *App) { a.HeaderType = locStr("Token") }, &Auth{Optional: true})
+	authtestsAssertRefused(t, authtestsServe(ht, locReq("Authorization", "Token a b")), 401,
+		"Bad Authorization header. Expected 'Authorization: Token <JWT>'", authtestsNoTokenChallenge)
+	if res := authtestsServe(ht, locReq("Authorization", "Bearer x")); !res.next.called {
+		t.Errorf("optional, header_type Token, Bearer: refused %d %s", res.rec.Code, res.rec.Body)
+	}
+}
+
+// TestMessageKey: message_key names the key of every JSON refusal, and the
+// bodies are built once per app.
+func TestMessageKey(t *testing.T) {
+	h, app := authtestsHandler(t, func(a *App) { a.MessageKey = "error" }, nil)
+	res := authtestsServe(h, locReq())
+	if res.rec.Code != 401 || res.rec.Body.String() != `{"error":"Missing Authorization Header"}` {
+		t.Fatalf("refusal %d %s", res.rec.Code, res.rec.Body)
+	}
+	res = authtestsServe(h, locReq("Authorization", "Bearer "+authtestsToken(t, map[string]any{"exp": authtestsNow.Unix() - 10})))
+	if res.rec.Body.String() != `{"error":"Token has expired"}` {
+		t.Fatalf("refusal %s", res.rec.Body)
+	}
+	if a, b := app.refusals.body(errExpired), app.refusals.body(errExpired); &a[0] != &b[0] {
+		t.Error("the body was built again")
+	}
+	if n := testing.AllocsPerRun(100, func() { app.refusals.body(errExpired) }); n != 0 {
+		t.Errorf("a known body allocated %v times", n)
+	}
+	// the default key needs no table
+	hd, appd := authtestsHandler(t, nil, nil)
+	if appd.refusals != nil || authtestsServe(hd, locReq()).rec.Body.String() != `{"msg":"Missing Authorization Header"}` {
+		t.Error("default message_key")
+	}
+
+	// login failures too
+	ctx := mustCtx(t, func(a *App) { a.MessageKey = "error" })
+	iss, err := settingTestIssue(t, ctx, "jwt_issue {\n\tlogin /login\n\tuser alice "+issuerTestHash(t)+"\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/login", strings.NewReader(`{"username":"alice","password":"wrong"}`))
+	r.Header.Set("Content-Type", "application/json")
+	if err := iss.ServeHTTP(rec, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	if json.Unmarshal(rec.Body.Bytes(), &m) != nil || rec.Code != 401 || m["error"] != "Bad username or password" || len(m) != 1 {
+		t.Errorf("login failure %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestTokenNamesRefusalsBuiltOnce: with names other than the defaults, the
+// "no token anywhere" refusal is still built once, not per request.
+func TestTokenNamesRefusalsBuiltOnce(t *testing.T) {
+	n := newTokenNames("X-Auth", locStr("Token"), "t", "", "")
+	if newTokenNames("", nil, "", "", "") != defaultNames {
+		t.Fatal("the default names are not the package's")
+	}
+	srcs := []tokenSource{sourceHeader, sourceCookie, sourceQuery}
+	r := locReq()
+	_, _, first := extractTokenNamed(r, srcs, n, accessCookieName, false)
+	if first == nil || !strings.HasPrefix(first.msg, "Missing JWT in headers or cookies or query string (Missing X-Auth Header;") {
+		t.Fatalf("refusal %v", first)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, _, e := extractTokenNamed(r, srcs, n, accessCookieName, false); e != first {
+			t.Fatal("built again")
+		}
+	}); n != 0 {
+		t.Errorf("allocated %v times", n)
+	}
+	if !bytes.Contains(first.body, []byte(`"msg"`)) {
+		t.Errorf("body %s", first.body)
+	}
+}
