@@ -871,7 +871,7 @@ func TestIssueProvisionRefusesBadUsers(t *testing.T) {
 		want  []string
 	}{
 		{"malformed hash", []User{{Name: "carol", Hash: "$2a$10$short"}}, []string{`user "carol"`, "caddy hash-password"}},
-		{"plain text", []User{{Name: "dave", Hash: "hunter2"}}, []string{`user "dave"`, "not a valid bcrypt hash"}},
+		{"plain text", []User{{Name: "dave", Hash: "hunter2"}}, []string{`user "dave"`, "no known form (bcrypt or argon2id)"}},
 		{"reserved claim", []User{{Name: "erin", Hash: good, Claims: map[string]any{"exp": "1"}}}, []string{`claim "exp"`}},
 		{"csrf claim", []User{{Name: "erin", Hash: good, Claims: map[string]any{"csrf": "x"}}}, []string{`claim "csrf"`}},
 		{"duplicate", []User{{Name: "f", Hash: good}, {Name: "f", Hash: good}}, []string{"defined twice"}},

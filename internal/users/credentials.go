@@ -4,11 +4,11 @@
 package users
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +23,7 @@ import (
 const maxPasswordBytes = 72
 
 // hashHelp tells an operator how to make a hash.
-const hashHelp = "make one with `caddy hash-password --algorithm bcrypt`"
+const hashHelp = "make one with `caddy hash-password` (bcrypt, or --algorithm argon2id)"
 
 // User is one configured user: a name, a bcrypt hash and the claims
 // minted into the user's tokens.
@@ -40,6 +40,7 @@ type Account struct {
 	// Claims are the user's configured claims.
 	Claims map[string]any
 	hash   []byte
+	scheme Scheme
 }
 
 // Config configures Credentials.
@@ -56,16 +57,20 @@ type Config struct {
 	Now func() time.Time
 	// Logger; nil: no logging.
 	Logger *zap.Logger
+	// Schemes are the hash formats accepted, the first one's default for
+	// the dummy hash when there are no users; nil: bcrypt only.
+	Schemes []Scheme
 }
 
 // userDB is an immutable snapshot of the known users; a users_file change
 // swaps in a new one.
 type userDB struct {
 	byName map[string]*Account
-	// dummy is a bcrypt hash of a random password at the users' cost:
-	// unknown users are checked against it, so they take as long as a
-	// wrong password.
-	dummy []byte
+	// dummy is a hash of a random password in the users' most common
+	// format and cost: unknown users are checked against it, so they take
+	// as long as a wrong password.
+	dummy       []byte
+	dummyScheme Scheme
 }
 
 // Credentials checks logins against the configured users and users_file.
@@ -80,20 +85,24 @@ type Credentials struct {
 	checkedAt time.Time
 	fileMod   time.Time
 	fileSize  int64
-	dummies   map[int][]byte // dummy hash per cost, made once
+	dummies   map[string][]byte // dummy hash per format and cost, made once
 	logger    *zap.Logger
 	now       func() time.Time
+	schemes   []Scheme
 
-	// compare is bcrypt.CompareHashAndPassword; the package's tests wrap
-	// it to count and hold the comparisons.
-	compare func(hash, password []byte) error
+	// compare runs a Scheme's Compare; the package's tests wrap it to
+	// count and hold the comparisons.
+	compare func(s Scheme, hash, password []byte) (bool, error)
 }
 
 // Load checks every configured user and reads the users file. Any mistake
 // refuses to load, naming the user and the fix.
 func Load(cfg Config) (*Credentials, error) {
-	c := &Credentials{static: cfg.Users, file: cfg.File, reserved: cfg.Reserved, dummies: map[int][]byte{}, logger: cfg.Logger, now: cfg.Now,
-		compare: bcrypt.CompareHashAndPassword}
+	c := &Credentials{static: cfg.Users, file: cfg.File, reserved: cfg.Reserved, dummies: map[string][]byte{}, logger: cfg.Logger, now: cfg.Now,
+		schemes: cfg.Schemes, compare: func(s Scheme, hash, password []byte) (bool, error) { return s.Compare(hash, password) }}
+	if len(c.schemes) == 0 {
+		c.schemes = []Scheme{Bcrypt}
+	}
 	if c.reserved == nil {
 		c.reserved = func(string) bool { return false }
 	}
@@ -121,7 +130,8 @@ func Load(cfg Config) (*Credentials, error) {
 // build checks users and makes a snapshot.
 func (c *Credentials) build(fileUsers []User) (*userDB, error) {
 	db := &userDB{byName: make(map[string]*Account, len(c.static)+len(fileUsers))}
-	costs := map[int]int{}
+	params := map[string]int{}  // users per format and cost
+	like := map[string][]byte{} // a hash of each
 	add := func(u User, where string) error {
 		if err := checkUserName(u.Name); err != nil {
 			return fmt.Errorf("jwt_issue: %s: user %q: %v", where, u.Name, err)
@@ -129,9 +139,9 @@ func (c *Credentials) build(fileUsers []User) (*userDB, error) {
 		if _, dup := db.byName[u.Name]; dup {
 			return fmt.Errorf("jwt_issue: %s: user %q is defined twice", where, u.Name)
 		}
-		cost, err := bcrypt.Cost([]byte(u.Hash))
-		if err != nil {
-			return fmt.Errorf("jwt_issue: %s: user %q: the password hash is not a valid bcrypt hash (%v); %s", where, u.Name, err, hashHelp)
+		scheme, key := c.schemeOf([]byte(u.Hash))
+		if scheme == nil {
+			return fmt.Errorf("jwt_issue: %s: user %q: the password hash is of no known form (%s); %s", where, u.Name, c.schemeNames(), hashHelp)
 		}
 		for k, v := range u.Claims {
 			if c.reserved(k) {
@@ -141,8 +151,9 @@ func (c *Credentials) build(fileUsers []User) (*userDB, error) {
 				return fmt.Errorf("jwt_issue: %s: user %q: claim %q must not contain control characters", where, u.Name, k)
 			}
 		}
-		costs[cost]++
-		db.byName[u.Name] = &Account{Name: u.Name, hash: []byte(u.Hash), Claims: u.Claims}
+		params[key]++
+		like[key] = []byte(u.Hash)
+		db.byName[u.Name] = &Account{Name: u.Name, hash: []byte(u.Hash), scheme: scheme, Claims: u.Claims}
 		return nil
 	}
 	for _, u := range c.static {
@@ -155,56 +166,73 @@ func (c *Credentials) build(fileUsers []User) (*userDB, error) {
 			return nil, err
 		}
 	}
-	cost := dummyCost(costs)
-	if len(costs) > 1 {
-		c.logger.Warn("users have bcrypt hashes of different costs; an unknown user takes as long as the most common cost, so hashes of other costs can be told apart by timing; rehash them at one cost",
-			zap.Int("dummy_cost", cost))
+	key := mostCommon(params)
+	if len(params) > 1 {
+		c.logger.Warn("users have password hashes of different forms or costs; an unknown user takes as long as the most common one, so hashes of the others can be told apart by timing; rehash them alike",
+			zap.String("dummy", key))
 	}
-	if cost < bcrypt.DefaultCost && len(costs) > 0 {
+	if cost, err := bcrypt.Cost(like[key]); err == nil && cost < bcrypt.DefaultCost {
 		c.logger.Warn("bcrypt cost is below the default; use `caddy hash-password` (cost 14) for real users", zap.Int("cost", cost))
 	}
-	dummy, err := c.dummyHash(cost)
-	if err != nil {
+	var err error
+	if db.dummy, db.dummyScheme, err = c.dummyHash(key, like[key]); err != nil {
 		return nil, err
 	}
-	db.dummy = dummy
 	return db, nil
 }
 
-// dummyCost is the most common cost among the users (ties: the higher);
-// with no users, bcrypt's default.
-func dummyCost(costs map[int]int) int {
-	best, n := bcrypt.DefaultCost, 0
-	keys := make([]int, 0, len(costs))
-	for k := range costs {
+// schemeOf finds the format of hash and its cost parameters.
+func (c *Credentials) schemeOf(hash []byte) (Scheme, string) {
+	for _, s := range c.schemes {
+		if params, ok := s.Params(hash); ok {
+			return s, params
+		}
+	}
+	return nil, ""
+}
+
+func (c *Credentials) schemeNames() string {
+	names := make([]string, len(c.schemes))
+	for i, s := range c.schemes {
+		names[i] = s.Name()
+	}
+	return strings.Join(names, " or ")
+}
+
+// mostCommon is the format and cost most users share (ties: the last in
+// sorted order); "" with no users.
+func mostCommon(params map[string]int) string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
 		keys = append(keys, k)
 	}
-	sort.Ints(keys)
+	sort.Strings(keys)
+	best, n := "", 0
 	for _, k := range keys {
-		if costs[k] >= n {
-			best, n = k, costs[k]
+		if params[k] >= n {
+			best, n = k, params[k]
 		}
 	}
 	return best
 }
 
-// dummyHash returns the bcrypt hash of a random password at cost, made
-// once per cost.
-func (c *Credentials) dummyHash(cost int) ([]byte, error) {
-	if h, ok := c.dummies[cost]; ok {
-		return h, nil
+// dummyHash returns the hash of a random password with the parameters of
+// like (a user's hash of format and cost key; nil without users: the first
+// scheme's default), made once per key.
+func (c *Credentials) dummyHash(key string, like []byte) ([]byte, Scheme, error) {
+	scheme := c.schemes[0]
+	if like != nil {
+		scheme, _ = c.schemeOf(like)
 	}
-	pw := make([]byte, 32)
-	if _, err := rand.Read(pw); err != nil {
-		return nil, err
+	if h, ok := c.dummies[key]; ok {
+		return h, scheme, nil
 	}
-	// bcrypt refuses passwords over 72 bytes; 32 random bytes are fine.
-	h, err := bcrypt.GenerateFromPassword(pw, cost)
+	h, err := scheme.Dummy(like)
 	if err != nil {
-		return nil, fmt.Errorf("jwt_issue: making the dummy hash: %v", err)
+		return nil, nil, fmt.Errorf("jwt_issue: making the dummy hash: %v", err)
 	}
-	c.dummies[cost] = h
-	return h, nil
+	c.dummies[key] = h
+	return h, scheme, nil
 }
 
 func checkUserName(name string) error {
@@ -219,25 +247,26 @@ func checkUserName(name string) error {
 	return nil
 }
 
-// Check verifies a login. It always spends one bcrypt comparison at the
-// users' cost, whether the user exists, the password is wrong or too long,
-// so all failures look and time alike. It returns the account on success,
-// nil otherwise.
+// Check verifies a login. It always spends one comparison in the users'
+// most common format and cost (the user's own when known), whether the
+// user exists, the password is wrong or too long, so all failures look and
+// time alike. It returns the account on success, nil otherwise.
 func (c *Credentials) Check(name, password string) *Account {
 	db := c.current()
 	acct, known := db.byName[name]
-	hash := db.dummy
+	hash, scheme := db.dummy, db.dummyScheme
 	if known {
-		hash = acct.hash
+		hash, scheme = acct.hash, acct.scheme
 	}
 	pw := []byte(password)
-	tooLong := len(pw) > maxPasswordBytes
+	max := scheme.MaxPassword()
+	tooLong := max > 0 && len(pw) > max
 	if tooLong {
 		// spend the same time, on bytes that cannot match anything
-		pw = pw[:maxPasswordBytes]
+		pw = pw[:max]
 	}
-	err := c.compare(hash, pw)
-	if err != nil || !known || tooLong {
+	ok, err := c.compare(scheme, hash, pw)
+	if err != nil || !ok || !known || tooLong {
 		return nil
 	}
 	return acct

@@ -24,11 +24,11 @@ func heldLogins(t *testing.T, c *Credentials, th *Throttle, n int, name, ip func
 	arrived := make(chan struct{}, n)
 	gate := make(chan struct{})
 	inner := c.compare
-	c.compare = func(hash, pw []byte) error {
+	c.compare = func(s Scheme, hash, pw []byte) (bool, error) {
 		compares.Add(1)
 		arrived <- struct{}{}
 		<-gate
-		return inner(hash, pw)
+		return inner(s, hash, pw)
 	}
 	defer func() { c.compare = inner }()
 
