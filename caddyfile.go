@@ -66,6 +66,20 @@ func init() {
 //		token_from      <header|cookie|query>...
 //		revocation_sync <duration>
 //		cache_size      <n>
+//		cookie {
+//			access_name       <name>
+//			refresh_name      <name>
+//			access_path       <path>
+//			refresh_path      <path>
+//			domain            <domain>
+//			secure            auto|on|off
+//			samesite          lax|strict|none
+//			session           on|off
+//			csrf_access_name  <name>
+//			csrf_refresh_name <name>
+//			csrf_access_path  <path>
+//			csrf_refresh_path <path>
+//		}
 //	}
 //
 // public_key and jwks_url may be repeated, audience too (its values add
@@ -127,6 +141,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			err = durationArg(d, &app.RevocationSync, &app.placeholders)
 		case "cache_size":
 			err = cacheSizeArg(d, &app.CacheSize, &app.placeholders)
+		case "cookie":
+			if app.Cookie != nil {
+				return nil, d.Err("the cookie block may appear only once")
+			}
+			app.Cookie, err = cookieBlock(d)
 		default:
 			return nil, d.Errf("unrecognized jwt option '%s'", d.Val())
 		}
@@ -600,3 +619,82 @@ func positiveDuration(d *caddyfile.Dispenser, setting, v string, dst *caddy.Dura
 }
 
 var _ caddyfile.Unmarshaler = (*Issue)(nil)
+
+// cookieBlock reads the `cookie { ... }` block of the jwt option. Names,
+// paths and the domain are checked once resolved, at Provision; the
+// switches here, unless they hold a placeholder.
+func cookieBlock(d *caddyfile.Dispenser) (*CookieConfig, error) {
+	if d.NextArg() {
+		return nil, d.Err("cookie takes a block of settings only: cookie { access_name ... }")
+	}
+	c := new(CookieConfig)
+	text := map[string]*string{
+		"access_name": &c.AccessName, "refresh_name": &c.RefreshName,
+		"access_path": &c.AccessPath, "refresh_path": &c.RefreshPath,
+		"domain":           &c.Domain,
+		"csrf_access_name": &c.CSRFAccessName, "csrf_refresh_name": &c.CSRFRefreshName,
+		"csrf_access_path": &c.CSRFAccessPath, "csrf_refresh_path": &c.CSRFRefreshPath,
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		setting := d.Val()
+		if seen[setting] {
+			return nil, d.Errf("cookie: %s may appear only once", setting)
+		}
+		seen[setting] = true
+		var err error
+		switch setting {
+		case "secure":
+			err = wordArg(d, &c.Secure, "cookie: secure", "auto", "on", "off")
+		case "samesite":
+			err = wordArg(d, &c.SameSite, "cookie: samesite", "lax", "strict", "none")
+		case "session":
+			c.Session, err = onOffArg(d, "cookie: session")
+		default:
+			dst, ok := text[setting]
+			if !ok {
+				return nil, d.Errf("unrecognized cookie setting '%s'; expected access_name, refresh_name, access_path, refresh_path, domain, secure, samesite, session, csrf_access_name, csrf_refresh_name, csrf_access_path or csrf_refresh_path", setting)
+			}
+			err = singleArgTo(d, dst)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// wordArg reads a setting that takes one of words (or a placeholder,
+// checked at Provision).
+func wordArg(d *caddyfile.Dispenser, dst *string, setting string, words ...string) error {
+	v, err := singleArg(d)
+	if err != nil {
+		return err
+	}
+	for _, w := range words {
+		if strings.EqualFold(v, w) {
+			*dst = w
+			return nil
+		}
+	}
+	if hasPlaceholder(v) {
+		*dst = v
+		return nil
+	}
+	return d.Errf("%s must be %s, not '%s'", setting, strings.Join(words, ", "), v)
+}
+
+// onOffArg reads a switch: on or off.
+func onOffArg(d *caddyfile.Dispenser, setting string) (*bool, error) {
+	v, err := singleArg(d)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(v) {
+	case "on":
+		return new(true), nil
+	case "off":
+		return new(false), nil
+	}
+	return nil, d.Errf("%s must be on or off, not '%s'", setting, v)
+}

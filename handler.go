@@ -94,10 +94,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
-	h.cookieName = accessCookieName
-	if h.wantType == token.TypeRefresh {
-		h.cookieName = refreshCookieName
-	}
+	h.cookieName = h.app.cookieName(h.wantType)
 	return nil
 }
 

@@ -461,8 +461,8 @@ func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity stri
 // family, with the login's tokens in it.
 func (h *Issue) sessionFamily(r *http.Request, identity string) string {
 	for _, src := range []struct{ cookie, typ string }{
-		{accessCookieName, token.TypeAccess},
-		{refreshCookieName, token.TypeRefresh},
+		{h.app.cookieName(token.TypeAccess), token.TypeAccess},
+		{h.app.cookieName(token.TypeRefresh), token.TypeRefresh},
 	} {
 		tok, e := h.app.authenticate(r, h.sources, src.cookie, src.typ)
 		if e == nil && tok.Identity == identity && tok.Family != "" && h.app.issuedHere(tok) {
@@ -475,7 +475,7 @@ func (h *Issue) sessionFamily(r *http.Request, identity string) string {
 }
 
 func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	tok, e := h.app.authenticate(r, h.sources, refreshCookieName, token.TypeRefresh)
+	tok, e := h.app.authenticate(r, h.sources, h.app.cookieName(token.TypeRefresh), token.TypeRefresh)
 	if e != nil {
 		if e == errRevoked && h.RotateRefresh {
 			h.revokePresentedFamily(r)
@@ -614,7 +614,7 @@ func mintedAt(raw string) (time.Time, error) {
 // refresh under rotation: it may be a stolen, already rotated token, so
 // every token of its family is revoked (RFC 9700 4.14.2).
 func (h *Issue) revokePresentedFamily(r *http.Request) {
-	raw, _, e := extractToken(r, h.sources, refreshCookieName)
+	raw, _, e := extractToken(r, h.sources, h.app.cookieName(token.TypeRefresh))
 	if e != nil {
 		return
 	}
@@ -653,7 +653,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
-	access, accessErr := h.app.authenticate(r, h.sources, accessCookieName, token.TypeAccess)
+	access, accessErr := h.app.authenticate(r, h.sources, h.app.cookieName(token.TypeAccess), token.TypeAccess)
 	if accessErr != nil && !skippableAtLogout(accessErr) {
 		return h.refuse(w, r, accessErr)
 	}
@@ -671,7 +671,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		return h.refuse(w, r, e)
 	}
 	if h.deliverCookie {
-		clearTokenCookies(w, r)
+		h.app.clearTokenCookies(w, r)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"msg": "Logged out"})
 	return nil
@@ -683,7 +683,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Verified) (*token.Verified, *authError) {
 	fromCookie := false
 	if raw == "" && hasSource(h.sources, sourceCookie) {
-		if v, e := tokenFromCookie(r, refreshCookieName); e == nil {
+		if v, e := tokenFromCookie(r, h.app.cookieName(token.TypeRefresh)); e == nil {
 			raw, fromCookie = v, true
 		} else if e == errTooLarge {
 			return nil, e
@@ -774,9 +774,9 @@ func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, acce
 		resp.Msg = msg
 	}
 	if h.deliverCookie {
-		setTokenCookies(w, r, token.TypeAccess, access)
+		h.app.setTokenCookies(w, r, token.TypeAccess, access)
 		if refresh != nil {
-			setTokenCookies(w, r, token.TypeRefresh, refresh)
+			h.app.setTokenCookies(w, r, token.TypeRefresh, refresh)
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -88,6 +88,10 @@ type App struct {
 	// Default: header.
 	TokenFrom []string `json:"token_from,omitempty"`
 
+	// The names and attributes of the token cookies and their CSRF
+	// cookies (cookies.go).
+	Cookie *CookieConfig `json:"cookie,omitempty"`
+
 	// How often the in-memory set of revoked token ids is refreshed from
 	// Caddy's storage (the global `storage` option), so that revocations
 	// made by other instances sharing it are seen. A revocation is visible
@@ -117,6 +121,7 @@ type App struct {
 	metrics  *appMetrics
 	revoked  revocationStore
 	sources  []tokenSource
+	cookies  cookieSettings
 	logger   *zap.Logger
 	// now is the clock. Every part of the app reads it through clock, so
 	// a test that replaces it after Provision moves them all.
@@ -152,6 +157,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.applyDefaults()
 	var err error
 	if a.sources, err = parseTokenSources("token_from", a.TokenFrom); err != nil {
+		return err
+	}
+	if a.cookies, err = a.Cookie.settings(); err != nil {
 		return err
 	}
 	size := token.DefaultCacheSize
