@@ -80,6 +80,16 @@ func init() {
 //			csrf_access_path  <path>
 //			csrf_refresh_path <path>
 //		}
+//		csrf {
+//			protect            on|off
+//			header             <name>
+//			refresh_header     <name>
+//			methods            <method>...
+//			check_form         on|off
+//			form_field         <name>
+//			refresh_form_field <name>
+//			in_cookies         on|off
+//		}
 //	}
 //
 // public_key and jwks_url may be repeated, audience too (its values add
@@ -146,6 +156,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Err("the cookie block may appear only once")
 			}
 			app.Cookie, err = cookieBlock(d)
+		case "csrf":
+			if app.CSRF != nil {
+				return nil, d.Err("the csrf block may appear only once")
+			}
+			app.CSRF, err = csrfBlock(d)
 		default:
 			return nil, d.Errf("unrecognized jwt option '%s'", d.Val())
 		}
@@ -697,4 +712,45 @@ func onOffArg(d *caddyfile.Dispenser, setting string) (*bool, error) {
 		return new(false), nil
 	}
 	return nil, d.Errf("%s must be on or off, not '%s'", setting, v)
+}
+
+// csrfBlock reads the `csrf { ... }` block of the jwt option.
+func csrfBlock(d *caddyfile.Dispenser) (*CSRFConfig, error) {
+	if d.NextArg() {
+		return nil, d.Err("csrf takes a block of settings only: csrf { protect ... }")
+	}
+	c := new(CSRFConfig)
+	text := map[string]*string{
+		"header": &c.Header, "refresh_header": &c.RefreshHeader,
+		"form_field": &c.FormField, "refresh_form_field": &c.RefreshFormField,
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		setting := d.Val()
+		if seen[setting] {
+			return nil, d.Errf("csrf: %s may appear only once", setting)
+		}
+		seen[setting] = true
+		var err error
+		switch setting {
+		case "protect":
+			c.Protect, err = onOffArg(d, "csrf: protect")
+		case "check_form":
+			c.CheckForm, err = onOffArg(d, "csrf: check_form")
+		case "in_cookies":
+			c.InCookies, err = onOffArg(d, "csrf: in_cookies")
+		case "methods":
+			c.Methods, err = listArgs(d)
+		default:
+			dst, ok := text[setting]
+			if !ok {
+				return nil, d.Errf("unrecognized csrf setting '%s'; expected protect, header, refresh_header, methods, check_form, form_field, refresh_form_field or in_cookies", setting)
+			}
+			err = singleArgTo(d, dst)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }

@@ -1,8 +1,12 @@
 package jwtextended
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -178,8 +182,9 @@ func (a *App) cookieName(typ string) string {
 	return a.cookies.accessName
 }
 
-// csrfCookies reports whether CSRF cookies are set.
-func (a *App) csrfCookies() bool { return true }
+// csrfCookies reports whether CSRF cookies are set: csrf protect and
+// in_cookies both on.
+func (a *App) csrfCookies() bool { return a.csrf.protect && a.csrf.inCookies }
 
 // setTokenCookies sets the token cookie and, unless CSRF protection or
 // its cookies are off, its CSRF cookie.
@@ -258,4 +263,139 @@ func (a *App) cookieSecure(r *http.Request) bool {
 	}
 	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
 	return strings.EqualFold(strings.TrimSpace(proto), "https")
+}
+
+// CSRFConfig is the `csrf { ... }` block of the jwt app: the double submit
+// check of tokens read from cookies.
+type CSRFConfig struct {
+	// true (default): tokens minted for cookies carry a csrf claim, its
+	// CSRF cookie is set, and a cookie token on a protected method needs
+	// it back in the header. false: none of these.
+	Protect *bool `json:"protect,omitempty"`
+	// The header that carries an access token's csrf value. Default:
+	// X-CSRF-TOKEN.
+	Header string `json:"header,omitempty"`
+	// The header that carries a refresh token's csrf value (the refresh
+	// and logout routes). Default: X-CSRF-TOKEN.
+	RefreshHeader string `json:"refresh_header,omitempty"`
+	// The methods checked, matched without regard to case. Default: every
+	// method except GET, HEAD, OPTIONS and TRACE.
+	Methods []string `json:"methods,omitempty"`
+	// Also read the csrf value from a field of an
+	// application/x-www-form-urlencoded body (before the header, as
+	// flask-jwt-extended does). Default: off.
+	CheckForm *bool `json:"check_form,omitempty"`
+	// The form field of an access token's csrf value. Default: csrf_token.
+	FormField string `json:"form_field,omitempty"`
+	// The form field of a refresh token's csrf value. Default: csrf_token.
+	RefreshFormField string `json:"refresh_form_field,omitempty"`
+	// true (default): the CSRF cookies are set with the token cookies.
+	// false: the app hands the csrf value to its pages itself.
+	InCookies *bool `json:"in_cookies,omitempty"`
+}
+
+// csrfSettings is the csrf block with its defaults applied.
+type csrfSettings struct {
+	protect, checkForm, inCookies bool
+	header, refreshHeader         string // canonical form
+	formField, refreshFormField   string
+	// methods checked; nil: every method but the safe ones
+	methods []string
+}
+
+const (
+	defaultCSRFHeader    = "X-CSRF-TOKEN"
+	defaultCSRFFormField = "csrf_token"
+)
+
+// settings resolves the block's placeholders, applies the defaults and
+// refuses values that cannot work, by name.
+func (c *CSRFConfig) settings() (csrfSettings, error) {
+	var cc CSRFConfig
+	if c != nil {
+		cc = *c
+		cc.Methods = append([]string(nil), c.Methods...)
+	}
+	vals := []*string{&cc.Header, &cc.RefreshHeader, &cc.FormField, &cc.RefreshFormField}
+	if err := resolveEach("csrf", append(vals, pointers(cc.Methods)...)...); err != nil {
+		return csrfSettings{}, fmt.Errorf("jwt: %v", err)
+	}
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	s := csrfSettings{
+		protect:          cc.Protect == nil || *cc.Protect,
+		checkForm:        cc.CheckForm != nil && *cc.CheckForm,
+		inCookies:        cc.InCookies == nil || *cc.InCookies,
+		header:           http.CanonicalHeaderKey(or(cc.Header, defaultCSRFHeader)),
+		refreshHeader:    http.CanonicalHeaderKey(or(cc.RefreshHeader, defaultCSRFHeader)),
+		formField:        or(cc.FormField, defaultCSRFFormField),
+		refreshFormField: or(cc.RefreshFormField, defaultCSRFFormField),
+	}
+	for _, h := range []struct{ setting, v string }{{"header", s.header}, {"refresh_header", s.refreshHeader}} {
+		if !httpToken(h.v) {
+			return csrfSettings{}, fmt.Errorf("jwt: csrf %s %q is not a header name", h.setting, h.v)
+		}
+	}
+	for _, m := range cc.Methods {
+		if !httpToken(m) {
+			return csrfSettings{}, fmt.Errorf("jwt: csrf methods: %q is not an HTTP method", m)
+		}
+		s.methods = append(s.methods, strings.ToUpper(m))
+	}
+	return s, nil
+}
+
+// httpToken reports whether v is an RFC 9110 token (a header name, a
+// method).
+func httpToken(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// csrfProtect reports whether minted cookie tokens carry a csrf claim.
+func (a *App) csrfProtect() bool { return a.csrf.protect }
+
+// formCSRF reads the csrf field of an application/x-www-form-urlencoded
+// body of at most maxIssueBody bytes, and puts the body back for the
+// upstream, unchanged. A larger body is not read as a form (and is put
+// back whole).
+func formCSRF(r *http.Request, field string) string {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		return ""
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxIssueBody+1))
+	rest := r.Body
+	if err != nil || len(body) > maxIssueBody {
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(body), rest), rest}
+		return ""
+	}
+	r.Body = readCloser{bytes.NewReader(body), rest}
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return ""
+	}
+	return vals.Get(field)
+}
+
+// readCloser reads from r and closes the original body.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -194,8 +194,8 @@ func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, w
 	if e != nil {
 		return nil, e
 	}
-	if from == sourceCookie && csrfProtected(r.Method) {
-		if e := checkCSRF(r, tok); e != nil {
+	if from == sourceCookie && a.csrfProtected(r.Method) {
+		if e := a.checkCSRF(r, tok); e != nil {
 			return nil, e
 		}
 	}
@@ -234,10 +234,23 @@ func (a *App) verify(raw string) (*token.Verified, *authError) {
 }
 
 // csrfProtected reports whether a cookie-borne token needs the double
-// submit header for this method: every method but the safe ones, spelled
-// exactly (flask-jwt-extended lists POST PUT PATCH DELETE instead, which
-// lets "post" or an extension method through while an app may route it).
-func csrfProtected(method string) bool {
+// submit value for this method. Unless `csrf { methods ... }` lists the
+// methods (matched without regard to case), every method but the safe
+// ones, spelled exactly (flask-jwt-extended lists POST PUT PATCH DELETE
+// instead, which lets "post" or an extension method through while an app
+// may route it). Never with `csrf { protect off }`.
+func (a *App) csrfProtected(method string) bool {
+	if !a.csrf.protect {
+		return false
+	}
+	if a.csrf.methods != nil {
+		for _, m := range a.csrf.methods {
+			if strings.EqualFold(m, method) {
+				return true
+			}
+		}
+		return false
+	}
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return false
@@ -245,8 +258,25 @@ func csrfProtected(method string) bool {
 	return true
 }
 
-func checkCSRF(r *http.Request, tok *token.Verified) *authError {
-	got := r.Header.Get(csrfHeaderName)
+// checkCSRF compares the request's double submit value with the token's
+// csrf claim: the csrf header (refresh_header for a refresh token), or
+// with `check_form on` first the form field of a form body, as
+// flask-jwt-extended reads them. Nothing is checked with protect off.
+func (a *App) checkCSRF(r *http.Request, tok *token.Verified) *authError {
+	if !a.csrf.protect {
+		return nil
+	}
+	header, field := a.csrf.header, a.csrf.formField
+	if tok.Type == token.TypeRefresh {
+		header, field = a.csrf.refreshHeader, a.csrf.refreshFormField
+	}
+	got := ""
+	if a.csrf.checkForm {
+		got = formCSRF(r, field)
+	}
+	if got == "" {
+		got = r.Header.Get(header)
+	}
 	if got == "" {
 		return errMissingCSRF
 	}

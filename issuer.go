@@ -435,13 +435,13 @@ func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity stri
 			family = uuid.NewString()
 		}
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie, Family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
 	var refresh *token.Minted
 	if withRefresh {
-		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie, Family: family}); err != nil {
+		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family}); err != nil {
 			return h.mintFailed(w, r, err)
 		}
 	}
@@ -514,7 +514,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyh
 			return h.refuse(w, r, e)
 		}
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie, Family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
@@ -551,7 +551,7 @@ func (h *Issue) rotate(r *http.Request, tok *token.Verified, claims map[string]a
 		h.revokeFamily(r, family)
 		return nil, "", errRevoked
 	}
-	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie, Family: family})
+	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
 	if err != nil {
 		h.logger.Error("minting a token failed", zap.Error(err))
 		return nil, "", errMintFailed
@@ -708,7 +708,7 @@ func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Ve
 	// from a cookie whose CSRF header authenticate checked); without one,
 	// the header must match the refresh token's csrf claim.
 	if fromCookie && access == nil {
-		if e := checkCSRF(r, tok); e != nil {
+		if e := h.app.checkCSRF(r, tok); e != nil {
 			return nil, e
 		}
 	}

@@ -92,6 +92,10 @@ type App struct {
 	// cookies (cookies.go).
 	Cookie *CookieConfig `json:"cookie,omitempty"`
 
+	// The double submit CSRF check of tokens read from cookies
+	// (cookies.go).
+	CSRF *CSRFConfig `json:"csrf,omitempty"`
+
 	// How often the in-memory set of revoked token ids is refreshed from
 	// Caddy's storage (the global `storage` option), so that revocations
 	// made by other instances sharing it are seen. A revocation is visible
@@ -122,6 +126,7 @@ type App struct {
 	revoked  revocationStore
 	sources  []tokenSource
 	cookies  cookieSettings
+	csrf     csrfSettings
 	logger   *zap.Logger
 	// now is the clock. Every part of the app reads it through clock, so
 	// a test that replaces it after Provision moves them all.
@@ -160,6 +165,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if a.cookies, err = a.Cookie.settings(); err != nil {
+		return err
+	}
+	if a.csrf, err = a.CSRF.settings(); err != nil {
 		return err
 	}
 	size := token.DefaultCacheSize
