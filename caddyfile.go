@@ -50,7 +50,7 @@ func init() {
 // parseGlobalOption sets up the `jwt` app from the global option:
 //
 //	jwt {
-//		secret          <hmac-key>
+//		secret          <hmac-key> [<kid>]
 //		algorithm       <alg>
 //		private_key     <pem-file> [<kid>]
 //		public_key      <pem-file> [<kid>]
@@ -92,8 +92,10 @@ func init() {
 //		}
 //	}
 //
-// public_key and jwks_url may be repeated, audience too (its values add
-// up); every other setting appears once. Any value may be a placeholder.
+// secret, public_key and jwks_url may be repeated, audience too (its
+// values add up); every other setting appears once. Any value may be a
+// placeholder. One secret without kid adapts to "secret"; otherwise the
+// secret lines fill "secrets" ({"key", "kid"}), the signing one first.
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
 	d.Next() // consume option name (before any error, so errors carry the line)
@@ -108,7 +110,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		var err error
 		switch d.Val() {
 		case "secret":
-			err = singleArgTo(d, &app.Secret)
+			var sk *SecretKey
+			if sk, err = secretArgs(d); err == nil {
+				app.Secrets = append(app.Secrets, *sk)
+			}
 		case "algorithm":
 			err = singleArgTo(d, &app.Algorithm)
 		case "private_key":
@@ -168,10 +173,27 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			return nil, err
 		}
 	}
+	if len(app.Secrets) == 1 && app.Secrets[0].KID == "" {
+		// one secret without kid is "secret", as it always was
+		app.Secret, app.Secrets = app.Secrets[0].Key, nil
+	}
 	return httpcaddyfile.App{
 		Name:  "jwt",
 		Value: caddyconfig.JSON(app, nil),
 	}, nil
+}
+
+// secretArgs reads `secret <key> [<kid>]`.
+func secretArgs(d *caddyfile.Dispenser) (*SecretKey, error) {
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return nil, d.Err("secret takes a key and an optional key id: secret <key> [<kid>]")
+	}
+	sk := &SecretKey{Key: args[0]}
+	if len(args) == 2 {
+		sk.KID = args[1]
+	}
+	return sk, nil
 }
 
 // parseAuthDirective sets up the handler from Caddyfile tokens:
