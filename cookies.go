@@ -281,9 +281,9 @@ type CSRFConfig struct {
 	// The methods checked, matched without regard to case. Default: every
 	// method except GET, HEAD, OPTIONS and TRACE.
 	Methods []string `json:"methods,omitempty"`
-	// Also read the csrf value from a field of an
-	// application/x-www-form-urlencoded body (before the header, as
-	// flask-jwt-extended does). Default: off.
+	// Without the header, read the csrf value from a field of an
+	// application/x-www-form-urlencoded body, as flask-jwt-extended does.
+	// Default: off.
 	CheckForm *bool `json:"check_form,omitempty"`
 	// The form field of an access token's csrf value. Default: csrf_token.
 	FormField string `json:"form_field,omitempty"`

@@ -115,8 +115,8 @@ func TestCSRFMethods(t *testing.T) {
 	}
 }
 
-// TestCSRFCheckForm: with check_form on, the form field of a form body
-// carries the value (refresh_form_field on the refresh route), and the
+// TestCSRFCheckForm: with check_form on and no header, the form field of
+// a form body carries the value (refresh_form_field on the refresh route), and the
 // body reaches the upstream unchanged; other bodies, larger ones and
 // check_form off leave it to the header.
 func TestCSRFCheckForm(t *testing.T) {
@@ -133,6 +133,11 @@ func TestCSRFCheckForm(t *testing.T) {
 	}
 	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, form, "_csrf=wrong"), token.TypeAccess); ae != errCSRFMismatch {
 		t.Errorf("wrong form value: %v", ae)
+	}
+	// the header is read first, as flask-jwt-extended reads it
+	withHeader := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-TOKEN": ca}
+	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, withHeader, "_csrf=wrong"), token.TypeAccess); ae != nil {
+		t.Errorf("the header with a wrong form value: %v", ae)
 	}
 	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, form, "csrf_token="+ca), token.TypeAccess); ae != errMissingCSRF {
 		t.Errorf("another field: %v", ae)

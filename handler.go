@@ -260,8 +260,8 @@ func (a *App) csrfProtected(method string) bool {
 
 // checkCSRF compares the request's double submit value with the token's
 // csrf claim: the csrf header (refresh_header for a refresh token), or
-// with `check_form on` first the form field of a form body, as
-// flask-jwt-extended reads them. Nothing is checked with protect off.
+// when it is absent and `check_form` is on, the form field of a form body,
+// in the order flask-jwt-extended reads them. Nothing is checked with protect off.
 func (a *App) checkCSRF(r *http.Request, tok *token.Verified) *authError {
 	if !a.csrf.protect {
 		return nil
@@ -270,12 +270,9 @@ func (a *App) checkCSRF(r *http.Request, tok *token.Verified) *authError {
 	if tok.Type == token.TypeRefresh {
 		header, field = a.csrf.refreshHeader, a.csrf.refreshFormField
 	}
-	got := ""
-	if a.csrf.checkForm {
+	got := r.Header.Get(header)
+	if got == "" && a.csrf.checkForm {
 		got = formCSRF(r, field)
-	}
-	if got == "" {
-		got = r.Header.Get(header)
 	}
 	if got == "" {
 		return errMissingCSRF
