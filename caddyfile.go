@@ -50,7 +50,7 @@ func init() {
 // parseGlobalOption sets up the `jwt` app from the global option:
 //
 //	jwt {
-//		secret          <hmac-key>
+//		secret          <hmac-key> [<kid>]
 //		algorithm       <alg>
 //		private_key     <pem-file> [<kid>]
 //		public_key      <pem-file> [<kid>]
@@ -72,10 +72,36 @@ func init() {
 //		message_key     <key>
 //		revocation_sync <duration>
 //		cache_size      <n>
+//		cookie {
+//			access_name       <name>
+//			refresh_name      <name>
+//			access_path       <path>
+//			refresh_path      <path>
+//			domain            <domain>
+//			secure            auto|on|off
+//			samesite          lax|strict|none
+//			session           on|off
+//			csrf_access_name  <name>
+//			csrf_refresh_name <name>
+//			csrf_access_path  <path>
+//			csrf_refresh_path <path>
+//		}
+//		csrf {
+//			protect            on|off
+//			header             <name>
+//			refresh_header     <name>
+//			methods            <method>...
+//			check_form         on|off
+//			form_field         <name>
+//			refresh_form_field <name>
+//			in_cookies         on|off
+//		}
 //	}
 //
-// public_key and jwks_url may be repeated, audience too (its values add
-// up); every other setting appears once. Any value may be a placeholder.
+// secret, public_key and jwks_url may be repeated, audience too (its
+// values add up); every other setting appears once. Any value may be a
+// placeholder. One secret without kid adapts to "secret"; otherwise the
+// secret lines fill "secrets" ({"key", "kid"}), the signing one first.
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
 	d.Next() // consume option name (before any error, so errors carry the line)
@@ -90,7 +116,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 		var err error
 		switch d.Val() {
 		case "secret":
-			err = singleArgTo(d, &app.Secret)
+			var sk *SecretKey
+			if sk, err = secretArgs(d); err == nil {
+				app.Secrets = append(app.Secrets, *sk)
+			}
 		case "algorithm":
 			err = singleArgTo(d, &app.Algorithm)
 		case "private_key":
@@ -137,6 +166,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			err = durationArg(d, &app.RevocationSync, &app.placeholders)
 		case "cache_size":
 			err = cacheSizeArg(d, &app.CacheSize, &app.placeholders)
+		case "cookie":
+			if app.Cookie != nil {
+				return nil, d.Err("the cookie block may appear only once")
+			}
+			app.Cookie, err = cookieBlock(d)
+		case "csrf":
+			if app.CSRF != nil {
+				return nil, d.Err("the csrf block may appear only once")
+			}
+			app.CSRF, err = csrfBlock(d)
 		default:
 			return nil, d.Errf("unrecognized jwt option '%s'", d.Val())
 		}
@@ -144,10 +183,27 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			return nil, err
 		}
 	}
+	if len(app.Secrets) == 1 && app.Secrets[0].KID == "" {
+		// one secret without kid is "secret", as it always was
+		app.Secret, app.Secrets = app.Secrets[0].Key, nil
+	}
 	return httpcaddyfile.App{
 		Name:  "jwt",
 		Value: caddyconfig.JSON(app, nil),
 	}, nil
+}
+
+// secretArgs reads `secret <key> [<kid>]`.
+func secretArgs(d *caddyfile.Dispenser) (*SecretKey, error) {
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return nil, d.Err("secret takes a key and an optional key id: secret <key> [<kid>]")
+	}
+	sk := &SecretKey{Key: args[0]}
+	if len(args) == 2 {
+		sk.KID = args[1]
+	}
+	return sk, nil
 }
 
 // parseAuthDirective sets up the handler from Caddyfile tokens:
@@ -669,3 +725,123 @@ func positiveDuration(d *caddyfile.Dispenser, setting, v string, dst *caddy.Dura
 }
 
 var _ caddyfile.Unmarshaler = (*Issue)(nil)
+
+// cookieBlock reads the `cookie { ... }` block of the jwt option. Names,
+// paths and the domain are checked once resolved, at Provision; the
+// switches here, unless they hold a placeholder.
+func cookieBlock(d *caddyfile.Dispenser) (*CookieConfig, error) {
+	if d.NextArg() {
+		return nil, d.Err("cookie takes a block of settings only: cookie { access_name ... }")
+	}
+	c := new(CookieConfig)
+	text := map[string]*string{
+		"access_name": &c.AccessName, "refresh_name": &c.RefreshName,
+		"access_path": &c.AccessPath, "refresh_path": &c.RefreshPath,
+		"domain":           &c.Domain,
+		"csrf_access_name": &c.CSRFAccessName, "csrf_refresh_name": &c.CSRFRefreshName,
+		"csrf_access_path": &c.CSRFAccessPath, "csrf_refresh_path": &c.CSRFRefreshPath,
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		setting := d.Val()
+		if seen[setting] {
+			return nil, d.Errf("cookie: %s may appear only once", setting)
+		}
+		seen[setting] = true
+		var err error
+		switch setting {
+		case "secure":
+			err = wordArg(d, &c.Secure, "cookie: secure", "auto", "on", "off")
+		case "samesite":
+			err = wordArg(d, &c.SameSite, "cookie: samesite", "lax", "strict", "none")
+		case "session":
+			c.Session, err = onOffArg(d, "cookie: session")
+		default:
+			dst, ok := text[setting]
+			if !ok {
+				return nil, d.Errf("unrecognized cookie setting '%s'; expected access_name, refresh_name, access_path, refresh_path, domain, secure, samesite, session, csrf_access_name, csrf_refresh_name, csrf_access_path or csrf_refresh_path", setting)
+			}
+			err = singleArgTo(d, dst)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// wordArg reads a setting that takes one of words (or a placeholder,
+// checked at Provision).
+func wordArg(d *caddyfile.Dispenser, dst *string, setting string, words ...string) error {
+	v, err := singleArg(d)
+	if err != nil {
+		return err
+	}
+	for _, w := range words {
+		if strings.EqualFold(v, w) {
+			*dst = w
+			return nil
+		}
+	}
+	if hasPlaceholder(v) {
+		*dst = v
+		return nil
+	}
+	return d.Errf("%s must be %s, not '%s'", setting, strings.Join(words, ", "), v)
+}
+
+// onOffArg reads a switch: on or off.
+func onOffArg(d *caddyfile.Dispenser, setting string) (*bool, error) {
+	v, err := singleArg(d)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(v) {
+	case "on":
+		return new(true), nil
+	case "off":
+		return new(false), nil
+	}
+	return nil, d.Errf("%s must be on or off, not '%s'", setting, v)
+}
+
+// csrfBlock reads the `csrf { ... }` block of the jwt option.
+func csrfBlock(d *caddyfile.Dispenser) (*CSRFConfig, error) {
+	if d.NextArg() {
+		return nil, d.Err("csrf takes a block of settings only: csrf { protect ... }")
+	}
+	c := new(CSRFConfig)
+	text := map[string]*string{
+		"header": &c.Header, "refresh_header": &c.RefreshHeader,
+		"form_field": &c.FormField, "refresh_form_field": &c.RefreshFormField,
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		setting := d.Val()
+		if seen[setting] {
+			return nil, d.Errf("csrf: %s may appear only once", setting)
+		}
+		seen[setting] = true
+		var err error
+		switch setting {
+		case "protect":
+			c.Protect, err = onOffArg(d, "csrf: protect")
+		case "check_form":
+			c.CheckForm, err = onOffArg(d, "csrf: check_form")
+		case "in_cookies":
+			c.InCookies, err = onOffArg(d, "csrf: in_cookies")
+		case "methods":
+			c.Methods, err = listArgs(d)
+		default:
+			dst, ok := text[setting]
+			if !ok {
+				return nil, d.Errf("unrecognized csrf setting '%s'; expected protect, header, refresh_header, methods, check_form, form_field, refresh_form_field or in_cookies", setting)
+			}
+			err = singleArgTo(d, dst)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}

@@ -106,10 +106,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if h.names, err = h.app.handlerNames("jwt_auth", h.HeaderName, h.HeaderType, h.QueryParam, h.JSONKey, h.RefreshJSONKey); err != nil {
 		return err
 	}
-	h.cookieName = accessCookieName
-	if h.wantType == token.TypeRefresh {
-		h.cookieName = refreshCookieName
-	}
+	h.cookieName = h.app.cookieName(h.wantType)
 	return nil
 }
 
@@ -247,8 +244,8 @@ func (a *App) authenticateNamed(r *http.Request, sources []tokenSource, names *t
 	if e != nil {
 		return nil, e
 	}
-	if from == sourceCookie && csrfProtected(r.Method) {
-		if e := checkCSRF(r, tok); e != nil {
+	if from == sourceCookie && a.csrfProtected(r.Method) {
+		if e := a.checkCSRF(r, tok); e != nil {
 			return nil, e
 		}
 	}
@@ -287,10 +284,23 @@ func (a *App) verify(raw string) (*token.Verified, *authError) {
 }
 
 // csrfProtected reports whether a cookie-borne token needs the double
-// submit header for this method: every method but the safe ones, spelled
-// exactly (flask-jwt-extended lists POST PUT PATCH DELETE instead, which
-// lets "post" or an extension method through while an app may route it).
-func csrfProtected(method string) bool {
+// submit value for this method. Unless `csrf { methods ... }` lists the
+// methods (matched without regard to case), every method but the safe
+// ones, spelled exactly (flask-jwt-extended lists POST PUT PATCH DELETE
+// instead, which lets "post" or an extension method through while an app
+// may route it). Never with `csrf { protect off }`.
+func (a *App) csrfProtected(method string) bool {
+	if !a.csrf.protect {
+		return false
+	}
+	if a.csrf.methods != nil {
+		for _, m := range a.csrf.methods {
+			if strings.EqualFold(m, method) {
+				return true
+			}
+		}
+		return false
+	}
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return false
@@ -298,8 +308,22 @@ func csrfProtected(method string) bool {
 	return true
 }
 
-func checkCSRF(r *http.Request, tok *token.Verified) *authError {
-	got := r.Header.Get(csrfHeaderName)
+// checkCSRF compares the request's double submit value with the token's
+// csrf claim: the csrf header (refresh_header for a refresh token), or
+// when it is absent and `check_form` is on, the form field of a form body,
+// in the order flask-jwt-extended reads them. Nothing is checked with protect off.
+func (a *App) checkCSRF(r *http.Request, tok *token.Verified) *authError {
+	if !a.csrf.protect {
+		return nil
+	}
+	header, field := a.csrf.header, a.csrf.formField
+	if tok.Type == token.TypeRefresh {
+		header, field = a.csrf.refreshHeader, a.csrf.refreshFormField
+	}
+	got := r.Header.Get(header)
+	if got == "" && a.csrf.checkForm {
+		got = formCSRF(r, field)
+	}
 	if got == "" {
 		return errMissingCSRF
 	}

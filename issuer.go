@@ -454,13 +454,13 @@ func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity stri
 			family = uuid.NewString()
 		}
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie, Family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
 	var refresh *token.Minted
 	if withRefresh {
-		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie, Family: family}); err != nil {
+		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family}); err != nil {
 			return h.mintFailed(w, r, err)
 		}
 	}
@@ -480,8 +480,8 @@ func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity stri
 // family, with the login's tokens in it.
 func (h *Issue) sessionFamily(r *http.Request, identity string) string {
 	for _, src := range []struct{ cookie, typ string }{
-		{accessCookieName, token.TypeAccess},
-		{refreshCookieName, token.TypeRefresh},
+		{h.app.cookieName(token.TypeAccess), token.TypeAccess},
+		{h.app.cookieName(token.TypeRefresh), token.TypeRefresh},
 	} {
 		tok, e := h.app.authenticateNamed(r, h.sources, h.names, src.cookie, src.typ)
 		if e == nil && tok.Identity == identity && tok.Family != "" && h.app.issuedHere(tok) {
@@ -494,7 +494,7 @@ func (h *Issue) sessionFamily(r *http.Request, identity string) string {
 }
 
 func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	tok, e := h.app.authenticateNamed(r, h.sources, h.names, refreshCookieName, token.TypeRefresh)
+	tok, e := h.app.authenticateNamed(r, h.sources, h.names, h.app.cookieName(token.TypeRefresh), token.TypeRefresh)
 	if e != nil {
 		if e == errRevoked && h.RotateRefresh {
 			h.revokePresentedFamily(r)
@@ -533,7 +533,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyh
 			return h.refuse(w, r, e)
 		}
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie, Family: family})
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
@@ -570,7 +570,7 @@ func (h *Issue) rotate(r *http.Request, tok *token.Verified, claims map[string]a
 		h.revokeFamily(r, family)
 		return nil, "", errRevoked
 	}
-	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie, Family: family})
+	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
 	if err != nil {
 		h.logger.Error("minting a token failed", zap.Error(err))
 		return nil, "", errMintFailed
@@ -633,7 +633,7 @@ func mintedAt(raw string) (time.Time, error) {
 // refresh under rotation: it may be a stolen, already rotated token, so
 // every token of its family is revoked (RFC 9700 4.14.2).
 func (h *Issue) revokePresentedFamily(r *http.Request) {
-	raw, _, e := extractTokenNamed(r, h.sources, h.names, refreshCookieName, true)
+	raw, _, e := extractTokenNamed(r, h.sources, h.names, h.app.cookieName(token.TypeRefresh), true)
 	if e != nil {
 		return
 	}
@@ -672,7 +672,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
-	access, accessErr := h.app.authenticateNamed(r, h.sources, h.names, accessCookieName, token.TypeAccess)
+	access, accessErr := h.app.authenticateNamed(r, h.sources, h.names, h.app.cookieName(token.TypeAccess), token.TypeAccess)
 	if accessErr != nil && !skippableAtLogout(accessErr) {
 		return h.refuse(w, r, accessErr)
 	}
@@ -690,7 +690,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		return h.refuse(w, r, e)
 	}
 	if h.deliverCookie {
-		clearTokenCookies(w, r)
+		h.app.clearTokenCookies(w, r)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"msg": "Logged out"})
 	return nil
@@ -702,7 +702,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Verified) (*token.Verified, *authError) {
 	fromCookie := false
 	if raw == "" && hasSource(h.sources, sourceCookie) {
-		if v, e := tokenFromCookie(r, refreshCookieName); e == nil {
+		if v, e := tokenFromCookie(r, h.app.cookieName(token.TypeRefresh)); e == nil {
 			raw, fromCookie = v, true
 		} else if e == errTooLarge {
 			return nil, e
@@ -727,7 +727,7 @@ func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Ve
 	// from a cookie whose CSRF header authenticate checked); without one,
 	// the header must match the refresh token's csrf claim.
 	if fromCookie && access == nil {
-		if e := checkCSRF(r, tok); e != nil {
+		if e := h.app.checkCSRF(r, tok); e != nil {
 			return nil, e
 		}
 	}
@@ -826,9 +826,9 @@ func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, acce
 		resp.Msg = msg
 	}
 	if h.deliverCookie {
-		setTokenCookies(w, r, token.TypeAccess, access)
+		h.app.setTokenCookies(w, r, token.TypeAccess, access)
 		if refresh != nil {
-			setTokenCookies(w, r, token.TypeRefresh, refresh)
+			h.app.setTokenCookies(w, r, token.TypeRefresh, refresh)
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -645,8 +645,9 @@ func TestIssueCookieDelivery(t *testing.T) {
 		httpOnly bool
 		maxAge   int
 	}{
-		"access_token_cookie": {true, 900}, "refresh_token_cookie": {true, 720 * 3600},
-		"csrf_access_token": {false, 900}, "csrf_refresh_token": {false, 720 * 3600},
+		// session cookies by default (cookie { session on }): no Max-Age
+		"access_token_cookie": {true, 0}, "refresh_token_cookie": {true, 0},
+		"csrf_access_token": {false, 0}, "csrf_refresh_token": {false, 0},
 	} {
 		c := cs[name]
 		if c == nil || c.HttpOnly != want.httpOnly || c.MaxAge != want.maxAge || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Secure {

@@ -42,6 +42,12 @@ type App struct {
 	// and {file./run/secrets/jwt} are resolved at load.
 	Secret string `json:"secret,omitempty"`
 
+	// HMAC secrets for rotation, each optionally named by a key id: the
+	// first signs (its kid, when set, goes into the token header), every
+	// one verifies. A token's kid picks the secret of that kid; a token
+	// without kid is checked against each. Instead of secret, not with it.
+	Secrets []SecretKey `json:"secrets,omitempty"`
+
 	// The signing algorithm of the secret or private key. Default: HS256
 	// with a secret, otherwise inferred from the key (ES256 for the
 	// generated key). Tokens are only ever verified with the algorithm
@@ -113,6 +119,13 @@ type App struct {
 	// The key of the message in every JSON refusal, login failures
 	// included (JWT_ERROR_MESSAGE_KEY). Default: msg.
 	MessageKey string `json:"message_key,omitempty"`
+	// The names and attributes of the token cookies and their CSRF
+	// cookies (cookies.go).
+	Cookie *CookieConfig `json:"cookie,omitempty"`
+
+	// The double submit CSRF check of tokens read from cookies
+	// (cookies.go).
+	CSRF *CSRFConfig `json:"csrf,omitempty"`
 
 	// How often the in-memory set of revoked token ids is refreshed from
 	// Caddy's storage (the global `storage` option), so that revocations
@@ -145,10 +158,21 @@ type App struct {
 	sources  []tokenSource
 	names    *tokenNames
 	refusals *refusalBodies
+	cookies  cookieSettings
+	csrf     csrfSettings
 	logger   *zap.Logger
 	// now is the clock. Every part of the app reads it through clock, so
 	// a test that replaces it after Provision moves them all.
 	now func() time.Time
+}
+
+// SecretKey is one `secret <key> [<kid>]` line.
+type SecretKey struct {
+	// The HMAC secret; placeholders are resolved at load.
+	Key string `json:"key"`
+	// Key id minted in the token header (first secret) and used to select
+	// the secret.
+	KID string `json:"kid,omitempty"`
 }
 
 // KeyFile is a PEM key on disk, optionally named by a key id.
@@ -187,6 +211,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.names = newTokenNames(a.HeaderName, a.HeaderType, a.QueryParam, a.JSONKey, a.RefreshJSONKey)
 	a.refusals = newRefusalBodies(a.MessageKey)
+	if a.cookies, err = a.Cookie.settings(); err != nil {
+		return err
+	}
+	if a.csrf, err = a.CSRF.settings(); err != nil {
+		return err
+	}
 	size := token.DefaultCacheSize
 	if a.CacheSize != nil {
 		size = *a.CacheSize
@@ -242,6 +272,10 @@ func (a *App) resolvePlaceholders() error {
 		*s = v
 	}
 	resolve("secret", &a.Secret)
+	for i := range a.Secrets {
+		resolve("secret", &a.Secrets[i].Key)
+		resolve("secret", &a.Secrets[i].KID)
+	}
 	resolve("algorithm", &a.Algorithm)
 	resolve("issuer", &a.Issuer)
 	resolve("identity_claim", &a.IdentityClaim)
@@ -336,6 +370,9 @@ func (a *App) keysConfig() (keys.Config, error) {
 		Logger:     a.logger,
 		Now:        a.clock,
 		Fetched:    a.countJWKSFetch,
+	}
+	for _, sk := range a.Secrets {
+		cfg.Secrets = append(cfg.Secrets, keys.Secret{Key: sk.Key, KID: sk.KID})
 	}
 	if a.PrivateKey != nil {
 		cfg.PrivateKey = &keys.KeyFile{File: a.PrivateKey.File, KID: a.PrivateKey.KID}

@@ -230,7 +230,7 @@ func TestSettingsJSON(t *testing.T) {
 func TestSettingNamesCaddyfileEqualsJSON(t *testing.T) {
 	word := func(key string) string {
 		switch key {
-		case "public_keys", "jwks_urls", "users":
+		case "public_keys", "jwks_urls", "users", "secrets":
 			return strings.TrimSuffix(key, "s")
 		case "disabled":
 			return "" // throttle off

@@ -40,10 +40,21 @@ type KeyFile struct {
 	KID  string
 }
 
+// Secret is one HMAC secret, optionally named by a key id.
+type Secret struct {
+	Key string
+	KID string
+}
+
 // Config says which keys to load. Settings are named in errors as the
 // Caddyfile names them.
 type Config struct {
-	Secret     string
+	// Secret is one HMAC secret (the `secret` setting without a kid).
+	Secret string
+	// Secrets are HMAC secrets for rotation: the first signs (with its kid,
+	// when it has one), every one verifies. Secret and Secrets are not
+	// both set.
+	Secrets    []Secret
 	Algorithm  string
 	PrivateKey *KeyFile
 	PublicKeys []KeyFile
@@ -71,7 +82,7 @@ type Config struct {
 // must supply the generated key. It checks the one setting that may come
 // with it: the generated key is ES256.
 func (c *Config) ZeroConfig() (bool, error) {
-	if c.Secret != "" || c.PrivateKey != nil || len(c.PublicKeys) != 0 || len(c.JWKSURLs) != 0 {
+	if c.Secret != "" || len(c.Secrets) != 0 || c.PrivateKey != nil || len(c.PublicKeys) != 0 || len(c.JWKSURLs) != 0 {
 		return false, nil
 	}
 	if c.Algorithm != "" && c.Algorithm != "ES256" {
@@ -125,15 +136,36 @@ func Load(cfg Config) (*Ring, error) {
 	return k, nil
 }
 
-// loadSigner binds the one key that signs: secret, private_key or the
-// generated key; a configuration with none only verifies.
+// secrets returns the configured HMAC secrets, the signing one first.
+func (c *Config) secrets() ([]Secret, error) {
+	if c.Secret != "" && len(c.Secrets) != 0 {
+		return nil, errors.New("jwt: secret and secrets are both set; list every secret in secrets, the signing one first")
+	}
+	if c.Secret != "" {
+		return []Secret{{Key: c.Secret}}, nil
+	}
+	for i, s := range c.Secrets {
+		if s.Key == "" {
+			return nil, fmt.Errorf("jwt: secret %d is empty", i+1)
+		}
+	}
+	return c.Secrets, nil
+}
+
+// loadSigner binds the one key that signs: the first secret, private_key
+// or the generated key; a configuration with none only verifies. Every
+// further secret verifies only (rotation).
 func (k *Ring) loadSigner(cfg *Config) error {
-	if cfg.Secret != "" && cfg.PrivateKey != nil {
+	secrets, err := cfg.secrets()
+	if err != nil {
+		return err
+	}
+	if len(secrets) > 0 && cfg.PrivateKey != nil {
 		return fmt.Errorf("jwt: secret and private_key are both set, but only one key signs; keep private_key and remove secret (or the other way round)")
 	}
 	var vk *jws.Key
 	switch {
-	case cfg.Secret != "":
+	case len(secrets) > 0:
 		alg := cfg.Algorithm
 		if alg == "" {
 			alg = "HS256"
@@ -142,12 +174,26 @@ func (k *Ring) loadSigner(cfg *Config) error {
 		if !ok {
 			return fmt.Errorf("jwt: secret is an HMAC key, but algorithm is %s; use HS256, HS384 or HS512 with secret, or private_key for %s", alg, alg)
 		}
-		if len(cfg.Secret) < min {
-			return fmt.Errorf("jwt: secret is %d bytes, %s needs at least %d; generate one with `caddy jwt genkey --alg %s` and pass it as {env.JWT_SECRET}", len(cfg.Secret), alg, min, alg)
-		}
 		method, _ := jws.Method(alg)
-		vk = &jws.Key{Alg: alg, Method: method, Material: []byte(cfg.Secret), Source: "secret"}
-		k.signer = &jws.Signer{Alg: alg, Method: method, Key: vk.Material}
+		for i, s := range secrets {
+			name := "secret"
+			if len(secrets) > 1 {
+				name = fmt.Sprintf("secret %d", i+1)
+			}
+			if len(s.Key) < min {
+				return fmt.Errorf("jwt: %s is %d bytes, %s needs at least %d; generate one with `caddy jwt genkey --alg %s` and pass it as {env.JWT_SECRET}", name, len(s.Key), alg, min, alg)
+			}
+			if len(s.KID) > jws.MaxKIDLength {
+				return fmt.Errorf("jwt: %s: kid is longer than %d bytes", name, jws.MaxKIDLength)
+			}
+			key := &jws.Key{KID: s.KID, Alg: alg, Method: method, Material: []byte(s.Key), Source: name}
+			if i == 0 {
+				vk = key
+				k.signer = &jws.Signer{KID: s.KID, Alg: alg, Method: method, Key: vk.Material}
+				continue
+			}
+			k.extra = append(k.extra, key)
+		}
 
 	case cfg.PrivateKey != nil:
 		data, err := os.ReadFile(cfg.PrivateKey.File)
@@ -171,14 +217,19 @@ func (k *Ring) loadSigner(cfg *Config) error {
 		vk.Source = cfg.GeneratedSource
 
 	default:
-		if cfg.Algorithm != "" {
+		if _, hmac := jws.MinHMACKeyBytes(cfg.Algorithm); cfg.Algorithm != "" && (hmac || len(cfg.PublicKeys) == 0) {
 			return fmt.Errorf("jwt: algorithm %s is set, but there is no secret or private_key for it to sign with; add one, or remove algorithm (public_key and jwks_url keys carry their own)", cfg.Algorithm)
 		}
+		// a verify-only configuration: algorithm, when set, binds the
+		// public_key keys (loadPublicKeys)
+		k.verifyOnlyAlg = cfg.Algorithm
 		k.signErr = errors.New("jwt: no signing key: the jwt app only verifies (public_key or jwks_url without secret or private_key); set private_key or secret to mint tokens")
 		return nil
 	}
 	k.signerKey = vk
-	k.local = append(k.local, vk)
+	k.local = append(append(k.local, vk), k.extra...)
+	k.own = k.extra
+	k.extra = nil
 	return nil
 }
 
@@ -193,7 +244,12 @@ func (k *Ring) loadPublicKeys(files []KeyFile, configuredAlg string) error {
 		if err != nil {
 			return fmt.Errorf("jwt: public_key %s: %v", pk.File, err)
 		}
-		alg, err := inferAlgorithm(pub, rsaFamilyOnly(configuredAlg))
+		bound := rsaFamilyOnly(configuredAlg)
+		if k.verifyOnlyAlg != "" {
+			// nothing signs here: algorithm is the one these keys verify
+			bound = k.verifyOnlyAlg
+		}
+		alg, err := inferAlgorithm(pub, bound)
 		if err != nil {
 			return fmt.Errorf("jwt: public_key %s: %v", pk.File, err)
 		}
@@ -245,7 +301,14 @@ type Ring struct {
 	signerKey *jws.Key
 	// signErr says why there is no signer (a verify-only configuration).
 	signErr error
-	snap    atomic.Pointer[Snapshot]
+	// verifyOnlyAlg is the algorithm of a verify-only configuration, which
+	// binds its public_key keys; "" when a key signs or none is set.
+	verifyOnlyAlg string
+	// extra holds the verification-only secrets while loading; own keeps
+	// them: this configuration's own earlier secrets, whose tokens were
+	// minted here too (rotation).
+	extra, own []*jws.Key
+	snap       atomic.Pointer[Snapshot]
 
 	// local keys, in configuration order; they win over remote ones.
 	local []*jws.Key
@@ -338,10 +401,24 @@ func (k *Ring) Signer() (*jws.Signer, error) {
 	return k.signer, nil
 }
 
-// Signs reports whether key is the signing key's own verification key: a
-// token verified with it was issued by this configuration, not by another
+// Signs reports whether key is the signing key's own verification key, or
+// one of the further secrets (which signed before a rotation): a token
+// verified with it was issued by this configuration, not by another
 // trusted issuer (public_key, jwks_url).
-func (k *Ring) Signs(key *jws.Key) bool { return key != nil && key == k.signerKey }
+func (k *Ring) Signs(key *jws.Key) bool {
+	if key == nil {
+		return false
+	}
+	if key == k.signerKey {
+		return true
+	}
+	for _, o := range k.own {
+		if key == o {
+			return true
+		}
+	}
+	return false
+}
 
 // Local returns the configured keys (not those of remote JWK Sets), in
 // configuration order.
