@@ -34,7 +34,6 @@ const (
 	refreshCookieName = "refresh_token_cookie"
 	accessCSRFCookie  = "csrf_access_token"
 	refreshCSRFCookie = "csrf_refresh_token"
-	csrfHeaderName    = "X-Csrf-Token" // canonical form of X-CSRF-TOKEN
 	queryParamName    = "jwt"
 	headerName        = "Authorization"
 	headerType        = "Bearer"
@@ -298,13 +297,24 @@ func tokenFromCookie(r *http.Request, name string) (string, *authError) {
 	return "", missingCookie(name)
 }
 
-// missingCookie is the refusal when the cookie name has no token.
+// missingCookie is the refusal when the cookie name has no token, built
+// once per name (the names come from configuration, never from requests).
 func missingCookie(name string) *authError {
-	if name == refreshCookieName {
+	switch name {
+	case refreshCookieName:
 		return errMissingRefreshCookie
+	case accessCookieName:
+		return errMissingAccessCookie
 	}
-	return errMissingAccessCookie
+	if e, ok := missingCookies.Load(name); ok {
+		return e.(*authError)
+	}
+	e, _ := missingCookies.LoadOrStore(name, newAuthError(401, "missing", fmt.Sprintf("Missing cookie %q", name)).asMissing())
+	return e.(*authError)
 }
+
+// missingCookies holds missingCookie's refusals of configured cookie names.
+var missingCookies sync.Map
 
 func tokenFromQuery(r *http.Request) (string, *authError) { return defaultNames.fromQuery(r) }
 
