@@ -766,7 +766,7 @@ func TestServeHTTPMissingMessages(t *testing.T) {
 		{[]string{"query"}, `Missing "jwt" query parameter`},
 		{[]string{"header", "cookie"}, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "access_token_cookie")`},
 		{[]string{"cookie", "header"}, `Missing JWT in cookies or headers (Missing cookie "access_token_cookie"; Missing Authorization Header)`},
-		{[]string{"header", "cookie", "query"}, `Missing JWT in headers or cookies or query string (Missing Authorization Header; Missing cookie "access_token_cookie"; Missing "jwt" query parameter)`},
+		{[]string{"header", "cookie", "query"}, `Missing JWT in headers, cookies or query_string (Missing Authorization Header; Missing cookie "access_token_cookie"; Missing "jwt" query parameter)`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.from, "+"), func(t *testing.T) {

@@ -56,7 +56,7 @@ func TestLocationHeaderName(t *testing.T) {
 	// with another source: flask's "Missing JWT in ..." names the header
 	hq, _ := authtestsHandler(t, func(a *App) { a.HeaderName = "X-Auth"; a.TokenFrom = []string{"header", "query"} }, nil)
 	authtestsAssertRefused(t, authtestsServe(hq, locReq()), 401,
-		`Missing JWT in headers or query string (Missing X-Auth Header; Missing "jwt" query parameter)`, authtestsNoTokenChallenge)
+		`Missing JWT in headers or query_string (Missing X-Auth Header; Missing "jwt" query parameter)`, authtestsNoTokenChallenge)
 }
 
 func TestLocationHeaderType(t *testing.T) {
@@ -190,7 +190,7 @@ func TestLocationHandlerOverrides(t *testing.T) {
 	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Token "+tok)), 401,
 		"Missing 'JWT' type in 'X-Auth' header. Expected 'X-Auth: JWT <JWT>'", authtestsNoTokenChallenge)
 	authtestsAssertRefused(t, authtestsServe(h, locReq()), 401,
-		`Missing JWT in headers or query string (Missing X-Auth Header; Missing "t" query parameter)`, authtestsNoTokenChallenge)
+		`Missing JWT in headers or query_string (Missing X-Auth Header; Missing "t" query parameter)`, authtestsNoTokenChallenge)
 	locAssertPassed(t, authtestsServe(h, httptest.NewRequest("GET", "/api?t="+tok, nil)), "alice")
 	plain := authtestsHandlerOn(t, ctx, nil)
 	locAssertPassed(t, authtestsServe(plain, locReq("X-Auth", "Token "+tok)), "alice")
@@ -270,7 +270,7 @@ func TestTokenNamesRefusalsBuiltOnce(t *testing.T) {
 	srcs := []tokenSource{sourceHeader, sourceCookie, sourceQuery}
 	r := locReq()
 	_, _, first := extractTokenNamed(r, srcs, n, accessCookieName, false)
-	if first == nil || !strings.HasPrefix(first.msg, "Missing JWT in headers or cookies or query string (Missing X-Auth Header;") {
+	if first == nil || !strings.HasPrefix(first.msg, "Missing JWT in headers, cookies or query_string (Missing X-Auth Header;") {
 		t.Fatalf("refusal %v", first)
 	}
 	if n := testing.AllocsPerRun(100, func() {

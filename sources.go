@@ -469,7 +469,7 @@ func (n *tokenNames) buildMissingFromAll(sources []tokenSource, cookieName strin
 		case sourceCookie:
 			where, why = append(where, "cookies"), append(why, missingCookie(cookieName).msg)
 		case sourceQuery:
-			where, why = append(where, "query string"), append(why, n.missingQuery.msg)
+			where, why = append(where, "query_string"), append(why, n.missingQuery.msg)
 		case sourceJSON:
 			if jsonErr == nil {
 				jsonErr = n.missingJSON
@@ -477,7 +477,9 @@ func (n *tokenNames) buildMissingFromAll(sources []tokenSource, cookieName strin
 			where, why = append(where, "json"), append(why, jsonErr.msg)
 		}
 	}
-	return newAuthError(401, "missing", fmt.Sprintf("Missing JWT in %s (%s)", strings.Join(where, " or "), strings.Join(why, "; "))).asMissing()
+	// flask-jwt-extended's wording: its location names, "a, b or c"
+	locs := strings.Join(where[:len(where)-1], ", ") + " or " + where[len(where)-1]
+	return newAuthError(401, "missing", fmt.Sprintf("Missing JWT in %s (%s)", locs, strings.Join(why, "; "))).asMissing()
 }
 
 // checkTokenNames refuses a header name or type that no request could

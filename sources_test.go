@@ -71,7 +71,7 @@ func TestExtractToken(t *testing.T) {
 		{name: "query empty", sources: []tokenSource{sourceQuery}, url: "/?jwt=", err: errMissingQuery},
 		{name: "query other param", sources: []tokenSource{sourceQuery}, url: "/?token=qqq", err: errMissingQuery},
 		{name: "query escaped", sources: []tokenSource{sourceQuery}, url: "/?jwt=a%2Eb%2Ec", want: "a.b.c", from: sourceQuery},
-		{name: "nothing, two sources", sources: []tokenSource{sourceQuery, sourceHeader}, url: "/", errMsg: `Missing JWT in query string or headers (Missing "jwt" query parameter; Missing Authorization Header)`},
+		{name: "nothing, two sources", sources: []tokenSource{sourceQuery, sourceHeader}, url: "/", errMsg: `Missing JWT in query_string or headers (Missing "jwt" query parameter; Missing Authorization Header)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
