@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -369,9 +370,9 @@ var (
 	errRevocationFailed   = newAuthError(503, "revocation_unavailable", "Logout could not be recorded; try again")
 	errRotationFailed     = newAuthError(503, "revocation_unavailable", "Refresh could not be recorded; try again")
 	errMintFailed         = newAuthError(500, "mint_failed", "Token could not be issued")
-	errFieldDuplicated    = map[string]*authError{}
-	errFieldMissing       = map[string]*authError{}
-	errFieldNotString     = map[string]*authError{}
+	errFieldDuplicated    = fieldRefusals{format: "%q is given more than once"}
+	errFieldMissing       = fieldRefusals{format: "Missing %q in request body"}
+	errFieldNotString     = fieldRefusals{format: "%q must be a string"}
 	credentialFieldNames  = []string{"username", "password"}
 	logoutBodyFieldNames  = []string{"refresh_token"}
 	allIssuerBodyFieldSet = append(append([]string(nil), credentialFieldNames...), logoutBodyFieldNames...)
@@ -379,10 +380,25 @@ var (
 
 func init() {
 	for _, f := range allIssuerBodyFieldSet {
-		errFieldMissing[f] = newAuthError(400, "bad_request", fmt.Sprintf("Missing %q in request body", f))
-		errFieldNotString[f] = newAuthError(400, "bad_request", fmt.Sprintf("%q must be a string", f))
-		errFieldDuplicated[f] = newAuthError(400, "bad_request", fmt.Sprintf("%q is given more than once", f))
+		errFieldMissing.of(f)
+		errFieldNotString.of(f)
+		errFieldDuplicated.of(f)
 	}
+}
+
+// fieldRefusals are the 400s about one body field, built once per field
+// name (the names come from configuration: refresh_json_key, say).
+type fieldRefusals struct {
+	format string
+	m      sync.Map // field name -> *authError
+}
+
+func (f *fieldRefusals) of(name string) *authError {
+	if e, ok := f.m.Load(name); ok {
+		return e.(*authError)
+	}
+	e, _ := f.m.LoadOrStore(name, newAuthError(400, "bad_request", fmt.Sprintf(f.format, name)))
+	return e.(*authError)
 }
 
 // tokenResponse is the body of a successful login, reauth or refresh.
@@ -668,7 +684,8 @@ func (h *Issue) familyEnd() time.Time {
 // cookie), then clears the cookies. At least one valid token is needed; an
 // expired or already revoked one is skipped, anything else refused.
 func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
-	fields, e := readBodyFields(w, r, logoutBodyFieldNames, false)
+	key := h.names.orDefault().refreshJSONKey // refresh_json_key: where the body holds the refresh token
+	fields, e := readBodyFields(w, r, []string{key}, false)
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
@@ -676,7 +693,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if accessErr != nil && !skippableAtLogout(accessErr) {
 		return h.refuse(w, r, accessErr)
 	}
-	refresh, e := h.logoutRefreshToken(r, fields["refresh_token"], access)
+	refresh, e := h.logoutRefreshToken(r, fields[key], access)
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
@@ -894,7 +911,7 @@ func readBodyFields(w http.ResponseWriter, r *http.Request, names []string, requ
 	if required {
 		for _, n := range names {
 			if _, ok := out[n]; !ok {
-				return nil, errFieldMissing[n]
+				return nil, errFieldMissing.of(n)
 			}
 		}
 	}
@@ -944,7 +961,7 @@ func jsonBodyFields(body []byte, names []string) (map[string]string, *authError)
 		}
 		s, ok := v.(string)
 		if !ok {
-			return nil, errFieldNotString[n]
+			return nil, errFieldNotString.of(n)
 		}
 		out[n] = s
 	}
@@ -965,7 +982,7 @@ func formBodyFields(body []byte, names []string) (map[string]string, *authError)
 		case 1:
 			out[n] = vals[n][0]
 		default:
-			return nil, errFieldDuplicated[n]
+			return nil, errFieldDuplicated.of(n)
 		}
 	}
 	return out, nil

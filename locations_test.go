@@ -3,6 +3,7 @@ package jwtextended
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -283,4 +284,21 @@ func TestTokenNamesRefusalsBuiltOnce(t *testing.T) {
 	if !bytes.Contains(first.body, []byte(`"msg"`)) {
 		t.Errorf("body %s", first.body)
 	}
+}
+
+// Logout reads the refresh token from the body field refresh_json_key
+// names, as refresh does.
+func TestLogoutRefreshJSONKey(t *testing.T) {
+	e := issuerTestSetup(t, func(a *App) { a.RefreshJSONKey = "rt" }, nil)
+	login := e.login()
+	body := `{"rt":"` + login["refresh_token"].(string) + `"}`
+	w := e.do(issuerTestJSON("/logout", body))
+	if w.Code != 200 {
+		t.Fatalf("logout with the refresh token under rt: %d %s", w.Code, w.Body)
+	}
+	if ae := e.authenticate(login["refresh_token"].(string), token.TypeRefresh); ae != errRevoked {
+		t.Fatalf("the refresh token after logout: %v, want revoked", ae)
+	}
+	w = e.do(issuerTestJSON("/logout", `{"rt":1}`))
+	issuerTestWantMsg(t, w, 400, `"rt" must be a string`)
 }
