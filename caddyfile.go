@@ -755,7 +755,7 @@ func cookieBlock(d *caddyfile.Dispenser) (*CookieConfig, error) {
 		case "samesite":
 			err = wordArg(d, &c.SameSite, "cookie: samesite", "lax", "strict", "none")
 		case "session":
-			c.Session, err = onOffArg(d, "cookie: session")
+			c.Session, err = onOffArg(d, "cookie: session", "session", &c.placeholders)
 		default:
 			dst, ok := text[setting]
 			if !ok {
@@ -790,11 +790,16 @@ func wordArg(d *caddyfile.Dispenser, dst *string, setting string, words ...strin
 	return d.Errf("%s must be %s, not '%s'", setting, strings.Join(words, ", "), v)
 }
 
-// onOffArg reads a switch: on or off.
-func onOffArg(d *caddyfile.Dispenser, setting string) (*bool, error) {
+// onOffArg reads a switch: on or off, or a placeholder kept as text in ph
+// under key for Provision.
+func onOffArg(d *caddyfile.Dispenser, setting, key string, ph *placeholderSettings) (*bool, error) {
 	v, err := singleArg(d)
 	if err != nil {
 		return nil, err
+	}
+	if hasPlaceholder(v) {
+		ph.set(key, v)
+		return nil, nil
 	}
 	switch strings.ToLower(v) {
 	case "on":
@@ -825,11 +830,11 @@ func csrfBlock(d *caddyfile.Dispenser) (*CSRFConfig, error) {
 		var err error
 		switch setting {
 		case "protect":
-			c.Protect, err = onOffArg(d, "csrf: protect")
+			c.Protect, err = onOffArg(d, "csrf: protect", "protect", &c.placeholders)
 		case "check_form":
-			c.CheckForm, err = onOffArg(d, "csrf: check_form")
+			c.CheckForm, err = onOffArg(d, "csrf: check_form", "check_form", &c.placeholders)
 		case "in_cookies":
-			c.InCookies, err = onOffArg(d, "csrf: in_cookies")
+			c.InCookies, err = onOffArg(d, "csrf: in_cookies", "in_cookies", &c.placeholders)
 		case "methods":
 			c.Methods, err = listArgs(d)
 		default:

@@ -71,6 +71,9 @@ type CookieConfig struct {
 	CSRFAccessPath string `json:"csrf_access_path,omitempty"`
 	// Path of the refresh token's CSRF cookie. Default: /.
 	CSRFRefreshPath string `json:"csrf_refresh_path,omitempty"`
+
+	// placeholders holds the switches given as placeholder text.
+	placeholders placeholderSettings
 }
 
 // cookieSettings is the cookie block with its defaults applied.
@@ -91,6 +94,9 @@ func (c *CookieConfig) settings() (cookieSettings, error) {
 	var cc CookieConfig
 	if c != nil {
 		cc = *c
+		if err := resolveSettings("jwt: cookie", &cc, c.placeholders); err != nil {
+			return cookieSettings{}, err
+		}
 	}
 	if err := resolveEach("cookie", &cc.AccessName, &cc.RefreshName, &cc.AccessPath, &cc.RefreshPath, &cc.Domain,
 		&cc.Secure, &cc.SameSite, &cc.CSRFAccessName, &cc.CSRFRefreshName, &cc.CSRFAccessPath, &cc.CSRFRefreshPath); err != nil {
@@ -292,6 +298,9 @@ type CSRFConfig struct {
 	// true (default): the CSRF cookies are set with the token cookies.
 	// false: the app hands the csrf value to its pages itself.
 	InCookies *bool `json:"in_cookies,omitempty"`
+
+	// placeholders holds the switches given as placeholder text.
+	placeholders placeholderSettings
 }
 
 // csrfSettings is the csrf block with its defaults applied.
@@ -315,6 +324,9 @@ func (c *CSRFConfig) settings() (csrfSettings, error) {
 	if c != nil {
 		cc = *c
 		cc.Methods = append([]string(nil), c.Methods...)
+		if err := resolveSettings("jwt: csrf", &cc, c.placeholders); err != nil {
+			return csrfSettings{}, err
+		}
 	}
 	vals := []*string{&cc.Header, &cc.RefreshHeader, &cc.FormField, &cc.RefreshFormField}
 	if err := resolveEach("csrf", append(vals, pointers(cc.Methods)...)...); err != nil {

@@ -49,7 +49,8 @@ var durationType = reflect.TypeFor[caddy.Duration]()
 // takesPlaceholderText reports whether a field of type t is a number or
 // duration setting that may carry placeholder text.
 func takesPlaceholderText(t reflect.Type) bool {
-	return t == durationType || t.Kind() == reflect.Int || (t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Int)
+	return t == durationType || t.Kind() == reflect.Int ||
+		(t.Kind() == reflect.Pointer && (t.Elem().Kind() == reflect.Int || t.Elem().Kind() == reflect.Bool))
 }
 
 // settingField is one exported field of a config struct and its JSON key.
@@ -195,6 +196,15 @@ func resolveSettings(module string, config any, ph placeholderSettings) error {
 				return fmt.Errorf("%s: %s: %s resolved to %q, which is not a whole number", module, key, text, resolved)
 			}
 			*p = &n
+		case **bool:
+			switch strings.ToLower(resolved) {
+			case "on", "true":
+				*p = new(true)
+			case "off", "false":
+				*p = new(false)
+			default:
+				return fmt.Errorf("%s: %s: %s resolved to %q, which is not on or off", module, key, text, resolved)
+			}
 		default:
 			return fmt.Errorf("%s: %s does not take placeholder text", module, key)
 		}
@@ -274,5 +284,39 @@ func (h Issue) MarshalJSON() ([]byte, error) {
 func (h *Issue) UnmarshalJSON(b []byte) error {
 	ph, err := unmarshalSettings(b, (*issueJSON)(h))
 	h.placeholders = ph
+	return err
+}
+
+// cookieJSON and csrfJSON are the blocks without their JSON methods.
+type (
+	cookieJSON CookieConfig
+	csrfJSON   CSRFConfig
+)
+
+// MarshalJSON writes the cookie block, with placeholder text in place of
+// the switches that hold one.
+func (c CookieConfig) MarshalJSON() ([]byte, error) {
+	return marshalSettings((*cookieJSON)(&c), c.placeholders)
+}
+
+// UnmarshalJSON reads the cookie block; a switch may be a string with
+// placeholders, resolved at Provision.
+func (c *CookieConfig) UnmarshalJSON(b []byte) error {
+	ph, err := unmarshalSettings(b, (*cookieJSON)(c))
+	c.placeholders = ph
+	return err
+}
+
+// MarshalJSON writes the csrf block, with placeholder text in place of the
+// switches that hold one.
+func (c CSRFConfig) MarshalJSON() ([]byte, error) {
+	return marshalSettings((*csrfJSON)(&c), c.placeholders)
+}
+
+// UnmarshalJSON reads the csrf block; a switch may be a string with
+// placeholders, resolved at Provision.
+func (c *CSRFConfig) UnmarshalJSON(b []byte) error {
+	ph, err := unmarshalSettings(b, (*csrfJSON)(c))
+	c.placeholders = ph
 	return err
 }

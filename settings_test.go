@@ -316,3 +316,28 @@ func TestPlaceholdersInListSettings(t *testing.T) {
 		t.Fatalf("token_from resolved to smoke: %v", err)
 	}
 }
+
+// The on/off switches of the cookie and csrf blocks take placeholders too:
+// text in the adapted JSON, on or off once resolved at Provision.
+func TestPlaceholdersInSwitches(t *testing.T) {
+	t.Setenv("JWTT_SECRET", strings.Repeat("k", 32))
+	t.Setenv("JWTT_SESSION", "off")
+	t.Setenv("JWTT_PROTECT", "on")
+	t.Setenv("JWTT_FORM", "on")
+	t.Setenv("JWTT_IN_COOKIES", "off")
+	raw := settingTestAdapt(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n\tcookie {\n\t\tsession {env.JWTT_SESSION}\n\t}\n\tcsrf {\n\t\tprotect {env.JWTT_PROTECT}\n\t\tcheck_form {env.JWTT_FORM}\n\t\tin_cookies {env.JWTT_IN_COOKIES}\n\t}\n}")
+	if !strings.Contains(string(raw), `"session":"{env.JWTT_SESSION}"`) || !strings.Contains(string(raw), `"check_form":"{env.JWTT_FORM}"`) {
+		t.Fatalf("adapted JSON %s keeps no placeholder text", raw)
+	}
+	_, app, err := provisionTestApp(t, raw, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.cookies.session || !app.csrf.protect || !app.csrf.checkForm || app.csrf.inCookies {
+		t.Fatalf("resolved switches: session %v protect %v check_form %v in_cookies %v", app.cookies.session, app.csrf.protect, app.csrf.checkForm, app.csrf.inCookies)
+	}
+	t.Setenv("JWTT_SESSION", "maybe")
+	if _, _, err := provisionTestApp(t, raw, ""); err == nil || !strings.Contains(err.Error(), `session: {env.JWTT_SESSION} resolved to "maybe", which is not on or off`) {
+		t.Fatalf("session resolved to maybe: %v", err)
+	}
+}
