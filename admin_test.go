@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddyserver/caddy/v2"
 )
 
 // Tests of the admin API (admin.api.jwt) through a real in-process Caddy's

@@ -9,13 +9,13 @@ package jwtextended
 
 import (
 	"context"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )

@@ -25,10 +25,10 @@
 package jwtextended
 
 import (
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"strconv"
 	"strings"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"

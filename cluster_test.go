@@ -30,9 +30,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddyserver/caddy/v2"
 )
 
 // revTestBuildCaddy builds ./cmd/caddy into dir.

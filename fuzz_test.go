@@ -25,7 +25,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"math"
 	"mime"
 	"net/http"
@@ -38,6 +37,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"golang.org/x/net/http/httpguts"

@@ -18,10 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit/caddykit"
+	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // integrationSecret is the secret the Caddyfiles read from

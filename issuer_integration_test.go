@@ -3,7 +3,6 @@ package jwtextended
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,10 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit/caddykit"
+	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // Integration tests of jwt_issue through a real Caddy (in process, started

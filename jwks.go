@@ -11,11 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 )
 
 // The last good set of each jwks_url outlives one config (issue 12,

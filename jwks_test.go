@@ -9,10 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddyserver/certmagic"
 	"github.com/go-jose/go-jose/v4"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // jwksTestIdP is an identity provider's JWKS endpoint that can go down

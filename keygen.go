@@ -10,9 +10,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 	"io/fs"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 )

@@ -3,16 +3,11 @@ package jwtextended
 import (
 	"context"
 	"crypto/ecdsa"
-
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -23,10 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
-
-	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
 )
 
 // keysTestApp provisions the jwt app from cfg (its JSON form) with

@@ -3,13 +3,13 @@ package jwtextended
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 )
 

@@ -2,8 +2,8 @@ package jwtextended
 
 import (
 	"errors"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

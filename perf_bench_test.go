@@ -22,9 +22,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,12 +31,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // perfAlg is one algorithm under benchmark: the signing key for the test

@@ -9,11 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 )
 
 // revocationStore is where revoked token ids (jti) live, and the rotation

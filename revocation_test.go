@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -16,14 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 )
 
 func revTestApp(clock *testkit.Clock) *App {

@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 const secPassword = "correct horse battery staple"

@@ -2,13 +2,13 @@ package jwtextended
 
 import (
 	"encoding/json"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"

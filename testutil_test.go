@@ -10,10 +10,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddyserver/caddy/v2"
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // The minter lives in internal/testkit, shared with the internal packages'

@@ -3,9 +3,8 @@ package jwtextended
 import (
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
+	"github.com/caddyserver/caddy/v2"
 )
 
 // ThrottleConfig limits failed logins (login and reauth routes). Every

@@ -7,11 +7,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 )
 
 // TestThrottleConcurrentBurst (issue 12, finding 1) through jwt_issue's

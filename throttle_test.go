@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
+	"github.com/caddyserver/caddy/v2"
 )
 
 func TestThrottlePerUser(t *testing.T) {

@@ -1,7 +1,6 @@
 package jwtextended
 
 import (
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {

@@ -1,10 +1,11 @@
 package jwtextended
 
 import (
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 )
 
 // TestVerifyTokenSizeLimit: tokens over 8 KiB are refused before any

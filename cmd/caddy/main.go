@@ -6,10 +6,8 @@
 package main
 
 import (
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-
 	_ "github.com/caddy-jwt-extended/caddy-jwt-extended"
-
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 

@@ -3,10 +3,11 @@ package keys
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 )
 
 // Wycheproof conformance: the vectors in testdata run through the module's

@@ -3,8 +3,6 @@ package keys
 import (
 	"context"
 	"crypto"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"

@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
-
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"go.uber.org/zap/zapcore"
 )
 
 // Tests of revocation by identity (identity.go): "every token of identity

@@ -5,10 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap/zapcore"
 )

@@ -2,11 +2,11 @@ package token
 
 import (
 	"hash/maphash"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 )
 
 // DefaultCacheSize is how many verified tokens the cache keeps by default.

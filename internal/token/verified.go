@@ -6,10 +6,10 @@ package token
 
 import (
 	"math"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"strconv"
 	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 )
 
 // Verified is a token whose signature and claims have been checked.

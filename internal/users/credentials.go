@@ -6,7 +6,6 @@ package users
 import (
 	"errors"
 	"fmt"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"go.uber.org/zap"
 )
 
 // heldLogins runs n concurrent Logins, each (name(i), password, ip(i)),

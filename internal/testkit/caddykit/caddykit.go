@@ -7,9 +7,8 @@ package caddykit
 import (
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // Tester returns a caddytest.Tester whose admin port is p.Admin. The

@@ -1,0 +1,116 @@
+package jwtextended
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/google/uuid"
+)
+
+// The login and reauth routes of jwt_issue (local users; delegate.go has
+// the routes delegated to the app).
+
+func (h *Issue) serveLogin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.delegates("login") {
+		return h.serveDelegatedCredentials(w, r, next, true)
+	}
+	return h.serveCredentials(w, r, true)
+}
+
+func (h *Issue) serveReauth(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.delegates("reauth") {
+		return h.serveDelegatedCredentials(w, r, next, false)
+	}
+	return h.serveCredentials(w, r, false)
+}
+
+// serveCredentials is login (withRefresh) and reauth: check the
+// credentials, then mint a fresh access token (and for login a refresh
+// token).
+func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRefresh bool) error {
+	fields, e := readBodyFields(w, r, credentialFieldNames, true)
+	if e != nil {
+		return h.refuse(w, r, e)
+	}
+	name, password := fields["username"], fields["password"]
+	acct, err := h.creds.Login(h.throttle, name, password, clientIP(r))
+	if err != nil {
+		var throttled *users.ThrottledError
+		if errors.As(err, &throttled) {
+			return h.throttled(w, r, throttled.Wait)
+		}
+		h.app.countLoginFailure()
+		return h.refuse(w, r, errBadCredentials)
+	}
+	return h.issueLogin(w, r, acct.Name, acct.Claims, withRefresh)
+}
+
+// throttled refuses a login with 429 and Retry-After.
+func (h *Issue) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration) error {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	h.app.countThrottled()
+	return h.refuse(w, r, errTooManyFailures)
+}
+
+// issueLogin answers a successful login (withRefresh) or reauth of
+// identity, local or delegated: a fresh access token (and for a login a
+// refresh token) with the user's claims, delivered as configured.
+func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity string, claims map[string]any, withRefresh bool) error {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		// access logs show who logged in
+		repl.Set("http.auth.user.id", identity)
+	}
+	var family string
+	if h.RotateRefresh {
+		if !withRefresh {
+			family = h.sessionFamily(r, identity)
+		}
+		if family == "" {
+			family = uuid.NewString()
+		}
+	}
+	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
+	if err != nil {
+		return h.mintFailed(w, r, err)
+	}
+	var refresh *token.Minted
+	if withRefresh {
+		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family}); err != nil {
+			return h.mintFailed(w, r, err)
+		}
+	}
+	msg := "Login successful"
+	if !withRefresh {
+		msg = "Reauthentication successful"
+	}
+	h.deliver(w, r, msg, access, refresh)
+	return nil
+}
+
+// sessionFamily is the family a reauth stays in under rotate_refresh: that
+// of a valid, unrevoked token of the same identity the request presents,
+// read as the handler reads tokens (the access token, else the refresh
+// token as the refresh route reads it); "" when there is none, and the
+// reauth starts a family of its own. A logout then revokes the session's
+// family, with the login's tokens in it.
+func (h *Issue) sessionFamily(r *http.Request, identity string) string {
+	for _, src := range []struct{ cookie, typ string }{
+		{h.app.cookieName(token.TypeAccess), token.TypeAccess},
+		{h.app.cookieName(token.TypeRefresh), token.TypeRefresh},
+	} {
+		tok, e := h.app.authenticateNamed(r, h.sources, h.names, src.cookie, src.typ)
+		if e == nil && tok.Identity == identity && tok.Family != "" && h.app.issuedHere(tok) {
+			// only a family minted here: another issuer's token names none
+			// of this app's sessions
+			return tok.Family
+		}
+	}
+	return ""
+}
