@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -48,27 +46,7 @@ func revTestOpen(t *testing.T, s certmagic.Storage, a *App, logger *zap.Logger) 
 	return r
 }
 
-func revTestStoredNames(t *testing.T, dir string) []string {
-	t.Helper()
-	var names []string
-	root := filepath.Join(dir, "jwt", "revoked")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && p == root {
-			return filepath.SkipAll
-		}
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			names = append(names, d.Name())
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return names
-}
+func revTestStoredNames(t *testing.T, dir string) []string { return testkit.RevocationFiles(t, dir) }
 
 func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 	dir := t.TempDir()

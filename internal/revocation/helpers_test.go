@@ -3,8 +3,6 @@ package revocation
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
-	"io/fs"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -50,27 +48,7 @@ func testLogs() (*zap.Logger, *observer.ObservedLogs) {
 	return zap.New(core), logs
 }
 
-func storedNames(t *testing.T, dir string) []string {
-	t.Helper()
-	var names []string
-	root := filepath.Join(dir, "jwt", "revoked")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && p == root {
-			return filepath.SkipAll
-		}
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			names = append(names, d.Name())
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return names
-}
+func storedNames(t *testing.T, dir string) []string { return testkit.RevocationFiles(t, dir) }
 
 // entryPath is the file of a revocation of id until exp, made at at.
 func entryPath(dir, id string, exp, at time.Time) string {

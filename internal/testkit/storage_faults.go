@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -87,4 +88,28 @@ func (s *Storage) Delete(ctx context.Context, key string) error {
 		return fs.ErrNotExist
 	}
 	return s.FileStorage.Delete(ctx, key)
+}
+
+// RevocationFiles lists the names of the files under the revocation folder
+// (jwt/revoked) of a file_system storage at dir: what a sync would list.
+func RevocationFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	var names []string
+	root := filepath.Join(dir, "jwt", "revoked")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == root {
+			return filepath.SkipAll
+		}
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			names = append(names, d.Name())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
