@@ -1,0 +1,102 @@
+package jwtextended
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// caddyfileBlock matches a fenced caddyfile block of a Markdown file, at
+// the start of a line or indented in a list item.
+var caddyfileBlock = regexp.MustCompile("(?sm)^([ \t]*)```caddyfile\n(.*?)^[ \t]*```")
+
+// grammar marks a syntax block (`<path>`, `[<matcher>]`, `on|off`): it
+// describes the grammar and is not meant to adapt; so does an elided one
+// (`...`).
+var grammar = regexp.MustCompile(`<[a-z_|.-]+>|\w\|\w|\.\.\.`)
+
+// notInThisBuild names modules the docs show that this repository's Caddy
+// does not include; such blocks cannot adapt here.
+var notInThisBuild = regexp.MustCompile(`storage redis`)
+
+// TestDocsCaddyfilesAdapt adapts every Caddyfile in README.md and docs/*.md
+// (and the examples), as `caddy adapt` would, so that the docs cannot drift
+// from the code: each must adapt without error and be formatted as
+// `caddy fmt` writes it. A snippet that is only a directive is adapted
+// inside a site block. Syntax blocks (with <placeholders>) are skipped.
+func TestDocsCaddyfilesAdapt(t *testing.T) {
+	files, _ := filepath.Glob("docs/*.md")
+	files = append([]string{"README.md"}, files...)
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	checked := 0
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range caddyfileBlock.FindAllStringSubmatch(string(text), -1) {
+			block := dedent(m[2], m[1])
+			if grammar.MatchString(block) || notInThisBuild.MatchString(block) {
+				continue
+			}
+			checked++
+			input := block
+			first := strings.TrimSpace(strings.SplitN(strings.TrimSpace(block), "\n", 2)[0])
+			switch {
+			case strings.HasPrefix(first, "jwt {"):
+				input = "{\n" + indent(block) + "}\n" // the global option alone
+			case strings.HasPrefix(first, "jwt_auth") || strings.HasPrefix(first, "jwt_issue") || strings.HasPrefix(first, "handle") || strings.HasPrefix(first, "route"):
+				input = "example.com {\n" + indent(block) + "}\n"
+			}
+			_, warnings, err := adapter.Adapt([]byte(input), map[string]any{"filename": f})
+			if err != nil {
+				t.Errorf("%s, caddyfile block %d does not adapt: %v\n%s", f, i+1, err, block)
+				continue
+			}
+			for _, w := range warnings {
+				t.Errorf("%s, caddyfile block %d: %s\n%s", f, i+1, w.Message, block)
+			}
+		}
+	}
+	for _, f := range []string{"Caddyfile.example", "examples/delegated/Caddyfile"} {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		if _, warnings, err := adapter.Adapt(text, map[string]any{"filename": f}); err != nil || len(warnings) > 0 {
+			t.Errorf("%s: %v %v", f, err, warnings)
+		}
+	}
+	t.Logf("%d Caddyfiles adapted", checked)
+	if checked < 10 {
+		t.Fatalf("only %d Caddyfiles found in the docs", checked)
+	}
+}
+
+// dedent removes a list item's indentation from each line of a block.
+func dedent(s, prefix string) string {
+	if prefix == "" {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, prefix)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "\t" + l
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
