@@ -156,7 +156,7 @@ func flaskClaims(t *testing.T, raw string) (map[string]any, map[string]any) {
 // flaskCookieView is what a browser keeps of a Set-Cookie line.
 type flaskCookieView struct {
 	Path, Domain     string
-	SameSite         http.SameSite
+	SameSite         string
 	HttpOnly, Secure bool
 	MaxAge           int
 }
@@ -164,10 +164,15 @@ type flaskCookieView struct {
 func flaskCookieViews(h http.Header) (map[string]flaskCookieView, map[string]string) {
 	views, values := map[string]flaskCookieView{}, map[string]string{}
 	for _, c := range (&http.Response{Header: h}).Cookies() {
-		views[c.Name] = flaskCookieView{c.Path, c.Domain, c.SameSite, c.HttpOnly, c.Secure, c.MaxAge}
+		views[c.Name] = flaskCookieView{c.Path, c.Domain, flaskSameSite(c.SameSite), c.HttpOnly, c.Secure, c.MaxAge}
 		values[c.Name] = c.Value
 	}
 	return views, values
+}
+
+func flaskSameSite(s http.SameSite) string {
+	return map[http.SameSite]string{http.SameSiteDefaultMode: "(no value)", http.SameSiteLaxMode: "Lax",
+		http.SameSiteStrictMode: "Strict", http.SameSiteNoneMode: "None"}[s]
 }
 
 // flaskIssued is what one login handed out: the JSON tokens and the
@@ -290,10 +295,10 @@ func TestFlaskInterop(t *testing.T) {
 		// the cookies: what flask's set_access_cookies and
 		// set_refresh_cookies set with this config, and Caddy the same
 		want := map[string]flaskCookieView{
-			"acc":      {Path: "/api", Domain: "app.example.test", SameSite: http.SameSiteStrictMode, HttpOnly: true},
-			"ref":      {Path: "/auth", Domain: "app.example.test", SameSite: http.SameSiteStrictMode, HttpOnly: true},
-			"xsrf_acc": {Path: "/", Domain: "app.example.test", SameSite: http.SameSiteStrictMode},
-			"xsrf_ref": {Path: "/", Domain: "app.example.test", SameSite: http.SameSiteStrictMode},
+			"acc":      {Path: "/api", Domain: "app.example.test", SameSite: "Strict", HttpOnly: true},
+			"ref":      {Path: "/auth", Domain: "app.example.test", SameSite: "Strict", HttpOnly: true},
+			"xsrf_acc": {Path: "/", Domain: "app.example.test", SameSite: "Strict"},
+			"xsrf_ref": {Path: "/", Domain: "app.example.test", SameSite: "Strict"},
 		}
 		flaskCompareCookies(t, want, flaskCk, caddyCk)
 
@@ -331,6 +336,7 @@ func TestFlaskInterop(t *testing.T) {
 			both(t, "cookie, DELETE, CSRF header", iss, "csrf", "DELETE", "/api/me", map[string]string{"Cookie": acc, "X-XSRF": xsrf}, "", 200, hello("DELETE"))
 			both(t, "cookie, POST, CSRF form field", iss, "csrf", "POST", "/api/me",
 				map[string]string{"Cookie": acc, "Content-Type": "application/x-www-form-urlencoded"}, url.Values{"_csrf": {xsrf}, "n": {"1"}}.Encode(), 200, hello("POST"))
+			both(t, "cookie, POST, another CSRF value", iss, "csrf", "POST", "/api/me", map[string]string{"Cookie": acc, "X-XSRF": "not-" + xsrf}, "", 401, "CSRF double submit tokens do not match")
 			both(t, "cookie, POST, no CSRF", iss, "csrf", "POST", "/api/me", map[string]string{"Cookie": acc}, "", 401, "Missing CSRF token")
 			both(t, "cookie, DELETE, no CSRF", iss, "csrf", "DELETE", "/api/me", map[string]string{"Cookie": acc}, "", 401, "Missing CSRF token")
 			both(t, "cookie, POST, the default CSRF header", iss, "csrf", "POST", "/api/me", map[string]string{"Cookie": acc, "X-CSRF-TOKEN": xsrf}, "", 401, "Missing CSRF token")
@@ -360,8 +366,8 @@ func TestFlaskInterop(t *testing.T) {
 		issuerITTester(t, caddyfile("\t\t\tprotect off"))
 		caddy, fl, flOld, caddyCk, flaskCk := login(t, "nocsrf")
 		want := map[string]flaskCookieView{
-			"acc": {Path: "/api", Domain: "app.example.test", SameSite: http.SameSiteStrictMode, HttpOnly: true},
-			"ref": {Path: "/auth", Domain: "app.example.test", SameSite: http.SameSiteStrictMode, HttpOnly: true},
+			"acc": {Path: "/api", Domain: "app.example.test", SameSite: "Strict", HttpOnly: true},
+			"ref": {Path: "/auth", Domain: "app.example.test", SameSite: "Strict", HttpOnly: true},
 		}
 		flaskCompareCookies(t, want, flaskCk, caddyCk)
 		for _, iss := range []flaskIssued{caddy, fl, flOld} {
