@@ -329,7 +329,8 @@ func TestFlaskInterop(t *testing.T) {
 			// the message differs here: flask lists both locations, with
 			// "Missing 'Token' type in 'X-Auth' header. ..." for the
 			// header; Caddy gives that header message alone
-			both(t, "header of the default type", iss, "csrf", "GET", "/api/me", map[string]string{"X-Auth": "Bearer " + iss.access}, "", 401, "")
+			both(t, "header of the default type", iss, "csrf", "GET", "/api/me", map[string]string{"X-Auth": "Bearer " + iss.access}, "", 401,
+				`Missing JWT in headers or cookies (Missing 'Token' type in 'X-Auth' header. Expected 'X-Auth: Token <JWT>'; Missing cookie "acc")`)
 			both(t, "header of the default type, and the cookie", iss, "csrf", "GET", "/api/me", map[string]string{"X-Auth": "Bearer " + iss.access, "Cookie": acc}, "", 200, hello("GET"))
 			both(t, "cookie, GET", iss, "csrf", "GET", "/api/me", map[string]string{"Cookie": acc}, "", 200, hello("GET"))
 			both(t, "cookie, POST, CSRF header", iss, "csrf", "POST", "/api/me", map[string]string{"Cookie": acc, "X-XSRF": xsrf}, "", 200, hello("POST"))

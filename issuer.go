@@ -369,7 +369,7 @@ func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, acce
 		if refresh != nil {
 			resp.RefreshToken = refresh.Raw
 		}
-		resp.TokenType = "Bearer"
+		resp.TokenType = h.tokenType()
 	} else {
 		resp.Msg = msg
 	}
@@ -380,6 +380,16 @@ func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, acce
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// tokenType is the token type a login answer names: the configured
+// header_type, which the client sends the token back with (Bearer by
+// default, and with header_type "").
+func (h *Issue) tokenType() string {
+	if t := h.names.orDefault().headerType; t != "" {
+		return t
+	}
+	return "Bearer"
 }
 
 func (h *Issue) refuse(w http.ResponseWriter, r *http.Request, e *authError) error {

@@ -63,7 +63,7 @@ func TestLocationsIntegration(t *testing.T) {
 	want("the default header", st, body, 401,
 		`{"error":"Missing JWT in headers or json (Missing X-Auth Header; Invalid content-type. Must be application/json.)"}`)
 	st, _, body = issuerITDo(t, c, "GET", "/api/me", map[string]string{"X-Auth": "Bearer " + access}, "")
-	want("another type", st, body, 401, `{"error":"Missing 'Token' type in 'X-Auth' header. Expected 'X-Auth: Token <JWT>'"}`)
+	want("another type", st, body, 401, `{"error":"Missing JWT in headers or json (Missing 'Token' type in 'X-Auth' header. Expected 'X-Auth: Token <JWT>'; Invalid content-type. Must be application/json.)"}`)
 
 	// a token in the JSON body; the upstream reads the body unchanged
 	in := `{"access_token":"` + access + `","n":1}`

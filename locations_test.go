@@ -187,9 +187,10 @@ func TestLocationHandlerOverrides(t *testing.T) {
 	})
 	h := authtestsHandlerOn(t, ctx, &Auth{HeaderType: locStr("JWT"), QueryParam: "t"})
 	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "JWT "+tok)), "alice")
-	// a header of another type says more than a missing query parameter
+	// a header of another type is one more place without a token, as
+	// flask-jwt-extended words it
 	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Token "+tok)), 401,
-		"Missing 'JWT' type in 'X-Auth' header. Expected 'X-Auth: JWT <JWT>'", authtestsNoTokenChallenge)
+		`Missing JWT in headers or query_string (Missing 'JWT' type in 'X-Auth' header. Expected 'X-Auth: JWT <JWT>'; Missing "t" query parameter)`, authtestsNoTokenChallenge)
 	authtestsAssertRefused(t, authtestsServe(h, locReq()), 401,
 		`Missing JWT in headers or query_string (Missing X-Auth Header; Missing "t" query parameter)`, authtestsNoTokenChallenge)
 	locAssertPassed(t, authtestsServe(h, httptest.NewRequest("GET", "/api?t="+tok, nil)), "alice")
@@ -301,4 +302,13 @@ func TestLogoutRefreshJSONKey(t *testing.T) {
 	}
 	w = e.do(issuerTestJSON("/logout", `{"rt":1}`))
 	issuerTestWantMsg(t, w, 400, `"rt" must be a string`)
+}
+
+// A login answer names the token type the client must send back: the
+// configured header_type.
+func TestLoginTokenTypeFollowsHeaderType(t *testing.T) {
+	e := issuerTestSetup(t, func(a *App) { a.HeaderType = locStr("Token") }, nil)
+	if got := e.login()["token_type"]; got != "Token" {
+		t.Fatalf("token_type %v, want Token", got)
+	}
 }

@@ -114,6 +114,7 @@ type missingKey struct {
 	sources uint32
 	cookie  string
 	json    *authError
+	header  *authError
 }
 
 // defaultNames are flask-jwt-extended's names; their refusals are the
@@ -196,13 +197,14 @@ func extractToken(r *http.Request, sources []tokenSource, cookieName string) (st
 // a token it returns the refusal that flask-jwt-extended gives.
 func extractTokenNamed(r *http.Request, sources []tokenSource, names *tokenNames, cookieName string, refresh bool) (string, tokenSource, *authError) {
 	names = names.orDefault()
-	var firstErr, jsonErr *authError
+	var firstErr, jsonErr, headerErr *authError
 	for _, s := range sources {
 		var tok string
 		var err *authError
 		switch s {
 		case sourceHeader:
 			tok, err = names.fromHeader(r)
+			headerErr = err
 		case sourceCookie:
 			tok, err = tokenFromCookie(r, cookieName)
 		case sourceQuery:
@@ -219,8 +221,11 @@ func extractTokenNamed(r *http.Request, sources []tokenSource, names *tokenNames
 			firstErr = err
 		}
 	}
-	if firstErr != nil && firstErr.missing && len(sources) > 1 {
-		return "", 0, names.missingFromAll(sources, cookieName, jsonErr)
+	noToken := firstErr != nil && (firstErr.missing || firstErr == names.badHeaderType)
+	if noToken && len(sources) > 1 {
+		// as flask-jwt-extended: a header of another type is one more
+		// place without a token, named in the "Missing JWT in" message
+		return "", 0, names.missingFromAll(sources, cookieName, jsonErr, headerErr)
 	}
 	return "", 0, firstErr
 }
@@ -416,7 +421,7 @@ type restoredBody struct {
 // token, under the default names: "Missing JWT in headers or cookies
 // (Missing Authorization Header; Missing cookie "access_token_cookie")".
 func missingFromAll(sources []tokenSource, cookieName string) *authError {
-	return defaultNames.missingFromAll(sources, cookieName, nil)
+	return defaultNames.missingFromAll(sources, cookieName, nil, nil)
 }
 
 // missingFromAll returns the refusal when none of the sources has a token,
@@ -424,11 +429,14 @@ func missingFromAll(sources []tokenSource, cookieName string) *authError {
 // it on every request without a token would allocate on the anonymous
 // path of optional routes. jsonErr is the json source's refusal, if it was
 // tried.
-func (n *tokenNames) missingFromAll(sources []tokenSource, cookieName string, jsonErr *authError) *authError {
-	if len(sources) > 10 {
-		return n.buildMissingFromAll(sources, cookieName, jsonErr)
+func (n *tokenNames) missingFromAll(sources []tokenSource, cookieName string, jsonErr, headerErr *authError) *authError {
+	if headerErr != n.badHeaderType {
+		headerErr = nil // the header's reason is "missing" unless it was of another type
 	}
-	k := missingKey{cookie: cookieName, json: jsonErr}
+	if len(sources) > 10 {
+		return n.buildMissingFromAll(sources, cookieName, jsonErr, headerErr)
+	}
+	k := missingKey{cookie: cookieName, json: jsonErr, header: headerErr}
 	for i, s := range sources {
 		k.sources |= uint32(s) << (3 * i)
 	}
@@ -445,7 +453,7 @@ func (n *tokenNames) missingFromAll(sources []tokenSource, cookieName string, js
 			return e
 		}
 	}
-	e := n.buildMissingFromAll(sources, cookieName, jsonErr)
+	e := n.buildMissingFromAll(sources, cookieName, jsonErr, headerErr)
 	if old != nil && len(*old) >= 64 {
 		return e // a bound, never reached by a configuration
 	}
@@ -460,12 +468,15 @@ func (n *tokenNames) missingFromAll(sources []tokenSource, cookieName string, js
 	return e
 }
 
-func (n *tokenNames) buildMissingFromAll(sources []tokenSource, cookieName string, jsonErr *authError) *authError {
+func (n *tokenNames) buildMissingFromAll(sources []tokenSource, cookieName string, jsonErr, headerErr *authError) *authError {
 	var where, why []string
 	for _, s := range sources {
 		switch s {
 		case sourceHeader:
-			where, why = append(where, "headers"), append(why, n.missingHeader.msg)
+			if headerErr == nil {
+				headerErr = n.missingHeader
+			}
+			where, why = append(where, "headers"), append(why, headerErr.msg)
 		case sourceCookie:
 			where, why = append(where, "cookies"), append(why, missingCookie(cookieName).msg)
 		case sourceQuery:

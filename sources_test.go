@@ -57,9 +57,12 @@ func TestExtractToken(t *testing.T) {
 		{name: "two Authorization headers", sources: all, url: "/", headers: map[string][]string{"Authorization": {"Bearer aaa", "Bearer bbb"}}, err: errMultipleHeaders},
 		{name: "Bearer token with a space", sources: all, url: "/", headers: map[string][]string{"Authorization": {"Bearer aaa bbb"}}, err: errBadHeader},
 		{name: "Bearer with two spaces", sources: all, url: "/", headers: map[string][]string{"Authorization": {"Bearer  aaa"}}, err: errBadHeader},
-		{name: "Bearerx", sources: all, url: "/", headers: map[string][]string{"Authorization": {"Bearerx aaa"}}, err: errBadHeaderType},
+		// a header of another type is one more place without a token, as
+		// flask-jwt-extended words it; alone, it is its own refusal
+		{name: "Bearerx", sources: all, url: "/", headers: map[string][]string{"Authorization": {"Bearerx aaa"}}, errMsg: `Missing JWT in headers, cookies or query_string (Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'; Missing cookie "access_token_cookie"; Missing "jwt" query parameter)`},
+		{name: "Bearerx, header only", sources: []tokenSource{sourceHeader}, url: "/", headers: map[string][]string{"Authorization": {"Bearerx aaa"}}, err: errBadHeaderType},
 		{name: "malformed header beats a later cookie", sources: all, url: "/", headers: map[string][]string{"Authorization": {"Basic x"}, "Cookie": {"access_token_cookie=ccc"}}, want: "ccc", from: sourceCookie},
-		{name: "malformed header reported when nothing else", sources: all, url: "/", headers: map[string][]string{"Authorization": {"Basic x"}}, err: errBadHeaderType},
+		{name: "another scheme named among the missing", sources: all, url: "/", headers: map[string][]string{"Authorization": {"Basic x"}}, errMsg: `Missing JWT in headers, cookies or query_string (Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'; Missing cookie "access_token_cookie"; Missing "jwt" query parameter)`},
 		{name: "cookie among others", sources: []tokenSource{sourceCookie}, url: "/", headers: map[string][]string{"Cookie": {"a=1; access_token_cookie=ccc; b=2"}}, want: "ccc", from: sourceCookie},
 		{name: "cookie on a second Cookie line", sources: []tokenSource{sourceCookie}, url: "/", headers: map[string][]string{"Cookie": {"a=1", "access_token_cookie=ccc"}}, want: "ccc", from: sourceCookie},
 		{name: "empty cookie value is no token", sources: []tokenSource{sourceCookie}, url: "/", headers: map[string][]string{"Cookie": {"access_token_cookie=; x=1"}}, err: errMissingAccessCookie},
