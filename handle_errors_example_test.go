@@ -1,0 +1,43 @@
+package jwtextended
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+)
+
+// The README's handle_errors example, run: a refused request is redirected
+// to the login page, and the login page itself is served without a token
+// (the example once guarded /login too, and redirected it to itself).
+func TestReadmeHandleErrorsExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme[strings.Index(string(readme), "### Handing refusals to `handle_errors`"):])
+	block := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindStringSubmatch(section)[1]
+	ports := testkit.SharedPorts(t)
+	site := strings.Replace(block, "example.com", ports.HTTPBase(), 1)
+	site = strings.Replace(site, "reverse_proxy localhost:9000", `respond "page {path}"`, 1)
+	cfg := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", issuerTestSecret)) + site
+	c := issuerITTester(t, cfg).Client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	res, err := c.Get(ports.HTTPBase() + "/account")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/login?reason=missing" {
+		t.Fatalf("/account without a token: %d %q, want a redirect to /login", res.StatusCode, res.Header.Get("Location"))
+	}
+	st, _, body := issuerITDo(t, c, "GET", "/login?reason=missing", nil, "")
+	if st != 200 || body != "page /login" {
+		t.Fatalf("/login without a token: %d %q, want the page (no redirect loop)", st, body)
+	}
+}
