@@ -148,7 +148,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		stripJWTTrailers(r)
 	}
 
-	if !h.VerifyPreflight && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+	if !h.VerifyPreflight && isPreflight(r) {
 		return next.ServeHTTP(w, r)
 	}
 

@@ -312,9 +312,14 @@ func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	case p == h.Logout:
 		serve = func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveLogout(w, r) }
 	case p == h.JWKS:
-		return h.serveJWKS(w, r)
+		if !isPreflight(r) {
+			return h.serveJWKS(w, r)
+		}
 	}
-	if serve == nil {
+	if serve == nil || isPreflight(r) {
+		// a CORS preflight carries no credentials and asks nothing of
+		// the route: the next handler (the site's CORS recipe) answers
+		// it, as jwt_auth lets it pass
 		return next.ServeHTTP(w, r)
 	}
 	if r.Method != http.MethodPost {
@@ -324,6 +329,12 @@ func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	defer h.boundBodyRead(w)()
 	return serve(w, r, next)
+}
+
+// isPreflight reports whether r is a CORS preflight: OPTIONS with
+// Access-Control-Request-Method.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 }
 
 // Refusals of the issuer's routes.
