@@ -1,0 +1,149 @@
+package jwtextended
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+)
+
+// readmeCrossOriginBlocks returns the two Caddyfiles of the README's
+// "Cross-origin single-page apps": header mode, then cookie mode.
+func readmeCrossOriginBlocks(t *testing.T) (header, cookie string) {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	start := strings.Index(s, "## Cross-origin single-page apps")
+	if start < 0 {
+		t.Fatal(`README.md has no "Cross-origin single-page apps" section`)
+	}
+	s = s[start:]
+	s = s[:strings.Index(s[3:], "\n## ")+3]
+	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(s, -1)
+	if len(blocks) != 2 {
+		t.Fatalf("the section has %d Caddyfiles, want 2 (header mode, cookie mode)", len(blocks))
+	}
+	return blocks[0][1], blocks[1][1]
+}
+
+// crossOriginConfig makes a README Caddyfile runnable here: the test's
+// ports and secret, user alice, and a respond in place of the upstream.
+func crossOriginConfig(t *testing.T, block string) string {
+	t.Helper()
+	ports := testkit.SharedPorts(t)
+	for old, repl := range map[string]string{
+		"{\n":                          "{\n" + ports.Options() + "\tauto_https off\n",
+		"{env.JWT_SECRET}":             fmt.Sprintf("%q", issuerTestSecret),
+		"api.app.example {":            ports.HTTPBase() + " {",
+		"users_file /etc/caddy/users":  "user alice " + testkit.BcryptHash(t, "pw-alice"),
+		"reverse_proxy localhost:9000": `respond "items of {http.auth.user.id}"`,
+	} {
+		if !strings.Contains(block, old) {
+			t.Fatalf("the README's Caddyfile no longer has %q:\n%s", old, block)
+		}
+		block = strings.Replace(block, old, repl, 1)
+	}
+	return block
+}
+
+const spaOrigin = "https://app.example"
+
+// TestReadmeCrossOrigin runs the README's cross-origin Caddyfiles through a
+// real Caddy, as the browser of a page on https://app.example would use
+// them: the preflights (login, API) get 204 and the CORS headers; the
+// login from that origin gets its CORS headers and the tokens (header
+// mode) or cookies (cookie mode, with Access-Control-Allow-Credentials);
+// the API call with them succeeds. OPTIONS without
+// Access-Control-Request-Method still gets 405 from jwt_issue.
+func TestReadmeCrossOrigin(t *testing.T) {
+	headerBlock, cookieBlock := readmeCrossOriginBlocks(t)
+	for _, mode := range []struct {
+		name, block string
+		cookies     bool
+	}{{"header", headerBlock, false}, {"cookie", cookieBlock, true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			c := issuerITTester(t, crossOriginConfig(t, mode.block)).Client
+			c.Jar = nil
+			wantCORS := func(step string, h map[string][]string) {
+				t.Helper()
+				get := func(k string) string { return strings.Join(h[k], ", ") }
+				if get("Access-Control-Allow-Origin") != spaOrigin {
+					t.Errorf("%s: Access-Control-Allow-Origin %q", step, get("Access-Control-Allow-Origin"))
+				}
+				if cred := get("Access-Control-Allow-Credentials"); (cred == "true") != mode.cookies {
+					t.Errorf("%s: Access-Control-Allow-Credentials %q", step, cred)
+				}
+			}
+
+			wantHeaders := "Authorization"
+			if mode.cookies {
+				wantHeaders = "X-CSRF-TOKEN"
+			}
+			for _, p := range []string{"/auth/login", "/auth/refresh", "/auth/logout", "/api/items"} {
+				st, hdr, body := issuerITDo(t, c, "OPTIONS", p, map[string]string{
+					"Origin": spaOrigin, "Access-Control-Request-Method": "POST",
+					"Access-Control-Request-Headers": "content-type",
+				}, "")
+				if st != 204 || body != "" {
+					t.Fatalf("preflight %s: %d %q, want 204", p, st, body)
+				}
+				wantCORS("preflight "+p, hdr)
+				if m := hdr.Get("Access-Control-Allow-Methods"); !strings.Contains(m, "POST") {
+					t.Errorf("preflight %s: Access-Control-Allow-Methods %q", p, m)
+				}
+				if h := hdr.Get("Access-Control-Allow-Headers"); !strings.Contains(h, "Content-Type") || !strings.Contains(h, wantHeaders) {
+					t.Errorf("preflight %s: Access-Control-Allow-Headers %q", p, h)
+				}
+			}
+			st, hdr, body := issuerITDo(t, c, "OPTIONS", "/auth/login", map[string]string{"Origin": spaOrigin}, "")
+			if st != 405 || hdr.Get("Allow") != "POST" {
+				t.Errorf("OPTIONS without Access-Control-Request-Method: %d Allow %q (%s), want 405", st, hdr.Get("Allow"), body)
+			}
+
+			st, hdr, body = issuerITDo(t, c, "POST", "/auth/login", map[string]string{
+				"Origin": spaOrigin, "Content-Type": "application/json"}, `{"username": "alice", "password": "pw-alice"}`)
+			issuerITWant(t, "login", st, body, 200, "")
+			wantCORS("login", hdr)
+			api := map[string]string{"Origin": spaOrigin}
+			if mode.cookies {
+				ck := cookieITSetCookies(hdr)
+				for _, n := range []string{"access_token_cookie", "refresh_token_cookie", "csrf_access_token", "csrf_refresh_token"} {
+					if ck[n] == nil || ck[n].Domain != "app.example" {
+						t.Fatalf("login cookie %s: %+v (all: %v)", n, ck[n], hdr["Set-Cookie"])
+					}
+				}
+				if !ck["access_token_cookie"].HttpOnly || ck["csrf_access_token"].HttpOnly {
+					t.Errorf("HttpOnly: the token cookies, not the CSRF cookies: %v", hdr["Set-Cookie"])
+				}
+				if _, has := issuerITJSON(t, body)["access_token"]; has {
+					t.Errorf("cookie mode answered the token in the body: %s", body)
+				}
+				api["Cookie"] = "access_token_cookie=" + ck["access_token_cookie"].Value
+				api["X-CSRF-TOKEN"] = ck["csrf_access_token"].Value
+			} else {
+				tok, _ := issuerITJSON(t, body)["access_token"].(string)
+				if tok == "" {
+					t.Fatalf("header mode: no access_token in %s", body)
+				}
+				api["Authorization"] = "Bearer " + tok
+			}
+
+			st, hdr, body = issuerITDo(t, c, "POST", "/api/items", api, "")
+			if st != 200 || body != "items of alice" {
+				t.Fatalf("API call with the login's token: %d %q", st, body)
+			}
+			wantCORS("API call", hdr)
+			st, hdr, _ = issuerITDo(t, c, "POST", "/api/items", map[string]string{"Origin": spaOrigin}, "")
+			if st != 401 {
+				t.Errorf("API call without a token: %d", st)
+			}
+			wantCORS("API refusal", hdr)
+		})
+	}
+}
