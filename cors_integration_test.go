@@ -1,6 +1,7 @@
 package jwtextended
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
 // readmeCrossOriginBlocks returns the two Caddyfiles of the README's
@@ -145,5 +148,63 @@ func TestReadmeCrossOrigin(t *testing.T) {
 			}
 			wantCORS("API refusal", hdr)
 		})
+	}
+}
+
+// TestCookieDeliveryIntegration: a site with deliver cookie and no
+// token_from anywhere logs in with cookies and calls a jwt_auth route with
+// them (the default lookup is header cookie), CSRF header included on
+// POST; the same site with the jwt option's `token_from header` refuses to
+// load, as `caddy validate` would report it.
+func TestCookieDeliveryIntegration(t *testing.T) {
+	ports := testkit.SharedPorts(t)
+	site := func(tokenFrom string) string {
+		return ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret %q\n%s\t}\n", issuerTestSecret, tokenFrom)) + fmt.Sprintf(`
+%s {
+	jwt_issue {
+		login   /auth/login
+		refresh /auth/refresh
+		logout  /auth/logout
+		deliver cookie
+		user alice %s
+	}
+	handle /api/* {
+		jwt_auth
+		respond "hello {http.auth.user.id} {method}"
+	}
+}
+`, ports.HTTPBase(), testkit.BcryptHash(t, "pw-alice"))
+	}
+
+	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(site("\t\ttoken_from header\n")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&cfg); err == nil || !strings.Contains(err.Error(), "does not read cookies") {
+		t.Fatalf("deliver cookie with token_from header: %v, want a refusal to load", err)
+	}
+
+	c := issuerITTester(t, site("")).Client
+	c.Jar = nil
+	st, hdr, body := issuerITDo(t, c, "POST", "/auth/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "username=alice&password=pw-alice")
+	issuerITWant(t, "login", st, body, 200, "Login successful")
+	ck := cookieITSetCookies(hdr)
+	if ck["access_token_cookie"] == nil || ck["csrf_access_token"] == nil {
+		t.Fatalf("login set %v", hdr["Set-Cookie"])
+	}
+	cookie := map[string]string{"Cookie": "access_token_cookie=" + ck["access_token_cookie"].Value}
+	if st, _, body = issuerITDo(t, c, "GET", "/api/me", cookie, ""); st != 200 || body != "hello alice GET" {
+		t.Fatalf("GET with the login's cookie: %d %q", st, body)
+	}
+	if st, _, body = issuerITDo(t, c, "POST", "/api/me", cookie, ""); st != 401 || !strings.Contains(body, "CSRF") {
+		t.Fatalf("POST with the cookie and no CSRF header: %d %q, want 401", st, body)
+	}
+	cookie["X-CSRF-TOKEN"] = ck["csrf_access_token"].Value
+	if st, _, body = issuerITDo(t, c, "POST", "/api/me", cookie, ""); st != 200 || body != "hello alice POST" {
+		t.Fatalf("POST with the cookie and the CSRF header: %d %q", st, body)
 	}
 }

@@ -97,11 +97,12 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if h.wantType == "" {
 		h.wantType = token.TypeAccess
 	}
-	h.sources = h.app.sources
 	if len(h.TokenFrom) > 0 {
 		if h.sources, err = parseTokenSources("jwt_auth token_from", h.TokenFrom); err != nil {
 			return err
 		}
+	} else if err := h.app.followSources(&h.sources, true); err != nil {
+		return err
 	}
 	if h.names, err = h.app.handlerNames("jwt_auth", h.HeaderName, h.HeaderType, h.QueryParam, h.JSONKey, h.RefreshJSONKey); err != nil {
 		return err

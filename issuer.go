@@ -176,14 +176,8 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	if h.names, err = h.app.handlerNames("jwt_issue", h.HeaderName, h.HeaderType, h.QueryParam, h.JSONKey, h.RefreshJSONKey); err != nil {
 		return err
 	}
-	h.sources = h.app.sources
-	if len(h.TokenFrom) > 0 {
-		if h.sources, err = parseTokenSources("jwt_issue token_from", h.TokenFrom); err != nil {
-			return err
-		}
-	} else if h.deliverCookie && !hasSource(h.sources, sourceCookie) {
-		// refresh and logout must find the cookies this handler sets
-		h.sources = append(append([]tokenSource(nil), h.sources...), sourceCookie)
+	if err := h.provisionSources(); err != nil {
+		return err
 	}
 	if h.Throttle == nil || !h.Throttle.Disabled {
 		var cfg ThrottleConfig
@@ -205,6 +199,37 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	}
 	h.creds, err = loadCredentials(h.Users, h.UsersFile, h.app.IdentityClaim, h.app.now, h.logger)
 	return err
+}
+
+// provisionSources records cookie delivery on the app (the app's default
+// lookup becomes header cookie) and sets where refresh and logout look for
+// tokens: the handler's token_from, which must read cookies when it
+// delivers them; otherwise the app's, with cookie added when it delivers
+// cookies and the app's token_from is set without cookie (allowed while
+// only jwt_auth handlers with a token_from of their own read tokens).
+func (h *Issue) provisionSources() error {
+	if h.deliverCookie {
+		if err := h.app.cookiesDelivered(); err != nil {
+			return err
+		}
+	}
+	if len(h.TokenFrom) > 0 {
+		var err error
+		if h.sources, err = parseTokenSources("jwt_issue token_from", h.TokenFrom); err != nil {
+			return err
+		}
+		if h.deliverCookie && !hasSource(h.sources, sourceCookie) {
+			return fmt.Errorf("jwt_issue: deliver cookie sets the tokens as cookies, but this jwt_issue's token_from (%s) does not read cookies, "+
+				"so its refresh and logout routes would never find them; add cookie to it (e.g. `token_from %s cookie`) or remove it", sourceWords(h.sources), sourceWords(h.sources))
+		}
+		return nil
+	}
+	if !h.deliverCookie || hasSource(h.app.sources, sourceCookie) {
+		return h.app.followSources(&h.sources, false)
+	}
+	// refresh and logout must find the cookies this handler sets
+	h.sources = append(append([]tokenSource(nil), h.app.sources...), sourceCookie)
+	return nil
 }
 
 // resolvePlaceholders replaces the global placeholders ({env.*},

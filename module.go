@@ -156,11 +156,21 @@ type App struct {
 	metrics  *appMetrics
 	revoked  revocationStore
 	sources  []tokenSource
-	names    *tokenNames
-	refusals *refusalBodies
-	cookies  cookieSettings
-	csrf     csrfSettings
-	logger   *zap.Logger
+	// tokenFromSet: token_from was configured; otherwise the default
+	// lookup is header, and header cookie once a jwt_issue of this
+	// config delivers cookies (see cookiesDelivered).
+	tokenFromSet bool
+	// cookieDelivery: a jwt_issue of this config delivers cookies;
+	// authFollows: a jwt_auth of it uses the app's token_from.
+	cookieDelivery, authFollows bool
+	// followers are the lookups of the handlers that use the app's
+	// token_from, updated when the default changes.
+	followers []*[]tokenSource
+	names     *tokenNames
+	refusals  *refusalBodies
+	cookies   cookieSettings
+	csrf      csrfSettings
+	logger    *zap.Logger
 	// now is the clock. Every part of the app reads it through clock, so
 	// a test that replaces it after Provision moves them all.
 	now func() time.Time
@@ -201,6 +211,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.resolvePlaceholders(); err != nil {
 		return err
 	}
+	a.tokenFromSet = len(a.TokenFrom) > 0
 	a.applyDefaults()
 	var err error
 	if a.sources, err = parseTokenSources("token_from", a.TokenFrom); err != nil {
@@ -467,7 +478,68 @@ func (a *App) Cleanup() error {
 	if a.revoked != nil {
 		a.revoked.release()
 	}
+	a.followers = nil
 	return errors.Join(errs...)
+}
+
+// The app's token_from and cookie delivery. A config's handlers are
+// provisioned after its app, one at a time and in no order this module
+// controls, and all of them before the config serves; a reload provisions
+// a new app with its new handlers. So each handler that uses the app's
+// token_from registers its lookup here in Provision (followSources), and a
+// jwt_issue with deliver cookie records that it does (cookiesDelivered):
+// the default lookup becomes header cookie for every follower, those
+// provisioned before included, and a token_from set without cookie is
+// refused by whichever of the two comes second. No lock: nothing here runs
+// while the config serves.
+
+// followSources makes *dst the app's lookup, now and whenever a jwt_issue
+// with deliver cookie changes the default. auth: dst is a jwt_auth's.
+func (a *App) followSources(dst *[]tokenSource, auth bool) error {
+	*dst = a.sources
+	a.followers = append(a.followers, dst)
+	if auth {
+		a.authFollows = true
+		return a.checkCookiesRead("jwt_auth")
+	}
+	return nil
+}
+
+// cookiesDelivered records that a jwt_issue delivers tokens as cookies.
+// Without token_from, the default lookup becomes header cookie, so that
+// jwt_auth reads the cookies the login sets.
+func (a *App) cookiesDelivered() error {
+	a.cookieDelivery = true
+	if !a.tokenFromSet && !hasSource(a.sources, sourceCookie) {
+		a.sources = []tokenSource{sourceHeader, sourceCookie}
+		a.TokenFrom = []string{"header", "cookie"}
+		for _, f := range a.followers {
+			*f = a.sources
+		}
+	}
+	return a.checkCookiesRead("jwt_issue")
+}
+
+// checkCookiesRead refuses a token_from set without cookie when a
+// jwt_issue delivers cookies and a jwt_auth reads that token_from: the
+// login's cookies would never be read.
+func (a *App) checkCookiesRead(who string) error {
+	if !a.cookieDelivery || !a.authFollows || hasSource(a.sources, sourceCookie) {
+		return nil
+	}
+	return fmt.Errorf("%s: a jwt_issue delivers tokens as cookies (deliver cookie), but the jwt option's token_from (%s) does not read cookies "+
+		"and a jwt_auth without a token_from of its own uses it, so the request after a login would be refused \"Missing Authorization Header\"; "+
+		"add cookie to the jwt option's token_from (e.g. `token_from header cookie`), or remove it there (with deliver cookie the default is header cookie), "+
+		"or give each jwt_auth its own token_from", who, sourceWords(a.sources))
+}
+
+// sourceWords names sources as token_from writes them.
+func sourceWords(sources []tokenSource) string {
+	words := make([]string, len(sources))
+	for i, s := range sources {
+		words[i] = s.String()
+	}
+	return strings.Join(words, " ")
 }
 
 // issuedHere reports whether a verified token was signed with this app's
