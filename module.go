@@ -243,6 +243,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.ring, err = keys.Load(cfg); err != nil {
 		return err
 	}
+	logKeys(a.logger, a.ring, a.JWKSURLs)
 	a.verifier = a.newVerifier(a.cache)
 	a.verifier.Prepare = prepareForRequests
 	a.minter = a.newMinter()
