@@ -33,24 +33,30 @@ func routeKind(withRefresh bool) string {
 	return "reauth"
 }
 
-// logLogin logs a successful login or reauth, local or delegated. The
-// client IP comes right after the message, so that a filter anchored on
-// the message cannot be fooled by an identity that looks like a field.
-func (h *Issue) logLogin(r *http.Request, identity string, withRefresh bool) {
+// reportLogin logs a successful login or reauth, local or delegated, and
+// emits jwt_login with the access token's jti. The client IP comes right
+// after the message, so that a filter anchored on the message cannot be
+// fooled by an identity that looks like a field.
+func (h *Issue) reportLogin(r *http.Request, identity string, withRefresh bool, jti string) {
+	ip := clientIP(r)
+	h.app.emit(eventLogin, eventData{Identity: identity, JTI: jti, RemoteIP: ip, Route: routeKind(withRefresh)})
 	h.logger.Info(msgLoginSucceeded,
-		zap.String("remote_ip", clientIP(r)),
+		zap.String("remote_ip", ip),
 		zap.String("identity", identity),
 		zap.String("route", routeKind(withRefresh)),
 		zap.String("path", r.URL.Path))
 }
 
-// logLoginFailed logs a failed login or reauth: wrong credentials, the
-// app behind Caddy refused them (delegated), or the throttle refused the
-// attempt. remote_ip comes first, before the client's own text.
-func (h *Issue) logLoginFailed(r *http.Request, username string, withRefresh bool, reason string) {
+// reportLoginFailed logs a failed login or reauth and emits
+// jwt_login_failed: wrong credentials, the app behind Caddy refused them
+// (delegated), or the throttle refused the attempt. remote_ip comes first,
+// before the client's own text.
+func (h *Issue) reportLoginFailed(r *http.Request, username string, withRefresh bool, reason string) {
+	ip, name := clientIP(r), loggedUsername(username)
+	h.app.emit(eventLoginFailed, eventData{Identity: name, RemoteIP: ip, Route: routeKind(withRefresh), Reason: reason})
 	h.logger.Info(msgLoginFailed,
-		zap.String("remote_ip", clientIP(r)),
-		zap.String("username", loggedUsername(username)),
+		zap.String("remote_ip", ip),
+		zap.String("username", name),
 		zap.String("route", routeKind(withRefresh)),
 		zap.String("path", r.URL.Path),
 		zap.String("reason", reason))
