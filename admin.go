@@ -95,6 +95,7 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), revocationTimeout)
 	defer cancel()
 	kind := "token"
+	revoked := eventData{Identity: req.Identity, JTI: req.JTI}
 	switch {
 	case req.Identity != "":
 		kind = "identity"
@@ -116,6 +117,7 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		if tok.Exp > 0 {
 			exp = time.Unix(tok.Exp, 0)
 		}
+		revoked.Identity, revoked.JTI = tok.Identity, tok.JTI
 		err = app.revoked.revoke(ctx, tok.JTI, exp)
 	}
 	if err != nil {
@@ -123,6 +125,8 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("the revocation could not be stored; try again")}
 	}
 	app.countAdminRevocation(kind)
+	revoked.Reason = "admin_api"
+	app.emit(eventRevoked, revoked)
 	a.logger.Info("revoked through the admin API", zap.String("kind", kind))
 	return writeAdminJSON(w, http.StatusOK, map[string]any{"msg": "Revoked"})
 }

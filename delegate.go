@@ -197,6 +197,7 @@ func (h *Issue) serveDelegatedCredentials(w http.ResponseWriter, r *http.Request
 		var wait time.Duration
 		var ok bool
 		if attempt, wait, ok = h.throttle.Attempt(fields["username"], clientIP(r)); !ok {
+			h.reportLoginFailed(r, fields["username"], withRefresh, "throttled")
 			return h.throttled(w, r, wait)
 		}
 	}
@@ -207,6 +208,7 @@ func (h *Issue) serveDelegatedCredentials(w http.ResponseWriter, r *http.Request
 	answer, err := askUpstream(w, r, next)
 	if err != nil || !answer.vouched() {
 		if answer.failedLogin() {
+			h.reportLoginFailed(r, fields["username"], withRefresh, "refused_upstream")
 			h.app.countLoginFailure() // the attempt counts as a failure
 		} else {
 			attempt.Refund() // the app judged no password

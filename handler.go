@@ -187,7 +187,7 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, repl *caddy.Replac
 	}
 	if c := h.logger.Check(zapcore.DebugLevel, "request refused"); c != nil {
 		c.Write(zap.String("reason", e.code), zap.Int("status", e.status),
-			zap.String("remote_ip", r.RemoteAddr), zap.String("path", r.URL.Path))
+			zap.String("remote_ip", clientIP(r)), zap.String("path", r.URL.Path))
 	}
 	if h.HandleErrors {
 		setChallenge(w.Header(), e)

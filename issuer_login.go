@@ -43,8 +43,10 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 	if err != nil {
 		var throttled *users.ThrottledError
 		if errors.As(err, &throttled) {
+			h.reportLoginFailed(r, name, withRefresh, "throttled")
 			return h.throttled(w, r, throttled.Wait)
 		}
+		h.reportLoginFailed(r, name, withRefresh, "bad_credentials")
 		h.app.countLoginFailure()
 		return h.refuse(w, r, errBadCredentials)
 	}
@@ -90,6 +92,7 @@ func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity stri
 	if !withRefresh {
 		msg = "Reauthentication successful"
 	}
+	h.reportLogin(r, identity, withRefresh, access.JTI)
 	h.deliver(w, r, msg, access, refresh)
 	return nil
 }

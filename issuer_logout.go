@@ -38,6 +38,7 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if e := h.revokeAtLogout(r, access, refresh); e != nil {
 		return h.refuse(w, r, e)
 	}
+	h.app.emit(eventLogout, logoutEvent(r, access, refresh))
 	if h.deliverCookie {
 		h.app.clearTokenCookies(w, r)
 	}
@@ -111,6 +112,7 @@ func (h *Issue) revokeAtLogout(r *http.Request, toks ...*token.Verified) *authEr
 				h.logger.Error("logout all: revoking the identity failed", zap.Error(err))
 				return errRevocationFailed
 			}
+			h.app.emit(eventRevoked, eventData{Identity: identity, RemoteIP: clientIP(r), Reason: "logout_all"})
 		} else {
 			h.logger.Warn("logout all: no presented token was minted here, so only the presented tokens are revoked, not every token of the identity",
 				zap.String("remote_ip", clientIP(r)))
@@ -159,4 +161,14 @@ func (h *Issue) vouchedIdentity(toks ...*token.Verified) (string, bool) {
 // not stop a logout that presents a refresh token.
 func skippableAtLogout(e *authError) bool {
 	return e.missing || e == errExpired || e == errRevoked
+}
+
+// logoutEvent is jwt_logout's data: the identity and the jti of the
+// access token revoked, else of the refresh token.
+func logoutEvent(r *http.Request, access, refresh *token.Verified) eventData {
+	t := access
+	if t == nil {
+		t = refresh
+	}
+	return eventData{Identity: t.Identity, JTI: t.JTI, RemoteIP: clientIP(r)}
 }

@@ -60,6 +60,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyh
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
+	h.app.emit(eventRefresh, eventData{Identity: tok.Identity, JTI: access.JTI, RemoteIP: clientIP(r)})
 	h.deliver(w, r, "Token refreshed", access, refresh)
 	return nil
 }
@@ -90,7 +91,7 @@ func (h *Issue) rotate(r *http.Request, tok *token.Verified, claims map[string]a
 	case revocation.Keep:
 		return nil, family, nil
 	case revocation.Reuse:
-		h.revokeFamily(r, family)
+		h.revokeFamily(r, tok, family)
 		return nil, "", errRevoked
 	}
 	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
@@ -164,10 +165,12 @@ func (h *Issue) revokePresentedFamily(r *http.Request) {
 	if e != nil || tok.Type != token.TypeRefresh || tok.Family == "" || !h.app.issuedHere(tok) {
 		return
 	}
-	h.revokeFamily(r, tok.Family)
+	h.revokeFamily(r, tok, tok.Family)
 }
 
-func (h *Issue) revokeFamily(r *http.Request, family string) {
+// revokeFamily revokes a family whose refresh token tok was presented
+// again after its rotation, and emits jwt_refresh_reuse.
+func (h *Issue) revokeFamily(r *http.Request, tok *token.Verified, family string) {
 	if family == "" || h.app.revoked.isRevoked(family) {
 		return
 	}
@@ -177,7 +180,9 @@ func (h *Issue) revokeFamily(r *http.Request, family string) {
 		h.logger.Error("revoking a refresh token family failed", zap.Error(err))
 		return
 	}
-	h.logger.Warn("refresh token reuse: token family revoked", zap.String("family", family), zap.String("remote_ip", clientIP(r)))
+	ip := clientIP(r)
+	h.logger.Warn("refresh token reuse: token family revoked", zap.String("family", family), zap.String("remote_ip", ip))
+	h.app.emit(eventRefreshReuse, eventData{Identity: tok.Identity, JTI: tok.JTI, RemoteIP: ip, Family: family})
 }
 
 // familyEnd is when every token of a family minted up to now has expired:

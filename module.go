@@ -171,6 +171,8 @@ type App struct {
 	cookies   cookieSettings
 	csrf      csrfSettings
 	logger    *zap.Logger
+	// events emits the app's Caddy events (events.go).
+	events *appEvents
 	// now is the clock. Every part of the app reads it through clock, so
 	// a test that replaces it after Provision moves them all.
 	now func() time.Time
@@ -252,6 +254,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		cfg.LastGood = a.jwksKept
 	}
 	if a.ring, err = keys.Load(cfg); err != nil {
+		return err
+	}
+	logKeys(a.logger, a.ring, a.JWKSURLs)
+	if a.events, err = newAppEvents(ctx); err != nil {
 		return err
 	}
 	a.verifier = a.newVerifier(a.cache)

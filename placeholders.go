@@ -34,7 +34,9 @@ func presentationOf(t *token.Verified) *presented {
 	return prepareForRequests(t).(*presented)
 }
 
-// placeholder resolves {http.auth.user.id}, {http.auth.jwt.type|jti|exp},
+// placeholder resolves {http.auth.user.id}, {http.auth.user.<claim>} (a
+// top-level string or number claim, as caddyauth publishes a user's
+// metadata), {http.auth.jwt.type|jti|exp},
 // {http.auth.jwt.claims_json} and {http.auth.jwt.claims.<name>} for a
 // request that this token authenticated ({http.auth.jwt.fresh} is set per
 // request, since freshness depends on the time).
@@ -50,6 +52,9 @@ func (p *presented) placeholder(key string) (any, bool) {
 		return p.boxed.exp, true
 	case "http.auth.jwt.claims_json":
 		return p.tok.PayloadJSON, true
+	}
+	if name, ok := strings.CutPrefix(key, "http.auth.user."); ok {
+		return userClaim(p.tok.Claims[name])
 	}
 	name, ok := strings.CutPrefix(key, "http.auth.jwt.claims.")
 	if !ok {
@@ -73,4 +78,17 @@ func claimString(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// userClaim is the value of {http.auth.user.<claim>}: a string or number
+// claim as it is; other kinds (objects, arrays, booleans) and missing
+// claims are unknown, as in caddyauth, whose user metadata is text.
+func userClaim(v any) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		return v, true // boxed already: no allocation
+	case json.Number:
+		return string(x), true
+	}
+	return nil, false
 }
