@@ -173,6 +173,9 @@ type App struct {
 	logger    *zap.Logger
 	// events emits the app's Caddy events (events.go).
 	events *appEvents
+	// appIfConfigured reads another app of this config, once all are
+	// provisioned (checkRoutes, at Start).
+	appIfConfigured func(string) (any, error)
 	// now is the clock. Every part of the app reads it through clock, so
 	// a test that replaces it after Provision moves them all.
 	now func() time.Time
@@ -207,6 +210,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // the revocation store. Everything the request path needs is prepared here.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.appIfConfigured = ctx.AppIfConfigured
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -457,8 +461,13 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start begins background work: JWK Set refreshes and revocation sync.
+// Start refuses a config with a jwt_issue route that can never be reached
+// (checkRoutes: only now is the http app's route tree complete), then
+// begins background work: JWK Set refreshes and revocation sync.
 func (a *App) Start() error {
+	if err := a.checkRoutes(); err != nil {
+		return err
+	}
 	if err := a.ring.Start(); err != nil {
 		return err
 	}
