@@ -256,17 +256,23 @@ func (a *App) authenticateNamed(r *http.Request, sources []tokenSource, names *t
 	case wantType == token.TypeRefresh && tok.Type != token.TypeRefresh:
 		return nil, errAccessNotAllowed
 	}
-	if (tok.JTI != "" && a.revoked.isRevoked(tok.JTI)) || (tok.Family != "" && a.revoked.isRevoked(tok.Family)) || a.identityRevoked(tok) {
+	if a.tokenRevoked(tok) {
 		return nil, errRevoked
 	}
 	return tok, nil
 }
 
-// identityRevoked reports whether every token of tok's identity issued
-// until some time was revoked, tok included: issued (iat, else nbf) at or
-// before that second, or with neither.
-func (a *App) identityRevoked(tok *token.Verified) bool {
-	before, ok := a.revoked.identityRevokedBefore(tok.Identity)
+// tokenRevoked reports whether tok was revoked: its jti, its refresh
+// token family, or every token of its identity issued until some time, tok
+// included (issued, by iat else nbf, at or before that second, or with
+// neither). The ids are hashed once per verified token (presented), not
+// per request.
+func (a *App) tokenRevoked(tok *token.Verified) bool {
+	ids := &presentationOf(tok).ids
+	if (tok.JTI != "" && a.revoked.isRevokedID(&ids.jti)) || (tok.Family != "" && a.revoked.isRevokedID(&ids.family)) {
+		return true
+	}
+	before, ok := a.revoked.identityRevokedBeforeID(&ids.identity)
 	if !ok {
 		return false
 	}
@@ -379,9 +385,10 @@ const (
 // Everything but freshness was rendered when the token was verified, so a
 // cached token costs one small allocation here.
 func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *token.Verified) {
-	fresh, freshAny := "false", anyFalse
-	if tok.IsFresh(a.now()) {
-		fresh, freshAny = "true", anyTrue
+	isFresh := tok.IsFresh(a.now())
+	fresh := "false"
+	if isFresh {
+		fresh = "true"
 	}
 	// One backing array; each header gets its own capacity-1 slice of it,
 	// so a later handler that edits or appends to one touches nothing else.
@@ -397,16 +404,16 @@ func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *token.Verified
 	if repl == nil {
 		return
 	}
-	// Freshness is set per request; every other placeholder comes from
-	// one provider prepared with the token, which costs far less than
-	// growing the replacer's map with five entries.
-	repl.Set("http.auth.jwt.fresh", freshAny)
-	repl.Map(presentationOf(tok).placeholders)
+	// Every placeholder comes from one provider prepared with the token,
+	// one for each freshness: far less than growing the replacer's map
+	// (its first entry alone costs a map allocation per request).
+	p := presentationOf(tok)
+	if isFresh {
+		repl.Map(p.fresh)
+	} else {
+		repl.Map(p.stale)
+	}
 }
-
-// anyTrue and anyFalse are boxed once, so setting a placeholder to them
-// allocates nothing.
-var anyTrue, anyFalse any = "true", "false"
 
 // stripJWTHeaders deletes every header whose name, case-insensitively and
 // with `_` (and `.`) read as `-`, starts with X-Jwt-, and removes such names from

@@ -4,17 +4,25 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 )
 
 // presented is a verified token rendered once for the request path: the
-// placeholder values boxed as interfaces and the provider of the
+// placeholder values boxed as interfaces and the providers of the
 // {http.auth.*} placeholders, so that a cached token costs no rendering.
 type presented struct {
-	tok          *token.Verified
-	boxed        struct{ identity, typ, jti, exp any }
-	placeholders caddy.ReplacerFunc
+	tok   *token.Verified
+	boxed struct{ identity, typ, jti, exp any }
+	// fresh and stale provide every placeholder of the token, with
+	// {http.auth.jwt.fresh} true or false: freshness depends on the time,
+	// so publish picks one per request, and a request grows the
+	// replacer by one provider and no map entry.
+	fresh, stale caddy.ReplacerFunc
+	// ids are the token's ids as the revocation store keys them, hashed
+	// once here rather than on every request (App.tokenRevoked).
+	ids struct{ jti, family, identity revocation.ID }
 }
 
 // prepareForRequests is the Verifier's Prepare: it runs once per newly
@@ -22,9 +30,25 @@ type presented struct {
 func prepareForRequests(t *token.Verified) any {
 	p := &presented{tok: t}
 	p.boxed.identity, p.boxed.typ, p.boxed.jti, p.boxed.exp = t.Identity, t.Type, t.JTI, t.ExpText
-	p.placeholders = p.placeholder
+	p.ids.jti, p.ids.family, p.ids.identity = revocation.IDOf(t.JTI), revocation.IDOf(t.Family), revocation.IDOf(t.Identity)
+	p.fresh = func(key string) (any, bool) {
+		if key == "http.auth.jwt.fresh" {
+			return anyTrue, true
+		}
+		return p.placeholder(key)
+	}
+	p.stale = func(key string) (any, bool) {
+		if key == "http.auth.jwt.fresh" {
+			return anyFalse, true
+		}
+		return p.placeholder(key)
+	}
 	return p
 }
+
+// anyTrue and anyFalse are boxed once, so that a placeholder of them
+// allocates nothing.
+var anyTrue, anyFalse any = "true", "false"
 
 // presentationOf returns the rendering of a token the app verified.
 func presentationOf(t *token.Verified) *presented {
@@ -38,8 +62,8 @@ func presentationOf(t *token.Verified) *presented {
 // top-level string or number claim, as caddyauth publishes a user's
 // metadata), {http.auth.jwt.type|jti|exp},
 // {http.auth.jwt.claims_json} and {http.auth.jwt.claims.<name>} for a
-// request that this token authenticated ({http.auth.jwt.fresh} is set per
-// request, since freshness depends on the time).
+// request that this token authenticated ({http.auth.jwt.fresh} comes from
+// the fresh and stale providers around it).
 func (p *presented) placeholder(key string) (any, bool) {
 	switch key {
 	case "http.auth.user.id":

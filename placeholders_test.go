@@ -2,8 +2,10 @@ package jwtextended
 
 import (
 	"testing"
+	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"github.com/caddyserver/caddy/v2"
 )
 
 // TestUserClaimPlaceholders: {http.auth.user.<claim>} holds the token's
@@ -46,10 +48,10 @@ func TestUserClaimPlaceholders(t *testing.T) {
 	}
 
 	p := presentationOf(mustParse(t, h, tok))
-	if n := testing.AllocsPerRun(100, func() { _, _ = p.placeholders("http.auth.user.id") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _, _ = p.fresh("http.auth.user.id") }); n != 0 {
 		t.Errorf("{http.auth.user.id} allocates %v times", n)
 	}
-	if n := testing.AllocsPerRun(100, func() { _, _ = p.placeholders("http.auth.user.role") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _, _ = p.stale("http.auth.user.role") }); n != 0 {
 		t.Errorf("{http.auth.user.role} allocates %v times", n)
 	}
 }
@@ -62,4 +64,30 @@ func mustParse(t *testing.T, h *Auth, tok string) *token.Verified {
 		t.Fatal(e)
 	}
 	return v
+}
+
+// TestPlaceholderFreshFollowsTheClock: one cached token, served before and
+// after its fresh_for ends, publishes {http.auth.jwt.fresh} and
+// X-Jwt-Fresh as the clock says on each request, with its other
+// placeholders unchanged.
+func TestPlaceholderFreshFollowsTheClock(t *testing.T) {
+	h, app := authtestsHandler(t, func(a *App) { a.FreshFor = caddy.Duration(5 * time.Minute) }, &Auth{})
+	tok := authtestsToken(t, map[string]any{"fresh": authtestsNow.Add(5 * time.Minute).Unix(), "exp": authtestsNow.Add(time.Hour).Unix()})
+	for _, step := range []struct {
+		after time.Duration
+		want  string
+	}{{0, "true"}, {5*time.Minute + time.Second, "false"}, {0, "true"}} {
+		app.now = func() time.Time { return authtestsNow.Add(step.after) }
+		res := authtestsServe(h, authtestsBearer(tok))
+		if !res.next.called {
+			t.Fatalf("refused: %d", res.rec.Code)
+		}
+		got, _ := res.repl.GetString("http.auth.jwt.fresh")
+		if got != step.want || res.next.header.Get("X-Jwt-Fresh") != step.want {
+			t.Errorf("%v after: {http.auth.jwt.fresh} = %q, X-Jwt-Fresh = %q, want %s", step.after, got, res.next.header.Get("X-Jwt-Fresh"), step.want)
+		}
+		if id, _ := res.repl.GetString("http.auth.user.id"); id == "" {
+			t.Errorf("%v after: {http.auth.user.id} is empty", step.after)
+		}
+	}
 }

@@ -19,8 +19,11 @@ import (
 // state of refresh-token families (one record per family). isRevoked is on
 // the request path and must never wait on storage.
 type revocationStore interface {
-	// isRevoked reports whether the jti has been revoked.
+	// isRevoked reports whether the jti has been revoked; isRevokedID
+	// takes the id already hashed (revocation.IDOf), as the request path
+	// does.
 	isRevoked(jti string) bool
+	isRevokedID(id *revocation.ID) bool
 	// revoke records the jti as revoked until exp; an error means the
 	// revocation could not be made durable.
 	revoke(ctx context.Context, jti string, exp time.Time) error
@@ -43,6 +46,7 @@ type revocationStore interface {
 	// identityRevokedBefore returns that time, when there is one.
 	revokeIdentity(ctx context.Context, identity string) error
 	identityRevokedBefore(identity string) (int64, bool)
+	identityRevokedBeforeID(identity *revocation.ID) (int64, bool)
 }
 
 // revocationSets holds one revocation.Set per storage, shared by every App
@@ -156,6 +160,8 @@ func (r *storageRevocations) release() {
 
 func (r *storageRevocations) isRevoked(jti string) bool { return r.store.IsRevoked(jti) }
 
+func (r *storageRevocations) isRevokedID(id *revocation.ID) bool { return r.store.IsRevokedID(id) }
+
 func (r *storageRevocations) revoke(ctx context.Context, id string, exp time.Time) error {
 	return r.store.Revoke(ctx, id, exp)
 }
@@ -166,6 +172,10 @@ func (r *storageRevocations) revokeIdentity(ctx context.Context, identity string
 
 func (r *storageRevocations) identityRevokedBefore(identity string) (int64, bool) {
 	return r.store.IdentityRevokedBefore(identity)
+}
+
+func (r *storageRevocations) identityRevokedBeforeID(identity *revocation.ID) (int64, bool) {
+	return r.store.IdentityRevokedBeforeID(identity)
 }
 
 func (r *storageRevocations) lockFamily(family string) func() { return r.store.LockFamily(family) }

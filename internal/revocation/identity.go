@@ -122,8 +122,18 @@ func (s *Store) IdentityRevokedBefore(identity string) (int64, bool) {
 	if s.set.idents.n.Load() == 0 {
 		return 0, false
 	}
-	sum := sha256.Sum256(stringBytes(identity))
-	return s.set.idents.before(&sum)
+	sum := IDOf(identity)
+	return s.IdentityRevokedBeforeID(&sum)
+}
+
+// IdentityRevokedBeforeID is IdentityRevokedBefore for an ID already
+// computed: one atomic load with no identity revoked, otherwise a map
+// lookup under a read lock.
+func (s *Store) IdentityRevokedBeforeID(identity *ID) (int64, bool) {
+	if s.set.idents.n.Load() == 0 {
+		return 0, false
+	}
+	return s.set.idents.before((*[sha256.Size]byte)(identity))
 }
 
 // RevokeIdentity revokes every token of identity issued at or before the
