@@ -95,12 +95,11 @@ func TestBrowserCrossOriginCookieFlow(t *testing.T) {
 	apiOrigin := fmt.Sprintf("https://%s:%d", apiHost, port(proxy))
 
 	// The page, on another origin of the same site.
-	page := httptest.NewUnstartedServer(nil)
+	page := httptest.NewUnstartedServer(spaHandler(t, apiOrigin))
 	page.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	page.StartTLS()
 	defer page.Close()
 	spaOrigin := fmt.Sprintf("https://%s:%d", parentDomain, port(page))
-	page.Config.Handler = spaHandler(t, apiOrigin)
 
 	caddykit.Tester(t, ports).InitServer(caddyConfig(t, ports, spaOrigin, upstream.URL()), "caddyfile")
 	if t.Failed() {
@@ -138,6 +137,7 @@ func TestBrowserCrossOriginCookieFlow(t *testing.T) {
 
 	// Refresh: a non-fresh access token, which the fresh_required route refuses.
 	before := b.cookie("access_token_cookie").Value
+	b.step(`call("POST", "/auth/refresh")`).wantRefused(t, b, "refresh without X-CSRF-TOKEN", "Missing CSRF token")
 	b.step(`call("POST", "/auth/refresh", {csrf: "csrf_refresh_token"})`).want(t, "refresh", 200, "Token refreshed")
 	if b.cookie("access_token_cookie").Value == before {
 		t.Errorf("refresh did not replace the access cookie")
