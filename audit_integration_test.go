@@ -6,29 +6,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
-// docsBlock returns the first fenced block of the given language in
-// docs/issuer.md's section that holds want.
+// docsBlock returns the first block of lang in docs/issuer.md's section
+// that holds want.
 func docsBlock(t *testing.T, section, lang, want string) string {
 	t.Helper()
-	doc, err := os.ReadFile("docs/issuer.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(doc)
-	i := strings.Index(s, section)
-	if i < 0 {
-		t.Fatalf("docs/issuer.md has no %q", section)
-	}
-	for _, m := range regexp.MustCompile("(?s)\n```"+lang+"\n(.*?)```").FindAllStringSubmatch(s[i:], -1) {
-		if strings.Contains(m[1], want) {
-			return m[1]
+	for _, b := range testkit.DocBlocks(t, "docs/issuer.md", section, lang) {
+		if strings.Contains(b, want) {
+			return b
 		}
 	}
 	t.Fatalf("docs/issuer.md, %q: no %s block with %q", section, lang, want)

@@ -3,8 +3,6 @@ package jwtextended
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -17,22 +15,11 @@ import (
 // "Cross-origin single-page apps": header mode, then cookie mode.
 func readmeCrossOriginBlocks(t *testing.T) (header, cookie string) {
 	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(readme)
-	start := strings.Index(s, "## Cross-origin single-page apps")
-	if start < 0 {
-		t.Fatal(`README.md has no "Cross-origin single-page apps" section`)
-	}
-	s = s[start:]
-	s = s[:strings.Index(s[3:], "\n## ")+3]
-	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(s, -1)
+	blocks := testkit.DocBlocks(t, "README.md", "## Cross-origin single-page apps", "caddyfile")
 	if len(blocks) != 2 {
 		t.Fatalf("the section has %d Caddyfiles, want 2 (header mode, cookie mode)", len(blocks))
 	}
-	return blocks[0][1], blocks[1][1]
+	return blocks[0], blocks[1]
 }
 
 // crossOriginConfig makes a README Caddyfile runnable here: the test's

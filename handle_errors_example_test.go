@@ -3,8 +3,6 @@ package jwtextended
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -15,12 +13,7 @@ import (
 // to the login page, and the login page itself is served without a token
 // (the example once guarded /login too, and redirected it to itself).
 func TestReadmeHandleErrorsExample(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	section := string(readme[strings.Index(string(readme), "### Handing refusals to `handle_errors`"):])
-	block := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindStringSubmatch(section)[1]
+	block := testkit.DocBlocks(t, "README.md", "### Handing refusals to `handle_errors`", "caddyfile")[0]
 	ports := testkit.SharedPorts(t)
 	site := strings.Replace(block, "example.com", ports.HTTPBase(), 1)
 	site = strings.Replace(site, "reverse_proxy localhost:9000", `respond "page {path}"`, 1)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -19,17 +18,11 @@ import (
 // two jwt_issue on one path, refuses to load:
 // TestTwoIssuersOnOnePathRefuseToLoad.
 func TestDocsDeadRoutes(t *testing.T) {
-	doc, err := os.ReadFile("docs/issuer.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(doc)
-	s = s[strings.Index(s, "### Routes that can never match"):]
-	m := regexp.MustCompile("(?s)\n( *)```caddyfile\n(.*?)```").FindStringSubmatch(s)
-	if m == nil {
+	blocks := testkit.DocBlocks(t, "docs/issuer.md", "### Routes that can never match", "caddyfile")
+	if len(blocks) == 0 {
 		t.Fatal("docs/issuer.md: no Caddyfile in \"Routes that can never match\"")
 	}
-	block := dedent(m[2], m[1])
+	block := blocks[0]
 	ports := testkit.SharedPorts(t)
 	hash := testkit.BcryptHash(t, "pw-alice")
 	for old, repl := range map[string]string{

@@ -26,7 +26,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -192,22 +191,11 @@ func TestBrowserCrossOriginCookieFlow(t *testing.T) {
 // a route whose answers lack the CORS headers.
 func caddyConfig(t *testing.T, ports testkit.Ports, spaOrigin, upstream string) string {
 	t.Helper()
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(readme)
-	start := strings.Index(s, "## Cross-origin single-page apps")
-	if start < 0 {
-		t.Fatal(`README.md has no "Cross-origin single-page apps" section`)
-	}
-	s = s[start:]
-	s = s[:strings.Index(s[3:], "\n## ")+3]
-	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(s, -1)
+	blocks := testkit.DocBlocks(t, "../README.md", "## Cross-origin single-page apps", "caddyfile")
 	if len(blocks) != 2 {
 		t.Fatalf("the section has %d Caddyfiles, want 2 (header mode, cookie mode)", len(blocks))
 	}
-	block := blocks[1][1]
+	block := blocks[1]
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	for _, r := range [][2]string{

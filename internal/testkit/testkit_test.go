@@ -11,6 +11,8 @@ import (
 	"encoding/base64"
 	"math/big"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,5 +146,26 @@ func TestSignVerifiesWithStdlib(t *testing.T) {
 
 	if tok := SignToken(t, "none", nil, nil, claims); !strings.HasSuffix(tok, ".") {
 		t.Errorf("none: %q", tok)
+	}
+}
+
+func TestDocBlocks(t *testing.T) {
+	doc := "# T\n\n## A\n\n```sh\n# not a heading\necho a\n```\n\n### A.1\n\n- item:\n\n  ```caddyfile\n  one {\n  \tx\n  }\n  ```\n\n```caddyfile\ntwo\n```\n\n## B\n\n```caddyfile\nthree\n```\n"
+	path := t.TempDir() + "/doc.md"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := DocBlocks(t, path, "## A", "caddyfile")
+	if want := []string{"one {\n\tx\n}\n", "two\n"}; !slices.Equal(got, want) {
+		t.Errorf("## A: %q, want %q", got, want)
+	}
+	if got := DocBlocks(t, path, "### A.1", "caddyfile"); len(got) != 2 {
+		t.Errorf("### A.1 runs to ## B: %q", got)
+	}
+	if got := DocBlocks(t, path, "## A", "sh"); len(got) != 1 || got[0] != "# not a heading\necho a\n" {
+		t.Errorf("## A, sh: %q", got)
+	}
+	if got := DocBlocks(t, path, "## B", "caddyfile"); len(got) != 1 || got[0] != "three\n" {
+		t.Errorf("## B: %q", got)
 	}
 }
