@@ -28,18 +28,17 @@ func crossOriginConfig(t *testing.T, block string) string {
 	t.Helper()
 	ports := testkit.SharedPorts(t)
 	for old, repl := range map[string]string{
-		"{\n":                          "{\n" + ports.Options() + "\tauto_https off\n",
-		"{env.JWT_SECRET}":             fmt.Sprintf("%q", issuerTestSecret),
-		"api.app.example {":            ports.HTTPBase() + " {",
-		"users_file /etc/caddy/users":  "user alice " + testkit.BcryptHash(t, "pw-alice"),
-		"reverse_proxy localhost:9000": `respond "items of {http.auth.user.id}"`,
+		"{\n":                         "{\n" + ports.Options() + "\tauto_https off\n",
+		"{env.JWT_SECRET}":            fmt.Sprintf("%q", issuerTestSecret),
+		"api.app.example {":           ports.HTTPBase() + " {",
+		"users_file /etc/caddy/users": "user alice " + testkit.BcryptHash(t, "pw-alice"),
 	} {
 		if !strings.Contains(block, old) {
 			t.Fatalf("the README's Caddyfile no longer has %q:\n%s", old, block)
 		}
 		block = strings.Replace(block, old, repl, 1)
 	}
-	return block
+	return testkit.ReplaceReverseProxy(t, block, `respond "items of {http.auth.user.id}"`)
 }
 
 const spaOrigin = "https://app.example"

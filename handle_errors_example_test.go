@@ -16,7 +16,7 @@ func TestReadmeHandleErrorsExample(t *testing.T) {
 	block := testkit.DocBlocks(t, "README.md", "### Handing refusals to `handle_errors`", "caddyfile")[0]
 	ports := testkit.SharedPorts(t)
 	site := strings.Replace(block, "example.com", ports.HTTPBase(), 1)
-	site = strings.Replace(site, "reverse_proxy localhost:9000", `respond "page {path}"`, 1)
+	site = testkit.ReplaceReverseProxy(t, site, `respond "page {path}"`)
 	cfg := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", issuerTestSecret)) + site
 	c := issuerITTester(t, cfg).Client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

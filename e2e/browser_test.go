@@ -205,7 +205,6 @@ func caddyConfig(t *testing.T, ports testkit.Ports, spaOrigin, upstream string) 
 		{"Access-Control-Allow-Origin https://app.example", "Access-Control-Allow-Origin " + spaOrigin},
 		{"api.app.example {", ports.HTTPBase() + " {"},
 		{"users_file /etc/caddy/users", "reauth /auth/reauth\n\t\tuser " + username + " " + argon2idHash(t, password)},
-		{"reverse_proxy localhost:9000", "reverse_proxy " + upstream},
 		{"\thandle /api/* {", fmt.Sprintf("\thandle /api/fresh/* {\n\t\tjwt_auth fresh_required\n\t\treverse_proxy %s\n\t}\n"+
 			"\thandle /nocors/* {\n\t\theader -Access-Control-Allow-Origin\n\t\tjwt_auth\n\t\treverse_proxy %s\n\t}\n\thandle /api/* {", upstream, upstream)},
 	} {
@@ -214,7 +213,7 @@ func caddyConfig(t *testing.T, ports testkit.Ports, spaOrigin, upstream string) 
 		}
 		block = strings.Replace(block, r[0], r[1], 1)
 	}
-	return block
+	return testkit.ReplaceReverseProxy(t, block, "reverse_proxy "+upstream)
 }
 
 // argon2idHash hashes pw as `caddy hash-password --algorithm argon2id`

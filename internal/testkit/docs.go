@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -54,4 +55,19 @@ func DocBlocks(tb testing.TB, path, heading, lang string) []string {
 		tb.Fatalf("%s has no heading %q", path, heading)
 	}
 	return blocks
+}
+
+// reverseProxyLine is a docs example's `reverse_proxy <upstream>`.
+var reverseProxyLine = regexp.MustCompile(`(?m)\breverse_proxy [^\s{}]+$`)
+
+// ReplaceReverseProxy puts repl in place of every `reverse_proxy
+// <upstream>` line of a docs example, whatever address the docs give, so
+// that a test runs the example against its own upstream (or a respond)
+// on a port of its own. It fails the test when the example has none.
+func ReplaceReverseProxy(tb testing.TB, block, repl string) string {
+	tb.Helper()
+	if !reverseProxyLine.MatchString(block) {
+		tb.Fatalf("the example has no reverse_proxy line:\n%s", block)
+	}
+	return reverseProxyLine.ReplaceAllLiteralString(block, repl)
 }

@@ -169,3 +169,12 @@ func TestDocBlocks(t *testing.T) {
 		t.Errorf("## B: %q", got)
 	}
 }
+
+func TestReplaceReverseProxy(t *testing.T) {
+	block := "a {\n\thandle /api/* {\n\t\treverse_proxy app.internal:8080\n\t}\n\treverse_proxy [::1]:80\n\treverse_proxy x {\n\t\tlb_policy first\n\t}\n}\n"
+	got := ReplaceReverseProxy(t, block, `respond "ok"`)
+	want := "a {\n\thandle /api/* {\n\t\trespond \"ok\"\n\t}\n\trespond \"ok\"\n\treverse_proxy x {\n\t\tlb_policy first\n\t}\n}\n"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
