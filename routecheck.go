@@ -135,12 +135,14 @@ func sharedPath(first, second *Issue) error {
 	return nil
 }
 
-// warnStripped warns when a route path of h starts with a prefix that an
-// enclosing handle_path removes: h sees the path without it.
+// warnStripped warns when a route path of h lies under a prefix that an
+// enclosing handle_path removes (the prefix itself, or a path below it):
+// h sees the path without it. /identity is not under /id.
 func (a *App) warnStripped(h *Issue, stripped []string) {
 	for _, prefix := range stripped {
+		base := strings.TrimSuffix(prefix, "/")
 		for _, r := range issueRoutes(h) {
-			if strings.HasPrefix(r[1], prefix) {
+			if r[1] == base || strings.HasPrefix(r[1], base+"/") {
 				a.logger.Warn("jwt_issue route inside handle_path can never match: the prefix is stripped before jwt_issue sees the path; use handle, or write the path as it is after the prefix is stripped",
 					zap.String("route", r[0]), zap.String("path", r[1]), zap.String("stripped_prefix", prefix),
 					zap.String("sees", "/"+strings.TrimLeft(strings.TrimPrefix(r[1], prefix), "/")))

@@ -85,10 +85,11 @@ func TestCheckRoutesSharedPath(t *testing.T) {
 func TestCheckRoutesWarnsStrippedPrefix(t *testing.T) {
 	core, logs := observer.New(zapcore.WarnLevel)
 	a := &App{logger: zap.New(core)}
-	// handle_path /id/* { jwt_issue { login /id/login; refresh /refresh } }
+	// handle_path /id/* { jwt_issue { login /id/login; refresh /refresh;
+	// reauth /identity/reauth } }: /identity is not under /id
 	routes := caddyhttp.RouteList{routeOf(true, subrouteOf(
 		routeOf(false, &rewrite.Rewrite{StripPathPrefix: "/id"}),
-		routeOf(false, &Issue{Login: "/id/login", Refresh: "/refresh"}),
+		routeOf(false, &Issue{Login: "/id/login", Refresh: "/refresh", Reauth: "/identity/reauth"}),
 	))}
 	if err := a.walkRoutes(routes, nil); err != nil {
 		t.Fatal(err)
