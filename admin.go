@@ -99,7 +99,7 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case req.Identity != "":
 		kind = "identity"
-		err = app.revokeIdentity(ctx, req.Identity)
+		err = app.revoked.revokeIdentity(ctx, req.Identity)
 	case req.JTI != "":
 		if req.Exp <= 0 {
 			return adminBadRequest(`"jti" needs "exp", the token's expiry in unix seconds: the revocation is kept until then`)
@@ -124,9 +124,9 @@ func (a *adminAPI) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		a.logger.Error("revoking through the admin API failed", zap.String("kind", kind), zap.Error(err))
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("the revocation could not be stored; try again")}
 	}
-	app.countAdminRevocation(kind)
+	app.metrics.countAdminRevocation(kind)
 	revoked.Reason = "admin_api"
-	app.emit(eventRevoked, revoked)
+	app.events.emit(eventRevoked, revoked)
 	a.logger.Info("revoked through the admin API", zap.String("kind", kind))
 	return writeAdminJSON(w, http.StatusOK, map[string]any{"msg": "Revoked"})
 }
@@ -177,7 +177,7 @@ func (a *adminAPI) handleRevoked(w http.ResponseWriter, r *http.Request) error {
 	if identity == "" {
 		return adminBadRequest("the identity query parameter is required: /jwt/revoked?identity=alice")
 	}
-	before, ok := app.identityRevokedBefore(identity)
+	before, ok := app.revoked.identityRevokedBefore(identity)
 	if !ok {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("identity %q is not revoked", identity)}
 	}

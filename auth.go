@@ -1,9 +1,7 @@
 package jwtextended
 
 import (
-	"crypto/subtle"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -40,16 +38,9 @@ type Auth struct {
 	// values (or, for an array claim, contain one). Otherwise 403.
 	Require []ClaimRequirement `json:"require,omitempty"`
 
-	// Where the token is looked up, in order. Default: the app's token_from.
-	TokenFrom []string `json:"token_from,omitempty"`
-
-	// The names tokens are looked up under; each defaults to the app's
-	// setting of the same name (see App).
-	HeaderName     string  `json:"header_name,omitempty"`
-	HeaderType     *string `json:"header_type,omitempty"`
-	QueryParam     string  `json:"query_param,omitempty"`
-	JSONKey        string  `json:"json_key,omitempty"`
-	RefreshJSONKey string  `json:"refresh_json_key,omitempty"`
+	// Where and under which names this handler looks tokens up; each
+	// setting left unset takes the jwt app's.
+	TokenLookup
 
 	// Verify CORS preflight requests (OPTIONS with
 	// Access-Control-Request-Method) too. Default: they pass untouched,
@@ -61,17 +52,18 @@ type Auth struct {
 	// {http.auth.jwt.error} the reason code.
 	HandleErrors bool `json:"handle_errors,omitempty"`
 
-	app        *App
-	sources    []tokenSource
-	names      *tokenNames
-	cookieName string
-	wantType   string
-	logger     *zap.Logger
+	app      *App
+	auth     *authenticator
+	wantType string
+	logger   *zap.Logger
 }
 
 // ClaimRequirement is one `require <claim> <value>...` line.
 type ClaimRequirement struct {
-	Claim  string   `json:"claim"`
+	// The claim's name, at the top level of the payload.
+	Claim string `json:"claim"`
+	// The values accepted: the claim must be one of them as a string, or
+	// an array holding one of them.
 	Values []string `json:"values"`
 }
 
@@ -83,7 +75,8 @@ func (Auth) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision binds the handler to the `jwt` app and prepares its lookup.
+// Provision binds the handler to the `jwt` app and builds its
+// authenticator.
 func (h *Auth) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	var err error
@@ -97,32 +90,34 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if h.wantType == "" {
 		h.wantType = token.TypeAccess
 	}
+	var own []tokenSource
 	if len(h.TokenFrom) > 0 {
-		if h.sources, err = parseTokenSources("jwt_auth token_from", h.TokenFrom); err != nil {
+		if own, err = parseTokenSources("jwt_auth token_from", h.TokenFrom); err != nil {
 			return err
 		}
-	} else if err := h.app.followSources(&h.sources, true); err != nil {
+	} else if err := h.app.followLookup(true); err != nil {
 		return err
 	}
-	if h.names, err = h.app.handlerNames("jwt_auth", h.HeaderName, h.HeaderType, h.QueryParam, h.JSONKey, h.RefreshJSONKey); err != nil {
+	names, err := handlerNames("jwt_auth", h.TokenLookup, h.app)
+	if err != nil {
 		return err
 	}
-	h.cookieName = h.app.cookieName(h.wantType)
+	h.auth = h.app.newAuthenticator(own, names)
 	return nil
 }
 
 // resolvePlaceholders replaces the global placeholders ({env.*}, ...) in
 // every setting, once, at load.
 func (h *Auth) resolvePlaceholders() error {
-	vals := append([]*string{&h.TokenType, &h.HeaderName, &h.QueryParam, &h.JSONKey, &h.RefreshJSONKey}, pointers(h.TokenFrom)...)
-	if h.HeaderType != nil {
-		vals = append(vals, h.HeaderType)
-	}
+	vals := []*string{&h.TokenType}
 	for i := range h.Require {
 		vals = append(vals, &h.Require[i].Claim)
 		vals = append(vals, pointers(h.Require[i].Values)...)
 	}
 	if err := resolveEach("jwt_auth", vals...); err != nil {
+		return fmt.Errorf("jwt_auth: %v", err)
+	}
+	if err := h.TokenLookup.resolvePlaceholders(); err != nil {
 		return fmt.Errorf("jwt_auth: %v", err)
 	}
 	return nil
@@ -154,9 +149,13 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	tok, e := h.app.authenticateNamed(r, h.sources, h.names, h.cookieName, h.wantType)
-	if e == nil && h.FreshRequired && !tok.IsFresh(h.app.now()) {
-		e = errNotFresh
+	tok, e := h.auth.authenticate(r, h.wantType)
+	var fresh bool
+	if e == nil {
+		fresh = tok.IsFresh(h.app.now())
+		if h.FreshRequired && !fresh {
+			e = errNotFresh
+		}
 	}
 	if e == nil && !h.requirementsMet(tok) {
 		e = errForbidden
@@ -167,7 +166,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// flask-jwt-extended's optional=True does); a presented token that
 		// fails is refused, and so is a malformed header of the configured
 		// type (`Bearer a b`, `Bearer`), which flask refuses too.
-		if h.Optional && (e.missing || e == h.names.orDefault().badHeaderType) {
+		if h.Optional && (e.missing || e == h.auth.names.badHeaderType) {
 			h.app.metrics.countRequest(outcomeAnonymous)
 			return next.ServeHTTP(w, r)
 		}
@@ -175,7 +174,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 
 	h.app.metrics.countRequest(outcomeOK)
-	h.app.publish(r, repl, tok)
+	publish(r, repl, tok, fresh)
 	return next.ServeHTTP(w, r)
 }
 
@@ -193,153 +192,7 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, repl *caddy.Replac
 		setChallenge(w.Header(), e)
 		return caddyhttp.Error(e.status, e)
 	}
-	h.app.writeAuthError(w, e)
-	return nil
-}
-
-// handlerNames returns the names a handler looks tokens up under: the
-// app's, with the handler's settings in place of those it sets.
-func (a *App) handlerNames(who, header string, headerType *string, query, key, refreshKey string) (*tokenNames, error) {
-	if header == "" && headerType == nil && query == "" && key == "" && refreshKey == "" {
-		return a.names, nil
-	}
-	if err := checkTokenNames(who, header, headerType); err != nil {
-		return nil, err
-	}
-	if header == "" {
-		header = a.HeaderName
-	}
-	if headerType == nil {
-		headerType = a.HeaderType
-	}
-	if query == "" {
-		query = a.QueryParam
-	}
-	if key == "" {
-		key = a.JSONKey
-	}
-	if refreshKey == "" {
-		refreshKey = a.RefreshJSONKey
-	}
-	return newTokenNames(header, headerType, query, key, refreshKey), nil
-}
-
-// authenticate finds the request's token and checks everything the
-// contract asks of any protected route: signature and claims, expiry, the
-// token type, CSRF for cookie tokens on unsafe methods, and revocation.
-// wantType is access, refresh or any. jwt_issue's refresh and logout routes
-// use it too.
-func (a *App) authenticate(r *http.Request, sources []tokenSource, cookieName, wantType string) (*token.Verified, *authError) {
-	return a.authenticateNamed(r, sources, a.names, cookieName, wantType)
-}
-
-// authenticateNamed is authenticate with the names the handler looks
-// tokens up under; a refresh token's JSON field is read where wantType is
-// refresh.
-func (a *App) authenticateNamed(r *http.Request, sources []tokenSource, names *tokenNames, cookieName, wantType string) (*token.Verified, *authError) {
-	raw, from, e := extractTokenNamed(r, sources, names, cookieName, wantType == token.TypeRefresh)
-	if e != nil {
-		return nil, e
-	}
-	tok, e := a.verify(raw)
-	if e != nil {
-		return nil, e
-	}
-	if from == sourceCookie && a.csrfProtected(r.Method) {
-		if e := a.checkCSRF(r, tok); e != nil {
-			return nil, e
-		}
-	}
-	switch {
-	case wantType == token.TypeAccess && tok.Type != token.TypeAccess:
-		return nil, errRefreshNotAllowed
-	case wantType == token.TypeRefresh && tok.Type != token.TypeRefresh:
-		return nil, errAccessNotAllowed
-	}
-	if a.tokenRevoked(tok) {
-		return nil, errRevoked
-	}
-	return tok, nil
-}
-
-// tokenRevoked reports whether tok was revoked: its jti, its refresh
-// token family, or every token of its identity issued until some time, tok
-// included (issued, by iat else nbf, at or before that second, or with
-// neither). The ids are hashed once per verified token (presented), not
-// per request.
-func (a *App) tokenRevoked(tok *token.Verified) bool {
-	ids := &presentationOf(tok).ids
-	if (tok.JTI != "" && a.revoked.isRevokedID(&ids.jti)) || (tok.Family != "" && a.revoked.isRevokedID(&ids.family)) {
-		return true
-	}
-	before, ok := a.revoked.identityRevokedBeforeID(&ids.identity)
-	if !ok {
-		return false
-	}
-	issued, ok := tok.IssuedAt()
-	return !ok || issued <= before
-}
-
-// verify checks a raw token with the app's verifier (signature, claims,
-// the clock; the cache of verified tokens).
-func (a *App) verify(raw string) (*token.Verified, *authError) {
-	tok, e := a.verifier.Verify(raw)
-	if e != nil {
-		return nil, coreRefusal(e)
-	}
-	return tok, nil
-}
-
-// csrfProtected reports whether a cookie-borne token needs the double
-// submit value for this method. Unless `csrf { methods ... }` lists the
-// methods (matched without regard to case), every method but the safe
-// ones, spelled exactly (flask-jwt-extended lists POST PUT PATCH DELETE
-// instead, which lets "post" or an extension method through while an app
-// may route it). Never with `csrf { protect off }`.
-func (a *App) csrfProtected(method string) bool {
-	if !a.csrf.protect {
-		return false
-	}
-	if a.csrf.methods != nil {
-		for _, m := range a.csrf.methods {
-			if strings.EqualFold(m, method) {
-				return true
-			}
-		}
-		return false
-	}
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return false
-	}
-	return true
-}
-
-// checkCSRF compares the request's double submit value with the token's
-// csrf claim: the csrf header (refresh_header for a refresh token), or
-// when it is absent and `check_form` is on, the form field of a form body,
-// in the order flask-jwt-extended reads them. Nothing is checked with protect off.
-func (a *App) checkCSRF(r *http.Request, tok *token.Verified) *authError {
-	if !a.csrf.protect {
-		return nil
-	}
-	header, field := a.csrf.header, a.csrf.formField
-	if tok.Type == token.TypeRefresh {
-		header, field = a.csrf.refreshHeader, a.csrf.refreshFormField
-	}
-	got := r.Header.Get(header)
-	if got == "" && a.csrf.checkForm {
-		got = formCSRF(r, field)
-	}
-	if got == "" {
-		return errMissingCSRF
-	}
-	if tok.CSRF == "" {
-		return errMissingCSRFClaim
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(tok.CSRF)) != 1 {
-		return errCSRFMismatch
-	}
+	h.app.refusals.write(w, e)
 	return nil
 }
 
@@ -384,8 +237,7 @@ const (
 // publish hands the verified identity to the upstream and to placeholders.
 // Everything but freshness was rendered when the token was verified, so a
 // cached token costs one small allocation here.
-func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *token.Verified) {
-	isFresh := tok.IsFresh(a.now())
+func publish(r *http.Request, repl *caddy.Replacer, tok *token.Verified, isFresh bool) {
 	fresh := "false"
 	if isFresh {
 		fresh = "true"
@@ -413,98 +265,6 @@ func (a *App) publish(r *http.Request, repl *caddy.Replacer, tok *token.Verified
 	} else {
 		repl.Map(p.stale)
 	}
-}
-
-// stripJWTHeaders deletes every header whose name, case-insensitively and
-// with `_` (and `.`) read as `-`, starts with X-Jwt-, and removes such names from
-// Connection (which would make a proxy drop the headers this module sets).
-// It allocates nothing when there is nothing to strip.
-func stripJWTHeaders(h http.Header) {
-	for name := range h {
-		if hasJWTPrefix(name) {
-			delete(h, name)
-		}
-	}
-	conn, ok := h["Connection"]
-	if !ok || !connectionNamesJWT(conn) {
-		return
-	}
-	var kept []string
-	for _, line := range conn {
-		for _, tok := range strings.Split(line, ",") {
-			tok = strings.TrimSpace(tok)
-			if tok != "" && !hasJWTPrefix(tok) {
-				kept = append(kept, tok)
-			}
-		}
-	}
-	if len(kept) == 0 {
-		delete(h, "Connection")
-		return
-	}
-	h["Connection"] = []string{strings.Join(kept, ", ")}
-}
-
-// connectionNamesJWT reports whether a Connection header lists an X-Jwt-*
-// name, without allocating (most requests carry "keep-alive" or
-// "Keep-Alive").
-func connectionNamesJWT(lines []string) bool {
-	for _, line := range lines {
-		for line != "" {
-			var tok string
-			tok, line, _ = strings.Cut(line, ",")
-			if hasJWTPrefix(strings.TrimSpace(tok)) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// stripJWTTrailers keeps X-Jwt-* names out of the request's trailers too:
-// Caddy's reverse_proxy forwards request trailers, and some upstreams merge
-// trailers into headers. net/http fills the trailer values in only when the
-// body reaches EOF, so they are stripped now and again at EOF.
-func stripJWTTrailers(r *http.Request) {
-	stripJWTHeaders(r.Trailer)
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &jwtTrailerStripper{ReadCloser: r.Body, trailer: r.Trailer}
-	}
-}
-
-// jwtTrailerStripper strips X-Jwt-* trailers when the body hits EOF.
-type jwtTrailerStripper struct {
-	io.ReadCloser
-	trailer http.Header
-}
-
-func (b *jwtTrailerStripper) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
-		stripJWTHeaders(b.trailer)
-	}
-	return n, err
-}
-
-func hasJWTPrefix(name string) bool {
-	const p = "x-jwt-"
-	if len(name) < len(p) {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c == '_' || c == '.' {
-			// CGI and PHP backends fold '_' and '.' onto '-'
-			c = '-'
-		}
-		if c != p[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Interface guards

@@ -19,8 +19,8 @@
 // is "disabled": true, as Caddy writes `off` for a switch.
 //
 // Every value may hold placeholders such as {env.LEEWAY}: text settings
-// keep them as they are, and a number or duration setting that holds one
-// is kept as text and resolved at Provision (see settings.go).
+// keep them as they are, and a number, duration or switch setting that
+// holds one is kept as text and resolved at Provision (see weak.go).
 
 package jwtextended
 
@@ -138,7 +138,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				app.JWKSURLs = append(app.JWKSURLs, v)
 			}
 		case "jwks_refresh":
-			err = durationArg(d, &app.JWKSRefresh, &app.placeholders)
+			err = durationArg(d, &app.JWKSRefresh)
 		case "issuer":
 			err = singleArgTo(d, &app.Issuer)
 		case "audience":
@@ -147,25 +147,25 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				app.Audience = append(app.Audience, args...)
 			}
 		case "leeway":
-			err = durationArg(d, &app.Leeway, &app.placeholders)
+			err = durationArg(d, &app.Leeway)
 		case "access_ttl":
-			err = durationArg(d, &app.AccessTTL, &app.placeholders)
+			err = durationArg(d, &app.AccessTTL)
 		case "refresh_ttl":
-			err = durationArg(d, &app.RefreshTTL, &app.placeholders)
+			err = durationArg(d, &app.RefreshTTL)
 		case "fresh_for":
-			err = durationArg(d, &app.FreshFor, &app.placeholders)
+			err = durationArg(d, &app.FreshFor)
 		case "identity_claim":
 			err = singleArgTo(d, &app.IdentityClaim)
 		case "token_from":
 			app.TokenFrom, err = tokenFromArgs(d)
 		case "header_name", "header_type", "query_param", "json_key", "refresh_json_key":
-			err = tokenNameArg(d, &app.HeaderName, &app.HeaderType, &app.QueryParam, &app.JSONKey, &app.RefreshJSONKey)
+			err = tokenNameArg(d, &app.TokenLookup)
 		case "message_key":
 			err = nonEmptyArgTo(d, &app.MessageKey)
 		case "revocation_sync":
-			err = durationArg(d, &app.RevocationSync, &app.placeholders)
+			err = durationArg(d, &app.RevocationSync)
 		case "cache_size":
-			err = cacheSizeArg(d, &app.CacheSize, &app.placeholders)
+			err = cacheSizeArg(d, &app.CacheSize)
 		case "cookie":
 			if app.Cookie != nil {
 				return nil, d.Err("the cookie block may appear only once")
@@ -259,7 +259,7 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "token_from":
 			a.TokenFrom, err = tokenFromArgs(d)
 		case "header_name", "header_type", "query_param", "json_key", "refresh_json_key":
-			err = tokenNameArg(d, &a.HeaderName, &a.HeaderType, &a.QueryParam, &a.JSONKey, &a.RefreshJSONKey)
+			err = tokenNameArg(d, &a.TokenLookup)
 		case "verify_preflight":
 			err = noArgs(d, &a.VerifyPreflight)
 		case "handle_errors":
@@ -352,14 +352,14 @@ func keyFileArgs(d *caddyfile.Dispenser) (*KeyFile, error) {
 // durationArg reads `<setting> <duration>`, a duration not below 0, into
 // dst. A value that holds a placeholder is kept as text in ph, under the
 // setting's name (which is its JSON key), for Provision to resolve.
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, ph *placeholderSettings) error {
+func durationArg(d *caddyfile.Dispenser, dst *WeakDuration) error {
 	setting := d.Val()
 	v, err := singleArg(d)
 	if err != nil {
 		return err
 	}
 	if hasPlaceholder(v) {
-		ph.set(setting, v)
+		*dst = WeakDuration(v)
 		return nil
 	}
 	dur, err := caddy.ParseDuration(v)
@@ -369,26 +369,26 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, ph *placeholderSet
 	if dur < 0 {
 		return d.Errf("%s must not be negative", setting)
 	}
-	*dst = caddy.Duration(dur)
+	*dst = weakDuration(dur)
 	return nil
 }
 
 // cacheSizeArg reads `cache_size <n>`, a whole number (0 turns the cache
 // off), or a placeholder kept as text in ph.
-func cacheSizeArg(d *caddyfile.Dispenser, dst **int, ph *placeholderSettings) error {
+func cacheSizeArg(d *caddyfile.Dispenser, dst *WeakInt) error {
 	v, err := singleArg(d)
 	if err != nil {
 		return err
 	}
 	if hasPlaceholder(v) {
-		ph.set("cache_size", v)
+		*dst = WeakInt(v)
 		return nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
 		return d.Errf("cache_size must be a whole number, 0 to turn the cache off, not '%s'", v)
 	}
-	*dst = &n
+	*dst = WeakInt(strconv.Itoa(n))
 	return nil
 }
 
@@ -410,7 +410,7 @@ func nonEmptyArgTo(d *caddyfile.Dispenser, dst *string) error {
 // `header_name <name>`, `header_type <type>` (`header_type ""` reads the
 // whole header value as the token), `query_param <name>`, `json_key
 // <name>` or `refresh_json_key <name>`.
-func tokenNameArg(d *caddyfile.Dispenser, header *string, headerType **string, query, key, refreshKey *string) error {
+func tokenNameArg(d *caddyfile.Dispenser, l *TokenLookup) error {
 	setting := d.Val()
 	if setting == "header_type" {
 		v, err := singleArg(d)
@@ -422,10 +422,10 @@ func tokenNameArg(d *caddyfile.Dispenser, header *string, headerType **string, q
 				return d.Err(err.Error())
 			}
 		}
-		*headerType = &v
+		l.HeaderType = &v
 		return nil
 	}
-	dst := map[string]*string{"header_name": header, "query_param": query, "json_key": key, "refresh_json_key": refreshKey}[setting]
+	dst := map[string]*string{"header_name": &l.HeaderName, "query_param": &l.QueryParam, "json_key": &l.JSONKey, "refresh_json_key": &l.RefreshJSONKey}[setting]
 	if err := nonEmptyArgTo(d, dst); err != nil {
 		return err
 	}
@@ -532,15 +532,15 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "token_from":
 			i.TokenFrom, err = tokenFromArgs(d)
 		case "header_name", "header_type", "query_param", "json_key", "refresh_json_key":
-			err = tokenNameArg(d, &i.HeaderName, &i.HeaderType, &i.QueryParam, &i.JSONKey, &i.RefreshJSONKey)
+			err = tokenNameArg(d, &i.TokenLookup)
 		case "throttle":
 			i.Throttle, err = throttleArgs(d)
 		case "body_timeout":
-			err = durationArg(d, &i.BodyTimeout, &i.placeholders)
+			err = durationArg(d, &i.BodyTimeout)
 		case "rotate_refresh":
 			err = noArgs(d, &i.RotateRefresh)
 		case "rotate_grace":
-			err = durationArg(d, &i.RotateGrace, &i.placeholders)
+			err = durationArg(d, &i.RotateGrace)
 		default:
 			return d.Errf("unrecognized jwt_issue subdirective '%s'", d.Val())
 		}
@@ -647,9 +647,9 @@ func throttleArgs(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 	t := new(ThrottleConfig)
 	if len(args) == 3 {
 		for _, e := range []error{
-			positiveNumber(d, "max_per_user", args[0], &t.MaxPerUser, &t.placeholders),
-			positiveNumber(d, "max_per_ip", args[1], &t.MaxPerIP, &t.placeholders),
-			positiveDuration(d, "window", args[2], &t.Window, &t.placeholders),
+			positiveNumber(d, "max_per_user", args[0], &t.MaxPerUser),
+			positiveNumber(d, "max_per_ip", args[1], &t.MaxPerIP),
+			positiveDuration(d, "window", args[2], &t.Window),
 		} {
 			if e != nil {
 				return nil, e
@@ -663,13 +663,13 @@ func throttleArgs(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 		var err error
 		switch setting {
 		case "max_per_user":
-			err = throttleArg(d, positiveNumber, &t.MaxPerUser, &t.placeholders)
+			err = throttleArg(d, positiveNumber, &t.MaxPerUser)
 		case "max_per_ip":
-			err = throttleArg(d, positiveNumber, &t.MaxPerIP, &t.placeholders)
+			err = throttleArg(d, positiveNumber, &t.MaxPerIP)
 		case "window":
-			err = throttleArg(d, positiveDuration, &t.Window, &t.placeholders)
+			err = throttleArg(d, positiveDuration, &t.Window)
 		case "capacity":
-			err = throttleArg(d, positiveNumber, &t.Capacity, &t.placeholders)
+			err = throttleArg(d, positiveNumber, &t.Capacity)
 		default:
 			return nil, d.Errf("unrecognized throttle setting '%s'; expected max_per_user, max_per_ip, window or capacity", setting)
 		}
@@ -685,42 +685,42 @@ func throttleArgs(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 
 // throttleArg reads the one argument of a setting in the throttle block
 // with check.
-func throttleArg[T any](d *caddyfile.Dispenser, check func(*caddyfile.Dispenser, string, string, *T, *placeholderSettings) error, dst *T, ph *placeholderSettings) error {
+func throttleArg[T any](d *caddyfile.Dispenser, check func(*caddyfile.Dispenser, string, string, *T) error, dst *T) error {
 	setting := d.Val()
 	v, err := singleArg(d)
 	if err != nil {
 		return err
 	}
-	return check(d, setting, v, dst, ph)
+	return check(d, setting, v, dst)
 }
 
 // positiveNumber reads v, the value of setting, as a whole number above 0,
 // or keeps it in ph when it holds a placeholder.
-func positiveNumber(d *caddyfile.Dispenser, setting, v string, dst *int, ph *placeholderSettings) error {
+func positiveNumber(d *caddyfile.Dispenser, setting, v string, dst *WeakInt) error {
 	if hasPlaceholder(v) {
-		ph.set(setting, v)
+		*dst = WeakInt(v)
 		return nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
 		return d.Errf("throttle: %s takes positive whole numbers only, not '%s'", setting, v)
 	}
-	*dst = n
+	*dst = WeakInt(strconv.Itoa(n))
 	return nil
 }
 
 // positiveDuration reads v, the value of setting, as a duration above 0,
 // or keeps it in ph when it holds a placeholder.
-func positiveDuration(d *caddyfile.Dispenser, setting, v string, dst *caddy.Duration, ph *placeholderSettings) error {
+func positiveDuration(d *caddyfile.Dispenser, setting, v string, dst *WeakDuration) error {
 	if hasPlaceholder(v) {
-		ph.set(setting, v)
+		*dst = WeakDuration(v)
 		return nil
 	}
 	dur, err := caddy.ParseDuration(v)
 	if err != nil || dur <= 0 {
 		return d.Errf("throttle: %s '%s' must be a positive duration such as 15m", setting, v)
 	}
-	*dst = caddy.Duration(dur)
+	*dst = weakDuration(dur)
 	return nil
 }
 
@@ -755,7 +755,7 @@ func cookieBlock(d *caddyfile.Dispenser) (*CookieConfig, error) {
 		case "samesite":
 			err = wordArg(d, &c.SameSite, "cookie: samesite", "lax", "strict", "none")
 		case "session":
-			c.Session, err = onOffArg(d, "cookie: session", "session", &c.placeholders)
+			c.Session, err = onOffArg(d, "cookie: session")
 		default:
 			dst, ok := text[setting]
 			if !ok {
@@ -792,22 +792,21 @@ func wordArg(d *caddyfile.Dispenser, dst *string, setting string, words ...strin
 
 // onOffArg reads a switch: on or off, or a placeholder kept as text in ph
 // under key for Provision.
-func onOffArg(d *caddyfile.Dispenser, setting, key string, ph *placeholderSettings) (*bool, error) {
+func onOffArg(d *caddyfile.Dispenser, setting string) (WeakBool, error) {
 	v, err := singleArg(d)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if hasPlaceholder(v) {
-		ph.set(key, v)
-		return nil, nil
+		return WeakBool(v), nil
 	}
 	switch strings.ToLower(v) {
 	case "on":
-		return new(true), nil
+		return weakBool(true), nil
 	case "off":
-		return new(false), nil
+		return weakBool(false), nil
 	}
-	return nil, d.Errf("%s must be on or off, not '%s'", setting, v)
+	return "", d.Errf("%s must be on or off, not '%s'", setting, v)
 }
 
 // csrfBlock reads the `csrf { ... }` block of the jwt option.
@@ -830,11 +829,11 @@ func csrfBlock(d *caddyfile.Dispenser) (*CSRFConfig, error) {
 		var err error
 		switch setting {
 		case "protect":
-			c.Protect, err = onOffArg(d, "csrf: protect", "protect", &c.placeholders)
+			c.Protect, err = onOffArg(d, "csrf: protect")
 		case "check_form":
-			c.CheckForm, err = onOffArg(d, "csrf: check_form", "check_form", &c.placeholders)
+			c.CheckForm, err = onOffArg(d, "csrf: check_form")
 		case "in_cookies":
-			c.InCookies, err = onOffArg(d, "csrf: in_cookies", "in_cookies", &c.placeholders)
+			c.InCookies, err = onOffArg(d, "csrf: in_cookies")
 		case "methods":
 			c.Methods, err = listArgs(d)
 		default:

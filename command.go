@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"strings"
@@ -29,7 +28,6 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/caddyserver/certmagic"
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 )
 
 func init() {
@@ -252,10 +250,11 @@ func genkey(w io.Writer, alg, out string) error {
 	return err
 }
 
-// toolApp is the jwt app of a config file as the subcommands use it: built
-// through the core packages alone, with no Caddy context and no background
-// work, and nothing is written to storage (the generated key is loaded,
-// never created).
+// toolApp is the jwt app of a config file as the subcommands use it:
+// built by the same function as Caddy's Provision (App.build), without
+// background work, metrics, events or the process's shared revocation
+// set, and with nothing written to storage: the generated key is loaded,
+// never created.
 type toolApp struct {
 	*App
 	storage certmagic.Storage
@@ -264,7 +263,7 @@ type toolApp struct {
 }
 
 // loadToolApp adapts a config file (a Caddyfile, or JSON) and builds its
-// jwt app: settings checked as at load, keys loaded, the storage opened.
+// jwt app, checked as at load, on the config's storage.
 func loadToolApp(configFile, adapter string) (*toolApp, error) {
 	if configFile == "" {
 		return nil, errors.New("--config is required: the Caddyfile whose jwt app holds the keys")
@@ -280,39 +279,25 @@ func loadToolApp(configFile, adapter string) (*toolApp, error) {
 	if err := json.Unmarshal(cfgJSON, &full); err != nil {
 		return nil, fmt.Errorf("reading the adapted config: %v", err)
 	}
-	a := &App{now: time.Now, logger: zap.NewNop()}
+	a := new(App)
 	if appJSON := full.AppsRaw["jwt"]; appJSON != nil {
 		if err := caddy.StrictUnmarshalJSON(appJSON, a); err != nil {
 			return nil, fmt.Errorf("reading the jwt app: %v", err)
 		}
 	}
-	if err := a.resolvePlaceholders(); err != nil {
-		return nil, err
-	}
-	a.applyDefaults()
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
 	t := &toolApp{App: a}
 	if t.storage, t.release, err = toolStorage(full.StorageRaw); err != nil {
 		return nil, err
 	}
-	cfg, err := a.keysConfig()
-	if err == nil && cfg.GeneratedSource != "" {
-		cfg.Generated, err = loadStoredSigningKey(context.Background(), t.storage)
-		if errors.Is(err, fs.ErrNotExist) {
-			err = fmt.Errorf("this config has no key, and no key has been generated in its storage yet (%s); "+
-				"start Caddy with it once (it creates the key), or configure secret or private_key", zeroConfigKeyPath)
-		}
-	}
+	err = a.build(buildEnv{ctx: context.Background(), storage: t.storage})
 	if err == nil {
-		a.ring, err = keys.Load(cfg)
+		err = a.Validate()
 	}
 	if err != nil {
+		_ = a.Cleanup()
 		t.release()
 		return nil, err
 	}
-	a.verifier, a.minter = a.newVerifier(nil), a.newMinter()
 	return t, nil
 }
 
@@ -389,7 +374,7 @@ func mint(w io.Writer, o mintOptions) error {
 	if err != nil {
 		return err
 	}
-	defer t.release()
+	defer t.close()
 	m, err := t.minter.Mint(token.Request{Type: o.typ, Identity: o.sub, Fresh: o.fresh, Claims: claims, TTL: o.ttl})
 	if err != nil {
 		return err
@@ -407,7 +392,7 @@ func decode(w io.Writer, configFile, adapter, raw string) error {
 	if err != nil {
 		return err
 	}
-	defer t.release()
+	defer t.close()
 	raw = strings.TrimSpace(raw)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -416,7 +401,7 @@ func decode(w io.Writer, configFile, adapter, raw string) error {
 			fmt.Fprintf(w, "remote JWK Sets: %v\n", err)
 		}
 	}
-	tok, refusal := t.verify(raw)
+	tok, refusal := t.newAuthenticator(nil, nil).verify(raw)
 	status := "verified"
 	if refusal != nil {
 		status = "REFUSED (unverified content below): " + refusal.msg + " [" + refusal.code + "]"
@@ -428,6 +413,12 @@ func decode(w io.Writer, configFile, adapter, raw string) error {
 		return fmt.Errorf("token refused: %s", refusal.msg)
 	}
 	return nil
+}
+
+// close releases what loadToolApp took.
+func (t *toolApp) close() {
+	_ = t.Cleanup()
+	t.release()
 }
 
 // revocationStatus says whether a verified token is revoked in storage,

@@ -62,7 +62,7 @@ type CookieConfig struct {
 	SameSite string `json:"samesite,omitempty"`
 	// true (default): session cookies, without Max-Age; false: Max-Age is
 	// the token's lifetime.
-	Session *bool `json:"session,omitempty"`
+	Session WeakBool `json:"session,omitempty"`
 	// Name of the access token's CSRF cookie. Default: csrf_access_token.
 	CSRFAccessName string `json:"csrf_access_name,omitempty"`
 	// Name of the refresh token's CSRF cookie. Default: csrf_refresh_token.
@@ -71,9 +71,6 @@ type CookieConfig struct {
 	CSRFAccessPath string `json:"csrf_access_path,omitempty"`
 	// Path of the refresh token's CSRF cookie. Default: /.
 	CSRFRefreshPath string `json:"csrf_refresh_path,omitempty"`
-
-	// placeholders holds the switches given as placeholder text.
-	placeholders placeholderSettings
 }
 
 // cookieSettings is the cookie block with its defaults applied.
@@ -86,6 +83,8 @@ type cookieSettings struct {
 	secure                          string
 	sameSite                        http.SameSite
 	session                         bool
+	// csrf is the app's csrf block: whether CSRF cookies are set.
+	csrf *csrfSettings
 }
 
 // cookieSettings resolves the block's placeholders, applies the defaults
@@ -94,9 +93,10 @@ func (c *CookieConfig) settings() (cookieSettings, error) {
 	var cc CookieConfig
 	if c != nil {
 		cc = *c
-		if err := resolveSettings("jwt: cookie", &cc, c.placeholders); err != nil {
-			return cookieSettings{}, err
-		}
+	}
+	session, err := cc.Session.resolve("jwt: cookie", "session", true)
+	if err != nil {
+		return cookieSettings{}, err
 	}
 	if err := resolveEach("cookie", &cc.AccessName, &cc.RefreshName, &cc.AccessPath, &cc.RefreshPath, &cc.Domain,
 		&cc.Secure, &cc.SameSite, &cc.CSRFAccessName, &cc.CSRFRefreshName, &cc.CSRFAccessPath, &cc.CSRFRefreshPath); err != nil {
@@ -119,7 +119,7 @@ func (c *CookieConfig) settings() (cookieSettings, error) {
 		csrfRefreshPath: or(cc.CSRFRefreshPath, defaultCookiePath),
 		domain:          cc.Domain,
 		secure:          strings.ToLower(or(cc.Secure, secureAuto)),
-		session:         cc.Session == nil || *cc.Session,
+		session:         session,
 	}
 	for _, n := range []struct{ setting, v string }{
 		{"access_name", s.accessName}, {"refresh_name", s.refreshName},
@@ -180,22 +180,21 @@ func validCookieName(n string) bool {
 	return true
 }
 
-// cookieName is the name of the cookie a token of type typ is read from.
-func (a *App) cookieName(typ string) string {
+// name is the name of the cookie a token of type typ is read from.
+func (c *cookieSettings) name(typ string) string {
 	if typ == token.TypeRefresh {
-		return a.cookies.refreshName
+		return c.refreshName
 	}
-	return a.cookies.accessName
+	return c.accessName
 }
 
 // csrfCookies reports whether CSRF cookies are set: csrf protect and
 // in_cookies both on.
-func (a *App) csrfCookies() bool { return a.csrf.protect && a.csrf.inCookies }
+func (c *cookieSettings) csrfCookies() bool { return c.csrf.protect && c.csrf.inCookies }
 
 // setTokenCookies sets the token cookie and, unless CSRF protection or
 // its cookies are off, its CSRF cookie.
-func (a *App) setTokenCookies(w http.ResponseWriter, r *http.Request, typ string, t *token.Minted) {
-	c := &a.cookies
+func (c *cookieSettings) setTokenCookies(w http.ResponseWriter, r *http.Request, typ string, t *token.Minted) {
 	name, path, csrfName, csrfPath := c.accessName, c.accessPath, c.csrfAccessName, c.csrfAccessPath
 	if typ == token.TypeRefresh {
 		name, path, csrfName, csrfPath = c.refreshName, c.refreshPath, c.csrfRefreshName, c.csrfRefreshPath
@@ -204,9 +203,9 @@ func (a *App) setTokenCookies(w http.ResponseWriter, r *http.Request, typ string
 	if !c.session {
 		maxAge = int(t.TTL / time.Second)
 	}
-	http.SetCookie(w, a.tokenCookie(r, name, path, t.Raw, maxAge, true))
-	if a.csrfCookies() && t.CSRF != "" {
-		http.SetCookie(w, a.tokenCookie(r, csrfName, csrfPath, t.CSRF, maxAge, false))
+	http.SetCookie(w, c.tokenCookie(r, name, path, t.Raw, maxAge, true))
+	if c.csrfCookies() && t.CSRF != "" {
+		http.SetCookie(w, c.tokenCookie(r, csrfName, csrfPath, t.CSRF, maxAge, false))
 	}
 }
 
@@ -214,13 +213,12 @@ func (a *App) setTokenCookies(w http.ResponseWriter, r *http.Request, typ string
 // all, the CSRF cookies, with the names, paths and domain they were set
 // with (a browser only replaces a cookie of the same name, path and
 // domain).
-func (a *App) clearTokenCookies(w http.ResponseWriter, r *http.Request) {
-	c := &a.cookies
+func (c *cookieSettings) clearTokenCookies(w http.ResponseWriter, r *http.Request) {
 	list := []struct {
 		name, path string
 		httpOnly   bool
 	}{{c.accessName, c.accessPath, true}, {c.refreshName, c.refreshPath, true}}
-	if a.csrfCookies() {
+	if c.csrfCookies() {
 		list = append(list, struct {
 			name, path string
 			httpOnly   bool
@@ -230,31 +228,31 @@ func (a *App) clearTokenCookies(w http.ResponseWriter, r *http.Request) {
 		}{c.csrfRefreshName, c.csrfRefreshPath, false})
 	}
 	for _, ck := range list {
-		cookie := a.tokenCookie(r, ck.name, ck.path, "", -1, ck.httpOnly)
+		cookie := c.tokenCookie(r, ck.name, ck.path, "", -1, ck.httpOnly)
 		cookie.Expires = time.Unix(0, 0)
 		http.SetCookie(w, cookie)
 	}
 }
 
-func (a *App) tokenCookie(r *http.Request, name, path, value string, maxAge int, httpOnly bool) *http.Cookie {
+func (c *cookieSettings) tokenCookie(r *http.Request, name, path, value string, maxAge int, httpOnly bool) *http.Cookie {
 	return &http.Cookie{
 		Name:     name,
 		Value:    value,
 		Path:     path,
-		Domain:   a.cookies.domain,
+		Domain:   c.domain,
 		MaxAge:   maxAge,
 		HttpOnly: httpOnly,
-		Secure:   a.cookieSecure(r),
-		SameSite: a.cookies.sameSite,
+		Secure:   c.secureFor(r),
+		SameSite: c.sameSite,
 	}
 }
 
-// cookieSecure decides the Secure attribute: secure on or off, or with
+// secureFor decides the Secure attribute: secure on or off, or with
 // auto, whether the request came over HTTPS: directly, or through a proxy
 // that Caddy trusts (the server's trusted_proxies) and that says so in
 // X-Forwarded-Proto. The header of an untrusted client is ignored.
-func (a *App) cookieSecure(r *http.Request) bool {
-	switch a.cookies.secure {
+func (c *cookieSettings) secureFor(r *http.Request) bool {
+	switch c.secure {
 	case secureOn:
 		return true
 	case secureOff:
@@ -277,7 +275,7 @@ type CSRFConfig struct {
 	// true (default): tokens minted for cookies carry a csrf claim, its
 	// CSRF cookie is set, and a cookie token on a protected method needs
 	// it back in the header. false: none of these.
-	Protect *bool `json:"protect,omitempty"`
+	Protect WeakBool `json:"protect,omitempty"`
 	// The header that carries an access token's csrf value. Default:
 	// X-CSRF-TOKEN.
 	Header string `json:"header,omitempty"`
@@ -290,17 +288,14 @@ type CSRFConfig struct {
 	// Without the header, read the csrf value from a field of an
 	// application/x-www-form-urlencoded body, as flask-jwt-extended does.
 	// Default: off.
-	CheckForm *bool `json:"check_form,omitempty"`
+	CheckForm WeakBool `json:"check_form,omitempty"`
 	// The form field of an access token's csrf value. Default: csrf_token.
 	FormField string `json:"form_field,omitempty"`
 	// The form field of a refresh token's csrf value. Default: csrf_token.
 	RefreshFormField string `json:"refresh_form_field,omitempty"`
 	// true (default): the CSRF cookies are set with the token cookies.
 	// false: the app hands the csrf value to its pages itself.
-	InCookies *bool `json:"in_cookies,omitempty"`
-
-	// placeholders holds the switches given as placeholder text.
-	placeholders placeholderSettings
+	InCookies WeakBool `json:"in_cookies,omitempty"`
 }
 
 // csrfSettings is the csrf block with its defaults applied.
@@ -324,7 +319,15 @@ func (c *CSRFConfig) settings() (csrfSettings, error) {
 	if c != nil {
 		cc = *c
 		cc.Methods = append([]string(nil), c.Methods...)
-		if err := resolveSettings("jwt: csrf", &cc, c.placeholders); err != nil {
+	}
+	var sw [3]bool
+	for i, b := range []struct {
+		key string
+		w   WeakBool
+		def bool
+	}{{"check_form", cc.CheckForm, false}, {"in_cookies", cc.InCookies, true}, {"protect", cc.Protect, true}} {
+		var err error
+		if sw[i], err = b.w.resolve("jwt: csrf", b.key, b.def); err != nil {
 			return csrfSettings{}, err
 		}
 	}
@@ -339,9 +342,9 @@ func (c *CSRFConfig) settings() (csrfSettings, error) {
 		return v
 	}
 	s := csrfSettings{
-		protect:          cc.Protect == nil || *cc.Protect,
-		checkForm:        cc.CheckForm != nil && *cc.CheckForm,
-		inCookies:        cc.InCookies == nil || *cc.InCookies,
+		checkForm:        sw[0],
+		inCookies:        sw[1],
+		protect:          sw[2],
 		header:           http.CanonicalHeaderKey(or(cc.Header, defaultCSRFHeader)),
 		refreshHeader:    http.CanonicalHeaderKey(or(cc.RefreshHeader, defaultCSRFHeader)),
 		formField:        or(cc.FormField, defaultCSRFFormField),
@@ -375,9 +378,6 @@ func httpToken(v string) bool {
 	}
 	return true
 }
-
-// csrfProtect reports whether minted cookie tokens carry a csrf claim.
-func (a *App) csrfProtect() bool { return a.csrf.protect }
 
 // formCSRF reads the csrf field of an application/x-www-form-urlencoded
 // body of at most maxIssueBody bytes, and puts the body back for the

@@ -77,6 +77,3 @@ func (e *appEvents) emit(name string, d eventData) {
 	}
 	e.app.Emit(e.ctx, name, d.fields())
 }
-
-// emit sends one of the app's events.
-func (a *App) emit(name string, d eventData) { a.events.emit(name, d) }

@@ -69,17 +69,10 @@ type Issue struct {
 	// How tokens are delivered: json (default), cookie, or both.
 	Deliver []string `json:"deliver,omitempty"`
 
-	// Where refresh and logout look for tokens. Default: the app's, with
-	// cookie added when tokens are delivered as cookies.
-	TokenFrom []string `json:"token_from,omitempty"`
-
-	// The names refresh and logout look tokens up under; each defaults to
-	// the app's setting of the same name (see App).
-	HeaderName     string  `json:"header_name,omitempty"`
-	HeaderType     *string `json:"header_type,omitempty"`
-	QueryParam     string  `json:"query_param,omitempty"`
-	JSONKey        string  `json:"json_key,omitempty"`
-	RefreshJSONKey string  `json:"refresh_json_key,omitempty"`
+	// Where and under which names refresh and logout look tokens up;
+	// each setting left unset takes the jwt app's, with cookie added to
+	// token_from when tokens are delivered as cookies.
+	TokenLookup
 
 	// Limits on failed logins (login and reauth routes). Default: 5 per
 	// username and 20 per client IP within 15 minutes.
@@ -88,7 +81,7 @@ type Issue struct {
 	// How long reading a request body on the login, refresh, reauth and
 	// logout routes may take, from the end of the request's headers; a
 	// client that is slower gets 408. Default: 10s.
-	BodyTimeout caddy.Duration `json:"body_timeout,omitempty"`
+	BodyTimeout WeakDuration `json:"body_timeout,omitempty"`
 
 	// Rotate refresh tokens: a refresh also returns a new refresh token,
 	// which replaces the one presented as its family's current
@@ -101,19 +94,22 @@ type Issue struct {
 	// session; and a refresh token younger than this is not rotated, so a
 	// family rotates, and writes to storage, at most once per grace.
 	// Default: 10s; at least 1s.
-	RotateGrace caddy.Duration `json:"rotate_grace,omitempty"`
+	RotateGrace WeakDuration `json:"rotate_grace,omitempty"`
 
-	app           *App
-	logger        *zap.Logger
-	creds         *users.Credentials
-	throttle      *users.Throttle
-	sources       []tokenSource
-	names         *tokenNames
-	deliverJSON   bool
-	deliverCookie bool
-	// placeholders holds number and duration settings given as
-	// placeholder text, until Provision.
-	placeholders placeholderSettings
+	app    *App
+	logger *zap.Logger
+	creds  *users.Credentials
+	// throttle limits failed logins; nil with `throttle off`.
+	throttle *users.Throttle
+	// throttleCfg is the throttle block resolved (Provision), checked by
+	// Validate.
+	throttleCfg users.ThrottleLimits
+	// auth finds and checks the tokens of the refresh and logout routes.
+	auth *authenticator
+	// the settings resolved and parsed by Provision, checked by Validate
+	bodyTimeout, rotateGrace   time.Duration
+	deliverJSON, deliverCookie bool
+	badDeliver                 string
 }
 
 // defaultRotateGrace is rotate_grace's default; minRotateGrace its floor.
@@ -124,8 +120,12 @@ const (
 
 // User is one `user <name> <bcrypt-hash> [<claim>=<value>...]` line.
 type User struct {
-	Name   string         `json:"name"`
-	Hash   string         `json:"hash"`
+	// The username a login sends, and the identity its tokens name.
+	Name string `json:"name"`
+	// The password hash: bcrypt, as `caddy hash-password` makes, or
+	// argon2id.
+	Hash string `json:"hash"`
+	// Claims minted into this user's tokens.
 	Claims map[string]any `json:"claims,omitempty"`
 }
 
@@ -137,8 +137,9 @@ func (Issue) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision binds the handler to the `jwt` app, checks and loads the users
-// and prepares token delivery and throttling.
+// Provision binds the handler to the `jwt` app, resolves its settings,
+// loads the users and prepares token lookup, delivery and throttling;
+// Validate checks what Provision resolved.
 func (h *Issue) Provision(ctx caddy.Context) error {
 	var err error
 	if h.app, err = jwtApp(ctx); err != nil {
@@ -148,17 +149,17 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	if err := h.resolvePlaceholders(); err != nil {
 		return err
 	}
-	if err := resolveSettings("jwt_issue", h, h.placeholders); err != nil {
+	if h.bodyTimeout, err = h.BodyTimeout.resolve("jwt_issue", "body_timeout"); err != nil {
 		return err
 	}
-	if h.BodyTimeout == 0 {
-		h.BodyTimeout = caddy.Duration(defaultBodyTimeout)
+	if h.bodyTimeout == 0 {
+		h.bodyTimeout = defaultBodyTimeout
 	}
-	h.placeholders = nil
-	if h.RotateGrace == 0 {
-		h.RotateGrace = caddy.Duration(defaultRotateGrace)
-	} else if time.Duration(h.RotateGrace) < minRotateGrace {
-		return fmt.Errorf("jwt_issue: rotate_grace must be at least %s (got %s): it is also how often a family may rotate and write to storage", minRotateGrace, time.Duration(h.RotateGrace))
+	if h.rotateGrace, err = h.RotateGrace.resolve("jwt_issue", "rotate_grace"); err != nil {
+		return err
+	}
+	if h.rotateGrace == 0 {
+		h.rotateGrace = defaultRotateGrace
 	}
 	for _, d := range h.Deliver {
 		switch d {
@@ -167,69 +168,51 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 		case "cookie":
 			h.deliverCookie = true
 		default:
-			return fmt.Errorf("jwt_issue: deliver %q is not valid; use json and/or cookie", d)
+			h.badDeliver = d
 		}
 	}
 	if len(h.Deliver) == 0 {
 		h.deliverJSON = true
 	}
-	if h.names, err = h.app.handlerNames("jwt_issue", h.HeaderName, h.HeaderType, h.QueryParam, h.JSONKey, h.RefreshJSONKey); err != nil {
+	names, err := handlerNames("jwt_issue", h.TokenLookup, h.app)
+	if err != nil {
 		return err
 	}
-	if err := h.provisionSources(); err != nil {
+	own, err := h.provisionSources()
+	if err != nil {
 		return err
 	}
+	h.auth = h.app.newAuthenticator(own, names)
 	if h.Throttle == nil || !h.Throttle.Disabled {
-		var cfg ThrottleConfig
-		if h.Throttle != nil {
-			if cfg, err = h.Throttle.resolved(); err != nil {
-				return err
-			}
+		if h.throttleCfg, err = h.Throttle.resolve(); err != nil {
+			return err
 		}
-		if cfg.MaxPerUser < 0 || cfg.MaxPerIP < 0 || cfg.Window < 0 || cfg.Capacity < 0 {
-			return errors.New("jwt_issue: throttle values must not be negative")
-		}
-		h.throttle = newThrottle(cfg, h.app.now)
+		h.throttle = users.NewThrottle(h.throttleCfg, h.app.clock)
 	}
-	if h.Login != "" || h.Refresh != "" || h.Reauth != "" {
-		// a verify-only app (e.g. jwks_url alone) cannot mint: say so at load
-		if _, err := h.app.ring.Signer(); err != nil {
-			return fmt.Errorf("jwt_issue: %v", err)
-		}
-	}
-	h.creds, err = loadCredentials(h.Users, h.UsersFile, h.app.IdentityClaim, h.app.now, h.logger)
+	h.creds, err = loadCredentials(h.Users, h.UsersFile, h.app.IdentityClaim, h.app.clock, h.logger)
 	return err
 }
 
 // provisionSources records cookie delivery on the app (the app's default
-// lookup becomes header cookie) and sets where refresh and logout look for
-// tokens: the handler's token_from, which must read cookies when it
-// delivers them; otherwise the app's, with cookie added when it delivers
-// cookies and the app's token_from is set without cookie (allowed while
-// only jwt_auth handlers with a token_from of their own read tokens).
-func (h *Issue) provisionSources() error {
+// lookup becomes header cookie) and returns where refresh and logout look
+// for tokens: the handler's token_from; otherwise nil, the app's, or,
+// when it delivers cookies and the app's token_from is set without cookie
+// (allowed while only jwt_auth handlers with a token_from of their own
+// read tokens), the app's with cookie added.
+func (h *Issue) provisionSources() ([]tokenSource, error) {
 	if h.deliverCookie {
 		if err := h.app.cookiesDelivered(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(h.TokenFrom) > 0 {
-		var err error
-		if h.sources, err = parseTokenSources("jwt_issue token_from", h.TokenFrom); err != nil {
-			return err
-		}
-		if h.deliverCookie && !hasSource(h.sources, sourceCookie) {
-			return fmt.Errorf("jwt_issue: deliver cookie sets the tokens as cookies, but this jwt_issue's token_from (%s) does not read cookies, "+
-				"so its refresh and logout routes would never find them; add cookie to it (e.g. `token_from %s cookie`) or remove it", sourceWords(h.sources), sourceWords(h.sources))
-		}
-		return nil
+		return parseTokenSources("jwt_issue token_from", h.TokenFrom)
 	}
 	if !h.deliverCookie || hasSource(h.app.sources, sourceCookie) {
-		return h.app.followSources(&h.sources, false)
+		return nil, h.app.followLookup(false)
 	}
 	// refresh and logout must find the cookies this handler sets
-	h.sources = append(append([]tokenSource(nil), h.app.sources...), sourceCookie)
-	return nil
+	return append(append([]tokenSource(nil), h.app.sources...), sourceCookie), nil
 }
 
 // resolvePlaceholders replaces the global placeholders ({env.*},
@@ -244,19 +227,14 @@ func (h *Issue) resolvePlaceholders() error {
 		{"routes", []*string{&h.Login, &h.Refresh, &h.Reauth, &h.Logout, &h.JWKS}},
 		{"users_file", []*string{&h.UsersFile}},
 		{"deliver", pointers(h.Deliver)},
-		{"token_from", pointers(h.TokenFrom)},
-		{"token names", []*string{&h.HeaderName, &h.QueryParam, &h.JSONKey, &h.RefreshJSONKey}},
-	}
-	if h.HeaderType != nil {
-		settings = append(settings, struct {
-			name string
-			vals []*string
-		}{"header_type", []*string{h.HeaderType}})
 	}
 	for _, s := range settings {
 		if err := resolveEach(s.name, s.vals...); err != nil {
 			return fmt.Errorf("jwt_issue: %v", err)
 		}
+	}
+	if err := h.TokenLookup.resolvePlaceholders(); err != nil {
+		return fmt.Errorf("jwt_issue: %v", err)
 	}
 	for i := range h.Users {
 		u := &h.Users[i]
@@ -275,8 +253,29 @@ func (h *Issue) resolvePlaceholders() error {
 	return nil
 }
 
-// Validate refuses configurations that cannot work.
+// Validate refuses configurations that cannot work, naming the setting
+// and the fix.
 func (h *Issue) Validate() error {
+	if h.rotateGrace < minRotateGrace {
+		return fmt.Errorf("jwt_issue: rotate_grace must be at least %s (got %s): it is also how often a family may rotate and write to storage", minRotateGrace, h.rotateGrace)
+	}
+	if h.badDeliver != "" {
+		return fmt.Errorf("jwt_issue: deliver %q is not valid; use json and/or cookie", h.badDeliver)
+	}
+	if h.deliverCookie && len(h.TokenFrom) > 0 && !h.auth.readsCookies() {
+		words := sourceWords(*h.auth.sources)
+		return fmt.Errorf("jwt_issue: deliver cookie sets the tokens as cookies, but this jwt_issue's token_from (%s) does not read cookies, "+
+			"so its refresh and logout routes would never find them; add cookie to it (e.g. `token_from %s cookie`) or remove it", words, words)
+	}
+	if c := h.throttleCfg; c.MaxPerUser < 0 || c.MaxPerIP < 0 || c.Window < 0 || c.Capacity < 0 {
+		return errors.New("jwt_issue: throttle values must not be negative")
+	}
+	if h.Login != "" || h.Refresh != "" || h.Reauth != "" {
+		// a verify-only app (e.g. jwks_url alone) cannot mint: say so at load
+		if _, err := h.app.ring.Signer(); err != nil {
+			return fmt.Errorf("jwt_issue: %v", err)
+		}
+	}
 	routes := map[string]string{}
 	for _, r := range []struct{ name, path string }{
 		{"login", h.Login}, {"refresh", h.Refresh}, {"reauth", h.Reauth}, {"logout", h.Logout}, {"jwks", h.JWKS},
@@ -349,43 +348,12 @@ func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.app.writeAuthError(w, errMethodNotAllowed)
+		h.app.refusals.write(w, errMethodNotAllowed)
 		return nil
 	}
 	defer h.boundBodyRead(w)()
 	return serve(w, r, next)
 }
-
-// isPreflight reports whether r is a CORS preflight: OPTIONS with
-// Access-Control-Request-Method.
-func isPreflight(r *http.Request) bool {
-	return r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
-}
-
-// Refusals of the issuer's routes.
-var (
-	errBadCredentials    = newAuthError(401, "bad_credentials", "Bad username or password").asNoToken()
-	errTooManyFailures   = newAuthError(429, "throttled", "Too many failed login attempts")
-	errMethodNotAllowed  = newAuthError(405, "method_not_allowed", "Method Not Allowed")
-	errUnsupportedMedia  = newAuthError(415, "unsupported_media_type", "Content-Type must be application/json or application/x-www-form-urlencoded")
-	errBodyTooLarge      = newAuthError(413, "body_too_large", "Request body is too large")
-	errBodyTimeout       = newAuthError(408, "body_timeout", "Request body took too long")
-	errBadJSONBody       = newAuthError(400, "bad_request", "Request body is not valid JSON")
-	errJSONNotObject     = newAuthError(400, "bad_request", "Request body must be a JSON object")
-	errBadFormBody       = newAuthError(400, "bad_request", "Request body is not a valid form")
-	errEmptyBody         = newAuthError(400, "bad_request", "Missing request body")
-	errUnknownUser       = newAuthError(401, "unknown_user", "User not found")
-	errIdentityMismatch  = newAuthError(401, "identity_mismatch", "Access and refresh tokens belong to different users")
-	errForeignToken      = newAuthError(401, "foreign_token", "Only refresh tokens issued here can be used here")
-	errNotRevocable      = newAuthError(400, "not_revocable", "Token has no jti and cannot be revoked")
-	errRevocationFailed  = newAuthError(503, "revocation_unavailable", "Logout could not be recorded; try again")
-	errRotationFailed    = newAuthError(503, "revocation_unavailable", "Refresh could not be recorded; try again")
-	errMintFailed        = newAuthError(500, "mint_failed", "Token could not be issued")
-	errFieldDuplicated   = fieldRefusals{format: "%q is given more than once"}
-	errFieldMissing      = fieldRefusals{format: "Missing %q in request body"}
-	errFieldNotString    = fieldRefusals{format: "%q must be a string"}
-	credentialFieldNames = []string{"username", "password"}
-)
 
 // tokenResponse is the body of a successful login, reauth or refresh.
 type tokenResponse struct {
@@ -410,9 +378,9 @@ func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, acce
 		resp.Msg = msg
 	}
 	if h.deliverCookie {
-		h.app.setTokenCookies(w, r, token.TypeAccess, access)
+		h.app.cookies.setTokenCookies(w, r, token.TypeAccess, access)
 		if refresh != nil {
-			h.app.setTokenCookies(w, r, token.TypeRefresh, refresh)
+			h.app.cookies.setTokenCookies(w, r, token.TypeRefresh, refresh)
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -422,7 +390,7 @@ func (h *Issue) deliver(w http.ResponseWriter, r *http.Request, msg string, acce
 // header_type, which the client sends the token back with (Bearer by
 // default, and with header_type "").
 func (h *Issue) tokenType() string {
-	if t := h.names.orDefault().headerType; t != "" {
+	if t := h.auth.names.headerType; t != "" {
 		return t
 	}
 	return "Bearer"
@@ -433,7 +401,7 @@ func (h *Issue) refuse(w http.ResponseWriter, r *http.Request, e *authError) err
 		c.Write(zap.String("reason", e.code), zap.Int("status", e.status),
 			zap.String("remote_ip", clientIP(r)), zap.String("path", r.URL.Path))
 	}
-	h.app.writeAuthError(w, e)
+	h.app.refusals.write(w, e)
 	return nil
 }
 
@@ -461,7 +429,7 @@ const jwksCacheControl = "public, max-age=300"
 func (h *Issue) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		h.app.writeAuthError(w, errMethodNotAllowed)
+		h.app.refusals.write(w, errMethodNotAllowed)
 		return nil
 	}
 	body := h.app.ring.PublicJWKS()

@@ -39,7 +39,7 @@ func routeKind(withRefresh bool) string {
 // fooled by an identity that looks like a field.
 func (h *Issue) reportLogin(r *http.Request, identity string, withRefresh bool, jti string) {
 	ip := clientIP(r)
-	h.app.emit(eventLogin, eventData{Identity: identity, JTI: jti, RemoteIP: ip, Route: routeKind(withRefresh)})
+	h.app.events.emit(eventLogin, eventData{Identity: identity, JTI: jti, RemoteIP: ip, Route: routeKind(withRefresh)})
 	h.logger.Info(msgLoginSucceeded,
 		zap.String("remote_ip", ip),
 		zap.String("identity", identity),
@@ -53,7 +53,7 @@ func (h *Issue) reportLogin(r *http.Request, identity string, withRefresh bool, 
 // before the client's own text.
 func (h *Issue) reportLoginFailed(r *http.Request, username string, withRefresh bool, reason string) {
 	ip, name := clientIP(r), loggedUsername(username)
-	h.app.emit(eventLoginFailed, eventData{Identity: name, RemoteIP: ip, Route: routeKind(withRefresh), Reason: reason})
+	h.app.events.emit(eventLoginFailed, eventData{Identity: name, RemoteIP: ip, Route: routeKind(withRefresh), Reason: reason})
 	h.logger.Info(msgLoginFailed,
 		zap.String("remote_ip", ip),
 		zap.String("username", name),

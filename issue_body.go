@@ -5,18 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // Request bodies of jwt_issue's routes: bounded in size and time, JSON
@@ -28,25 +24,10 @@ import (
 // without deadlines (a test recorder) is left as it is.
 func (h *Issue) boundBodyRead(w http.ResponseWriter) func() {
 	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(time.Duration(h.BodyTimeout))) != nil {
+	if rc.SetReadDeadline(time.Now().Add(h.bodyTimeout)) != nil {
 		return func() {}
 	}
 	return func() { _ = rc.SetReadDeadline(time.Time{}) }
-}
-
-// fieldRefusals are the 400s about one body field, built once per field
-// name (the names come from configuration: refresh_json_key, say).
-type fieldRefusals struct {
-	format string
-	m      sync.Map // field name -> *authError
-}
-
-func (f *fieldRefusals) of(name string) *authError {
-	if e, ok := f.m.Load(name); ok {
-		return e.(*authError)
-	}
-	e, _ := f.m.LoadOrStore(name, newAuthError(400, "bad_request", fmt.Sprintf(f.format, name)))
-	return e.(*authError)
 }
 
 // readBodyFields reads a JSON or form body of at most maxIssueBody bytes
@@ -163,28 +144,6 @@ func formBodyFields(body []byte, names []string) (map[string]string, *authError)
 func knownMediaType(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mt == "application/json" || mt == "application/x-www-form-urlencoded"
-}
-
-// clientIP is Caddy's client IP (which honours trusted_proxies), or the
-// connection's address.
-func clientIP(r *http.Request) string {
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
-		return ip
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-func hasSource(sources []tokenSource, s tokenSource) bool {
-	for _, have := range sources {
-		if have == s {
-			return true
-		}
-	}
-	return false
 }
 
 // revocationContext outlives a client that hangs up mid-logout: a

@@ -37,10 +37,6 @@ const (
 	maxIssueIdentity = 256
 )
 
-// errBadUpstreamIdentity is the answer when the app's identity or claims
-// cannot be used; the reason is logged, never sent.
-var errBadUpstreamIdentity = newAuthError(http.StatusBadGateway, "bad_upstream_identity", "Bad identity from upstream")
-
 // upstreamAnswer is what the app said to a delegated request.
 type upstreamAnswer struct {
 	// status is the app's status; 0 when it wrote nothing.
@@ -170,19 +166,6 @@ func (h *Issue) vouchedUser(a upstreamAnswer) (identity string, claims map[strin
 	return identity, m, ""
 }
 
-// tokenClaims are a verified token's own claims: everything but the names
-// the module sets and the identity claim. A refresh without upstream, in
-// an issuer whose login is delegated, mints with them.
-func (a *App) tokenClaims(tok *token.Verified) map[string]any {
-	out := make(map[string]any, len(tok.Claims))
-	for name, v := range tok.Claims {
-		if !token.Reserved(name) && name != a.IdentityClaim {
-			out[name] = v
-		}
-	}
-	return out
-}
-
 // serveDelegatedCredentials is a delegated login (withRefresh) or reauth:
 // the body is read and checked as for a local login, the throttle reserves
 // the attempt, and the request goes on to the app with its body intact and
@@ -209,7 +192,7 @@ func (h *Issue) serveDelegatedCredentials(w http.ResponseWriter, r *http.Request
 	if err != nil || !answer.vouched() {
 		if answer.failedLogin() {
 			h.reportLoginFailed(r, fields["username"], withRefresh, "refused_upstream")
-			h.app.countLoginFailure() // the attempt counts as a failure
+			h.app.metrics.countLoginFailure() // the attempt counts as a failure
 		} else {
 			attempt.Refund() // the app judged no password
 		}
@@ -235,7 +218,7 @@ func (h *Issue) confirmRefresh(w http.ResponseWriter, r *http.Request, next cadd
 	if r.Trailer != nil {
 		stripJWTTrailers(r)
 	}
-	h.app.publish(r, nil, tok)
+	publish(r, nil, tok, tok.IsFresh(h.app.now()))
 	answer, err := askUpstream(w, r, next)
 	if err != nil || !answer.vouched() {
 		return nil, true, err
@@ -247,7 +230,7 @@ func (h *Issue) confirmRefresh(w http.ResponseWriter, r *http.Request, next cadd
 	case identity != tok.Identity:
 		return nil, true, h.badUpstream(w, r, "X-Jwt-Issue-Identity names another identity than the refresh token's")
 	case claims == nil:
-		claims = h.app.tokenClaims(tok)
+		claims = ownClaims(tok, h.app.IdentityClaim)
 	}
 	return claims, false, nil
 }

@@ -47,7 +47,7 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 			return h.throttled(w, r, throttled.Wait)
 		}
 		h.reportLoginFailed(r, name, withRefresh, "bad_credentials")
-		h.app.countLoginFailure()
+		h.app.metrics.countLoginFailure()
 		return h.refuse(w, r, errBadCredentials)
 	}
 	return h.issueLogin(w, r, acct.Name, acct.Claims, withRefresh)
@@ -57,7 +57,7 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 func (h *Issue) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration) error {
 	secs := int64((wait + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	h.app.countThrottled()
+	h.app.metrics.countThrottled()
 	return h.refuse(w, r, errTooManyFailures)
 }
 
@@ -78,13 +78,13 @@ func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity stri
 			family = uuid.NewString()
 		}
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
+	access, err := h.app.mint(r.Context(), token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
 	var refresh *token.Minted
 	if withRefresh {
-		if refresh, err = h.app.mint(token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family}); err != nil {
+		if refresh, err = h.app.mint(r.Context(), token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family}); err != nil {
 			return h.mintFailed(w, r, err)
 		}
 	}
@@ -104,11 +104,8 @@ func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity stri
 // reauth starts a family of its own. A logout then revokes the session's
 // family, with the login's tokens in it.
 func (h *Issue) sessionFamily(r *http.Request, identity string) string {
-	for _, src := range []struct{ cookie, typ string }{
-		{h.app.cookieName(token.TypeAccess), token.TypeAccess},
-		{h.app.cookieName(token.TypeRefresh), token.TypeRefresh},
-	} {
-		tok, e := h.app.authenticateNamed(r, h.sources, h.names, src.cookie, src.typ)
+	for _, typ := range []string{token.TypeAccess, token.TypeRefresh} {
+		tok, e := h.auth.authenticate(r, typ)
 		if e == nil && tok.Identity == identity && tok.Family != "" && h.app.issuedHere(tok) {
 			// only a family minted here: another issuer's token names none
 			// of this app's sessions

@@ -16,12 +16,12 @@ import (
 // cookie), then clears the cookies. At least one valid token is needed; an
 // expired or already revoked one is skipped, anything else refused.
 func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
-	key := h.names.orDefault().refreshJSONKey // refresh_json_key: where the body holds the refresh token
+	key := h.auth.names.refreshJSONKey // refresh_json_key: where the body holds the refresh token
 	fields, e := readBodyFields(w, r, []string{key}, false)
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
-	access, accessErr := h.app.authenticateNamed(r, h.sources, h.names, h.app.cookieName(token.TypeAccess), token.TypeAccess)
+	access, accessErr := h.auth.authenticate(r, token.TypeAccess)
 	if accessErr != nil && !skippableAtLogout(accessErr) {
 		return h.refuse(w, r, accessErr)
 	}
@@ -31,16 +31,16 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	}
 	if access == nil && refresh == nil {
 		if accessErr == nil {
-			accessErr = h.names.orDefault().missingHeader
+			accessErr = h.auth.names.missingHeader
 		}
 		return h.refuse(w, r, accessErr)
 	}
 	if e := h.revokeAtLogout(r, access, refresh); e != nil {
 		return h.refuse(w, r, e)
 	}
-	h.app.emit(eventLogout, logoutEvent(r, access, refresh))
+	h.app.events.emit(eventLogout, logoutEvent(r, access, refresh))
 	if h.deliverCookie {
-		h.app.clearTokenCookies(w, r)
+		h.app.cookies.clearTokenCookies(w, r)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"msg": "Logged out"})
 	return nil
@@ -51,8 +51,8 @@ func (h *Issue) serveLogout(w http.ResponseWriter, r *http.Request) error {
 // or when it is expired or already revoked (nothing left to revoke).
 func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Verified) (*token.Verified, *authError) {
 	fromCookie := false
-	if raw == "" && hasSource(h.sources, sourceCookie) {
-		if v, e := tokenFromCookie(r, h.app.cookieName(token.TypeRefresh)); e == nil {
+	if raw == "" && h.auth.readsCookies() {
+		if v, e := tokenFromCookie(r, h.app.cookies.name(token.TypeRefresh)); e == nil {
 			raw, fromCookie = v, true
 		} else if e == errTooLarge {
 			return nil, e
@@ -61,7 +61,7 @@ func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Ve
 	if raw == "" {
 		return nil, nil
 	}
-	tok, e := h.app.verify(raw)
+	tok, e := h.auth.verify(raw)
 	switch {
 	case e == errExpired:
 		return nil, nil
@@ -77,7 +77,7 @@ func (h *Issue) logoutRefreshToken(r *http.Request, raw string, access *token.Ve
 	// from a cookie whose CSRF header authenticate checked); without one,
 	// the header must match the refresh token's csrf claim.
 	if fromCookie && access == nil {
-		if e := h.app.checkCSRF(r, tok); e != nil {
+		if e := h.auth.checkCSRF(r, tok); e != nil {
 			return nil, e
 		}
 	}
@@ -108,11 +108,11 @@ func (h *Issue) revokeAtLogout(r *http.Request, toks ...*token.Verified) *authEr
 		if identity, ok := h.vouchedIdentity(toks...); ok {
 			// first: when it cannot be stored, the logout answers 503 (the
 			// identity is refused on this instance at once either way)
-			if err := h.app.revokeIdentity(ctx, identity); err != nil {
+			if err := h.app.revoked.revokeIdentity(ctx, identity); err != nil {
 				h.logger.Error("logout all: revoking the identity failed", zap.Error(err))
 				return errRevocationFailed
 			}
-			h.app.emit(eventRevoked, eventData{Identity: identity, RemoteIP: clientIP(r), Reason: "logout_all"})
+			h.app.events.emit(eventRevoked, eventData{Identity: identity, RemoteIP: clientIP(r), Reason: "logout_all"})
 		} else {
 			h.logger.Warn("logout all: no presented token was minted here, so only the presented tokens are revoked, not every token of the identity",
 				zap.String("remote_ip", clientIP(r)))

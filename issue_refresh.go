@@ -17,7 +17,7 @@ import (
 // The refresh route of jwt_issue, with refresh-token rotation.
 
 func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	tok, e := h.app.authenticateNamed(r, h.sources, h.names, h.app.cookieName(token.TypeRefresh), token.TypeRefresh)
+	tok, e := h.auth.authenticate(r, token.TypeRefresh)
 	if e != nil {
 		if e == errRevoked && h.RotateRefresh {
 			h.revokePresentedFamily(r)
@@ -40,7 +40,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyh
 	case h.delegates("login"):
 		// the app's users are not known here: the login put the app's
 		// claims into the refresh token, and they carry on
-		claims = h.app.tokenClaims(tok)
+		claims = ownClaims(tok, h.app.IdentityClaim)
 	default:
 		acct := h.creds.Lookup(tok.Identity)
 		if acct == nil {
@@ -56,11 +56,11 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyh
 			return h.refuse(w, r, e)
 		}
 	}
-	access, err := h.app.mint(token.Request{Type: token.TypeAccess, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
+	access, err := h.app.mint(r.Context(), token.Request{Type: token.TypeAccess, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
-	h.app.emit(eventRefresh, eventData{Identity: tok.Identity, JTI: access.JTI, RemoteIP: clientIP(r)})
+	h.app.events.emit(eventRefresh, eventData{Identity: tok.Identity, JTI: access.JTI, RemoteIP: clientIP(r)})
 	h.deliver(w, r, "Token refreshed", access, refresh)
 	return nil
 }
@@ -87,14 +87,14 @@ func (h *Issue) rotate(r *http.Request, tok *token.Verified, claims map[string]a
 	}
 	unlock := h.app.revoked.lockFamily(family)
 	defer unlock()
-	switch h.app.revoked.refreshVerdict(family, tok.JTI, issuedAt(tok), time.Duration(h.RotateGrace)) {
+	switch h.app.revoked.refreshVerdict(family, tok.JTI, issuedAt(tok), h.rotateGrace) {
 	case revocation.Keep:
 		return nil, family, nil
 	case revocation.Reuse:
 		h.revokeFamily(r, tok, family)
 		return nil, "", errRevoked
 	}
-	refresh, err := h.app.mint(token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrfProtect(), Family: family})
+	refresh, err := h.app.mint(r.Context(), token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family})
 	if err != nil {
 		h.logger.Error("minting a token failed", zap.Error(err))
 		return nil, "", errMintFailed
@@ -157,11 +157,11 @@ func mintedAt(raw string) (time.Time, error) {
 // refresh under rotation: it may be a stolen, already rotated token, so
 // every token of its family is revoked (RFC 9700 4.14.2).
 func (h *Issue) revokePresentedFamily(r *http.Request) {
-	raw, _, e := extractTokenNamed(r, h.sources, h.names, h.app.cookieName(token.TypeRefresh), true)
+	raw, _, e := h.auth.find(r, token.TypeRefresh)
 	if e != nil {
 		return
 	}
-	tok, e := h.app.verify(raw)
+	tok, e := h.auth.verify(raw)
 	if e != nil || tok.Type != token.TypeRefresh || tok.Family == "" || !h.app.issuedHere(tok) {
 		return
 	}
@@ -182,11 +182,11 @@ func (h *Issue) revokeFamily(r *http.Request, tok *token.Verified, family string
 	}
 	ip := clientIP(r)
 	h.logger.Warn("refresh token reuse: token family revoked", zap.String("family", family), zap.String("remote_ip", ip))
-	h.app.emit(eventRefreshReuse, eventData{Identity: tok.Identity, JTI: tok.JTI, RemoteIP: ip, Family: family})
+	h.app.events.emit(eventRefreshReuse, eventData{Identity: tok.Identity, JTI: tok.JTI, RemoteIP: ip, Family: family})
 }
 
 // familyEnd is when every token of a family minted up to now has expired:
 // now + refresh_ttl (+ leeway). A family's revocation is kept until then.
 func (h *Issue) familyEnd() time.Time {
-	return h.app.now().Add(h.app.refreshTTL() + time.Duration(h.app.Leeway))
+	return h.app.now().Add(h.app.resolved.refreshTTL + h.app.resolved.leeway)
 }

@@ -83,6 +83,98 @@ func parseTokenSources(setting string, words []string) ([]tokenSource, error) {
 	return out, nil
 }
 
+// TokenLookup is where a token is looked up and under which names, as
+// flask-jwt-extended's JWT_TOKEN_LOCATION, JWT_HEADER_NAME and their
+// kin. The jwt app's settings are the defaults of its handlers; a
+// handler's own take precedence, each on its own.
+type TokenLookup struct {
+	// Where tokens are looked up, in order: header, cookie, query, json
+	// (a field of a JSON request body). Default: header; header cookie
+	// when a jwt_issue of the config delivers cookies.
+	TokenFrom []string `json:"token_from,omitempty"`
+
+	// The header a token is read from (JWT_HEADER_NAME). Default:
+	// Authorization.
+	HeaderName string `json:"header_name,omitempty"`
+
+	// The type (scheme) before the token in that header (JWT_HEADER_TYPE),
+	// matched case-insensitively. Default: Bearer; "" reads the whole
+	// header value as the token.
+	HeaderType *string `json:"header_type,omitempty"`
+
+	// The query parameter a token is read from (JWT_QUERY_STRING_NAME).
+	// Default: jwt.
+	QueryParam string `json:"query_param,omitempty"`
+
+	// The field of a JSON body an access token is read from
+	// (JWT_JSON_KEY). Default: access_token.
+	JSONKey string `json:"json_key,omitempty"`
+
+	// The field of a JSON body a refresh token is read from, where a
+	// refresh token is wanted (JWT_REFRESH_JSON_KEY). Default:
+	// refresh_token.
+	RefreshJSONKey string `json:"refresh_json_key,omitempty"`
+}
+
+// resolvePlaceholders replaces the global placeholders in the lookup
+// settings, once, at load; the error names the setting.
+func (l *TokenLookup) resolvePlaceholders() error {
+	if err := resolveEach("token_from", pointers(l.TokenFrom)...); err != nil {
+		return err
+	}
+	for _, s := range []struct {
+		name string
+		v    *string
+	}{{"header_name", &l.HeaderName}, {"header_type", l.HeaderType}, {"query_param", &l.QueryParam}, {"json_key", &l.JSONKey}, {"refresh_json_key", &l.RefreshJSONKey}} {
+		if s.v == nil {
+			continue
+		}
+		if err := resolveEach(s.name, s.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setsNames reports whether any name is set (token_from aside).
+func (l *TokenLookup) setsNames() bool {
+	return l.HeaderName != "" || l.HeaderType != nil || l.QueryParam != "" || l.JSONKey != "" || l.RefreshJSONKey != ""
+}
+
+// tokenNames returns the names of l, with their refusals; the defaults'
+// own when every name is the default.
+func (l *TokenLookup) tokenNames() *tokenNames {
+	return newTokenNames(l.HeaderName, l.HeaderType, l.QueryParam, l.JSONKey, l.RefreshJSONKey)
+}
+
+// handlerNames returns the names a handler looks tokens up under: the
+// app's, with the handler's own settings in place of those it sets.
+func handlerNames(who string, own TokenLookup, app *App) (*tokenNames, error) {
+	if !own.setsNames() {
+		return app.names, nil
+	}
+	if err := checkTokenNames(who, own.HeaderName, own.HeaderType); err != nil {
+		return nil, err
+	}
+	merged := app.TokenLookup
+	if own.HeaderName != "" {
+		merged.HeaderName = own.HeaderName
+	}
+	if own.HeaderType != nil {
+		merged.HeaderType = own.HeaderType
+	}
+	if own.QueryParam != "" {
+		merged.QueryParam = own.QueryParam
+	}
+	if own.JSONKey != "" {
+		merged.JSONKey = own.JSONKey
+	}
+	if own.RefreshJSONKey != "" {
+		merged.RefreshJSONKey = own.RefreshJSONKey
+	}
+	return merged.tokenNames(), nil
+}
+
 // tokenNames are the names a token is looked up under (header_name,
 // header_type, query_param, json_key, refresh_json_key), with the refusals
 // that name them, built once per configuration: looking a token up and
@@ -348,12 +440,6 @@ func (n *tokenNames) fromQuery(r *http.Request) (string, *authError) {
 	return v, nil
 }
 
-// Refusals of the json source.
-var (
-	errNotJSON        = newAuthError(401, "missing", "Invalid content-type. Must be application/json.").asMissing()
-	errBodyUnreadable = newAuthError(400, "bad_request", "Request body could not be read")
-)
-
 // fromJSON reads the token from the json_key field (refresh_json_key where
 // a refresh token is wanted) of a JSON object body: only with Content-Type
 // application/json, and only within maxIssueBody bytes (a larger body is
@@ -533,4 +619,23 @@ func isHTTPToken(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// hasSource reports whether sources include s.
+func hasSource(sources []tokenSource, s tokenSource) bool {
+	for _, have := range sources {
+		if have == s {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceWords names sources as token_from writes them.
+func sourceWords(sources []tokenSource) string {
+	words := make([]string, len(sources))
+	for i, s := range sources {
+		words[i] = s.String()
+	}
+	return strings.Join(words, " ")
 }

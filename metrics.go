@@ -177,47 +177,47 @@ func (m *appMetrics) countRefused(e *authError) {
 
 // countIssued counts a minted token of kind access or refresh (other kinds
 // are not counted).
-func (a *App) countIssued(kind string) {
-	if a.metrics == nil {
+func (m *appMetrics) countIssued(kind string) {
+	if m == nil {
 		return
 	}
 	switch kind {
 	case token.TypeAccess:
-		a.metrics.issuedAccess.Inc()
+		m.issuedAccess.Inc()
 	case token.TypeRefresh:
-		a.metrics.issuedRefresh.Inc()
+		m.issuedRefresh.Inc()
 	}
 }
 
 // countLoginFailure counts a login or reauth refused for bad credentials.
-func (a *App) countLoginFailure() {
-	if a.metrics != nil {
-		a.metrics.loginFailures.Inc()
+func (m *appMetrics) countLoginFailure() {
+	if m != nil {
+		m.loginFailures.Inc()
 	}
 }
 
 // countThrottled counts a login refused with 429.
-func (a *App) countThrottled() {
-	if a.metrics != nil {
-		a.metrics.throttled.Inc()
+func (m *appMetrics) countThrottled() {
+	if m != nil {
+		m.throttled.Inc()
 	}
 }
 
 // countJWKSFetch counts a fetch of a remote JWK Set.
-func (a *App) countJWKSFetch(ok bool) {
-	if a.metrics == nil {
+func (m *appMetrics) countJWKSFetch(ok bool) {
+	if m == nil {
 		return
 	}
 	if ok {
-		a.metrics.jwksOK.Inc()
+		m.jwksOK.Inc()
 	} else {
-		a.metrics.jwksFailed.Inc()
+		m.jwksFailed.Inc()
 	}
 }
 
 // countAdminRevocation counts a revocation made through the admin API.
-func (a *App) countAdminRevocation(kind string) {
-	if a.metrics != nil {
-		a.metrics.adminRevocations.WithLabelValues(kind).Inc()
+func (m *appMetrics) countAdminRevocation(kind string) {
+	if m != nil {
+		m.adminRevocations.WithLabelValues(kind).Inc()
 	}
 }

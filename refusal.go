@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -203,13 +204,9 @@ func writeRefusal(w http.ResponseWriter, e *authError, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// writeAuthError sends a refusal with the app's message_key.
-func (a *App) writeAuthError(w http.ResponseWriter, e *authError) {
-	if a == nil {
-		writeAuthError(w, e)
-		return
-	}
-	writeRefusal(w, e, a.refusals.body(e))
+// write sends a refusal with the app's message_key.
+func (t *refusalBodies) write(w http.ResponseWriter, e *authError) {
+	writeRefusal(w, e, t.body(e))
 }
 
 func setChallenge(h http.Header, e *authError) {
@@ -221,4 +218,54 @@ func setChallenge(h http.Header, e *authError) {
 	} else {
 		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
+}
+
+// Refusals of the issuer's routes.
+var (
+	errBadCredentials    = newAuthError(401, "bad_credentials", "Bad username or password").asNoToken()
+	errTooManyFailures   = newAuthError(429, "throttled", "Too many failed login attempts")
+	errMethodNotAllowed  = newAuthError(405, "method_not_allowed", "Method Not Allowed")
+	errUnsupportedMedia  = newAuthError(415, "unsupported_media_type", "Content-Type must be application/json or application/x-www-form-urlencoded")
+	errBodyTooLarge      = newAuthError(413, "body_too_large", "Request body is too large")
+	errBodyTimeout       = newAuthError(408, "body_timeout", "Request body took too long")
+	errBadJSONBody       = newAuthError(400, "bad_request", "Request body is not valid JSON")
+	errJSONNotObject     = newAuthError(400, "bad_request", "Request body must be a JSON object")
+	errBadFormBody       = newAuthError(400, "bad_request", "Request body is not a valid form")
+	errEmptyBody         = newAuthError(400, "bad_request", "Missing request body")
+	errUnknownUser       = newAuthError(401, "unknown_user", "User not found")
+	errIdentityMismatch  = newAuthError(401, "identity_mismatch", "Access and refresh tokens belong to different users")
+	errForeignToken      = newAuthError(401, "foreign_token", "Only refresh tokens issued here can be used here")
+	errNotRevocable      = newAuthError(400, "not_revocable", "Token has no jti and cannot be revoked")
+	errRevocationFailed  = newAuthError(503, "revocation_unavailable", "Logout could not be recorded; try again")
+	errRotationFailed    = newAuthError(503, "revocation_unavailable", "Refresh could not be recorded; try again")
+	errMintFailed        = newAuthError(500, "mint_failed", "Token could not be issued")
+	errFieldDuplicated   = fieldRefusals{format: "%q is given more than once"}
+	errFieldMissing      = fieldRefusals{format: "Missing %q in request body"}
+	errFieldNotString    = fieldRefusals{format: "%q must be a string"}
+	credentialFieldNames = []string{"username", "password"}
+)
+
+// errBadUpstreamIdentity is the answer when the app's identity or claims
+// cannot be used; the reason is logged, never sent.
+var errBadUpstreamIdentity = newAuthError(http.StatusBadGateway, "bad_upstream_identity", "Bad identity from upstream")
+
+// Refusals of the json source.
+var (
+	errNotJSON        = newAuthError(401, "missing", "Invalid content-type. Must be application/json.").asMissing()
+	errBodyUnreadable = newAuthError(400, "bad_request", "Request body could not be read")
+)
+
+// fieldRefusals are the 400s about one body field, built once per field
+// name (the names come from configuration: refresh_json_key, say).
+type fieldRefusals struct {
+	format string
+	m      sync.Map // field name -> *authError
+}
+
+func (f *fieldRefusals) of(name string) *authError {
+	if e, ok := f.m.Load(name); ok {
+		return e.(*authError)
+	}
+	e, _ := f.m.LoadOrStore(name, newAuthError(400, "bad_request", fmt.Sprintf(f.format, name)))
+	return e.(*authError)
 }
