@@ -61,7 +61,7 @@ func (au *authenticator) authenticate(r *http.Request, want string) (*token.Veri
 
 // find looks the token of type want up in the sources, in order.
 func (au *authenticator) find(r *http.Request, want string) (string, tokenSource, *authError) {
-	return extractTokenNamed(r, *au.sources, au.names, au.cookies.name(want), want == token.TypeRefresh)
+	return extractToken(r, *au.sources, au.names, au.cookies.name(want), want == token.TypeRefresh)
 }
 
 // readsCookies reports whether the lookup reads the token cookies.

@@ -3,7 +3,6 @@ package jwtextended
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -180,20 +179,8 @@ func coreRefusal(e *token.Error) *authError {
 	return newAuthError(http.StatusUnauthorized, e.Code, e.Msg)
 }
 
-// errorsAsAuth extracts an authError from err, if there is one.
-func errorsAsAuth(err error) (*authError, bool) {
-	var ae *authError
-	ok := errors.As(err, &ae)
-	return ae, ok
-}
-
-// writeAuthError sends a refusal as the contract shapes it: JSON
-// {"msg": ...}, and for a 401 a Bearer challenge that says invalid_token
-// when a token was presented.
-func writeAuthError(w http.ResponseWriter, e *authError) { writeRefusal(w, e, e.body) }
-
 // writeRefusal sends the refusal e with the JSON body given, the app's
-// (see App.writeAuthError).
+// (see refusalBodies.write).
 func writeRefusal(w http.ResponseWriter, e *authError, body []byte) {
 	h := w.Header()
 	setChallenge(h, e)

@@ -120,14 +120,8 @@ func ParseHeader(segment string) (Header, *Error) {
 
 // Verify checks a compact JWS against keys: its serialization, header and
 // signature. It returns the payload segment as received and its decoded
-// bytes, which it does not interpret.
-func Verify(raw string, keys KeySet) (payloadB64 string, payload []byte, e *Error) {
-	payloadB64, payload, _, e = VerifyKey(raw, keys)
-	return payloadB64, payload, e
-}
-
-// VerifyKey is Verify that also returns the key whose signature matched.
-func VerifyKey(raw string, keys KeySet) (payloadB64 string, payload []byte, key *Key, e *Error) {
+// bytes, which it does not interpret, and the key whose signature matched.
+func Verify(raw string, keys KeySet) (payloadB64 string, payload []byte, key *Key, e *Error) {
 	headerB64, payloadB64, sigB64, e := Split(raw)
 	if e != nil {
 		return "", nil, nil, e

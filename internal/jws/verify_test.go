@@ -56,7 +56,7 @@ func TestVerify(t *testing.T) {
 		{"bad signature", good[:len(good)-2] + "AA", ErrSignature},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			payloadB64, payload, e := Verify(tc.tok, keys)
+			payloadB64, payload, _, e := Verify(tc.tok, keys)
 			if e != tc.want {
 				t.Fatalf("got %v, want %v", e, tc.want)
 			}
@@ -74,7 +74,7 @@ func TestSignVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, e := Verify(raw, keys); e != nil {
+	if _, _, _, e := Verify(raw, keys); e != nil {
 		t.Fatal(e)
 	}
 	h, _, _, _ := Split(raw)

@@ -69,7 +69,7 @@ func keysTestRing(keys ...*jws.Key) *Ring {
 // vectors with an empty payload, valid as bare JWS, must be refused as
 // malformed: that is checked here rather than skipped.
 func keysConformanceVerify(token string, ring *Ring) (emptyPayload bool, err error) {
-	_, _, e := jws.Verify(token, ring.Current())
+	_, _, _, e := jws.Verify(token, ring.Current())
 	if parts := strings.Split(token, "."); len(parts) == 3 && parts[1] == "" {
 		if e != jws.ErrMalformed {
 			return true, fmt.Errorf("empty payload: got %v, want %v", e, jws.ErrMalformed)

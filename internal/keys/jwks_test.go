@@ -97,7 +97,7 @@ func (r keysTestRemote) awaitFetch(t testing.TB) bool {
 
 // verify runs a token through the JWS layer with the ring's keys now.
 func (r keysTestRemote) verify(token string) *jws.Error {
-	_, _, e := jws.Verify(token, r.Current())
+	_, _, _, e := jws.Verify(token, r.Current())
 	return e
 }
 

@@ -66,7 +66,7 @@ func (v *Verifier) Verify(raw string) (*Verified, *Error) {
 // Parse checks a compact JWS and its claims against keys, except for what
 // depends on the clock (CheckTime), the request or revocation.
 func (v *Verifier) Parse(raw string, keys jws.KeySet) (*Verified, *Error) {
-	payloadB64, payload, key, e := jws.VerifyKey(raw, keys)
+	payloadB64, payload, key, e := jws.Verify(raw, keys)
 	if e != nil {
 		return nil, e
 	}
