@@ -21,8 +21,9 @@ func init() {
 // `jwt` app's keys and hands the upstream a trustworthy identity in X-Jwt-*
 // headers and {http.auth.*} placeholders.
 //
-// Before anything else it deletes every client-sent request header whose
-// name starts with X-Jwt- (case-insensitively, `_` read as `-`).
+// Before anything else, on the first of the module's handlers a request
+// meets, every client-sent request header whose name starts with X-Jwt-
+// (case-insensitively, `_` and `.` read as `-`) is deleted (boundary.go).
 type Auth struct {
 	// Refuse tokens that are not fresh with 401 "Fresh token required".
 	FreshRequired bool `json:"fresh_required,omitempty"`
@@ -139,10 +140,7 @@ func (h *Auth) Validate() error {
 }
 
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	stripJWTHeaders(r.Header)
-	if r.Trailer != nil {
-		stripJWTTrailers(r)
-	}
+	strip(r)
 
 	if !h.VerifyPreflight && isPreflight(r) {
 		return next.ServeHTTP(w, r)

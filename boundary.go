@@ -1,9 +1,14 @@
 package jwtextended
 
-// What both handlers do at the module's boundary, before either looks at
-// a token: the X-Jwt-* request headers that clients may not send are
-// removed, CORS preflights are recognised, and the client's address is
-// read the way Caddy reads it.
+// The module's boundary. In every server that uses jwt_auth or jwt_issue,
+// the first of the module's handlers that a request meets (jwt_auth,
+// jwt_issue or jwt_strip) removes every X-Jwt-* request header the client
+// sent, whatever the path; later ones leave the headers the module itself
+// set. The jwt app refuses to start a server in which a request can reach
+// a handler that passes it on (reverse_proxy, templates, a handler this
+// module does not know) before meeting one of them (app_routes.go). Here
+// too: CORS preflights are recognised, and the client's address is read
+// the way Caddy reads it.
 
 import (
 	"io"
@@ -11,8 +16,64 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
+
+func init() {
+	caddy.RegisterModule(Strip{})
+}
+
+// Strip is the `jwt_strip` handler: it removes the X-Jwt-* request headers
+// a client sent (see guard) and passes the request on. The Caddyfile puts
+// one in front of a site's routes wherever jwt_auth or jwt_issue is used
+// with a matcher at the site's top level; write it yourself (`jwt_strip`,
+// first in Caddy's directive order) in a site whose jwt_auth and jwt_issue
+// are all inside handle or route blocks.
+type Strip struct{}
+
+// CaddyModule returns the Caddy module information.
+func (Strip) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.jwt_strip",
+		New: func() caddy.Module { return new(Strip) },
+	}
+}
+
+func (Strip) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	guard(r)
+	return next.ServeHTTP(w, r)
+}
+
+// guarded marks, in the request's Caddy variables, a request whose
+// client-sent X-Jwt-* headers are gone. Only this pointer is the mark: a
+// `vars` directive cannot set it.
+var guarded = new(struct{ byte })
+
+// guardedVar is the Caddy variable that holds the mark.
+const guardedVar = "jwt_extended.guarded"
+
+// guard removes the client's X-Jwt-* request headers, trailers and
+// Connection names, once per request: jwt_issue and jwt_strip keep the
+// headers an earlier jwt_auth set. It allocates nothing when there is
+// nothing to strip.
+func guard(r *http.Request) {
+	if caddyhttp.GetVar(r.Context(), guardedVar) == guarded {
+		return
+	}
+	strip(r)
+}
+
+// strip removes every X-Jwt-* request header, trailer and Connection
+// name, whoever set it (jwt_auth: a later one replaces what an earlier
+// one set), and marks the request guarded.
+func strip(r *http.Request) {
+	stripJWTHeaders(r.Header)
+	if r.Trailer != nil {
+		stripJWTTrailers(r)
+	}
+	caddyhttp.SetVar(r.Context(), guardedVar, guarded)
+}
 
 // stripJWTHeaders deletes every header whose name, case-insensitively and
 // with `_` (and `.`) read as `-`, starts with X-Jwt-, and removes such names from
@@ -106,10 +167,17 @@ func hasJWTPrefix(name string) bool {
 	return true
 }
 
-// isPreflight reports whether r is a CORS preflight: OPTIONS with
-// Access-Control-Request-Method.
+// isPreflight reports whether r is a CORS preflight as browsers send
+// them: OPTIONS with Origin and Access-Control-Request-Method, no body
+// and no credentials (Authorization or Cookie). Anything else that
+// claims to be one is an ordinary request: jwt_auth verifies it, and
+// jwt_issue answers 405 on its routes.
 func isPreflight(r *http.Request) bool {
-	return r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+	h := r.Header
+	return r.Method == http.MethodOptions &&
+		len(h["Origin"]) > 0 && h.Get("Access-Control-Request-Method") != "" &&
+		r.ContentLength <= 0 && len(r.TransferEncoding) == 0 &&
+		len(h["Authorization"]) == 0 && len(h["Cookie"]) == 0
 }
 
 // clientIP is Caddy's client IP (which honours trusted_proxies), or the
@@ -124,3 +192,6 @@ func clientIP(r *http.Request) string {
 	}
 	return host
 }
+
+// Interface guards
+var _ caddyhttp.MiddlewareHandler = (*Strip)(nil)

@@ -30,17 +30,59 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func init() {
 	httpcaddyfile.RegisterGlobalOption("jwt", parseGlobalOption)
-	httpcaddyfile.RegisterHandlerDirective("jwt_issue", parseIssueDirective)
-	httpcaddyfile.RegisterHandlerDirective("jwt_auth", parseAuthDirective)
+	httpcaddyfile.RegisterDirective("jwt_issue", guardedDirective(parseIssueDirective))
+	httpcaddyfile.RegisterDirective("jwt_auth", guardedDirective(parseAuthDirective))
+	httpcaddyfile.RegisterHandlerDirective("jwt_strip", parseStripDirective)
 	// jwt_issue first (its routes must answer before jwt_auth guards the
 	// same site), then jwt_auth, both before basic_auth: no `order` line
-	// or `route` block is needed.
+	// or `route` block is needed. jwt_strip, written by hand, comes before
+	// every other handler of its site.
 	httpcaddyfile.RegisterDirectiveOrder("jwt_issue", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("jwt_auth", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("jwt_strip", httpcaddyfile.Before, "tracing")
+}
+
+// guardedDirective sets up a jwt_auth or jwt_issue route as Caddy's
+// handler directives do, and when the directive has a matcher, adds a
+// jwt_strip route without one: a request the handler does not match still
+// loses its client-sent X-Jwt-* headers there, at the handler's place in
+// the directive order, ahead of every handler that passes a request on
+// (handle, route, reverse_proxy, ...).
+func guardedDirective(setup httpcaddyfile.UnmarshalHandlerFunc) httpcaddyfile.UnmarshalFunc {
+	return func(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+		if !h.Next() {
+			return nil, h.ArgErr()
+		}
+		matcherSet, err := h.ExtractMatcherSet()
+		if err != nil {
+			return nil, err
+		}
+		handler, err := setup(h)
+		if err != nil {
+			return nil, err
+		}
+		route := h.NewRoute(matcherSet, handler)
+		if matcherSet == nil {
+			return route, nil
+		}
+		return append(h.NewRoute(nil, Strip{}), route...), nil
+	}
+}
+
+// parseStripDirective sets up jwt_strip, which takes no arguments:
+//
+//	jwt_strip
+func parseStripDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next()
+	if h.NextArg() || h.NextBlock(0) {
+		return nil, h.Err("jwt_strip takes no arguments and no block")
+	}
+	return Strip{}, nil
 }
 
 // singleArg reads exactly one argument for the current setting.

@@ -106,6 +106,8 @@ type Issue struct {
 	throttleCfg users.ThrottleLimits
 	// auth finds and checks the tokens of the refresh and logout routes.
 	auth *authenticator
+	// routes are the configured routes, for routeOf
+	routes []issueRoute
 	// the settings resolved and parsed by Provision, checked by Validate
 	bodyTimeout, rotateGrace   time.Duration
 	deliverJSON, deliverCookie bool
@@ -161,6 +163,7 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	if h.rotateGrace == 0 {
 		h.rotateGrace = defaultRotateGrace
 	}
+	h.prepareRoutes()
 	for _, d := range h.Deliver {
 		switch d {
 		case "json":
@@ -322,37 +325,15 @@ func (h *Issue) Validate() error {
 // the next handler.
 func (h *Issue) delegates(route string) bool { return slices.Contains(h.Upstream, route) }
 
+// ServeHTTP answers the issuer's routes (issue_routes.go) and passes
+// every other request on, its client-sent X-Jwt-* headers gone.
 func (h *Issue) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	p := r.URL.Path
-	var serve func(http.ResponseWriter, *http.Request, caddyhttp.Handler) error
-	switch {
-	case p == "":
-	case p == h.Login:
-		serve = h.serveLogin
-	case p == h.Refresh:
-		serve = h.serveRefresh
-	case p == h.Reauth:
-		serve = h.serveReauth
-	case p == h.Logout:
-		serve = func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveLogout(w, r) }
-	case p == h.JWKS:
-		if !isPreflight(r) {
-			return h.serveJWKS(w, r)
-		}
-	}
-	if serve == nil || isPreflight(r) {
-		// a CORS preflight carries no credentials and asks nothing of
-		// the route: the next handler (the site's CORS recipe) answers
-		// it, as jwt_auth lets it pass
+	guard(r)
+	rt := h.routeOf(r.URL.Path)
+	if rt == nil {
 		return next.ServeHTTP(w, r)
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		h.app.refusals.write(w, errMethodNotAllowed)
-		return nil
-	}
-	defer h.boundBodyRead(w)()
-	return serve(w, r, next)
+	return h.serveRoute(w, r, next, rt)
 }
 
 // tokenResponse is the body of a successful login, reauth or refresh.

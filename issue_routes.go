@@ -1,0 +1,141 @@
+package jwtextended
+
+// jwt_issue owns its paths: a request for a route's path, up to case and
+// one trailing slash (/auth/login, /AUTH/LOGIN, /auth/login/), is that
+// route's, whatever its method, so that no variant of the path reaches
+// the app unguarded (an app whose router ignores case or a trailing
+// slash would otherwise take it as the route):
+//
+//   - POST is the route (login, refresh, reauth, logout), throttle
+//     included; GET and HEAD of the jwks route are the JWK Set;
+//   - GET and HEAD of the other routes pass on to the next handler (a
+//     login page often lives at the same path), but never as a credential
+//     check: without X-Jwt-Issue-Route, and without the X-Jwt-Issue-*
+//     headers of the app's answer;
+//   - a CORS preflight (isPreflight) passes on the same way, or is
+//     answered here with the jwt app's cors block;
+//   - any other method is answered 405.
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// issueRoute is one route of a jwt_issue: its name (login, refresh,
+// reauth, logout, jwks), its path and what serves a POST to it.
+type issueRoute struct {
+	name, path string
+	serve      func(http.ResponseWriter, *http.Request, caddyhttp.Handler) error
+}
+
+// routeOf returns the route whose path p is, up to case and one trailing
+// slash; nil for any other path. It allocates nothing.
+func (h *Issue) routeOf(p string) *issueRoute {
+	for i := range h.routes {
+		if samePath(p, h.routes[i].path) {
+			return &h.routes[i]
+		}
+	}
+	return nil
+}
+
+// samePath reports whether a request path is a route's path, up to ASCII
+// and Unicode case and one trailing slash on either.
+func samePath(p, route string) bool {
+	return strings.EqualFold(trimOneSlash(p), trimOneSlash(route))
+}
+
+func trimOneSlash(p string) string {
+	if len(p) > 1 && p[len(p)-1] == '/' {
+		return p[:len(p)-1]
+	}
+	return p
+}
+
+// prepareRoutes lists the configured routes for routeOf (Provision).
+func (h *Issue) prepareRoutes() {
+	h.routes = h.routes[:0]
+	for _, r := range []issueRoute{
+		{"login", h.Login, h.serveLogin},
+		{"refresh", h.Refresh, h.serveRefresh},
+		{"reauth", h.Reauth, h.serveReauth},
+		{"logout", h.Logout, func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveLogout(w, r) }},
+		{"jwks", h.JWKS, nil},
+	} {
+		if r.path != "" {
+			h.routes = append(h.routes, r)
+		}
+	}
+}
+
+// serveRoute answers a request for one of the issuer's paths.
+func (h *Issue) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *issueRoute) error {
+	jwks := rt.serve == nil
+	switch {
+	case r.Method == http.MethodPost && !jwks:
+		defer h.boundBodyRead(w)()
+		return rt.serve(w, r, next)
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && jwks:
+		return h.serveJWKS(w, r)
+	case r.Method == http.MethodGet || r.Method == http.MethodHead || isPreflight(r):
+		// the next handler's, never a credential check: the request
+		// carries no X-Jwt-Issue-Route, and the answer loses its
+		// X-Jwt-Issue-* headers
+		err := next.ServeHTTP(&issueHeaderFilter{ResponseWriter: w}, r)
+		dropIssueHeaders(w.Header()) // trailers set after the body
+		return err
+	}
+	allow := http.MethodPost
+	if jwks {
+		allow = "GET, HEAD"
+	}
+	w.Header().Set("Allow", allow)
+	h.app.refusals.write(w, errMethodNotAllowed)
+	return nil
+}
+
+// issueHeaderFilter passes an answer through to the client without its
+// X-Jwt-Issue-* headers (and trailers).
+type issueHeaderFilter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (f *issueHeaderFilter) WriteHeader(status int) {
+	if !f.wrote {
+		dropIssueHeaders(f.ResponseWriter.Header())
+		f.wrote = status >= 200
+	}
+	f.ResponseWriter.WriteHeader(status)
+}
+
+func (f *issueHeaderFilter) Write(b []byte) (int, error) {
+	if !f.wrote {
+		f.WriteHeader(http.StatusOK)
+	}
+	return f.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the client's writer (flush,
+// deadlines); a flush before WriteHeader sends headers that were filtered
+// by nothing, so FlushError filters first.
+func (f *issueHeaderFilter) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+func (f *issueHeaderFilter) FlushError() error {
+	if !f.wrote {
+		f.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(f.ResponseWriter).Flush()
+}
+
+// dropIssueHeaders deletes the X-Jwt-Issue-* names of h, trailers
+// announced under http.TrailerPrefix included.
+func dropIssueHeaders(h http.Header) {
+	for name := range h {
+		if hasIssuePrefix(strings.TrimPrefix(name, http.TrailerPrefix)) {
+			delete(h, name)
+		}
+	}
+}
