@@ -176,7 +176,7 @@ func isPreflight(r *http.Request) bool {
 	h := r.Header
 	return r.Method == http.MethodOptions &&
 		len(h["Origin"]) > 0 && h.Get("Access-Control-Request-Method") != "" &&
-		r.ContentLength <= 0 && len(r.TransferEncoding) == 0 &&
+		r.ContentLength == 0 && len(r.TransferEncoding) == 0 &&
 		len(h["Authorization"]) == 0 && len(h["Cookie"]) == 0
 }
 
