@@ -120,11 +120,16 @@ func jwtDecodeCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "decode --config <Caddyfile> <token>",
 		Short: "Verifies a token with the keys of a Caddyfile and prints it",
-		Args:  cobra.ExactArgs(1),
+		Long: `Verifies a token with the keys of a Caddyfile, prints its header and
+claims, and says whether it is revoked in the config's storage (by its
+jti, its refresh-token family or its identity). Exit status: 0 for a valid
+token that is not revoked, 1 for a refused one (or when revocation could
+not be checked), 2 for a revoked one.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			config, _ := cmd.Flags().GetString("config")
-			adapter, _ := cmd.Flags().GetString("adapter")
-			return decode(cmd.OutOrStdout(), config, adapter, args[0])
+			return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+				return decode(cmd.OutOrStdout(), fl.String("config"), fl.String("adapter"), args[0])
+			})(cmd, args)
 		},
 	}
 	c.Flags().StringP("config", "c", "", "Caddyfile (or JSON config) whose jwt app holds the keys")
@@ -383,14 +388,23 @@ func mint(w io.Writer, o mintOptions) error {
 	return err
 }
 
+// Exit statuses of caddy jwt decode.
+const (
+	decodeValid   = 0
+	decodeRefused = 1
+	decodeRevoked = 2
+)
+
 // decode verifies a token with the config's keys and prints header and
 // claims, and whether the token is revoked in the config's storage
-// (read-only); a refused token is printed too, marked unverified, with the
-// reason, and decode returns an error.
-func decode(w io.Writer, configFile, adapter, raw string) error {
+// (read-only), as jwt_auth would decide: by its jti, its family or its
+// identity. A refused token is printed too, marked unverified, with the
+// reason. It returns the exit status: decodeValid, decodeRefused (also
+// when revocation could not be checked) or decodeRevoked.
+func decode(w io.Writer, configFile, adapter, raw string) (int, error) {
 	t, err := loadToolApp(configFile, adapter)
 	if err != nil {
-		return err
+		return decodeRefused, err
 	}
 	defer t.close()
 	raw = strings.TrimSpace(raw)
@@ -407,12 +421,17 @@ func decode(w io.Writer, configFile, adapter, raw string) error {
 		status = "REFUSED (unverified content below): " + refusal.msg + " [" + refusal.code + "]"
 	}
 	fmt.Fprintf(w, "token %s\n", status)
-	fmt.Fprintf(w, "revocation: %s\n", t.revocationStatus(ctx, tok))
+	revoked, checkErr := t.revocationStatus(ctx, w, tok)
 	printSegments(w, raw)
-	if refusal != nil {
-		return fmt.Errorf("token refused: %s", refusal.msg)
+	switch {
+	case refusal != nil:
+		return decodeRefused, fmt.Errorf("token refused: %s", refusal.msg)
+	case revoked:
+		return decodeRevoked, errors.New("token revoked")
+	case checkErr != nil:
+		return decodeRefused, fmt.Errorf("revocation could not be checked: %v", checkErr)
 	}
-	return nil
+	return decodeValid, nil
 }
 
 // close releases what loadToolApp took.
@@ -421,23 +440,29 @@ func (t *toolApp) close() {
 	t.release()
 }
 
-// revocationStatus says whether a verified token is revoked in storage,
-// or why that was not checked.
-func (t *toolApp) revocationStatus(ctx context.Context, tok *token.Verified) string {
-	switch {
-	case tok == nil:
-		return "not checked (the token is refused)"
-	case tok.JTI == "" && tok.Family == "":
-		return "not checked (the token has no jti)"
+// revocationStatus prints whether a verified token is revoked in
+// storage, or why that was not checked, and returns whether it is.
+func (t *toolApp) revocationStatus(ctx context.Context, w io.Writer, tok *token.Verified) (bool, error) {
+	if tok == nil {
+		fmt.Fprintln(w, "revocation: not checked (the token is refused)")
+		return false, nil
 	}
-	revoked, err := revocation.RevokedIn(ctx, t.storage, t.now(), tok.JTI, tok.Family)
-	switch {
-	case err != nil:
-		return "not checked (reading storage: " + err.Error() + ")"
-	case revoked:
-		return "REVOKED (in storage)"
+	found, err := revocation.LookupIn(ctx, t.storage, t.now(), tok.Identity, tok.JTI, tok.Family)
+	if err != nil {
+		fmt.Fprintf(w, "revocation: not checked (reading storage: %v)\n", err)
+		return false, err
 	}
-	return "not revoked (checked in storage)"
+	issued, hasIssued := tok.IssuedAt()
+	switch {
+	case found.ID:
+		fmt.Fprintln(w, "revocation: REVOKED (in storage)")
+		return true, nil
+	case found.IdentityRevoked && (!hasIssued || issued <= found.IdentityBefore):
+		fmt.Fprintf(w, "revocation: REVOKED (every token of %q issued at or before %d, in storage)\n", tok.Identity, found.IdentityBefore)
+		return true, nil
+	}
+	fmt.Fprintln(w, "revocation: not revoked (checked in storage)")
+	return false, nil
 }
 
 // printSegments prints the header and claims of a compact JWS as indented

@@ -361,9 +361,9 @@ func TestBounded(t *testing.T) {
 	}
 }
 
-// RevokedIn reads a revocation made by a Store straight from storage, and
-// writes nothing.
-func TestRevokedIn(t *testing.T) {
+// LookupIn reads a revocation made by a Store straight from storage, ids
+// and identities alike, and writes nothing.
+func TestLookupIn(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	r := testOpen(t, &certmagic.FileStorage{Path: dir}, testConfig(clock), nil)
@@ -376,20 +376,32 @@ func TestRevokedIn(t *testing.T) {
 		ids  []string
 		want bool
 	}{{[]string{"gone"}, true}, {[]string{"other", "gone"}, true}, {[]string{"other"}, false}, {nil, false}} {
-		got, err := RevokedIn(context.Background(), st, clock.Now(), tc.ids...)
-		if err != nil || got != tc.want {
-			t.Errorf("RevokedIn(%q) = %v, %v; want %v", tc.ids, got, err, tc.want)
+		got, err := LookupIn(context.Background(), st, clock.Now(), "", tc.ids...)
+		if err != nil || got.ID != tc.want || got.IdentityRevoked {
+			t.Errorf("LookupIn(%q) = %+v, %v; want %v", tc.ids, got, err, tc.want)
 		}
 	}
 	// past its exp, a revocation no longer matters
-	if got, _ := RevokedIn(context.Background(), st, clock.Now().Add(2*time.Hour), "gone"); got {
+	if got, _ := LookupIn(context.Background(), st, clock.Now().Add(2*time.Hour), "", "gone"); got.ID {
 		t.Error("an expired revocation still counts")
+	}
+	// an identity revocation is found by the identity, with its time
+	clock.Advance(time.Minute)
+	if err := r.RevokeIdentity(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	before = storedNames(t, dir)
+	if got, err := LookupIn(context.Background(), st, clock.Now(), "alice"); err != nil || !got.IdentityRevoked || got.IdentityBefore != clock.Now().Unix() || got.ID {
+		t.Errorf("LookupIn(alice) = %+v, %v; want the identity revoked at %d", got, err, clock.Now().Unix())
+	}
+	if got, err := LookupIn(context.Background(), st, clock.Now(), "bob", "other"); err != nil || got.IdentityRevoked || got.ID {
+		t.Errorf("LookupIn(bob) = %+v, %v; want nothing revoked", got, err)
 	}
 	if after := storedNames(t, dir); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("RevokedIn changed storage: %q -> %q", before, after)
 	}
 	// an empty storage has nothing revoked
-	if got, err := RevokedIn(context.Background(), &certmagic.FileStorage{Path: t.TempDir()}, clock.Now(), "gone"); got || err != nil {
+	if got, err := LookupIn(context.Background(), &certmagic.FileStorage{Path: t.TempDir()}, clock.Now(), "alice", "gone"); got != (Found{}) || err != nil {
 		t.Fatalf("empty storage: %v, %v", got, err)
 	}
 }
