@@ -26,6 +26,12 @@ import (
 	"go.uber.org/zap"
 )
 
+// The request header that tells the app which delegated route calls it
+// (login, reauth or refresh): clients can never send an X-Jwt-* header,
+// so an app refuses a credential check or a refresh confirmation without
+// it.
+const hdrIssueRoute = "X-Jwt-Issue-Route"
+
 // The response headers an app answers a delegated route with.
 const (
 	hdrIssueIdentity = "X-Jwt-Issue-Identity"
@@ -184,10 +190,8 @@ func (h *Issue) serveDelegatedCredentials(w http.ResponseWriter, r *http.Request
 			return h.throttled(w, r, wait)
 		}
 	}
-	stripJWTHeaders(r.Header)
-	if r.Trailer != nil {
-		stripJWTTrailers(r)
-	}
+	strip(r)
+	r.Header[hdrIssueRoute] = []string{routeKind(withRefresh)}
 	answer, err := askUpstream(w, r, next)
 	if err != nil || !answer.vouched() {
 		if answer.failedLogin() {
@@ -214,11 +218,9 @@ func (h *Issue) serveDelegatedCredentials(w http.ResponseWriter, r *http.Request
 // with what ServeHTTP returns when the app's answer went to the client or
 // was refused.
 func (h *Issue) confirmRefresh(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, tok *token.Verified) (claims map[string]any, done bool, err error) {
-	stripJWTHeaders(r.Header)
-	if r.Trailer != nil {
-		stripJWTTrailers(r)
-	}
+	strip(r)
 	publish(r, nil, tok, tok.IsFresh(h.app.now()))
+	r.Header[hdrIssueRoute] = []string{"refresh"}
 	answer, err := askUpstream(w, r, next)
 	if err != nil || !answer.vouched() {
 		return nil, true, err
