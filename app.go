@@ -105,6 +105,11 @@ type App struct {
 	// The double submit CSRF check of tokens read from cookies.
 	CSRF *CSRFConfig `json:"csrf,omitempty"`
 
+	// Cross-origin requests from the listed origins: the module answers
+	// CORS preflights on its routes and adds the CORS response headers to
+	// its answers and to the upstream's.
+	CORS *CORSConfig `json:"cors,omitempty"`
+
 	// How often the in-memory set of revoked token ids is refreshed from
 	// Caddy's storage (the global `storage` option), so that revocations
 	// made by other instances sharing it are seen. A revocation is visible

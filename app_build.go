@@ -45,7 +45,9 @@ type core struct {
 	refusals *refusalBodies
 	cookies  cookieSettings
 	csrf     csrfSettings
-	metrics  *appMetrics
+	// cors is the cors block; nil without one.
+	cors    *corsPolicy
+	metrics *appMetrics
 	// events emits the app's Caddy events (events.go); nil emits none.
 	events *appEvents
 }
@@ -102,6 +104,9 @@ func (a *App) build(env buildEnv) error {
 		return err
 	}
 	a.cookies.csrf = &a.csrf
+	if a.cors, err = a.CORS.policy(&a.csrf); err != nil {
+		return err
+	}
 	a.cache = token.NewCache(a.resolved.cacheSize)
 	if a.metrics, err = newAppMetrics(env.metrics, a.cache); err != nil {
 		return err

@@ -143,8 +143,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	strip(r)
 
 	if !h.VerifyPreflight && isPreflight(r) {
+		if h.app.cors != nil {
+			return h.app.cors.preflight(w, r)
+		}
 		return next.ServeHTTP(w, r)
 	}
+	w = h.app.cors.wrap(w, r)
 
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	tok, e := h.auth.authenticate(r, h.wantType)

@@ -49,6 +49,12 @@ import (
 //			csrf_access_path  <path>
 //			csrf_refresh_path <path>
 //		}
+//		cors {
+//			origins     <origin>...
+//			credentials
+//			headers     <name>...
+//			max_age     <duration>
+//		}
 //		csrf {
 //			protect            on|off
 //			header             <name>
@@ -139,6 +145,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Err("the csrf block may appear only once")
 			}
 			app.CSRF, err = csrfBlock(d)
+		case "cors":
+			if app.CORS != nil {
+				return nil, d.Err("the cors block may appear only once")
+			}
+			app.CORS, err = corsBlock(d)
 		default:
 			return nil, d.Errf("unrecognized jwt option '%s'", d.Val())
 		}
@@ -283,6 +294,42 @@ func csrfBlock(d *caddyfile.Dispenser) (*CSRFConfig, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	return c, nil
+}
+
+// corsBlock reads the `cors { ... }` block of the jwt option.
+func corsBlock(d *caddyfile.Dispenser) (*CORSConfig, error) {
+	if d.NextArg() {
+		return nil, d.Err("cors takes a block of settings only: cors { origins ... }")
+	}
+	c := new(CORSConfig)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		setting := d.Val()
+		if seen[setting] {
+			return nil, d.Errf("cors: %s may appear only once", setting)
+		}
+		seen[setting] = true
+		var err error
+		switch setting {
+		case "origins":
+			c.Origins, err = listArgs(d)
+		case "credentials":
+			err = noArgs(d, &c.Credentials)
+		case "headers":
+			c.Headers, err = listArgs(d)
+		case "max_age":
+			err = durationArg(d, &c.MaxAge)
+		default:
+			return nil, d.Errf("unrecognized cors setting '%s'; expected origins, credentials, headers or max_age", setting)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(c.Origins) == 0 {
+		return nil, d.Err("cors needs the origins it allows: origins https://app.example.com ...")
 	}
 	return c, nil
 }

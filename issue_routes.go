@@ -73,6 +73,12 @@ func (h *Issue) prepareRoutes() {
 // serveRoute answers a request for one of the issuer's paths.
 func (h *Issue) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *issueRoute) error {
 	jwks := rt.serve == nil
+	if h.app.cors != nil {
+		if isPreflight(r) {
+			return h.app.cors.preflight(w, r)
+		}
+		w = h.app.cors.wrap(w, r)
+	}
 	switch {
 	case r.Method == http.MethodPost && !jwks:
 		defer h.boundBodyRead(w)()
