@@ -219,6 +219,10 @@ func (a *App) Validate() error {
 			return fmt.Errorf("jwt: %s must not be negative (got %s)", d.name, d.v)
 		}
 	}
+	if r.refreshTTL < r.accessTTL {
+		return fmt.Errorf("jwt: refresh_ttl (%s) is shorter than access_ttl (%s): a refresh token would expire before the access token it renews; "+
+			"make refresh_ttl longer (default 720h) or access_ttl shorter (default 15m)", r.refreshTTL, r.accessTTL)
+	}
 	if r.cacheSize < 0 {
 		return fmt.Errorf("jwt: cache_size must be 0 (off) or more (got %d)", r.cacheSize)
 	}

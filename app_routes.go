@@ -130,7 +130,7 @@ func describeIssue(h *Issue) string {
 func sharedPath(first, second *Issue) error {
 	for _, r2 := range issueRoutes(second) {
 		for _, r1 := range issueRoutes(first) {
-			if r1[1] == r2[1] {
+			if samePath(r1[1], r2[1]) {
 				return fmt.Errorf("%s can never answer %s: %s comes first in the same routes and answers %s %s; give each route its own path, or put both jwt_issue's users in one",
 					describeIssue(second), r2[1], describeIssue(first), r1[0], r1[1])
 			}

@@ -2,12 +2,10 @@ package jwtextended
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -252,71 +250,6 @@ func (h *Issue) resolvePlaceholders() error {
 				u.Claims[k] = s
 			}
 		}
-	}
-	return nil
-}
-
-// Validate refuses configurations that cannot work, naming the setting
-// and the fix.
-func (h *Issue) Validate() error {
-	if h.rotateGrace < minRotateGrace {
-		return fmt.Errorf("jwt_issue: rotate_grace must be at least %s (got %s): it is also how often a family may rotate and write to storage", minRotateGrace, h.rotateGrace)
-	}
-	if h.badDeliver != "" {
-		return fmt.Errorf("jwt_issue: deliver %q is not valid; use json and/or cookie", h.badDeliver)
-	}
-	if h.deliverCookie && len(h.TokenFrom) > 0 && !h.auth.readsCookies() {
-		words := sourceWords(*h.auth.sources)
-		return fmt.Errorf("jwt_issue: deliver cookie sets the tokens as cookies, but this jwt_issue's token_from (%s) does not read cookies, "+
-			"so its refresh and logout routes would never find them; add cookie to it (e.g. `token_from %s cookie`) or remove it", words, words)
-	}
-	if c := h.throttleCfg; c.MaxPerUser < 0 || c.MaxPerIP < 0 || c.Window < 0 || c.Capacity < 0 {
-		return errors.New("jwt_issue: throttle values must not be negative")
-	}
-	if h.Login != "" || h.Refresh != "" || h.Reauth != "" {
-		// a verify-only app (e.g. jwks_url alone) cannot mint: say so at load
-		if _, err := h.app.ring.Signer(); err != nil {
-			return fmt.Errorf("jwt_issue: %v", err)
-		}
-	}
-	routes := map[string]string{}
-	for _, r := range []struct{ name, path string }{
-		{"login", h.Login}, {"refresh", h.Refresh}, {"reauth", h.Reauth}, {"logout", h.Logout}, {"jwks", h.JWKS},
-	} {
-		if r.path == "" {
-			continue
-		}
-		if !strings.HasPrefix(r.path, "/") {
-			return fmt.Errorf("jwt_issue: %s path %q must start with /", r.name, r.path)
-		}
-		if other, dup := routes[r.path]; dup {
-			return fmt.Errorf("jwt_issue: %s and %s share the path %q; give each route its own path", other, r.name, r.path)
-		}
-		routes[r.path] = r.name
-	}
-	if len(routes) == 0 {
-		return errors.New("jwt_issue: no route configured; set at least one of login, refresh, reauth, logout, jwks")
-	}
-	paths := map[string]string{"login": h.Login, "refresh": h.Refresh, "reauth": h.Reauth}
-	seen := map[string]bool{}
-	for _, route := range h.Upstream {
-		path, ok := paths[route]
-		switch {
-		case !ok:
-			return fmt.Errorf("jwt_issue: upstream %q is not a route that can be delegated; use login, reauth or refresh", route)
-		case path == "":
-			return fmt.Errorf("jwt_issue: upstream %s, but there is no %s route; add `%s <path> upstream`", route, route, route)
-		case seen[route]:
-			return fmt.Errorf("jwt_issue: upstream %s is given twice", route)
-		}
-		seen[route] = true
-	}
-	local := (h.Login != "" && !seen["login"]) || (h.Reauth != "" && !seen["reauth"])
-	if local && len(h.Users) == 0 && h.UsersFile == "" {
-		return errors.New("jwt_issue: login and reauth need users; add `user <name> <bcrypt-hash>` lines (make a hash with `caddy hash-password`) or users_file, or delegate them to the app behind Caddy with `login <path> upstream`")
-	}
-	if h.LogoutAll && h.Logout == "" {
-		return errors.New("jwt_issue: logout_all needs a logout route; write `logout <path> all`")
 	}
 	return nil
 }

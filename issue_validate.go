@@ -1,0 +1,146 @@
+package jwtextended
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Validate refuses configurations that cannot work, naming the setting
+// and the fix. It checks what Provision resolved.
+func (h *Issue) Validate() error {
+	if h.rotateGrace < minRotateGrace {
+		return fmt.Errorf("jwt_issue: rotate_grace must be at least %s (got %s): it is also how often a family may rotate and write to storage", minRotateGrace, h.rotateGrace)
+	}
+	if h.badDeliver != "" {
+		return fmt.Errorf("jwt_issue: deliver %q is not valid; use json and/or cookie", h.badDeliver)
+	}
+	if h.deliverCookie && len(h.TokenFrom) > 0 && !h.auth.readsCookies() {
+		words := sourceWords(*h.auth.sources)
+		return fmt.Errorf("jwt_issue: deliver cookie sets the tokens as cookies, but this jwt_issue's token_from (%s) does not read cookies, "+
+			"so its refresh and logout routes would never find them; add cookie to it (e.g. `token_from %s cookie`) or remove it", words, words)
+	}
+	if c := h.throttleCfg; c.MaxPerUser < 0 || c.MaxPerIP < 0 || c.Window < 0 || c.Capacity < 0 {
+		return errors.New("jwt_issue: throttle values must not be negative")
+	}
+	if h.Login != "" || h.Refresh != "" || h.Reauth != "" {
+		// a verify-only app (e.g. jwks_url alone) cannot mint: say so at load
+		if _, err := h.app.ring.Signer(); err != nil {
+			return fmt.Errorf("jwt_issue: %v", err)
+		}
+	}
+	routes := map[string]string{}
+	for _, r := range []struct{ name, path string }{
+		{"login", h.Login}, {"refresh", h.Refresh}, {"reauth", h.Reauth}, {"logout", h.Logout}, {"jwks", h.JWKS},
+	} {
+		if r.path == "" {
+			continue
+		}
+		if !strings.HasPrefix(r.path, "/") {
+			return fmt.Errorf("jwt_issue: %s path %q must start with /", r.name, r.path)
+		}
+		// routes own their path up to case and one trailing slash
+		key := strings.ToLower(trimOneSlash(r.path))
+		if other, dup := routes[key]; dup {
+			return fmt.Errorf("jwt_issue: %s and %s share the path %q; give each route its own path", other, r.name, r.path)
+		}
+		routes[key] = r.name
+	}
+	if len(routes) == 0 {
+		return errors.New("jwt_issue: no route configured; set at least one of login, refresh, reauth, logout, jwks")
+	}
+	paths := map[string]string{"login": h.Login, "refresh": h.Refresh, "reauth": h.Reauth}
+	seen := map[string]bool{}
+	for _, route := range h.Upstream {
+		path, ok := paths[route]
+		switch {
+		case !ok:
+			return fmt.Errorf("jwt_issue: upstream %q is not a route that can be delegated; use login, reauth or refresh", route)
+		case path == "":
+			return fmt.Errorf("jwt_issue: upstream %s, but there is no %s route; add `%s <path> upstream`", route, route, route)
+		case seen[route]:
+			return fmt.Errorf("jwt_issue: upstream %s is given twice", route)
+		}
+		seen[route] = true
+	}
+	local := (h.Login != "" && !seen["login"]) || (h.Reauth != "" && !seen["reauth"])
+	hasUsers := len(h.Users) > 0 || h.UsersFile != ""
+	switch {
+	case local && !hasUsers:
+		return errors.New("jwt_issue: login and reauth need users; add `user <name> <bcrypt-hash>` lines (make a hash with `caddy hash-password`) or users_file, or delegate them to the app behind Caddy with `login <path> upstream`")
+	case !local && hasUsers:
+		return errors.New("jwt_issue: user and users_file would never be consulted: no login or reauth route of this jwt_issue checks passwords here (they are delegated with upstream, or absent); " +
+			"remove the user lines and users_file, or drop upstream from login or reauth")
+	case h.LogoutAll && h.Logout == "":
+		return errors.New("jwt_issue: logout_all needs a logout route; write `logout <path> all`")
+	case h.RotateGrace != "" && !h.RotateRefresh:
+		return errors.New("jwt_issue: rotate_grace applies only to rotated refresh tokens; add rotate_refresh, or remove rotate_grace")
+	case h.JWKS != "" && !publishesKeys(h.app):
+		return fmt.Errorf("jwt_issue: the jwks route %s would publish no key: the jwt app has only HMAC secrets, which are never published; "+
+			"remove the jwks route, or sign with an asymmetric key (private_key, or no key at all for the generated ES256 key)", h.JWKS)
+	}
+	return h.checkCookiePaths()
+}
+
+// publishesKeys reports whether the app has a key of its own that its
+// JWK Set publishes (an asymmetric one).
+func publishesKeys(a *App) bool {
+	for _, k := range a.ring.Local() {
+		switch k.Material.(type) {
+		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+			return true
+		}
+	}
+	return false
+}
+
+// checkCookiePaths refuses a refresh cookie (or its CSRF cookie) whose
+// Path does not cover the refresh and logout routes: the browser would
+// not send it there, so logout would leave the refresh cookie working.
+func (h *Issue) checkCookiePaths() error {
+	if !h.deliverCookie {
+		return nil
+	}
+	c := &h.app.cookies
+	for _, ck := range []struct{ setting, path string }{{"refresh_path", c.refreshPath}, {"csrf_refresh_path", c.csrfRefreshPath}} {
+		if ck.setting == "csrf_refresh_path" && !c.csrfCookies() {
+			continue
+		}
+		for _, rt := range []struct{ name, path string }{{"refresh", h.Refresh}, {"logout", h.Logout}} {
+			if rt.path != "" && !cookiePathMatch(ck.path, rt.path) {
+				return fmt.Errorf("jwt: cookie %s %s does not cover the %s route %s, so browsers would not send the refresh cookie there%s; "+
+					"set %s to a path both routes are under (e.g. %s), or move the routes under it",
+					ck.setting, ck.path, rt.name, rt.path, map[bool]string{true: " and logout would leave it working", false: ""}[rt.name == "logout"],
+					ck.setting, commonCookiePath(h.Refresh, h.Logout))
+			}
+		}
+	}
+	return nil
+}
+
+// cookiePathMatch is RFC 6265's path-match: a cookie with Path cookiePath
+// is sent with a request for reqPath.
+func cookiePathMatch(cookiePath, reqPath string) bool {
+	return reqPath == cookiePath || (strings.HasPrefix(reqPath, cookiePath) &&
+		(strings.HasSuffix(cookiePath, "/") || reqPath[len(cookiePath)] == '/'))
+}
+
+// commonCookiePath is the longest path both routes are under, for the
+// fix a refusal suggests.
+func commonCookiePath(a, b string) string {
+	if b == "" {
+		b = a
+	}
+	if a == "" {
+		a = b
+	}
+	pa, pb := strings.Split(a, "/"), strings.Split(b, "/")
+	var common []string
+	for i := 0; i < len(pa)-1 && i < len(pb)-1 && pa[i] == pb[i]; i++ {
+		common = append(common, pa[i])
+	}
+	return strings.Join(common, "/") + "/"
+}
