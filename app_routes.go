@@ -1,8 +1,10 @@
 package jwtextended
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 
@@ -41,16 +43,21 @@ func (a *App) checkRoutes() error {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	c := &routeCheck{logger: a.logger, cookies: &a.cookies}
 	for _, name := range names {
 		srv := httpApp.Servers[name]
 		if err := checkBoundary(name, srv); err != nil {
 			return err
 		}
-		if err := a.walkRoutes(srv.Routes, nil); err != nil {
+		if err := c.walkRoutes(srv.Routes, nil); err != nil {
 			return err
 		}
+		if err := c.checkOrder(srv.Routes, "server "+name); err != nil {
+			return err
+		}
+		c.warnInsecureCookies(name, srv)
 		if srv.Errors != nil {
-			if err := a.walkRoutes(srv.Errors.Routes, nil); err != nil {
+			if err := c.walkRoutes(srv.Errors.Routes, nil); err != nil {
 				return err
 			}
 		}
@@ -58,10 +65,16 @@ func (a *App) checkRoutes() error {
 	return nil
 }
 
+// routeCheck holds what the route checks report with.
+type routeCheck struct {
+	logger  *zap.Logger
+	cookies *cookieSettings
+}
+
 // walkRoutes checks one route list and, recursively, its subroutes.
 // stripped holds the prefixes that handle_path (an unconditional
 // strip_path_prefix rewrite) removed before this list.
-func (a *App) walkRoutes(routes caddyhttp.RouteList, stripped []string) error {
+func (c *routeCheck) walkRoutes(routes caddyhttp.RouteList, stripped []string) error {
 	// seen: the jwt_issue every later request of this list has passed,
 	// with the path it had there
 	var seen []*Issue
@@ -71,7 +84,7 @@ func (a *App) walkRoutes(routes caddyhttp.RouteList, stripped []string) error {
 		for _, h := range rt.Handlers {
 			switch h := h.(type) {
 			case *Issue:
-				a.warnStripped(h, stripped)
+				c.warnStripped(h, stripped)
 				for _, first := range local {
 					if err := sharedPath(first, h); err != nil {
 						return err
@@ -79,7 +92,7 @@ func (a *App) walkRoutes(routes caddyhttp.RouteList, stripped []string) error {
 				}
 				local = append(local[:len(local):len(local)], h)
 			case *caddyhttp.Subroute:
-				if err := a.walkRoutes(h.Routes, stripped); err != nil {
+				if err := c.walkRoutes(h.Routes, stripped); err != nil {
 					return err
 				}
 				if !keepsPath(h) {
@@ -142,12 +155,12 @@ func sharedPath(first, second *Issue) error {
 // warnStripped warns when a route path of h lies under a prefix that an
 // enclosing handle_path removes (the prefix itself, or a path below it):
 // h sees the path without it. /identity is not under /id.
-func (a *App) warnStripped(h *Issue, stripped []string) {
+func (c *routeCheck) warnStripped(h *Issue, stripped []string) {
 	for _, prefix := range stripped {
 		base := strings.TrimSuffix(prefix, "/")
 		for _, r := range issueRoutes(h) {
 			if r[1] == base || strings.HasPrefix(r[1], base+"/") {
-				a.logger.Warn("jwt_issue route inside handle_path can never match: the prefix is stripped before jwt_issue sees the path; use handle, or write the path as it is after the prefix is stripped",
+				c.logger.Warn("jwt_issue route inside handle_path can never match: the prefix is stripped before jwt_issue sees the path; use handle, or write the path as it is after the prefix is stripped",
 					zap.String("route", r[0]), zap.String("path", r[1]), zap.String("stripped_prefix", prefix),
 					zap.String("sees", "/"+strings.TrimLeft(strings.TrimPrefix(r[1], prefix), "/")))
 			}
@@ -196,179 +209,155 @@ func routeKeepsPath(rt caddyhttp.Route) bool {
 	return true
 }
 
-// The boundary check (boundary.go): in a server that uses jwt_auth,
-// jwt_issue or jwt_strip, every request must meet one of them before any
-// handler that passes it on, or the config is refused. What may come
-// first are the handlers that pass nothing on to another program or
-// route list (boundaryInert): those Caddy's Caddyfile orders before
-// jwt_issue and jwt_auth (vars, map, header, rewrite, uri, request_body,
-// redir, root, ...) and a few more that only answer (respond,
-// file_server). Everything else, a handler this module does not know
-// included, counts as passing the request on.
+// Handler order within one route list (checkOrder), at start: what
+// Caddy's route tree makes of a layout that cannot work as written. Each
+// finding is one warning line naming the route, except a jwt_issue behind
+// a jwt_auth that refuses every request without a token, which can never
+// serve a login or a refresh and is refused.
 
-// boundaryInert are the handlers that never hand a request to another
-// program, route list or template. mayFail: their error goes to the
-// server's handle_errors routes, which then see the request as it was.
-var boundaryInert = map[caddy.ModuleID]struct{ mayFail bool }{
-	"http.handlers.vars":                  {},
-	"http.handlers.map":                   {},
-	"http.handlers.headers":               {},
-	"http.handlers.rewrite":               {},
-	"http.handlers.request_body":          {},
-	"http.handlers.encode":                {},
-	"http.handlers.push":                  {},
-	"http.handlers.timeouts":              {},
-	"http.handlers.tracing":               {},
-	"http.handlers.log_append":            {},
-	"http.handlers.metrics":               {},
-	"http.handlers.copy_response_headers": {},
-	"http.handlers.static_response":       {mayFail: true},
-	"http.handlers.file_server":           {mayFail: true},
-	"http.handlers.acme_server":           {mayFail: true},
+// answering are the handlers that answer a request themselves, so that
+// nothing after them in a route list sees it.
+var answering = map[caddy.ModuleID]bool{
+	"http.handlers.static_response": true,
+	"http.handlers.file_server":     true,
+	"http.handlers.reverse_proxy":   true,
+	"http.handlers.error":           true,
+	"http.handlers.acme_server":     true,
 }
 
-// boundaryWalk follows one server's routes as a request goes through
-// them.
-type boundaryWalk struct {
-	server string
-	srv    *caddyhttp.Server
-	// errorsReachable: a request that has not met a jwt handler can end
-	// in an error, and so reach the server's handle_errors routes.
-	errorsReachable bool
-	named           map[string]bool
-}
-
-// checkBoundary refuses a server that uses the module's handlers and in
-// which a request can reach a handler that passes it on before meeting
-// one of them.
-func checkBoundary(name string, srv *caddyhttp.Server) error {
-	if !usesJWT(srv) {
-		return nil
-	}
-	w := &boundaryWalk{server: name, srv: srv, named: map[string]bool{},
-		// with strict_sni_host, a mismatch is an error before any route
-		errorsReachable: srv.StrictSNIHost != nil && *srv.StrictSNIHost}
-	if _, err := w.routes(srv.Routes, false, "server "+name); err != nil {
-		return err
-	}
-	if srv.Errors != nil && w.errorsReachable {
-		if _, err := w.routes(srv.Errors.Routes, false, "server "+name+", handle_errors"); err != nil {
-			return err
+// checkOrder walks one route list and its subroutes.
+func (c *routeCheck) checkOrder(list caddyhttp.RouteList, where string) error {
+	var answered string // an answering handler of an earlier route
+	var auth *Auth      // a jwt_auth of an earlier route without matcher
+	for i, rt := range list {
+		at := fmt.Sprintf("%s, route %d%s", where, i, describeMatch(rt))
+		always := len(rt.MatcherSets) == 0 && rt.Group == ""
+		for j, h := range rt.Handlers {
+			switch h := h.(type) {
+			case *Auth:
+				if answered != "" {
+					c.logger.Warn("jwt_auth comes after a handler that answers the request in the same routes, so it never checks a token; put jwt_auth first",
+						zap.String("route", at), zap.String("answered_by", answered))
+				}
+				if always && auth == nil {
+					auth = h
+				}
+			case *Issue:
+				if auth != nil {
+					if err := c.issueBehindAuth(auth, h, at); err != nil {
+						return err
+					}
+				}
+				if len(h.Upstream) > 0 && !answerAfter(list, i, j, h) {
+					c.logger.Warn("jwt_issue delegates a route to the next handler, but no handler after it in the same routes answers that path, so the delegated route answers 200 with an empty body and mints nothing; "+
+						"put reverse_proxy to the app after jwt_issue in the same routes (outside handle blocks that match other paths)",
+						zap.String("route", at), zap.Strings("upstream", h.Upstream))
+				}
+			case *caddyhttp.Subroute:
+				if err := c.checkOrder(h.Routes, at+" (subroute)"); err != nil {
+					return err
+				}
+			}
+			if id := handlerID(h); answering[id] && answered == "" {
+				answered = strings.TrimPrefix(string(id), "http.handlers.")
+			}
 		}
 	}
 	return nil
 }
 
-// routes walks a route list that requests enter guarded (or not), and
-// returns whether every request that leaves it has met a jwt handler.
-func (w *boundaryWalk) routes(list caddyhttp.RouteList, guarded bool, where string) (bool, error) {
-	for i, rt := range list {
-		at := fmt.Sprintf("%s, route %d%s", where, i, describeMatch(rt))
-		always := len(rt.MatcherSets) == 0 && rt.Group == ""
-		g := guarded
-		for j, h := range rt.Handlers {
-			if g {
+// issueBehindAuth judges a jwt_issue that every request reaches only
+// through auth, a jwt_auth without matcher: refused unless auth is
+// optional, since a login carries no token and a refresh a refresh
+// token, which jwt_auth refuses; a warning otherwise.
+func (c *routeCheck) issueBehindAuth(auth *Auth, h *Issue, at string) error {
+	if auth.Optional {
+		c.logger.Warn("jwt_issue comes after a jwt_auth without matcher in the same routes: a login or refresh that carries an invalid token is refused before it; give jwt_auth a matcher, or put jwt_issue first",
+			zap.String("route", at))
+		return nil
+	}
+	if h.Login == "" && h.Refresh == "" && h.Reauth == "" {
+		return nil
+	}
+	return fmt.Errorf("jwt: %s can never serve a login or a refresh: it comes after a jwt_auth without matcher in the same routes (%s), "+
+		"which refuses every request without an access token; give jwt_auth a matcher (e.g. jwt_auth /api/*), or put jwt_issue before it", describeIssue(h), at)
+}
+
+// answerAfter reports whether a handler after h (handler j of route i of
+// list) may answer the paths h delegates: a later handler of the same
+// route, or a handler of a later route whose path matchers may match.
+func answerAfter(list caddyhttp.RouteList, i, j int, h *Issue) bool {
+	if j < len(list[i].Handlers)-1 {
+		return true
+	}
+	for _, route := range h.Upstream {
+		path := map[string]string{"login": h.Login, "reauth": h.Reauth, "refresh": h.Refresh}[route]
+		found := false
+		for _, rt := range list[i+1:] {
+			if len(rt.Handlers) > 0 && mayMatchPath(rt, path) {
+				found = true
 				break
 			}
-			var err error
-			if g, err = w.handler(h, fmt.Sprintf("%s, handler %d", at, j)); err != nil {
-				return false, err
-			}
 		}
-		if always {
-			guarded = g
-			if rt.Terminal {
-				break
-			}
+		if !found {
+			return false
 		}
 	}
-	return guarded, nil
+	return true
 }
 
-// handler looks at one handler that a request which has not met a jwt
-// handler reaches, and returns whether the request has met one after it.
-func (w *boundaryWalk) handler(h caddyhttp.MiddlewareHandler, at string) (bool, error) {
-	switch h := h.(type) {
-	case *Auth, *Issue, Strip, *Strip:
-		return true, nil
-	case *caddyhttp.Subroute:
-		g, err := w.routes(h.Routes, false, at+" (subroute)")
-		if err == nil && h.Errors != nil {
-			_, err = w.routes(h.Errors.Routes, false, at+" (subroute errors)")
-		}
-		return g, err
-	case *caddyhttp.Invoke:
-		route, ok := w.srv.NamedRoutes[h.Name]
-		if !ok || w.named[h.Name] {
-			return false, nil
-		}
-		w.named[h.Name] = true
-		defer delete(w.named, h.Name)
-		return w.routes(caddyhttp.RouteList{*route}, false, at+" (named route "+h.Name+")")
+// mayMatchPath reports whether a POST for path may match rt: false only
+// when every matcher set of rt has a path matcher that refuses it.
+func mayMatchPath(rt caddyhttp.Route, path string) bool {
+	if len(rt.MatcherSets) == 0 {
+		return true
 	}
-	id := handlerID(h)
-	if inert, ok := boundaryInert[id]; ok {
-		w.errorsReachable = w.errorsReachable || inert.mayFail
-		return false, nil
-	}
-	if id == "http.handlers.error" {
-		w.errorsReachable = true
-		return false, nil
-	}
-	return false, fmt.Errorf("jwt: %s uses jwt_auth or jwt_issue, but a request can reach %s (%s) before any of the module's handlers, "+
-		"with the X-Jwt-* headers its client sent; put jwt_strip first: in a Caddyfile, add the line `jwt_strip` to that site; "+
-		`in JSON, make {"handler":"jwt_strip"} the first handler of the server's first route`,
-		"server "+w.server, strings.TrimPrefix(string(id), "http.handlers."), at)
-}
-
-// handlerID is a handler's Caddy module ID.
-func handlerID(h caddyhttp.MiddlewareHandler) caddy.ModuleID {
-	if m, ok := h.(caddy.Module); ok {
-		return m.CaddyModule().ID
-	}
-	return caddy.ModuleID(fmt.Sprintf("%T", h))
-}
-
-// describeMatch names a route's matchers briefly, for errors.
-func describeMatch(rt caddyhttp.Route) string {
-	if len(rt.MatcherSetsRaw) == 0 {
-		return ""
-	}
-	b, err := json.Marshal(rt.MatcherSetsRaw)
-	if err != nil {
-		return ""
-	}
-	if s := string(b); len(s) <= 120 {
-		return " (match " + s + ")"
-	}
-	return " (match " + string(b[:117]) + "...)"
-}
-
-// usesJWT reports whether a server has one of the module's handlers in
-// its routes, subroutes, handle_errors or named routes.
-func usesJWT(srv *caddyhttp.Server) bool {
-	var in func(caddyhttp.RouteList) bool
-	in = func(list caddyhttp.RouteList) bool {
-		for _, rt := range list {
-			for _, h := range rt.Handlers {
-				switch h := h.(type) {
-				case *Auth, *Issue, Strip, *Strip:
-					return true
-				case *caddyhttp.Subroute:
-					if in(h.Routes) || (h.Errors != nil && in(h.Errors.Routes)) {
-						return true
-					}
+	r := httptest.NewRequest(http.MethodPost, "http://localhost"+path, nil)
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	for _, set := range rt.MatcherSets {
+		refused := false
+		for _, m := range set {
+			if pm, ok := m.(caddyhttp.MatchPath); ok {
+				if match, err := pm.MatchWithError(r); err == nil && !match {
+					refused = true
 				}
 			}
 		}
-		return false
-	}
-	if in(srv.Routes) || (srv.Errors != nil && in(srv.Errors.Routes)) {
-		return true
-	}
-	for _, rt := range srv.NamedRoutes {
-		if in(caddyhttp.RouteList{*rt}) {
+		if !refused {
 			return true
+		}
+	}
+	return false
+}
+
+// warnInsecureCookies warns when cookies are always Secure (`cookie {
+// secure on }`) on a server that serves a jwt_issue with deliver cookie
+// over plain HTTP only: no TLS listener and no trusted proxy that could
+// say the client used HTTPS. Browsers drop Secure cookies set over
+// http://, so every login would look successful and then fail.
+func (c *routeCheck) warnInsecureCookies(name string, srv *caddyhttp.Server) {
+	if c.cookies.secure != secureOn || len(srv.TLSConnPolicies) > 0 || len(srv.TrustedProxiesRaw) > 0 || !deliversCookies(srv.Routes) {
+		return
+	}
+	c.logger.Warn("cookie secure on, but this server has no TLS listener and no trusted_proxies: browsers drop Secure cookies set over http://, so logins would not stick; use secure auto, or serve the site over HTTPS",
+		zap.String("server", name), zap.Strings("listen", srv.Listen))
+}
+
+// deliversCookies reports whether a jwt_issue of the routes delivers
+// cookies.
+func deliversCookies(list caddyhttp.RouteList) bool {
+	for _, rt := range list {
+		for _, h := range rt.Handlers {
+			switch h := h.(type) {
+			case *Issue:
+				if h.deliverCookie {
+					return true
+				}
+			case *caddyhttp.Subroute:
+				if deliversCookies(h.Routes) {
+					return true
+				}
+			}
 		}
 	}
 	return false
