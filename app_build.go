@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
@@ -397,13 +398,21 @@ func (a *App) newAuthenticator(own []tokenSource, names *tokenNames) *authentica
 // verified token carries it already.
 func (a *App) issuedHere(tok *token.Verified) bool { return a.ring.Signs(tok.Key) }
 
+// claimSetByModule reports whether a claim name is one the module sets
+// itself (a reserved claim or the identity claim), compared as the
+// verifier compares names: up to case and Unicode folding, so that a
+// token never carries two names it would refuse as duplicates.
+func claimSetByModule(name, identityClaim string) bool {
+	return token.CollidesWithReserved(name) || strictjson.Fold(name) == strictjson.Fold(identityClaim)
+}
+
 // ownClaims are a verified token's own claims: everything but the names
 // the module sets and the identity claim. A refresh without upstream, in
 // an issuer whose login is delegated, mints with them.
 func ownClaims(tok *token.Verified, identityClaim string) map[string]any {
 	out := make(map[string]any, len(tok.Claims))
 	for name, v := range tok.Claims {
-		if !token.Reserved(name) && name != identityClaim {
+		if !claimSetByModule(name, identityClaim) {
 			out[name] = v
 		}
 	}

@@ -41,6 +41,7 @@ import (
 //		body_timeout <duration>
 //		rotate_refresh
 //		rotate_grace <duration>
+//		failed_status <code>...
 //	}
 //
 // user may be repeated; every other subdirective appears once. The inline
@@ -95,6 +96,8 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = noArgs(d, &i.RotateRefresh)
 		case "rotate_grace":
 			err = durationArg(d, &i.RotateGrace)
+		case "failed_status":
+			i.FailedStatus, err = statusArgs(d)
 		default:
 			return d.Errf("unrecognized jwt_issue subdirective '%s'", d.Val())
 		}
@@ -279,3 +282,20 @@ func positiveDuration(d *caddyfile.Dispenser, setting, v string, dst *WeakDurati
 }
 
 var _ caddyfile.Unmarshaler = (*Issue)(nil)
+
+// statusArgs reads `failed_status <code>...`: HTTP statuses.
+func statusArgs(d *caddyfile.Dispenser) ([]int, error) {
+	args, err := listArgs(d)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(args))
+	for i, a := range args {
+		n, err := strconv.Atoi(a)
+		if err != nil || n < 200 || n > 599 {
+			return nil, d.Errf("failed_status takes HTTP statuses such as 401 403, not '%s'", a)
+		}
+		out[i] = n
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -94,6 +95,10 @@ type Issue struct {
 	// Default: 10s; at least 1s.
 	RotateGrace WeakDuration `json:"rotate_grace,omitempty"`
 
+	// The statuses of the app's answer to a delegated login or reauth
+	// that count as a failed login for the throttle. Default: 401 403.
+	FailedStatus []int `json:"failed_status,omitempty"`
+
 	app    *App
 	logger *zap.Logger
 	creds  *users.Credentials
@@ -106,6 +111,11 @@ type Issue struct {
 	auth *authenticator
 	// routes are the configured routes, for routeOf
 	routes []issueRoute
+	// failedStatus is FailedStatus or its default
+	failedStatus []int
+	// noIdentityWarned: the 2xx-without-identity warning of the delegated
+	// login and reauth, once each
+	noIdentityWarned [2]sync.Once
 	// the settings resolved and parsed by Provision, checked by Validate
 	bodyTimeout, rotateGrace   time.Duration
 	deliverJSON, deliverCookie bool
@@ -162,6 +172,10 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 		h.rotateGrace = defaultRotateGrace
 	}
 	h.prepareRoutes()
+	h.failedStatus = h.FailedStatus
+	if len(h.failedStatus) == 0 {
+		h.failedStatus = []int{http.StatusUnauthorized, http.StatusForbidden}
+	}
 	for _, d := range h.Deliver {
 		switch d {
 		case "json":

@@ -15,7 +15,9 @@ package jwtextended
 //     reverse_proxy reports it.
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,19 +49,23 @@ const (
 type upstreamAnswer struct {
 	// status is the app's status; 0 when it wrote nothing.
 	status int
-	// identity is set when the app vouched for a user (2xx with
-	// X-Jwt-Issue-Identity): its answer was kept from the client.
+	// vouching: the app answered 2xx with X-Jwt-Issue-Identity, and its
+	// answer was kept from the client; identity is that header's value.
+	vouching bool
 	identity string
 	// header is the app's header, for the claims.
 	header http.Header
 }
 
-// vouched reports whether the app vouched for a user.
-func (a upstreamAnswer) vouched() bool { return a.identity != "" }
+// vouched reports whether the app vouched for a user: a 2xx with
+// X-Jwt-Issue-Identity, empty or not (an empty one is refused as a bad
+// identity, never passed through).
+func (a upstreamAnswer) vouched() bool { return a.vouching }
 
-// failedLogin reports whether the app refused the credentials (401, 403).
-func (a upstreamAnswer) failedLogin() bool {
-	return a.status == http.StatusUnauthorized || a.status == http.StatusForbidden
+// failedLogin reports whether the app refused the credentials: one of the
+// issuer's failed_status answers (default 401, 403) without an identity.
+func (a upstreamAnswer) failedLogin(failed []int) bool {
+	return !a.vouching && a.status != 0 && slices.Contains(failed, a.status)
 }
 
 // askUpstream passes r on to next and reads the answer. An answer that
@@ -70,7 +76,10 @@ func (a upstreamAnswer) failedLogin() bool {
 func askUpstream(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (upstreamAnswer, error) {
 	u := &upstreamInterceptor{client: w, header: http.Header{}}
 	err := next.ServeHTTP(u, r)
-	return upstreamAnswer{status: u.status, identity: u.identity, header: u.header}, err
+	if u.passing {
+		u.passTrailers()
+	}
+	return upstreamAnswer{status: u.status, vouching: u.vouching, identity: u.identity, header: u.header}, err
 }
 
 // upstreamInterceptor is the ResponseWriter the next handler writes a
@@ -80,6 +89,7 @@ type upstreamInterceptor struct {
 	client   http.ResponseWriter
 	header   http.Header
 	status   int
+	vouching bool
 	identity string
 	passing  bool // the answer goes to the client
 }
@@ -92,7 +102,7 @@ func (u *upstreamInterceptor) WriteHeader(status int) {
 	}
 	u.status = status
 	if ids := u.header.Values(hdrIssueIdentity); status/100 == 2 && len(ids) > 0 {
-		u.identity = strings.Join(ids, ",")
+		u.vouching, u.identity = true, strings.Join(ids, ",")
 		return
 	}
 	u.passing = true
@@ -113,6 +123,23 @@ func (u *upstreamInterceptor) Write(b []byte) (int, error) {
 		return len(b), nil // the app's body of a vouching answer is discarded
 	}
 	return u.client.Write(b)
+}
+
+// passTrailers copies the trailers of an answer that passed through, set
+// once its body was written (announced in Trailer, or under
+// http.TrailerPrefix), to the client, without X-Jwt-Issue-* names.
+func (u *upstreamInterceptor) passTrailers() {
+	dst := u.client.Header()
+	announced := u.header.Values("Trailer")
+	for name, vals := range u.header {
+		bare := strings.TrimPrefix(name, http.TrailerPrefix)
+		if hasIssuePrefix(bare) {
+			continue
+		}
+		if bare != name || headerHasToken(announced, name) {
+			dst[name] = vals
+		}
+	}
 }
 
 // FlushError flushes an answer that passes through; a kept one has nothing
@@ -142,6 +169,8 @@ func (h *Issue) vouchedUser(a upstreamAnswer) (identity string, claims map[strin
 		return "", nil, "several X-Jwt-Issue-Identity headers"
 	case len(identity) > maxIssueIdentity:
 		return "", nil, "X-Jwt-Issue-Identity is longer than 256 bytes"
+	case identity == "":
+		return "", nil, "X-Jwt-Issue-Identity is empty"
 	case strictjson.HasControlChar(identity) || strings.TrimSpace(identity) != identity:
 		return "", nil, "X-Jwt-Issue-Identity holds control characters or surrounding space"
 	}
@@ -165,11 +194,48 @@ func (h *Issue) vouchedUser(a upstreamAnswer) (identity string, claims map[strin
 		return "", nil, "X-Jwt-Issue-Claims is not one JSON object"
 	}
 	for name := range m {
-		if token.Reserved(name) || name == h.app.IdentityClaim {
-			return "", nil, "X-Jwt-Issue-Claims sets " + name + ", which the module sets itself"
+		if claimSetByModule(name, h.app.IdentityClaim) {
+			return "", nil, fmt.Sprintf("X-Jwt-Issue-Claims sets %q, which is (up to case) a claim the module sets itself", name)
 		}
 	}
+	if reason := h.undeliverable(identity, m); reason != "" {
+		return "", nil, reason
+	}
 	return identity, m, ""
+}
+
+// maxCookieBytes is the size of one cookie (name, value and attributes)
+// that every browser keeps (RFC 6265 section 6.1); a larger one is dropped.
+const maxCookieBytes = 4096
+
+// undeliverable mints the tokens an identity and claims from the app would
+// get, and says why they could not be delivered: a token the verifier
+// refuses (its own rules: the name folding, the size limit), or, with
+// cookie delivery, one whose cookie browsers would drop. "" when they can.
+func (h *Issue) undeliverable(identity string, claims map[string]any) string {
+	for _, typ := range []string{token.TypeAccess, token.TypeRefresh} {
+		m, err := h.app.minter.Mint(token.Request{Type: typ, Identity: identity, Fresh: typ == token.TypeAccess, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect})
+		if err != nil {
+			return "minting with the app's identity and claims failed: " + err.Error()
+		}
+		if _, e := h.app.verifier.Parse(m.Raw, h.app.ring.Current()); e != nil {
+			return fmt.Sprintf("a %s token with the app's identity and claims (%d bytes) would be refused: %s", typ, len(m.Raw), e.Msg)
+		}
+		if h.deliverCookie {
+			ck := &h.app.cookies
+			path := ck.accessPath
+			if typ == token.TypeRefresh {
+				path = ck.refreshPath
+			}
+			// the cookie as set, Secure and Max-Age included at their longest
+			c := &http.Cookie{Name: ck.name(typ), Value: m.Raw, Path: path, Domain: ck.domain, MaxAge: int(m.TTL / time.Second),
+				HttpOnly: true, Secure: true, SameSite: ck.sameSite}
+			if n := len(c.String()); n > maxCookieBytes {
+				return fmt.Sprintf("a %s token with the app's identity and claims would make a %d-byte cookie, which browsers drop (at most %d)", typ, n, maxCookieBytes)
+			}
+		}
+	}
+	return ""
 }
 
 // serveDelegatedCredentials is a delegated login (withRefresh) or reauth:
@@ -194,11 +260,14 @@ func (h *Issue) serveDelegatedCredentials(w http.ResponseWriter, r *http.Request
 	r.Header[hdrIssueRoute] = []string{routeKind(withRefresh)}
 	answer, err := askUpstream(w, r, next)
 	if err != nil || !answer.vouched() {
-		if answer.failedLogin() {
+		if answer.failedLogin(h.failedStatus) {
 			h.reportLoginFailed(r, fields["username"], withRefresh, "refused_upstream")
 			h.app.metrics.countLoginFailure() // the attempt counts as a failure
 		} else {
 			attempt.Refund() // the app judged no password
+			if err == nil && answer.status/100 == 2 {
+				h.warnNoIdentity(routeKind(withRefresh))
+			}
 		}
 		return err
 	}
@@ -235,6 +304,22 @@ func (h *Issue) confirmRefresh(w http.ResponseWriter, r *http.Request, next cadd
 		claims = ownClaims(tok, h.app.IdentityClaim)
 	}
 	return claims, false, nil
+}
+
+// warnNoIdentity warns, once per route, that the app answered a
+// delegated login or reauth with 2xx but without X-Jwt-Issue-Identity: its
+// answer went to the client and nothing was minted, which is what an app
+// that still mints its own tokens does.
+func (h *Issue) warnNoIdentity(route string) {
+	once := &h.noIdentityWarned[0]
+	if route == "reauth" {
+		once = &h.noIdentityWarned[1]
+	}
+	once.Do(func() {
+		h.logger.Warn("the app answered a delegated "+route+" with 2xx but without X-Jwt-Issue-Identity, so its answer went to the client and no token was minted; "+
+			"if the app still mints its own tokens (an unchanged flask-jwt-extended login view), make it answer with X-Jwt-Issue-Identity instead",
+			zap.String("route", route))
+	})
 }
 
 // badUpstream answers 502 when the app's identity or claims cannot be

@@ -82,6 +82,11 @@ func (h *Issue) Validate() error {
 		return fmt.Errorf("jwt_issue: the jwks route %s would publish no key: the jwt app has only HMAC secrets, which are never published; "+
 			"remove the jwks route, or sign with an asymmetric key (private_key, or no key at all for the generated ES256 key)", h.JWKS)
 	}
+	for _, st := range h.FailedStatus {
+		if st < 200 || st > 599 {
+			return fmt.Errorf("jwt_issue: failed_status %d is not an HTTP status of an answer; use statuses such as 401 403 (or 200 and 302 for apps that answer a failed form login so)", st)
+		}
+	}
 	return h.checkCookiePaths()
 }
 

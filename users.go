@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"go.uber.org/zap"
@@ -24,7 +23,7 @@ func loadCredentials(list []User, file, identityClaim string, now func() time.Ti
 	return users.Load(users.Config{
 		Users:    converted,
 		File:     file,
-		Reserved: func(name string) bool { return token.Reserved(name) || name == identityClaim },
+		Reserved: func(name string) bool { return claimSetByModule(name, identityClaim) },
 		Now:      now,
 		Logger:   logger,
 		Schemes:  passwordSchemes,

@@ -466,6 +466,16 @@ func (s *scanner) appendFolded(r rune) {
 	s.keys = utf8.AppendRune(s.keys, foldRune(r))
 }
 
+// Fold returns the folded form of a member name, as Scan compares names:
+// two names are duplicates exactly when their folded forms are equal.
+func Fold(name string) string {
+	s := scanner{}
+	for _, r := range name {
+		s.appendFolded(r)
+	}
+	return string(s.keys)
+}
+
 // foldRune maps r to one representative of the runes it must not be told
 // apart from: those strings.ToLower maps to the same rune, and those
 // bytes.EqualFold (and so encoding/json's field matching) takes as equal.

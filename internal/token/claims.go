@@ -1,5 +1,7 @@
 package token
 
+import "github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
+
 // Token types of the flask-jwt-extended layout.
 const (
 	TypeAccess  = "access"
@@ -21,3 +23,19 @@ var reservedClaims = map[string]bool{
 // Reserved reports whether the minter sets the claim name itself, so that
 // a configured claim may not.
 func Reserved(name string) bool { return reservedClaims[name] }
+
+// foldedReserved are the reserved names folded as strictjson compares
+// member names.
+var foldedReserved = func() map[string]bool {
+	m := make(map[string]bool, len(reservedClaims))
+	for name := range reservedClaims {
+		m[strictjson.Fold(name)] = true
+	}
+	return m
+}()
+
+// CollidesWithReserved reports whether a claim name equals a reserved
+// one up to the case and Unicode folding under which the verifier refuses
+// duplicate names ("Type", "FRESH", "ſub"): a token that carries both is
+// refused with "Duplicate claim names".
+func CollidesWithReserved(name string) bool { return foldedReserved[strictjson.Fold(name)] }
