@@ -23,6 +23,13 @@ var users = map[string]struct{ password, role string }{
 // with X-Jwt-Issue-Identity (and the user's claims) when the password is
 // right, 401 otherwise. The body is the one the client sent.
 func checkCredentials(w http.ResponseWriter, r *http.Request) {
+	// Only jwt_issue's vetted POST carries X-Jwt-Issue-Route: no client
+	// can send an X-Jwt-* header through Caddy, so a call without it did
+	// not come from jwt_issue and gets no answer about a password.
+	if r.Header.Get("X-Jwt-Issue-Route") == "" {
+		http.NotFound(w, r)
+		return
+	}
 	var c struct{ Username, Password string }
 	_ = json.NewDecoder(r.Body).Decode(&c)
 	u, ok := users[c.Username]
