@@ -1,6 +1,7 @@
 package jwtextended
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -8,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // caddyfileBlock matches a fenced caddyfile block of a Markdown file, at
@@ -17,8 +18,10 @@ var caddyfileBlock = regexp.MustCompile("(?sm)^([ \t]*)```caddyfile\n(.*?)^[ \t]
 
 // grammar marks a syntax block (`<path>`, `[<matcher>]`, `on|off`): it
 // describes the grammar and is not meant to adapt; so does an elided one
-// (`...`).
-var grammar = regexp.MustCompile(`<[a-z_|.-]+>|\w\|\w|\.\.\.`)
+// (`...` standing alone, as in `jwt_issue { ... }`). An elided value inside
+// a word, such as the hash in `user alice $2a$14$...`, is not grammar:
+// that block adapts and is checked.
+var grammar = regexp.MustCompile(`<[a-z_|.-]+>|\w\|\w|(?m:(^|\s)\.\.\.(\s|$))`)
 
 // notInThisBuild names modules the docs show that this repository's Caddy
 // does not include; such blocks cannot adapt here.
@@ -27,8 +30,11 @@ var notInThisBuild = regexp.MustCompile(`storage redis`)
 // TestDocsCaddyfilesAdapt adapts every Caddyfile in README.md and docs/*.md
 // (and the examples), as `caddy adapt` would, so that the docs cannot drift
 // from the code: each must adapt without error and be formatted as
-// `caddy fmt` writes it. A snippet that is only a directive is adapted
-// inside a site block. Syntax blocks (with <placeholders>) are skipped.
+// `caddy fmt` writes it (tabs, one space between words and before a
+// comment), checked both on the block itself and through the adapter's
+// "input is not formatted" warning. A snippet that is only a directive is
+// adapted inside a site block. Syntax blocks (with <placeholders>) are
+// skipped.
 func TestDocsCaddyfilesAdapt(t *testing.T) {
 	files, _ := filepath.Glob("docs/*.md")
 	files = append([]string{"README.md"}, files...)
@@ -45,6 +51,10 @@ func TestDocsCaddyfilesAdapt(t *testing.T) {
 				continue
 			}
 			checked++
+			if formatted := caddyfile.Format([]byte(block)); !bytes.Equal(formatted, []byte(block)) {
+				t.Errorf("%s, caddyfile block %d is not formatted as `caddy fmt` writes it (line %d); formatted:\n%s",
+					f, i+1, firstDifference(block, string(formatted)), formatted)
+			}
 			input := block
 			first := strings.TrimSpace(strings.SplitN(strings.TrimSpace(block), "\n", 2)[0])
 			switch {
@@ -53,7 +63,10 @@ func TestDocsCaddyfilesAdapt(t *testing.T) {
 			case strings.HasPrefix(first, "jwt_auth") || strings.HasPrefix(first, "jwt_issue") || strings.HasPrefix(first, "handle") || strings.HasPrefix(first, "route"):
 				input = "example.com {\n" + indent(block) + "}\n"
 			}
-			_, warnings, err := adapter.Adapt([]byte(input), map[string]any{"filename": f})
+			// The filename is Caddy's default, "Caddyfile": a Caddy whose
+			// adapter checks the formatting only of files so named then
+			// still warns; errors name the Markdown file below.
+			_, warnings, err := adapter.Adapt([]byte(input), map[string]any{"filename": "Caddyfile"})
 			if err != nil {
 				t.Errorf("%s, caddyfile block %d does not adapt: %v\n%s", f, i+1, err, block)
 				continue
@@ -77,6 +90,18 @@ func TestDocsCaddyfilesAdapt(t *testing.T) {
 	if checked < 10 {
 		t.Fatalf("only %d Caddyfiles found in the docs", checked)
 	}
+}
+
+// firstDifference returns the first line, counted from 1, where a and b
+// differ.
+func firstDifference(a, b string) int {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range al {
+		if i >= len(bl) || al[i] != bl[i] {
+			return i + 1
+		}
+	}
+	return len(al) + 1
 }
 
 // dedent removes a list item's indentation from each line of a block.
