@@ -125,3 +125,89 @@ func indent(s string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// TestDocsSyntaxMatchesReadme keeps the syntax blocks of docs/*.md (the
+// grammar blocks, with <placeholders>) to the README's, which are the
+// source of truth: a block that opens like one of the README's
+// (`jwt_issue [<matcher>] {`) is that block, unchanged, unless it elides
+// lines with `...`; any other is a part of one README syntax block, each
+// of its lines one of that block's, in the same order (indentation aside,
+// so a nested block such as `jwt { cookie { ... } }` may stand alone).
+func TestDocsSyntaxMatchesReadme(t *testing.T) {
+	readme := syntaxBlocks(t, "README.md")
+	if len(readme) < 3 {
+		t.Fatalf("README.md has %d syntax blocks, want those of the jwt option, jwt_auth and jwt_issue", len(readme))
+	}
+	files, _ := filepath.Glob("docs/*.md")
+	checked := 0
+	for _, f := range files {
+		for i, block := range syntaxBlocks(t, f) {
+			checked++
+			lines := syntaxLines(block)
+			elided := len(lines) != len(strings.Split(strings.TrimSpace(block), "\n"))
+			first := strings.SplitN(block, "\n", 2)[0]
+			var same string
+			for _, r := range readme {
+				if strings.Contains(first, "[<matcher>]") && strings.SplitN(r, "\n", 2)[0] == first {
+					same = r
+				}
+			}
+			switch {
+			case same != "" && !elided:
+				if block != same {
+					t.Errorf("%s, syntax block %d differs from the README's from line %d; the README's:\n%s", f, i+1, firstDifference(block, same), same)
+				}
+			case !partOfAny(lines, readme):
+				t.Errorf("%s, syntax block %d is not a part of a README syntax block (each line one of the block's, in its order):\n%s", f, i+1, block)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no syntax blocks found in docs/*.md")
+	}
+}
+
+// syntaxBlocks returns the grammar blocks among a Markdown file's
+// caddyfile blocks.
+func syntaxBlocks(t *testing.T, path string) []string {
+	t.Helper()
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range caddyfileBlock.FindAllStringSubmatch(string(text), -1) {
+		if block := dedent(m[2], m[1]); grammar.MatchString(block) {
+			out = append(out, block)
+		}
+	}
+	return out
+}
+
+// syntaxLines returns a block's lines without their indentation, leaving
+// out blank lines and the elision `...`.
+func syntaxLines(block string) []string {
+	var out []string
+	for _, l := range strings.Split(block, "\n") {
+		if l = strings.TrimSpace(l); l != "" && l != "..." {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// partOfAny reports whether lines are, in order, lines of one of blocks.
+func partOfAny(lines []string, blocks []string) bool {
+	for _, b := range blocks {
+		of, i := syntaxLines(b), 0
+		for _, l := range of {
+			if i < len(lines) && l == lines[i] {
+				i++
+			}
+		}
+		if i == len(lines) {
+			return true
+		}
+	}
+	return false
+}
