@@ -59,11 +59,13 @@ const (
 )
 
 // TestBrowserCrossOriginCookieFlow runs the README's cookie-mode Caddyfile
-// (with a reauth route, a fresh_required route and a route without CORS
-// headers added) behind a TLS-terminating proxy, and a page on another
-// origin that logs in as an argon2id user and goes through the session in
-// headless Chromium: the browser, not the test, sends the preflights, keeps
-// the cookies, decides which ones the script may read, and sends them.
+// with the jwt option's cors block (with a reauth route, a fresh_required
+// route and a route without CORS headers added) behind a TLS-terminating
+// proxy, and a page on another origin that logs in as an argon2id user and
+// goes through the session in headless Chromium: the browser, not the
+// test, sends the preflights, keeps the cookies, decides which ones the
+// script may read, and sends them. The module answers every preflight;
+// none reaches the upstream.
 func TestBrowserCrossOriginCookieFlow(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("JWT_REQUIRE_BROWSER") == "1" {
@@ -177,32 +179,41 @@ func TestBrowserCrossOriginCookieFlow(t *testing.T) {
 	b.step(`call("GET", "/api/items")`).wantRefused(t, b, "GET /api/items with the logged-out access cookie put back", "Token has been revoked")
 
 	// The browser, not the test, asked before each kind of POST (JSON
-	// body, X-CSRF-TOKEN): one preflight per URL, cached for Max-Age.
+	// body, X-CSRF-TOKEN): one preflight per URL, cached for Max-Age. The
+	// cors block answered them all: the upstream saw none.
 	for _, p := range []string{"/auth/login", "/api/items", "/auth/refresh", "/auth/reauth", "/auth/logout"} {
 		if !proxyLog.saw("OPTIONS", p, spaOrigin) {
 			t.Errorf("the browser sent no preflight to %s; the proxy saw %v", p, proxyLog.all())
 		}
 	}
+	for _, r := range upstream.all() {
+		if r.method == "OPTIONS" {
+			t.Errorf("a preflight reached the upstream: %v", r)
+		}
+	}
 }
 
-// caddyConfig is the README's cookie-mode Caddyfile with the test's ports,
-// secret, origins, argon2id user and upstream, plus what the flow needs
-// beyond it: the trusted proxy, a reauth route, a fresh_required route and
-// a route whose answers lack the CORS headers.
+// caddyConfig is the README's cookie-mode Caddyfile with the cors block,
+// with the test's ports, secret, origins, argon2id user and upstream, plus
+// what the flow needs beyond it: the trusted proxy, a reauth route, a
+// fresh_required route and a route whose answers lack the CORS headers.
 func caddyConfig(t *testing.T, ports testkit.Ports, spaOrigin, upstream string) string {
 	t.Helper()
 	blocks := testkit.DocBlocks(t, "../README.md", "## Cross-origin single-page apps", "caddyfile")
-	if len(blocks) != 2 {
-		t.Fatalf("the section has %d Caddyfiles, want 2 (header mode, cookie mode)", len(blocks))
+	if len(blocks) != 4 {
+		t.Fatalf("the section has %d Caddyfiles, want 4 (header mode, cookie mode; with the cors block, then without)", len(blocks))
 	}
 	block := blocks[1]
+	if !strings.Contains(block, "\t\tcors {") || !strings.Contains(block, "deliver cookie") {
+		t.Fatalf("the section's second Caddyfile is not cookie mode with the cors block:\n%s", block)
+	}
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	for _, r := range [][2]string{
 		{"{\n", "{\n" + ports.Options() + "\tauto_https off\n\tdefault_bind 127.0.0.1\n\tservers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}\n"},
 		{"{env.JWT_SECRET}", hex.EncodeToString(secret)},
 		{"domain app.example", "domain " + parentDomain},
-		{"Access-Control-Allow-Origin https://app.example", "Access-Control-Allow-Origin " + spaOrigin},
+		{"origins https://app.example\n", "origins " + spaOrigin + "\n"},
 		{"api.app.example {", ports.HTTPBase() + " {"},
 		{"users_file /etc/caddy/users", "reauth /auth/reauth\n\t\tuser " + username + " " + argon2idHash(t, password)},
 		{"\thandle /api/* {", fmt.Sprintf("\thandle /api/fresh/* {\n\t\tjwt_auth fresh_required\n\t\treverse_proxy %s\n\t}\n"+
