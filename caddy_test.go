@@ -106,3 +106,8 @@ func (u *upstream) lastRequest(t testing.TB) upstreamRequest {
 	}
 	return u.reqs[len(u.reqs)-1]
 }
+
+// caddyGlobals is a global options block with the option lines of extra
+// (tab-indented, newline-terminated): startCaddy adds the ports and the
+// storage to it.
+func caddyGlobals(extra string) string { return "{\n" + extra + "}\n" }
