@@ -40,6 +40,9 @@ func startCaddy(t testing.TB, caddyfile string, opts ...caddykit.Option) testCad
 // ownStorage gives startCaddy's server a storage folder of the test's own.
 func ownStorage() caddykit.Option { return caddykit.OwnStorage() }
 
+// storageIn puts startCaddy's storage in dir.
+func storageIn(dir string) caddykit.Option { return caddykit.Storage(dir) }
+
 // app is the running config's jwt app, as Caddy provisioned it.
 func (c testCaddy) app(t testing.TB) *App {
 	t.Helper()
