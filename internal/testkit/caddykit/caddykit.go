@@ -101,6 +101,13 @@ func Start(t testing.TB, caddyfileText string, opts ...Option) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Caddy listens with SO_REUSEPORT: while a config replaces another
+	// on the same port, the kernel hands new connections to either
+	// socket, and those queued on the old one are reset when it closes.
+	// So the previous config, if any, goes first, and its sockets with it.
+	if err := stop(p); err != nil {
+		t.Fatal(err)
+	}
 	if err := caddy.Load(cfg, true); err != nil {
 		t.Fatalf("loading the Caddyfile: %v", err)
 	}
@@ -117,9 +124,36 @@ func Start(t testing.TB, caddyfileText string, opts ...Option) *Server {
 	}
 	t.Cleanup(func() {
 		srv.Client.CloseIdleConnections()
-		_ = caddy.Stop()
+		if err := stop(p); err != nil {
+			t.Log(err)
+		}
 	})
 	return srv
+}
+
+// stop stops the running config and the admin endpoint, which outlives
+// caddy.Stop (a config without one stops it, in the background), and
+// waits until nothing listens on p any more.
+func stop(p testkit.Ports) error {
+	_ = caddy.Stop()
+	if err := caddy.Load([]byte(`{"admin":{"disabled":true}}`), true); err != nil {
+		return fmt.Errorf("caddykit: stopping the admin endpoint: %v", err)
+	}
+	_ = caddy.Stop()
+	for _, port := range []int{p.Admin, p.HTTP, p.HTTPS} {
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				break
+			}
+			_ = c.Close()
+			if time.Now().After(deadline) {
+				return fmt.Errorf("caddykit: %s still accepts connections 10s after Caddy stopped", addr)
+			}
+		}
+	}
+	return nil
 }
 
 // Load loads another Caddyfile into the running Caddy, with the options
