@@ -44,13 +44,12 @@ type Server struct {
 	// Client has a cookie jar of its own and dials 127.0.0.1 whatever the
 	// host of the URL, as caddytest's client did.
 	Client *http.Client
-	// Storage is the storage folder the options name: the test process's
-	// {$CADDY_JWT_TEST_STORAGE} unless the test asked for its own.
+	// Storage is the storage folder the test asked for; "" is the test
+	// process's, {$CADDY_JWT_TEST_STORAGE}.
 	Storage string
 }
 
 type options struct {
-	ports   *testkit.Ports
 	storage string
 }
 
@@ -69,17 +68,12 @@ func Storage(dir string) Option {
 	return func(_ testing.TB, o *options) { o.storage = dir }
 }
 
-// WithPorts starts the server on p instead of testkit.SharedPorts.
-func WithPorts(p testkit.Ports) Option {
-	return func(_ testing.TB, o *options) { o.ports = &p }
-}
-
 // Start loads caddyfile into the process's Caddy and stops Caddy at the
 // test's cleanup. The Caddyfile gets, in its global options block (one is
 // added if it has none), every option of Caddyfile below that it does not
 // set itself, so its sites leave their ports out (http://localhost {) and
 // listen on the test's HTTP port; a listener on any other port fails the
-// test. The ports are testkit.SharedPorts unless WithPorts says otherwise.
+// test. The ports are testkit.SharedPorts: tests of one process share them.
 //
 // In-process Caddy is process-wide (one running config): tests that start
 // it must not run in parallel.
@@ -90,9 +84,6 @@ func Start(t testing.TB, caddyfileText string, opts ...Option) *Server {
 		opt(t, &o)
 	}
 	p := testkit.SharedPorts(t)
-	if o.ports != nil {
-		p = *o.ports
-	}
 	text, err := Caddyfile(caddyfileText, p, o.storage)
 	if err != nil {
 		t.Fatal(err)
@@ -118,9 +109,6 @@ func Start(t testing.TB, caddyfileText string, opts ...Option) *Server {
 		Admin:   p.AdminBase(),
 		Client:  newClient(t),
 		Storage: o.storage,
-	}
-	if srv.Storage == "" {
-		srv.Storage = "{$" + testkit.StorageEnv + "}"
 	}
 	t.Cleanup(func() {
 		srv.Client.CloseIdleConnections()
@@ -163,11 +151,7 @@ func stop(p testkit.Ports) error {
 // it: the endpoint is replaced during the load.)
 func (s *Server) Load(t testing.TB, caddyfileText string) error {
 	t.Helper()
-	storage := s.Storage
-	if storage == "{$"+testkit.StorageEnv+"}" {
-		storage = ""
-	}
-	text, err := Caddyfile(caddyfileText, s.Ports, storage)
+	text, err := Caddyfile(caddyfileText, s.Ports, s.Storage)
 	if err != nil {
 		return err
 	}
