@@ -36,7 +36,6 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
@@ -261,27 +260,16 @@ func secCheckUpstreamJWTHeaders(t testing.TB, got http.Header, want map[string]s
 	}
 }
 
-// secStartCaddyfile adapts a Caddyfile (with %PORT% and %STORAGE%
-// substituted) and runs it in-process. It returns the listen address.
-// Caddy's running config is process-wide: callers must not run in
-// parallel. caddytest is not used because it needs fixed ports (admin
-// 2999, http 9080) that other test processes on the machine may hold.
+// secStartCaddyfile is startCaddy for a Caddyfile that spells its own
+// port and storage as %PORT% and %STORAGE% (security_issuer_test.go's):
+// they become startCaddy's HTTP port and a storage folder of the test's
+// own. It returns the listen address. New tests call startCaddy with a
+// port-less Caddyfile.
 func secStartCaddyfile(t testing.TB, caddyfile string) string {
 	t.Helper()
-	port := testkit.FreePort(t)
-	caddyfile = strings.NewReplacer("%PORT%", strconv.Itoa(port), "%STORAGE%", filepath.ToSlash(t.TempDir())).Replace(caddyfile)
-	cfg, warn, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatalf("adapting Caddyfile: %v", err)
-	}
-	for _, w := range warn {
-		t.Logf("Caddyfile warning: %s", w.Message)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	return "127.0.0.1:" + strconv.Itoa(port)
+	dir := t.TempDir()
+	caddyfile = strings.NewReplacer("%PORT%", strconv.Itoa(testkit.SharedPorts(t).HTTP), "%STORAGE%", filepath.ToSlash(dir)).Replace(caddyfile)
+	return startCaddy(t, caddyfile, storageIn(dir)).Addr
 }
 
 // secRawRequest writes a request byte for byte (header names as given,
