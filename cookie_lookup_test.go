@@ -22,7 +22,7 @@ type cookieLookupEnv struct {
 
 func newCookieLookupEnv(t *testing.T, tokenFrom ...string) *cookieLookupEnv {
 	t.Helper()
-	ctx, app, err := provisionTestApp(t, mustJSON(t, &App{Secret: issuerTestSecret, TokenFrom: tokenFrom}), "")
+	ctx, app, err := provisionTestApp(t, mustJSON(t, &App{Secret: fixtureSecret, TokenFrom: tokenFrom}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func newCookieLookupEnv(t *testing.T, tokenFrom ...string) *cookieLookupEnv {
 func (e *cookieLookupEnv) issue(deliver string, tokenFrom ...string) (*Issue, error) {
 	e.t.Helper()
 	h := &Issue{Login: "/login", Refresh: "/refresh", Deliver: []string{deliver}, TokenFrom: tokenFrom,
-		Users: []User{{Name: "alice", Hash: issuerTestHash(e.t)}}}
+		Users: []User{{Name: "alice", Hash: passwordHash(e.t)}}}
 	return h, h.Provision(e.ctx)
 }
 

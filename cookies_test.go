@@ -16,10 +16,10 @@ import (
 
 // cookieTestDo serves r with the trusted-proxy var set as Caddy's server
 // sets it for a request from a trusted_proxies address.
-func cookieTestDo(e *issuerTestEnv, r *http.Request, trusted bool) *httptest.ResponseRecorder {
+func cookieTestDo(e *fixture, r *http.Request, trusted bool) *httptest.ResponseRecorder {
 	e.t.Helper()
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: issuerTestIP, caddyhttp.TrustedProxyVarKey: trusted})
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: fixtureIP, caddyhttp.TrustedProxyVarKey: trusted})
 	w := httptest.NewRecorder()
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(599); return nil })
 	if err := e.h.ServeHTTP(w, r.WithContext(ctx), next); err != nil {
@@ -28,13 +28,13 @@ func cookieTestDo(e *issuerTestEnv, r *http.Request, trusted bool) *httptest.Res
 	return w
 }
 
-func cookieTestLogin(t *testing.T, e *issuerTestEnv) map[string]*http.Cookie {
+func cookieTestLogin(t *testing.T, e *fixture) map[string]*http.Cookie {
 	t.Helper()
-	w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
+	w := e.do(jsonPost("/login", creds("alice", fixturePassword)))
 	if w.Code != 200 {
 		t.Fatalf("login: %d %s", w.Code, w.Body)
 	}
-	return issuerTestCookies(w)
+	return cookiesOf(w)
 }
 
 func cookieTestDeliver(h *Issue) { h.Deliver = []string{"cookie"} }
@@ -43,7 +43,7 @@ func cookieTestDeliver(h *Issue) { h.Deliver = []string{"cookie"} }
 // cookies (no Max-Age, JWT_SESSION_COOKIE's default), SameSite=Lax, no
 // Domain, Secure only over HTTPS.
 func TestCookieDefaults(t *testing.T) {
-	e := issuerTestSetup(t, nil, cookieTestDeliver)
+	e := newFixture(t, withIssuer(cookieTestDeliver))
 	cs := cookieTestLogin(t, e)
 	for name, httpOnly := range map[string]bool{"access_token_cookie": true, "refresh_token_cookie": true, "csrf_access_token": false, "csrf_refresh_token": false} {
 		c := cs[name]
@@ -59,13 +59,13 @@ func TestCookieDefaults(t *testing.T) {
 // TestCookieSettings: every name, path and attribute of the cookie block
 // is used when setting, reading and clearing the cookies.
 func TestCookieSettings(t *testing.T) {
-	e := issuerTestSetup(t, func(a *App) {
+	e := newFixture(t, withApp(func(a *App) {
 		a.Cookie = &CookieConfig{
 			AccessName: "acc", RefreshName: "ref", AccessPath: "/api", RefreshPath: "/auth",
 			Domain: "example.com", SameSite: "strict", Session: new(false),
 			CSRFAccessName: "xa", CSRFRefreshName: "xr", CSRFAccessPath: "/", CSRFRefreshPath: "/auth",
 		}
-	}, cookieTestDeliver)
+	}), withIssuer(cookieTestDeliver))
 	cs := cookieTestLogin(t, e)
 	want := map[string]struct {
 		path     string
@@ -90,12 +90,12 @@ func TestCookieSettings(t *testing.T) {
 	r.Header.Set("X-CSRF-TOKEN", cs["xr"].Value)
 	// refused, naming the configured cookie (the default name is no token here)
 	w0 := e.do(r)
-	issuerTestWantMsg(t, w0, 401, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "ref")`)
+	wantMsg(t, w0, 401, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "ref")`)
 	r = httptest.NewRequest(http.MethodPost, "/refresh", nil)
 	r.AddCookie(&http.Cookie{Name: "ref", Value: cs["ref"].Value})
 	r.Header.Set("X-CSRF-TOKEN", cs["xr"].Value)
 	w := e.do(r)
-	if w.Code != 200 || issuerTestCookies(w)["acc"] == nil {
+	if w.Code != 200 || cookiesOf(w)["acc"] == nil {
 		t.Fatalf("refresh with the configured cookie: %d %s %v", w.Code, w.Body, w.Result().Cookies())
 	}
 	// jwt_auth reads the configured access cookie
@@ -111,7 +111,7 @@ func TestCookieSettings(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("logout: %d %s", w.Code, w.Body)
 	}
-	cleared := issuerTestCookies(w)
+	cleared := cookiesOf(w)
 	for name, wc := range want {
 		c := cleared[name]
 		if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Path != wc.path || c.Domain != "example.com" {
@@ -146,8 +146,8 @@ func TestCookieSecure(t *testing.T) {
 		{"off, HTTPS", "off", true, true, "https", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := issuerTestSetup(t, func(a *App) { a.Cookie = &CookieConfig{Secure: c.secure} }, cookieTestDeliver)
-			r := issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))
+			e := newFixture(t, withApp(func(a *App) { a.Cookie = &CookieConfig{Secure: c.secure} }), withIssuer(cookieTestDeliver))
+			r := jsonPost("/login", creds("alice", fixturePassword))
 			if c.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
@@ -171,7 +171,7 @@ func TestCookieSecure(t *testing.T) {
 // TestCookieSameSiteNone: samesite none is set as None, and refused at
 // load without secure.
 func TestCookieSameSiteNone(t *testing.T) {
-	e := issuerTestSetup(t, func(a *App) { a.Cookie = &CookieConfig{SameSite: "none", Secure: "on"} }, cookieTestDeliver)
+	e := newFixture(t, withApp(func(a *App) { a.Cookie = &CookieConfig{SameSite: "none", Secure: "on"} }), withIssuer(cookieTestDeliver))
 	for n, c := range cookieTestLogin(t, e) {
 		if c.SameSite != http.SameSiteNoneMode || !c.Secure {
 			t.Errorf("%s: %+v", n, c)
@@ -196,7 +196,7 @@ func TestCookieSettingsRefused(t *testing.T) {
 		{CookieConfig{Domain: "a.com; secure"}, "cookie domain"},
 	} {
 		cfg := c.cfg
-		_, _, err := provisionTestApp(t, mustJSON(t, &App{Secret: issuerTestSecret, Cookie: &cfg}), "")
+		_, _, err := provisionTestApp(t, mustJSON(t, &App{Secret: fixtureSecret, Cookie: &cfg}), "")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.cfg, err, c.want)
 		}
@@ -208,9 +208,9 @@ func TestCookieSettingsRefused(t *testing.T) {
 func TestCookiePlaceholders(t *testing.T) {
 	t.Setenv("JWTT_COOKIE", "my_access")
 	t.Setenv("JWTT_SAMESITE", "strict")
-	e := issuerTestSetup(t, func(a *App) {
+	e := newFixture(t, withApp(func(a *App) {
 		a.Cookie = &CookieConfig{AccessName: "{env.JWTT_COOKIE}", SameSite: "{env.JWTT_SAMESITE}"}
-	}, cookieTestDeliver)
+	}), withIssuer(cookieTestDeliver))
 	c := cookieTestLogin(t, e)["my_access"]
 	if c == nil || c.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("cookie %+v", c)
@@ -221,7 +221,7 @@ func TestCookiePlaceholders(t *testing.T) {
 // names; every JSON key has its Caddyfile word; mistakes are refused at
 // adapt time.
 func TestCookieCaddyfile(t *testing.T) {
-	got := settingTestAdapt(t, `jwt {
+	got := caddyfileApp(t, `jwt {
 	cookie {
 		access_name  a
 		refresh_name r

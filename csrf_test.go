@@ -13,14 +13,14 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
-func csrfTestSetup(t *testing.T, c *CSRFConfig) (*issuerTestEnv, map[string]*http.Cookie) {
+func csrfTestSetup(t *testing.T, c *CSRFConfig) (*fixture, map[string]*http.Cookie) {
 	t.Helper()
-	e := issuerTestSetup(t, func(a *App) { a.CSRF = c }, cookieTestDeliver)
+	e := newFixture(t, withApp(func(a *App) { a.CSRF = c }), withIssuer(cookieTestDeliver))
 	return e, cookieTestLogin(t, e)
 }
 
 // csrfTestAuth is jwt_auth's check of a cookie token (token_from cookie).
-func csrfTestAuth(e *issuerTestEnv, r *http.Request, typ string) *authError {
+func csrfTestAuth(e *fixture, r *http.Request, typ string) *authError {
 	_, ae := e.app.authenticate(r, []tokenSource{sourceCookie}, e.app.cookieName(typ), typ)
 	return ae
 }
@@ -48,7 +48,7 @@ func TestCSRFProtectOff(t *testing.T) {
 		t.Fatalf("cookies %v", cs)
 	}
 	for _, n := range []string{"access_token_cookie", "refresh_token_cookie"} {
-		if _, claims := issuerTestDecode(t, cs[n].Value); claims["csrf"] != nil {
+		if _, claims := decodeToken(t, cs[n].Value); claims["csrf"] != nil {
 			t.Errorf("%s carries csrf %v", n, claims["csrf"])
 		}
 	}
@@ -56,12 +56,12 @@ func TestCSRFProtectOff(t *testing.T) {
 		t.Errorf("DELETE without CSRF: %v", ae)
 	}
 	w := e.do(csrfTestReq("POST", "/refresh", cs["refresh_token_cookie"], nil, ""))
-	if w.Code != 200 || len(issuerTestCookies(w)) != 1 {
+	if w.Code != 200 || len(cookiesOf(w)) != 1 {
 		t.Fatalf("refresh without CSRF: %d %s %v", w.Code, w.Body, w.Result().Cookies())
 	}
 	r := csrfTestReq("POST", "/logout", cs["refresh_token_cookie"], nil, "")
 	w = e.do(r)
-	if w.Code != 200 || len(issuerTestCookies(w)) != 2 {
+	if w.Code != 200 || len(cookiesOf(w)) != 2 {
 		t.Fatalf("logout with the refresh cookie alone: %d %s %v", w.Code, w.Body, w.Result().Cookies())
 	}
 }
@@ -81,12 +81,12 @@ func TestCSRFHeaders(t *testing.T) {
 	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, map[string]string{"X-Refresh-CSRF": ca}, ""), token.TypeAccess); ae != errMissingCSRF {
 		t.Errorf("the refresh header for an access token: %v", ae)
 	}
-	issuerTestWantMsg(t, e.do(csrfTestReq("POST", "/refresh", ref, map[string]string{"X-Access-CSRF": cr}, "")), 401, "Missing CSRF token")
+	wantMsg(t, e.do(csrfTestReq("POST", "/refresh", ref, map[string]string{"X-Access-CSRF": cr}, "")), 401, "Missing CSRF token")
 	if w := e.do(csrfTestReq("POST", "/refresh", ref, map[string]string{"X-Refresh-CSRF": cr}, "")); w.Code != 200 {
 		t.Fatalf("refresh with refresh_header: %d %s", w.Code, w.Body)
 	}
 	// logout with the refresh cookie alone takes the refresh header
-	issuerTestWantMsg(t, e.do(csrfTestReq("POST", "/logout", ref, map[string]string{"X-Access-CSRF": cr}, "")), 401, "Missing CSRF token")
+	wantMsg(t, e.do(csrfTestReq("POST", "/logout", ref, map[string]string{"X-Access-CSRF": cr}, "")), 401, "Missing CSRF token")
 	if w := e.do(csrfTestReq("POST", "/logout", ref, map[string]string{"X-Refresh-CSRF": cr}, "")); w.Code != 200 {
 		t.Fatalf("logout with refresh_header: %d %s", w.Code, w.Body)
 	}
@@ -157,7 +157,7 @@ func TestCSRFCheckForm(t *testing.T) {
 	}
 	// the refresh route reads refresh_form_field
 	ref, cr := cs["refresh_token_cookie"], cs["csrf_refresh_token"].Value
-	issuerTestWantMsg(t, e.do(csrfTestReq("POST", "/refresh", ref, form, "_csrf="+cr)), 401, "Missing CSRF token")
+	wantMsg(t, e.do(csrfTestReq("POST", "/refresh", ref, form, "_csrf="+cr)), 401, "Missing CSRF token")
 	if w := e.do(csrfTestReq("POST", "/refresh", ref, form, "_rcsrf="+cr)); w.Code != 200 {
 		t.Fatalf("refresh with the refresh form field: %d %s", w.Code, w.Body)
 	}
@@ -175,7 +175,7 @@ func TestCSRFInCookiesOff(t *testing.T) {
 	if len(cs) != 2 {
 		t.Fatalf("cookies %v", cs)
 	}
-	_, claims := issuerTestDecode(t, cs["access_token_cookie"].Value)
+	_, claims := decodeToken(t, cs["access_token_cookie"].Value)
 	csrf, _ := claims["csrf"].(string)
 	if csrf == "" {
 		t.Fatalf("no csrf claim: %v", claims)
@@ -201,7 +201,7 @@ func TestCSRFSettingsRefused(t *testing.T) {
 		{CSRFConfig{Methods: []string{"POST", "DE LETE"}}, `csrf methods: "DE LETE" is not an HTTP method`},
 	} {
 		cfg := c.cfg
-		_, _, err := provisionTestApp(t, mustJSON(t, &App{Secret: issuerTestSecret, CSRF: &cfg}), "")
+		_, _, err := provisionTestApp(t, mustJSON(t, &App{Secret: fixtureSecret, CSRF: &cfg}), "")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.cfg, err, c.want)
 		}
@@ -212,7 +212,7 @@ func TestCSRFSettingsRefused(t *testing.T) {
 // every JSON key has its Caddyfile word; mistakes are refused at adapt
 // time.
 func TestCSRFCaddyfile(t *testing.T) {
-	got := settingTestAdapt(t, `jwt {
+	got := caddyfileApp(t, `jwt {
 	csrf {
 		protect on
 		header X-CSRF-ACCESS

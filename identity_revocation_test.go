@@ -193,7 +193,7 @@ func TestIdentityRevocationReloadRestartSecondInstance(t *testing.T) {
 // revocation's second has passed, so its token is accepted, while the
 // tokens of before are refused.
 func TestIdentityLoginRightAfterRevocation(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
+	e := newFixture(t, withIssuer())
 	e.app.now = time.Now
 	old := e.login()
 	if err := e.app.revokeIdentity(context.Background(), "alice"); err != nil {
@@ -219,13 +219,13 @@ func TestIdentityLoginRightAfterRevocation(t *testing.T) {
 	t.Logf("the login waited %s", waited)
 }
 
-func idTestLogout(e *issuerTestEnv, access, refresh string) *httptest.ResponseRecorder {
+func idTestLogout(e *fixture, access, refresh string) *httptest.ResponseRecorder {
 	e.t.Helper()
 	body := "{}"
 	if refresh != "" {
 		body = `{"refresh_token": "` + refresh + `"}`
 	}
-	return e.do(issuerTestBearer(issuerTestJSON("/logout", body), access))
+	return e.do(withBearer(jsonPost("/logout", body), access))
 }
 
 // `logout <path> all` ends every login of the user (another device's
@@ -238,7 +238,7 @@ func TestIssueLogoutAll(t *testing.T) {
 			name = "all"
 		}
 		t.Run(name, func(t *testing.T) {
-			e := issuerTestSetup(t, nil, func(h *Issue) { h.LogoutAll = all })
+			e := newFixture(t, withIssuer(func(h *Issue) { h.LogoutAll = all }))
 			phone, laptop := e.login(), e.login()
 			e.clock.Advance(time.Second)
 			w := idTestLogout(e, phone["access_token"].(string), phone["refresh_token"].(string))
@@ -255,7 +255,7 @@ func TestIssueLogoutAll(t *testing.T) {
 				if !revoked || laptopAccess != errRevoked {
 					t.Errorf("another device's access token after logout all: %v (identity revoked %v), want revoked", laptopAccess, revoked)
 				}
-				issuerTestWantMsg(t, laptopRefresh, 401, "Token has been revoked")
+				wantMsg(t, laptopRefresh, 401, "Token has been revoked")
 			} else {
 				if revoked || laptopAccess != nil || laptopRefresh.Code != http.StatusOK {
 					t.Errorf("a plain logout ended another device's login: identity revoked %v, access %v, refresh %d",
@@ -276,10 +276,10 @@ func TestIssueLogoutAll(t *testing.T) {
 // token only. A local token of the same user does.
 func TestIssueLogoutAllForeignToken(t *testing.T) {
 	idp := testkit.Keys()["rsa"]
-	e := issuerTestSetup(t, func(a *App) {
+	e := newFixture(t, withApp(func(a *App) {
 		a.PublicKeys = []KeyFile{{File: testkit.WritePKIX(t, idp.Public()), KID: "idp"}}
-	}, func(h *Issue) { h.LogoutAll = true })
-	now := issuerTestT0.Unix()
+	}), withIssuer(func(h *Issue) { h.LogoutAll = true }))
+	now := fixtureT0.Unix()
 	foreign := func(jti string) string {
 		return testkit.SignToken(t, "RS256", idp, map[string]any{"kid": "idp"}, map[string]any{
 			"sub": "alice", "type": "access", "fresh": false, "jti": jti, "iat": now, "nbf": now, "exp": now + 3600,
@@ -324,12 +324,12 @@ func (idTestFailingIdentityStore) revokeIdentity(context.Context, string) error 
 // A logout all whose identity revocation cannot be stored answers 503,
 // like any logout that cannot be recorded, and revokes nothing else.
 func TestIssueLogoutAllStorageFailureIs503(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.LogoutAll = true })
+	e := newFixture(t, withIssuer(func(h *Issue) { h.LogoutAll = true }))
 	login := e.login()
 	e.app.revoked = idTestFailingIdentityStore{e.app.revoked}
 	w := idTestLogout(e, login["access_token"].(string), login["refresh_token"].(string))
-	issuerTestWantMsg(t, w, 503, "Logout could not be recorded; try again")
-	_, claims := issuerTestDecode(t, login["refresh_token"].(string))
+	wantMsg(t, w, 503, "Logout could not be recorded; try again")
+	_, claims := decodeToken(t, login["refresh_token"].(string))
 	if e.app.revoked.isRevoked(claims["jti"].(string)) {
 		t.Error("a failed logout all revoked the refresh token's jti")
 	}

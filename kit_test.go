@@ -19,15 +19,23 @@ import (
 // provisionTestApp provisions the jwt app of appJSON with file_system
 // storage in storageDir (a new temporary folder when empty). The app's
 // clock can be replaced afterwards (app.now): every part of the app reads
-// it when it needs the time.
+// it when it needs the time. Tests use it through newFixture
+// (fixture_test.go).
 func provisionTestApp(t testing.TB, appJSON []byte, storageDir string) (caddy.Context, *App, error) {
 	t.Helper()
 	if storageDir == "" {
 		storageDir = t.TempDir()
 	}
+	return provisionTestAppIn(t, appJSON, mustJSON(t, map[string]any{"module": "file_system", "root": storageDir}))
+}
+
+// provisionTestAppIn is provisionTestApp with the storage config given as
+// JSON (storageRaw), such as the fault storage of fixture_test.go.
+func provisionTestAppIn(t testing.TB, appJSON, storageRaw []byte) (caddy.Context, *App, error) {
+	t.Helper()
 	cfg := &caddy.Config{
 		AppsRaw:    caddy.ModuleMap{"jwt": appJSON},
-		StorageRaw: mustJSON(t, map[string]any{"module": "file_system", "root": storageDir}),
+		StorageRaw: storageRaw,
 	}
 	ctx, err := caddy.ProvisionContext(cfg)
 	if err != nil {

@@ -268,14 +268,13 @@ func TestMetricsCountingAllocatesNothing(t *testing.T) {
 func TestMetricsCountedOnTheRoutes(t *testing.T) {
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
 	defer down.Close()
-	e := issuerTestSetup(t, func(a *App) { a.JWKSURLs = []string{down.URL} },
-		func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2, MaxPerIP: 100} })
+	e := newFixture(t, withApp(func(a *App) { a.JWKSURLs = []string{down.URL} }), withIssuer(func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2, MaxPerIP: 100} }))
 	login := func(pw string) int {
-		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(issuerTestCreds("alice", pw)))
+		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(creds("alice", pw)))
 		r.Header.Set("Content-Type", "application/json")
 		return e.do(r).Code
 	}
-	if c := login(issuerTestPassword); c != 200 {
+	if c := login(fixturePassword); c != 200 {
 		t.Fatalf("login: %d", c)
 	}
 	for i, want := range []int{401, 401, 429} {

@@ -122,7 +122,7 @@ func TestCheckRoutesWarnsStrippedPrefix(t *testing.T) {
 // both.
 func TestTwoIssuersOnOnePathRefuseToLoad(t *testing.T) {
 	ports := testkit.SharedPorts(t)
-	cfgText := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret %q\n\t}\n", issuerTestSecret)) + fmt.Sprintf(`
+	cfgText := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret %q\n\t}\n", fixtureSecret)) + fmt.Sprintf(`
 %s {
 	jwt_issue {
 		login /login

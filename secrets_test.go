@@ -19,7 +19,7 @@ const (
 )
 
 func secretsTestClaims(typ string) map[string]any {
-	return map[string]any{"sub": "alice", "type": typ, "jti": "j-" + typ, "iat": issuerTestT0.Unix(), "nbf": issuerTestT0.Unix(), "exp": issuerTestT0.Unix() + 600, "fresh": false}
+	return map[string]any{"sub": "alice", "type": typ, "jti": "j-" + typ, "iat": fixtureT0.Unix(), "nbf": fixtureT0.Unix(), "exp": fixtureT0.Unix() + 600, "fresh": false}
 }
 
 func secretsTestSign(t *testing.T, secret, kid, typ string) string {
@@ -35,10 +35,10 @@ func secretsTestSign(t *testing.T, secret, kid, typ string) string {
 // secret and its kid; a refresh token of an earlier secret still
 // refreshes (it was minted here).
 func TestSecretsVerifyAndMint(t *testing.T) {
-	e := issuerTestSetup(t, func(a *App) {
+	e := newFixture(t, withApp(func(a *App) {
 		a.Secret = ""
 		a.Secrets = []SecretKey{{Key: secretsTestNew, KID: "k2"}, {Key: secretsTestOld, KID: "k1"}}
-	}, nil)
+	}), withIssuer())
 	for _, c := range []struct {
 		name, secret, kid string
 		want              *authError
@@ -55,11 +55,11 @@ func TestSecretsVerifyAndMint(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
-	w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
+	w := e.do(jsonPost("/login", creds("alice", fixturePassword)))
 	if w.Code != 200 {
 		t.Fatalf("login %d %s", w.Code, w.Body)
 	}
-	access := issuerTestBody(t, w)["access_token"].(string)
+	access := bodyJSON(t, w)["access_token"].(string)
 	hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(access, ".")[0])
 	if string(hdr) != `{"alg":"HS256","kid":"k2","typ":"JWT"}` {
 		t.Errorf("minted header %s", hdr)
@@ -68,7 +68,7 @@ func TestSecretsVerifyAndMint(t *testing.T) {
 
 	// a refresh token of the earlier secret (no kid, as flask minted it)
 	old := secretsTestSign(t, secretsTestOld, "", token.TypeRefresh)
-	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), old))
+	w = e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), old))
 	if w.Code != 200 {
 		t.Fatalf("refresh with the earlier secret's token: %d %s", w.Code, w.Body)
 	}
@@ -83,7 +83,7 @@ func TestSecretsCaddyfile(t *testing.T) {
 		"jwt {\n\tsecret abc k2\n\tsecret def k1\n}":   `{"secrets":[{"key":"abc","kid":"k2"},{"key":"def","kid":"k1"}]}`,
 		"jwt {\n\tsecret {env.A}\n\tsecret {env.B}\n}": `{"secrets":[{"key":"{env.A}"},{"key":"{env.B}"}]}`,
 	} {
-		if got := string(settingTestAdapt(t, text)); got != want {
+		if got := string(caddyfileApp(t, text)); got != want {
 			t.Errorf("%q adapted to %s, want %s", text, got, want)
 		}
 	}
@@ -99,7 +99,7 @@ func TestSecretsCaddyfile(t *testing.T) {
 func TestSecretsPlaceholders(t *testing.T) {
 	t.Setenv("JWTT_NEW", secretsTestNew)
 	t.Setenv("JWTT_KID", "k2")
-	_, app, err := provisionTestApp(t, settingTestAdapt(t, "jwt {\n\tsecret {env.JWTT_NEW} {env.JWTT_KID}\n\tsecret "+secretsTestOld+"\n}"), "")
+	_, app, err := provisionTestApp(t, caddyfileApp(t, "jwt {\n\tsecret {env.JWTT_NEW} {env.JWTT_KID}\n\tsecret "+secretsTestOld+"\n}"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestAlgorithmVerifyOnlyApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app.now = func() time.Time { return issuerTestT0 }
+	app.now = func() time.Time { return fixtureT0 }
 	claims := secretsTestClaims(token.TypeAccess)
 	ps := testkit.SignToken(t, "PS256", ks["rsa"], map[string]any{"kid": "idp"}, claims)
 	if _, e := app.verify(ps); e != nil {

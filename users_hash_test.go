@@ -36,29 +36,29 @@ func TestUsersArgon2id(t *testing.T) {
 	if err := os.WriteFile(file, []byte("carol:"+argon2idHash(t, "carol-pw")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := issuerTestSetup(t, nil, func(h *Issue) {
+	e := newFixture(t, withIssuer(func(h *Issue) {
 		h.Users = []User{
 			{Name: "alice", Hash: argon2idHash(t, "alice-pw")},
-			{Name: "bob", Hash: issuerTestHash(t)}, // bcrypt
+			{Name: "bob", Hash: passwordHash(t)}, // bcrypt
 		}
 		h.UsersFile = file
-	})
+	}))
 	for _, tc := range []struct {
 		user, password string
 		status         int
 	}{
 		{"alice", "alice-pw", 200}, {"alice", "wrong", 401},
-		{"bob", issuerTestPassword, 200}, {"bob", "wrong", 401},
+		{"bob", fixturePassword, 200}, {"bob", "wrong", 401},
 		{"carol", "carol-pw", 200}, {"carol", "alice-pw", 401},
 		{"nobody", "alice-pw", 401},
 		{"alice", strings.Repeat("a", 200), 401}, // no 72-byte limit for argon2id, still wrong
 	} {
-		w := e.do(issuerTestJSON("/login", issuerTestCreds(tc.user, tc.password)))
+		w := e.do(jsonPost("/login", creds(tc.user, tc.password)))
 		if w.Code != tc.status {
 			t.Errorf("%s/%s: %d %s, want %d", tc.user, tc.password, w.Code, w.Body, tc.status)
 		}
 		if tc.status == 401 {
-			issuerTestWantMsg(t, w, http.StatusUnauthorized, "Bad username or password")
+			wantMsg(t, w, http.StatusUnauthorized, "Bad username or password")
 		}
 	}
 
@@ -74,7 +74,7 @@ func TestUsersArgon2id(t *testing.T) {
 // provisionIssue provisions h on a fresh app, as Caddy would.
 func provisionIssue(t *testing.T, h *Issue) (*Issue, *App, error) {
 	t.Helper()
-	ctx, app, err := provisionTestApp(t, mustJSON(t, &App{Secret: issuerTestSecret}), "")
+	ctx, app, err := provisionTestApp(t, mustJSON(t, &App{Secret: fixtureSecret}), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,20 +25,20 @@ func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
 	}
 }
 func TestUsersFileLoadsAndReloads(t *testing.T) {
-	hash := issuerTestHash(t)
+	hash := passwordHash(t)
 	other := testkit.BcryptHash(t, "second")
 	path := filepath.Join(t.TempDir(), "users")
 	usersTestWrite(t, path, "# users of the test\n\n  alice:"+hash+"  \n", time.Unix(1000, 0))
 
-	e := issuerTestSetup(t, nil, func(h *Issue) {
+	e := newFixture(t, withIssuer(func(h *Issue) {
 		h.Users = nil
 		h.UsersFile = path
 		h.Throttle = &ThrottleConfig{Disabled: true}
-	})
+	}))
 	login := func(user, pw string) int {
-		return e.do(issuerTestJSON("/login", issuerTestCreds(user, pw))).Code
+		return e.do(jsonPost("/login", creds(user, pw))).Code
 	}
-	if c := login("alice", issuerTestPassword); c != 200 {
+	if c := login("alice", fixturePassword); c != 200 {
 		t.Fatalf("user from users_file: %d", c)
 	}
 
@@ -46,14 +46,14 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(2000, 0))
 	// within the check interval the old users stay (no stat per login)
 	e.clock.Advance(time.Second)
-	if c := login("alice", issuerTestPassword); c != 200 {
+	if c := login("alice", fixturePassword); c != 200 {
 		t.Errorf("reloaded before the check interval: %d", c)
 	}
 	e.clock.Advance(users.FileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("new user not picked up: %d", c)
 	}
-	if c := login("alice", issuerTestPassword); c != 401 {
+	if c := login("alice", fixturePassword); c != 401 {
 		t.Errorf("removed user still logs in: %d", c)
 	}
 
@@ -64,8 +64,8 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	refresh := e.login()["refresh_token"].(string)
 	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(4000, 0))
 	e.clock.Advance(users.FileCheckInterval)
-	w := e.do(issuerTestBearer(usersTestPost("/refresh"), refresh))
-	issuerTestWantMsg(t, w, 401, "User not found")
+	w := e.do(withBearer(usersTestPost("/refresh"), refresh))
+	wantMsg(t, w, 401, "User not found")
 
 	// a broken file keeps the users that were loaded
 	usersTestWrite(t, path, "bob:not-a-hash\n", time.Unix(5000, 0))
@@ -96,19 +96,19 @@ func TestUsersUnknownUserTimesLikeWrongPassword(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing check")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(issuerTestPassword), 8)
+	hash, err := bcrypt.GenerateFromPassword([]byte(fixturePassword), 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := issuerTestSetup(t, nil, func(h *Issue) {
+	e := newFixture(t, withIssuer(func(h *Issue) {
 		h.Users = []User{{Name: "alice", Hash: string(hash)}}
 		h.Throttle = &ThrottleConfig{Disabled: true}
-	})
+	}))
 	const n = 15
 	var unknown, wrong, right []time.Duration
 	measure := func(user, pw string, want int) time.Duration {
 		start := time.Now()
-		w := e.do(issuerTestJSON("/login", issuerTestCreds(user, pw)))
+		w := e.do(jsonPost("/login", creds(user, pw)))
 		d := time.Since(start)
 		if w.Code != want {
 			t.Fatalf("%s: status %d, want %d", user, w.Code, want)
@@ -118,7 +118,7 @@ func TestUsersUnknownUserTimesLikeWrongPassword(t *testing.T) {
 	for i := 0; i < n; i++ {
 		unknown = append(unknown, measure("mallory", "guess", 401))
 		wrong = append(wrong, measure("alice", "guess", 401))
-		right = append(right, measure("alice", issuerTestPassword, 200))
+		right = append(right, measure("alice", fixturePassword, 200))
 	}
 	mu, mw, mr := usersTestMedian(unknown), usersTestMedian(wrong), usersTestMedian(right)
 	t.Logf("median login time: unknown user %v, wrong password %v, right password %v", mu, mw, mr)

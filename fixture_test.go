@@ -1,0 +1,790 @@
+package jwtextended
+
+// The root package's one unit-test fixture. newFixture(t, options...)
+// provisions the jwt app the way Caddy does at load (provisionTestApp,
+// kit_test.go), in a storage folder of its own, and gives the test:
+//
+//   - f.app, the provisioned *App, and f.ctx, its caddy.Context (handlers
+//     provisioned there bind to f.app, as in a real config);
+//   - f.clock, a testkit.Clock at fixtureT0 that is the app's clock;
+//   - f.key, the app's HS256 secret (fixtureSecret unless the config
+//     names another);
+//   - one token minter independent of the module (testkit.SignToken):
+//     f.token(claims), f.claims/f.access for an ordinary access token at
+//     the clock's time, f.signed for another algorithm or key;
+//   - f.auth / f.issue: jwt_auth and jwt_issue handlers provisioned and
+//     validated in f.ctx, from JSON or a struct;
+//   - f.serve(h, r): one request through either handler, with a replacer
+//     and Caddy's client IP in the context, and a recording next handler
+//     (what it saw is in served.next); f.do(r) is f.serve through the
+//     fixture's own issuer (withIssuer).
+//
+// The app config is JSON: fixtureSecret, then withAppJSON options merged in
+// (a null value removes a field), then withApp mutations. Give number and
+// duration fields as JSON ("access_ttl": "5m"), not as Go values: their
+// Go types are not part of the tests' contract.
+//
+// Each fixture is independent of every other (its own storage folder,
+// clock and Caddy context), so tests that only use fixtures can run in
+// parallel.
+//
+// The calls into the app's internals that tests make (authenticate,
+// revoke, the revocation store) go through fixture methods, so that a
+// change to those internals is fixed here once.
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+const (
+	// fixtureSecret is the app's HS256 secret unless a test sets another.
+	fixtureSecret = "issuer-test-secret-0123456789abcdef-0123456789"
+	// fixturePassword is the password of the default issuer's user alice.
+	fixturePassword = "correct horse battery staple"
+	// fixtureIP is the client IP f.serve puts in the request context.
+	fixtureIP = "192.0.2.10"
+	// nextStatus and nextBody are what the recording next handler answers
+	// (a status neither handler writes), unless withUpstream says other.
+	nextStatus = 299
+	nextBody   = "next"
+)
+
+// fixtureT0 is where every fixture's clock starts.
+var fixtureT0 = time.Unix(1_800_000_000, 0)
+
+// fixture is a provisioned app and what a unit test does with it.
+type fixture struct {
+	t     testing.TB
+	ctx   caddy.Context
+	app   *App
+	clock *testkit.Clock
+	key   []byte // the app's HS256 secret
+	dir   string // the storage folder (file_system, or under the fault storage)
+	// faults is the app's storage with faultyStorage, else nil.
+	faults *testkit.Storage
+	// reg is the metrics registry of the app's Caddy context.
+	reg *prometheus.Registry
+	// h is the issuer of withIssuer, what f.do serves through.
+	h *Issue
+
+	upStatus int
+	upBody   string
+}
+
+// fixtureConfig is what the options set.
+type fixtureConfig struct {
+	app      map[string]any
+	mutate   []func(*App)
+	dir      string
+	faulty   bool
+	issue    []func(*Issue)
+	issuer   bool
+	upStatus int
+	upBody   string
+	realTime bool
+}
+
+type fixtureOption func(*fixtureConfig)
+
+// withAppJSON merges the fields of a JSON object into the app config; a null
+// value removes the field.
+func withAppJSON(obj string) fixtureOption {
+	return func(c *fixtureConfig) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(obj), &m); err != nil {
+			panic(fmt.Sprintf("appJSON(%s): %v", obj, err))
+		}
+		testkit.ApplyOverrides(c.app, m)
+	}
+}
+
+// appConfig makes raw (a JSON object, such as caddyfileApp's) the whole
+// app config, in place of the default secret; later options change it.
+func appConfig(raw []byte) fixtureOption {
+	return func(c *fixtureConfig) {
+		c.app = map[string]any{}
+		if err := json.Unmarshal(raw, &c.app); err != nil {
+			panic(fmt.Sprintf("appConfig(%s): %v", raw, err))
+		}
+	}
+}
+
+// caddyfileApp adapts a `jwt { ... }` global option to the app's JSON, as
+// the Caddyfile adapter does.
+func caddyfileApp(t testing.TB, text string) json.RawMessage {
+	t.Helper()
+	v, err := parseGlobalOption(caddyfile.NewTestDispenser(text), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(httpcaddyfile.App).Value
+}
+
+// caddyfileIssue adapts a jwt_issue directive to the handler's JSON, as
+// the adapter does, for f.issue or f.tryIssue.
+func caddyfileIssue(t testing.TB, text string) []byte {
+	t.Helper()
+	var parsed Issue
+	if err := parsed.UnmarshalCaddyfile(caddyfile.NewTestDispenser(text)); err != nil {
+		t.Fatal(err)
+	}
+	return mustJSON(t, &parsed)
+}
+
+// appFields merges fields into the app config, as withAppJSON does.
+func appFields(m map[string]any) fixtureOption {
+	return func(c *fixtureConfig) { testkit.ApplyOverrides(c.app, m) }
+}
+
+// withApp changes the app config as a Go value after the JSON options,
+// for fields whose Go type is stable (strings, lists, sub-structs). A nil
+// mut does nothing.
+func withApp(mut func(*App)) fixtureOption {
+	return func(c *fixtureConfig) {
+		if mut != nil {
+			c.mutate = append(c.mutate, mut)
+		}
+	}
+}
+
+// inStorage puts the app's file_system storage in dir, so that two
+// fixtures can share it (a reload, a second instance) or a test can look
+// at what is stored.
+func inStorage(dir string) fixtureOption { return func(c *fixtureConfig) { c.dir = dir } }
+
+// faultyStorage makes the app's storage a testkit.Storage on a folder of
+// its own (through the jwt_test_faults storage module), as f.faults, so
+// the test can make it fail: f.failStores(err).
+func faultyStorage() fixtureOption { return func(c *fixtureConfig) { c.faulty = true } }
+
+// withIssuer provisions the fixture's own jwt_issue handler, f.h: the
+// four routes /login, /refresh, /reauth, /logout and user alice (password
+// fixturePassword, claims role admin), changed by mods (nil ones skipped).
+func withIssuer(mods ...func(*Issue)) fixtureOption {
+	return func(c *fixtureConfig) {
+		c.issuer = true
+		for _, m := range mods {
+			if m != nil {
+				c.issue = append(c.issue, m)
+			}
+		}
+	}
+}
+
+// withUpstream makes the recording next handler answer status and body.
+func withUpstream(status int, body string) fixtureOption {
+	return func(c *fixtureConfig) { c.upStatus, c.upBody = status, body }
+}
+
+// wallClock leaves the app on the real clock (f.clock is then unused).
+func wallClock() fixtureOption { return func(c *fixtureConfig) { c.realTime = true } }
+
+// newFixture provisions an app with opts and fails the test if it cannot.
+func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
+	t.Helper()
+	f, err := tryFixture(t, opts...)
+	if err != nil {
+		t.Fatalf("provisioning the jwt app: %v", err)
+	}
+	return f
+}
+
+// tryFixture is newFixture for tests of provisioning errors: the error is
+// returned, and the fixture is nil then.
+func tryFixture(t testing.TB, opts ...fixtureOption) (*fixture, error) {
+	t.Helper()
+	c := &fixtureConfig{app: map[string]any{"secret": fixtureSecret}, upStatus: nextStatus, upBody: nextBody}
+	for _, o := range opts {
+		o(c)
+	}
+	appJSON := mustJSON(t, c.app)
+	if len(c.mutate) > 0 {
+		var a App
+		if err := json.Unmarshal(appJSON, &a); err != nil {
+			t.Fatalf("app config %s: %v", appJSON, err)
+		}
+		for _, m := range c.mutate {
+			m(&a)
+		}
+		appJSON = mustJSON(t, &a)
+	}
+	dir := c.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	storage := json.RawMessage(mustJSON(t, map[string]any{"module": "file_system", "root": dir}))
+	var faults *testkit.Storage
+	if c.faulty {
+		faults = testkit.NewStorage(t, dir, "fixture")
+		storage = mustJSON(t, map[string]any{"module": "jwt_test_faults", "name": registerFaults(t, faults)})
+	}
+	ctx, app, err := provisionTestAppIn(t, appJSON, storage)
+	if err != nil {
+		return nil, err
+	}
+	f := &fixture{
+		t: t, ctx: ctx, app: app, clock: testkit.NewClock(fixtureT0), dir: dir, faults: faults,
+		reg: ctx.GetMetricsRegistry(), upStatus: c.upStatus, upBody: c.upBody,
+	}
+	f.key = []byte(app.Secret)
+	if !c.realTime {
+		app.now = f.clock.Now
+	}
+	app.logger = zap.NewNop()
+	if c.issuer {
+		h := defaultIssue(t)
+		for _, m := range c.issue {
+			m(h)
+		}
+		f.h = f.issue(h)
+	}
+	return f, nil
+}
+
+// passwordHash is a bcrypt hash of fixturePassword at the minimum cost.
+func passwordHash(t testing.TB) string { return testkit.BcryptHash(t, fixturePassword) }
+
+// defaultIssue is the issuer of withIssuer before its mods.
+func defaultIssue(t testing.TB) *Issue {
+	return &Issue{
+		Login: "/login", Refresh: "/refresh", Reauth: "/reauth", Logout: "/logout",
+		Users: []User{{Name: "alice", Hash: passwordHash(t), Claims: map[string]any{"role": "admin"}}},
+	}
+}
+
+// again provisions a second app on the same storage folder with opts (a
+// reload, or a second instance sharing storage); its clock is f's.
+func (f *fixture) again(opts ...fixtureOption) *fixture {
+	f.t.Helper()
+	g := newFixture(f.t, append([]fixtureOption{inStorage(f.dir)}, opts...)...)
+	g.clock = f.clock
+	g.app.now = f.clock.Now
+	return g
+}
+
+// ---- handlers
+
+// handlerConfig decodes cfg (nil, a JSON string or []byte, a value or a
+// pointer of type T) into a fresh *T.
+func handlerConfig[T any](t testing.TB, cfg any) *T {
+	t.Helper()
+	switch c := cfg.(type) {
+	case nil:
+		return new(T)
+	case *T:
+		if c == nil {
+			return new(T)
+		}
+		return c
+	case T:
+		return &c
+	case string:
+		return handlerConfig[T](t, []byte(c))
+	case []byte:
+		h := new(T)
+		if err := json.Unmarshal(c, h); err != nil {
+			t.Fatalf("handler config %s: %v", c, err)
+		}
+		return h
+	}
+	t.Fatalf("handler config of type %T", cfg)
+	return nil
+}
+
+// auth is a jwt_auth handler of cfg (nil, JSON, Auth or *Auth),
+// provisioned and validated in f.ctx; it fails the test on an error.
+func (f *fixture) auth(cfg any) *Auth {
+	f.t.Helper()
+	h, err := f.tryAuth(cfg)
+	if err != nil {
+		f.t.Fatalf("jwt_auth: %v", err)
+	}
+	return h
+}
+
+// tryAuth is auth that returns the Provision or Validate error.
+func (f *fixture) tryAuth(cfg any) (*Auth, error) {
+	f.t.Helper()
+	h := handlerConfig[Auth](f.t, cfg)
+	if err := h.Provision(f.ctx); err != nil {
+		return h, err
+	}
+	return h, h.Validate()
+}
+
+// issue is a jwt_issue handler of cfg (nil, JSON, Issue or *Issue),
+// provisioned and validated in f.ctx; it fails the test on an error.
+func (f *fixture) issue(cfg any) *Issue {
+	f.t.Helper()
+	h, err := f.tryIssue(cfg)
+	if err != nil {
+		f.t.Fatalf("jwt_issue: %v", err)
+	}
+	return h
+}
+
+// tryIssue is issue that returns the Provision or Validate error.
+func (f *fixture) tryIssue(cfg any) (*Issue, error) {
+	f.t.Helper()
+	h, err := f.provisionIssue(cfg)
+	if err != nil {
+		return h, err
+	}
+	return h, h.Validate()
+}
+
+// provisionIssue is a jwt_issue handler of cfg after Provision alone, and
+// Provision's error.
+func (f *fixture) provisionIssue(cfg any) (*Issue, error) {
+	f.t.Helper()
+	h := handlerConfig[Issue](f.t, cfg)
+	return h, h.Provision(f.ctx)
+}
+
+// ---- serving
+
+// nextSaw is the recording next handler: it records the request it got
+// and answers status and body (nextStatus "next" when status is 0).
+type nextSaw struct {
+	called bool
+	req    *http.Request
+	header http.Header // a copy of the request header it got
+
+	status int
+	body   string
+}
+
+func (n *nextSaw) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	n.called, n.req, n.header = true, r, r.Header.Clone()
+	status, body := n.status, n.body
+	if status == 0 {
+		status, body = nextStatus, nextBody
+	}
+	w.WriteHeader(status)
+	_, err := w.Write([]byte(body))
+	return err
+}
+
+// served is what one ServeHTTP call produced.
+type served struct {
+	rec  *httptest.ResponseRecorder
+	next *nextSaw
+	repl *caddy.Replacer
+	err  error // ServeHTTP's error
+}
+
+// serve is f.serve for a handler of a fixture without withUpstream: the
+// next handler answers nextStatus "next".
+func serve(h caddyhttp.MiddlewareHandler, r *http.Request) *served {
+	return (&fixture{upStatus: nextStatus, upBody: nextBody}).serve(h, r)
+}
+
+// serve runs r through h (either handler) from fixtureIP, with a
+// replacer in the context as Caddy's server puts, and a next handler that
+// records the request and answers nextStatus "next" (or withUpstream's).
+// It is safe to call from any goroutine.
+func (f *fixture) serve(h caddyhttp.MiddlewareHandler, r *http.Request) *served {
+	return f.serveFrom(fixtureIP, h, r)
+}
+
+// serveFrom is serve from client IP ip.
+func (f *fixture) serveFrom(ip string, h caddyhttp.MiddlewareHandler, r *http.Request) *served {
+	s := &served{next: &nextSaw{status: f.upStatus, body: f.upBody}}
+	s.rec, s.repl, s.err = f.serveNext(ip, h, r, s.next)
+	return s
+}
+
+// serveNext runs r through h from ip with next as the next handler.
+func (f *fixture) serveNext(ip string, h caddyhttp.MiddlewareHandler, r *http.Request, next caddyhttp.Handler) (*httptest.ResponseRecorder, *caddy.Replacer, error) {
+	repl := caddy.NewReplacer()
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: ip})
+	w := httptest.NewRecorder()
+	err := h.ServeHTTP(w, r.WithContext(ctx), next)
+	return w, repl, err
+}
+
+// do serves r through the fixture's issuer (withIssuer) and fails the
+// test if ServeHTTP returns an error.
+func (f *fixture) do(r *http.Request) *httptest.ResponseRecorder {
+	f.t.Helper()
+	return f.doFrom(fixtureIP, r)
+}
+
+// doFrom is do from client IP ip.
+func (f *fixture) doFrom(ip string, r *http.Request) *httptest.ResponseRecorder {
+	f.t.Helper()
+	if f.h == nil {
+		f.t.Fatal("fixture: do without withIssuer")
+	}
+	s := f.serveFrom(ip, f.h, r)
+	if s.err != nil {
+		f.t.Fatalf("ServeHTTP returned %v", s.err)
+	}
+	return s.rec
+}
+
+// doNext serves r through the fixture's issuer with app as the next
+// handler, and returns the response and ServeHTTP's error.
+func (f *fixture) doNext(r *http.Request, app caddyhttp.Handler) (*httptest.ResponseRecorder, error) {
+	w, _, err := f.serveNext(fixtureIP, f.h, r, app)
+	return w, err
+}
+
+// login logs alice in through the fixture's issuer and returns the body.
+func (f *fixture) login() map[string]any {
+	f.t.Helper()
+	w := f.do(jsonPost("/login", creds("alice", fixturePassword)))
+	if w.Code != http.StatusOK {
+		f.t.Fatalf("login: status %d body %s", w.Code, w.Body.String())
+	}
+	return bodyJSON(f.t, w)
+}
+
+// refresh posts tok as a bearer token to the issuer's /refresh.
+func (f *fixture) refresh(tok string) *httptest.ResponseRecorder {
+	f.t.Helper()
+	return f.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
+}
+
+// ---- tokens: testkit's minter, never the module's
+
+// token is an HS256 token of claims signed with f.key; header adds to or
+// (with nil values) removes from {"alg":"HS256","typ":"JWT"}.
+func (f *fixture) token(claims map[string]any, header ...map[string]any) string {
+	f.t.Helper()
+	return f.signed("HS256", f.key, claims, header...)
+}
+
+// signed is token with another algorithm and key (see testkit.SignToken).
+func (f *fixture) signed(alg string, key any, claims map[string]any, header ...map[string]any) string {
+	f.t.Helper()
+	var hdr map[string]any
+	if len(header) > 0 {
+		hdr = header[0]
+	}
+	return testkit.SignToken(f.t, alg, key, hdr, claims)
+}
+
+// raw signs raw header and payload JSON with f.key (HS256), for tokens a
+// claims map cannot express.
+func (f *fixture) raw(header, payload string) string {
+	f.t.Helper()
+	return testkit.SignRaw(f.t, "HS256", f.key, []byte(header), []byte(payload))
+}
+
+// claims are a valid access token's claims at the clock's time (alice,
+// jti-alice-1, issued a minute ago, ten minutes left), with overrides
+// applied; a nil override deletes the claim.
+func (f *fixture) claims(overrides map[string]any) map[string]any {
+	now := f.clock.Now().Unix()
+	c := map[string]any{
+		"sub": "alice", "type": "access", "fresh": false, "jti": "jti-alice-1",
+		"iat": now - 60, "nbf": now - 60, "exp": now + 600,
+	}
+	testkit.ApplyOverrides(c, overrides)
+	return c
+}
+
+// fixtureKey is fixtureSecret as a key.
+var fixtureKey = []byte(fixtureSecret)
+
+// accessClaims and accessToken are f.claims and f.access of a fixture
+// with the default key whose clock is at fixtureT0, for tables built
+// before the fixture.
+func accessClaims(overrides map[string]any) map[string]any {
+	return (&fixture{clock: testkit.NewClock(fixtureT0)}).claims(overrides)
+}
+
+func accessToken(t testing.TB, overrides map[string]any) string {
+	t.Helper()
+	return (&fixture{t: t, clock: testkit.NewClock(fixtureT0), key: fixtureKey}).access(overrides)
+}
+
+// access is f.token(f.claims(overrides)).
+func (f *fixture) access(overrides map[string]any) string {
+	f.t.Helper()
+	return f.token(f.claims(overrides))
+}
+
+// decodeToken checks a token the app minted, with fixtureSecret,
+// independently of the module, and returns its header and claims.
+func decodeToken(t testing.TB, raw string) (map[string]any, map[string]any) {
+	t.Helper()
+	return decodeHS256(t, []byte(fixtureSecret), raw)
+}
+
+// decodeHS256 checks an HS256 token with key independently of the module
+// (crypto/hmac over the signing input) and returns its header and claims,
+// numbers as json.Number.
+func decodeHS256(t testing.TB, key []byte, raw string) (map[string]any, map[string]any) {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q has %d segments", raw, len(parts))
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(parts[0] + "." + parts[1]))
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil || !hmac.Equal(sig, mac.Sum(nil)) {
+		t.Fatalf("token signature does not verify with the configured secret")
+	}
+	dec := func(s string) map[string]any {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatalf("segment is not base64url: %v", err)
+		}
+		var m map[string]any
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
+			t.Fatalf("segment is not a JSON object: %v", err)
+		}
+		return m
+	}
+	return dec(parts[0]), dec(parts[1])
+}
+
+// ---- the app's internals, in one place
+
+// authenticate checks a token in the Authorization header the way
+// jwt_auth does, wanting type want.
+func (f *fixture) authenticate(tok, want string) *authError {
+	return authenticateBearer(f.app, tok, want)
+}
+
+// authenticateBearer is authenticate for an app that is not a fixture's.
+func authenticateBearer(a *App, tok, want string) *authError {
+	r := httptest.NewRequest(http.MethodGet, "/x", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	_, ae := a.authenticate(r, []tokenSource{sourceHeader}, accessCookieName, want)
+	return ae
+}
+
+// authenticateIn checks r's token from sources (the cookie named
+// cookieName) the way jwt_auth does.
+func (f *fixture) authenticateIn(r *http.Request, sources []tokenSource, cookieName, want string) (*token.Verified, *authError) {
+	return f.app.authenticate(r, sources, cookieName, want)
+}
+
+// authenticateCookie checks r's token from the cookie of type typ.
+func (f *fixture) authenticateCookie(r *http.Request, typ string) *authError {
+	_, ae := f.app.authenticate(r, []tokenSource{sourceCookie}, f.app.cookieName(typ), typ)
+	return ae
+}
+
+// revoke records jti as revoked until exp in the app's store.
+func (f *fixture) revoke(jti string, exp time.Time) error {
+	return f.app.revoked.revoke(context.Background(), jti, exp)
+}
+
+// isRevoked reports whether the app's store has jti revoked.
+func (f *fixture) isRevoked(jti string) bool { return f.app.revoked.isRevoked(jti) }
+
+// failStores makes every Store of the app's faultyStorage fail with err
+// (nil: succeed again), so what the app writes cannot be recorded.
+func (f *fixture) failStores(err error) {
+	if f.faults == nil {
+		f.t.Fatal("fixture: failStores without faultyStorage")
+	}
+	f.faults.Set(func(s *testkit.Storage) { s.FailStore = err })
+}
+
+// revocations is the app's storage-backed revocation store.
+func (f *fixture) revocations() *storageRevocations { return revocationsOf(f.app) }
+
+// revocationsOf is the storage-backed revocation store of a.
+func revocationsOf(a *App) *storageRevocations { return a.revoked.(*storageRevocations) }
+
+// ---- the fault-injecting storage module
+
+func init() { caddy.RegisterModule(faultStorageModule{}) }
+
+// faultStorages are the testkit.Storage values tests registered, by name.
+var (
+	faultStorages sync.Map // name -> *testkit.Storage
+	faultSeq      atomic.Int64
+)
+
+// registerFaults makes s reachable by the jwt_test_faults storage module
+// under a name of its own, until the end of the test.
+func registerFaults(t testing.TB, s *testkit.Storage) string {
+	name := fmt.Sprintf("faults-%d", faultSeq.Add(1))
+	faultStorages.Store(name, s)
+	t.Cleanup(func() { faultStorages.Delete(name) })
+	return name
+}
+
+// faultStorageModule is caddy.storage.jwt_test_faults: the Caddy storage
+// whose config names a testkit.Storage a test registered (withFaults).
+type faultStorageModule struct {
+	Name string `json:"name"`
+}
+
+func (faultStorageModule) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "caddy.storage.jwt_test_faults", New: func() caddy.Module { return new(faultStorageModule) }}
+}
+
+func (m *faultStorageModule) CertMagicStorage() (certmagic.Storage, error) {
+	s, ok := faultStorages.Load(m.Name)
+	if !ok {
+		return nil, errors.New("jwt_test_faults: no storage " + m.Name)
+	}
+	return s.(*testkit.Storage), nil
+}
+
+var _ caddy.StorageConverter = (*faultStorageModule)(nil)
+
+// ---- requests and responses
+
+// jsonPost is a POST of body as application/json.
+func jsonPost(path, body string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+// formPost is a POST of v as a form.
+func formPost(path string, v url.Values) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(v.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return r
+}
+
+// creds is a login body.
+func creds(user, pw string) string {
+	b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
+	return string(b)
+}
+
+// withBearer sets Authorization: Bearer tok on r and returns r.
+func withBearer(r *http.Request, tok string) *http.Request {
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return r
+}
+
+// bearerGet is a GET of http://example.com/api with Authorization: Bearer tok.
+func bearerGet(tok string) *http.Request {
+	return withBearer(httptest.NewRequest(http.MethodGet, "http://example.com/api", nil), tok)
+}
+
+// bodyJSON decodes a JSON object response body, numbers as json.Number.
+func bodyJSON(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
+	t.Helper()
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(w.Body.Bytes()))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("response body %q is not a JSON object: %v", w.Body.String(), err)
+	}
+	return m
+}
+
+// wantMsg checks a refusal: status, JSON content type and msg.
+func wantMsg(t testing.TB, w *httptest.ResponseRecorder, status int, msg string) {
+	t.Helper()
+	if w.Code != status {
+		t.Fatalf("status %d, want %d (body %s)", w.Code, status, w.Body.String())
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	if got := bodyJSON(t, w)["msg"]; got != msg {
+		t.Errorf("msg %q, want %q", got, msg)
+	}
+}
+
+// jsonNum is a json.Number that must be an integer.
+func jsonNum(t testing.TB, v any) int64 {
+	t.Helper()
+	n, ok := v.(json.Number)
+	if !ok {
+		t.Fatalf("%v (%T) is not a JSON number", v, v)
+	}
+	i, err := n.Int64()
+	if err != nil {
+		t.Fatalf("%v is not an integer", v)
+	}
+	return i
+}
+
+// uuidV4 matches a random UUID.
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// cookiesOf indexes a response's Set-Cookie by name.
+func cookiesOf(w *httptest.ResponseRecorder) map[string]*http.Cookie {
+	out := map[string]*http.Cookie{}
+	for _, c := range w.Result().Cookies() {
+		out[c.Name] = c
+	}
+	return out
+}
+
+// refusalBody is the exact refusal body {"msg": msg}: JSON without HTML
+// escaping.
+func refusalBody(msg string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]string{"msg": msg})
+	return strings.TrimSuffix(buf.String(), "\n")
+}
+
+// The challenges of jwt_auth's refusals.
+const (
+	challengeNoToken  = "Bearer"
+	challengeBadToken = `Bearer error="invalid_token"`
+)
+
+// wantRefused checks a refusal written by jwt_auth: status, exact body,
+// Content-Type, the challenge, and that the next handler was not called.
+// challenge "" means no WWW-Authenticate header (403).
+func wantRefused(t testing.TB, res *served, status int, msg, challenge string) {
+	t.Helper()
+	if res.err != nil {
+		t.Fatalf("ServeHTTP returned error %v; want a written refusal", res.err)
+	}
+	if res.next.called {
+		t.Errorf("next handler was called on a refused request")
+	}
+	if res.rec.Code != status {
+		t.Errorf("status = %d, want %d", res.rec.Code, status)
+	}
+	if got, want := res.rec.Body.String(), refusalBody(msg); got != want {
+		t.Errorf("body = %s, want %s", got, want)
+	}
+	if ct := res.rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	if got := res.rec.Header().Values("WWW-Authenticate"); challenge == "" && len(got) != 0 {
+		t.Errorf("WWW-Authenticate = %q, want none", got)
+	} else if challenge != "" && (len(got) != 1 || got[0] != challenge) {
+		t.Errorf("WWW-Authenticate = %q, want %q", got, challenge)
+	}
+}
