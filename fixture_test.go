@@ -95,6 +95,7 @@ type fixture struct {
 
 	upStatus int
 	upBody   string
+	realTime bool // wallClock
 }
 
 // fixtureConfig is what the options set.
@@ -250,7 +251,7 @@ func tryFixture(t testing.TB, opts ...fixtureOption) (*fixture, error) {
 	}
 	f := &fixture{
 		t: t, ctx: ctx, app: app, clock: testkit.NewClock(fixtureT0), dir: dir, faults: faults,
-		reg: ctx.GetMetricsRegistry(), upStatus: c.upStatus, upBody: c.upBody,
+		reg: ctx.GetMetricsRegistry(), upStatus: c.upStatus, upBody: c.upBody, realTime: c.realTime,
 	}
 	f.key = []byte(app.Secret)
 	if !c.realTime {
@@ -279,12 +280,14 @@ func defaultIssue(t testing.TB) *Issue {
 }
 
 // again provisions a second app on the same storage folder with opts (a
-// reload, or a second instance sharing storage); its clock is f's.
+// reload, or a restart); its clock is f's (unless wallClock).
 func (f *fixture) again(opts ...fixtureOption) *fixture {
 	f.t.Helper()
 	g := newFixture(f.t, append([]fixtureOption{inStorage(f.dir)}, opts...)...)
 	g.clock = f.clock
-	g.app.now = f.clock.Now
+	if !g.realTime {
+		g.app.now = f.clock.Now
+	}
 	return g
 }
 
@@ -471,6 +474,17 @@ func (f *fixture) login() map[string]any {
 func (f *fixture) refresh(tok string) *httptest.ResponseRecorder {
 	f.t.Helper()
 	return f.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
+}
+
+// logout posts to the issuer's /logout with access as the bearer token
+// and refresh, if not empty, as the body's refresh_token.
+func (f *fixture) logout(access, refresh string) *httptest.ResponseRecorder {
+	f.t.Helper()
+	body := "{}"
+	if refresh != "" {
+		body = `{"refresh_token": "` + refresh + `"}`
+	}
+	return f.do(withBearer(jsonPost("/logout", body), access))
 }
 
 // ---- tokens: testkit's minter, never the module's
