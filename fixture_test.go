@@ -433,6 +433,17 @@ func (f *fixture) serveNext(ip string, h caddyhttp.MiddlewareHandler, r *http.Re
 	return w, repl, err
 }
 
+// mustServe is serveFrom that fails the test on a ServeHTTP error, and
+// returns the response.
+func (f *fixture) mustServe(ip string, h caddyhttp.MiddlewareHandler, r *http.Request) *httptest.ResponseRecorder {
+	f.t.Helper()
+	s := f.serveFrom(ip, h, r)
+	if s.err != nil {
+		f.t.Fatalf("ServeHTTP returned %v", s.err)
+	}
+	return s.rec
+}
+
 // do serves r through the fixture's issuer (withIssuer) and fails the
 // test if ServeHTTP returns an error.
 func (f *fixture) do(r *http.Request) *httptest.ResponseRecorder {
@@ -446,11 +457,7 @@ func (f *fixture) doFrom(ip string, r *http.Request) *httptest.ResponseRecorder 
 	if f.h == nil {
 		f.t.Fatal("fixture: do without withIssuer")
 	}
-	s := f.serveFrom(ip, f.h, r)
-	if s.err != nil {
-		f.t.Fatalf("ServeHTTP returned %v", s.err)
-	}
-	return s.rec
+	return f.mustServe(ip, f.h, r)
 }
 
 // doNext serves r through the fixture's issuer with app as the next
@@ -511,6 +518,15 @@ func (f *fixture) signed(alg string, key any, claims map[string]any, header ...m
 func (f *fixture) raw(header, payload string) string {
 	f.t.Helper()
 	return testkit.SignRaw(f.t, "HS256", f.key, []byte(header), []byte(payload))
+}
+
+// rawSegments signs already-encoded header and payload segments as they
+// are (even if they are not canonical base64url) with f.key, HS256. It
+// does not use f.t, so a fuzz target may call it.
+func (f *fixture) rawSegments(h, p string) string {
+	m := hmac.New(sha256.New, f.key)
+	m.Write([]byte(h + "." + p))
+	return h + "." + p + "." + testkit.B64URL(m.Sum(nil))
 }
 
 // claims are a valid access token's claims at the clock's time (alice,
@@ -632,6 +648,13 @@ func (f *fixture) failStores(err error) {
 
 // revocations is the app's storage-backed revocation store.
 func (f *fixture) revocations() *storageRevocations { return revocationsOf(f.app) }
+
+// revocationsOK is revocations with the type check: ok is false when the
+// app's store is not the storage-backed one.
+func (f *fixture) revocationsOK() (*storageRevocations, bool) {
+	r, ok := f.app.revoked.(*storageRevocations)
+	return r, ok
+}
 
 // revocationsOf is the storage-backed revocation store of a.
 func revocationsOf(a *App) *storageRevocations { return a.revoked.(*storageRevocations) }

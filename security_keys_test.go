@@ -44,7 +44,7 @@ func TestSecurityUntrustedKeyHeaders(t *testing.T) {
 		fmt.Fprintf(w, `{"keys":[{"kty":"oct","k":%q,"alg":"HS256"}]}`, b64url([]byte(secOtherSecret)))
 	}))
 	defer attacker.Close()
-	secLoad(t, `{"secret":"`+secSecret+`"}`)
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 
 	attackerJWK := map[string]any{"kty": "oct", "k": b64url([]byte(secOtherSecret)), "alg": "HS256"}
 	// a syntactically plausible certificate chain entry: the attacker's
@@ -65,14 +65,14 @@ func TestSecurityUntrustedKeyHeaders(t *testing.T) {
 			want = "Unknown key id"
 		}
 		// signed with the attacker's key, which the header offers
-		cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(signToken(t, "HS256", []byte(secOtherSecret), hdr, secClaims(map[string]any{"sub": "admin"}))), status: 401, msg: want})
+		cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(fx.signed("HS256", []byte(secOtherSecret), secClaims(map[string]any{"sub": "admin"}), hdr)), status: 401, msg: want})
 		if _, ok := hdr["kid"]; ok {
 			continue
 		}
 		// signed with the configured key: the header is ignored
-		cases = append(cases, secCase{name: name + "/configured_key", req: secBearer(signToken(t, "HS256", []byte(secSecret), hdr, secClaims(nil))), status: 200, identity: "alice"})
+		cases = append(cases, secCase{name: name + "/configured_key", req: secBearer(fx.signed("HS256", fx.key, secClaims(nil), hdr)), status: 200, identity: "alice"})
 	}
-	secRun(t, cases)
+	secRun(t, fx, cases)
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the key host named in a token header got %d requests, want 0", n)
 	}
@@ -82,11 +82,11 @@ func TestSecurityUntrustedKeyHeaders(t *testing.T) {
 // HS512 tokens made with its own secret.
 func TestSecurityHMACFamilyPin(t *testing.T) {
 	secret := secSecret + "-0123456789abc"
-	secLoad(t, `{"secret":"`+secret+`","algorithm":"HS384"}`)
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secret+`","algorithm":"HS384"}`)), withUpstream(http.StatusOK, "upstream"))
 	sign := func(alg string) *http.Request {
-		return secBearer(signToken(t, alg, []byte(secret), nil, secClaims(nil)))
+		return secBearer(fx.signed(alg, []byte(secret), secClaims(nil)))
 	}
-	secRun(t, []secCase{
+	secRun(t, fx, []secCase{
 		{name: "control/HS384", req: sign("HS384"), status: 200, identity: "alice"},
 		{name: "HS256_with_hs384_secret", req: sign("HS256"), status: 401, msg: "The specified alg value is not allowed"},
 		{name: "HS512_with_hs384_secret", req: sign("HS512"), status: 401, msg: "The specified alg value is not allowed"},
@@ -156,13 +156,6 @@ func secPrivateConfig(t testing.TB, alg string, priv any) string {
 	return `{"algorithm":"` + alg + `","private_key":{"file":` + string(mustJSON(t, path)) + `,"kid":"k1"}}`
 }
 
-// secSign signs secClaims(over) with alg and key, with extra header
-// members.
-func secSign(t testing.TB, alg string, key any, hdr map[string]any, over map[string]any) string {
-	t.Helper()
-	return signToken(t, alg, key, hdr, secClaims(over))
-}
-
 // TestSecurityAlgorithmConfusion: a token whose alg is HMAC, keyed with
 // the bytes of a configured public key in PEM or DER form, is refused by
 // the algorithm pin (with and without the key's kid); and swapping the
@@ -185,10 +178,10 @@ func TestSecurityAlgorithmConfusion(t *testing.T) {
 	} {
 		t.Run(f.name, func(t *testing.T) {
 			_, pemBytes, der := secPublicPEM(t, f.pub)
-			secLoad(t, secPrivateConfig(t, f.alg, f.priv))
+			fx := newFixture(t, appConfig([]byte(secPrivateConfig(t, f.alg, f.priv))), withUpstream(http.StatusOK, "upstream"))
 			cases := []secCase{
-				{name: "control/kid", req: secBearer(secSign(t, f.alg, f.priv, map[string]any{"kid": "k1"}, nil)), status: 200, identity: "alice"},
-				{name: "control/no_kid", req: secBearer(secSign(t, f.alg, f.priv, nil, nil)), status: 200, identity: "alice"},
+				{name: "control/kid", req: secBearer(fx.signed(f.alg, f.priv, secClaims(nil), map[string]any{"kid": "k1"})), status: 200, identity: "alice"},
+				{name: "control/no_kid", req: secBearer(fx.signed(f.alg, f.priv, secClaims(nil))), status: 200, identity: "alice"},
 			}
 			for _, hs := range []string{"HS256", "HS384", "HS512"} {
 				for form, secret := range map[string][]byte{"pem": pemBytes, "pem_trimmed": []byte(strings.TrimSpace(string(pemBytes))), "der": der} {
@@ -198,18 +191,18 @@ func TestSecurityAlgorithmConfusion(t *testing.T) {
 						if kid == "" {
 							hdr, name = nil, "confusion/"+hs+"_"+form+"_no_kid"
 						}
-						cases = append(cases, secCase{name: name, req: secBearer(secSign(t, hs, secret, hdr, nil)), status: 401, msg: "The specified alg value is not allowed"})
+						cases = append(cases, secCase{name: name, req: secBearer(fx.signed(hs, secret, secClaims(nil), hdr)), status: 401, msg: "The specified alg value is not allowed"})
 					}
 				}
 			}
 			for _, alg := range f.swaps {
-				cases = append(cases, secCase{name: "swap/" + alg, req: secBearer(secSign(t, alg, f.priv, map[string]any{"kid": "k1"}, nil)), status: 401, msg: "The specified alg value is not allowed"})
+				cases = append(cases, secCase{name: "swap/" + alg, req: secBearer(fx.signed(alg, f.priv, secClaims(nil), map[string]any{"kid": "k1"})), status: 401, msg: "The specified alg value is not allowed"})
 			}
 			for _, none := range []string{"none", "None"} {
 				unsigned := b64url([]byte(`{"alg":"`+none+`","kid":"k1"}`)) + "." + b64url(mustJSON(t, secClaims(nil))) + "."
 				cases = append(cases, secCase{name: "alg_none/" + none, req: secBearer(unsigned), status: 401, msg: "Not enough segments"})
 			}
-			secRun(t, cases)
+			secRun(t, fx, cases)
 		})
 	}
 }
@@ -219,19 +212,19 @@ func TestSecurityAlgorithmConfusion(t *testing.T) {
 // (CVE-2022-21449) is refused.
 func TestSecurityECDSASignatureForms(t *testing.T) {
 	secGenKeys(t)
-	secLoad(t, secPrivateConfig(t, "ES256", secP256))
-	valid := secSign(t, "ES256", secP256, map[string]any{"kid": "k1"}, nil)
+	fx := newFixture(t, appConfig([]byte(secPrivateConfig(t, "ES256", secP256))), withUpstream(http.StatusOK, "upstream"))
+	valid := fx.signed("ES256", secP256, secClaims(nil), map[string]any{"kid": "k1"})
 	h, p, _ := secSegments(valid)
 	digest := sha256.Sum256([]byte(h + "." + p))
 	asn1Sig, err := ecdsa.SignASN1(rand.Reader, secP256, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	secRun(t, []secCase{
+	secRun(t, fx, []secCase{
 		{name: "control/raw_r_s", req: secBearer(valid), status: 200, identity: "alice"},
 		{name: "asn1_der_signature", req: secBearer(h + "." + p + "." + b64url(asn1Sig)), status: 401, msg: "Signature verification failed"},
 		{name: "psychic_zero_signature", req: secBearer(h + "." + p + "." + b64url(make([]byte, 64))), status: 401, msg: "Signature verification failed"},
-		{name: "other_curve_key", req: secBearer(secSign(t, "ES256", mustP256(t), map[string]any{"kid": "k1"}, nil)), status: 401, msg: "Signature verification failed"},
+		{name: "other_curve_key", req: secBearer(fx.signed("ES256", mustP256(t), secClaims(nil), map[string]any{"kid": "k1"})), status: 401, msg: "Signature verification failed"},
 	})
 }
 
@@ -257,7 +250,7 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 	defer attacker.Close()
 	// verify-only: the public key file alone (its algorithm is RS256)
 	path, _, _ := secPublicPEM(t, &secRSA.PublicKey)
-	secLoad(t, `{"public_keys":[{"file":`+string(mustJSON(t, path))+`,"kid":"k1"}]}`)
+	fx := newFixture(t, appConfig([]byte(`{"public_keys":[{"file":`+string(mustJSON(t, path))+`,"kid":"k1"}]}`)), withUpstream(http.StatusOK, "upstream"))
 
 	// a self-signed certificate of the attacker's key
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "attacker"}, NotBefore: secNow.Add(-time.Hour), NotAfter: secNow.Add(time.Hour)}
@@ -287,15 +280,15 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 			want = "Unknown key id"
 		}
 		if name == "jwk_oct_hmac" {
-			cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(secSign(t, "HS256", []byte(secOtherSecret), hdr, map[string]any{"sub": "admin"})), status: 401, msg: "The specified alg value is not allowed"})
+			cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(fx.signed("HS256", []byte(secOtherSecret), secClaims(map[string]any{"sub": "admin"}), hdr)), status: 401, msg: "The specified alg value is not allowed"})
 			continue
 		}
-		cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(secSign(t, "RS256", secRSAOther, hdr, map[string]any{"sub": "admin"})), status: 401, msg: want})
+		cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(fx.signed("RS256", secRSAOther, secClaims(map[string]any{"sub": "admin"}), hdr)), status: 401, msg: want})
 		if hdr["kid"] != "attacker" {
-			cases = append(cases, secCase{name: name + "/configured_key", req: secBearer(secSign(t, "RS256", secRSA, hdr, nil)), status: 200, identity: "alice"})
+			cases = append(cases, secCase{name: name + "/configured_key", req: secBearer(fx.signed("RS256", secRSA, secClaims(nil), hdr)), status: 200, identity: "alice"})
 		}
 	}
-	secRun(t, cases)
+	secRun(t, fx, cases)
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the host named in a token header got %d requests, want 0", n)
 	}
@@ -305,7 +298,8 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 // ES256 key verifies; an HMAC token keyed with its published JWK, or an
 // alg none token, is refused.
 func TestSecurityZeroConfigKey(t *testing.T) {
-	a := secLoad(t, `{}`)
+	fx := newFixture(t, appConfig([]byte(`{}`)), withUpstream(http.StatusOK, "upstream"))
+	a := fx.app
 	jwks := a.ring.PublicJWKS()
 	var set struct {
 		Keys []map[string]any `json:"keys"`
@@ -318,11 +312,11 @@ func TestSecurityZeroConfigKey(t *testing.T) {
 	var cases []secCase
 	for name, secret := range map[string][]byte{"jwks": jwks, "jwk": oneKey, "x": []byte(set.Keys[0]["x"].(string))} {
 		cases = append(cases,
-			secCase{name: "confusion/HS256_" + name + "_kid", req: secBearer(secSign(t, "HS256", secret, map[string]any{"kid": kid}, nil)), status: 401, msg: "The specified alg value is not allowed"},
-			secCase{name: "confusion/HS256_" + name + "_no_kid", req: secBearer(secSign(t, "HS256", secret, nil, nil)), status: 401, msg: "The specified alg value is not allowed"},
+			secCase{name: "confusion/HS256_" + name + "_kid", req: secBearer(fx.signed("HS256", secret, secClaims(nil), map[string]any{"kid": kid})), status: 401, msg: "The specified alg value is not allowed"},
+			secCase{name: "confusion/HS256_" + name + "_no_kid", req: secBearer(fx.signed("HS256", secret, secClaims(nil))), status: 401, msg: "The specified alg value is not allowed"},
 		)
 	}
-	secRun(t, cases)
+	secRun(t, fx, cases)
 }
 
 // TestSecurityJWKSFetchLimits: the remote JWK Set fetch is bounded in size,
@@ -355,11 +349,12 @@ func TestSecurityJWKSFetchLimits(t *testing.T) {
 	defer idp.Close()
 	// the first fetch (at start, in the background) gets an oversized set
 	oversized.Store(true)
-	a := secLoad(t, `{"jwks_urls":[`+string(mustJSON(t, idp.URL))+`],"jwks_refresh":"1h"}`)
+	fx := newFixture(t, appConfig([]byte(`{"jwks_urls":[`+string(mustJSON(t, idp.URL))+`],"jwks_refresh":"1h"}`)), withUpstream(http.StatusOK, "upstream"))
+	a := fx.app
 	// cf. Envoy CVE-2025-64527: with no usable remote set the request is
 	// refused as an unknown key, never answered 5xx or crashed
-	h0 := secHandler(t, Auth{})
-	if res := secServe(t, h0, secBearer(secSign(t, "RS256", secRSA, map[string]any{"kid": "remote"}, nil))); res.status != 401 || res.msg != "Unknown key id" {
+	h0 := fx.auth(Auth{})
+	if res := secResultOf(t, fx.serve(h0, secBearer(fx.signed("RS256", secRSA, secClaims(nil), map[string]any{"kid": "remote"})))); res.status != 401 || res.msg != "Unknown key id" {
 		t.Fatalf("token of a not yet fetched key: %d %q, want 401 Unknown key id", res.status, res.msg)
 	}
 	if err := a.ring.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), "larger than") {
@@ -369,13 +364,13 @@ func TestSecurityJWKSFetchLimits(t *testing.T) {
 	if err := a.ring.Refresh(context.Background()); err != nil {
 		t.Fatalf("control: fetching the set: %v", err)
 	}
-	h := secHandler(t, Auth{})
-	if res := secServe(t, h, secBearer(secSign(t, "RS256", secRSA, map[string]any{"kid": "remote"}, nil))); res.status != 200 {
+	h := fx.auth(Auth{})
+	if res := secResultOf(t, fx.serve(h, secBearer(fx.signed("RS256", secRSA, secClaims(nil), map[string]any{"kid": "remote"})))); res.status != 200 {
 		t.Fatalf("control: token of the remote key: %d %q", res.status, res.msg)
 	}
 	// many unknown kids naming a jku: refused, and the jku is never asked
 	for i := 0; i < 50; i++ {
-		res := secServe(t, h, secBearer(secSign(t, "RS256", secRSAOther, map[string]any{"kid": "unknown-" + strconv.Itoa(i), "jku": idp.URL + "/evil"}, nil)))
+		res := secResultOf(t, fx.serve(h, secBearer(fx.signed("RS256", secRSAOther, secClaims(nil), map[string]any{"kid": "unknown-" + strconv.Itoa(i), "jku": idp.URL + "/evil"}))))
 		if res.status != 401 || res.msg != "Unknown key id" {
 			t.Fatalf("unknown kid: %d %q", res.status, res.msg)
 		}
