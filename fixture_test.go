@@ -423,11 +423,18 @@ func (f *fixture) serveFrom(ip string, h caddyhttp.MiddlewareHandler, r *http.Re
 	return s
 }
 
-// serveNext runs r through h from ip with next as the next handler.
+// serveNext runs r through h from ip with next as the next handler. Caddy
+// vars already on r (withVar) are kept.
 func (f *fixture) serveNext(ip string, h caddyhttp.MiddlewareHandler, r *http.Request, next caddyhttp.Handler) (*httptest.ResponseRecorder, *caddy.Replacer, error) {
 	repl := caddy.NewReplacer()
+	vars := map[string]any{caddyhttp.ClientIPVarKey: ip}
+	if set, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
+		for k, v := range set {
+			vars[k] = v
+		}
+	}
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: ip})
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, vars)
 	w := httptest.NewRecorder()
 	err := h.ServeHTTP(w, r.WithContext(ctx), next)
 	return w, repl, err
@@ -476,6 +483,20 @@ func (f *fixture) login() map[string]any {
 	}
 	return bodyJSON(f.t, w)
 }
+
+// loginCookies logs alice in through the fixture's issuer and returns
+// the cookies set, by name.
+func (f *fixture) loginCookies() map[string]*http.Cookie {
+	f.t.Helper()
+	w := f.do(jsonPost("/login", creds("alice", fixturePassword)))
+	if w.Code != 200 {
+		f.t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	return cookiesOf(w)
+}
+
+// deliverCookies makes an issuer deliver tokens as cookies only.
+func deliverCookies(h *Issue) { h.Deliver = []string{"cookie"} }
 
 // refresh posts tok as a bearer token to the issuer's /refresh.
 func (f *fixture) refresh(tok string) *httptest.ResponseRecorder {
@@ -729,6 +750,19 @@ func withBearer(r *http.Request, tok string) *http.Request {
 // bearerGet is a GET of http://example.com/api with Authorization: Bearer tok.
 func bearerGet(tok string) *http.Request {
 	return withBearer(httptest.NewRequest(http.MethodGet, "http://example.com/api", nil), tok)
+}
+
+// withVar returns r with the Caddy var key set to v, as Caddy's server
+// sets vars (caddyhttp.TrustedProxyVarKey, ...); f.serve keeps it.
+func withVar(r *http.Request, key string, v any) *http.Request {
+	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
+	merged := map[string]any{key: v}
+	for k, x := range vars {
+		if k != key {
+			merged[k] = x
+		}
+	}
+	return r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, merged))
 }
 
 // bodyJSON decodes a JSON object response body, numbers as json.Number.
