@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 // Tests of deliver cookie against the token lookup (issue 14, point 4):

@@ -15,9 +15,9 @@ package jwtextended
 //   - f.auth / f.issue: jwt_auth and jwt_issue handlers provisioned and
 //     validated in f.ctx, from JSON or a struct;
 //   - f.serve(h, r): one request through either handler, with a replacer
-//     and Caddy's client IP in the context, and a recording next handler
-//     (what it saw is in served.next); f.do(r) is f.serve through the
-//     fixture's own issuer (withIssuer).
+//     in the context and a recording next handler (what it saw is in
+//     served.next); f.serveFrom adds Caddy's client IP; f.do(r) serves
+//     through the fixture's own issuer (withIssuer) from fixtureIP.
 //
 // The app config is JSON: fixtureSecret, then withAppJSON options merged in
 // (a null value removes a field), then withApp mutations. Give number and
@@ -67,7 +67,7 @@ const (
 	fixtureSecret = "issuer-test-secret-0123456789abcdef-0123456789"
 	// fixturePassword is the password of the default issuer's user alice.
 	fixturePassword = "correct horse battery staple"
-	// fixtureIP is the client IP f.serve puts in the request context.
+	// fixtureIP is the client IP f.do puts in the request context.
 	fixtureIP = "192.0.2.10"
 	// nextStatus and nextBody are what the recording next handler answers
 	// (a status neither handler writes), unless withUpstream says other.
@@ -130,8 +130,14 @@ func withAppJSON(obj string) fixtureOption {
 func appConfig(raw []byte) fixtureOption {
 	return func(c *fixtureConfig) {
 		c.app = map[string]any{}
+		if raw == nil {
+			return
+		}
 		if err := json.Unmarshal(raw, &c.app); err != nil {
 			panic(fmt.Sprintf("appConfig(%s): %v", raw, err))
+		}
+		if c.app == nil { // null
+			c.app = map[string]any{}
 		}
 	}
 }
@@ -408,33 +414,30 @@ func serve(h caddyhttp.MiddlewareHandler, r *http.Request) *served {
 	return (&fixture{upStatus: nextStatus, upBody: nextBody}).serve(h, r)
 }
 
-// serve runs r through h (either handler) from fixtureIP, with a
-// replacer in the context as Caddy's server puts, and a next handler that
-// records the request and answers nextStatus "next" (or withUpstream's).
-// It is safe to call from any goroutine.
+// serve runs r through h (either handler) with a replacer in the
+// context, as Caddy's server puts, and a next handler that records the
+// request and answers nextStatus "next" (or withUpstream's). No client IP
+// var is set, so the handler sees r.RemoteAddr, unless r carries one
+// (withVar). It is safe to call from any goroutine.
 func (f *fixture) serve(h caddyhttp.MiddlewareHandler, r *http.Request) *served {
-	return f.serveFrom(fixtureIP, h, r)
+	return f.serveFrom("", h, r)
 }
 
-// serveFrom is serve from client IP ip.
+// serveFrom is serve with Caddy's client IP var set to ip (none if "").
 func (f *fixture) serveFrom(ip string, h caddyhttp.MiddlewareHandler, r *http.Request) *served {
 	s := &served{next: &nextSaw{status: f.upStatus, body: f.upBody}}
 	s.rec, s.repl, s.err = f.serveNext(ip, h, r, s.next)
 	return s
 }
 
-// serveNext runs r through h from ip with next as the next handler. Caddy
-// vars already on r (withVar) are kept.
+// serveNext runs r through h from ip (see serveFrom) with next as the
+// next handler. Caddy vars already on r (withVar) are kept.
 func (f *fixture) serveNext(ip string, h caddyhttp.MiddlewareHandler, r *http.Request, next caddyhttp.Handler) (*httptest.ResponseRecorder, *caddy.Replacer, error) {
-	repl := caddy.NewReplacer()
-	vars := map[string]any{caddyhttp.ClientIPVarKey: ip}
-	if set, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
-		for k, v := range set {
-			vars[k] = v
-		}
+	if ip != "" {
+		r = withVar(r, caddyhttp.ClientIPVarKey, ip)
 	}
+	repl := caddy.NewReplacer()
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, vars)
 	w := httptest.NewRecorder()
 	err := h.ServeHTTP(w, r.WithContext(ctx), next)
 	return w, repl, err
@@ -451,8 +454,8 @@ func (f *fixture) mustServe(ip string, h caddyhttp.MiddlewareHandler, r *http.Re
 	return s.rec
 }
 
-// do serves r through the fixture's issuer (withIssuer) and fails the
-// test if ServeHTTP returns an error.
+// do serves r through the fixture's issuer (withIssuer) from fixtureIP
+// and fails the test if ServeHTTP returns an error.
 func (f *fixture) do(r *http.Request) *httptest.ResponseRecorder {
 	f.t.Helper()
 	return f.doFrom(fixtureIP, r)

@@ -13,21 +13,16 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
+// The two secrets of a rotation (flask_interop_test.go and
+// secrets_integration_test.go use them too).
 const (
 	secretsTestNew = "secrets-test-new-secret-0123456789abcdef-01234"
 	secretsTestOld = "secrets-test-old-secret-0123456789abcdef-01234"
 )
 
-func secretsTestClaims(typ string) map[string]any {
+// typedClaims are a token's claims of type typ at fixtureT0.
+func typedClaims(typ string) map[string]any {
 	return map[string]any{"sub": "alice", "type": typ, "jti": "j-" + typ, "iat": fixtureT0.Unix(), "nbf": fixtureT0.Unix(), "exp": fixtureT0.Unix() + 600, "fresh": false}
-}
-
-func secretsTestSign(t *testing.T, secret, kid, typ string) string {
-	hdr := map[string]any{}
-	if kid != "" {
-		hdr["kid"] = kid
-	}
-	return testkit.SignToken(t, "HS256", []byte(secret), hdr, secretsTestClaims(typ))
 }
 
 // TestSecretsVerifyAndMint: a token's kid picks its secret; a token
@@ -51,7 +46,7 @@ func TestSecretsVerifyAndMint(t *testing.T) {
 		{"unknown kid", secretsTestNew, "k3", errUnknownKID},
 		{"unknown secret", strings.Repeat("x", 40), "", errSignature},
 	} {
-		if got := e.authenticate(secretsTestSign(t, c.secret, c.kid, token.TypeAccess), token.TypeAccess); got != c.want {
+		if got := e.authenticate(e.signed("HS256", []byte(c.secret), typedClaims(token.TypeAccess), kidHeader(c.kid)), token.TypeAccess); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -67,7 +62,7 @@ func TestSecretsVerifyAndMint(t *testing.T) {
 	issuerITCheckHS256(t, secretsTestNew, access)
 
 	// a refresh token of the earlier secret (no kid, as flask minted it)
-	old := secretsTestSign(t, secretsTestOld, "", token.TypeRefresh)
+	old := e.signed("HS256", []byte(secretsTestOld), typedClaims(token.TypeRefresh), kidHeader(""))
 	w = e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), old))
 	if w.Code != 200 {
 		t.Fatalf("refresh with the earlier secret's token: %d %s", w.Code, w.Body)
@@ -99,14 +94,15 @@ func TestSecretsCaddyfile(t *testing.T) {
 func TestSecretsPlaceholders(t *testing.T) {
 	t.Setenv("JWTT_NEW", secretsTestNew)
 	t.Setenv("JWTT_KID", "k2")
-	_, app, err := provisionTestApp(t, caddyfileApp(t, "jwt {\n\tsecret {env.JWTT_NEW} {env.JWTT_KID}\n\tsecret "+secretsTestOld+"\n}"), "")
+	f, err := tryFixture(t, appConfig(caddyfileApp(t, "jwt {\n\tsecret {env.JWTT_NEW} {env.JWTT_KID}\n\tsecret "+secretsTestOld+"\n}")))
 	if err != nil {
 		t.Fatal(err)
 	}
+	app := f.app
 	if s, _ := app.ring.Signer(); s.KID != "k2" || string(s.Key.([]byte)) != secretsTestNew {
 		t.Errorf("signer %+v", s)
 	}
-	_, _, err = provisionTestApp(t, mustJSON(t, &App{Secret: secretsTestNew, Secrets: []SecretKey{{Key: secretsTestOld}}}), "")
+	_, err = tryFixture(t, withAppJSON(`{"secret": "`+secretsTestNew+`", "secrets": [{"key": "`+secretsTestOld+`"}]}`))
 	if err == nil || !strings.Contains(err.Error(), "secret and secrets are both set") {
 		t.Errorf("secret and secrets: %v", err)
 	}
@@ -116,12 +112,13 @@ func TestSecretsPlaceholders(t *testing.T) {
 // loads and verifies PS256 tokens of that key, and no others.
 func TestAlgorithmVerifyOnlyApp(t *testing.T) {
 	ks := testkit.Keys()
-	app, err := keysTestProvision(t, map[string]any{"algorithm": "PS256", "public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, ks["rsa"].Public()), "kid": "idp"}}}, "")
+	f, err := tryFixture(t, appConfig(mustJSON(t, map[string]any{"algorithm": "PS256", "public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, ks["rsa"].Public()), "kid": "idp"}}})))
 	if err != nil {
 		t.Fatal(err)
 	}
+	app := f.app
 	app.now = func() time.Time { return fixtureT0 }
-	claims := secretsTestClaims(token.TypeAccess)
+	claims := typedClaims(token.TypeAccess)
 	ps := testkit.SignToken(t, "PS256", ks["rsa"], map[string]any{"kid": "idp"}, claims)
 	if _, e := app.verify(ps); e != nil {
 		t.Errorf("PS256 token: %v", e)

@@ -82,7 +82,7 @@ func burstHash(t *testing.T) string {
 // serveAsync is e.do for goroutines other than the test's: a handler
 // error is reported with Errorf, not Fatalf.
 func serveAsync(t *testing.T, e *fixture, r *http.Request) *httptest.ResponseRecorder {
-	s := e.serve(e.h, r)
+	s := e.serveFrom(fixtureIP, e.h, r)
 	if s.err != nil {
 		t.Errorf("ServeHTTP returned %v", s.err)
 	}
