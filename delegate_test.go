@@ -219,7 +219,7 @@ func TestDelegatedLoginThrottle(t *testing.T) {
 	if app.calls.Load() != calls {
 		t.Fatal("a bad body reached the app")
 	}
-	metricsTestWant(t, e.reg, []metricsTestSeries{
+	wantMetrics(t, e.reg, []metricSeries{
 		{"caddy_jwt_login_failures_total", "", "", 3},
 		{"caddy_jwt_login_throttled_total", "", "", 1},
 		{"caddy_jwt_tokens_issued_total", "kind", "access", 1},

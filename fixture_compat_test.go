@@ -32,4 +32,5 @@ var (
 	issuerTestWantMsg = wantMsg
 	issuerTestUUIDv4  = uuidV4
 	authtestsBody     = refusalBody
+	metricsTestValue  = metricValue
 )

@@ -396,6 +396,9 @@ func (n *nextSaw) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		status, body = nextStatus, nextBody
 	}
 	w.WriteHeader(status)
+	if body == "" {
+		return nil
+	}
 	_, err := w.Write([]byte(body))
 	return err
 }
