@@ -96,6 +96,7 @@ type fixture struct {
 	upStatus int
 	upBody   string
 	realTime bool // wallClock
+	opts     []fixtureOption
 }
 
 // fixtureConfig is what the options set.
@@ -260,6 +261,7 @@ func tryFixture(t testing.TB, opts ...fixtureOption) (*fixture, error) {
 		reg: ctx.GetMetricsRegistry(), upStatus: c.upStatus, upBody: c.upBody, realTime: c.realTime,
 	}
 	f.key = []byte(app.Secret)
+	f.opts = opts
 	if !c.realTime {
 		app.now = f.clock.Now
 	}
@@ -285,11 +287,13 @@ func defaultIssue(t testing.TB) *Issue {
 	}
 }
 
-// again provisions a second app on the same storage folder with opts (a
-// reload, or a restart); its clock is f's (unless wallClock).
+// again provisions the same config again on the same storage folder (a
+// reload, or a restart), changed by opts; its clock is f's (unless
+// wallClock).
 func (f *fixture) again(opts ...fixtureOption) *fixture {
 	f.t.Helper()
-	g := newFixture(f.t, append([]fixtureOption{inStorage(f.dir)}, opts...)...)
+	all := append(append(append([]fixtureOption(nil), f.opts...), inStorage(f.dir)), opts...)
+	g := newFixture(f.t, all...)
 	g.clock = f.clock
 	if !g.realTime {
 		g.app.now = f.clock.Now
@@ -681,6 +685,21 @@ func (f *fixture) revocations() *storageRevocations { return revocationsOf(f.app
 func (f *fixture) revocationsOK() (*storageRevocations, bool) {
 	r, ok := f.app.revoked.(*storageRevocations)
 	return r, ok
+}
+
+// openRevocations opens a revocation store on s with a's settings the way
+// Provision does, and leaves it at the end of the test.
+func openRevocations(t testing.TB, s certmagic.Storage, a *App, logger *zap.Logger) *storageRevocations {
+	t.Helper()
+	r, err := newStorageRevocations(s, a, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.attach(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.release)
+	return r
 }
 
 // revocationsOf is the storage-backed revocation store of a.
