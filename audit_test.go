@@ -194,10 +194,7 @@ func TestFail2banFilterMatchesLoginFailed(t *testing.T) {
 
 func TestStartupLogNamesKeys(t *testing.T) {
 	secrets := []SecretKey{{Key: fixtureSecret, KID: "2025"}, {Key: fixtureSecret + "-old", KID: "2024"}}
-	_, app, err := provisionTestApp(t, mustJSON(t, &App{Secrets: secrets}), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := newFixture(t, withApp(func(a *App) { a.Secret, a.Secrets = "", secrets })).app
 	core, logs := observer.New(zap.InfoLevel)
 	logKeys(zap.New(core), app.ring, []string{"https://idp.example/jwks.json"})
 	lines := logs.All()
@@ -219,10 +216,7 @@ func TestStartupLogNamesKeys(t *testing.T) {
 	wantNoSecretsLogged(t, logs, fixtureSecret)
 
 	pemPath := testkit.WritePKCS8(t, testkit.Keys()["p256"])
-	_, app, err = provisionTestApp(t, mustJSON(t, &App{PrivateKey: &KeyFile{File: pemPath, KID: "ec1"}}), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	app = newFixture(t, withAppJSON(`{"secret": null, "private_key": {"file": `+string(testkit.MustJSON(t, pemPath))+`, "kid": "ec1"}}`)).app
 	core, logs = observer.New(zap.InfoLevel)
 	logKeys(zap.New(core), app.ring, nil)
 	wantLogLine(t, logs, "key loaded", map[string]string{"alg": "ES256", "kid": "ec1", "source": "private_key " + pemPath})

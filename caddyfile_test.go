@@ -3,6 +3,7 @@ package jwtextended
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"reflect"
 	"strings"
 	"testing"
@@ -159,7 +160,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(&decoded, tc.want) {
-				t.Errorf("got  %s\nwant %s", app.Value, mustJSON(t, tc.want))
+				t.Errorf("got  %s\nwant %s", app.Value, testkit.MustJSON(t, tc.want))
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package jwtextended
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/json"
@@ -27,7 +26,7 @@ func TestCommandGenkey(t *testing.T) {
 			t.Fatal(err)
 		}
 		secret := strings.TrimSpace(out.String())
-		a := newFixture(t, appConfig(mustJSON(t, map[string]any{"secret": secret, "algorithm": alg})), wallClock()).app
+		a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"secret": secret, "algorithm": alg})), wallClock()).app
 		if sk, _ := a.ring.Signer(); sk.Alg != alg {
 			t.Fatalf("%s: signer %s", alg, sk.Alg)
 		}
@@ -46,7 +45,7 @@ func TestCommandGenkey(t *testing.T) {
 		if want == "PS256" {
 			cfg["algorithm"] = "PS256"
 		}
-		a := newFixture(t, appConfig(mustJSON(t, cfg)), wallClock()).app
+		a := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock()).app
 		sk, _ := a.ring.Signer()
 		if sk.Alg != want || !strings.Contains(out.String(), sk.KID) {
 			t.Fatalf("%s: signer %s kid %s; output %q", alg, sk.Alg, sk.KID, out.String())
@@ -54,7 +53,7 @@ func TestCommandGenkey(t *testing.T) {
 		if _, err := os.Stat(path + ".pub"); err != nil {
 			t.Fatal(err)
 		}
-		pub := newFixture(t, appConfig(mustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": path + ".pub"}}})), wallClock()).app
+		pub := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": path + ".pub"}}})), wallClock()).app
 		if pub.ring.Current().KeysWithoutKID()[0].KID != sk.KID {
 			t.Fatalf("%s: the public half has another kid", alg)
 		}
@@ -181,10 +180,11 @@ func TestCommandDecodeWritesNothing(t *testing.T) {
 
 	// Caddy generates the key (here: the app provisioned on that storage)
 	// and a token of it is revoked
-	_, app, err := provisionTestApp(t, []byte(`{}`), data)
+	f, err := tryFixture(t, appConfig([]byte(`{}`)), inStorage(data), wallClock())
 	if err != nil {
 		t.Fatal(err)
 	}
+	app := f.app
 	m, err := app.mint(token.Request{Type: token.TypeAccess, Identity: "alice"})
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestCommandDecodeWritesNothing(t *testing.T) {
 		!strings.Contains(out.String(), "revocation: not revoked (checked in storage)") {
 		t.Fatalf("decode: %v\n%s", err, out.String())
 	}
-	if err := app.revoked.revoke(context.Background(), m.JTI, m.Exp); err != nil {
+	if err := f.revoke(m.JTI, m.Exp); err != nil {
 		t.Fatal(err)
 	}
 	before := listing()

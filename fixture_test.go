@@ -162,7 +162,7 @@ func caddyfileIssue(t testing.TB, text string) []byte {
 	if err := parsed.UnmarshalCaddyfile(caddyfile.NewTestDispenser(text)); err != nil {
 		t.Fatal(err)
 	}
-	return mustJSON(t, &parsed)
+	return testkit.MustJSON(t, &parsed)
 }
 
 // appFields merges fields into the app config, as withAppJSON does.
@@ -231,7 +231,7 @@ func tryFixture(t testing.TB, opts ...fixtureOption) (*fixture, error) {
 	for _, o := range opts {
 		o(c)
 	}
-	appJSON := mustJSON(t, c.app)
+	appJSON := testkit.MustJSON(t, c.app)
 	if len(c.mutate) > 0 {
 		var a App
 		if err := json.Unmarshal(appJSON, &a); err != nil {
@@ -240,17 +240,17 @@ func tryFixture(t testing.TB, opts ...fixtureOption) (*fixture, error) {
 		for _, m := range c.mutate {
 			m(&a)
 		}
-		appJSON = mustJSON(t, &a)
+		appJSON = testkit.MustJSON(t, &a)
 	}
 	dir := c.dir
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	storage := json.RawMessage(mustJSON(t, map[string]any{"module": "file_system", "root": dir}))
+	storage := json.RawMessage(testkit.MustJSON(t, map[string]any{"module": "file_system", "root": dir}))
 	var faults *testkit.Storage
 	if c.faulty {
 		faults = testkit.NewStorage(t, dir, "fixture")
-		storage = mustJSON(t, map[string]any{"module": "jwt_test_faults", "name": registerFaults(t, faults)})
+		storage = testkit.MustJSON(t, map[string]any{"module": "jwt_test_faults", "name": registerFaults(t, faults)})
 	}
 	ctx, app, err := provisionTestAppIn(t, appJSON, storage)
 	if err != nil {
@@ -660,9 +660,18 @@ func (f *fixture) authenticateCookie(r *http.Request, typ string) *authError {
 	return ae
 }
 
+// lookupToken finds r's token in sources under names, as the handlers
+// do (extractTokenNamed).
+func lookupToken(r *http.Request, sources []tokenSource, names *tokenNames, cookieName string, refresh bool) (string, tokenSource, *authError) {
+	return extractTokenNamed(r, sources, names, cookieName, refresh)
+}
+
 // revoke records jti as revoked until exp in the app's store.
-func (f *fixture) revoke(jti string, exp time.Time) error {
-	return f.app.revoked.revoke(context.Background(), jti, exp)
+func (f *fixture) revoke(jti string, exp time.Time) error { return revokeOn(f.app, jti, exp) }
+
+// revokeOn is revoke for an app that is not a fixture's.
+func revokeOn(a *App, jti string, exp time.Time) error {
+	return a.revoked.revoke(context.Background(), jti, exp)
 }
 
 // isRevoked reports whether the app's store has jti revoked.
@@ -788,6 +797,38 @@ func withVar(r *http.Request, key string, v any) *http.Request {
 		}
 	}
 	return r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, merged))
+}
+
+// apiGet is a GET of http://example.com/api with the given headers (name,
+// value, ...; names canonicalized as Header.Add does).
+func apiGet(kv ...string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/api", nil)
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.Header.Add(kv[i], kv[i+1])
+	}
+	return r
+}
+
+// apiPost is a POST of body to http://example.com/api with Content-Type ct
+// (none if "").
+func apiPost(ct, body string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "http://example.com/api", strings.NewReader(body))
+	if ct != "" {
+		r.Header.Set("Content-Type", ct)
+	}
+	return r
+}
+
+// strPtr is &s.
+func strPtr(s string) *string { return &s }
+
+// wantPassed checks that a request reached the next handler as identity
+// (X-Jwt-Identity).
+func wantPassed(t testing.TB, res *served, identity string) {
+	t.Helper()
+	if !res.next.called || res.next.header.Get("X-Jwt-Identity") != identity {
+		t.Fatalf("want passed as %q; got next=%v, %d %s", identity, res.next.called, res.rec.Code, res.rec.Body)
+	}
 }
 
 // bodyJSON decodes a JSON object response body, numbers as json.Number.

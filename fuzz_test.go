@@ -25,6 +25,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"math"
 	"mime"
 	"net/http"
@@ -47,7 +48,7 @@ import (
 // all at secNow.
 func fuzzSeedTokens(fx *fixture) []string {
 	t := fx.t
-	claimsJSON := string(mustJSON(t, secClaims(nil)))
+	claimsJSON := string(testkit.MustJSON(t, secClaims(nil)))
 	valid := fx.token(secClaims(nil))
 	h, p, s := secSegments(valid)
 	seeds := []string{
@@ -59,7 +60,7 @@ func fuzzSeedTokens(fx *fixture) []string {
 		h + "." + p + ".",
 		h + "." + p,
 		valid + "." + s,
-		b64url([]byte(`{"alg":"none"}`)) + "." + p + ".",
+		testkit.B64URL([]byte(`{"alg":"none"}`)) + "." + p + ".",
 		fx.signed("HS384", fx.key, secClaims(nil)),
 		fx.signed("HS256", fx.key, secClaims(nil), map[string]any{"kid": "../../etc/passwd"}),
 		fx.signed("HS256", fx.key, secClaims(nil), map[string]any{"jku": "http://127.0.0.1:1/", "jwk": map[string]any{"kty": "oct", "k": "AAAA"}}),
@@ -318,7 +319,7 @@ func FuzzClaims(f *testing.F) {
 	f.Add(secHeaderHS256, "{\"sub\":\"alice\",\"exp\":1800000900,\"x\":\"\xff\"}")
 	f.Add(secHeaderHS256, `{"sub":"alice","exp":1800000900.5,"nbf":-1e-7,"iat":0}`)
 	f.Fuzz(func(t *testing.T, header, payload string) {
-		raw := fx.rawSegments(b64url([]byte(header)), b64url([]byte(payload)))
+		raw := fx.rawSegments(testkit.B64URL([]byte(header)), testkit.B64URL([]byte(payload)))
 		tok, e := a.verify(raw)
 		if e != nil {
 			if e.status != http.StatusUnauthorized || e.msg == "" {

@@ -1,10 +1,10 @@
 package jwtextended
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -129,7 +129,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 		{
 			name: "bad signature (other key)",
 			req: func(t *testing.T) *http.Request {
-				return bearerGet(signToken(t, "HS256", otherSecret, nil, accessClaims(nil)))
+				return bearerGet(testkit.SignToken(t, "HS256", otherSecret, nil, accessClaims(nil)))
 			},
 			status:    401,
 			msg:       "Signature verification failed",
@@ -140,7 +140,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			name: "bad signature (payload swapped after signing)",
 			req: func(t *testing.T) *http.Request {
 				good := strings.Split(accessToken(t, nil), ".")
-				evil := b64url(mustJSON(t, accessClaims(map[string]any{"sub": "admin"})))
+				evil := testkit.B64URL(testkit.MustJSON(t, accessClaims(map[string]any{"sub": "admin"})))
 				return bearerGet(good[0] + "." + evil + "." + good[2])
 			},
 			status:    401,
@@ -169,7 +169,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 		{
 			name: "revoked",
 			setup: func(t *testing.T, app *App) {
-				if err := app.revoked.revoke(context.Background(), "jti-alice-1", fixtureT0.Add(time.Hour)); err != nil {
+				if err := revokeOn(app, "jti-alice-1", fixtureT0.Add(time.Hour)); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -904,8 +904,8 @@ func TestServeHTTPPublishesIdentity(t *testing.T) {
 		"name":  "Ålice <ops>",
 		"exp":   float64(fixtureT0.Unix()) + 600.75,
 	})
-	payload := mustJSON(t, claims)
-	tok := signRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256","typ":"JWT"}`), payload)
+	payload := testkit.MustJSON(t, claims)
+	tok := testkit.SignRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256","typ":"JWT"}`), payload)
 	res := serve(h, bearerGet(tok))
 	if res.err != nil || !res.next.called {
 		t.Fatalf("refused: %v %d %s", res.err, res.rec.Code, res.rec.Body)
@@ -1230,7 +1230,7 @@ func TestServeHTTPControlCharacterClaims(t *testing.T) {
 	t.Run("invalid UTF-8 in sub", func(t *testing.T) {
 		now := fixtureT0.Unix()
 		payload := []byte(`{"sub":"al` + "\xff" + `ice","exp":` + strconv.FormatInt(now+60, 10) + `}`)
-		tok := signRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256"}`), payload)
+		tok := testkit.SignRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256"}`), payload)
 		res := serve(h, bearerGet(tok))
 		wantRefused(t, res, 401, "Invalid payload", challengeBadToken)
 	})
@@ -1244,10 +1244,10 @@ func TestServeHTTPRefusalsAreShortAndSecretFree(t *testing.T) {
 	parts := strings.Split(good, ".")
 	bad := []string{
 		"a", "a.b", "a.b.c", good + "x", parts[0] + ".." + parts[2], "...", parts[0] + "." + parts[1] + ".",
-		signRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256"}`), []byte(`[1,2]`)),
-		signRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256"}`), []byte(`{"sub":"a"}`)),
-		signRaw(t, "HS256", fixtureKey, []byte(`not json`), []byte(`{}`)),
-		signToken(t, "HS256", fixtureKey, map[string]any{"kid": "nope"}, accessClaims(nil)),
+		testkit.SignRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256"}`), []byte(`[1,2]`)),
+		testkit.SignRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256"}`), []byte(`{"sub":"a"}`)),
+		testkit.SignRaw(t, "HS256", fixtureKey, []byte(`not json`), []byte(`{}`)),
+		testkit.SignToken(t, "HS256", fixtureKey, map[string]any{"kid": "nope"}, accessClaims(nil)),
 	}
 	for _, tok := range bad {
 		res := serve(h, bearerGet(tok))
@@ -1366,7 +1366,7 @@ func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
 			if res := serve(h, bearerGet(tok2)); !res.next.called {
 				t.Fatalf("tok2: %d %s", res.rec.Code, res.rec.Body)
 			}
-			if err := app.revoked.revoke(context.Background(), "cached-2", fixtureT0.Add(time.Hour)); err != nil {
+			if err := f.revoke("cached-2", fixtureT0.Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			wantRefused(t, serve(h, bearerGet(tok2)), 401, "Token has been revoked", challengeBadToken)

@@ -53,7 +53,7 @@ func TestIssueForeignRefreshToken(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("logout with a foreign access token: %d %s", w.Code, w.Body)
 	}
-	if e.app.revoked.isRevoked("fam-of-idp") {
+	if e.isRevoked("fam-of-idp") {
 		t.Fatal("a foreign token's family was revoked here")
 	}
 	// control: the local refresh token still refreshes

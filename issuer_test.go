@@ -322,7 +322,7 @@ func TestIssueRefresh(t *testing.T) {
 	wantMsg(t, w, 401, "Signature verification failed")
 
 	// a refresh token of a user no longer configured
-	ghost := signToken(t, "HS256", []byte(fixtureSecret), nil, map[string]any{
+	ghost := e.token(map[string]any{
 		"sub": "ghost", "type": "refresh", "fresh": false, "jti": "j1",
 		"iat": fixtureT0.Unix(), "exp": fixtureT0.Unix() + 3600,
 	})
@@ -389,7 +389,7 @@ func TestIssueLogout(t *testing.T) {
 	})
 	t.Run("tokens of two users", func(t *testing.T) {
 		l := e.login()
-		other := signToken(t, "HS256", []byte(fixtureSecret), nil, map[string]any{
+		other := e.token(map[string]any{
 			"sub": "bob", "type": "refresh", "fresh": false, "jti": "bob-1",
 			"iat": e.clock.Now().Unix(), "exp": e.clock.Now().Unix() + 3600,
 		})
@@ -747,7 +747,7 @@ func TestIssueUnmarshalCaddyfile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gj, wj := mustJSON(t, got), mustJSON(t, c.want)
+			gj, wj := testkit.MustJSON(t, got), testkit.MustJSON(t, c.want)
 			if !bytes.Equal(gj, wj) {
 				t.Errorf("got %s\nwant %s", gj, wj)
 			}

@@ -43,7 +43,7 @@ func jwksTestNewIdP(t testing.TB, body []byte) *jwksTestIdP {
 // jwksTestSet is a JWK Set of the public half of key, with kid and alg.
 func jwksTestSet(t testing.TB, key crypto.Signer, kid, alg string) []byte {
 	t.Helper()
-	return mustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Algorithm: alg, Use: "sig"}}})
+	return testkit.MustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Algorithm: alg, Use: "sig"}}})
 }
 
 // jwksTestCheck asserts that the app accepts (or, with want "", refuses
@@ -71,10 +71,10 @@ func TestJWKSLastGoodSetSurvivesReloadAndRestart(t *testing.T) {
 	idp := jwksTestNewIdP(t, jwksTestSet(t, key, "idp-1", "ES256"))
 	storage := t.TempDir()
 	cfg := map[string]any{"jwks_urls": []any{idp.URL}, "jwks_refresh": "1h"}
-	tok := signToken(t, "ES256", key, map[string]any{"kid": "idp-1"}, wallClaims())
+	tok := testkit.SignToken(t, "ES256", key, map[string]any{"kid": "idp-1"}, wallClaims())
 	ctx := context.Background()
 
-	a1 := newFixture(t, appConfig(mustJSON(t, cfg)), wallClock(), inStorage(storage)).app
+	a1 := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock(), inStorage(storage)).app
 	jwksTestCheck(t, "before the first fetch", a1, tok, "Unknown key id")
 	if err := a1.ring.Refresh(ctx); err != nil {
 		t.Fatalf("first fetch: %v", err)
@@ -88,7 +88,7 @@ func TestJWKSLastGoodSetSurvivesReloadAndRestart(t *testing.T) {
 
 	// caddy reload: the new app is provisioned while the old one runs,
 	// then the old one is cleaned up
-	a2 := newFixture(t, appConfig(mustJSON(t, cfg)), wallClock(), inStorage(storage)).app
+	a2 := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock(), inStorage(storage)).app
 	jwksTestCheck(t, "reload, before the new app's first fetch", a2, tok, "")
 	if err := a2.ring.Refresh(ctx); err == nil {
 		t.Fatal("a fetch from the IdP that is down succeeded")
@@ -103,7 +103,7 @@ func TestJWKSLastGoodSetSurvivesReloadAndRestart(t *testing.T) {
 	if err := a2.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	a3 := newFixture(t, appConfig(mustJSON(t, cfg)), wallClock(), inStorage(storage)).app
+	a3 := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock(), inStorage(storage)).app
 	jwksTestCheck(t, "restart, before the first fetch", a3, tok, "")
 	if err := a3.ring.Refresh(ctx); err == nil {
 		t.Fatal("a fetch from the IdP that is down succeeded")
@@ -114,7 +114,7 @@ func TestJWKSLastGoodSetSurvivesReloadAndRestart(t *testing.T) {
 	if err := a3.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	a4 := newFixture(t, appConfig(mustJSON(t, cfg)), wallClock(), inStorage(t.TempDir())).app
+	a4 := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock(), inStorage(t.TempDir())).app
 	jwksTestCheck(t, "restart on an empty storage", a4, tok, "Unknown key id")
 }
 
@@ -128,9 +128,9 @@ func TestJWKSKeptSetBoundToItsURL(t *testing.T) {
 	dir := t.TempDir()
 	store := &certmagic.FileStorage{Path: dir}
 	ctx := context.Background()
-	tok := signToken(t, "ES256", key, map[string]any{"kid": "idp-1"}, wallClaims())
+	tok := testkit.SignToken(t, "ES256", key, map[string]any{"kid": "idp-1"}, wallClaims())
 
-	a := newFixture(t, appConfig(mustJSON(t, map[string]any{"jwks_urls": []any{idp.URL, idp.URL}})), wallClock(), inStorage(dir)).app
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"jwks_urls": []any{idp.URL, idp.URL}})), wallClock(), inStorage(dir)).app
 	if refs, ok := jwksLastGood.References(jwksPoolKey(idp.URL)); !ok || refs != 1 {
 		t.Fatalf("memory entry of the URL: %d references (%v), want 1 for one App naming it twice", refs, ok)
 	}
@@ -159,17 +159,17 @@ func TestJWKSKeptSetBoundToItsURL(t *testing.T) {
 	if err := store.Store(ctx, jwksStorageKey(other), data); err != nil {
 		t.Fatal(err)
 	}
-	b := newFixture(t, appConfig(mustJSON(t, map[string]any{"jwks_urls": []any{other}})), wallClock(), inStorage(dir)).app
+	b := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"jwks_urls": []any{other}})), wallClock(), inStorage(dir)).app
 	jwksTestCheck(t, "another URL's kept set", b, tok, "Unknown key id")
 	if err := b.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
 
 	// the URL's own key, holding a set a fetch would refuse (a secret)
-	bad := keptJWKS{URL: idp.URL, JWKS: mustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "idp-1", Algorithm: "HS256"}}})}
-	if err := store.Store(ctx, jwksStorageKey(idp.URL), mustJSON(t, bad)); err != nil {
+	bad := keptJWKS{URL: idp.URL, JWKS: testkit.MustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "idp-1", Algorithm: "HS256"}}})}
+	if err := store.Store(ctx, jwksStorageKey(idp.URL), testkit.MustJSON(t, bad)); err != nil {
 		t.Fatal(err)
 	}
-	c := newFixture(t, appConfig(mustJSON(t, map[string]any{"jwks_urls": []any{idp.URL}})), wallClock(), inStorage(dir)).app
-	jwksTestCheck(t, "a kept set with a secret", c, signToken(t, "HS256", []byte("0123456789abcdef0123456789abcdef"), map[string]any{"kid": "idp-1"}, wallClaims()), "Unknown key id")
+	c := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"jwks_urls": []any{idp.URL}})), wallClock(), inStorage(dir)).app
+	jwksTestCheck(t, "a kept set with a secret", c, testkit.SignToken(t, "HS256", []byte("0123456789abcdef0123456789abcdef"), map[string]any{"kid": "idp-1"}, wallClaims()), "Unknown key id")
 }

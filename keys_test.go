@@ -75,7 +75,7 @@ func TestKeysEveryAlgorithm(t *testing.T) {
 				kid = "k-" + c.alg
 				cfg["private_key"] = map[string]any{"file": testkit.WritePKCS8(t, c.key), "kid": kid}
 			}
-			a := newFixture(t, appConfig(mustJSON(t, cfg)), wallClock()).app
+			a := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock()).app
 			sk, err := a.ring.Signer()
 			if err != nil || sk.Alg != c.alg || sk.KID != kid {
 				t.Fatalf("signer = %+v, %v; want alg %s kid %q", sk, err, c.alg, kid)
@@ -137,7 +137,7 @@ func TestKeysAlgorithmConfusion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := newFixture(t, appConfig(mustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": path, "kid": "pub"}}})), wallClock()).app
+			a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": path, "kid": "pub"}}})), wallClock()).app
 			for _, secret := range [][]byte{pemBytes, der} {
 				for _, alg := range []string{"HS256", "HS384", "HS512"} {
 					for _, kid := range []string{"pub", ""} {
@@ -153,7 +153,7 @@ func TestKeysAlgorithmConfusion(t *testing.T) {
 }
 
 func TestKeysUnknownKID(t *testing.T) {
-	a := newFixture(t, appConfig(mustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, testkit.Keys()["p256"]), "kid": "k1"}})), wallClock()).app
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, testkit.Keys()["p256"]), "kid": "k1"}})), wallClock()).app
 	if _, e := a.parseToken(testkit.SignToken(t, "ES256", testkit.Keys()["p256"], kidHeader("k2"), wallClaims())); e != errUnknownKID {
 		t.Fatalf("got %v, want %v", e, errUnknownKID)
 	}
@@ -164,7 +164,7 @@ func TestKeysUnknownKID(t *testing.T) {
 func TestKeysRotation(t *testing.T) {
 	ks := testkit.Keys()
 	oldKey, newKey := ks["rsa"], ks["rsa2"]
-	a := newFixture(t, appConfig(mustJSON(t, map[string]any{
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{
 		"algorithm":   "PS256",
 		"private_key": map[string]any{"file": testkit.WritePKCS8(t, newKey), "kid": "2025-02"},
 		"public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, oldKey.Public()), "kid": "2025-01"}},
@@ -202,7 +202,7 @@ func TestKeysDefaultKIDIsThumbprint(t *testing.T) {
 	}
 
 	key := testkit.Keys()["p384"]
-	a := newFixture(t, appConfig(mustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, key)}})), wallClock()).app
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, key)}})), wallClock()).app
 	want, _ := keys.Thumbprint(key.Public())
 	sk, _ := a.ring.Signer()
 	if sk.KID != want || sk.Alg != "ES384" {
@@ -217,7 +217,7 @@ func TestKeysDefaultKIDIsThumbprint(t *testing.T) {
 func TestKeysAlgorithmInference(t *testing.T) {
 	ks := testkit.Keys()
 	for name, want := range map[string]string{"rsa": "RS256", "p256": "ES256", "p384": "ES384", "p521": "ES512", "ed": "EdDSA"} {
-		a := newFixture(t, appConfig(mustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, ks[name])}})), wallClock()).app
+		a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, ks[name])}})), wallClock()).app
 		if sk, _ := a.ring.Signer(); sk.Alg != want {
 			t.Errorf("%s: inferred %s, want %s", name, sk.Alg, want)
 		}
@@ -262,7 +262,7 @@ func TestKeysPEMForms(t *testing.T) {
 		}
 	}
 	// a certificate's key verifies tokens
-	a := newFixture(t, appConfig(mustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": publics["cert"], "kid": "c"}}})), wallClock()).app
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": publics["cert"], "kid": "c"}}})), wallClock()).app
 	if _, e := a.parseToken(testkit.SignToken(t, "ES256", ecKey, kidHeader("c"), wallClaims())); e != nil {
 		t.Errorf("certificate key: %v", e)
 	}
@@ -321,7 +321,7 @@ func TestKeysRefusedConfigs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := tryFixture(t, appConfig(mustJSON(t, c.cfg)), wallClock())
+			_, err := tryFixture(t, appConfig(testkit.MustJSON(t, c.cfg)), wallClock())
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
@@ -335,7 +335,7 @@ func TestKeysRefusedConfigs(t *testing.T) {
 // public_key only: the app verifies but cannot mint, and says why.
 func TestKeysVerifyOnly(t *testing.T) {
 	key := testkit.Keys()["ed"]
-	a := newFixture(t, appConfig(mustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, key.Public())}}})), wallClock()).app
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, key.Public())}}})), wallClock()).app
 	if _, err := a.ring.Signer(); err == nil || !strings.Contains(err.Error(), "only verifies") {
 		t.Fatalf("signingKey() error = %v", err)
 	}
@@ -410,7 +410,7 @@ func TestKeysZeroConfigConcurrentStart(t *testing.T) {
 // The published JWK Set holds public keys only, with kid, alg and use.
 func TestKeysPublicJWKS(t *testing.T) {
 	ks := testkit.Keys()
-	a := newFixture(t, appConfig(mustJSON(t, map[string]any{
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{
 		"private_key": map[string]any{"file": testkit.WritePKCS8(t, ks["rsa"]), "kid": "signer"},
 		"public_keys": []any{
 			map[string]any{"file": testkit.WritePKIX(t, ks["p521"].Public()), "kid": "ec"},
@@ -438,21 +438,21 @@ func TestKeysPublicJWKS(t *testing.T) {
 			}
 		}
 		// each published key loads back as the same verification key
-		vk, err := keys.FromJWK(mustJSON(t, k), false)
+		vk, err := keys.FromJWK(testkit.MustJSON(t, k), false)
 		if err != nil || vk.KID != kid || vk.Alg != want[kid] {
 			t.Errorf("published key %s does not load back: %v", kid, err)
 		}
 	}
 
 	// an HMAC secret is never published
-	hs := newFixture(t, appConfig(mustJSON(t, map[string]any{"secret": string(testkit.Secret(32))})), wallClock()).app
+	hs := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"secret": string(testkit.Secret(32))})), wallClock()).app
 	if got := string(hs.ring.PublicJWKS()); got != `{"keys":[]}` {
 		t.Fatalf("secret-only app publishes %s", got)
 	}
 }
 
 func TestKeysServeJWKS(t *testing.T) {
-	a := newFixture(t, appConfig(mustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, testkit.Keys()["p256"]), "kid": "k"}})), wallClock()).app
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, testkit.Keys()["p256"]), "kid": "k"}})), wallClock()).app
 	h := &Issue{JWKS: "/.well-known/jwks.json", app: a}
 
 	w := httptest.NewRecorder()

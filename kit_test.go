@@ -9,6 +9,7 @@ package jwtextended
 // Tokens come from internal/testkit's minter, never from the module.
 
 import (
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"testing"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -26,7 +27,7 @@ func provisionTestApp(t testing.TB, appJSON []byte, storageDir string) (caddy.Co
 	if storageDir == "" {
 		storageDir = t.TempDir()
 	}
-	return provisionTestAppIn(t, appJSON, mustJSON(t, map[string]any{"module": "file_system", "root": storageDir}))
+	return provisionTestAppIn(t, appJSON, testkit.MustJSON(t, map[string]any{"module": "file_system", "root": storageDir}))
 }
 
 // provisionTestAppIn is provisionTestApp with the storage config given as

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -16,76 +15,49 @@ import (
 // query_param, json_key, refresh_json_key, token_from json, message_key,
 // and optional routes refusing a malformed header of the configured type.
 
-func locStr(s string) *string { return &s }
-
-// locReq is a GET /api with the given headers (name, value, ...).
-func locReq(kv ...string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "http://example.com/api", nil)
-	for i := 0; i+1 < len(kv); i += 2 {
-		r.Header.Add(kv[i], kv[i+1])
-	}
-	return r
-}
-
-// locJSONReq is a POST /api with body and Content-Type ct.
-func locJSONReq(ct, body string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "http://example.com/api", strings.NewReader(body))
-	if ct != "" {
-		r.Header.Set("Content-Type", ct)
-	}
-	return r
-}
-
-func locAssertPassed(t *testing.T, res *served, identity string) {
-	t.Helper()
-	if !res.next.called || res.next.header.Get("X-Jwt-Identity") != identity {
-		t.Fatalf("want passed as %q; got next=%v, %d %s", identity, res.next.called, res.rec.Code, res.rec.Body)
-	}
-}
-
 func TestLocationHeaderName(t *testing.T) {
 	tok := accessToken(t, nil)
 	h := newFixture(t, withApp(func(a *App) { a.HeaderName = "x-auth" })).auth(nil)
 
-	locAssertPassed(t, serve(h, locReq("X-Auth", "Bearer "+tok)), "alice")
-	wantRefused(t, serve(h, locReq("Authorization", "Bearer "+tok)), 401, "Missing X-Auth Header", challengeNoToken)
-	wantRefused(t, serve(h, locReq("X-Auth", "Basic YWxpY2U6cHc=")), 401,
+	wantPassed(t, serve(h, apiGet("X-Auth", "Bearer "+tok)), "alice")
+	wantRefused(t, serve(h, apiGet("Authorization", "Bearer "+tok)), 401, "Missing X-Auth Header", challengeNoToken)
+	wantRefused(t, serve(h, apiGet("X-Auth", "Basic YWxpY2U6cHc=")), 401,
 		"Missing 'Bearer' type in 'X-Auth' header. Expected 'X-Auth: Bearer <JWT>'", challengeNoToken)
-	wantRefused(t, serve(h, locReq("X-Auth", "Bearer a", "X-Auth", "Bearer b")), 401, "Only one X-Auth header is allowed", challengeNoToken)
+	wantRefused(t, serve(h, apiGet("X-Auth", "Bearer a", "X-Auth", "Bearer b")), 401, "Only one X-Auth header is allowed", challengeNoToken)
 
 	// with another source: flask's "Missing JWT in ..." names the header
 	hq := newFixture(t, withApp(func(a *App) { a.HeaderName = "X-Auth"; a.TokenFrom = []string{"header", "query"} })).auth(nil)
-	wantRefused(t, serve(hq, locReq()), 401,
+	wantRefused(t, serve(hq, apiGet()), 401,
 		`Missing JWT in headers or query_string (Missing X-Auth Header; Missing "jwt" query parameter)`, challengeNoToken)
 }
 
 func TestLocationHeaderType(t *testing.T) {
 	tok := accessToken(t, nil)
-	h := newFixture(t, withApp(func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = locStr("Token") })).auth(nil)
-	locAssertPassed(t, serve(h, locReq("X-Auth", "Token "+tok)), "alice")
-	locAssertPassed(t, serve(h, locReq("X-Auth", "token "+tok)), "alice") // RFC 7235: case-insensitive
-	wantRefused(t, serve(h, locReq("X-Auth", "Bearer "+tok)), 401,
+	h := newFixture(t, withApp(func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = strPtr("Token") })).auth(nil)
+	wantPassed(t, serve(h, apiGet("X-Auth", "Token "+tok)), "alice")
+	wantPassed(t, serve(h, apiGet("X-Auth", "token "+tok)), "alice") // RFC 7235: case-insensitive
+	wantRefused(t, serve(h, apiGet("X-Auth", "Bearer "+tok)), 401,
 		"Missing 'Token' type in 'X-Auth' header. Expected 'X-Auth: Token <JWT>'", challengeNoToken)
-	wantRefused(t, serve(h, locReq("X-Auth", "Token a b")), 401,
+	wantRefused(t, serve(h, apiGet("X-Auth", "Token a b")), 401,
 		"Bad X-Auth header. Expected 'X-Auth: Token <JWT>'", challengeNoToken)
 
 	// header_type "": the whole value is the token
-	hw := newFixture(t, withApp(func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = locStr("") })).auth(nil)
-	locAssertPassed(t, serve(hw, locReq("X-Auth", tok)), "alice")
-	wantRefused(t, serve(hw, locReq("X-Auth", "Bearer "+tok)), 401,
+	hw := newFixture(t, withApp(func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = strPtr("") })).auth(nil)
+	wantPassed(t, serve(hw, apiGet("X-Auth", tok)), "alice")
+	wantRefused(t, serve(hw, apiGet("X-Auth", "Bearer "+tok)), 401,
 		"Bad X-Auth header. Expected 'X-Auth: <JWT>'", challengeNoToken)
-	wantRefused(t, serve(hw, locReq()), 401, "Missing X-Auth Header", challengeNoToken)
+	wantRefused(t, serve(hw, apiGet()), 401, "Missing X-Auth Header", challengeNoToken)
 
 	// the default type, with a header of the configured type malformed
 	hd := newFixture(t).auth(nil)
-	wantRefused(t, serve(hd, locReq("Authorization", "Bearer a b")), 401,
+	wantRefused(t, serve(hd, apiGet("Authorization", "Bearer a b")), 401,
 		"Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", challengeNoToken)
 
 	// not a token: refused at load
 	for _, bad := range []string{"Bearer x", "a,b"} {
 		f := newFixture(t)
 		app := f.app
-		if _, err := app.handlerNames("jwt_auth", "", locStr(bad), "", "", ""); err == nil || !strings.Contains(err.Error(), "header_type") {
+		if _, err := app.handlerNames("jwt_auth", "", strPtr(bad), "", "", ""); err == nil || !strings.Contains(err.Error(), "header_type") {
 			t.Errorf("header_type %q: err %v", bad, err)
 		}
 	}
@@ -97,7 +69,7 @@ func TestLocationHeaderType(t *testing.T) {
 func TestLocationQueryParam(t *testing.T) {
 	tok := accessToken(t, nil)
 	h := newFixture(t, withApp(func(a *App) { a.QueryParam = "token"; a.TokenFrom = []string{"query"} })).auth(nil)
-	locAssertPassed(t, serve(h, httptest.NewRequest("GET", "/api?token="+tok, nil)), "alice")
+	wantPassed(t, serve(h, httptest.NewRequest("GET", "/api?token="+tok, nil)), "alice")
 	wantRefused(t, serve(h, httptest.NewRequest("GET", "/api?jwt="+tok, nil)), 401, `Missing "token" query parameter`, challengeNoToken)
 }
 
@@ -108,8 +80,8 @@ func TestLocationJSON(t *testing.T) {
 
 	// the token is read, and the upstream reads the body unchanged
 	body := `{"access_token": "` + tok + `", "note": "kept"}`
-	res := serve(h, locJSONReq("application/json; charset=utf-8", body))
-	locAssertPassed(t, res, "alice")
+	res := serve(h, apiPost("application/json; charset=utf-8", body))
+	wantPassed(t, res, "alice")
 	if got, _ := io.ReadAll(res.next.req.Body); string(got) != body {
 		t.Errorf("upstream read body %q, want %q", got, body)
 	}
@@ -125,47 +97,47 @@ func TestLocationJSON(t *testing.T) {
 		{"empty body", "application/json", ``, `Missing "access_token" key in json data.`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantRefused(t, serve(h, locJSONReq(tc.ct, tc.body)), 401, tc.msg, challengeNoToken)
+			wantRefused(t, serve(h, apiPost(tc.ct, tc.body)), 401, tc.msg, challengeNoToken)
 		})
 	}
 
 	// beyond the 64 KiB cap: 413, and nothing is lost for a later source
 	big := `{"access_token": "` + tok + `", "pad": "` + strings.Repeat("x", maxIssueBody) + `"}`
-	wantRefused(t, serve(h, locJSONReq("application/json", big)), 413, "Request body is too large", "")
+	wantRefused(t, serve(h, apiPost("application/json", big)), 413, "Request body is too large", "")
 	hjq := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"json", "query"} })).auth(nil)
-	r := locJSONReq("application/json", big)
+	r := apiPost("application/json", big)
 	r.URL.RawQuery = "jwt=" + tok
 	res = serve(hjq, r)
-	locAssertPassed(t, res, "alice")
+	wantPassed(t, res, "alice")
 	if got, _ := io.ReadAll(res.next.req.Body); string(got) != big {
 		t.Errorf("upstream read %d bytes of a %d-byte body, or other bytes", len(got), len(big))
 	}
 
 	// json_key, and refresh_json_key where a refresh token is wanted
 	hk := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"json"}; a.JSONKey = "jwt"; a.RefreshJSONKey = "rt" })).auth(nil)
-	locAssertPassed(t, serve(hk, locJSONReq("application/json", `{"jwt": "`+tok+`"}`)), "alice")
-	wantRefused(t, serve(hk, locJSONReq("application/json", `{"access_token": "`+tok+`"}`)), 401, `Missing "jwt" key in json data.`, challengeNoToken)
+	wantPassed(t, serve(hk, apiPost("application/json", `{"jwt": "`+tok+`"}`)), "alice")
+	wantRefused(t, serve(hk, apiPost("application/json", `{"access_token": "`+tok+`"}`)), 401, `Missing "jwt" key in json data.`, challengeNoToken)
 	hr := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"json"}; a.RefreshJSONKey = "rt" })).auth(&Auth{TokenType: "refresh"})
-	locAssertPassed(t, serve(hr, locJSONReq("application/json", `{"access_token": "`+tok+`", "rt": "`+refresh+`"}`)), "alice")
-	wantRefused(t, serve(hr, locJSONReq("application/json", `{"refresh_token": "`+refresh+`"}`)), 401, `Missing "rt" key in json data.`, challengeNoToken)
+	wantPassed(t, serve(hr, apiPost("application/json", `{"access_token": "`+tok+`", "rt": "`+refresh+`"}`)), "alice")
+	wantRefused(t, serve(hr, apiPost("application/json", `{"refresh_token": "`+refresh+`"}`)), 401, `Missing "rt" key in json data.`, challengeNoToken)
 
 	// among other sources: flask's "Missing JWT in ..." with the JSON reason
 	hh := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"header", "json"} })).auth(nil)
-	wantRefused(t, serve(hh, locReq()), 401,
+	wantRefused(t, serve(hh, apiGet()), 401,
 		"Missing JWT in headers or json (Missing Authorization Header; Invalid content-type. Must be application/json.)", challengeNoToken)
-	wantRefused(t, serve(hh, locJSONReq("application/json", `{}`)), 401,
+	wantRefused(t, serve(hh, apiPost("application/json", `{}`)), 401,
 		`Missing JWT in headers or json (Missing Authorization Header; Missing "access_token" key in json data.)`, challengeNoToken)
 	// a header token wins, and the body is not read at all
-	r = locJSONReq("application/json", `{"access_token": "x"}`)
+	r = apiPost("application/json", `{"access_token": "x"}`)
 	r.Header.Set("Authorization", "Bearer "+tok)
-	r.Body = io.NopCloser(&locNoRead{t: t})
-	locAssertPassed(t, serve(hh, r), "alice")
+	r.Body = io.NopCloser(&noReadBody{t: t})
+	wantPassed(t, serve(hh, r), "alice")
 }
 
-// locNoRead fails the test when read.
-type locNoRead struct{ t *testing.T }
+// noReadBody fails the test when read.
+type noReadBody struct{ t *testing.T }
 
-func (b *locNoRead) Read([]byte) (int, error) {
+func (b *noReadBody) Read([]byte) (int, error) {
 	b.t.Error("body read although the header had the token")
 	return 0, io.EOF
 }
@@ -176,20 +148,20 @@ func TestLocationHandlerOverrides(t *testing.T) {
 	tok := accessToken(t, nil)
 	f := newFixture(t, withApp(func(a *App) {
 		a.HeaderName = "X-Auth"
-		a.HeaderType = locStr("Token")
+		a.HeaderType = strPtr("Token")
 		a.TokenFrom = []string{"header", "query"}
 	}))
-	h := f.auth(&Auth{HeaderType: locStr("JWT"), QueryParam: "t"})
-	locAssertPassed(t, serve(h, locReq("X-Auth", "JWT "+tok)), "alice")
+	h := f.auth(&Auth{HeaderType: strPtr("JWT"), QueryParam: "t"})
+	wantPassed(t, serve(h, apiGet("X-Auth", "JWT "+tok)), "alice")
 	// a header of another type is one more place without a token, as
 	// flask-jwt-extended words it
-	wantRefused(t, serve(h, locReq("X-Auth", "Token "+tok)), 401,
+	wantRefused(t, serve(h, apiGet("X-Auth", "Token "+tok)), 401,
 		`Missing JWT in headers or query_string (Missing 'JWT' type in 'X-Auth' header. Expected 'X-Auth: JWT <JWT>'; Missing "t" query parameter)`, challengeNoToken)
-	wantRefused(t, serve(h, locReq()), 401,
+	wantRefused(t, serve(h, apiGet()), 401,
 		`Missing JWT in headers or query_string (Missing X-Auth Header; Missing "t" query parameter)`, challengeNoToken)
-	locAssertPassed(t, serve(h, httptest.NewRequest("GET", "/api?t="+tok, nil)), "alice")
+	wantPassed(t, serve(h, httptest.NewRequest("GET", "/api?t="+tok, nil)), "alice")
 	plain := f.auth(nil)
-	locAssertPassed(t, serve(plain, locReq("X-Auth", "Token "+tok)), "alice")
+	wantPassed(t, serve(plain, apiGet("X-Auth", "Token "+tok)), "alice")
 }
 
 // TestLocationOptionalMalformedHeader: on an optional route a header of
@@ -198,18 +170,18 @@ func TestLocationHandlerOverrides(t *testing.T) {
 func TestLocationOptionalMalformedHeader(t *testing.T) {
 	h := newFixture(t).auth(&Auth{Optional: true})
 	for _, v := range []string{"Bearer a b", "Bearer ", "Bearer", "bearer  x"} {
-		wantRefused(t, serve(h, locReq("Authorization", v)), 401,
+		wantRefused(t, serve(h, apiGet("Authorization", v)), 401,
 			"Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", challengeNoToken)
 	}
-	res := serve(h, locReq("Authorization", "Basic YWxpY2U6cHc="))
+	res := serve(h, apiGet("Authorization", "Basic YWxpY2U6cHc="))
 	if !res.next.called {
 		t.Errorf("optional, Basic: refused %d %s", res.rec.Code, res.rec.Body)
 	}
 
-	ht := newFixture(t, withApp(func(a *App) { a.HeaderType = locStr("Token") })).auth(&Auth{Optional: true})
-	wantRefused(t, serve(ht, locReq("Authorization", "Token a b")), 401,
+	ht := newFixture(t, withApp(func(a *App) { a.HeaderType = strPtr("Token") })).auth(&Auth{Optional: true})
+	wantRefused(t, serve(ht, apiGet("Authorization", "Token a b")), 401,
 		"Bad Authorization header. Expected 'Authorization: Token <JWT>'", challengeNoToken)
-	if res := serve(ht, locReq("Authorization", "Bearer x")); !res.next.called {
+	if res := serve(ht, apiGet("Authorization", "Bearer x")); !res.next.called {
 		t.Errorf("optional, header_type Token, Bearer: refused %d %s", res.rec.Code, res.rec.Body)
 	}
 }
@@ -219,11 +191,11 @@ func TestLocationOptionalMalformedHeader(t *testing.T) {
 func TestMessageKey(t *testing.T) {
 	f := newFixture(t, withApp(func(a *App) { a.MessageKey = "error" }))
 	h, app := f.auth(nil), f.app
-	res := serve(h, locReq())
+	res := serve(h, apiGet())
 	if res.rec.Code != 401 || res.rec.Body.String() != `{"error":"Missing Authorization Header"}` {
 		t.Fatalf("refusal %d %s", res.rec.Code, res.rec.Body)
 	}
-	res = serve(h, locReq("Authorization", "Bearer "+accessToken(t, map[string]any{"exp": fixtureT0.Unix() - 10})))
+	res = serve(h, apiGet("Authorization", "Bearer "+accessToken(t, map[string]any{"exp": fixtureT0.Unix() - 10})))
 	if res.rec.Body.String() != `{"error":"Token has expired"}` {
 		t.Fatalf("refusal %s", res.rec.Body)
 	}
@@ -236,7 +208,7 @@ func TestMessageKey(t *testing.T) {
 	// the default key needs no table
 	fd := newFixture(t)
 	hd, appd := fd.auth(nil), fd.app
-	if appd.refusals != nil || serve(hd, locReq()).rec.Body.String() != `{"msg":"Missing Authorization Header"}` {
+	if appd.refusals != nil || serve(hd, apiGet()).rec.Body.String() != `{"msg":"Missing Authorization Header"}` {
 		t.Error("default message_key")
 	}
 
@@ -261,18 +233,18 @@ func TestMessageKey(t *testing.T) {
 // TestTokenNamesRefusalsBuiltOnce: with names other than the defaults, the
 // "no token anywhere" refusal is still built once, not per request.
 func TestTokenNamesRefusalsBuiltOnce(t *testing.T) {
-	n := newTokenNames("X-Auth", locStr("Token"), "t", "", "")
+	n := newTokenNames("X-Auth", strPtr("Token"), "t", "", "")
 	if newTokenNames("", nil, "", "", "") != defaultNames {
 		t.Fatal("the default names are not the package's")
 	}
 	srcs := []tokenSource{sourceHeader, sourceCookie, sourceQuery}
-	r := locReq()
-	_, _, first := extractTokenNamed(r, srcs, n, accessCookieName, false)
+	r := apiGet()
+	_, _, first := lookupToken(r, srcs, n, accessCookieName, false)
 	if first == nil || !strings.HasPrefix(first.msg, "Missing JWT in headers, cookies or query_string (Missing X-Auth Header;") {
 		t.Fatalf("refusal %v", first)
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		if _, _, e := extractTokenNamed(r, srcs, n, accessCookieName, false); e != first {
+		if _, _, e := lookupToken(r, srcs, n, accessCookieName, false); e != first {
 			t.Fatal("built again")
 		}
 	}); n != 0 {
@@ -303,7 +275,7 @@ func TestLogoutRefreshJSONKey(t *testing.T) {
 // A login answer names the token type the client must send back: the
 // configured header_type.
 func TestLoginTokenTypeFollowsHeaderType(t *testing.T) {
-	e := newFixture(t, withApp(func(a *App) { a.HeaderType = locStr("Token") }), withIssuer())
+	e := newFixture(t, withApp(func(a *App) { a.HeaderType = strPtr("Token") }), withIssuer())
 	if got := e.login()["token_type"]; got != "Token" {
 		t.Fatalf("token_type %v, want Token", got)
 	}

@@ -41,7 +41,7 @@ func TestAppCleanupEndsBackgroundWork(t *testing.T) {
 	if n := backgroundGoroutines() - before; n != 2 {
 		t.Fatalf("%d background loops after Start, want 2 (one JWKS fetcher, one revocation sync)", n)
 	}
-	key := app.revoked.(*storageRevocations).poolKey
+	key := f.revocations().poolKey
 	if refs, ok := revocationSets.References(key); !ok || refs != 1 {
 		t.Fatalf("revocation set references %d (%v), want 1", refs, ok)
 	}

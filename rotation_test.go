@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -338,22 +337,18 @@ func TestRotationGraceSetting(t *testing.T) {
 	}
 	t.Setenv("ROT_TEST_GRACE", "3s")
 	back.Refresh, back.RotateRefresh = "/refresh", true
-	ctx, _, err := provisionTestApp(t, mustJSON(t, &App{Secret: fixtureSecret}), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := back.Provision(ctx); err != nil {
+	f := newFixture(t)
+	if _, err := f.provisionIssue(&back); err != nil {
 		t.Fatal(err)
 	}
 	if time.Duration(back.RotateGrace) != 3*time.Second {
 		t.Fatalf("resolved rotate_grace %s", time.Duration(back.RotateGrace))
 	}
-	def := Issue{Refresh: "/refresh", RotateRefresh: true}
-	if err := def.Provision(ctx); err != nil || time.Duration(def.RotateGrace) != 10*time.Second {
+	def, err := f.provisionIssue(Issue{Refresh: "/refresh", RotateRefresh: true})
+	if err != nil || time.Duration(def.RotateGrace) != 10*time.Second {
 		t.Fatalf("default rotate_grace %s (%v)", time.Duration(def.RotateGrace), err)
 	}
-	short := Issue{Refresh: "/refresh", RotateRefresh: true, RotateGrace: caddy.Duration(500 * time.Millisecond)}
-	if err := short.Provision(ctx); err == nil || !strings.Contains(err.Error(), "rotate_grace must be at least 1s") {
+	if _, err := f.provisionIssue(`{"refresh": "/refresh", "rotate_refresh": true, "rotate_grace": "500ms"}`); err == nil || !strings.Contains(err.Error(), "rotate_grace must be at least 1s") {
 		t.Fatalf("rotate_grace 500ms: %v", err)
 	}
 	for _, bad := range []string{"jwt_issue {\n\trotate_grace\n}", "jwt_issue {\n\trotate_grace soon\n}", "jwt_issue {\n\trotate_grace -1s\n}"} {

@@ -112,7 +112,7 @@ func TestSecretsPlaceholders(t *testing.T) {
 // loads and verifies PS256 tokens of that key, and no others.
 func TestAlgorithmVerifyOnlyApp(t *testing.T) {
 	ks := testkit.Keys()
-	f, err := tryFixture(t, appConfig(mustJSON(t, map[string]any{"algorithm": "PS256", "public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, ks["rsa"].Public()), "kid": "idp"}}})))
+	f, err := tryFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"algorithm": "PS256", "public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, ks["rsa"].Public()), "kid": "idp"}}})))
 	if err != nil {
 		t.Fatal(err)
 	}

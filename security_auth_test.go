@@ -5,6 +5,7 @@ package jwtextended
 
 import (
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,7 +109,7 @@ func TestSecuritySpoofedJWTHeaders(t *testing.T) {
 		"X.Jwt.Identity", "admin-dotted",
 		"x.jwt_identity", "admin-dotted-mixed",
 		"X-Jwt-Fresh", "true",
-		"X-Jwt-Claims", b64url([]byte(`{"sub":"admin","role":"admin"}`)),
+		"X-Jwt-Claims", testkit.B64URL([]byte(`{"sub":"admin","role":"admin"}`)),
 		"X-Jwt-Role", "admin",
 		"X_JWT_ROLE", "admin",
 		"Connection", "keep-alive, X-Jwt-Identity",

@@ -55,7 +55,7 @@ func secClaims(over map[string]any) map[string]any {
 		"sub": "alice", "type": "access", "fresh": true, "jti": "jti-alice",
 		"iat": now, "nbf": now, "exp": now + 900,
 	}
-	applyOverrides(c, over)
+	testkit.ApplyOverrides(c, over)
 	return c
 }
 

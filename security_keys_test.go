@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -41,12 +42,12 @@ func TestSecurityUntrustedKeyHeaders(t *testing.T) {
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"keys":[{"kty":"oct","k":%q,"alg":"HS256"}]}`, b64url([]byte(secOtherSecret)))
+		fmt.Fprintf(w, `{"keys":[{"kty":"oct","k":%q,"alg":"HS256"}]}`, testkit.B64URL([]byte(secOtherSecret)))
 	}))
 	defer attacker.Close()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 
-	attackerJWK := map[string]any{"kty": "oct", "k": b64url([]byte(secOtherSecret)), "alg": "HS256"}
+	attackerJWK := map[string]any{"kty": "oct", "k": testkit.B64URL([]byte(secOtherSecret)), "alg": "HS256"}
 	// a syntactically plausible certificate chain entry: the attacker's
 	// key is what it would carry
 	x5c := []string{base64.StdEncoding.EncodeToString([]byte("not really a certificate, never parsed"))}
@@ -153,7 +154,7 @@ func secPrivateConfig(t testing.TB, alg string, priv any) string {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return `{"algorithm":"` + alg + `","private_key":{"file":` + string(mustJSON(t, path)) + `,"kid":"k1"}}`
+	return `{"algorithm":"` + alg + `","private_key":{"file":` + string(testkit.MustJSON(t, path)) + `,"kid":"k1"}}`
 }
 
 // TestSecurityAlgorithmConfusion: a token whose alg is HMAC, keyed with
@@ -199,7 +200,7 @@ func TestSecurityAlgorithmConfusion(t *testing.T) {
 				cases = append(cases, secCase{name: "swap/" + alg, req: secBearer(fx.signed(alg, f.priv, secClaims(nil), map[string]any{"kid": "k1"})), status: 401, msg: "The specified alg value is not allowed"})
 			}
 			for _, none := range []string{"none", "None"} {
-				unsigned := b64url([]byte(`{"alg":"`+none+`","kid":"k1"}`)) + "." + b64url(mustJSON(t, secClaims(nil))) + "."
+				unsigned := testkit.B64URL([]byte(`{"alg":"`+none+`","kid":"k1"}`)) + "." + testkit.B64URL(testkit.MustJSON(t, secClaims(nil))) + "."
 				cases = append(cases, secCase{name: "alg_none/" + none, req: secBearer(unsigned), status: 401, msg: "Not enough segments"})
 			}
 			secRun(t, fx, cases)
@@ -222,8 +223,8 @@ func TestSecurityECDSASignatureForms(t *testing.T) {
 	}
 	secRun(t, fx, []secCase{
 		{name: "control/raw_r_s", req: secBearer(valid), status: 200, identity: "alice"},
-		{name: "asn1_der_signature", req: secBearer(h + "." + p + "." + b64url(asn1Sig)), status: 401, msg: "Signature verification failed"},
-		{name: "psychic_zero_signature", req: secBearer(h + "." + p + "." + b64url(make([]byte, 64))), status: 401, msg: "Signature verification failed"},
+		{name: "asn1_der_signature", req: secBearer(h + "." + p + "." + testkit.B64URL(asn1Sig)), status: 401, msg: "Signature verification failed"},
+		{name: "psychic_zero_signature", req: secBearer(h + "." + p + "." + testkit.B64URL(make([]byte, 64))), status: 401, msg: "Signature verification failed"},
 		{name: "other_curve_key", req: secBearer(fx.signed("ES256", mustP256(t), secClaims(nil), map[string]any{"kid": "k1"})), status: 401, msg: "Signature verification failed"},
 	})
 }
@@ -250,7 +251,7 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 	defer attacker.Close()
 	// verify-only: the public key file alone (its algorithm is RS256)
 	path, _, _ := secPublicPEM(t, &secRSA.PublicKey)
-	fx := newFixture(t, appConfig([]byte(`{"public_keys":[{"file":`+string(mustJSON(t, path))+`,"kid":"k1"}]}`)), withUpstream(http.StatusOK, "upstream"))
+	fx := newFixture(t, appConfig([]byte(`{"public_keys":[{"file":`+string(testkit.MustJSON(t, path))+`,"kid":"k1"}]}`)), withUpstream(http.StatusOK, "upstream"))
 
 	// a self-signed certificate of the attacker's key
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "attacker"}, NotBefore: secNow.Add(-time.Hour), NotAfter: secNow.Add(time.Hour)}
@@ -260,7 +261,7 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 	}
 	jwk := map[string]any{
 		"kty": "RSA", "kid": "k1", "alg": "RS256",
-		"n": b64url(secRSAOther.N.Bytes()), "e": b64url(big.NewInt(int64(secRSAOther.E)).Bytes()),
+		"n": testkit.B64URL(secRSAOther.N.Bytes()), "e": testkit.B64URL(big.NewInt(int64(secRSAOther.E)).Bytes()),
 	}
 	headers := map[string]map[string]any{
 		"jwk":          {"kid": "k1", "jwk": jwk},
@@ -270,8 +271,8 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 		"x5u":          {"kid": "k1", "x5u": attacker.URL + "/cert"},
 		"x5c":          {"kid": "k1", "x5c": []string{base64.StdEncoding.EncodeToString(certDER)}},
 		"x5c_no_kid":   {"x5c": []string{base64.StdEncoding.EncodeToString(certDER)}},
-		"x5t_and_x5c":  {"kid": "k1", "x5t#S256": b64url([]byte("x")), "x5c": []string{base64.StdEncoding.EncodeToString(certDER)}},
-		"jwk_oct_hmac": {"kid": "k1", "jwk": map[string]any{"kty": "oct", "k": b64url([]byte(secOtherSecret))}},
+		"x5t_and_x5c":  {"kid": "k1", "x5t#S256": testkit.B64URL([]byte("x")), "x5c": []string{base64.StdEncoding.EncodeToString(certDER)}},
+		"jwk_oct_hmac": {"kid": "k1", "jwk": map[string]any{"kty": "oct", "k": testkit.B64URL([]byte(secOtherSecret))}},
 	}
 	var cases []secCase
 	for name, hdr := range headers {
@@ -329,7 +330,7 @@ func TestSecurityJWKSFetchLimits(t *testing.T) {
 	var oversized atomic.Bool
 	set, err := json.Marshal(map[string]any{"keys": []any{map[string]any{
 		"kty": "RSA", "kid": "remote", "alg": "RS256", "use": "sig",
-		"n": b64url(secRSA.N.Bytes()), "e": b64url(big.NewInt(int64(secRSA.E)).Bytes()),
+		"n": testkit.B64URL(secRSA.N.Bytes()), "e": testkit.B64URL(big.NewInt(int64(secRSA.E)).Bytes()),
 	}}})
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +350,7 @@ func TestSecurityJWKSFetchLimits(t *testing.T) {
 	defer idp.Close()
 	// the first fetch (at start, in the background) gets an oversized set
 	oversized.Store(true)
-	fx := newFixture(t, appConfig([]byte(`{"jwks_urls":[`+string(mustJSON(t, idp.URL))+`],"jwks_refresh":"1h"}`)), withUpstream(http.StatusOK, "upstream"))
+	fx := newFixture(t, appConfig([]byte(`{"jwks_urls":[`+string(testkit.MustJSON(t, idp.URL))+`],"jwks_refresh":"1h"}`)), withUpstream(http.StatusOK, "upstream"))
 	a := fx.app
 	// cf. Envoy CVE-2025-64527: with no usable remote set the request is
 	// refused as an unknown key, never answered 5xx or crashed

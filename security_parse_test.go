@@ -5,6 +5,7 @@ package jwtextended
 
 import (
 	"encoding/base64"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,7 +20,7 @@ import (
 func secPayloadWithURLChars(t testing.TB) string {
 	t.Helper()
 	for i := 0; i < 10000; i++ {
-		p := b64url(mustJSON(t, secClaims(map[string]any{"pad": strings.Repeat("~?>", i%5) + strconv.Itoa(i*7919)})))
+		p := testkit.B64URL(testkit.MustJSON(t, secClaims(map[string]any{"pad": strings.Repeat("~?>", i%5) + strconv.Itoa(i*7919)})))
 		if strings.Contains(p, "-") && strings.Contains(p, "_") {
 			return p
 		}
@@ -49,7 +50,7 @@ func TestSecurityAttacks(t *testing.T) {
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	valid := fx.token(secClaims(nil))
 	now := secNow.Unix()
-	claimsJSON := string(mustJSON(t, secClaims(nil)))
+	claimsJSON := string(testkit.MustJSON(t, secClaims(nil)))
 	h, p, s := secSegments(valid)
 
 	var cases []secCase
@@ -65,7 +66,7 @@ func TestSecurityAttacks(t *testing.T) {
 	// input, so only the algorithm pin refuses them.
 	for _, alg := range []string{"none", "None", "NONE", "nOnE"} {
 		hdr := `{"alg":"` + alg + `","typ":"JWT"}`
-		unsigned := b64url([]byte(hdr)) + "." + b64url([]byte(claimsJSON)) + "."
+		unsigned := testkit.B64URL([]byte(hdr)) + "." + testkit.B64URL([]byte(claimsJSON)) + "."
 		add(refuse("alg_none/"+alg+"/no_signature", unsigned, "Not enough segments"))
 		add(refuse("alg_none/"+alg+"/no_signature_no_dot", strings.TrimSuffix(unsigned, "."), "Not enough segments"))
 		add(refuse("alg_none/"+alg+"/hmac_signature", fx.raw(hdr, claimsJSON), "The specified alg value is not allowed"))
@@ -80,7 +81,7 @@ func TestSecurityAttacks(t *testing.T) {
 	// secret with another hash.
 	add(refuse("alg_family/HS384_header_hs256_key", fx.signed("HS384", fx.key, secClaims(nil)), "The specified alg value is not allowed"))
 	add(refuse("alg_family/HS512_header_hs256_key", fx.signed("HS512", fx.key, secClaims(nil)), "The specified alg value is not allowed"))
-	add(refuse("alg_family/HS384_header_hs256_signature", fx.rawSegments(b64url([]byte(`{"alg":"HS384","typ":"JWT"}`)), p), "The specified alg value is not allowed"))
+	add(refuse("alg_family/HS384_header_hs256_signature", fx.rawSegments(testkit.B64URL([]byte(`{"alg":"HS384","typ":"JWT"}`)), p), "The specified alg value is not allowed"))
 
 	// kid: it only selects among configured keys; this app has none with a
 	// kid. Each token is signed with the real secret.
@@ -114,18 +115,18 @@ func TestSecurityAttacks(t *testing.T) {
 	sig, _ := base64.RawURLEncoding.DecodeString(s)
 	add(refuse("signature/stripped", h+"."+p+".", "Not enough segments"))
 	add(refuse("signature/stripped_no_dot", h+"."+p, "Not enough segments"))
-	add(refuse("signature/truncated_one_byte", h+"."+p+"."+b64url(sig[:len(sig)-1]), "Signature verification failed"))
-	add(refuse("signature/truncated_half", h+"."+p+"."+b64url(sig[:len(sig)/2]), "Signature verification failed"))
+	add(refuse("signature/truncated_one_byte", h+"."+p+"."+testkit.B64URL(sig[:len(sig)-1]), "Signature verification failed"))
+	add(refuse("signature/truncated_half", h+"."+p+"."+testkit.B64URL(sig[:len(sig)/2]), "Signature verification failed"))
 	// 42 characters leave non-zero trailing bits: not canonical
 	add(refuse("signature/truncated_one_char", h+"."+p+"."+s[:len(s)-1], "Invalid token encoding"))
-	add(refuse("signature/extended_one_byte", h+"."+p+"."+b64url(append(append([]byte{}, sig...), 0)), "Signature verification failed"))
-	add(refuse("signature/extended_doubled", h+"."+p+"."+b64url(append(append([]byte{}, sig...), sig...)), "Signature verification failed"))
+	add(refuse("signature/extended_one_byte", h+"."+p+"."+testkit.B64URL(append(append([]byte{}, sig...), 0)), "Signature verification failed"))
+	add(refuse("signature/extended_doubled", h+"."+p+"."+testkit.B64URL(append(append([]byte{}, sig...), sig...)), "Signature verification failed"))
 	flipped := append([]byte{}, sig...)
 	flipped[0] ^= 1
-	add(refuse("signature/bit_flipped", h+"."+p+"."+b64url(flipped), "Signature verification failed"))
+	add(refuse("signature/bit_flipped", h+"."+p+"."+testkit.B64URL(flipped), "Signature verification failed"))
 	add(refuse("signature/other_secret", fx.signed("HS256", []byte(secOtherSecret), secClaims(nil)), "Signature verification failed"))
 	add(refuse("signature/empty_key", fx.signed("HS256", []byte{}, secClaims(nil)), "Signature verification failed"))
-	add(refuse("signature/payload_swapped", h+"."+b64url(mustJSON(t, secClaims(map[string]any{"sub": "admin"})))+"."+s, "Signature verification failed"))
+	add(refuse("signature/payload_swapped", h+"."+testkit.B64URL(testkit.MustJSON(t, secClaims(map[string]any{"sub": "admin"})))+"."+s, "Signature verification failed"))
 
 	// base64url: one spelling per token. Each variant is signed over its
 	// own spelling, so only the strict decoder refuses it.
@@ -152,7 +153,7 @@ func TestSecurityAttacks(t *testing.T) {
 	add(refuse("base64/standard_alphabet_signature", h+"."+p+"."+secB64Std(stdSig), "Invalid token encoding"))
 	h, p, s = secSegments(valid)
 	add(refuse("base64/non_canonical_signature_bits", h+"."+p+"."+secFlipLastBits(t, s), "Invalid token encoding"))
-	np := b64url([]byte(claimsJSON))
+	np := testkit.B64URL([]byte(claimsJSON))
 	if len(np)%4 != 0 {
 		add(refuse("base64/non_canonical_payload_bits", fx.rawSegments(h, secFlipLastBits(t, np)), "Invalid token encoding"))
 	}
@@ -204,7 +205,7 @@ func TestSecurityAttacks(t *testing.T) {
 	add(refuse("payload/not_an_object", fx.raw(secHeaderHS256, `["sub","admin"]`), "Invalid payload"))
 	add(refuse("payload/null", fx.raw(secHeaderHS256, `null`), "Invalid payload"))
 	add(refuse("payload/deeply_nested", fx.raw(secHeaderHS256, `{"sub":"alice","exp":`+exp+`,"x":`+strings.Repeat("[", 100)+strings.Repeat("]", 100)+`}`), "Invalid payload"))
-	add(refuse("header/not_json", fx.rawSegments(b64url([]byte("HS256")), p), "Invalid header"))
+	add(refuse("header/not_json", fx.rawSegments(testkit.B64URL([]byte("HS256")), p), "Invalid header"))
 
 	secRun(t, fx, cases)
 }

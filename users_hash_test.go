@@ -64,19 +64,9 @@ func TestUsersArgon2id(t *testing.T) {
 
 	// a hash of no known form is refused at load, naming the user
 	for _, hash := range []string{"plaintext", "$argon2i$v=19$m=8192,t=1,p=1$c2FsdA$a2V5", "$argon2id$v=19$m=x$c2FsdA$a2V5", "$5$rounds=1000$salt$hash"} {
-		_, _, err := provisionIssue(t, &Issue{Login: "/login", Users: []User{{Name: "dave", Hash: hash}}})
+		_, err := newFixture(t).provisionIssue(&Issue{Login: "/login", Users: []User{{Name: "dave", Hash: hash}}})
 		if err == nil || !strings.Contains(err.Error(), `user "dave": the password hash is of no known form (bcrypt or argon2id)`) || !strings.Contains(err.Error(), "caddy hash-password") {
 			t.Errorf("hash %q: %v", hash, err)
 		}
 	}
-}
-
-// provisionIssue provisions h on a fresh app, as Caddy would.
-func provisionIssue(t *testing.T, h *Issue) (*Issue, *App, error) {
-	t.Helper()
-	ctx, app, err := provisionTestApp(t, mustJSON(t, &App{Secret: fixtureSecret}), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, app, h.Provision(ctx)
 }
