@@ -61,6 +61,7 @@ func wantNoSecretsLogged(t *testing.T, logs *observer.ObservedLogs, secrets ...s
 }
 
 func TestLoginLogSucceeded(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer())
 	logs := observeIssuer(e)
 	w := e.do(jsonPost("/login", creds("alice", fixturePassword)))
@@ -81,6 +82,7 @@ func TestLoginLogSucceeded(t *testing.T) {
 }
 
 func TestLoginLogFailed(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2} }))
 	logs := observeIssuer(e)
 	for range 3 {
@@ -108,6 +110,7 @@ func TestLoginLogFailed(t *testing.T) {
 }
 
 func TestLoginLogDelegated(t *testing.T) {
+	t.Parallel()
 	app := &delegateApp{answer: vouch("alice", "")}
 	e := newFixture(t, withIssuer(delegated(false, nil)))
 	logs := observeIssuer(e)
@@ -156,6 +159,7 @@ func fail2banRegex(t *testing.T) *regexp.Regexp {
 }
 
 func TestFail2banFilterMatchesLoginFailed(t *testing.T) {
+	t.Parallel()
 	re := fail2banRegex(t)
 	e := newFixture(t, withIssuer())
 	logs := observeIssuer(e)
@@ -193,6 +197,7 @@ func TestFail2banFilterMatchesLoginFailed(t *testing.T) {
 }
 
 func TestStartupLogNamesKeys(t *testing.T) {
+	t.Parallel()
 	secrets := []SecretKey{{Key: fixtureSecret, KID: "2025"}, {Key: fixtureSecret + "-old", KID: "2024"}}
 	app := newFixture(t, withApp(func(a *App) { a.Secret, a.Secrets = "", secrets })).app
 	core, logs := observer.New(zap.InfoLevel)
@@ -226,6 +231,7 @@ func TestStartupLogNamesKeys(t *testing.T) {
 // jwt_issue does, without the port, and Caddy's client IP (trusted_proxies)
 // when the server set one.
 func TestRefusalLogRemoteIP(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t).auth(nil)
 	core, logs := observer.New(zap.DebugLevel)
 	h.logger = zap.New(core)

@@ -43,6 +43,7 @@ type caddyfileTestCase[T any] struct {
 }
 
 func TestCaddyfileGlobalOption(t *testing.T) {
+	t.Parallel()
 	tests := []caddyfileTestCase[App]{
 		{
 			name:  "empty block",
@@ -172,6 +173,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 }
 
 func TestCaddyfileAuthDirective(t *testing.T) {
+	t.Parallel()
 	tests := []caddyfileTestCase[Auth]{
 		{name: "bare", input: "jwt_auth", want: &Auth{}},
 		{name: "inline fresh_required", input: "jwt_auth fresh_required", want: &Auth{FreshRequired: true}},
@@ -234,6 +236,7 @@ func TestCaddyfileAuthDirective(t *testing.T) {
 }
 
 func TestCaddyfileIssueDirective(t *testing.T) {
+	t.Parallel()
 	const hash = "$2a$14$ajq8Q7fbtFRQvXpdCq7Jcuy.Rx1h/L4J60Otx.gyNLbAYctGMJ9tK"
 	tests := []caddyfileTestCase[Issue]{
 		{name: "bare", input: "jwt_issue", want: &Issue{}},

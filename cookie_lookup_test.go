@@ -36,6 +36,7 @@ func wantSources(t *testing.T, who string, got []tokenSource, want string) {
 // app's lookup read header, then cookie, whatever the order of
 // provisioning.
 func TestCookieDeliveryMakesDefaultLookupHeaderCookie(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t)
 	before := e.auth(authFrom())
 	jsonIssuer := e.issue(issuerDelivering(t, "json"))
@@ -64,6 +65,7 @@ func TestCookieDeliveryMakesDefaultLookupHeaderCookie(t *testing.T) {
 // stays header; and a new config's app (a reload) does not inherit the
 // cookie delivery of the running one.
 func TestNoCookieDeliveryKeepsHeader(t *testing.T) {
+	t.Parallel()
 	running := newFixture(t)
 	running.issue(issuerDelivering(t, "cookie"))
 	e := newFixture(t)
@@ -78,6 +80,7 @@ func TestNoCookieDeliveryKeepsHeader(t *testing.T) {
 // jwt_auth that uses the app's lookup refuse to load, whichever is
 // provisioned first, naming the setting and the fix.
 func TestCookieDeliveryWithTokenFromWithoutCookieRefused(t *testing.T) {
+	t.Parallel()
 	wantRefusal := func(t *testing.T, who string, err error) {
 		t.Helper()
 		if err == nil {
@@ -108,6 +111,7 @@ func TestCookieDeliveryWithTokenFromWithoutCookieRefused(t *testing.T) {
 // where it says itself; the cookie issuer's refresh and logout still read
 // the cookies. An app token_from with cookie is taken as it is.
 func TestCookieDeliveryWithTokenFromWithoutCookieAllowed(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"header"} }))
 	a := e.auth(authFrom("cookie"))
 	i := e.issue(issuerDelivering(t, "cookie"))
@@ -126,6 +130,7 @@ func TestCookieDeliveryWithTokenFromWithoutCookieAllowed(t *testing.T) {
 // cookies with a token_from of its own without cookie: its refresh and
 // logout could never read them.
 func TestIssueTokenFromWithoutCookieRefused(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t)
 	_, err := e.tryIssue(issuerDelivering(t, "cookie", "header", "json"))
 	if err == nil || !strings.Contains(err.Error(), "token_from (header json) does not read cookies") ||

@@ -16,6 +16,7 @@ import (
 // cookies (no Max-Age, JWT_SESSION_COOKIE's default), SameSite=Lax, no
 // Domain, Secure only over HTTPS.
 func TestCookieDefaults(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(deliverCookies))
 	cs := e.loginCookies()
 	for name, httpOnly := range map[string]bool{"access_token_cookie": true, "refresh_token_cookie": true, "csrf_access_token": false, "csrf_refresh_token": false} {
@@ -32,6 +33,7 @@ func TestCookieDefaults(t *testing.T) {
 // TestCookieSettings: every name, path and attribute of the cookie block
 // is used when setting, reading and clearing the cookies.
 func TestCookieSettings(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withAppJSON(`{"cookie": {
 		"access_name": "acc", "refresh_name": "ref", "access_path": "/api", "refresh_path": "/auth",
 		"domain": "example.com", "samesite": "strict", "session": false,
@@ -100,6 +102,7 @@ func cookieRequestFor(method, name, value string) *http.Request {
 // trusted proxy says X-Forwarded-Proto https (never on a client's word);
 // on and off are fixed.
 func TestCookieSecure(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name, secure string
 		tls, trusted bool
@@ -141,6 +144,7 @@ func TestCookieSecure(t *testing.T) {
 // TestCookieSameSiteNone: samesite none is set as None, and refused at
 // load without secure.
 func TestCookieSameSiteNone(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withApp(func(a *App) { a.Cookie = &CookieConfig{SameSite: "none", Secure: "on"} }), withIssuer(deliverCookies))
 	for n, c := range e.loginCookies() {
 		if c.SameSite != http.SameSiteNoneMode || !c.Secure {
@@ -152,6 +156,7 @@ func TestCookieSameSiteNone(t *testing.T) {
 // TestCookieSettingsRefused: values that cannot work are refused at load,
 // by name.
 func TestCookieSettingsRefused(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		cfg  CookieConfig
 		want string
@@ -190,6 +195,7 @@ func TestCookiePlaceholders(t *testing.T) {
 // names; every JSON key has its Caddyfile word; mistakes are refused at
 // adapt time.
 func TestCookieCaddyfile(t *testing.T) {
+	t.Parallel()
 	got := caddyfileApp(t, `jwt {
 	cookie {
 		access_name  a

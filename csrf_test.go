@@ -31,6 +31,7 @@ func csrfRequest(method, target string, c *http.Cookie, hdr map[string]string, b
 // TestCSRFProtectOff: as in flask-jwt-extended, no csrf claim, no CSRF
 // cookies, and no CSRF value asked for, on jwt_auth, refresh and logout.
 func TestCSRFProtectOff(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withAppJSON(`{"csrf": {"protect": false}}`), withIssuer(deliverCookies))
 	cs := e.loginCookies()
 	if len(cs) != 2 || cs["access_token_cookie"] == nil || cs["refresh_token_cookie"] == nil {
@@ -58,6 +59,7 @@ func TestCSRFProtectOff(t *testing.T) {
 // TestCSRFHeaders: header and refresh_header name where each token's
 // value is read; the default header is then not read.
 func TestCSRFHeaders(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withAppJSON(`{"csrf": {"header": "X-Access-Csrf", "refresh_header": "x-refresh-csrf"}}`), withIssuer(deliverCookies))
 	cs := e.loginCookies()
 	acc, ref := cs["access_token_cookie"], cs["refresh_token_cookie"]
@@ -85,6 +87,7 @@ func TestCSRFHeaders(t *testing.T) {
 // TestCSRFMethods: methods lists the methods checked, in any case; the
 // others pass without a CSRF value. Unset: every method but the safe ones.
 func TestCSRFMethods(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withAppJSON(`{"csrf": {"methods": ["POST", "put", "PATCH", "DELETE"]}}`), withIssuer(deliverCookies))
 	cs := e.loginCookies()
 	acc := cs["access_token_cookie"]
@@ -112,6 +115,7 @@ func TestCSRFMethods(t *testing.T) {
 // body reaches the upstream unchanged; other bodies, larger ones and
 // check_form off leave it to the header.
 func TestCSRFCheckForm(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withAppJSON(`{"csrf": {"check_form": true, "form_field": "_csrf", "refresh_form_field": "_rcsrf"}}`), withIssuer(deliverCookies))
 	cs := e.loginCookies()
 	acc, ca := cs["access_token_cookie"], cs["csrf_access_token"].Value
@@ -166,6 +170,7 @@ func TestCSRFCheckForm(t *testing.T) {
 // TestCSRFInCookiesOff: tokens carry the csrf claim and the check stays,
 // but no CSRF cookies are set (or cleared).
 func TestCSRFInCookiesOff(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withAppJSON(`{"csrf": {"in_cookies": false}}`), withIssuer(deliverCookies))
 	cs := e.loginCookies()
 	if len(cs) != 2 {
@@ -188,6 +193,7 @@ func TestCSRFInCookiesOff(t *testing.T) {
 // TestCSRFSettingsRefused: header names and methods that are not tokens
 // are refused at load, by name.
 func TestCSRFSettingsRefused(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		cfg  CSRFConfig
 		want string
@@ -207,6 +213,7 @@ func TestCSRFSettingsRefused(t *testing.T) {
 // every JSON key has its Caddyfile word; mistakes are refused at adapt
 // time.
 func TestCSRFCaddyfile(t *testing.T) {
+	t.Parallel()
 	got := caddyfileApp(t, `jwt {
 	csrf {
 		protect on

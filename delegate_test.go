@@ -81,6 +81,7 @@ func delegateLogin(user, password string) *http.Request {
 
 // Each row of issue 11's contract for a delegated login.
 func TestDelegatedLogin(t *testing.T) {
+	t.Parallel()
 	app := &delegateApp{answer: vouch("alice", `{"role":"admin","tenant":"acme"}`)}
 	e := newFixture(t, withIssuer(delegated(false, nil)))
 
@@ -151,6 +152,7 @@ func TestDelegatedLogin(t *testing.T) {
 // The app's identity and claims must be usable; otherwise 502 and nothing
 // minted.
 func TestDelegatedLoginBadIdentity(t *testing.T) {
+	t.Parallel()
 	app := &delegateApp{}
 	e := newFixture(t, withIssuer(delegated(false, nil)))
 	for _, tc := range []struct{ name, identity, claims string }{
@@ -189,6 +191,7 @@ func TestDelegatedLoginBadIdentity(t *testing.T) {
 // The app's 401s count as failed logins for the throttle, and a throttled
 // user's login never reaches the app; the body checks come first.
 func TestDelegatedLoginThrottle(t *testing.T) {
+	t.Parallel()
 	app := &delegateApp{answer: answerWith(401, "no")}
 	e := newFixture(t, withIssuer(delegated(false, func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 100} })))
 	for i := 0; i < 3; i++ {
@@ -231,6 +234,7 @@ func TestDelegatedLoginThrottle(t *testing.T) {
 // refresh token's claims carry on; with upstream, the app confirms the user
 // (it sees the verified identity and claims) or refuses.
 func TestDelegatedRefresh(t *testing.T) {
+	t.Parallel()
 	for _, refreshUpstream := range []bool{false, true} {
 		name := "claims carry on"
 		if refreshUpstream {

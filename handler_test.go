@@ -35,6 +35,7 @@ func cookieRequest(method, name, tok, csrf string) *http.Request {
 // error table that jwt_auth answers: status, exact body, Content-Type, the
 // Bearer challenge, the reason code, and that the upstream is never reached.
 func TestServeHTTPContractRefusals(t *testing.T) {
+	t.Parallel()
 	otherSecret := []byte("another-secret-that-is-long-enough-0123456789")
 	now := fixtureT0.Unix()
 	cookieOnly := func() *Auth { return &Auth{TokenFrom: []string{"cookie"}} }
@@ -482,6 +483,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 // TestServeHTTPPasses covers the accepting side of the same rows: what must
 // reach the upstream, with the freshness it sees.
 func TestServeHTTPPasses(t *testing.T) {
+	t.Parallel()
 	now := fixtureT0.Unix()
 	cookieOnly := func() *Auth { return &Auth{TokenFrom: []string{"cookie"}} }
 	tests := []struct {
@@ -594,6 +596,7 @@ func TestServeHTTPPasses(t *testing.T) {
 // fresh=<unix time>; it is fresh until then and not after, by the app's
 // clock.
 func TestServeHTTPFreshForNumericFresh(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, withApp(func(a *App) { a.FreshFor = caddy.Duration(5 * time.Minute) }))
 	h, app := f.auth(&Auth{FreshRequired: true}), f.app
 	tok := accessToken(t, map[string]any{"fresh": fixtureT0.Add(5 * time.Minute).Unix(), "exp": fixtureT0.Add(time.Hour).Unix()})
@@ -623,6 +626,7 @@ func TestServeHTTPFreshForNumericFresh(t *testing.T) {
 // TestServeHTTPOptional: no token passes on anonymously, but a token that is
 // present and bad still fails.
 func TestServeHTTPOptional(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t).auth(&Auth{Optional: true})
 
 	r := httptest.NewRequest("GET", "/api", nil)
@@ -689,6 +693,7 @@ func TestServeHTTPOptional(t *testing.T) {
 // TestServeHTTPTokenFromOrder: sources are tried in the order given and the
 // first token found wins; a source not listed is never read.
 func TestServeHTTPTokenFromOrder(t *testing.T) {
+	t.Parallel()
 	headerTok := accessToken(t, map[string]any{"sub": "from-header"})
 	cookieTok := accessToken(t, map[string]any{"sub": "from-cookie"})
 	queryTok := accessToken(t, map[string]any{"sub": "from-query"})
@@ -760,6 +765,7 @@ func TestServeHTTPTokenFromOrder(t *testing.T) {
 // TestServeHTTPMissingMessages: the refusal when no source has a token names
 // every source tried, as flask-jwt-extended does.
 func TestServeHTTPMissingMessages(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		from []string
 		msg  string
@@ -793,6 +799,7 @@ func TestServeHTTPMissingMessages(t *testing.T) {
 // TestServeHTTPPreflight: a CORS preflight passes untouched unless
 // verify_preflight is set; a plain OPTIONS request is checked.
 func TestServeHTTPPreflight(t *testing.T) {
+	t.Parallel()
 	preflight := func() *http.Request {
 		r := httptest.NewRequest("OPTIONS", "/api", nil)
 		r.Header.Set("Origin", "https://app.example")
@@ -837,6 +844,7 @@ func TestServeHTTPPreflight(t *testing.T) {
 // caddyhttp.HandlerError with the contract's status, nothing is written, and
 // {http.auth.jwt.error} is set for the error routes.
 func TestServeHTTPHandleErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		auth      *Auth
@@ -894,6 +902,7 @@ func TestServeHTTPHandleErrors(t *testing.T) {
 // TestServeHTTPPublishesIdentity: a good token sets every X-Jwt-* header on
 // the request the next handler sees, and every placeholder.
 func TestServeHTTPPublishesIdentity(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t).auth(nil)
 	claims := accessClaims(map[string]any{
 		"fresh": true,
@@ -984,6 +993,7 @@ func TestServeHTTPPublishesIdentity(t *testing.T) {
 // TestServeHTTPIdentityClaim: identity_claim other than sub names the user;
 // a token without it is refused.
 func TestServeHTTPIdentityClaim(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t, withApp(func(a *App) { a.IdentityClaim = "email" })).auth(nil)
 	res := serve(h, bearerGet(accessToken(t, map[string]any{"email": "alice@example.com"})))
 	if !res.next.called {
@@ -1014,6 +1024,7 @@ func TestServeHTTPIdentityClaim(t *testing.T) {
 // TestServeHTTPIssuerAudience: issuer and audience are required when
 // configured; aud may be a string or an array.
 func TestServeHTTPIssuerAudience(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t, withApp(func(a *App) {
 		a.Issuer = "https://auth.example"
 		a.Audience = []string{"api", "web"}
@@ -1061,6 +1072,7 @@ func TestServeHTTPIssuerAudience(t *testing.T) {
 // TestServeHTTPLeeway: exp, nbf and iat are checked against the app's clock
 // with the configured leeway, and without any by default.
 func TestServeHTTPLeeway(t *testing.T) {
+	t.Parallel()
 	now := fixtureT0.Unix()
 	tests := []struct {
 		name   string
@@ -1099,6 +1111,7 @@ func TestServeHTTPLeeway(t *testing.T) {
 // request is accepted, refused or anonymous, and X-Jwt-* names are removed
 // from Connection.
 func TestServeHTTPStripsClientHeaders(t *testing.T) {
+	t.Parallel()
 	spoof := func(r *http.Request) *http.Request {
 		r.Header["X-Jwt-Identity"] = []string{"mallory", "root"}
 		r.Header["x-jwt-identity"] = []string{"mallory"} // non-canonical key, as a raw map write
@@ -1208,6 +1221,7 @@ func TestServeHTTPStripsClientHeaders(t *testing.T) {
 // TestServeHTTPControlCharacterClaims: a claim (value or name, at any depth)
 // with a control character refuses the token, so it never reaches a header.
 func TestServeHTTPControlCharacterClaims(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t).auth(nil)
 	tests := map[string]map[string]any{
 		"CR in sub":           {"sub": "alice\rX-Jwt-Role: admin"},
@@ -1239,6 +1253,7 @@ func TestServeHTTPControlCharacterClaims(t *testing.T) {
 // TestServeHTTPRefusalsAreShortAndSecretFree: "other invalid token" reasons
 // are short, single-line and never echo the token or key material.
 func TestServeHTTPRefusalsAreShortAndSecretFree(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t).auth(nil)
 	good := accessToken(t, nil)
 	parts := strings.Split(good, ".")
@@ -1275,6 +1290,7 @@ func TestServeHTTPRefusalsAreShortAndSecretFree(t *testing.T) {
 // TestServeHTTPWithoutReplacer: a request without a replacer in its context
 // (another handler's subrequest) is still checked and published.
 func TestServeHTTPWithoutReplacer(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t).auth(nil)
 	next := new(nextSaw)
 	rec := httptest.NewRecorder()
@@ -1295,6 +1311,7 @@ func TestServeHTTPWithoutReplacer(t *testing.T) {
 // TestAuthValidate: a bad token_type, require line or token_from word is
 // refused at load.
 func TestAuthValidate(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := f.ctx
 	tests := []struct {
@@ -1335,6 +1352,7 @@ func TestAuthValidate(t *testing.T) {
 // by the app) is still checked on every request against revocation, the
 // clock and freshness.
 func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
+	t.Parallel()
 	for _, size := range []int{0, 100} {
 		t.Run("cache_size "+strconv.Itoa(size), func(t *testing.T) {
 			size := size
@@ -1382,6 +1400,7 @@ func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
 // same variable as the module's X-Jwt-Identity. Reading '.' like '_' in
 // hasJWTPrefix closes it.
 func TestServeHTTPStripsDotVariants(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t).auth(nil)
 	r := bearerGet(accessToken(t, nil))
 	r.Header["X.Jwt.Identity"] = []string{"mallory"}

@@ -34,6 +34,7 @@ func identityClaims(sub, jti string, extra map[string]any) map[string]any {
 // a token issued in a later second is not; a later revocation's T wins.
 // Checked on every request, after the cache of verified tokens.
 func TestIdentityRevokedIatRule(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	app := f.app
 	t0 := int64(1_800_000_000)
@@ -196,6 +197,7 @@ func TestIdentityLoginRightAfterRevocation(t *testing.T) {
 // tokens are refused, at jwt_auth and at the refresh route); a plain
 // logout ends only the presented tokens. A login afterwards works.
 func TestIssueLogoutAll(t *testing.T) {
+	t.Parallel()
 	for _, all := range []bool{true, false} {
 		name := "plain"
 		if all {
@@ -239,6 +241,7 @@ func TestIssueLogoutAll(t *testing.T) {
 // does not log that user out everywhere: the logout revokes the presented
 // token only. A local token of the same user does.
 func TestIssueLogoutAllForeignToken(t *testing.T) {
+	t.Parallel()
 	idp := testkit.Keys()["rsa"]
 	e := newFixture(t, withApp(func(a *App) {
 		a.PublicKeys = []KeyFile{{File: testkit.WritePKIX(t, idp.Public()), KID: "idp"}}
@@ -281,6 +284,7 @@ func TestIssueLogoutAllForeignToken(t *testing.T) {
 // A logout all whose identity revocation cannot be stored answers 503,
 // like any logout that cannot be recorded, and revokes nothing else.
 func TestIssueLogoutAllStorageFailureIs503(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, faultyStorage(), withIssuer(func(h *Issue) { h.LogoutAll = true }))
 	login := e.login()
 	e.failStores(errors.New("storage down"))

@@ -11,6 +11,7 @@ import (
 // CORS recipe); every other OPTIONS request is refused as before.
 
 func TestIssuePreflightPassesOn(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.JWKS = "/jwks" }))
 	for _, p := range []string{"/login", "/refresh", "/reauth", "/logout", "/jwks"} {
 		r := httptest.NewRequest(http.MethodOptions, p, nil)
@@ -25,6 +26,7 @@ func TestIssuePreflightPassesOn(t *testing.T) {
 }
 
 func TestIssueOptionsWithoutPreflightRefused(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.JWKS = "/jwks" }))
 	for _, p := range []string{"/login", "/refresh", "/reauth", "/logout", "/jwks"} {
 		for _, hdr := range []map[string]string{nil, {"Origin": "https://app.example"}, {"Access-Control-Request-Method": ""}} {

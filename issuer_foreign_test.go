@@ -17,6 +17,7 @@ import (
 // tokens signed with this app's own signing key are refreshed, revoked as
 // refresh tokens at logout, or give a family to the tokens minted here.
 func TestIssueForeignRefreshToken(t *testing.T) {
+	t.Parallel()
 	idp := testkit.Keys()["rsa"]
 	e := newFixture(t, withApp(func(a *App) {
 		a.PublicKeys = []KeyFile{{File: testkit.WritePKIX(t, idp.Public()), KID: "idp"}}

@@ -25,6 +25,7 @@ import (
 // decoded here.
 
 func TestIssueLoginJSON(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer())
 	for name, req := range map[string]*http.Request{
 		"json": jsonPost("/login", creds("alice", fixturePassword)),
@@ -88,6 +89,7 @@ func TestIssueLoginJSON(t *testing.T) {
 }
 
 func TestIssueLoginClaimsFromSettings(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withApp(func(a *App) {
 		a.FreshFor = caddy.Duration(5 * time.Minute)
 		a.Issuer = "https://issuer.example"
@@ -125,6 +127,7 @@ func TestIssueLoginClaimsFromSettings(t *testing.T) {
 }
 
 func TestIssueBadCredentialsLookAlike(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 73)
 	// a user whose password is 72 bytes + more: bcrypt would accept the
 	// first 72 alone, the issuer must not
@@ -174,6 +177,7 @@ func issuerTestSameHeaders(a, b http.Header) bool {
 }
 
 func TestIssueMethodNotAllowed(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer())
 	for _, p := range []string{"/login", "/refresh", "/reauth", "/logout"} {
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodHead} {
@@ -186,6 +190,7 @@ func TestIssueMethodNotAllowed(t *testing.T) {
 }
 
 func TestIssueOtherPathsPassThrough(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer())
 	for _, p := range []string{"/", "/login/", "/LOGIN", "/login/x", "/refreshx", "/api/login", "/jwks"} {
 		r := jsonPost(p, creds("alice", fixturePassword))
@@ -200,6 +205,7 @@ func TestIssueOtherPathsPassThrough(t *testing.T) {
 // app publishes an empty set: secrets are never published), and only GET
 // and HEAD are allowed.
 func TestIssueJWKSRoute(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.JWKS = "/.well-known/jwks.json" }))
 	w := e.do(httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
 	if w.Code != 200 || w.Header().Get("Content-Type") != "application/jwk-set+json" {
@@ -219,6 +225,7 @@ func TestIssueJWKSRoute(t *testing.T) {
 }
 
 func TestIssueBadBodies(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer())
 	req := func(ct, body string) *http.Request {
 		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
@@ -275,6 +282,7 @@ func TestIssueBadBodies(t *testing.T) {
 }
 
 func TestIssueReauth(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer())
 	w := e.do(formPost("/reauth", url.Values{"username": {"alice"}, "password": {fixturePassword}}))
 	if w.Code != 200 {
@@ -293,6 +301,7 @@ func TestIssueReauth(t *testing.T) {
 }
 
 func TestIssueRefresh(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer())
 	login := e.login()
 	access, refresh := login["access_token"].(string), login["refresh_token"].(string)
@@ -335,6 +344,7 @@ func TestIssueRefresh(t *testing.T) {
 }
 
 func TestIssueLogout(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer())
 	login := e.login()
 	access, refresh := login["access_token"].(string), login["refresh_token"].(string)
@@ -402,6 +412,7 @@ func TestIssueLogout(t *testing.T) {
 }
 
 func TestIssueLogoutRevocationFailureIs503(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, faultyStorage(), withIssuer(func(h *Issue) { h.Deliver = []string{"json", "cookie"} }))
 	login := e.login()
 	e.failStores(errors.New("storage down"))
@@ -413,6 +424,7 @@ func TestIssueLogoutRevocationFailureIs503(t *testing.T) {
 }
 
 func TestIssueCookieDelivery(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.Deliver = []string{"cookie"} }))
 	w := e.do(jsonPost("/login", creds("alice", fixturePassword)))
 	if w.Code != 200 {
@@ -490,6 +502,7 @@ func TestIssueCookieDelivery(t *testing.T) {
 }
 
 func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.Deliver = []string{"json", "cookie"} }))
 	w := e.do(jsonPost("/login", creds("alice", fixturePassword)))
 	body := bodyJSON(t, w)
@@ -531,6 +544,7 @@ func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
 }
 
 func TestIssueCookieSecureOverTLS(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.Deliver = []string{"cookie"} }))
 	r := jsonPost("/login", creds("alice", fixturePassword))
 	r.TLS = &tls.ConnectionState{}
@@ -542,6 +556,7 @@ func TestIssueCookieSecureOverTLS(t *testing.T) {
 }
 
 func TestIssueRotateRefresh(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	login := e.login()
 	_, a0 := decodeToken(t, login["access_token"].(string))
@@ -586,6 +601,7 @@ func TestIssueRotateRefresh(t *testing.T) {
 }
 
 func TestIssueRotateLogoutEndsFamily(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	login := e.login()
 	e.clock.Advance(11 * time.Second) // past rotate_grace: the refresh rotates
@@ -601,6 +617,7 @@ func TestIssueRotateLogoutEndsFamily(t *testing.T) {
 }
 
 func TestIssueRotateStoreFailureIs503(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, faultyStorage(), withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	login := e.login()
 	e.failStores(errors.New("storage is down"))
@@ -613,6 +630,7 @@ func TestIssueRotateStoreFailureIs503(t *testing.T) {
 // rotate_grace of that rotation and get an access token only (issue 12:
 // they used to be refused, logging out a user with two tabs).
 func TestIssueConcurrentRotationOneWins(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	tok := e.login()["refresh_token"].(string)
 	e.clock.Advance(11 * time.Second) // past rotate_grace: the token may rotate
@@ -649,6 +667,7 @@ func TestIssueConcurrentRotationOneWins(t *testing.T) {
 }
 
 func TestIssueProvisionRefusesBadUsers(t *testing.T) {
+	t.Parallel()
 	good := passwordHash(t)
 	for _, c := range []struct {
 		name  string
@@ -682,6 +701,7 @@ func TestIssueProvisionRefusesBadUsers(t *testing.T) {
 }
 
 func TestIssueValidate(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		h    Issue
@@ -699,6 +719,7 @@ func TestIssueValidate(t *testing.T) {
 }
 
 func TestIssueUnmarshalCaddyfile(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name  string
 		input string

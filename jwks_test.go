@@ -67,6 +67,7 @@ func jwksTestCheck(t testing.TB, step string, a *App, tok string, want string) {
 // while the identity provider is down. Fetches are run synchronously with
 // Ring.Refresh, the same path as the background loop's; nothing sleeps.
 func TestJWKSLastGoodSetSurvivesReloadAndRestart(t *testing.T) {
+	t.Parallel()
 	key := testkit.Keys()["p256"]
 	idp := jwksTestNewIdP(t, jwksTestSet(t, key, "idp-1", "ES256"))
 	storage := t.TempDir()
@@ -123,6 +124,7 @@ func TestJWKSLastGoodSetSurvivesReloadAndRestart(t *testing.T) {
 // ignored, and so is a kept set a fetch would refuse. The memory entry of
 // a URL lives while an App names it.
 func TestJWKSKeptSetBoundToItsURL(t *testing.T) {
+	t.Parallel()
 	key := testkit.Keys()["p256"]
 	idp := jwksTestNewIdP(t, jwksTestSet(t, key, "idp-1", "ES256"))
 	dir := t.TempDir()

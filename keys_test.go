@@ -45,6 +45,7 @@ func kidHeader(kid string) map[string]any {
 // parseToken; one signed with another key of the same kind, or naming
 // another algorithm, is refused.
 func TestKeysEveryAlgorithm(t *testing.T) {
+	t.Parallel()
 	ks := testkit.Keys()
 	type tc struct {
 		alg        string
@@ -124,6 +125,7 @@ func TestKeysEveryAlgorithm(t *testing.T) {
 // Algorithm confusion: the bytes of a configured public key (PEM or DER)
 // used as an HMAC secret never verify.
 func TestKeysAlgorithmConfusion(t *testing.T) {
+	t.Parallel()
 	ks := testkit.Keys()
 	for _, name := range []string{"rsa", "p256", "ed"} {
 		t.Run(name, func(t *testing.T) {
@@ -153,6 +155,7 @@ func TestKeysAlgorithmConfusion(t *testing.T) {
 }
 
 func TestKeysUnknownKID(t *testing.T) {
+	t.Parallel()
 	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, testkit.Keys()["p256"]), "kid": "k1"}})), wallClock()).app
 	if _, e := a.parseToken(testkit.SignToken(t, "ES256", testkit.Keys()["p256"], kidHeader("k2"), wallClaims())); e != errUnknownKID {
 		t.Fatalf("got %v, want %v", e, errUnknownKID)
@@ -162,6 +165,7 @@ func TestKeysUnknownKID(t *testing.T) {
 // Rotation: the new key signs; tokens of the old key (now a public_key)
 // and of the new one both verify.
 func TestKeysRotation(t *testing.T) {
+	t.Parallel()
 	ks := testkit.Keys()
 	oldKey, newKey := ks["rsa"], ks["rsa2"]
 	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{
@@ -190,6 +194,7 @@ func TestKeysRotation(t *testing.T) {
 
 // A key file without kid gets its RFC 7638 thumbprint; minted tokens carry it.
 func TestKeysDefaultKIDIsThumbprint(t *testing.T) {
+	t.Parallel()
 	// RFC 7638 section 3.1 example key and thumbprint
 	nb, err := jws.Encoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
 	if err != nil {
@@ -215,6 +220,7 @@ func TestKeysDefaultKIDIsThumbprint(t *testing.T) {
 
 // Algorithm inference from the key, and refusal when algorithm does not fit.
 func TestKeysAlgorithmInference(t *testing.T) {
+	t.Parallel()
 	ks := testkit.Keys()
 	for name, want := range map[string]string{"rsa": "RS256", "p256": "ES256", "p384": "ES384", "p521": "ES512", "ed": "EdDSA"} {
 		a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, ks[name])}})), wallClock()).app
@@ -227,6 +233,7 @@ func TestKeysAlgorithmInference(t *testing.T) {
 // PEM forms: PKCS#8, PKCS#1 and SEC 1 private keys; PKIX, PKCS#1 and
 // certificates for public keys.
 func TestKeysPEMForms(t *testing.T) {
+	t.Parallel()
 	ks := testkit.Keys()
 	rsaKey := ks["rsa"].(*rsa.PrivateKey)
 	ecKey := ks["p256"].(*ecdsa.PrivateKey)
@@ -286,6 +293,7 @@ func readKeyFile(t testing.TB, path string) []byte {
 
 // Configurations that must not load, each with an error naming the setting.
 func TestKeysRefusedConfigs(t *testing.T) {
+	t.Parallel()
 	ks := testkit.Keys()
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
@@ -334,6 +342,7 @@ func TestKeysRefusedConfigs(t *testing.T) {
 
 // public_key only: the app verifies but cannot mint, and says why.
 func TestKeysVerifyOnly(t *testing.T) {
+	t.Parallel()
 	key := testkit.Keys()["ed"]
 	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, key.Public())}}})), wallClock()).app
 	if _, err := a.ring.Signer(); err == nil || !strings.Contains(err.Error(), "only verifies") {
@@ -347,6 +356,7 @@ func TestKeysVerifyOnly(t *testing.T) {
 // Zero configuration: an ES256 key is generated into storage; a second
 // provision (a restart, or another instance on the same storage) reuses it.
 func TestKeysZeroConfigSharedStorage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a1 := newFixture(t, appConfig(nil), wallClock(), inStorage(dir)).app
 	a2 := newFixture(t, appConfig(nil), wallClock(), inStorage(dir)).app
@@ -375,6 +385,7 @@ func TestKeysZeroConfigSharedStorage(t *testing.T) {
 // Instances starting together agree on one key: the storage lock
 // serializes creation and the loser reads the winner's key.
 func TestKeysZeroConfigConcurrentStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 6
 	kids := make([]string, n)
@@ -409,6 +420,7 @@ func TestKeysZeroConfigConcurrentStart(t *testing.T) {
 
 // The published JWK Set holds public keys only, with kid, alg and use.
 func TestKeysPublicJWKS(t *testing.T) {
+	t.Parallel()
 	ks := testkit.Keys()
 	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{
 		"private_key": map[string]any{"file": testkit.WritePKCS8(t, ks["rsa"]), "kid": "signer"},
@@ -452,6 +464,7 @@ func TestKeysPublicJWKS(t *testing.T) {
 }
 
 func TestKeysServeJWKS(t *testing.T) {
+	t.Parallel()
 	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, testkit.Keys()["p256"]), "kid": "k"}})), wallClock()).app
 	h := &Issue{JWKS: "/.well-known/jwks.json", app: a}
 

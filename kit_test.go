@@ -10,6 +10,7 @@ package jwtextended
 
 import (
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"sync"
 	"testing"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -30,6 +31,9 @@ func provisionTestApp(t testing.TB, appJSON []byte, storageDir string) (caddy.Co
 	return provisionTestAppIn(t, appJSON, testkit.MustJSON(t, map[string]any{"module": "file_system", "root": storageDir}))
 }
 
+// provisionMu serializes caddy.ProvisionContext (see provisionTestAppIn).
+var provisionMu sync.Mutex
+
 // provisionTestAppIn is provisionTestApp with the storage config given as
 // JSON (storageRaw), such as the fault storage of fixture_test.go.
 func provisionTestAppIn(t testing.TB, appJSON, storageRaw []byte) (caddy.Context, *App, error) {
@@ -38,11 +42,16 @@ func provisionTestAppIn(t testing.TB, appJSON, storageRaw []byte) (caddy.Context
 		AppsRaw:    caddy.ModuleMap{"jwt": appJSON},
 		StorageRaw: storageRaw,
 	}
+	// ProvisionContext sets process-wide defaults (certmagic.Default's
+	// storage, Caddy's default logger): parallel tests provision one at a
+	// time.
+	provisionMu.Lock()
 	ctx, err := caddy.ProvisionContext(cfg)
-	if err != nil {
-		return ctx, nil, err
+	var v any
+	if err == nil {
+		v, err = ctx.App("jwt")
 	}
-	v, err := ctx.App("jwt")
+	provisionMu.Unlock()
 	if err != nil {
 		return ctx, nil, err
 	}

@@ -16,6 +16,7 @@ import (
 // and optional routes refusing a malformed header of the configured type.
 
 func TestLocationHeaderName(t *testing.T) {
+	t.Parallel()
 	tok := accessToken(t, nil)
 	h := newFixture(t, withApp(func(a *App) { a.HeaderName = "x-auth" })).auth(nil)
 
@@ -32,6 +33,7 @@ func TestLocationHeaderName(t *testing.T) {
 }
 
 func TestLocationHeaderType(t *testing.T) {
+	t.Parallel()
 	tok := accessToken(t, nil)
 	h := newFixture(t, withApp(func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = strPtr("Token") })).auth(nil)
 	wantPassed(t, serve(h, apiGet("X-Auth", "Token "+tok)), "alice")
@@ -67,6 +69,7 @@ func TestLocationHeaderType(t *testing.T) {
 }
 
 func TestLocationQueryParam(t *testing.T) {
+	t.Parallel()
 	tok := accessToken(t, nil)
 	h := newFixture(t, withApp(func(a *App) { a.QueryParam = "token"; a.TokenFrom = []string{"query"} })).auth(nil)
 	wantPassed(t, serve(h, httptest.NewRequest("GET", "/api?token="+tok, nil)), "alice")
@@ -74,6 +77,7 @@ func TestLocationQueryParam(t *testing.T) {
 }
 
 func TestLocationJSON(t *testing.T) {
+	t.Parallel()
 	tok := accessToken(t, nil)
 	refresh := accessToken(t, map[string]any{"type": "refresh"})
 	h := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"json"} })).auth(nil)
@@ -145,6 +149,7 @@ func (b *noReadBody) Read([]byte) (int, error) {
 // TestLocationHandlerOverrides: jwt_auth's names replace the app's one by
 // one; the others stay the app's.
 func TestLocationHandlerOverrides(t *testing.T) {
+	t.Parallel()
 	tok := accessToken(t, nil)
 	f := newFixture(t, withApp(func(a *App) {
 		a.HeaderName = "X-Auth"
@@ -168,6 +173,7 @@ func TestLocationHandlerOverrides(t *testing.T) {
 // the configured type that is malformed is refused, as flask refuses it;
 // one of another type is still no token.
 func TestLocationOptionalMalformedHeader(t *testing.T) {
+	t.Parallel()
 	h := newFixture(t).auth(&Auth{Optional: true})
 	for _, v := range []string{"Bearer a b", "Bearer ", "Bearer", "bearer  x"} {
 		wantRefused(t, serve(h, apiGet("Authorization", v)), 401,
@@ -258,6 +264,7 @@ func TestTokenNamesRefusalsBuiltOnce(t *testing.T) {
 // Logout reads the refresh token from the body field refresh_json_key
 // names, as refresh does.
 func TestLogoutRefreshJSONKey(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withApp(func(a *App) { a.RefreshJSONKey = "rt" }), withIssuer())
 	login := e.login()
 	body := `{"rt":"` + login["refresh_token"].(string) + `"}`
@@ -275,6 +282,7 @@ func TestLogoutRefreshJSONKey(t *testing.T) {
 // A login answer names the token type the client must send back: the
 // configured header_type.
 func TestLoginTokenTypeFollowsHeaderType(t *testing.T) {
+	t.Parallel()
 	e := newFixture(t, withApp(func(a *App) { a.HeaderType = strPtr("Token") }), withIssuer())
 	if got := e.login()["token_type"]; got != "Token" {
 		t.Fatalf("token_type %v, want Token", got)

@@ -69,6 +69,7 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 // TestMetricsRequestsByOutcome drives jwt_auth through every outcome and
 // reads the counters back from Caddy's metrics registry.
 func TestMetricsRequestsByOutcome(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, appConfig([]byte(`{"secret":"`+benchSecret+`"}`)), wallClock(), withUpstream(http.StatusNoContent, ""))
 	a, reg := f.app, f.reg
 	now := time.Now().Unix()
@@ -144,6 +145,7 @@ func TestMetricsRequestsByOutcome(t *testing.T) {
 
 // TestMetricsAppCounters checks the counters other parts of the app call.
 func TestMetricsAppCounters(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, appConfig([]byte(`{"secret":"`+benchSecret+`","cache_size":0}`)), wallClock())
 	a, reg := f.app, f.reg
 	a.countIssued(token.TypeAccess)
@@ -174,6 +176,7 @@ func TestMetricsAppCounters(t *testing.T) {
 // shares the first one's series; a name taken by another type is an error;
 // an App without metrics counts nothing and does not fail.
 func TestMetricsRegistration(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	m1, err := newAppMetrics(reg, token.NewCache(10))
 	if err != nil {
@@ -207,6 +210,7 @@ func TestMetricsRegistration(t *testing.T) {
 // TestMetricsOutcomeOfEveryCode: every refusal code maps to an outcome,
 // and the named ones to theirs.
 func TestMetricsOutcomeOfEveryCode(t *testing.T) {
+	t.Parallel()
 	for e, want := range map[*authError]outcome{
 		errMissingHeader: outcomeMissing, errBadHeaderType: outcomeMissing, errExpired: outcomeExpired,
 		errSignature: outcomeInvalid, errMalformed: outcomeInvalid, errAudience: outcomeInvalid,
@@ -239,6 +243,7 @@ func TestMetricsCountingAllocatesNothing(t *testing.T) {
 // TestMetricsCountedOnTheRoutes: the issuer's routes and the JWKS fetch
 // drive the counters (not only the counting methods in isolation).
 func TestMetricsCountedOnTheRoutes(t *testing.T) {
+	t.Parallel()
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
 	defer down.Close()
 	e := newFixture(t, withApp(func(a *App) { a.JWKSURLs = []string{down.URL} }), withIssuer(func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2, MaxPerIP: 100} }))

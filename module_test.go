@@ -62,6 +62,7 @@ func TestAppCleanupEndsBackgroundWork(t *testing.T) {
 // Validate refuses settings that cannot work, naming the setting; Caddy
 // then calls Cleanup, which must cope with what Provision left.
 func TestAppValidateRefuses(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		app  string // JSON fields added to the app config

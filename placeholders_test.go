@@ -71,6 +71,7 @@ func mustParse(t *testing.T, h *Auth, tok string) *token.Verified {
 // X-Jwt-Fresh as the clock says on each request, with its other
 // placeholders unchanged.
 func TestPlaceholderFreshFollowsTheClock(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, withApp(func(a *App) { a.FreshFor = caddy.Duration(5 * time.Minute) }))
 	h, app := f.auth(&Auth{}), f.app
 	tok := accessToken(t, map[string]any{"fresh": fixtureT0.Add(5 * time.Minute).Unix(), "exp": fixtureT0.Add(time.Hour).Unix()})

@@ -97,6 +97,7 @@ func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 }
 
 func TestRevocationPoolKey(t *testing.T) {
+	t.Parallel()
 	a := revocationPoolKey(&certmagic.FileStorage{Path: "/x/y"})
 	b := revocationPoolKey(&certmagic.FileStorage{Path: "/x/y"})
 	c := revocationPoolKey(&certmagic.FileStorage{Path: "/x/z"})
@@ -124,6 +125,7 @@ func TestRevocationPoolKey(t *testing.T) {
 // revoked token with the contract's error, also in a second config (a
 // reload) on the same storage.
 func TestRevocationThroughApp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := newFixture(t, inStorage(dir), wallClock(), withAppJSON(`{"secret": "revocation-test-secret-0123456789abcdef"}`))
 	now := time.Now()
@@ -179,6 +181,7 @@ func TestRevocationFailedStartLeavesNoSet(t *testing.T) {
 // entry is kept) and the token lifetimes (the retention of an id revoked
 // without an expiry).
 func TestRevocationSettingsFromApp(t *testing.T) {
+	t.Parallel()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	s := &certmagic.FileStorage{Path: t.TempDir()}
 	app := storeApp(t, clock, `{"revocation_sync": "10ms"}`)

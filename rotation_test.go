@@ -62,6 +62,7 @@ func bodyString(t *testing.T, body map[string]any, key string) string {
 // O(1) storage entries: the family's one record (and, briefly, the one it
 // replaces), not one revocation per rotated token.
 func TestRotationStorageStaysConstant(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e := newFixture(t, inStorage(dir), withIssuer(rotating))
 	cur := bodyString(t, e.login(), "refresh_token")
@@ -92,6 +93,7 @@ func TestRotationStorageStaysConstant(t *testing.T) {
 // each gets an access token, one of them a new refresh token; the family
 // is not revoked, and the next refresh with the new token works.
 func TestRotationConcurrentRefreshesKeepSession(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e := newFixture(t, inStorage(dir), withIssuer(rotating))
 	login := e.login()
@@ -147,6 +149,7 @@ func TestRotationConcurrentRefreshesKeepSession(t *testing.T) {
 // token at the same moment) and the current one (a refresh loop) get an
 // access token only: no new refresh token, and nothing is written.
 func TestRotationGraceYieldsAccessOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e := newFixture(t, inStorage(dir), withIssuer(rotating))
 	gen0 := bodyString(t, e.login(), "refresh_token")
@@ -185,6 +188,7 @@ func TestRotationGraceYieldsAccessOnly(t *testing.T) {
 // The previous generation after the grace, or an older one at any time, is
 // reuse: the whole family is refused, access and refresh tokens alike.
 func TestRotationReuseRevokesFamily(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		// replay returns the token to replay, given the generations so far
@@ -231,6 +235,7 @@ func TestRotationReuseRevokesFamily(t *testing.T) {
 // revoked families (one revocation each) and logouts (the presented jtis),
 // never with the number of refreshes.
 func TestRotationStorageBound(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e := newFixture(t, inStorage(dir), withIssuer(rotating))
 	const families, refreshes, loggedOut = 12, 40, 3
@@ -275,6 +280,7 @@ func TestRotationStorageBound(t *testing.T) {
 // The rotation state survives a restart: the replaced generation is still
 // reuse, the current one still refreshes.
 func TestRotationStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	e := newFixture(t, inStorage(dir), withIssuer(rotating))
 	gen0 := bodyString(t, e.login(), "refresh_token")

@@ -38,6 +38,7 @@ func subrouteOf(routes ...caddyhttp.Route) *caddyhttp.Subroute {
 }
 
 func TestCheckRoutesSharedPath(t *testing.T) {
+	t.Parallel()
 	first := func() *Issue { return &Issue{Login: "/auth/login", Refresh: "/auth/refresh"} }
 	second := func() *Issue { return &Issue{Login: "/auth/login"} }
 	other := func() *Issue { return &Issue{Login: "/other/login"} }
@@ -83,6 +84,7 @@ func TestCheckRoutesSharedPath(t *testing.T) {
 }
 
 func TestCheckRoutesWarnsStrippedPrefix(t *testing.T) {
+	t.Parallel()
 	core, logs := observer.New(zapcore.WarnLevel)
 	a := &App{logger: zap.New(core)}
 	// handle_path /id/* { jwt_issue { login /id/login; refresh /refresh;

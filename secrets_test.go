@@ -72,6 +72,7 @@ func TestSecretsVerifyAndMint(t *testing.T) {
 // TestSecretsCaddyfile: one secret without kid is "secret" as before;
 // secret lines with a kid, or several, fill "secrets", the first first.
 func TestSecretsCaddyfile(t *testing.T) {
+	t.Parallel()
 	for text, want := range map[string]string{
 		"jwt {\n\tsecret abc\n}":                       `{"secret":"abc"}`,
 		"jwt {\n\tsecret abc k1\n}":                    `{"secrets":[{"key":"abc","kid":"k1"}]}`,
@@ -111,6 +112,7 @@ func TestSecretsPlaceholders(t *testing.T) {
 // TestAlgorithmVerifyOnlyApp: algorithm PS256 with only a public_key
 // loads and verifies PS256 tokens of that key, and no others.
 func TestAlgorithmVerifyOnlyApp(t *testing.T) {
+	t.Parallel()
 	ks := testkit.Keys()
 	f, err := tryFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"algorithm": "PS256", "public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, ks["rsa"].Public()), "kid": "idp"}}})))
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 // tokens on one line, other schemes and no scheme. (These were
 // TestSecurityAttacks's until it was split by unit.)
 func TestSecurityAuthorizationHeader(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	valid := fx.token(secClaims(nil))
 
@@ -46,6 +47,7 @@ func TestSecurityAuthorizationHeader(t *testing.T) {
 // cookie both carry one, and that the CSRF double submit check cannot be
 // bypassed by adding a header of another kind.
 func TestSecurityHeaderCookieCSRF(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","token_from":["header","cookie"]}`)), withUpstream(http.StatusOK, "upstream"))
 	alice := fx.token(secClaims(map[string]any{"csrf": "csrf-alice"}))
 	mallory := fx.token(secClaims(map[string]any{"sub": "mallory", "jti": "jti-mallory", "csrf": "csrf-mallory"}))
@@ -91,6 +93,7 @@ func TestSecurityHeaderCookieCSRF(t *testing.T) {
 // TestSecuritySpoofedJWTHeaders: a client's own X-Jwt-* headers never
 // reach the upstream, in any spelling, repeated or named in Connection.
 func TestSecuritySpoofedJWTHeaders(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	tok := fx.token(secClaims(nil))
 	claimsB64 := strings.Split(tok, ".")[1]
@@ -155,6 +158,7 @@ func TestSecuritySpoofedJWTHeaders(t *testing.T) {
 // cached) is still checked against the clock, revocation, freshness and
 // the route's type on every request.
 func TestSecurityCacheDoesNotBypassChecks(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	a := fx.app
 	tok := fx.token(secClaims(map[string]any{"fresh": secNow.Unix() + 10, "jti": "jti-cached"}))
@@ -185,6 +189,7 @@ func TestSecurityCacheDoesNotBypassChecks(t *testing.T) {
 // TestSecurityCacheBounded: distinct valid tokens beyond the cache bound
 // never grow the cache past it.
 func TestSecurityCacheBounded(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","cache_size":64}`)), withUpstream(http.StatusOK, "upstream"))
 	a := fx.app
 	for i := 0; i < 1000; i++ {
@@ -205,6 +210,7 @@ func TestSecurityCacheBounded(t *testing.T) {
 // TestSecurityNoTokenInLogs: a refused request's debug log line never
 // carries the token, even when it came in the query string.
 func TestSecurityNoTokenInLogs(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","token_from":["query"]}`)), withUpstream(http.StatusOK, "upstream"))
 	core, logs := observer.New(zapcore.DebugLevel)
 	h := fx.auth(Auth{})

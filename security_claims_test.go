@@ -10,6 +10,7 @@ import (
 
 // TestSecurityIssuerAudience: wrong or missing iss and aud.
 func TestSecurityIssuerAudience(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","issuer":"https://auth.example","audience":["api","admin-api"]}`)), withUpstream(http.StatusOK, "upstream"))
 	good := map[string]any{"iss": "https://auth.example", "aud": "api"}
 	with := func(over map[string]any) string {
@@ -47,6 +48,7 @@ func TestSecurityIssuerAudience(t *testing.T) {
 // TestSecurityLeeway: nbf and iat in the future, and exp in the past,
 // inside and outside a leeway of 60s.
 func TestSecurityLeeway(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","leeway":"60s"}`)), withUpstream(http.StatusOK, "upstream"))
 	now := secNow.Unix()
 	tok := func(over map[string]any) *http.Request { return secBearer(fx.token(secClaims(over))) }
@@ -66,6 +68,7 @@ func TestSecurityLeeway(t *testing.T) {
 // characters and the token type. (These were TestSecurityAttacks's until
 // it was split by unit.)
 func TestSecurityClaimAttacks(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	valid := fx.token(secClaims(nil))
 	now := secNow.Unix()

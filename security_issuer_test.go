@@ -40,6 +40,7 @@ func secWantMsg(t testing.TB, w *httptest.ResponseRecorder, status int, msg stri
 // answer; a password over bcrypt's 72 bytes is refused rather than
 // truncated; bodies are bounded; duplicated fields are refused.
 func TestSecurityLogin(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	long := strings.Repeat("p", 72)
 	h := fx.issue(Issue{
@@ -143,6 +144,7 @@ func reflectHeadersEqual(a, b http.Header) bool {
 // TestSecurityLoginThrottle: failed logins are limited, unknown users count
 // like known ones (no existence oracle), and the counters are bounded.
 func TestSecurityLoginThrottle(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	h := fx.issue(Issue{
 		Login: "/login",
@@ -169,6 +171,7 @@ func TestSecurityLoginThrottle(t *testing.T) {
 // TestSecurityIssuerCookieCSRF: the refresh and logout routes read cookie
 // tokens only with the double submit header.
 func TestSecurityIssuerCookieCSRF(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	h := fx.issue(Issue{
 		Login: "/login", Refresh: "/refresh", Logout: "/logout", Deliver: []string{"cookie"},
@@ -209,6 +212,7 @@ func TestSecurityIssuerCookieCSRF(t *testing.T) {
 // valid after sign-out): after logout the access token, already verified
 // and cached, and the refresh token are refused.
 func TestSecurityLogoutRevokes(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	iss := fx.issue(Issue{
 		Login: "/login", Refresh: "/refresh", Logout: "/logout",
@@ -292,6 +296,7 @@ http://127.0.0.1:%PORT% {
 // cannot grow memory without bound. The memory bound itself is asserted in
 // internal/revocation (TestBounded), where the store's clock can be moved.
 func TestSecurityRevocationBounded(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	a := fx.app
 	r, ok := fx.revocationsOK()

@@ -38,6 +38,7 @@ import (
 // choose a key and are never fetched. A local server stands in for the
 // attacker's key host and must see no request at all.
 func TestSecurityUntrustedKeyHeaders(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int64
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -82,6 +83,7 @@ func TestSecurityUntrustedKeyHeaders(t *testing.T) {
 // TestSecurityHMACFamilyPin: an app pinned to HS384 refuses HS256 and
 // HS512 tokens made with its own secret.
 func TestSecurityHMACFamilyPin(t *testing.T) {
+	t.Parallel()
 	secret := secSecret + "-0123456789abc"
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secret+`","algorithm":"HS384"}`)), withUpstream(http.StatusOK, "upstream"))
 	sign := func(alg string) *http.Request {
@@ -163,6 +165,7 @@ func secPrivateConfig(t testing.TB, alg string, priv any) string {
 // algorithm within a family (RS256/PS256, ES256/ES384) with the right key
 // is refused too.
 func TestSecurityAlgorithmConfusion(t *testing.T) {
+	t.Parallel()
 	secGenKeys(t)
 	type family struct {
 		name, alg string
@@ -212,6 +215,7 @@ func TestSecurityAlgorithmConfusion(t *testing.T) {
 // r||s form; an ASN.1 DER signature or the r=s=0 "psychic signature"
 // (CVE-2022-21449) is refused.
 func TestSecurityECDSASignatureForms(t *testing.T) {
+	t.Parallel()
 	secGenKeys(t)
 	fx := newFixture(t, appConfig([]byte(secPrivateConfig(t, "ES256", secP256))), withUpstream(http.StatusOK, "upstream"))
 	valid := fx.signed("ES256", secP256, secClaims(nil), map[string]any{"kid": "k1"})
@@ -242,6 +246,7 @@ func mustP256(t testing.TB) *ecdsa.PrivateKey {
 // are refused, the hosts named are never contacted, and the configured
 // key's tokens with those headers still pass.
 func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
+	t.Parallel()
 	secGenKeys(t)
 	var hits atomic.Int64
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -299,6 +304,7 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 // ES256 key verifies; an HMAC token keyed with its published JWK, or an
 // alg none token, is refused.
 func TestSecurityZeroConfigKey(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{}`)), withUpstream(http.StatusOK, "upstream"))
 	a := fx.app
 	jwks := a.ring.PublicJWKS()
@@ -325,6 +331,7 @@ func TestSecurityZeroConfigKey(t *testing.T) {
 // throttle of early refreshes on unknown kids are shown deterministically
 // by internal/keys: TestJWKSClientTimeout, TestJWKSUnknownKIDRefresh.)
 func TestSecurityJWKSFetchLimits(t *testing.T) {
+	t.Parallel()
 	secGenKeys(t)
 	var jku atomic.Int64
 	var oversized atomic.Bool

@@ -47,6 +47,7 @@ func secFlipLastBits(t testing.TB, seg string) string {
 // The claim checks are TestSecurityClaimAttacks, the Authorization header
 // TestSecurityAuthorizationHeader.
 func TestSecurityAttacks(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	valid := fx.token(secClaims(nil))
 	now := secNow.Unix()
@@ -217,6 +218,7 @@ func TestSecurityAttacks(t *testing.T) {
 // distinct cache entries from one token. The token alphabet is now
 // checked before decoding.
 func TestSecurityBase64Newlines(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","token_from":["query"]}`)), withUpstream(http.StatusOK, "upstream"))
 	valid := fx.token(secClaims(nil))
 	h, p, s := secSegments(valid)
@@ -255,6 +257,7 @@ func secTokenOfSize(fx *fixture, sizes ...int) string {
 // TestSecurityTokenSizeCap: the cap applies in the header, the cookie and
 // the query, and a token at the cap is still accepted.
 func TestSecurityTokenSizeCap(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","token_from":["header","cookie","query"]}`)), withUpstream(http.StatusOK, "upstream"))
 	atCap := secTokenOfSize(fx, jws.MaxTokenSize)
 	over := secTokenOfSize(fx, jws.MaxTokenSize+1, jws.MaxTokenSize+2, jws.MaxTokenSize+3)

@@ -139,6 +139,7 @@ func TestPlaceholderSettingsRefused(t *testing.T) {
 // of its setting; unknown keys are refused as Caddy refuses them, and the
 // old revocation.sync_interval is refused with its new name.
 func TestSettingsJSON(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, in, out string }{
 		{"plain", `{"secret":"s","leeway":30000000000,"cache_size":0}`, `{"secret":"s","leeway":30000000000,"cache_size":0}`},
 		{"duration string", `{"access_ttl":"15m"}`, `{"access_ttl":900000000000}`},
@@ -189,6 +190,7 @@ func TestSettingsJSON(t *testing.T) {
 // the top of caddyfile.go: a list filled by a repeated singular noun is
 // that noun's plural), so every JSON setting can be set from the Caddyfile.
 func TestSettingNamesCaddyfileEqualsJSON(t *testing.T) {
+	t.Parallel()
 	word := func(key string) string {
 		switch key {
 		case "public_keys", "jwks_urls", "users", "secrets":

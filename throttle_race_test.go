@@ -18,6 +18,7 @@ import (
 // password. The counts of bcrypt comparisons themselves are tested in
 // internal/users (TestThrottleConcurrentLoginsPerUser).
 func TestThrottleConcurrentBurst(t *testing.T) {
+	t.Parallel()
 	for _, route := range []string{"/login", "/reauth"} {
 		t.Run(route, func(t *testing.T) {
 			// a comparison that outlasts the scheduler's 10ms time slice, so

@@ -32,6 +32,7 @@ func argon2idHash(t *testing.T, password string) string {
 // lines and users files: argon2id (its help calls it recommended) as well
 // as bcrypt, side by side; a hash of no known form refuses to load.
 func TestUsersArgon2id(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "users")
 	if err := os.WriteFile(file, []byte("carol:"+argon2idHash(t, "carol-pw")+"\n"), 0o600); err != nil {
 		t.Fatal(err)

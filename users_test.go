@@ -25,6 +25,7 @@ func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
 	}
 }
 func TestUsersFileLoadsAndReloads(t *testing.T) {
+	t.Parallel()
 	hash := passwordHash(t)
 	other := testkit.BcryptHash(t, "second")
 	path := filepath.Join(t.TempDir(), "users")

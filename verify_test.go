@@ -11,6 +11,7 @@ import (
 // TestVerifyTokenSizeLimit: tokens over 8 KiB are refused before any
 // decoding, from every source; 8 KiB exactly is fine.
 func TestVerifyTokenSizeLimit(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	app := f.app
 
