@@ -22,13 +22,6 @@ import (
 // filter of docs/issuer.md, the startup key lines; never a password, a
 // token or key material.
 
-// observeIssuer replaces the issuer's logger with an observer at info.
-func observeIssuer(e *fixture) *observer.ObservedLogs {
-	core, logs := observer.New(zap.InfoLevel)
-	e.h.logger = zap.New(core)
-	return logs
-}
-
 // wantLogLine finds the one entry with msg and checks its string fields.
 func wantLogLine(t *testing.T, logs *observer.ObservedLogs, msg string, want map[string]string) {
 	t.Helper()
@@ -63,7 +56,7 @@ func wantNoSecretsLogged(t *testing.T, logs *observer.ObservedLogs, secrets ...s
 func TestLoginLogSucceeded(t *testing.T) {
 	t.Parallel()
 	e := newFixture(t, withIssuer())
-	logs := observeIssuer(e)
+	logs := e.observeIssuer()
 	w := e.do(jsonPost("/login", creds("alice", fixturePassword)))
 	if w.Code != http.StatusOK {
 		t.Fatalf("login: %d %s", w.Code, w.Body)
@@ -84,7 +77,7 @@ func TestLoginLogSucceeded(t *testing.T) {
 func TestLoginLogFailed(t *testing.T) {
 	t.Parallel()
 	e := newFixture(t, withIssuer(func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2} }))
-	logs := observeIssuer(e)
+	logs := e.observeIssuer()
 	for range 3 {
 		e.do(jsonPost("/login", creds("alice", "wrong password 42")))
 	}
@@ -113,7 +106,7 @@ func TestLoginLogDelegated(t *testing.T) {
 	t.Parallel()
 	app := &delegateApp{answer: vouch("alice", "")}
 	e := newFixture(t, withIssuer(delegated(false, nil)))
-	logs := observeIssuer(e)
+	logs := e.observeIssuer()
 	if w, err := e.doNext(delegateLogin("alice", "pw-from-the-app"), app); err != nil || w.Code != http.StatusOK {
 		t.Fatalf("delegated login: %v %d %s", err, w.Code, w.Body)
 	}
@@ -162,7 +155,7 @@ func TestFail2banFilterMatchesLoginFailed(t *testing.T) {
 	t.Parallel()
 	re := fail2banRegex(t)
 	e := newFixture(t, withIssuer())
-	logs := observeIssuer(e)
+	logs := e.observeIssuer()
 	for _, name := range []string{"alice", `x","remote_ip":"198.51.100.66`, `"msg":"login failed","remote_ip":"198.51.100.66"`} {
 		e.do(jsonPost("/login", creds(name, "wrong")))
 	}

@@ -60,6 +60,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 const (
@@ -523,6 +524,14 @@ func (f *fixture) logout(access, refresh string) *httptest.ResponseRecorder {
 		body = `{"refresh_token": "` + refresh + `"}`
 	}
 	return f.do(withBearer(jsonPost("/logout", body), access))
+}
+
+// observeIssuer replaces the fixture's issuer's logger with an observer
+// at info, and returns what it records.
+func (f *fixture) observeIssuer() *observer.ObservedLogs {
+	core, logs := observer.New(zap.InfoLevel)
+	f.h.logger = zap.New(core)
+	return logs
 }
 
 // ---- tokens: testkit's minter, never the module's

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
+func writeUsersFile(t *testing.T, path, content string, mtime time.Time) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	hash := passwordHash(t)
 	other := testkit.BcryptHash(t, "second")
 	path := filepath.Join(t.TempDir(), "users")
-	usersTestWrite(t, path, "# users of the test\n\n  alice:"+hash+"  \n", time.Unix(1000, 0))
+	writeUsersFile(t, path, "# users of the test\n\n  alice:"+hash+"  \n", time.Unix(1000, 0))
 
 	e := newFixture(t, withIssuer(func(h *Issue) {
 		h.Users = nil
@@ -44,7 +44,7 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 	}
 
 	// change the file: bob added, alice removed
-	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(2000, 0))
+	writeUsersFile(t, path, "bob:"+other+"\n", time.Unix(2000, 0))
 	// within the check interval the old users stay (no stat per login)
 	e.clock.Advance(time.Second)
 	if c := login("alice", fixturePassword); c != 200 {
@@ -60,16 +60,16 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 
 	// a refresh token of a removed user is refused
 	e.clock.Advance(users.FileCheckInterval)
-	usersTestWrite(t, path, "alice:"+hash+"\n", time.Unix(3000, 0))
+	writeUsersFile(t, path, "alice:"+hash+"\n", time.Unix(3000, 0))
 	e.clock.Advance(users.FileCheckInterval)
 	refresh := e.login()["refresh_token"].(string)
-	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(4000, 0))
+	writeUsersFile(t, path, "bob:"+other+"\n", time.Unix(4000, 0))
 	e.clock.Advance(users.FileCheckInterval)
-	w := e.do(withBearer(usersTestPost("/refresh"), refresh))
+	w := e.do(withBearer(barePost("/refresh"), refresh))
 	wantMsg(t, w, 401, "User not found")
 
 	// a broken file keeps the users that were loaded
-	usersTestWrite(t, path, "bob:not-a-hash\n", time.Unix(5000, 0))
+	writeUsersFile(t, path, "bob:not-a-hash\n", time.Unix(5000, 0))
 	e.clock.Advance(users.FileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("a broken users_file must keep the previous users: %d", c)
@@ -83,7 +83,7 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 		t.Errorf("a deleted users_file must keep the previous users: %d", c)
 	}
 }
-func usersTestPost(path string) *http.Request {
+func barePost(path string) *http.Request {
 	r, _ := http.NewRequest(http.MethodPost, path, nil)
 	return r
 }
@@ -121,7 +121,7 @@ func TestUsersUnknownUserTimesLikeWrongPassword(t *testing.T) {
 		wrong = append(wrong, measure("alice", "guess", 401))
 		right = append(right, measure("alice", fixturePassword, 200))
 	}
-	mu, mw, mr := usersTestMedian(unknown), usersTestMedian(wrong), usersTestMedian(right)
+	mu, mw, mr := median(unknown), median(wrong), median(right)
 	t.Logf("median login time: unknown user %v, wrong password %v, right password %v", mu, mw, mr)
 	ratio := float64(mu) / float64(mw)
 	if ratio < 1.0/3 || ratio > 3 {
@@ -133,7 +133,7 @@ func TestUsersUnknownUserTimesLikeWrongPassword(t *testing.T) {
 		t.Errorf("a wrong password took %v: bcrypt at cost 8 cannot be this fast", mw)
 	}
 }
-func usersTestMedian(d []time.Duration) time.Duration {
+func median(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
