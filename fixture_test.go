@@ -19,18 +19,27 @@ package jwtextended
 //     served.next); f.serveFrom adds Caddy's client IP; f.do(r) serves
 //     through the fixture's own issuer (withIssuer) from fixtureIP.
 //
-// The app config is JSON: fixtureSecret, then withAppJSON options merged in
-// (a null value removes a field), then withApp mutations. Give number and
-// duration fields as JSON ("access_ttl": "5m"), not as Go values: their
-// Go types are not part of the tests' contract.
+// Options: the app config is JSON, {"secret": fixtureSecret} (or
+// appConfig's whole config, e.g. caddyfileApp's), then withAppJSON
+// merged in (a null value removes a field), then withApp mutations. Give
+// number and duration fields as JSON ("access_ttl": "5m"), not as Go
+// values: their Go types are not part of the tests' contract. inStorage
+// shares a storage folder, faultyStorage makes the storage a
+// testkit.Storage the test can make fail (f.failStores;
+// fixture_storage_test.go), wallClock leaves the app on the real clock,
+// withIssuer adds f.h, withUpstream changes the next handler's answer.
+// f.again provisions the same config again on the same storage (a
+// reload or restart); tryFixture returns a provisioning error.
 //
 // Each fixture is independent of every other (its own storage folder,
-// clock and Caddy context), so tests that only use fixtures can run in
-// parallel.
+// clock and Caddy context; provisioning itself is serialized, see
+// provisionTestAppIn), so tests that only use fixtures run in parallel.
 //
 // The calls into the app's internals that tests make (authenticate,
-// revoke, the revocation store) go through fixture methods, so that a
-// change to those internals is fixed here once.
+// revoke, the revocation store, the token lookup) go through the
+// functions at the end of this file, so that a change to those internals
+// is fixed here once. Request builders and response checks shared by the
+// tests are in fixture_http_test.go.
 
 import (
 	"bytes"
@@ -39,20 +48,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -164,11 +167,6 @@ func caddyfileIssue(t testing.TB, text string) []byte {
 		t.Fatal(err)
 	}
 	return testkit.MustJSON(t, &parsed)
-}
-
-// appFields merges fields into the app config, as withAppJSON does.
-func appFields(m map[string]any) fixtureOption {
-	return func(c *fixtureConfig) { testkit.ApplyOverrides(c.app, m) }
 }
 
 // withApp changes the app config as a Go value after the JSON options,
@@ -646,21 +644,10 @@ func decodeHS256(t testing.TB, key []byte, raw string) (map[string]any, map[stri
 // authenticate checks a token in the Authorization header the way
 // jwt_auth does, wanting type want.
 func (f *fixture) authenticate(tok, want string) *authError {
-	return authenticateBearer(f.app, tok, want)
-}
-
-// authenticateBearer is authenticate for an app that is not a fixture's.
-func authenticateBearer(a *App, tok, want string) *authError {
 	r := httptest.NewRequest(http.MethodGet, "/x", nil)
 	r.Header.Set("Authorization", "Bearer "+tok)
-	_, ae := a.authenticate(r, []tokenSource{sourceHeader}, accessCookieName, want)
+	_, ae := f.app.authenticate(r, []tokenSource{sourceHeader}, accessCookieName, want)
 	return ae
-}
-
-// authenticateIn checks r's token from sources (the cookie named
-// cookieName) the way jwt_auth does.
-func (f *fixture) authenticateIn(r *http.Request, sources []tokenSource, cookieName, want string) (*token.Verified, *authError) {
-	return f.app.authenticate(r, sources, cookieName, want)
 }
 
 // authenticateCookie checks r's token from the cookie of type typ.
@@ -722,215 +709,3 @@ func openRevocations(t testing.TB, s certmagic.Storage, a *App, logger *zap.Logg
 
 // revocationsOf is the storage-backed revocation store of a.
 func revocationsOf(a *App) *storageRevocations { return a.revoked.(*storageRevocations) }
-
-// ---- the fault-injecting storage module
-
-func init() { caddy.RegisterModule(faultStorageModule{}) }
-
-// faultStorages are the testkit.Storage values tests registered, by name.
-var (
-	faultStorages sync.Map // name -> *testkit.Storage
-	faultSeq      atomic.Int64
-)
-
-// registerFaults makes s reachable by the jwt_test_faults storage module
-// under a name of its own, until the end of the test.
-func registerFaults(t testing.TB, s *testkit.Storage) string {
-	name := fmt.Sprintf("faults-%d", faultSeq.Add(1))
-	faultStorages.Store(name, s)
-	t.Cleanup(func() { faultStorages.Delete(name) })
-	return name
-}
-
-// faultStorageModule is caddy.storage.jwt_test_faults: the Caddy storage
-// whose config names a testkit.Storage a test registered (withFaults).
-type faultStorageModule struct {
-	Name string `json:"name"`
-}
-
-func (faultStorageModule) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{ID: "caddy.storage.jwt_test_faults", New: func() caddy.Module { return new(faultStorageModule) }}
-}
-
-func (m *faultStorageModule) CertMagicStorage() (certmagic.Storage, error) {
-	s, ok := faultStorages.Load(m.Name)
-	if !ok {
-		return nil, errors.New("jwt_test_faults: no storage " + m.Name)
-	}
-	return s.(*testkit.Storage), nil
-}
-
-var _ caddy.StorageConverter = (*faultStorageModule)(nil)
-
-// ---- requests and responses
-
-// jsonPost is a POST of body as application/json.
-func jsonPost(path, body string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-	r.Header.Set("Content-Type", "application/json")
-	return r
-}
-
-// formPost is a POST of v as a form.
-func formPost(path string, v url.Values) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(v.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return r
-}
-
-// creds is a login body.
-func creds(user, pw string) string {
-	b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
-	return string(b)
-}
-
-// withBearer sets Authorization: Bearer tok on r and returns r.
-func withBearer(r *http.Request, tok string) *http.Request {
-	r.Header.Set("Authorization", "Bearer "+tok)
-	return r
-}
-
-// bearerGet is a GET of http://example.com/api with Authorization: Bearer tok.
-func bearerGet(tok string) *http.Request {
-	return withBearer(httptest.NewRequest(http.MethodGet, "http://example.com/api", nil), tok)
-}
-
-// withVar returns r with the Caddy var key set to v, as Caddy's server
-// sets vars (caddyhttp.TrustedProxyVarKey, ...); f.serve keeps it.
-func withVar(r *http.Request, key string, v any) *http.Request {
-	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
-	merged := map[string]any{key: v}
-	for k, x := range vars {
-		if k != key {
-			merged[k] = x
-		}
-	}
-	return r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, merged))
-}
-
-// apiGet is a GET of http://example.com/api with the given headers (name,
-// value, ...; names canonicalized as Header.Add does).
-func apiGet(kv ...string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "http://example.com/api", nil)
-	for i := 0; i+1 < len(kv); i += 2 {
-		r.Header.Add(kv[i], kv[i+1])
-	}
-	return r
-}
-
-// apiPost is a POST of body to http://example.com/api with Content-Type ct
-// (none if "").
-func apiPost(ct, body string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "http://example.com/api", strings.NewReader(body))
-	if ct != "" {
-		r.Header.Set("Content-Type", ct)
-	}
-	return r
-}
-
-// strPtr is &s.
-func strPtr(s string) *string { return &s }
-
-// wantPassed checks that a request reached the next handler as identity
-// (X-Jwt-Identity).
-func wantPassed(t testing.TB, res *served, identity string) {
-	t.Helper()
-	if !res.next.called || res.next.header.Get("X-Jwt-Identity") != identity {
-		t.Fatalf("want passed as %q; got next=%v, %d %s", identity, res.next.called, res.rec.Code, res.rec.Body)
-	}
-}
-
-// bodyJSON decodes a JSON object response body, numbers as json.Number.
-func bodyJSON(t testing.TB, w *httptest.ResponseRecorder) map[string]any {
-	t.Helper()
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(w.Body.Bytes()))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("response body %q is not a JSON object: %v", w.Body.String(), err)
-	}
-	return m
-}
-
-// wantMsg checks a refusal: status, JSON content type and msg.
-func wantMsg(t testing.TB, w *httptest.ResponseRecorder, status int, msg string) {
-	t.Helper()
-	if w.Code != status {
-		t.Fatalf("status %d, want %d (body %s)", w.Code, status, w.Body.String())
-	}
-	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type %q, want application/json", ct)
-	}
-	if got := bodyJSON(t, w)["msg"]; got != msg {
-		t.Errorf("msg %q, want %q", got, msg)
-	}
-}
-
-// jsonNum is a json.Number that must be an integer.
-func jsonNum(t testing.TB, v any) int64 {
-	t.Helper()
-	n, ok := v.(json.Number)
-	if !ok {
-		t.Fatalf("%v (%T) is not a JSON number", v, v)
-	}
-	i, err := n.Int64()
-	if err != nil {
-		t.Fatalf("%v is not an integer", v)
-	}
-	return i
-}
-
-// uuidV4 matches a random UUID.
-var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-
-// cookiesOf indexes a response's Set-Cookie by name.
-func cookiesOf(w *httptest.ResponseRecorder) map[string]*http.Cookie {
-	out := map[string]*http.Cookie{}
-	for _, c := range w.Result().Cookies() {
-		out[c.Name] = c
-	}
-	return out
-}
-
-// refusalBody is the exact refusal body {"msg": msg}: JSON without HTML
-// escaping.
-func refusalBody(msg string) string {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(map[string]string{"msg": msg})
-	return strings.TrimSuffix(buf.String(), "\n")
-}
-
-// The challenges of jwt_auth's refusals.
-const (
-	challengeNoToken  = "Bearer"
-	challengeBadToken = `Bearer error="invalid_token"`
-)
-
-// wantRefused checks a refusal written by jwt_auth: status, exact body,
-// Content-Type, the challenge, and that the next handler was not called.
-// challenge "" means no WWW-Authenticate header (403).
-func wantRefused(t testing.TB, res *served, status int, msg, challenge string) {
-	t.Helper()
-	if res.err != nil {
-		t.Fatalf("ServeHTTP returned error %v; want a written refusal", res.err)
-	}
-	if res.next.called {
-		t.Errorf("next handler was called on a refused request")
-	}
-	if res.rec.Code != status {
-		t.Errorf("status = %d, want %d", res.rec.Code, status)
-	}
-	if got, want := res.rec.Body.String(), refusalBody(msg); got != want {
-		t.Errorf("body = %s, want %s", got, want)
-	}
-	if ct := res.rec.Header().Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type = %q, want application/json", ct)
-	}
-	if got := res.rec.Header().Values("WWW-Authenticate"); challenge == "" && len(got) != 0 {
-		t.Errorf("WWW-Authenticate = %q, want none", got)
-	} else if challenge != "" && (len(got) != 1 || got[0] != challenge) {
-		t.Errorf("WWW-Authenticate = %q, want %q", got, challenge)
-	}
-}
