@@ -30,7 +30,7 @@ func caddyfileTestErr(t *testing.T, err error, want string, line int) {
 
 const argCount = "wrong argument count"
 
-func authtestsIntPtr(n int) *int { return &n }
+func intPtr(n int) *int { return &n }
 
 // caddyfileTestCase is one parser case: the resulting struct, or an error
 // containing err at Caddyfile line line.
@@ -89,7 +89,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 				IdentityClaim:  "email",
 				TokenFrom:      []string{"cookie", "header", "query"},
 				RevocationSync: caddy.Duration(2 * time.Second),
-				CacheSize:      authtestsIntPtr(500),
+				CacheSize:      intPtr(500),
 			},
 		},
 		{
@@ -109,7 +109,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 			}},
 		},
 		{name: "a lone brace is no placeholder", input: "jwt {\n\tleeway {5s\n}", err: "leeway: ", line: 2},
-		{name: "cache_size 0 turns the cache off", input: "jwt {\n\tcache_size 0\n}", want: &App{CacheSize: authtestsIntPtr(0)}},
+		{name: "cache_size 0 turns the cache off", input: "jwt {\n\tcache_size 0\n}", want: &App{CacheSize: intPtr(0)}},
 		{name: "cache_size without value", input: "jwt {\n\tcache_size\n}", err: argCount, line: 2},
 		{name: "cache_size with two values", input: "jwt {\n\tcache_size 1 2\n}", err: argCount, line: 2},
 		{name: "cache_size not a number", input: "jwt {\n\tcache_size lots\n}", err: "cache_size must be a whole number, 0 to turn the cache off, not 'lots'", line: 2},

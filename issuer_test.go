@@ -153,7 +153,7 @@ func TestIssueBadCredentialsLookAlike(t *testing.T) {
 			ref = w
 			continue
 		}
-		if w.Body.String() != ref.Body.String() || !issuerTestSameHeaders(w.Header(), ref.Header()) {
+		if w.Body.String() != ref.Body.String() || !sameHeaders(w.Header(), ref.Header()) {
 			t.Errorf("%s: response differs from a wrong password: %v %s vs %v %s", c.name, w.Header(), w.Body, ref.Header(), ref.Body)
 		}
 	}
@@ -164,7 +164,7 @@ func TestIssueBadCredentialsLookAlike(t *testing.T) {
 	}
 }
 
-func issuerTestSameHeaders(a, b http.Header) bool {
+func sameHeaders(a, b http.Header) bool {
 	if len(a) != len(b) {
 		return false
 	}
