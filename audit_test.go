@@ -76,7 +76,7 @@ func TestLoginLogSucceeded(t *testing.T) {
 
 func TestLoginLogFailed(t *testing.T) {
 	t.Parallel()
-	e := newFixture(t, withIssuer(func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2} }))
+	e := newFixture(t, withIssuer(issuerJSON(`{"throttle": {"max_per_user": 2}}`)))
 	logs := e.observeIssuer()
 	for range 3 {
 		e.do(jsonPost("/login", creds("alice", "wrong password 42")))

@@ -193,7 +193,7 @@ func TestDelegatedLoginBadIdentity(t *testing.T) {
 func TestDelegatedLoginThrottle(t *testing.T) {
 	t.Parallel()
 	app := &delegateApp{answer: answerWith(401, "no")}
-	e := newFixture(t, withIssuer(delegated(false, func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 100} })))
+	e := newFixture(t, withIssuer(delegated(false, issuerJSON(`{"throttle": {"max_per_user": 3, "max_per_ip": 100}}`))))
 	for i := 0; i < 3; i++ {
 		if w, _ := e.doNext(delegateLogin("alice", "wrong"), app); w.Code != 401 {
 			t.Fatalf("failure %d: %d", i, w.Code)

@@ -204,6 +204,16 @@ func withIssuer(mods ...func(*Issue)) fixtureOption {
 	}
 }
 
+// issuerJSON is an issuer change (for withIssuer) that sets the fields of
+// a JSON object, for number and duration fields such as the throttle's.
+func issuerJSON(obj string) func(*Issue) {
+	return func(h *Issue) {
+		if err := json.Unmarshal([]byte(obj), h); err != nil {
+			panic(fmt.Sprintf("issuerJSON(%s): %v", obj, err))
+		}
+	}
+}
+
 // withUpstream makes the recording next handler answer status and body.
 func withUpstream(status int, body string) fixtureOption {
 	return func(c *fixtureConfig) { c.upStatus, c.upBody = status, body }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
@@ -597,7 +596,7 @@ func TestServeHTTPPasses(t *testing.T) {
 // clock.
 func TestServeHTTPFreshForNumericFresh(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, withApp(func(a *App) { a.FreshFor = caddy.Duration(5 * time.Minute) }))
+	f := newFixture(t, withAppJSON(`{"fresh_for": "5m"}`))
 	h, app := f.auth(&Auth{FreshRequired: true}), f.app
 	tok := accessToken(t, map[string]any{"fresh": fixtureT0.Add(5 * time.Minute).Unix(), "exp": fixtureT0.Add(time.Hour).Unix()})
 
@@ -1093,7 +1092,7 @@ func TestServeHTTPLeeway(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newFixture(t, withApp(func(a *App) { a.Leeway = caddy.Duration(tc.leeway) })).auth(nil)
+			h := newFixture(t, withAppJSON(`{"leeway": "`+tc.leeway.String()+`"}`)).auth(nil)
 			res := serve(h, bearerGet(accessToken(t, tc.over)))
 			if tc.msg == "" {
 				if !res.next.called {

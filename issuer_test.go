@@ -90,12 +90,10 @@ func TestIssueLoginJSON(t *testing.T) {
 
 func TestIssueLoginClaimsFromSettings(t *testing.T) {
 	t.Parallel()
-	e := newFixture(t, withApp(func(a *App) {
-		a.FreshFor = caddy.Duration(5 * time.Minute)
+	e := newFixture(t, withAppJSON(`{"fresh_for": "5m", "access_ttl": "1m"}`), withApp(func(a *App) {
 		a.Issuer = "https://issuer.example"
 		a.Audience = []string{"api"}
 		a.IdentityClaim = "username"
-		a.AccessTTL = caddy.Duration(time.Minute)
 	}), withIssuer())
 	body := e.login()
 	_, access := decodeToken(t, body["access_token"].(string))

@@ -246,7 +246,7 @@ func TestMetricsCountedOnTheRoutes(t *testing.T) {
 	t.Parallel()
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
 	defer down.Close()
-	e := newFixture(t, withApp(func(a *App) { a.JWKSURLs = []string{down.URL} }), withIssuer(func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2, MaxPerIP: 100} }))
+	e := newFixture(t, withApp(func(a *App) { a.JWKSURLs = []string{down.URL} }), withIssuer(issuerJSON(`{"throttle": {"max_per_user": 2, "max_per_ip": 100}}`)))
 	login := func(pw string) int {
 		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(creds("alice", pw)))
 		r.Header.Set("Content-Type", "application/json")

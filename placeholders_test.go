@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddyserver/caddy/v2"
 )
 
 // TestUserClaimPlaceholders: {http.auth.user.<claim>} holds the token's
@@ -72,7 +71,7 @@ func mustParse(t *testing.T, h *Auth, tok string) *token.Verified {
 // placeholders unchanged.
 func TestPlaceholderFreshFollowsTheClock(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, withApp(func(a *App) { a.FreshFor = caddy.Duration(5 * time.Minute) }))
+	f := newFixture(t, withAppJSON(`{"fresh_for": "5m"}`))
 	h, app := f.auth(&Auth{}), f.app
 	tok := accessToken(t, map[string]any{"fresh": fixtureT0.Add(5 * time.Minute).Unix(), "exp": fixtureT0.Add(time.Hour).Unix()})
 	for _, step := range []struct {

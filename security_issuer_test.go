@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddyserver/caddy/v2"
 )
 
 func secLoginReq(body, contentType string) *http.Request {
@@ -146,12 +145,8 @@ func reflectHeadersEqual(a, b http.Header) bool {
 func TestSecurityLoginThrottle(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
-	h := fx.issue(Issue{
-		Login: "/login",
-		Users: []User{{Name: "alice", Hash: testkit.BcryptHash(t, fixturePassword)}},
-		// 3 per user, 10 per IP, 5 minutes
-		Throttle: &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 10, Window: caddy.Duration(5 * time.Minute)},
-	})
+	h := fx.issue(`{"login": "/login", "users": [{"name": "alice", "hash": ` + string(testkit.MustJSON(t, testkit.BcryptHash(t, fixturePassword))) + `}],
+		"throttle": {"max_per_user": 3, "max_per_ip": 10, "window": "5m"}}`) // 3 per user, 10 per IP, 5 minutes
 	for _, user := range []string{"alice", "nobody"} {
 		t.Run("per_user/"+user, func(t *testing.T) {
 			for i := 0; i < 3; i++ {
