@@ -9,6 +9,7 @@ package jwtextended
 
 import (
 	"context"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -38,8 +39,8 @@ func BenchmarkVerifyHS256(b *testing.B) {
 		cache string
 	}{{"hit", ""}, {"miss", `,"cache_size":0`}} {
 		b.Run(tc.name, func(b *testing.B) {
-			a := loadApp(b, `{"secret":"`+benchSecret+`"`+tc.cache+`}`)
-			tok := signToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
+			a := newFixture(b, appConfig([]byte(`{"secret":"`+benchSecret+`"`+tc.cache+`}`)), wallClock()).app
+			tok := testkit.SignToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
 			if _, e := a.verify(tok); e != nil {
 				b.Fatal(e)
 			}
@@ -57,10 +58,10 @@ func BenchmarkVerifyHS256(b *testing.B) {
 // BenchmarkVerifyHS256Distinct verifies a new token every time: the cost
 // when nothing is cached, eviction included.
 func BenchmarkVerifyHS256Distinct(b *testing.B) {
-	a := loadApp(b, `{"secret":"`+benchSecret+`","cache_size":1000}`)
+	a := newFixture(b, appConfig([]byte(`{"secret":"`+benchSecret+`","cache_size":1000}`)), wallClock()).app
 	toks := make([]string, 4096)
 	for i := range toks {
-		toks[i] = signToken(b, "HS256", []byte(benchSecret), nil, benchClaims(i))
+		toks[i] = testkit.SignToken(b, "HS256", []byte(benchSecret), nil, benchClaims(i))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -79,11 +80,11 @@ func (benchNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error { retur
 // (cached), check revocation and freshness, publish headers and
 // placeholders.
 func BenchmarkServeHTTP(b *testing.B) {
-	a := loadApp(b, `{"secret":"`+benchSecret+`"}`)
+	a := newFixture(b, appConfig([]byte(`{"secret":"`+benchSecret+`"}`)), wallClock()).app
 	h := &Auth{FreshRequired: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}}
 	h.app, h.sources, h.cookieName, h.wantType = a, a.sources, accessCookieName, token.TypeAccess
 	h.logger = caddy.Log()
-	tok := signToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
+	tok := testkit.SignToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
 	w := httptest.NewRecorder()
 	var next caddyhttp.Handler = benchNext{}
 	b.ReportAllocs()

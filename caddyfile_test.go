@@ -3,6 +3,7 @@ package jwtextended
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"reflect"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func caddyfileTestErr(t *testing.T, err error, want string, line int) {
 
 const argCount = "wrong argument count"
 
-func authtestsIntPtr(n int) *int { return &n }
+func intPtr(n int) *int { return &n }
 
 // caddyfileTestCase is one parser case: the resulting struct, or an error
 // containing err at Caddyfile line line.
@@ -42,6 +43,7 @@ type caddyfileTestCase[T any] struct {
 }
 
 func TestCaddyfileGlobalOption(t *testing.T) {
+	t.Parallel()
 	tests := []caddyfileTestCase[App]{
 		{
 			name:  "empty block",
@@ -87,7 +89,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 				IdentityClaim:  "email",
 				TokenFrom:      []string{"cookie", "header", "query"},
 				RevocationSync: caddy.Duration(2 * time.Second),
-				CacheSize:      authtestsIntPtr(500),
+				CacheSize:      intPtr(500),
 			},
 		},
 		{
@@ -107,7 +109,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 			}},
 		},
 		{name: "a lone brace is no placeholder", input: "jwt {\n\tleeway {5s\n}", err: "leeway: ", line: 2},
-		{name: "cache_size 0 turns the cache off", input: "jwt {\n\tcache_size 0\n}", want: &App{CacheSize: authtestsIntPtr(0)}},
+		{name: "cache_size 0 turns the cache off", input: "jwt {\n\tcache_size 0\n}", want: &App{CacheSize: intPtr(0)}},
 		{name: "cache_size without value", input: "jwt {\n\tcache_size\n}", err: argCount, line: 2},
 		{name: "cache_size with two values", input: "jwt {\n\tcache_size 1 2\n}", err: argCount, line: 2},
 		{name: "cache_size not a number", input: "jwt {\n\tcache_size lots\n}", err: "cache_size must be a whole number, 0 to turn the cache off, not 'lots'", line: 2},
@@ -159,7 +161,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(&decoded, tc.want) {
-				t.Errorf("got  %s\nwant %s", app.Value, mustJSON(t, tc.want))
+				t.Errorf("got  %s\nwant %s", app.Value, testkit.MustJSON(t, tc.want))
 			}
 		})
 	}
@@ -171,6 +173,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 }
 
 func TestCaddyfileAuthDirective(t *testing.T) {
+	t.Parallel()
 	tests := []caddyfileTestCase[Auth]{
 		{name: "bare", input: "jwt_auth", want: &Auth{}},
 		{name: "inline fresh_required", input: "jwt_auth fresh_required", want: &Auth{FreshRequired: true}},
@@ -233,6 +236,7 @@ func TestCaddyfileAuthDirective(t *testing.T) {
 }
 
 func TestCaddyfileIssueDirective(t *testing.T) {
+	t.Parallel()
 	const hash = "$2a$14$ajq8Q7fbtFRQvXpdCq7Jcuy.Rx1h/L4J60Otx.gyNLbAYctGMJ9tK"
 	tests := []caddyfileTestCase[Issue]{
 		{name: "bare", input: "jwt_issue", want: &Issue{}},
