@@ -111,7 +111,7 @@ func TestAdminAPIRevoke(t *testing.T) {
 	c := adminTestStart(t).Client
 	app, ctx := adminTestApp(t)
 	revoked := func(kind string) float64 {
-		v, _ := metricsTestValue(t, ctx.GetMetricsRegistry(), "caddy_jwt_admin_revocations_total", "kind", kind)
+		v, _ := metricValue(t, ctx.GetMetricsRegistry(), "caddy_jwt_admin_revocations_total", "kind", kind)
 		return v
 	}
 
@@ -165,7 +165,7 @@ func TestAdminAPIRevoke(t *testing.T) {
 		if st != 200 || json.Unmarshal([]byte(body), &rec) != nil || rec["identity"] != "alice" {
 			t.Fatalf("GET /jwt/revoked: %d %s", st, body)
 		}
-		if before, _ := app.identityRevokedBefore("alice"); rec["revoked_before"] != float64(before) || before > time.Now().Unix() {
+		if before, _ := app.revoked.identityRevokedBefore("alice"); rec["revoked_before"] != float64(before) || before > time.Now().Unix() {
 			t.Errorf("the record %s, the store's T %d", body, before)
 		}
 		// a login afterwards works, and its token is accepted
@@ -208,7 +208,7 @@ func TestAdminAPIRevoke(t *testing.T) {
 		if st, body := adminTestAPI(t, c, access); st != 200 {
 			t.Errorf("a refused request revoked bob's token: %d %s", st, body)
 		}
-		if _, ok := app.identityRevokedBefore("bob"); ok {
+		if _, ok := app.revoked.identityRevokedBefore("bob"); ok {
 			t.Error("a refused request revoked bob")
 		}
 		if after := revoked("token") + revoked("identity"); after != before {

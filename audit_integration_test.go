@@ -55,7 +55,7 @@ func TestFail2banOnCaddyLog(t *testing.T) {
 	}
 
 	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n%s\n\tlog start {\n\t\toutput file %s\n\t\tformat json\n\t\tinclude jwt\n\t}\n\tjwt {\n\t\tsecret %q 2025\n\t}\n",
-		logBlock, startLog, issuerTestSecret)) + fmt.Sprintf(`
+		logBlock, startLog, fixtureSecret)) + fmt.Sprintf(`
 http://localhost {
 	jwt_issue {
 		login /login
@@ -106,7 +106,7 @@ http://localhost {
 	if !strings.Contains(start, `"msg":"key loaded","alg":"HS256","kid":"2025","source":"secret"`) {
 		t.Errorf("no startup line naming the key:\n%s", start)
 	}
-	if strings.Contains(start, issuerTestSecret) || strings.Contains(readFile(t, jwtLog), "wrong") {
+	if strings.Contains(start, fixtureSecret) || strings.Contains(readFile(t, jwtLog), "wrong") {
 		t.Error("a secret or a password is in the log")
 	}
 }

@@ -17,14 +17,14 @@ func TestAppProvision(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		f := newFixture(t)
 		app := f.app
-		if app.accessTTL() != 15*time.Minute || app.refreshTTL() != 720*time.Hour {
-			t.Errorf("ttls = %v, %v; want 15m, 720h", app.accessTTL(), app.refreshTTL())
+		if app.resolved.accessTTL != 15*time.Minute || app.resolved.refreshTTL != 720*time.Hour {
+			t.Errorf("ttls = %v, %v; want 15m, 720h", app.resolved.accessTTL, app.resolved.refreshTTL)
 		}
 		if app.IdentityClaim != "sub" || !reflect.DeepEqual(app.TokenFrom, []string{"header"}) ||
 			!reflect.DeepEqual(app.sources, []tokenSource{sourceHeader}) {
 			t.Errorf("identity_claim %q, token_from %v (%v)", app.IdentityClaim, app.TokenFrom, app.sources)
 		}
-		if app.Leeway != 0 || app.FreshFor != 0 {
+		if app.resolved.leeway != 0 || app.resolved.freshFor != 0 {
 			t.Errorf("leeway %v, fresh_for %v; want 0", app.Leeway, app.FreshFor)
 		}
 		if app.ring.Local()[0] == nil || app.ring.Local()[0].Alg != "HS256" {
@@ -46,7 +46,7 @@ func TestAppProvision(t *testing.T) {
 		if app.Algorithm != "HS256" {
 			t.Errorf("algorithm = %q, want HS256", app.Algorithm)
 		}
-		if _, e := app.verify(accessToken(t, map[string]any{"iss": "https://iss.example", "aud": "aud-https://iss.example"})); e != nil {
+		if _, e := verifyRaw(app, accessToken(t, map[string]any{"iss": "https://iss.example", "aud": "aud-https://iss.example"})); e != nil {
 			t.Errorf("token with the resolved secret refused: %v", e)
 		}
 	})

@@ -32,7 +32,6 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit/caddykit"
-	"github.com/caddyserver/caddy/v2"
 )
 
 // revTestBuildCaddy builds ./cmd/caddy into dir.
@@ -325,19 +324,11 @@ func revTestWithinBound(c *revTestCaddy, token string, since time.Time, bound ti
 
 // revTestRevoker is a third instance in the test process: the store API on
 // the same storage folder, as a logout on another node would write it.
-func revTestRevoker(t *testing.T, dir string) *storageRevocations {
+func revTestRevoker(t *testing.T, dir string) *revocations {
 	t.Helper()
-	app := &App{now: time.Now, AccessTTL: caddy.Duration(15 * time.Minute), RefreshTTL: caddy.Duration(720 * time.Hour)}
+	app := &App{now: time.Now, AccessTTL: "15m", RefreshTTL: "720h"}
 	// its own identity, so it does not share the test process's sets
-	s := testkit.NewStorage(t, dir, "revoker")
-	r, err := newStorageRevocations(s, app, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.attach(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.release)
+	r := openRevocations(t, testkit.NewStorage(t, dir, "revoker"), app, nil)
 	return r
 }
 

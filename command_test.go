@@ -1,10 +1,10 @@
 package jwtextended
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/json"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"io"
 	"io/fs"
 	"math/big"
@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -185,7 +187,7 @@ func TestCommandDecodeWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := f.app
-	m, err := app.mint(token.Request{Type: token.TypeAccess, Identity: "alice"})
+	m, err := app.mint(context.Background(), token.Request{Type: token.TypeAccess, Identity: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}

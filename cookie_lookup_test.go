@@ -16,13 +16,15 @@ import (
 // delivering as given, reading tokens from tokenFrom (the app's lookup
 // when none).
 func issuerDelivering(t *testing.T, deliver string, tokenFrom ...string) *Issue {
-	return &Issue{Login: "/login", Refresh: "/refresh", Deliver: []string{deliver}, TokenFrom: tokenFrom,
+	return &Issue{Login: "/login", Refresh: "/refresh", Deliver: []string{deliver}, TokenLookup: TokenLookup{TokenFrom: tokenFrom},
 		Users: []User{{Name: "alice", Hash: passwordHash(t)}}}
 }
 
 // authFrom is a jwt_auth reading tokens from tokenFrom (the app's lookup
 // when none).
-func authFrom(tokenFrom ...string) *Auth { return &Auth{TokenFrom: tokenFrom} }
+func authFrom(tokenFrom ...string) *Auth {
+	return &Auth{TokenLookup: TokenLookup{TokenFrom: tokenFrom}}
+}
 
 func wantSources(t *testing.T, who string, got []tokenSource, want string) {
 	t.Helper()
@@ -40,14 +42,14 @@ func TestCookieDeliveryMakesDefaultLookupHeaderCookie(t *testing.T) {
 	e := newFixture(t)
 	before := e.auth(authFrom())
 	jsonIssuer := e.issue(issuerDelivering(t, "json"))
-	wantSources(t, "jwt_auth before any cookie delivery", before.sources, "header")
+	wantSources(t, "jwt_auth before any cookie delivery", *before.auth.sources, "header")
 	e.issue(issuerDelivering(t, "cookie"))
 	after := e.auth(authFrom())
 	own := e.auth(authFrom("query"))
-	wantSources(t, "jwt_auth provisioned before the cookie issuer", before.sources, "header cookie")
-	wantSources(t, "jwt_auth provisioned after it", after.sources, "header cookie")
-	wantSources(t, "a json jwt_issue", jsonIssuer.sources, "header cookie")
-	wantSources(t, "jwt_auth with its own token_from", own.sources, "query")
+	wantSources(t, "jwt_auth provisioned before the cookie issuer", *before.auth.sources, "header cookie")
+	wantSources(t, "jwt_auth provisioned after it", *after.auth.sources, "header cookie")
+	wantSources(t, "a json jwt_issue", *jsonIssuer.auth.sources, "header cookie")
+	wantSources(t, "jwt_auth with its own token_from", *own.auth.sources, "query")
 	if !slices.Equal(e.app.TokenFrom, []string{"header", "cookie"}) {
 		t.Errorf("app TokenFrom %v", e.app.TokenFrom)
 	}
@@ -57,8 +59,8 @@ func TestCookieDeliveryMakesDefaultLookupHeaderCookie(t *testing.T) {
 	e = newFixture(t)
 	a := e.auth(authFrom())
 	i := e.issue(issuerDelivering(t, "cookie", "cookie"))
-	wantSources(t, "jwt_auth", a.sources, "header cookie")
-	wantSources(t, "jwt_issue with token_from cookie", i.sources, "cookie")
+	wantSources(t, "jwt_auth", *a.auth.sources, "header cookie")
+	wantSources(t, "jwt_issue with token_from cookie", *i.auth.sources, "cookie")
 }
 
 // TestNoCookieDeliveryKeepsHeader: without deliver cookie, the default
@@ -71,7 +73,7 @@ func TestNoCookieDeliveryKeepsHeader(t *testing.T) {
 	e := newFixture(t)
 	e.issue(issuerDelivering(t, "json"))
 	a := e.auth(authFrom())
-	wantSources(t, "jwt_auth of the new config", a.sources, "header")
+	wantSources(t, "jwt_auth of the new config", *a.auth.sources, "header")
 	wantSources(t, "the new config's app", e.app.sources, "header")
 }
 
@@ -115,15 +117,15 @@ func TestCookieDeliveryWithTokenFromWithoutCookieAllowed(t *testing.T) {
 	e := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"header"} }))
 	a := e.auth(authFrom("cookie"))
 	i := e.issue(issuerDelivering(t, "cookie"))
-	wantSources(t, "jwt_auth with token_from cookie", a.sources, "cookie")
-	wantSources(t, "the cookie jwt_issue", i.sources, "header cookie")
+	wantSources(t, "jwt_auth with token_from cookie", *a.auth.sources, "cookie")
+	wantSources(t, "the cookie jwt_issue", *i.auth.sources, "header cookie")
 	wantSources(t, "the app", e.app.sources, "header")
 
 	e = newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"cookie", "query"} }))
 	i = e.issue(issuerDelivering(t, "cookie"))
 	a = e.auth(authFrom())
-	wantSources(t, "jwt_auth", a.sources, "cookie query")
-	wantSources(t, "jwt_issue", i.sources, "cookie query")
+	wantSources(t, "jwt_auth", *a.auth.sources, "cookie query")
+	wantSources(t, "jwt_issue", *i.auth.sources, "cookie query")
 }
 
 // TestIssueTokenFromWithoutCookieRefused: a jwt_issue that delivers

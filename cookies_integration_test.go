@@ -43,7 +43,7 @@ func TestCookieIntegrationSettings(t *testing.T) {
 			csrf_refresh_path /auth
 		}
 	}
-`, issuerTestSecret)) + fmt.Sprintf(`
+`, fixtureSecret)) + fmt.Sprintf(`
 http://localhost {
 	jwt_issue {
 		login   /auth/login

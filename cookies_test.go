@@ -216,7 +216,7 @@ func TestCookieCaddyfile(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("adapted\n%s\nwant\n%s", got, want)
 	}
-	for _, f := range settingFields(reflect.TypeFor[CookieConfig]()) {
+	for _, f := range jsonSettingKeys(reflect.TypeFor[CookieConfig]()) {
 		_, err := parseGlobalOption(caddyfile.NewTestDispenser("jwt {\n\tcookie {\n\t\t"+f.key+"\n\t}\n}"), nil)
 		if err != nil && strings.Contains(err.Error(), "unrecognized") {
 			t.Errorf("JSON key %q has no Caddyfile word: %v", f.key, err)

@@ -28,7 +28,7 @@ func crossOriginConfig(t *testing.T, block string) string {
 	t.Helper()
 	for old, repl := range map[string]string{
 		"{\n":                         "{\n\tauto_https off\n",
-		"{env.JWT_SECRET}":            fmt.Sprintf("%q", issuerTestSecret),
+		"{env.JWT_SECRET}":            fmt.Sprintf("%q", fixtureSecret),
 		"api.app.example {":           "http://localhost {",
 		"users_file /etc/caddy/users": "user alice " + testkit.BcryptHash(t, "pw-alice"),
 	} {
@@ -143,7 +143,7 @@ func TestReadmeCrossOrigin(t *testing.T) {
 // load, as `caddy validate` would report it.
 func TestCookieDeliveryIntegration(t *testing.T) {
 	site := func(tokenFrom string) string {
-		return caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret %q\n%s\t}\n", issuerTestSecret, tokenFrom)) + fmt.Sprintf(`
+		return caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret %q\n%s\t}\n", fixtureSecret, tokenFrom)) + fmt.Sprintf(`
 http://localhost {
 	jwt_issue {
 		login   /auth/login

@@ -24,7 +24,7 @@ func TestCSRFIntegrationSettings(t *testing.T) {
 %s
 		}
 	}
-`, issuerTestSecret, csrf)) + fmt.Sprintf(`
+`, fixtureSecret, csrf)) + fmt.Sprintf(`
 http://localhost {
 	jwt_issue {
 		login   /auth/login
@@ -77,7 +77,7 @@ http://localhost {
 	if len(ck) != 2 || ck["access_token_cookie"] == nil || strings.Contains(strings.Join(hdr["Set-Cookie"], " "), "csrf") {
 		t.Fatalf("protect off sets %v", hdr["Set-Cookie"])
 	}
-	if _, claims := issuerTestDecode(t, ck["access_token_cookie"].Value); claims["csrf"] != nil {
+	if _, claims := decodeToken(t, ck["access_token_cookie"].Value); claims["csrf"] != nil {
 		t.Errorf("protect off mints csrf %v", claims["csrf"])
 	}
 	st, _, body = issuerITDo(t, c, "POST", "/api/x", map[string]string{"Cookie": "access_token_cookie=" + ck["access_token_cookie"].Value}, "")

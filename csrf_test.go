@@ -230,7 +230,7 @@ func TestCSRFCaddyfile(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("adapted\n%s\nwant\n%s", got, want)
 	}
-	for _, f := range settingFields(reflect.TypeFor[CSRFConfig]()) {
+	for _, f := range jsonSettingKeys(reflect.TypeFor[CSRFConfig]()) {
 		_, err := parseGlobalOption(caddyfile.NewTestDispenser("jwt {\n\tcsrf {\n\t\t"+f.key+"\n\t}\n}"), nil)
 		if err != nil && strings.Contains(err.Error(), "unrecognized") {
 			t.Errorf("JSON key %q has no Caddyfile word: %v", f.key, err)

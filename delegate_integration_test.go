@@ -70,7 +70,7 @@ func TestDelegatedExampleFlow(t *testing.T) {
 	site := string(example[strings.Index(string(example), ":8080 {"):])
 	site = strings.Replace(site, ":8080", "http://", 1)
 	site = regexp.MustCompile(`reverse_proxy \S+`).ReplaceAllString(site, "reverse_proxy "+appAddr)
-	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", issuerTestSecret)) + site
+	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", fixtureSecret)) + site
 	c := startCaddy(t, cfg).Client
 
 	login := func(path, password string) (int, map[string]any) {
@@ -94,7 +94,7 @@ func TestDelegatedExampleFlow(t *testing.T) {
 		t.Fatalf("login: %d", status)
 	}
 	access, refresh := tokens["access_token"].(string), tokens["refresh_token"].(string)
-	_, claims := issuerTestDecode(t, access)
+	_, claims := decodeToken(t, access)
 	if claims["sub"] != "alice" || claims["role"] != "admin" || claims["fresh"] != true {
 		t.Fatalf("the login's access token: %v", claims)
 	}
@@ -108,7 +108,7 @@ func TestDelegatedExampleFlow(t *testing.T) {
 		t.Fatalf("refresh: %d %s", status, body)
 	}
 	refreshed := issuerITJSON(t, body)["access_token"].(string)
-	if _, claims := issuerTestDecode(t, refreshed); claims["role"] != "admin" || claims["fresh"] != false {
+	if _, claims := decodeToken(t, refreshed); claims["role"] != "admin" || claims["fresh"] != false {
 		t.Fatalf("refreshed token: %v", claims)
 	}
 	if status, body := get("/api/profile", refreshed); status != 200 || body != "hello alice, fresh: false\n" {
@@ -144,7 +144,7 @@ func TestDelegatedCookieFlow(t *testing.T) {
 		t.Skip("builds and runs the example app")
 	}
 	appAddr := startDelegatedExample(t)
-	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t\ttoken_from header cookie\n\t}\n", issuerTestSecret)) + fmt.Sprintf(`
+	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t\ttoken_from header cookie\n\t}\n", fixtureSecret)) + fmt.Sprintf(`
 http://localhost {
 	jwt_issue {
 		login /auth/login upstream

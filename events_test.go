@@ -81,7 +81,7 @@ func TestEventsReachAnEventsHandler(t *testing.T) {
 	}
 }
 `, ports.HTTPBase(), hash)
-	c := issuerITTester(t, cfg).Client
+	c := startCaddy(t, cfg).Client
 	eventsTestTake()
 	json := map[string]string{"Content-Type": "application/json"}
 
@@ -162,7 +162,7 @@ func TestEventsCostNothingUnsubscribed(t *testing.T) {
 	e := newFixture(t, withIssuer())
 	var _ *caddyevents.App = e.app.events.app
 	d := eventData{Identity: "alice", JTI: "j", RemoteIP: fixtureIP}
-	if n := testing.AllocsPerRun(100, func() { e.app.emit(eventLogin, d) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { e.app.events.emit(eventLogin, d) }); n != 0 {
 		t.Errorf("an unsubscribed emit allocates %v times", n)
 	}
 }

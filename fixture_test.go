@@ -51,11 +51,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -386,7 +388,10 @@ func (f *fixture) tryIssue(cfg any) (*Issue, error) {
 func (f *fixture) provisionIssue(cfg any) (*Issue, error) {
 	f.t.Helper()
 	h := handlerConfig[Issue](f.t, cfg)
-	return h, h.Provision(f.ctx)
+	if err := h.Provision(f.ctx); err != nil {
+		return h, err
+	}
+	return h, h.Validate() // as Caddy does after Provision
 }
 
 // ---- serving
@@ -656,20 +661,20 @@ func decodeHS256(t testing.TB, key []byte, raw string) (map[string]any, map[stri
 func (f *fixture) authenticate(tok, want string) *authError {
 	r := httptest.NewRequest(http.MethodGet, "/x", nil)
 	r.Header.Set("Authorization", "Bearer "+tok)
-	_, ae := f.app.authenticate(r, []tokenSource{sourceHeader}, accessCookieName, want)
+	_, ae := f.app.newAuthenticator([]tokenSource{sourceHeader}, nil).authenticate(r, want)
 	return ae
 }
 
 // authenticateCookie checks r's token from the cookie of type typ.
 func (f *fixture) authenticateCookie(r *http.Request, typ string) *authError {
-	_, ae := f.app.authenticate(r, []tokenSource{sourceCookie}, f.app.cookieName(typ), typ)
+	_, ae := f.app.newAuthenticator([]tokenSource{sourceCookie}, nil).authenticate(r, typ)
 	return ae
 }
 
 // lookupToken finds r's token in sources under names, as the handlers
-// do (extractTokenNamed).
+// do (extractToken).
 func lookupToken(r *http.Request, sources []tokenSource, names *tokenNames, cookieName string, refresh bool) (string, tokenSource, *authError) {
-	return extractTokenNamed(r, sources, names, cookieName, refresh)
+	return extractToken(r, sources, names, cookieName, refresh)
 }
 
 // revoke records jti as revoked until exp in the app's store.
@@ -692,21 +697,38 @@ func (f *fixture) failStores(err error) {
 	f.faults.Set(func(s *testkit.Storage) { s.FailStore = err })
 }
 
-// revocations is the app's storage-backed revocation store.
-func (f *fixture) revocations() *storageRevocations { return revocationsOf(f.app) }
+// revocations is the app's revocation store.
+func (f *fixture) revocations() *revocations { return f.app.revoked }
 
-// revocationsOK is revocations with the type check: ok is false when the
-// app's store is not the storage-backed one.
-func (f *fixture) revocationsOK() (*storageRevocations, bool) {
-	r, ok := f.app.revoked.(*storageRevocations)
-	return r, ok
+// newRevocationsFor prepares a revocation store on s with a's settings,
+// resolved as Provision resolves them, without joining a shared set.
+func newRevocationsFor(t testing.TB, s certmagic.Storage, a *App, logger *zap.Logger) (*revocations, error) {
+	t.Helper()
+	if err := a.resolvePlaceholders(); err != nil {
+		return nil, err
+	}
+	a.applyDefaults()
+	if logger != nil {
+		a.logger = logger
+	}
+	return newRevocations(s, a)
 }
 
 // openRevocations opens a revocation store on s with a's settings the way
-// Provision does, and leaves it at the end of the test.
-func openRevocations(t testing.TB, s certmagic.Storage, a *App, logger *zap.Logger) *storageRevocations {
+// Provision does (resolving them when a was only unmarshalled), and
+// leaves it at the end of the test.
+func openRevocations(t testing.TB, s certmagic.Storage, a *App, logger *zap.Logger) *revocations {
 	t.Helper()
-	r, err := newStorageRevocations(s, a, logger)
+	if a.resolved.accessTTL == 0 {
+		if err := a.resolvePlaceholders(); err != nil {
+			t.Fatal(err)
+		}
+		a.applyDefaults()
+	}
+	if logger != nil {
+		a.logger = logger
+	}
+	r, err := newRevocations(s, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,5 +739,33 @@ func openRevocations(t testing.TB, s certmagic.Storage, a *App, logger *zap.Logg
 	return r
 }
 
-// revocationsOf is the storage-backed revocation store of a.
-func revocationsOf(a *App) *storageRevocations { return a.revoked.(*storageRevocations) }
+// verifyRaw checks a raw token with a's verifier, as the handlers'
+// authenticators do (signature, claims, the clock, the cache).
+func verifyRaw(a *App, raw string) (*token.Verified, *authError) {
+	return a.newAuthenticator(nil, nil).verify(raw)
+}
+
+// jsonSetting is one exported field of a config struct and its JSON key.
+type jsonSetting struct{ key string }
+
+// jsonSettingKeys lists the JSON keys of the exported fields of the struct
+// type t, those of embedded structs included, in field order.
+func jsonSettingKeys(t reflect.Type) []jsonSetting {
+	var out []jsonSetting
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && key == "" {
+			out = append(out, jsonSettingKeys(f.Type)...)
+			continue
+		}
+		if key == "-" {
+			continue
+		}
+		out = append(out, jsonSetting{key})
+	}
+	return out
+}

@@ -25,7 +25,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"math"
 	"mime"
 	"net/http"
@@ -37,6 +36,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -258,7 +259,7 @@ func fuzzCheckClaims(t *testing.T, a *App, tok *token.Verified, claims map[strin
 	walk(claims)
 	// What the upstream gets must be a valid header value.
 	r := &http.Request{Header: http.Header{}}
-	a.publish(r, nil, tok)
+	publish(r, nil, tok, tok.IsFresh(a.now()))
 	for name, vals := range r.Header {
 		for _, v := range vals {
 			if !httpguts.ValidHeaderFieldValue(v) {
@@ -280,7 +281,7 @@ func FuzzVerify(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		tok, e := a.verify(raw)
+		tok, e := verifyRaw(a, raw)
 		if e != nil {
 			if e.status != http.StatusUnauthorized || e.msg == "" {
 				t.Fatalf("refusal %d %q", e.status, e.msg)
@@ -290,7 +291,7 @@ func FuzzVerify(f *testing.F) {
 		claims := fuzzIndependentAccept(t, raw)
 		fuzzCheckClaims(t, a, tok, claims)
 		// verified again (from the cache now), it is the same token
-		again, e := a.verify(raw)
+		again, e := verifyRaw(a, raw)
 		if e != nil || again.Identity != tok.Identity {
 			t.Fatalf("second verification differs: %v", e)
 		}
@@ -320,7 +321,7 @@ func FuzzClaims(f *testing.F) {
 	f.Add(secHeaderHS256, `{"sub":"alice","exp":1800000900.5,"nbf":-1e-7,"iat":0}`)
 	f.Fuzz(func(t *testing.T, header, payload string) {
 		raw := fx.rawSegments(testkit.B64URL([]byte(header)), testkit.B64URL([]byte(payload)))
-		tok, e := a.verify(raw)
+		tok, e := verifyRaw(a, raw)
 		if e != nil {
 			if e.status != http.StatusUnauthorized || e.msg == "" {
 				t.Fatalf("refusal %d %q", e.status, e.msg)

@@ -16,7 +16,7 @@ func TestReadmeHandleErrorsExample(t *testing.T) {
 	block := testkit.DocBlocks(t, "README.md", "### Handing refusals to `handle_errors`", "caddyfile")[0]
 	site := strings.Replace(block, "example.com", "http://localhost", 1)
 	site = testkit.ReplaceReverseProxy(t, site, `respond "page {path}"`)
-	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", issuerTestSecret)) + site
+	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", fixtureSecret)) + site
 	srv := startCaddy(t, cfg)
 	c := srv.Client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -37,7 +38,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 	t.Parallel()
 	otherSecret := []byte("another-secret-that-is-long-enough-0123456789")
 	now := fixtureT0.Unix()
-	cookieOnly := func() *Auth { return &Auth{TokenFrom: []string{"cookie"}} }
+	cookieOnly := func() *Auth { return &Auth{TokenLookup: TokenLookup{TokenFrom: []string{"cookie"}}} }
 
 	tests := []struct {
 		name      string
@@ -484,7 +485,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 func TestServeHTTPPasses(t *testing.T) {
 	t.Parallel()
 	now := fixtureT0.Unix()
-	cookieOnly := func() *Auth { return &Auth{TokenFrom: []string{"cookie"}} }
+	cookieOnly := func() *Auth { return &Auth{TokenLookup: TokenLookup{TokenFrom: []string{"cookie"}}} }
 	tests := []struct {
 		name      string
 		auth      func() *Auth
@@ -562,7 +563,9 @@ func TestServeHTTPPasses(t *testing.T) {
 			func(t *testing.T) *http.Request {
 				return bearerGet(accessToken(t, map[string]any{"type": "refresh"}))
 			}, "refresh", "false"},
-		{"token_type refresh reads refresh_token_cookie", func() *Auth { return &Auth{TokenType: "refresh", TokenFrom: []string{"cookie"}} },
+		{"token_type refresh reads refresh_token_cookie", func() *Auth {
+			return &Auth{TokenType: "refresh", TokenLookup: TokenLookup{TokenFrom: []string{"cookie"}}}
+		},
 			func(t *testing.T) *http.Request {
 				return cookieRequest("GET", refreshCookieName, accessToken(t, map[string]any{"type": "refresh"}), "")
 			}, "refresh", "false"},
@@ -674,7 +677,7 @@ func TestServeHTTPOptional(t *testing.T) {
 	}
 
 	// optional with a cookie source: a missing cookie is no token either
-	hc := newFixture(t).auth(&Auth{Optional: true, TokenFrom: []string{"cookie", "query"}})
+	hc := newFixture(t).auth(&Auth{Optional: true, TokenLookup: TokenLookup{TokenFrom: []string{"cookie", "query"}}})
 	res = serve(hc, httptest.NewRequest("POST", "/api", nil))
 	if !res.next.called {
 		t.Errorf("optional, cookie+query, nothing sent: refused %d %s", res.rec.Code, res.rec.Body)
@@ -727,7 +730,7 @@ func TestServeHTTPTokenFromOrder(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newFixture(t, withApp(func(a *App) { a.TokenFrom = tc.appFrom })).auth(&Auth{TokenFrom: tc.auth})
+			h := newFixture(t, withApp(func(a *App) { a.TokenFrom = tc.appFrom })).auth(&Auth{TokenLookup: TokenLookup{TokenFrom: tc.auth}})
 			res := serve(h, tc.req())
 			if !res.next.called {
 				t.Fatalf("refused: %d %s", res.rec.Code, res.rec.Body)
@@ -787,7 +790,7 @@ func TestServeHTTPMissingMessages(t *testing.T) {
 		})
 	}
 	t.Run("refresh cookie", func(t *testing.T) {
-		h := newFixture(t).auth(&Auth{TokenType: "refresh", TokenFrom: []string{"header", "cookie"}})
+		h := newFixture(t).auth(&Auth{TokenType: "refresh", TokenLookup: TokenLookup{TokenFrom: []string{"header", "cookie"}}})
 		r := httptest.NewRequest("GET", "/api", nil)
 		r.Header.Set("Cookie", accessCookieName+"="+accessToken(t, map[string]any{"type": "refresh"}))
 		res := serve(h, r)
@@ -1321,8 +1324,8 @@ func TestAuthValidate(t *testing.T) {
 		{"bad token_type", &Auth{TokenType: "id"}, "token_type"},
 		{"require without values", &Auth{Require: []ClaimRequirement{{Claim: "role"}}}, "require"},
 		{"require without claim", &Auth{Require: []ClaimRequirement{{Values: []string{"x"}}}}, "require"},
-		{"bad token_from", &Auth{TokenFrom: []string{"body"}}, "token_from"},
-		{"twice token_from", &Auth{TokenFrom: []string{"cookie", "cookie"}}, "twice"},
+		{"bad token_from", &Auth{TokenLookup: TokenLookup{TokenFrom: []string{"body"}}}, "token_from"},
+		{"twice token_from", &Auth{TokenLookup: TokenLookup{TokenFrom: []string{"cookie", "cookie"}}}, "twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1342,8 +1345,8 @@ func TestAuthValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Errorf("token_type ANY: %v", err)
 	}
-	if !reflect.DeepEqual(ok.sources, []tokenSource{sourceHeader}) {
-		t.Errorf("default sources = %v, want the app's [header]", ok.sources)
+	if !reflect.DeepEqual(*ok.auth.sources, []tokenSource{sourceHeader}) {
+		t.Errorf("default sources = %v, want the app's [header]", *ok.auth.sources)
 	}
 }
 

@@ -45,10 +45,10 @@ func TestIdentityRevokedIatRule(t *testing.T) {
 	if e := f.authenticate(cached, token.TypeAccess); e != nil {
 		t.Fatalf("before the revocation: %v", e)
 	}
-	if err := app.revokeIdentity(context.Background(), "alice"); err != nil {
+	if err := app.revoked.revokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if before, ok := app.identityRevokedBefore("alice"); !ok || before != t0 {
+	if before, ok := app.revoked.identityRevokedBefore("alice"); !ok || before != t0 {
 		t.Fatalf("T = %d, %v; want %d", before, ok, t0)
 	}
 	clock.Advance(5 * time.Second)
@@ -85,7 +85,7 @@ func TestIdentityRevokedIatRule(t *testing.T) {
 	}
 	// a later revocation's T wins
 	clock.Advance(time.Second)
-	if err := app.revokeIdentity(context.Background(), "alice"); err != nil {
+	if err := app.revoked.revokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(2 * time.Second)
@@ -129,7 +129,7 @@ func TestIdentityRevocationReloadRestartSecondInstance(t *testing.T) {
 		}
 	}
 
-	if err := first.app.revokeIdentity(context.Background(), "alice"); err != nil {
+	if err := first.app.revoked.revokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if e := first.authenticate(issued, token.TypeAccess); e != errRevoked {
@@ -154,7 +154,7 @@ func TestIdentityRevocationReloadRestartSecondInstance(t *testing.T) {
 	if e := restarted.authenticate(issued, token.TypeAccess); e != errRevoked {
 		t.Fatalf("after a restart: %v", e)
 	}
-	before, _ := restarted.app.identityRevokedBefore("alice")
+	before, _ := restarted.app.revoked.identityRevokedBefore("alice")
 	for time.Now().Unix() <= before {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -170,7 +170,7 @@ func TestIdentityLoginRightAfterRevocation(t *testing.T) {
 	e := newFixture(t, withIssuer())
 	e.app.now = time.Now
 	old := e.login()
-	if err := e.app.revokeIdentity(context.Background(), "alice"); err != nil {
+	if err := e.app.revoked.revokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -214,7 +214,7 @@ func TestIssueLogoutAll(t *testing.T) {
 			if ae := e.authenticate(phone["access_token"].(string), token.TypeAccess); ae != errRevoked {
 				t.Errorf("the presented access token: %v, want revoked", ae)
 			}
-			_, revoked := e.app.identityRevokedBefore("alice")
+			_, revoked := e.app.revoked.identityRevokedBefore("alice")
 			laptopAccess := e.authenticate(laptop["access_token"].(string), token.TypeAccess)
 			laptopRefresh := e.refresh(laptop["refresh_token"].(string))
 			if all {
@@ -258,7 +258,7 @@ func TestIssueLogoutAllForeignToken(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("logout with a foreign access token: %d %s", w.Code, w.Body)
 	}
-	if _, ok := e.app.identityRevokedBefore("alice"); ok {
+	if _, ok := e.app.revoked.identityRevokedBefore("alice"); ok {
 		t.Fatal("a foreign issuer's token revoked the local user's identity")
 	}
 	if ae := e.authenticate(local["access_token"].(string), token.TypeAccess); ae != nil {
@@ -273,7 +273,7 @@ func TestIssueLogoutAllForeignToken(t *testing.T) {
 	if w := e.logout(local["access_token"].(string), ""); w.Code != http.StatusOK {
 		t.Fatalf("logout all with a local token: %d %s", w.Code, w.Body)
 	}
-	if _, ok := e.app.identityRevokedBefore("alice"); !ok {
+	if _, ok := e.app.revoked.identityRevokedBefore("alice"); !ok {
 		t.Fatal("logout all with a local token did not revoke the identity")
 	}
 	if ae := e.authenticate(other, token.TypeAccess); ae != errRevoked {

@@ -150,8 +150,8 @@ func TestIntegrationProxyIdentity(t *testing.T) {
 			}
 			req.Header.Set("X-Jwt-Identity", "mallory")
 			res, body := integrationDo(t, srv.Client, req)
-			if res.StatusCode != c.status || body != authtestsBody(c.msg) {
-				t.Errorf("%s: %d %s, want %d %s", c.name, res.StatusCode, body, c.status, authtestsBody(c.msg))
+			if res.StatusCode != c.status || body != refusalBody(c.msg) {
+				t.Errorf("%s: %d %s, want %d %s", c.name, res.StatusCode, body, c.status, refusalBody(c.msg))
 			}
 			if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("%s: Content-Type %q", c.name, ct)

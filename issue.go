@@ -256,6 +256,12 @@ func (h *Issue) resolvePlaceholders() error {
 // Validate refuses configurations that cannot work, naming the setting
 // and the fix.
 func (h *Issue) Validate() error {
+	if err := h.validateRoutes(); err != nil {
+		return err
+	}
+	if h.app == nil {
+		return nil // not provisioned: only the settings themselves are checked
+	}
 	if h.rotateGrace < minRotateGrace {
 		return fmt.Errorf("jwt_issue: rotate_grace must be at least %s (got %s): it is also how often a family may rotate and write to storage", minRotateGrace, h.rotateGrace)
 	}
@@ -276,6 +282,11 @@ func (h *Issue) Validate() error {
 			return fmt.Errorf("jwt_issue: %v", err)
 		}
 	}
+	return nil
+}
+
+// validateRoutes checks the routes, their paths and the users.
+func (h *Issue) validateRoutes() error {
 	routes := map[string]string{}
 	for _, r := range []struct{ name, path string }{
 		{"login", h.Login}, {"refresh", h.Refresh}, {"reauth", h.Reauth}, {"logout", h.Logout}, {"jwks", h.JWKS},

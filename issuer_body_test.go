@@ -29,7 +29,7 @@ func TestIssueSlowBodyTimesOut(t *testing.T) {
 	respond "next"
 }
 `, ports.HTTPBase(), testkit.BcryptHash(t, "pw"))
-	issuerITTester(t, cfg)
+	startCaddy(t, cfg)
 
 	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports.HTTP))
 	if err != nil {

@@ -21,14 +21,6 @@ import (
 // tests of this file must not run in parallel with other in-process Caddy
 // tests.
 
-// issuerITTester is startCaddy under its old name, for the tests that
-// still write the test ports into their Caddyfile themselves
-// (testkit.Ports.Globals): events_test.go and issuer_body_test.go.
-func issuerITTester(t *testing.T, caddyfile string) testCaddy {
-	t.Helper()
-	return startCaddy(t, caddyfile)
-}
-
 // issuerITDo sends a request to startCaddy's server (on the test process's
 // ports, testkit.SharedPorts) and returns status, headers and the body.
 func issuerITDo(t *testing.T, c *http.Client, method, path string, hdr map[string]string, body string) (int, http.Header, string) {
@@ -211,7 +203,7 @@ http://localhost {
 		respond "hello {http.auth.user.id} {http.auth.jwt.claims.role} {method}"
 	}
 }
-`, issuerTestSecret, hash)
+`, fixtureSecret, hash)
 	srv := startCaddy(t, cfg)
 	c := srv.Client
 	base, _ := url.Parse(srv.Base)

@@ -35,7 +35,7 @@ func TestDocsDeadRoutes(t *testing.T) {
 	}
 	block = strings.ReplaceAll(block, "users_file /etc/caddy/users", "user alice "+hash)
 	logFile := filepath.Join(t.TempDir(), "warn.log")
-	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tlog {\n\t\toutput file %s\n\t\tlevel WARN\n\t}\n\tjwt {\n\t\tsecret %q\n\t}\n", logFile, issuerTestSecret)) + block
+	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tlog {\n\t\toutput file %s\n\t\tlevel WARN\n\t}\n\tjwt {\n\t\tsecret %q\n\t}\n", logFile, fixtureSecret)) + block
 	c := startCaddy(t, cfg).Client
 	// the route check walked Caddy's real route tree: the stripped route
 	// warns, and the two under handle and handle_path that work do not

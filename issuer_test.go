@@ -15,7 +15,6 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 )
@@ -739,8 +738,8 @@ func TestIssueUnmarshalCaddyfile(t *testing.T) {
 		}`, want: Issue{
 			Login: "/login", Refresh: "/refresh", Reauth: "/reauth", Logout: "/logout", JWKS: "/.well-known/jwks.json",
 			Users:     []User{{Name: "alice", Hash: "$2a$04$abc", Claims: map[string]any{"role": "admin", "team": "a=b"}}},
-			UsersFile: "/etc/users", Deliver: []string{"cookie", "json"}, TokenFrom: []string{"cookie", "header"},
-			Throttle:      &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 10, Window: caddy.Duration(5 * time.Minute)},
+			UsersFile: "/etc/users", Deliver: []string{"cookie", "json"}, TokenLookup: TokenLookup{TokenFrom: []string{"cookie", "header"}},
+			Throttle:      &ThrottleConfig{MaxPerUser: "3", MaxPerIP: "10", Window: "5m"},
 			RotateRefresh: true,
 		}},
 		{name: "throttle off", input: "jwt_issue {\nlogout /o\nthrottle off\n}", want: Issue{Logout: "/o", Throttle: &ThrottleConfig{Disabled: true}}},

@@ -9,9 +9,10 @@ package jwtextended
 // Tokens come from internal/testkit's minter, never from the module.
 
 import (
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"sync"
 	"testing"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"

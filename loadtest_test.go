@@ -234,7 +234,7 @@ http://127.0.0.1 {
 	if total < int64(len(mix))*100 {
 		t.Errorf("only %d requests ran", total)
 	}
-	if n := app.cache.Len(); app.CacheSize != nil && *app.CacheSize == loadCacheSize && n > app.cache.Bound() {
+	if n := app.cache.Len(); app.resolved.cacheSize == loadCacheSize && n > app.cache.Bound() {
 		t.Errorf("cache holds %d entries, bound %d", n, loadCacheSize)
 	}
 	if len(heap) >= 2 {

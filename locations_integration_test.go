@@ -25,7 +25,7 @@ func TestLocationsIntegration(t *testing.T) {
 		refresh_json_key rt
 		message_key error
 	}
-`, issuerTestSecret)) + fmt.Sprintf(`
+`, fixtureSecret)) + fmt.Sprintf(`
 http://localhost {
 	jwt_issue {
 		login   /auth/login

@@ -59,7 +59,7 @@ func TestLocationHeaderType(t *testing.T) {
 	for _, bad := range []string{"Bearer x", "a,b"} {
 		f := newFixture(t)
 		app := f.app
-		if _, err := app.handlerNames("jwt_auth", "", strPtr(bad), "", "", ""); err == nil || !strings.Contains(err.Error(), "header_type") {
+		if _, err := handlerNames("jwt_auth", TokenLookup{HeaderType: strPtr(bad)}, app); err == nil || !strings.Contains(err.Error(), "header_type") {
 			t.Errorf("header_type %q: err %v", bad, err)
 		}
 	}
@@ -156,7 +156,7 @@ func TestLocationHandlerOverrides(t *testing.T) {
 		a.HeaderType = strPtr("Token")
 		a.TokenFrom = []string{"header", "query"}
 	}))
-	h := f.auth(&Auth{HeaderType: strPtr("JWT"), QueryParam: "t"})
+	h := f.auth(&Auth{TokenLookup: TokenLookup{HeaderType: strPtr("JWT"), QueryParam: "t"}})
 	wantPassed(t, serve(h, apiGet("X-Auth", "JWT "+tok)), "alice")
 	// a header of another type is one more place without a token, as
 	// flask-jwt-extended words it

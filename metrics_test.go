@@ -148,17 +148,17 @@ func TestMetricsAppCounters(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, appConfig([]byte(`{"secret":"`+benchSecret+`","cache_size":0}`)), wallClock())
 	a, reg := f.app, f.reg
-	a.countIssued(token.TypeAccess)
-	a.countIssued(token.TypeAccess)
-	a.countIssued(token.TypeRefresh)
-	a.countIssued("other") // not a kind: not counted
-	a.countLoginFailure()
-	a.countLoginFailure()
-	a.countLoginFailure()
-	a.countThrottled()
-	a.countJWKSFetch(true)
-	a.countJWKSFetch(false)
-	a.countJWKSFetch(false)
+	a.metrics.countIssued(token.TypeAccess)
+	a.metrics.countIssued(token.TypeAccess)
+	a.metrics.countIssued(token.TypeRefresh)
+	a.metrics.countIssued("other") // not a kind: not counted
+	a.metrics.countLoginFailure()
+	a.metrics.countLoginFailure()
+	a.metrics.countLoginFailure()
+	a.metrics.countThrottled()
+	a.metrics.countJWKSFetch(true)
+	a.metrics.countJWKSFetch(false)
+	a.metrics.countJWKSFetch(false)
 	wantMetrics(t, reg, []metricSeries{
 		{"caddy_jwt_tokens_issued_total", "kind", "access", 2},
 		{"caddy_jwt_tokens_issued_total", "kind", "refresh", 1},
@@ -201,10 +201,10 @@ func TestMetricsRegistration(t *testing.T) {
 	var none *appMetrics
 	none.countRequest(outcomeOK)
 	none.countRefused(errExpired)
-	(&App{}).countIssued(token.TypeAccess)
-	(&App{}).countLoginFailure()
-	(&App{}).countThrottled()
-	(&App{}).countJWKSFetch(true)
+	(&App{}).metrics.countIssued(token.TypeAccess)
+	(&App{}).metrics.countLoginFailure()
+	(&App{}).metrics.countThrottled()
+	(&App{}).metrics.countJWKSFetch(true)
 }
 
 // TestMetricsOutcomeOfEveryCode: every refusal code maps to an outcome,

@@ -149,14 +149,14 @@ func BenchmarkVerifyAlgorithms(b *testing.B) {
 				}
 				toks := perfTokens(b, alg, n)
 				for _, t := range toks {
-					if _, e := a.verify(t); e != nil {
+					if _, e := verifyRaw(a, t); e != nil {
 						b.Fatalf("%s: %v", alg.name, e)
 					}
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if _, e := a.verify(toks[i%len(toks)]); e != nil {
+					if _, e := verifyRaw(a, toks[i%len(toks)]); e != nil {
 						b.Fatal(e)
 					}
 				}
@@ -221,7 +221,7 @@ func BenchmarkVerifyVsBare(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				if _, e := a.verify(toks[k]); e != nil {
+				if _, e := verifyRaw(a, toks[k]); e != nil {
 					b.Fatal(e)
 				}
 				full += time.Since(t1)
@@ -291,7 +291,7 @@ func BenchmarkServeHTTPDistinct(b *testing.B) {
 		b.Run(alg.name, func(b *testing.B) {
 			a := perfLoadAlg(b, alg, `,"cache_size":64`)
 			h := &Auth{}
-			h.app, h.sources, h.cookieName, h.wantType = a, a.sources, accessCookieName, token.TypeAccess
+			h.app, h.auth, h.wantType = a, a.newAuthenticator(nil, nil), token.TypeAccess
 			h.logger = caddy.Log()
 			toks := perfTokens(b, alg, 4096)
 			headers := make([]string, len(toks))
@@ -424,7 +424,7 @@ func BenchmarkRefresh(b *testing.B) {
 func BenchmarkServeHTTPHitCost(b *testing.B) {
 	a := newFixture(b, appConfig([]byte(`{"secret":"`+benchSecret+`"}`)), wallClock()).app
 	h := &Auth{}
-	h.app, h.sources, h.cookieName, h.wantType = a, a.sources, accessCookieName, token.TypeAccess
+	h.app, h.auth, h.wantType = a, a.newAuthenticator(nil, nil), token.TypeAccess
 	h.logger = caddy.Log()
 	header := "Bearer " + testkit.SignToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
 	w := httptest.NewRecorder()

@@ -163,7 +163,12 @@ func TestRevocationFailedStartLeavesNoSet(t *testing.T) {
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	dead := testkit.NewStorage(t, t.TempDir(), "dead")
 	dead.FailList = errors.New("connection refused")
-	r, err := newStorageRevocations(dead, storeApp(t, clock, ""), nil)
+	a := storeApp(t, clock, "")
+	if err := a.resolvePlaceholders(); err != nil {
+		t.Fatal(err)
+	}
+	a.applyDefaults()
+	r, err := newRevocations(dead, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,16 +190,16 @@ func TestRevocationSettingsFromApp(t *testing.T) {
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	s := &certmagic.FileStorage{Path: t.TempDir()}
 	app := storeApp(t, clock, `{"revocation_sync": "10ms"}`)
-	if _, err := newStorageRevocations(s, app, nil); err == nil || !strings.Contains(err.Error(), "revocation_sync") {
+	if _, err := newRevocationsFor(t, s, app, nil); err == nil || !strings.Contains(err.Error(), "revocation_sync") {
 		t.Fatalf("a 10ms interval: %v", err)
 	}
 	app = storeApp(t, clock, `{"revocation_sync": "-1s"}`)
-	if _, err := newStorageRevocations(s, app, nil); err == nil {
+	if _, err := newRevocationsFor(t, s, app, nil); err == nil {
 		t.Fatal("a negative interval was accepted")
 	}
 	app = storeApp(t, clock, `{"revocation_sync": "1m"}`)
 	logger, logs := debugLogger()
-	if _, err := newStorageRevocations(s, app, logger); err != nil {
+	if _, err := newRevocationsFor(t, s, app, logger); err != nil {
 		t.Fatal(err)
 	}
 	if logs.FilterLevelExact(zapcore.WarnLevel).FilterMessageSnippet("longer than 5s").Len() != 1 {

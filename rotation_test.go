@@ -1,6 +1,7 @@
 package jwtextended
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -303,7 +304,7 @@ func TestRotationStateSurvivesRestart(t *testing.T) {
 func TestRotationTokenWithoutFamily(t *testing.T) {
 	dir := t.TempDir()
 	e := newFixture(t, inStorage(dir), withIssuer(rotating))
-	old, err := e.app.mint(token.Request{Type: token.TypeRefresh, Identity: "alice"})
+	old, err := e.app.mint(context.Background(), token.Request{Type: token.TypeRefresh, Identity: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,8 +327,8 @@ func TestRotationGraceSetting(t *testing.T) {
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_issue {\n\trotate_refresh\n\trotate_grace 30s\n}")); err != nil {
 		t.Fatal(err)
 	}
-	if time.Duration(h.RotateGrace) != 30*time.Second {
-		t.Fatalf("rotate_grace %s", time.Duration(h.RotateGrace))
+	if d, err := h.RotateGrace.resolve("jwt_issue", "rotate_grace"); err != nil || d != 30*time.Second {
+		t.Fatalf("rotate_grace %s (%v)", d, err)
 	}
 	h = Issue{}
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_issue {\n\trotate_grace {env.ROT_TEST_GRACE}\n}")); err != nil {
@@ -347,12 +348,12 @@ func TestRotationGraceSetting(t *testing.T) {
 	if _, err := f.provisionIssue(&back); err != nil {
 		t.Fatal(err)
 	}
-	if time.Duration(back.RotateGrace) != 3*time.Second {
-		t.Fatalf("resolved rotate_grace %s", time.Duration(back.RotateGrace))
+	if back.rotateGrace != 3*time.Second {
+		t.Fatalf("resolved rotate_grace %s", back.rotateGrace)
 	}
 	def, err := f.provisionIssue(Issue{Refresh: "/refresh", RotateRefresh: true})
-	if err != nil || time.Duration(def.RotateGrace) != 10*time.Second {
-		t.Fatalf("default rotate_grace %s (%v)", time.Duration(def.RotateGrace), err)
+	if err != nil || def.rotateGrace != 10*time.Second {
+		t.Fatalf("default rotate_grace %s (%v)", def.rotateGrace, err)
 	}
 	if _, err := f.provisionIssue(`{"refresh": "/refresh", "rotate_refresh": true, "rotate_grace": "500ms"}`); err == nil || !strings.Contains(err.Error(), "rotate_grace must be at least 1s") {
 		t.Fatalf("rotate_grace 500ms: %v", err)

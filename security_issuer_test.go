@@ -293,11 +293,7 @@ http://127.0.0.1:%PORT% {
 func TestSecurityRevocationBounded(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
-	a := fx.app
-	r, ok := fx.revocationsOK()
-	if !ok {
-		t.Fatalf("revocation store is %T", a.revoked)
-	}
+	r := fx.revocations()
 	long := strings.Repeat("j", 4096)
 	for i := 0; i < 300; i++ {
 		if err := r.revoke(context.Background(), long+strconv.Itoa(i), time.Now().Add(time.Minute)); err != nil {

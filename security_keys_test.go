@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +29,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 )

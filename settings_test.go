@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -47,38 +48,39 @@ func TestPlaceholderSettingsResolvedAtProvision(t *testing.T) {
 
 	f := newFixture(t, appConfig(raw))
 	app := f.app
+	r := app.resolved
 	for _, c := range []struct {
 		name      string
-		got, want caddy.Duration
+		got, want time.Duration
 	}{
-		{"leeway", app.Leeway, caddy.Duration(30 * time.Second)},
-		{"access_ttl", app.AccessTTL, caddy.Duration(10 * time.Minute)},
-		{"refresh_ttl", app.RefreshTTL, caddy.Duration(90 * time.Minute)},
-		{"fresh_for", app.FreshFor, caddy.Duration(5 * time.Minute)},
-		{"jwks_refresh", app.JWKSRefresh, caddy.Duration(10 * time.Minute)},
-		{"revocation_sync", app.RevocationSync, caddy.Duration(2 * time.Second)},
+		{"leeway", r.leeway, 30 * time.Second},
+		{"access_ttl", r.accessTTL, 10 * time.Minute},
+		{"refresh_ttl", r.refreshTTL, 90 * time.Minute},
+		{"fresh_for", r.freshFor, 5 * time.Minute},
+		{"jwks_refresh", r.jwksRefresh, 10 * time.Minute},
+		{"revocation_sync", r.revocationSync, 2 * time.Second},
 	} {
 		if c.got != c.want {
-			t.Errorf("%s = %v, want %v", c.name, time.Duration(c.got), time.Duration(c.want))
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if app.CacheSize == nil || *app.CacheSize != 123 {
-		t.Errorf("cache_size = %v, want 123", app.CacheSize)
+	if r.cacheSize != 123 {
+		t.Errorf("cache_size = %v, want 123", r.cacheSize)
 	}
 	if app.verifier.Leeway != 30*time.Second || app.minter.AccessTTL != 10*time.Minute {
 		t.Errorf("verifier leeway %v, minter access ttl %v: the resolved values did not reach the core", app.verifier.Leeway, app.minter.AccessTTL)
 	}
 
 	for _, text := range []string{
-		"jwt_issue {\n\tthrottle {env.JWTT_PER_USER} {env.JWTT_PER_IP} {env.JWTT_WINDOW} {\n\t\tcapacity {env.JWTT_CAPACITY}\n\t}\n}",
-		"jwt_issue {\n\tthrottle {\n\t\tmax_per_user {env.JWTT_PER_USER}\n\t\tmax_per_ip {env.JWTT_PER_IP}\n\t\twindow {env.JWTT_WINDOW}\n\t\tcapacity {env.JWTT_CAPACITY}\n\t}\n}",
+		"jwt_issue {\n\tlogout /logout\n\tthrottle {env.JWTT_PER_USER} {env.JWTT_PER_IP} {env.JWTT_WINDOW} {\n\t\tcapacity {env.JWTT_CAPACITY}\n\t}\n}",
+		"jwt_issue {\n\tlogout /logout\n\tthrottle {\n\t\tmax_per_user {env.JWTT_PER_USER}\n\t\tmax_per_ip {env.JWTT_PER_IP}\n\t\twindow {env.JWTT_WINDOW}\n\t\tcapacity {env.JWTT_CAPACITY}\n\t}\n}",
 	} {
 		h, err := f.provisionIssue(caddyfileIssue(t, text))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := h.Throttle.resolved()
-		want := ThrottleConfig{MaxPerUser: 2, MaxPerIP: 50, Window: caddy.Duration(time.Hour), Capacity: 77}
+		got, err := h.Throttle.resolve()
+		want := users.ThrottleLimits{MaxPerUser: 2, MaxPerIP: 50, Window: time.Hour, Capacity: 77}
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: throttle resolved to %+v, %v; want %+v", text, got, err, want)
 		}
@@ -180,7 +182,7 @@ func TestSettingsJSON(t *testing.T) {
 	if out, err := json.Marshal(tc); err != nil || string(out) != throttle {
 		t.Errorf("throttle round trip = %s, %v; want %s", out, err, throttle)
 	}
-	if err := json.Unmarshal([]byte(`{"max":1}`), &tc); err == nil {
+	if err := caddy.StrictUnmarshalJSON([]byte(`{"max":1}`), &tc); err == nil {
 		t.Error("an unknown throttle key was accepted")
 	}
 }
@@ -201,7 +203,7 @@ func TestSettingNamesCaddyfileEqualsJSON(t *testing.T) {
 		return key
 	}
 	check := func(what string, typ reflect.Type, parse func(text string) error, wrap func(word string) string, unknown string) {
-		for _, f := range settingFields(typ) {
+		for _, f := range jsonSettingKeys(typ) {
 			w := word(f.key)
 			if w == "" {
 				continue
@@ -246,8 +248,8 @@ func TestPlaceholdersInListSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.auth(&auth)
-	if auth.wantType != token.TypeRefresh || len(auth.sources) != 1 || auth.sources[0] != sourceCookie || auth.Require[0].Values[0] != "admin" {
-		t.Fatalf("jwt_auth resolved to type %q, sources %v, require %v", auth.wantType, auth.sources, auth.Require)
+	if auth.wantType != token.TypeRefresh || len(*auth.auth.sources) != 1 || (*auth.auth.sources)[0] != sourceCookie || auth.Require[0].Values[0] != "admin" {
+		t.Fatalf("jwt_auth resolved to type %q, sources %v, require %v", auth.wantType, *auth.auth.sources, auth.Require)
 	}
 	h, err := f.provisionIssue(caddyfileIssue(t, "jwt_issue {\n\tlogin {env.JWTT_LOGIN}\n\tdeliver {env.JWTT_DELIVER}\n\tuser alice {env.JWTT_HASH} role={env.JWTT_ROLE}\n}"))
 	if err != nil {

@@ -17,7 +17,7 @@ func TestVerifyTokenSizeLimit(t *testing.T) {
 
 	// not even base64: only the size check can answer
 	huge := strings.Repeat("!", jws.MaxTokenSize+1)
-	if _, e := app.verify(huge); e != errTooLarge {
+	if _, e := verifyRaw(app, huge); e != errTooLarge {
 		t.Errorf("8 KiB + 1 of garbage: got %v, want %q", e, errTooLarge.msg)
 	}
 
@@ -37,11 +37,11 @@ func TestVerifyTokenSizeLimit(t *testing.T) {
 	if exact == "" {
 		t.Fatal("test setup: no padding gives a token of exactly 8 KiB")
 	}
-	if _, e := app.verify(exact); e != nil {
+	if _, e := verifyRaw(app, exact); e != nil {
 		t.Errorf("token of exactly %d bytes refused: %v", len(exact), e)
 	}
 	over := accessToken(t, map[string]any{"pad": strings.Repeat("p", jws.MaxTokenSize)})
-	if _, e := app.verify(over); e != errTooLarge {
+	if _, e := verifyRaw(app, over); e != errTooLarge {
 		t.Errorf("valid but oversized token: got %v, want %q", e, errTooLarge.msg)
 	}
 
