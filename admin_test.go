@@ -15,25 +15,24 @@ import (
 )
 
 // Tests of the admin API (admin.api.jwt) through a real in-process Caddy's
-// admin endpoint, and of `caddy jwt revoke` against it. They use the test
-// process's shared ports (testkit.SharedPorts) and must not run in
-// parallel with other in-process Caddy tests.
+// admin endpoint, and of `caddy jwt revoke` against it (startCaddy). They
+// must not run in parallel with other in-process Caddy tests.
 
 const adminTestSecret = "admin-api-test-secret-0123456789abcdef-0123"
 
 // adminTestStart starts Caddy with a jwt_issue (login, refresh, logout)
 // for alice and bob, and jwt_auth on /api/*.
-func adminTestStart(t *testing.T) *http.Client {
+func adminTestStart(t *testing.T) testCaddy {
 	t.Helper()
-	ports := testkit.SharedPorts(t)
 	hash := testkit.BcryptHash(t, "pw")
-	// its own storage: the identities it revokes must not reach other tests
-	cfg := ports.IsolatedGlobals(t, fmt.Sprintf(`	auto_https off
+	cfg := fmt.Sprintf(`{
+	auto_https off
 	jwt {
 		secret "%s"
 	}
-`, adminTestSecret)) + fmt.Sprintf(`
-%s {
+}
+
+http://localhost {
 	jwt_issue {
 		login   /auth/login
 		refresh /auth/refresh
@@ -46,8 +45,9 @@ func adminTestStart(t *testing.T) *http.Client {
 		respond "hello {http.auth.user.id}"
 	}
 }
-`, ports.HTTPBase(), hash, hash)
-	return issuerITTester(t, cfg).Client
+`, adminTestSecret, hash, hash)
+	// its own storage: the identities it revokes must not reach other tests
+	return startCaddy(t, cfg, ownStorage())
 }
 
 // adminTestLogin logs user in and returns the access and refresh tokens.
@@ -72,7 +72,8 @@ func adminTestAPI(t *testing.T, c *http.Client, tok string) (int, string) {
 	return st, body
 }
 
-// adminTestDo sends a request to the admin endpoint.
+// adminTestDo sends a request to the admin endpoint of startCaddy's
+// server (on the test process's ports, testkit.SharedPorts).
 func adminTestDo(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
 	var rd io.Reader
@@ -107,10 +108,10 @@ func adminTestApp(t *testing.T) (*App, caddy.Context) {
 }
 
 func TestAdminAPIRevoke(t *testing.T) {
-	c := adminTestStart(t)
+	c := adminTestStart(t).Client
 	app, ctx := adminTestApp(t)
 	revoked := func(kind string) float64 {
-		v, _ := metricsTestValue(t, ctx.GetMetricsRegistry(), "caddy_jwt_admin_revocations_total", "kind", kind)
+		v, _ := metricValue(t, ctx.GetMetricsRegistry(), "caddy_jwt_admin_revocations_total", "kind", kind)
 		return v
 	}
 
@@ -164,7 +165,7 @@ func TestAdminAPIRevoke(t *testing.T) {
 		if st != 200 || json.Unmarshal([]byte(body), &rec) != nil || rec["identity"] != "alice" {
 			t.Fatalf("GET /jwt/revoked: %d %s", st, body)
 		}
-		if before, _ := app.identityRevokedBefore("alice"); rec["revoked_before"] != float64(before) || before > time.Now().Unix() {
+		if before, _ := app.revoked.identityRevokedBefore("alice"); rec["revoked_before"] != float64(before) || before > time.Now().Unix() {
 			t.Errorf("the record %s, the store's T %d", body, before)
 		}
 		// a login afterwards works, and its token is accepted
@@ -207,7 +208,7 @@ func TestAdminAPIRevoke(t *testing.T) {
 		if st, body := adminTestAPI(t, c, access); st != 200 {
 			t.Errorf("a refused request revoked bob's token: %d %s", st, body)
 		}
-		if _, ok := app.identityRevokedBefore("bob"); ok {
+		if _, ok := app.revoked.identityRevokedBefore("bob"); ok {
 			t.Error("a refused request revoked bob")
 		}
 		if after := revoked("token") + revoked("identity"); after != before {
@@ -239,8 +240,9 @@ func TestAdminAPIRevoke(t *testing.T) {
 // token, or every token of the identity, is refused afterwards; its
 // mistakes and the API's 400s are errors.
 func TestCommandRevoke(t *testing.T) {
-	c := adminTestStart(t)
-	addr := fmt.Sprintf("localhost:%d", testkit.SharedPorts(t).Admin)
+	srv := adminTestStart(t)
+	c := srv.Client
+	addr := fmt.Sprintf("localhost:%d", srv.Ports.Admin)
 
 	alice, _ := adminTestLogin(t, c, "alice")
 	var out strings.Builder

@@ -8,6 +8,7 @@
 package jwtextended
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -172,8 +173,8 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // appJSON is App without its JSON method.
 type appJSON App
 
-// UnmarshalJSON reads the app's settings, and refuses the old name of
-// revocation_sync with a pointer to the new one.
+// UnmarshalJSON reads the app's settings, refusing unknown keys as Caddy
+// does, and the old name of revocation_sync with a pointer to the new one.
 func (a *App) UnmarshalJSON(b []byte) error {
 	var old struct {
 		Revocation *struct {
@@ -183,7 +184,10 @@ func (a *App) UnmarshalJSON(b []byte) error {
 	if json.Unmarshal(b, &old) == nil && old.Revocation != nil {
 		return fmt.Errorf(`jwt: "revocation": {"sync_interval": ...} is now "revocation_sync": ..., the name the Caddyfile uses`)
 	}
-	return json.Unmarshal(b, (*appJSON)(a))
+	// strictly, as Caddy reads every config: an unknown key is refused
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode((*appJSON)(a))
 }
 
 // Provision builds the app from its settings (app_build.go): keys, the

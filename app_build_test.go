@@ -36,7 +36,7 @@ func TestDecodeBuildsLikeProvision(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out strings.Builder
-		err := decode(&out, caddyfile, "caddyfile", raw)
+		_, err := decode(&out, caddyfile, "caddyfile", raw)
 		if got := strings.HasPrefix(out.String(), "token verified"); got != tc.verified || (err == nil) != tc.verified {
 			t.Fatalf("%q: decode verified=%v err=%v, want verified=%v:\n%s", tc.leeway, got, err, tc.verified, out.String())
 		}

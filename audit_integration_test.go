@@ -54,17 +54,16 @@ func TestFail2banOnCaddyLog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ports := testkit.SharedPorts(t)
-	cfg := ports.Globals(fmt.Sprintf("\tauto_https off\n%s\n\tlog start {\n\t\toutput file %s\n\t\tformat json\n\t\tinclude jwt\n\t}\n\tjwt {\n\t\tsecret %q 2025\n\t}\n",
-		logBlock, startLog, issuerTestSecret)) + fmt.Sprintf(`
-%s {
+	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n%s\n\tlog start {\n\t\toutput file %s\n\t\tformat json\n\t\tinclude jwt\n\t}\n\tjwt {\n\t\tsecret %q 2025\n\t}\n",
+		logBlock, startLog, fixtureSecret)) + fmt.Sprintf(`
+http://localhost {
 	jwt_issue {
 		login /login
 		user alice %s
 	}
 }
-`, ports.HTTPBase(), testkit.BcryptHash(t, "pw-alice"))
-	c := issuerITTester(t, cfg).Client
+`, testkit.BcryptHash(t, "pw-alice"))
+	c := startCaddy(t, cfg).Client
 	creds := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	spoofs := []string{"alice", `x","remote_ip":"198.51.100.66`, `"msg":"login failed","remote_ip":"198.51.100.66"`}
 	for _, name := range spoofs {
@@ -107,7 +106,7 @@ func TestFail2banOnCaddyLog(t *testing.T) {
 	if !strings.Contains(start, `"msg":"key loaded","alg":"HS256","kid":"2025","source":"secret"`) {
 		t.Errorf("no startup line naming the key:\n%s", start)
 	}
-	if strings.Contains(start, issuerTestSecret) || strings.Contains(readFile(t, jwtLog), "wrong") {
+	if strings.Contains(start, fixtureSecret) || strings.Contains(readFile(t, jwtLog), "wrong") {
 		t.Error("a secret or a password is in the log")
 	}
 }

@@ -22,13 +22,6 @@ import (
 // filter of docs/issuer.md, the startup key lines; never a password, a
 // token or key material.
 
-// observeIssuer replaces the issuer's logger with an observer at info.
-func observeIssuer(e *issuerTestEnv) *observer.ObservedLogs {
-	core, logs := observer.New(zap.InfoLevel)
-	e.h.logger = zap.New(core)
-	return logs
-}
-
 // wantLogLine finds the one entry with msg and checks its string fields.
 func wantLogLine(t *testing.T, logs *observer.ObservedLogs, msg string, want map[string]string) {
 	t.Helper()
@@ -61,30 +54,32 @@ func wantNoSecretsLogged(t *testing.T, logs *observer.ObservedLogs, secrets ...s
 }
 
 func TestLoginLogSucceeded(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
-	logs := observeIssuer(e)
-	w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
+	t.Parallel()
+	e := newFixture(t, withIssuer())
+	logs := e.observeIssuer()
+	w := e.do(jsonPost("/login", creds("alice", fixturePassword)))
 	if w.Code != http.StatusOK {
 		t.Fatalf("login: %d %s", w.Code, w.Body)
 	}
-	body := issuerTestBody(t, w)
-	wantLogLine(t, logs, msgLoginSucceeded, map[string]string{"identity": "alice", "remote_ip": issuerTestIP, "route": "login", "path": "/login"})
+	body := bodyJSON(t, w)
+	wantLogLine(t, logs, msgLoginSucceeded, map[string]string{"identity": "alice", "remote_ip": fixtureIP, "route": "login", "path": "/login"})
 	access := body["access_token"].(string)
-	r := e.do(issuerTestBearer(issuerTestJSON("/reauth", issuerTestCreds("alice", issuerTestPassword)), access))
+	r := e.do(withBearer(jsonPost("/reauth", creds("alice", fixturePassword)), access))
 	if r.Code != http.StatusOK {
 		t.Fatalf("reauth: %d %s", r.Code, r.Body)
 	}
 	if n := len(logs.FilterMessage(msgLoginSucceeded).FilterField(zap.String("route", "reauth")).All()); n != 1 {
 		t.Errorf("%d reauth lines, want 1", n)
 	}
-	wantNoSecretsLogged(t, logs, issuerTestPassword, access, body["refresh_token"].(string), issuerTestSecret)
+	wantNoSecretsLogged(t, logs, fixturePassword, access, body["refresh_token"].(string), fixtureSecret)
 }
 
 func TestLoginLogFailed(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2} })
-	logs := observeIssuer(e)
+	t.Parallel()
+	e := newFixture(t, withIssuer(issuerJSON(`{"throttle": {"max_per_user": 2}}`)))
+	logs := e.observeIssuer()
 	for range 3 {
-		e.do(issuerTestJSON("/login", issuerTestCreds("alice", "wrong password 42")))
+		e.do(jsonPost("/login", creds("alice", "wrong password 42")))
 	}
 	failed := logs.FilterMessage(msgLoginFailed).All()
 	if len(failed) != 3 {
@@ -92,14 +87,14 @@ func TestLoginLogFailed(t *testing.T) {
 	}
 	for i, reason := range []string{"bad_credentials", "bad_credentials", "throttled"} {
 		f := failed[i].ContextMap()
-		if f["username"] != "alice" || f["remote_ip"] != issuerTestIP || f["reason"] != reason || f["route"] != "login" {
-			t.Errorf("line %d: %v, want alice from %s, %s", i, f, issuerTestIP, reason)
+		if f["username"] != "alice" || f["remote_ip"] != fixtureIP || f["reason"] != reason || f["route"] != "login" {
+			t.Errorf("line %d: %v, want alice from %s, %s", i, f, fixtureIP, reason)
 		}
 	}
-	wantNoSecretsLogged(t, logs, "wrong password 42", issuerTestPassword)
+	wantNoSecretsLogged(t, logs, "wrong password 42", fixturePassword)
 
 	long := strings.Repeat("é", 200)
-	e.do(issuerTestJSON("/reauth", issuerTestCreds(long, "x")))
+	e.do(jsonPost("/reauth", creds(long, "x")))
 	last := logs.FilterMessage(msgLoginFailed).All()
 	u := last[len(last)-1].ContextMap()["username"].(string)
 	if len(u) > maxLoggedUsername+len("…") || !strings.HasSuffix(u, "…") || strings.ContainsRune(u, '\uFFFD') {
@@ -108,18 +103,19 @@ func TestLoginLogFailed(t *testing.T) {
 }
 
 func TestLoginLogDelegated(t *testing.T) {
+	t.Parallel()
 	app := &delegateApp{answer: vouch("alice", "")}
-	e := delegateSetup(t, app, false, nil)
-	logs := observeIssuer(e)
+	e := newFixture(t, withIssuer(delegated(false, nil)))
+	logs := e.observeIssuer()
 	if w, err := e.doNext(delegateLogin("alice", "pw-from-the-app"), app); err != nil || w.Code != http.StatusOK {
 		t.Fatalf("delegated login: %v %d %s", err, w.Code, w.Body)
 	}
-	wantLogLine(t, logs, msgLoginSucceeded, map[string]string{"identity": "alice", "remote_ip": issuerTestIP, "route": "login"})
+	wantLogLine(t, logs, msgLoginSucceeded, map[string]string{"identity": "alice", "remote_ip": fixtureIP, "route": "login"})
 	app.answer = answerWith(http.StatusUnauthorized, "no")
 	if _, err := e.doNext(delegateLogin("bob", "pw-from-the-app"), app); err != nil {
 		t.Fatal(err)
 	}
-	wantLogLine(t, logs, msgLoginFailed, map[string]string{"username": "bob", "remote_ip": issuerTestIP, "reason": "refused_upstream"})
+	wantLogLine(t, logs, msgLoginFailed, map[string]string{"username": "bob", "remote_ip": fixtureIP, "reason": "refused_upstream"})
 	wantNoSecretsLogged(t, logs, "pw-from-the-app")
 }
 
@@ -156,14 +152,15 @@ func fail2banRegex(t *testing.T) *regexp.Regexp {
 }
 
 func TestFail2banFilterMatchesLoginFailed(t *testing.T) {
+	t.Parallel()
 	re := fail2banRegex(t)
-	e := issuerTestSetup(t, nil, nil)
-	logs := observeIssuer(e)
+	e := newFixture(t, withIssuer())
+	logs := e.observeIssuer()
 	for _, name := range []string{"alice", `x","remote_ip":"198.51.100.66`, `"msg":"login failed","remote_ip":"198.51.100.66"`} {
-		e.do(issuerTestJSON("/login", issuerTestCreds(name, "wrong")))
+		e.do(jsonPost("/login", creds(name, "wrong")))
 	}
-	e.doFrom("2001:db8::7", issuerTestJSON("/login", issuerTestCreds("alice", "wrong")))
-	e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
+	e.doFrom("2001:db8::7", jsonPost("/login", creds("alice", "wrong")))
+	e.do(jsonPost("/login", creds("alice", fixturePassword)))
 	failed := logs.FilterMessage(msgLoginFailed).All()
 	if len(failed) != 4 {
 		t.Fatalf("%d failed-login lines, want 4", len(failed))
@@ -171,7 +168,7 @@ func TestFail2banFilterMatchesLoginFailed(t *testing.T) {
 	for i, entry := range failed {
 		line := caddyJSONLine(t, entry)
 		m := re.FindStringSubmatch(line)
-		want := issuerTestIP
+		want := fixtureIP
 		if i == 3 {
 			want = "2001:db8::7"
 		}
@@ -193,11 +190,9 @@ func TestFail2banFilterMatchesLoginFailed(t *testing.T) {
 }
 
 func TestStartupLogNamesKeys(t *testing.T) {
-	secrets := []SecretKey{{Key: issuerTestSecret, KID: "2025"}, {Key: issuerTestSecret + "-old", KID: "2024"}}
-	_, app, err := provisionTestApp(t, mustJSON(t, &App{Secrets: secrets}), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
+	secrets := []SecretKey{{Key: fixtureSecret, KID: "2025"}, {Key: fixtureSecret + "-old", KID: "2024"}}
+	app := newFixture(t, withApp(func(a *App) { a.Secret, a.Secrets = "", secrets })).app
 	core, logs := observer.New(zap.InfoLevel)
 	logKeys(zap.New(core), app.ring, []string{"https://idp.example/jwks.json"})
 	lines := logs.All()
@@ -216,13 +211,10 @@ func TestStartupLogNamesKeys(t *testing.T) {
 			}
 		}
 	}
-	wantNoSecretsLogged(t, logs, issuerTestSecret)
+	wantNoSecretsLogged(t, logs, fixtureSecret)
 
 	pemPath := testkit.WritePKCS8(t, testkit.Keys()["p256"])
-	_, app, err = provisionTestApp(t, mustJSON(t, &App{PrivateKey: &KeyFile{File: pemPath, KID: "ec1"}}), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	app = newFixture(t, withAppJSON(`{"secret": null, "private_key": {"file": `+string(testkit.MustJSON(t, pemPath))+`, "kid": "ec1"}}`)).app
 	core, logs = observer.New(zap.InfoLevel)
 	logKeys(zap.New(core), app.ring, nil)
 	wantLogLine(t, logs, "key loaded", map[string]string{"alg": "ES256", "kid": "ec1", "source": "private_key " + pemPath})
@@ -232,16 +224,17 @@ func TestStartupLogNamesKeys(t *testing.T) {
 // jwt_issue does, without the port, and Caddy's client IP (trusted_proxies)
 // when the server set one.
 func TestRefusalLogRemoteIP(t *testing.T) {
-	h, _ := authtestsHandler(t, nil, nil)
+	t.Parallel()
+	h := newFixture(t).auth(nil)
 	core, logs := observer.New(zap.DebugLevel)
 	h.logger = zap.New(core)
-	r := authtestsBearer("a.b.c")
+	r := bearerGet("a.b.c")
 	r.RemoteAddr = "192.0.2.44:51234"
-	authtestsServe(h, r)
-	r = authtestsBearer("a.b.c")
+	serve(h, r)
+	r = bearerGet("a.b.c")
 	r.RemoteAddr = "10.0.0.2:443" // a trusted proxy; Caddy set the client's IP
 	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: "203.0.113.9"}))
-	authtestsServe(h, r)
+	serve(h, r)
 	lines := logs.FilterMessage("request refused").All()
 	if len(lines) != 2 {
 		t.Fatalf("%d refusal lines, want 2", len(lines))

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -38,15 +40,15 @@ func BenchmarkVerifyHS256(b *testing.B) {
 		cache string
 	}{{"hit", ""}, {"miss", `,"cache_size":0`}} {
 		b.Run(tc.name, func(b *testing.B) {
-			a := loadApp(b, `{"secret":"`+benchSecret+`"`+tc.cache+`}`)
-			tok := signToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
-			if _, e := a.verify(tok); e != nil {
+			a := newFixture(b, appConfig([]byte(`{"secret":"`+benchSecret+`"`+tc.cache+`}`)), wallClock()).app
+			tok := testkit.SignToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
+			if _, e := verifyRaw(a, tok); e != nil {
 				b.Fatal(e)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, e := a.verify(tok); e != nil {
+				if _, e := verifyRaw(a, tok); e != nil {
 					b.Fatal(e)
 				}
 			}
@@ -57,15 +59,15 @@ func BenchmarkVerifyHS256(b *testing.B) {
 // BenchmarkVerifyHS256Distinct verifies a new token every time: the cost
 // when nothing is cached, eviction included.
 func BenchmarkVerifyHS256Distinct(b *testing.B) {
-	a := loadApp(b, `{"secret":"`+benchSecret+`","cache_size":1000}`)
+	a := newFixture(b, appConfig([]byte(`{"secret":"`+benchSecret+`","cache_size":1000}`)), wallClock()).app
 	toks := make([]string, 4096)
 	for i := range toks {
-		toks[i] = signToken(b, "HS256", []byte(benchSecret), nil, benchClaims(i))
+		toks[i] = testkit.SignToken(b, "HS256", []byte(benchSecret), nil, benchClaims(i))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, e := a.verify(toks[i%len(toks)]); e != nil {
+		if _, e := verifyRaw(a, toks[i%len(toks)]); e != nil {
 			b.Fatal(e)
 		}
 	}
@@ -79,11 +81,11 @@ func (benchNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error { retur
 // (cached), check revocation and freshness, publish headers and
 // placeholders.
 func BenchmarkServeHTTP(b *testing.B) {
-	a := loadApp(b, `{"secret":"`+benchSecret+`"}`)
+	a := newFixture(b, appConfig([]byte(`{"secret":"`+benchSecret+`"}`)), wallClock()).app
 	h := &Auth{FreshRequired: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}}
-	h.app, h.sources, h.cookieName, h.wantType = a, a.sources, accessCookieName, token.TypeAccess
+	h.app, h.auth, h.wantType = a, a.newAuthenticator(nil, nil), token.TypeAccess
 	h.logger = caddy.Log()
-	tok := signToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
+	tok := testkit.SignToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
 	w := httptest.NewRecorder()
 	var next caddyhttp.Handler = benchNext{}
 	b.ReportAllocs()

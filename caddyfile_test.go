@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 )
@@ -29,8 +30,6 @@ func caddyfileTestErr(t *testing.T, err error, want string, line int) {
 
 const argCount = "wrong argument count"
 
-func authtestsIntPtr(n int) *int { return &n }
-
 // caddyfileTestCase is one parser case: the resulting struct, or an error
 // containing err at Caddyfile line line.
 type caddyfileTestCase[T any] struct {
@@ -42,6 +41,7 @@ type caddyfileTestCase[T any] struct {
 }
 
 func TestCaddyfileGlobalOption(t *testing.T) {
+	t.Parallel()
 	tests := []caddyfileTestCase[App]{
 		{
 			name:  "empty block",
@@ -77,17 +77,17 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 				PrivateKey:     &KeyFile{File: "/keys/signing.pem", KID: "k1"},
 				PublicKeys:     []KeyFile{{File: "/keys/old.pem"}, {File: "/keys/other.pem", KID: "k0"}},
 				JWKSURLs:       []string{"https://idp.example/jwks.json", "https://idp2.example/jwks.json"},
-				JWKSRefresh:    caddy.Duration(10 * time.Minute),
+				JWKSRefresh:    weakDuration(10 * time.Minute),
 				Issuer:         "https://auth.example",
 				Audience:       []string{"api", "web", "mobile"},
-				Leeway:         caddy.Duration(30 * time.Second),
-				AccessTTL:      caddy.Duration(15 * time.Minute),
-				RefreshTTL:     caddy.Duration(30 * 24 * time.Hour),
-				FreshFor:       caddy.Duration(90 * time.Second),
+				Leeway:         weakDuration(30 * time.Second),
+				AccessTTL:      weakDuration(15 * time.Minute),
+				RefreshTTL:     weakDuration(30 * 24 * time.Hour),
+				FreshFor:       weakDuration(90 * time.Second),
 				IdentityClaim:  "email",
-				TokenFrom:      []string{"cookie", "header", "query"},
-				RevocationSync: caddy.Duration(2 * time.Second),
-				CacheSize:      authtestsIntPtr(500),
+				TokenLookup:    TokenLookup{TokenFrom: []string{"cookie", "header", "query"}},
+				RevocationSync: weakDuration(2 * time.Second),
+				CacheSize:      "500",
 			},
 		},
 		{
@@ -101,13 +101,13 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 				revocation_sync {env.SYNC}
 				cache_size {env.CACHE}
 			}`,
-			want: &App{placeholders: placeholderSettings{
-				"leeway": "{env.LEEWAY}", "access_ttl": "{env.TTL}m", "refresh_ttl": "{env.REFRESH_TTL}", "fresh_for": "{env.FRESH}",
-				"jwks_refresh": "{env.JWKS_REFRESH}", "revocation_sync": "{env.SYNC}", "cache_size": "{env.CACHE}",
-			}},
+			want: &App{
+				Leeway: "{env.LEEWAY}", AccessTTL: "{env.TTL}m", RefreshTTL: "{env.REFRESH_TTL}", FreshFor: "{env.FRESH}",
+				JWKSRefresh: "{env.JWKS_REFRESH}", RevocationSync: "{env.SYNC}", CacheSize: "{env.CACHE}",
+			},
 		},
 		{name: "a lone brace is no placeholder", input: "jwt {\n\tleeway {5s\n}", err: "leeway: ", line: 2},
-		{name: "cache_size 0 turns the cache off", input: "jwt {\n\tcache_size 0\n}", want: &App{CacheSize: authtestsIntPtr(0)}},
+		{name: "cache_size 0 turns the cache off", input: "jwt {\n\tcache_size 0\n}", want: &App{CacheSize: "0"}},
 		{name: "cache_size without value", input: "jwt {\n\tcache_size\n}", err: argCount, line: 2},
 		{name: "cache_size with two values", input: "jwt {\n\tcache_size 1 2\n}", err: argCount, line: 2},
 		{name: "cache_size not a number", input: "jwt {\n\tcache_size lots\n}", err: "cache_size must be a whole number, 0 to turn the cache off, not 'lots'", line: 2},
@@ -159,7 +159,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(&decoded, tc.want) {
-				t.Errorf("got  %s\nwant %s", app.Value, mustJSON(t, tc.want))
+				t.Errorf("got  %s\nwant %s", app.Value, testkit.MustJSON(t, tc.want))
 			}
 		})
 	}
@@ -171,6 +171,7 @@ func TestCaddyfileGlobalOption(t *testing.T) {
 }
 
 func TestCaddyfileAuthDirective(t *testing.T) {
+	t.Parallel()
 	tests := []caddyfileTestCase[Auth]{
 		{name: "bare", input: "jwt_auth", want: &Auth{}},
 		{name: "inline fresh_required", input: "jwt_auth fresh_required", want: &Auth{FreshRequired: true}},
@@ -192,7 +193,7 @@ func TestCaddyfileAuthDirective(t *testing.T) {
 				Optional:        true,
 				TokenType:       "refresh",
 				Require:         []ClaimRequirement{{Claim: "role", Values: []string{"admin", "ops"}}, {Claim: "tenant", Values: []string{"acme"}}},
-				TokenFrom:       []string{"cookie", "header"},
+				TokenLookup:     TokenLookup{TokenFrom: []string{"cookie", "header"}},
 				VerifyPreflight: true,
 				HandleErrors:    true,
 			},
@@ -233,6 +234,7 @@ func TestCaddyfileAuthDirective(t *testing.T) {
 }
 
 func TestCaddyfileIssueDirective(t *testing.T) {
+	t.Parallel()
 	const hash = "$2a$14$ajq8Q7fbtFRQvXpdCq7Jcuy.Rx1h/L4J60Otx.gyNLbAYctGMJ9tK"
 	tests := []caddyfileTestCase[Issue]{
 		{name: "bare", input: "jwt_issue", want: &Issue{}},
@@ -260,9 +262,9 @@ func TestCaddyfileIssueDirective(t *testing.T) {
 					{Name: "alice", Hash: hash, Claims: map[string]any{"role": "admin", "tenant": "acme"}},
 					{Name: "bob", Hash: hash},
 				},
-				UsersFile: "/etc/caddy/users",
-				Deliver:   []string{"json", "cookie"},
-				TokenFrom: []string{"cookie", "header"},
+				UsersFile:   "/etc/caddy/users",
+				Deliver:     []string{"json", "cookie"},
+				TokenLookup: TokenLookup{TokenFrom: []string{"cookie", "header"}},
 			},
 		},
 		{name: "claim value with =", input: "jwt_issue {\n\tuser a h note=x=y\n}", want: &Issue{Users: []User{{Name: "a", Hash: "h", Claims: map[string]any{"note": "x=y"}}}}},
@@ -280,22 +282,22 @@ func TestCaddyfileIssueDirective(t *testing.T) {
 		{name: "token_from duplicated", input: "jwt_issue {\n\ttoken_from cookie cookie\n}", err: "cookie is listed twice", line: 2},
 	}
 	throttleTests := []caddyfileTestCase[Issue]{
-		{name: "throttle inline", input: "jwt_issue {\n\tthrottle 5 20 15m\n}", want: &Issue{Throttle: &ThrottleConfig{MaxPerUser: 5, MaxPerIP: 20, Window: caddy.Duration(15 * time.Minute)}}},
+		{name: "throttle inline", input: "jwt_issue {\n\tthrottle 5 20 15m\n}", want: &Issue{Throttle: &ThrottleConfig{MaxPerUser: "5", MaxPerIP: "20", Window: weakDuration(15 * time.Minute)}}},
 		{name: "throttle off", input: "jwt_issue {\n\tthrottle off\n}", want: &Issue{Throttle: &ThrottleConfig{Disabled: true}}},
 		{
 			name:  "throttle block",
 			input: "jwt_issue {\n\tthrottle {\n\t\tmax_per_user 3\n\t\tmax_per_ip 30\n\t\twindow 1h\n\t\tcapacity 50000\n\t}\n\trotate_refresh\n}",
-			want:  &Issue{Throttle: &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 30, Window: caddy.Duration(time.Hour), Capacity: 50000}, RotateRefresh: true},
+			want:  &Issue{Throttle: &ThrottleConfig{MaxPerUser: "3", MaxPerIP: "30", Window: weakDuration(time.Hour), Capacity: "50000"}, RotateRefresh: true},
 		},
 		{
 			name:  "throttle inline with a block",
 			input: "jwt_issue {\n\tthrottle 5 20 15m {\n\t\tcapacity 100\n\t}\n}",
-			want:  &Issue{Throttle: &ThrottleConfig{MaxPerUser: 5, MaxPerIP: 20, Window: caddy.Duration(15 * time.Minute), Capacity: 100}},
+			want:  &Issue{Throttle: &ThrottleConfig{MaxPerUser: "5", MaxPerIP: "20", Window: weakDuration(15 * time.Minute), Capacity: "100"}},
 		},
 		{
 			name:  "throttle placeholders are kept as text",
 			input: "jwt_issue {\n\tthrottle {env.U} {env.IP} {env.W} {\n\t\tcapacity {env.CAP}\n\t}\n}",
-			want:  &Issue{Throttle: &ThrottleConfig{placeholders: placeholderSettings{"max_per_user": "{env.U}", "max_per_ip": "{env.IP}", "window": "{env.W}", "capacity": "{env.CAP}"}}},
+			want:  &Issue{Throttle: &ThrottleConfig{MaxPerUser: "{env.U}", MaxPerIP: "{env.IP}", Window: "{env.W}", Capacity: "{env.CAP}"}},
 		},
 		{name: "throttle bare", input: "jwt_issue {\n\tthrottle\n}", err: "throttle takes <max_per_user> <max_per_ip> <window>", line: 2},
 		{name: "throttle empty block", input: "jwt_issue {\n\tthrottle {\n\t}\n}", err: "throttle takes", line: 3},

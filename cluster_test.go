@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddyserver/caddy/v2"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit/caddykit"
 )
 
 // revTestBuildCaddy builds ./cmd/caddy into dir.
@@ -59,6 +59,7 @@ type revTestCaddy struct {
 	home      string
 	storage   string
 	secret    string
+	ports     testkit.Ports
 	httpPort  int
 	adminPort int
 
@@ -67,31 +68,32 @@ type revTestCaddy struct {
 	log    *os.File
 }
 
-// revTestNewCaddy prepares a process that will listen on httpPort and
-// adminPort (from testkit.FreePorts, distinct across the cluster).
-func revTestNewCaddy(t *testing.T, name, bin, storage, secret string, httpPort, adminPort int) *revTestCaddy {
+// revTestNewCaddy prepares a process that will listen on ports (from
+// testkit.NewPorts, distinct across the cluster).
+func revTestNewCaddy(t *testing.T, name, bin, storage, secret string, ports testkit.Ports) *revTestCaddy {
 	t.Helper()
 	c := &revTestCaddy{
 		t: t, parent: t, name: name, bin: bin, home: t.TempDir(), storage: storage, secret: secret,
-		httpPort: httpPort, adminPort: adminPort,
+		ports: ports, httpPort: ports.HTTP, adminPort: ports.Admin,
 	}
 	t.Cleanup(c.stop)
 	return c
 }
 
-// caddyfile is the process's config; extra goes into the site block.
+// caddyfile is the process's config; extra goes into the site block. It
+// is written as startCaddy's are, without ports or storage, and gets them
+// as startCaddy's do (caddykit.Caddyfile): the process's ports and the
+// cluster's shared storage folder.
 func (c *revTestCaddy) caddyfile(extra string) string {
-	return fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	storage file_system %s
-	persist_config off
+	c.t.Helper()
+	text, err := caddykit.Caddyfile(fmt.Sprintf(`{
 	auto_https off
 	jwt {
 		secret %s
 	}
 }
 
-http://127.0.0.1:%d {
+http://127.0.0.1 {
 	handle /version {
 		respond "{$REVTEST_NAME} %s"
 	}
@@ -106,7 +108,11 @@ http://127.0.0.1:%d {
 		respond "hello {http.auth.user.id}"
 	}
 }
-`, c.adminPort, c.storage, c.secret, c.httpPort, extra, testkit.BcryptHash(c.t, revTestAlicePassword))
+`, c.secret, extra, testkit.BcryptHash(c.t, revTestAlicePassword)), c.ports, c.storage)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return text
 }
 
 func (c *revTestCaddy) start() {
@@ -318,19 +324,11 @@ func revTestWithinBound(c *revTestCaddy, token string, since time.Time, bound ti
 
 // revTestRevoker is a third instance in the test process: the store API on
 // the same storage folder, as a logout on another node would write it.
-func revTestRevoker(t *testing.T, dir string) *storageRevocations {
+func revTestRevoker(t *testing.T, dir string) *revocations {
 	t.Helper()
-	app := &App{now: time.Now, AccessTTL: caddy.Duration(15 * time.Minute), RefreshTTL: caddy.Duration(720 * time.Hour)}
+	app := &App{now: time.Now, AccessTTL: "15m", RefreshTTL: "720h"}
 	// its own identity, so it does not share the test process's sets
-	s := testkit.NewStorage(t, dir, "revoker")
-	r, err := newStorageRevocations(s, app, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.attach(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.release)
+	r := openRevocations(t, testkit.NewStorage(t, dir, "revoker"), app, nil)
 	return r
 }
 
@@ -356,9 +354,9 @@ func TestRevocationCluster(t *testing.T) {
 	shared := t.TempDir()
 	secret := "cluster-secret-" + strings.Repeat("k", 40)
 
-	ports := testkit.FreePorts(t, 4)
-	p1 := revTestNewCaddy(t, "p1", bin, shared, secret, ports[0], ports[1])
-	p2 := revTestNewCaddy(t, "p2", bin, shared, secret, ports[2], ports[3])
+	ports := testkit.FreePorts(t, 6)
+	p1 := revTestNewCaddy(t, "p1", bin, shared, secret, testkit.Ports{Admin: ports[0], HTTP: ports[1], HTTPS: ports[2]})
+	p2 := revTestNewCaddy(t, "p2", bin, shared, secret, testkit.Ports{Admin: ports[3], HTTP: ports[4], HTTPS: ports[5]})
 	p1.start()
 	p2.start()
 	revoker := revTestRevoker(t, shared)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 )
@@ -26,7 +28,7 @@ func TestCommandGenkey(t *testing.T) {
 			t.Fatal(err)
 		}
 		secret := strings.TrimSpace(out.String())
-		a := keysTestApp(t, map[string]any{"secret": secret, "algorithm": alg}, "")
+		a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"secret": secret, "algorithm": alg})), wallClock()).app
 		if sk, _ := a.ring.Signer(); sk.Alg != alg {
 			t.Fatalf("%s: signer %s", alg, sk.Alg)
 		}
@@ -45,7 +47,7 @@ func TestCommandGenkey(t *testing.T) {
 		if want == "PS256" {
 			cfg["algorithm"] = "PS256"
 		}
-		a := keysTestApp(t, cfg, "")
+		a := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock()).app
 		sk, _ := a.ring.Signer()
 		if sk.Alg != want || !strings.Contains(out.String(), sk.KID) {
 			t.Fatalf("%s: signer %s kid %s; output %q", alg, sk.Alg, sk.KID, out.String())
@@ -53,7 +55,7 @@ func TestCommandGenkey(t *testing.T) {
 		if _, err := os.Stat(path + ".pub"); err != nil {
 			t.Fatal(err)
 		}
-		pub := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": path + ".pub"}}}, "")
+		pub := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": path + ".pub"}}})), wallClock()).app
 		if pub.ring.Current().KeysWithoutKID()[0].KID != sk.KID {
 			t.Fatalf("%s: the public half has another kid", alg)
 		}
@@ -65,9 +67,9 @@ func TestCommandGenkey(t *testing.T) {
 
 // caddy jwt mint and decode with a Caddyfile's keys.
 func TestCommandMintDecode(t *testing.T) {
-	key := keysTestKeys()["p256"].(*ecdsa.PrivateKey)
+	key := testkit.Keys()["p256"].(*ecdsa.PrivateKey)
 	dir := t.TempDir()
-	keyPath := keysTestPKCS8(t, key)
+	keyPath := testkit.WritePKCS8(t, key)
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	os.WriteFile(caddyfile, []byte(`{
 	storage file_system `+filepath.Join(dir, "data")+`
@@ -93,7 +95,7 @@ func TestCommandMintDecode(t *testing.T) {
 		t.Fatalf("token %q", tok)
 	}
 	sig, _ := jws.Encoding.DecodeString(parts[2])
-	digest := keysTestSHA256(parts[0] + "." + parts[1])
+	digest := sha256Of(parts[0] + "." + parts[1])
 	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 	if !ecdsa.Verify(&key.PublicKey, digest, r, s) {
 		t.Fatal("minted token's signature does not verify with the configured key")
@@ -116,7 +118,7 @@ func TestCommandMintDecode(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := decode(&out, caddyfile, "", tok); err != nil {
+	if _, err := decode(&out, caddyfile, "", tok); err != nil {
 		t.Fatalf("decode: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "token verified") || !strings.Contains(out.String(), `"sub": "alice"`) || !strings.Contains(out.String(), `"kid": "key-1"`) {
@@ -124,9 +126,9 @@ func TestCommandMintDecode(t *testing.T) {
 	}
 
 	// a token of another key is refused, and decode says why
-	other := keysTestSignWith(t, "ES256", keysTestKeys()["p256b"], "key-1")
+	other := testkit.SignToken(t, "ES256", testkit.Keys()["p256b"], kidHeader("key-1"), wallClaims())
 	out.Reset()
-	err = decode(&out, caddyfile, "", other)
+	_, err = decode(&out, caddyfile, "", other)
 	if err == nil || !strings.Contains(out.String(), "REFUSED") || !strings.Contains(out.String(), "Signature verification failed") {
 		t.Fatalf("decode of a foreign token: %v\n%s", err, out.String())
 	}
@@ -137,19 +139,19 @@ func TestCommandMintDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	out2 := strings.Builder{}
-	if err := decode(&out2, caddyfile, "", out.String()); err != nil || !strings.Contains(out2.String(), `"type": "refresh"`) {
+	if _, err := decode(&out2, caddyfile, "", out.String()); err != nil || !strings.Contains(out2.String(), `"type": "refresh"`) {
 		t.Fatalf("refresh token: %v\n%s", err, out2.String())
 	}
 
 	// a verify-only config cannot mint
 	verifyOnly := filepath.Join(dir, "Caddyfile.verify")
-	os.WriteFile(verifyOnly, []byte("{\n\tjwt {\n\t\tpublic_key "+keysTestPKIX(t, key.Public())+"\n\t}\n}\n"), 0o600)
+	os.WriteFile(verifyOnly, []byte("{\n\tjwt {\n\t\tpublic_key "+testkit.WritePKIX(t, key.Public())+"\n\t}\n}\n"), 0o600)
 	if err := mint(io.Discard, mintOptions{config: verifyOnly, adapter: "caddyfile", sub: "a", typ: token.TypeAccess}); err == nil || !strings.Contains(err.Error(), "only verifies") {
 		t.Fatalf("mint with a verify-only config: %v", err)
 	}
 }
 
-func keysTestSHA256(s string) []byte {
+func sha256Of(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
 }
@@ -167,7 +169,7 @@ func TestCommandDecodeWritesNothing(t *testing.T) {
 	}
 	// no key generated yet: decode and mint say so, and create nothing
 	var out strings.Builder
-	err := decode(&out, caddyfile, "", "a.b.c")
+	_, err := decode(&out, caddyfile, "", "a.b.c")
 	if err == nil || !strings.Contains(err.Error(), "no key has been generated in its storage yet") {
 		t.Fatalf("decode without a generated key: %v", err)
 	}
@@ -180,11 +182,12 @@ func TestCommandDecodeWritesNothing(t *testing.T) {
 
 	// Caddy generates the key (here: the app provisioned on that storage)
 	// and a token of it is revoked
-	_, app, err := provisionTestApp(t, []byte(`{}`), data)
+	f, err := tryFixture(t, appConfig([]byte(`{}`)), inStorage(data), wallClock())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := app.mint(token.Request{Type: token.TypeAccess, Identity: "alice"})
+	app := f.app
+	m, err := app.mint(context.Background(), token.Request{Type: token.TypeAccess, Identity: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,24 +200,38 @@ func TestCommandDecodeWritesNothing(t *testing.T) {
 		return names
 	}
 	out.Reset()
-	if err := decode(&out, caddyfile, "", m.Raw); err != nil || !strings.Contains(out.String(), "token verified") ||
+	if status, err := decode(&out, caddyfile, "", m.Raw); err != nil || status != decodeValid || !strings.Contains(out.String(), "token verified") ||
 		!strings.Contains(out.String(), "revocation: not revoked (checked in storage)") {
-		t.Fatalf("decode: %v\n%s", err, out.String())
+		t.Fatalf("decode: %d %v\n%s", status, err, out.String())
 	}
-	if err := app.revoked.revoke(context.Background(), m.JTI, m.Exp); err != nil {
+	if err := f.revoke(m.JTI, m.Exp); err != nil {
 		t.Fatal(err)
 	}
 	before := listing()
 	out.Reset()
-	if err := decode(&out, caddyfile, "", m.Raw); err != nil || !strings.Contains(out.String(), "revocation: REVOKED (in storage)") {
-		t.Fatalf("decode of a revoked token: %v\n%s", err, out.String())
+	if status, err := decode(&out, caddyfile, "", m.Raw); err == nil || status != decodeRevoked || !strings.Contains(out.String(), "revocation: REVOKED (in storage)") {
+		t.Fatalf("decode of a revoked token: %d %v\n%s", status, err, out.String())
 	}
 	if after := listing(); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Fatalf("decode changed storage:\n%q\n%q", before, after)
 	}
 	// a refused token: revocation is not checked, and decode says so
 	out.Reset()
-	if err := decode(&out, caddyfile, "", m.Raw+"x"); err == nil || !strings.Contains(out.String(), "revocation: not checked (the token is refused)") {
-		t.Fatalf("decode of a refused token: %v\n%s", err, out.String())
+	if status, err := decode(&out, caddyfile, "", m.Raw+"x"); err == nil || status != decodeRefused || !strings.Contains(out.String(), "revocation: not checked (the token is refused)") {
+		t.Fatalf("decode of a refused token: %d %v\n%s", status, err, out.String())
+	}
+
+	// a token whose identity is revoked: the server refuses it, and so
+	// does decode (it said "not revoked" and exited 0 before)
+	bob, err := app.mint(context.Background(), token.Request{Type: token.TypeAccess, Identity: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.revoked.revokeIdentity(context.Background(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if status, err := decode(&out, caddyfile, "", bob.Raw); err == nil || status != decodeRevoked || !strings.Contains(out.String(), `every token of "bob"`) {
+		t.Fatalf("decode of a token whose identity is revoked: %d %v\n%s", status, err, out.String())
 	}
 }

@@ -24,8 +24,7 @@ func cookieITSetCookies(h http.Header) map[string]*http.Cookie {
 // the refresh route reading the configured names; logout clearing them.
 func TestCookieIntegrationSettings(t *testing.T) {
 	hash := testkit.BcryptHash(t, "pw-alice")
-	ports := testkit.SharedPorts(t)
-	cfg := ports.Globals(fmt.Sprintf(`	auto_https off
+	cfg := caddyGlobals(fmt.Sprintf(`	auto_https off
 	servers {
 		trusted_proxies static private_ranges
 	}
@@ -44,8 +43,8 @@ func TestCookieIntegrationSettings(t *testing.T) {
 			csrf_refresh_path /auth
 		}
 	}
-`, issuerTestSecret)) + fmt.Sprintf(`
-%s {
+`, fixtureSecret)) + fmt.Sprintf(`
+http://localhost {
 	jwt_issue {
 		login   /auth/login
 		refresh /auth/refresh
@@ -58,8 +57,8 @@ func TestCookieIntegrationSettings(t *testing.T) {
 		respond "hello {http.auth.user.id} {method}"
 	}
 }
-`, ports.HTTPBase(), hash)
-	c := issuerITTester(t, cfg).Client
+`, hash)
+	c := startCaddy(t, cfg).Client
 	c.Jar = nil
 
 	st, hdr, body := issuerITDo(t, c, "POST", "/auth/login", map[string]string{

@@ -1,7 +1,6 @@
 package jwtextended
 
 import (
-	"context"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
@@ -9,42 +8,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
-
-// cookieTestDo serves r with the trusted-proxy var set as Caddy's server
-// sets it for a request from a trusted_proxies address.
-func cookieTestDo(e *issuerTestEnv, r *http.Request, trusted bool) *httptest.ResponseRecorder {
-	e.t.Helper()
-	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: issuerTestIP, caddyhttp.TrustedProxyVarKey: trusted})
-	w := httptest.NewRecorder()
-	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(599); return nil })
-	if err := e.h.ServeHTTP(w, r.WithContext(ctx), next); err != nil {
-		e.t.Fatalf("ServeHTTP returned %v", err)
-	}
-	return w
-}
-
-func cookieTestLogin(t *testing.T, e *issuerTestEnv) map[string]*http.Cookie {
-	t.Helper()
-	w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
-	if w.Code != 200 {
-		t.Fatalf("login: %d %s", w.Code, w.Body)
-	}
-	return issuerTestCookies(w)
-}
-
-func cookieTestDeliver(h *Issue) { h.Deliver = []string{"cookie"} }
 
 // TestCookieDefaults: flask-jwt-extended's names and paths, session
 // cookies (no Max-Age, JWT_SESSION_COOKIE's default), SameSite=Lax, no
 // Domain, Secure only over HTTPS.
 func TestCookieDefaults(t *testing.T) {
-	e := issuerTestSetup(t, nil, cookieTestDeliver)
-	cs := cookieTestLogin(t, e)
+	t.Parallel()
+	e := newFixture(t, withIssuer(deliverCookies))
+	cs := e.loginCookies()
 	for name, httpOnly := range map[string]bool{"access_token_cookie": true, "refresh_token_cookie": true, "csrf_access_token": false, "csrf_refresh_token": false} {
 		c := cs[name]
 		if c == nil || c.HttpOnly != httpOnly || c.MaxAge != 0 || !c.Expires.IsZero() || c.Path != "/" || c.Domain != "" || c.SameSite != http.SameSiteLaxMode || c.Secure {
@@ -59,14 +33,12 @@ func TestCookieDefaults(t *testing.T) {
 // TestCookieSettings: every name, path and attribute of the cookie block
 // is used when setting, reading and clearing the cookies.
 func TestCookieSettings(t *testing.T) {
-	e := issuerTestSetup(t, func(a *App) {
-		a.Cookie = &CookieConfig{
-			AccessName: "acc", RefreshName: "ref", AccessPath: "/api", RefreshPath: "/auth",
-			Domain: "example.com", SameSite: "strict", Session: new(false),
-			CSRFAccessName: "xa", CSRFRefreshName: "xr", CSRFAccessPath: "/", CSRFRefreshPath: "/auth",
-		}
-	}, cookieTestDeliver)
-	cs := cookieTestLogin(t, e)
+	t.Parallel()
+	e := newFixture(t, withAppJSON(`{"cookie": {
+		"access_name": "acc", "refresh_name": "ref", "access_path": "/api", "refresh_path": "/auth",
+		"domain": "example.com", "samesite": "strict", "session": false,
+		"csrf_access_name": "xa", "csrf_refresh_name": "xr", "csrf_access_path": "/", "csrf_refresh_path": "/auth"}}`), withIssuer(deliverCookies))
+	cs := e.loginCookies()
 	want := map[string]struct {
 		path     string
 		httpOnly bool
@@ -90,16 +62,16 @@ func TestCookieSettings(t *testing.T) {
 	r.Header.Set("X-CSRF-TOKEN", cs["xr"].Value)
 	// refused, naming the configured cookie (the default name is no token here)
 	w0 := e.do(r)
-	issuerTestWantMsg(t, w0, 401, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "ref")`)
+	wantMsg(t, w0, 401, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "ref")`)
 	r = httptest.NewRequest(http.MethodPost, "/refresh", nil)
 	r.AddCookie(&http.Cookie{Name: "ref", Value: cs["ref"].Value})
 	r.Header.Set("X-CSRF-TOKEN", cs["xr"].Value)
 	w := e.do(r)
-	if w.Code != 200 || issuerTestCookies(w)["acc"] == nil {
+	if w.Code != 200 || cookiesOf(w)["acc"] == nil {
 		t.Fatalf("refresh with the configured cookie: %d %s %v", w.Code, w.Body, w.Result().Cookies())
 	}
 	// jwt_auth reads the configured access cookie
-	if _, ae := e.app.authenticate(cookieTestReq(http.MethodGet, "acc", cs["acc"].Value), []tokenSource{sourceCookie}, e.app.cookieName("access"), "access"); ae != nil {
+	if ae := e.authenticateCookie(cookieRequestFor(http.MethodGet, "acc", cs["acc"].Value), "access"); ae != nil {
 		t.Errorf("access cookie under its configured name: %v", ae)
 	}
 	// logout clears every cookie with its own path and the domain
@@ -111,7 +83,7 @@ func TestCookieSettings(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("logout: %d %s", w.Code, w.Body)
 	}
-	cleared := issuerTestCookies(w)
+	cleared := cookiesOf(w)
 	for name, wc := range want {
 		c := cleared[name]
 		if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Path != wc.path || c.Domain != "example.com" {
@@ -120,7 +92,7 @@ func TestCookieSettings(t *testing.T) {
 	}
 }
 
-func cookieTestReq(method, name, value string) *http.Request {
+func cookieRequestFor(method, name, value string) *http.Request {
 	r := httptest.NewRequest(method, "/api/x", nil)
 	r.AddCookie(&http.Cookie{Name: name, Value: value})
 	return r
@@ -130,6 +102,7 @@ func cookieTestReq(method, name, value string) *http.Request {
 // trusted proxy says X-Forwarded-Proto https (never on a client's word);
 // on and off are fixed.
 func TestCookieSecure(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name, secure string
 		tls, trusted bool
@@ -146,15 +119,15 @@ func TestCookieSecure(t *testing.T) {
 		{"off, HTTPS", "off", true, true, "https", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := issuerTestSetup(t, func(a *App) { a.Cookie = &CookieConfig{Secure: c.secure} }, cookieTestDeliver)
-			r := issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))
+			e := newFixture(t, withApp(func(a *App) { a.Cookie = &CookieConfig{Secure: c.secure} }), withIssuer(deliverCookies))
+			r := jsonPost("/login", creds("alice", fixturePassword))
 			if c.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
 			if c.proto != "" {
 				r.Header.Set("X-Forwarded-Proto", c.proto)
 			}
-			w := cookieTestDo(e, r, c.trusted)
+			w := e.do(withVar(r, caddyhttp.TrustedProxyVarKey, c.trusted))
 			cs := w.Result().Cookies()
 			if w.Code != 200 || len(cs) != 4 {
 				t.Fatalf("%d %s %v", w.Code, w.Body, cs)
@@ -171,8 +144,9 @@ func TestCookieSecure(t *testing.T) {
 // TestCookieSameSiteNone: samesite none is set as None, and refused at
 // load without secure.
 func TestCookieSameSiteNone(t *testing.T) {
-	e := issuerTestSetup(t, func(a *App) { a.Cookie = &CookieConfig{SameSite: "none", Secure: "on"} }, cookieTestDeliver)
-	for n, c := range cookieTestLogin(t, e) {
+	t.Parallel()
+	e := newFixture(t, withApp(func(a *App) { a.Cookie = &CookieConfig{SameSite: "none", Secure: "on"} }), withIssuer(deliverCookies))
+	for n, c := range e.loginCookies() {
 		if c.SameSite != http.SameSiteNoneMode || !c.Secure {
 			t.Errorf("%s: %+v", n, c)
 		}
@@ -182,6 +156,7 @@ func TestCookieSameSiteNone(t *testing.T) {
 // TestCookieSettingsRefused: values that cannot work are refused at load,
 // by name.
 func TestCookieSettingsRefused(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		cfg  CookieConfig
 		want string
@@ -195,8 +170,7 @@ func TestCookieSettingsRefused(t *testing.T) {
 		{CookieConfig{AccessPath: "api"}, "access_path \"api\" must be a path starting with /"},
 		{CookieConfig{Domain: "a.com; secure"}, "cookie domain"},
 	} {
-		cfg := c.cfg
-		_, _, err := provisionTestApp(t, mustJSON(t, &App{Secret: issuerTestSecret, Cookie: &cfg}), "")
+		_, err := tryFixture(t, withApp(func(a *App) { a.Cookie = &c.cfg }))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.cfg, err, c.want)
 		}
@@ -208,10 +182,10 @@ func TestCookieSettingsRefused(t *testing.T) {
 func TestCookiePlaceholders(t *testing.T) {
 	t.Setenv("JWTT_COOKIE", "my_access")
 	t.Setenv("JWTT_SAMESITE", "strict")
-	e := issuerTestSetup(t, func(a *App) {
+	e := newFixture(t, withApp(func(a *App) {
 		a.Cookie = &CookieConfig{AccessName: "{env.JWTT_COOKIE}", SameSite: "{env.JWTT_SAMESITE}"}
-	}, cookieTestDeliver)
-	c := cookieTestLogin(t, e)["my_access"]
+	}), withIssuer(deliverCookies))
+	c := e.loginCookies()["my_access"]
 	if c == nil || c.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("cookie %+v", c)
 	}
@@ -221,7 +195,8 @@ func TestCookiePlaceholders(t *testing.T) {
 // names; every JSON key has its Caddyfile word; mistakes are refused at
 // adapt time.
 func TestCookieCaddyfile(t *testing.T) {
-	got := settingTestAdapt(t, `jwt {
+	t.Parallel()
+	got := caddyfileApp(t, `jwt {
 	cookie {
 		access_name  a
 		refresh_name r
@@ -241,7 +216,7 @@ func TestCookieCaddyfile(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("adapted\n%s\nwant\n%s", got, want)
 	}
-	for _, f := range settingFields(reflect.TypeFor[CookieConfig]()) {
+	for _, f := range jsonSettingKeys(reflect.TypeFor[CookieConfig]()) {
 		_, err := parseGlobalOption(caddyfile.NewTestDispenser("jwt {\n\tcookie {\n\t\t"+f.key+"\n\t}\n}"), nil)
 		if err != nil && strings.Contains(err.Error(), "unrecognized") {
 			t.Errorf("JSON key %q has no Caddyfile word: %v", f.key, err)

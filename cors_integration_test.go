@@ -28,15 +28,14 @@ func readmeCrossOriginBlocks(t *testing.T) (corsHeader, corsCookie, header, cook
 	return blocks[0], blocks[1], blocks[2], blocks[3]
 }
 
-// crossOriginConfig makes a README Caddyfile runnable here: the test's
-// ports and secret, user alice, and a respond in place of the upstream.
+// crossOriginConfig makes a README Caddyfile runnable here: a local site
+// (startCaddy adds the ports), the test's secret, user alice, and a respond in place of the upstream.
 func crossOriginConfig(t *testing.T, block string) string {
 	t.Helper()
-	ports := testkit.SharedPorts(t)
 	for old, repl := range map[string]string{
-		"{\n":                         "{\n" + ports.Options() + "\tauto_https off\n",
-		"{env.JWT_SECRET}":            fmt.Sprintf("%q", issuerTestSecret),
-		"api.app.example {":           ports.HTTPBase() + " {",
+		"{\n":                         "{\n\tauto_https off\n",
+		"{env.JWT_SECRET}":            fmt.Sprintf("%q", fixtureSecret),
+		"api.app.example {":           "http://localhost {",
 		"users_file /etc/caddy/users": "user alice " + testkit.BcryptHash(t, "pw-alice"),
 	} {
 		if !strings.Contains(block, old) {
@@ -65,7 +64,7 @@ func TestReadmeCrossOrigin(t *testing.T) {
 		cookies     bool
 	}{{"cors/header", corsHeader, false}, {"cors/cookie", corsCookie, true}, {"recipe/header", header, false}, {"recipe/cookie", cookie, true}} {
 		t.Run(mode.name, func(t *testing.T) {
-			c := issuerITTester(t, crossOriginConfig(t, mode.block)).Client
+			c := startCaddy(t, crossOriginConfig(t, mode.block)).Client
 			c.Jar = nil
 			wantCORS := func(step string, h map[string][]string) {
 				t.Helper()
@@ -153,10 +152,9 @@ func TestReadmeCrossOrigin(t *testing.T) {
 // POST; the same site with the jwt option's `token_from header` refuses to
 // load, as `caddy validate` would report it.
 func TestCookieDeliveryIntegration(t *testing.T) {
-	ports := testkit.SharedPorts(t)
 	site := func(tokenFrom string) string {
-		return ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret %q\n%s\t}\n", issuerTestSecret, tokenFrom)) + fmt.Sprintf(`
-%s {
+		return caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret %q\n%s\t}\n", fixtureSecret, tokenFrom)) + fmt.Sprintf(`
+http://localhost {
 	jwt_issue {
 		login   /auth/login
 		refresh /auth/refresh
@@ -169,7 +167,7 @@ func TestCookieDeliveryIntegration(t *testing.T) {
 		respond "hello {http.auth.user.id} {method}"
 	}
 }
-`, ports.HTTPBase(), testkit.BcryptHash(t, "pw-alice"))
+`, testkit.BcryptHash(t, "pw-alice"))
 	}
 
 	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(site("\t\ttoken_from header\n")), nil)
@@ -184,7 +182,7 @@ func TestCookieDeliveryIntegration(t *testing.T) {
 		t.Fatalf("deliver cookie with token_from header: %v, want a refusal to load", err)
 	}
 
-	c := issuerITTester(t, site("")).Client
+	c := startCaddy(t, site("")).Client
 	c.Jar = nil
 	st, hdr, body := issuerITDo(t, c, "POST", "/auth/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "username=alice&password=pw-alice")
 	issuerITWant(t, "login", st, body, 200, "Login successful")

@@ -15,9 +15,8 @@ import (
 // then `protect off`: no csrf claim, no CSRF cookies, no CSRF value asked.
 func TestCSRFIntegrationSettings(t *testing.T) {
 	hash := testkit.BcryptHash(t, "pw-alice")
-	ports := testkit.SharedPorts(t)
 	config := func(csrf string) string {
-		return ports.Globals(fmt.Sprintf(`	auto_https off
+		return caddyGlobals(fmt.Sprintf(`	auto_https off
 	jwt {
 		secret "%s"
 		token_from cookie
@@ -25,8 +24,8 @@ func TestCSRFIntegrationSettings(t *testing.T) {
 %s
 		}
 	}
-`, issuerTestSecret, csrf)) + fmt.Sprintf(`
-%s {
+`, fixtureSecret, csrf)) + fmt.Sprintf(`
+http://localhost {
 	jwt_issue {
 		login   /auth/login
 		refresh /auth/refresh
@@ -39,9 +38,9 @@ func TestCSRFIntegrationSettings(t *testing.T) {
 		respond "{method} {http.request.body}"
 	}
 }
-`, ports.HTTPBase(), hash)
+`, hash)
 	}
-	c := issuerITTester(t, config("\t\t\theader X-XSRF-TOKEN\n\t\t\trefresh_header X-XSRF-REFRESH\n\t\t\tmethods POST DELETE\n\t\t\tcheck_form on\n\t\t\tform_field _csrf")).Client
+	c := startCaddy(t, config("\t\t\theader X-XSRF-TOKEN\n\t\t\trefresh_header X-XSRF-REFRESH\n\t\t\tmethods POST DELETE\n\t\t\tcheck_form on\n\t\t\tform_field _csrf")).Client
 	c.Jar = nil
 	st, hdr, body := issuerITDo(t, c, "POST", "/auth/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "username=alice&password=pw-alice")
 	issuerITWant(t, "login", st, body, 200, "Login successful")
@@ -70,7 +69,7 @@ func TestCSRFIntegrationSettings(t *testing.T) {
 	st, _, body = issuerITDo(t, c, "POST", "/auth/refresh", map[string]string{"Cookie": ref, "X-XSRF-REFRESH": ck["csrf_refresh_token"].Value}, "")
 	issuerITWant(t, "refresh with refresh_header", st, body, 200, "Token refreshed")
 
-	c = issuerITTester(t, config("\t\t\tprotect off")).Client
+	c = startCaddy(t, config("\t\t\tprotect off")).Client
 	c.Jar = nil
 	st, hdr, body = issuerITDo(t, c, "POST", "/auth/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "username=alice&password=pw-alice")
 	issuerITWant(t, "login, protect off", st, body, 200, "Login successful")
@@ -78,7 +77,7 @@ func TestCSRFIntegrationSettings(t *testing.T) {
 	if len(ck) != 2 || ck["access_token_cookie"] == nil || strings.Contains(strings.Join(hdr["Set-Cookie"], " "), "csrf") {
 		t.Fatalf("protect off sets %v", hdr["Set-Cookie"])
 	}
-	if _, claims := issuerTestDecode(t, ck["access_token_cookie"].Value); claims["csrf"] != nil {
+	if _, claims := decodeToken(t, ck["access_token_cookie"].Value); claims["csrf"] != nil {
 		t.Errorf("protect off mints csrf %v", claims["csrf"])
 	}
 	st, _, body = issuerITDo(t, c, "POST", "/api/x", map[string]string{"Cookie": "access_token_cookie=" + ck["access_token_cookie"].Value}, "")

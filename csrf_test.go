@@ -13,19 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
-func csrfTestSetup(t *testing.T, c *CSRFConfig) (*issuerTestEnv, map[string]*http.Cookie) {
-	t.Helper()
-	e := issuerTestSetup(t, func(a *App) { a.CSRF = c }, cookieTestDeliver)
-	return e, cookieTestLogin(t, e)
-}
-
-// csrfTestAuth is jwt_auth's check of a cookie token (token_from cookie).
-func csrfTestAuth(e *issuerTestEnv, r *http.Request, typ string) *authError {
-	_, ae := e.app.authenticate(r, []tokenSource{sourceCookie}, e.app.cookieName(typ), typ)
-	return ae
-}
-
-func csrfTestReq(method, target string, c *http.Cookie, hdr map[string]string, body string) *http.Request {
+func csrfRequest(method, target string, c *http.Cookie, hdr map[string]string, body string) *http.Request {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -43,25 +31,27 @@ func csrfTestReq(method, target string, c *http.Cookie, hdr map[string]string, b
 // TestCSRFProtectOff: as in flask-jwt-extended, no csrf claim, no CSRF
 // cookies, and no CSRF value asked for, on jwt_auth, refresh and logout.
 func TestCSRFProtectOff(t *testing.T) {
-	e, cs := csrfTestSetup(t, &CSRFConfig{Protect: new(false)})
+	t.Parallel()
+	e := newFixture(t, withAppJSON(`{"csrf": {"protect": false}}`), withIssuer(deliverCookies))
+	cs := e.loginCookies()
 	if len(cs) != 2 || cs["access_token_cookie"] == nil || cs["refresh_token_cookie"] == nil {
 		t.Fatalf("cookies %v", cs)
 	}
 	for _, n := range []string{"access_token_cookie", "refresh_token_cookie"} {
-		if _, claims := issuerTestDecode(t, cs[n].Value); claims["csrf"] != nil {
+		if _, claims := decodeToken(t, cs[n].Value); claims["csrf"] != nil {
 			t.Errorf("%s carries csrf %v", n, claims["csrf"])
 		}
 	}
-	if ae := csrfTestAuth(e, csrfTestReq("DELETE", "/api", cs["access_token_cookie"], nil, ""), token.TypeAccess); ae != nil {
+	if ae := e.authenticateCookie(csrfRequest("DELETE", "/api", cs["access_token_cookie"], nil, ""), token.TypeAccess); ae != nil {
 		t.Errorf("DELETE without CSRF: %v", ae)
 	}
-	w := e.do(csrfTestReq("POST", "/refresh", cs["refresh_token_cookie"], nil, ""))
-	if w.Code != 200 || len(issuerTestCookies(w)) != 1 {
+	w := e.do(csrfRequest("POST", "/refresh", cs["refresh_token_cookie"], nil, ""))
+	if w.Code != 200 || len(cookiesOf(w)) != 1 {
 		t.Fatalf("refresh without CSRF: %d %s %v", w.Code, w.Body, w.Result().Cookies())
 	}
-	r := csrfTestReq("POST", "/logout", cs["refresh_token_cookie"], nil, "")
+	r := csrfRequest("POST", "/logout", cs["refresh_token_cookie"], nil, "")
 	w = e.do(r)
-	if w.Code != 200 || len(issuerTestCookies(w)) != 2 {
+	if w.Code != 200 || len(cookiesOf(w)) != 2 {
 		t.Fatalf("logout with the refresh cookie alone: %d %s %v", w.Code, w.Body, w.Result().Cookies())
 	}
 }
@@ -69,25 +59,27 @@ func TestCSRFProtectOff(t *testing.T) {
 // TestCSRFHeaders: header and refresh_header name where each token's
 // value is read; the default header is then not read.
 func TestCSRFHeaders(t *testing.T) {
-	e, cs := csrfTestSetup(t, &CSRFConfig{Header: "X-Access-Csrf", RefreshHeader: "x-refresh-csrf"})
+	t.Parallel()
+	e := newFixture(t, withAppJSON(`{"csrf": {"header": "X-Access-Csrf", "refresh_header": "x-refresh-csrf"}}`), withIssuer(deliverCookies))
+	cs := e.loginCookies()
 	acc, ref := cs["access_token_cookie"], cs["refresh_token_cookie"]
 	ca, cr := cs["csrf_access_token"].Value, cs["csrf_refresh_token"].Value
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, map[string]string{"X-CSRF-TOKEN": ca}, ""), token.TypeAccess); ae != errMissingCSRF {
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", acc, map[string]string{"X-CSRF-TOKEN": ca}, ""), token.TypeAccess); ae != errMissingCSRF {
 		t.Errorf("default header: %v", ae)
 	}
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, map[string]string{"X-Access-CSRF": ca}, ""), token.TypeAccess); ae != nil {
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", acc, map[string]string{"X-Access-CSRF": ca}, ""), token.TypeAccess); ae != nil {
 		t.Errorf("configured header: %v", ae)
 	}
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, map[string]string{"X-Refresh-CSRF": ca}, ""), token.TypeAccess); ae != errMissingCSRF {
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", acc, map[string]string{"X-Refresh-CSRF": ca}, ""), token.TypeAccess); ae != errMissingCSRF {
 		t.Errorf("the refresh header for an access token: %v", ae)
 	}
-	issuerTestWantMsg(t, e.do(csrfTestReq("POST", "/refresh", ref, map[string]string{"X-Access-CSRF": cr}, "")), 401, "Missing CSRF token")
-	if w := e.do(csrfTestReq("POST", "/refresh", ref, map[string]string{"X-Refresh-CSRF": cr}, "")); w.Code != 200 {
+	wantMsg(t, e.do(csrfRequest("POST", "/refresh", ref, map[string]string{"X-Access-CSRF": cr}, "")), 401, "Missing CSRF token")
+	if w := e.do(csrfRequest("POST", "/refresh", ref, map[string]string{"X-Refresh-CSRF": cr}, "")); w.Code != 200 {
 		t.Fatalf("refresh with refresh_header: %d %s", w.Code, w.Body)
 	}
 	// logout with the refresh cookie alone takes the refresh header
-	issuerTestWantMsg(t, e.do(csrfTestReq("POST", "/logout", ref, map[string]string{"X-Access-CSRF": cr}, "")), 401, "Missing CSRF token")
-	if w := e.do(csrfTestReq("POST", "/logout", ref, map[string]string{"X-Refresh-CSRF": cr}, "")); w.Code != 200 {
+	wantMsg(t, e.do(csrfRequest("POST", "/logout", ref, map[string]string{"X-Access-CSRF": cr}, "")), 401, "Missing CSRF token")
+	if w := e.do(csrfRequest("POST", "/logout", ref, map[string]string{"X-Refresh-CSRF": cr}, "")); w.Code != 200 {
 		t.Fatalf("logout with refresh_header: %d %s", w.Code, w.Body)
 	}
 }
@@ -95,21 +87,24 @@ func TestCSRFHeaders(t *testing.T) {
 // TestCSRFMethods: methods lists the methods checked, in any case; the
 // others pass without a CSRF value. Unset: every method but the safe ones.
 func TestCSRFMethods(t *testing.T) {
-	e, cs := csrfTestSetup(t, &CSRFConfig{Methods: []string{"POST", "put", "PATCH", "DELETE"}})
+	t.Parallel()
+	e := newFixture(t, withAppJSON(`{"csrf": {"methods": ["POST", "put", "PATCH", "DELETE"]}}`), withIssuer(deliverCookies))
+	cs := e.loginCookies()
 	acc := cs["access_token_cookie"]
 	for method, want := range map[string]*authError{
 		"POST": errMissingCSRF, "post": errMissingCSRF, "PUT": errMissingCSRF, "DELETE": errMissingCSRF,
 		"GET": nil, "PROPFIND": nil, "OPTIONS": nil,
 	} {
-		if ae := csrfTestAuth(e, csrfTestReq(method, "/api", acc, nil, ""), token.TypeAccess); ae != want {
+		if ae := e.authenticateCookie(csrfRequest(method, "/api", acc, nil, ""), token.TypeAccess); ae != want {
 			t.Errorf("%s: %v, want %v", method, ae, want)
 		}
 	}
-	e, cs = csrfTestSetup(t, nil)
+	e = newFixture(t, withIssuer(deliverCookies))
+	cs = e.loginCookies()
 	for method, want := range map[string]*authError{
 		"POST": errMissingCSRF, "post": errMissingCSRF, "PROPFIND": errMissingCSRF, "GET": nil, "HEAD": nil, "OPTIONS": nil, "TRACE": nil,
 	} {
-		if ae := csrfTestAuth(e, csrfTestReq(method, "/api", cs["access_token_cookie"], nil, ""), token.TypeAccess); ae != want {
+		if ae := e.authenticateCookie(csrfRequest(method, "/api", cs["access_token_cookie"], nil, ""), token.TypeAccess); ae != want {
 			t.Errorf("default, %s: %v, want %v", method, ae, want)
 		}
 	}
@@ -120,36 +115,38 @@ func TestCSRFMethods(t *testing.T) {
 // body reaches the upstream unchanged; other bodies, larger ones and
 // check_form off leave it to the header.
 func TestCSRFCheckForm(t *testing.T) {
-	e, cs := csrfTestSetup(t, &CSRFConfig{CheckForm: new(true), FormField: "_csrf", RefreshFormField: "_rcsrf"})
+	t.Parallel()
+	e := newFixture(t, withAppJSON(`{"csrf": {"check_form": true, "form_field": "_csrf", "refresh_form_field": "_rcsrf"}}`), withIssuer(deliverCookies))
+	cs := e.loginCookies()
 	acc, ca := cs["access_token_cookie"], cs["csrf_access_token"].Value
 	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
 	body := url.Values{"_csrf": {ca}, "item": {"x"}}.Encode()
-	r := csrfTestReq("POST", "/api", acc, form, body)
-	if ae := csrfTestAuth(e, r, token.TypeAccess); ae != nil {
+	r := csrfRequest("POST", "/api", acc, form, body)
+	if ae := e.authenticateCookie(r, token.TypeAccess); ae != nil {
 		t.Fatalf("form field: %v", ae)
 	}
 	if got, _ := io.ReadAll(r.Body); string(got) != body {
 		t.Errorf("the upstream reads %q, want %q", got, body)
 	}
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, form, "_csrf=wrong"), token.TypeAccess); ae != errCSRFMismatch {
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", acc, form, "_csrf=wrong"), token.TypeAccess); ae != errCSRFMismatch {
 		t.Errorf("wrong form value: %v", ae)
 	}
 	// the header is read first, as flask-jwt-extended reads it
 	withHeader := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-TOKEN": ca}
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, withHeader, "_csrf=wrong"), token.TypeAccess); ae != nil {
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", acc, withHeader, "_csrf=wrong"), token.TypeAccess); ae != nil {
 		t.Errorf("the header with a wrong form value: %v", ae)
 	}
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, form, "csrf_token="+ca), token.TypeAccess); ae != errMissingCSRF {
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", acc, form, "csrf_token="+ca), token.TypeAccess); ae != errMissingCSRF {
 		t.Errorf("another field: %v", ae)
 	}
 	jsonBody := map[string]string{"Content-Type": "application/json"}
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, jsonBody, `{"_csrf":"`+ca+`"}`), token.TypeAccess); ae != errMissingCSRF {
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", acc, jsonBody, `{"_csrf":"`+ca+`"}`), token.TypeAccess); ae != errMissingCSRF {
 		t.Errorf("a JSON body is not a form: %v", ae)
 	}
 	// a body over the cap is not read as a form, and reaches the upstream whole
 	big := "_csrf=" + ca + "&pad=" + strings.Repeat("a", maxIssueBody)
-	r = csrfTestReq("POST", "/api", acc, map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-TOKEN": ca}, big)
-	if ae := csrfTestAuth(e, r, token.TypeAccess); ae != nil {
+	r = csrfRequest("POST", "/api", acc, map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-TOKEN": ca}, big)
+	if ae := e.authenticateCookie(r, token.TypeAccess); ae != nil {
 		t.Errorf("large body with the header: %v", ae)
 	}
 	if got, _ := io.ReadAll(r.Body); string(got) != big {
@@ -157,13 +154,15 @@ func TestCSRFCheckForm(t *testing.T) {
 	}
 	// the refresh route reads refresh_form_field
 	ref, cr := cs["refresh_token_cookie"], cs["csrf_refresh_token"].Value
-	issuerTestWantMsg(t, e.do(csrfTestReq("POST", "/refresh", ref, form, "_csrf="+cr)), 401, "Missing CSRF token")
-	if w := e.do(csrfTestReq("POST", "/refresh", ref, form, "_rcsrf="+cr)); w.Code != 200 {
+	wantMsg(t, e.do(csrfRequest("POST", "/refresh", ref, form, "_csrf="+cr)), 401, "Missing CSRF token")
+	if w := e.do(csrfRequest("POST", "/refresh", ref, form, "_rcsrf="+cr)); w.Code != 200 {
 		t.Fatalf("refresh with the refresh form field: %d %s", w.Code, w.Body)
 	}
 
-	e, cs = csrfTestSetup(t, nil)
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", cs["access_token_cookie"], form, "csrf_token="+cs["csrf_access_token"].Value), token.TypeAccess); ae != errMissingCSRF {
+	e = newFixture(t, withIssuer(deliverCookies))
+
+	cs = e.loginCookies()
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", cs["access_token_cookie"], form, "csrf_token="+cs["csrf_access_token"].Value), token.TypeAccess); ae != errMissingCSRF {
 		t.Errorf("check_form off reads the form: %v", ae)
 	}
 }
@@ -171,20 +170,22 @@ func TestCSRFCheckForm(t *testing.T) {
 // TestCSRFInCookiesOff: tokens carry the csrf claim and the check stays,
 // but no CSRF cookies are set (or cleared).
 func TestCSRFInCookiesOff(t *testing.T) {
-	e, cs := csrfTestSetup(t, &CSRFConfig{InCookies: new(false)})
+	t.Parallel()
+	e := newFixture(t, withAppJSON(`{"csrf": {"in_cookies": false}}`), withIssuer(deliverCookies))
+	cs := e.loginCookies()
 	if len(cs) != 2 {
 		t.Fatalf("cookies %v", cs)
 	}
-	_, claims := issuerTestDecode(t, cs["access_token_cookie"].Value)
+	_, claims := decodeToken(t, cs["access_token_cookie"].Value)
 	csrf, _ := claims["csrf"].(string)
 	if csrf == "" {
 		t.Fatalf("no csrf claim: %v", claims)
 	}
 	acc := cs["access_token_cookie"]
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, nil, ""), token.TypeAccess); ae != errMissingCSRF {
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", acc, nil, ""), token.TypeAccess); ae != errMissingCSRF {
 		t.Errorf("no header: %v", ae)
 	}
-	if ae := csrfTestAuth(e, csrfTestReq("POST", "/api", acc, map[string]string{"X-CSRF-TOKEN": csrf}, ""), token.TypeAccess); ae != nil {
+	if ae := e.authenticateCookie(csrfRequest("POST", "/api", acc, map[string]string{"X-CSRF-TOKEN": csrf}, ""), token.TypeAccess); ae != nil {
 		t.Errorf("the claim in the header: %v", ae)
 	}
 }
@@ -192,6 +193,7 @@ func TestCSRFInCookiesOff(t *testing.T) {
 // TestCSRFSettingsRefused: header names and methods that are not tokens
 // are refused at load, by name.
 func TestCSRFSettingsRefused(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		cfg  CSRFConfig
 		want string
@@ -200,8 +202,7 @@ func TestCSRFSettingsRefused(t *testing.T) {
 		{CSRFConfig{RefreshHeader: "X:Y"}, "csrf refresh_header"},
 		{CSRFConfig{Methods: []string{"POST", "DE LETE"}}, `csrf methods: "DE LETE" is not an HTTP method`},
 	} {
-		cfg := c.cfg
-		_, _, err := provisionTestApp(t, mustJSON(t, &App{Secret: issuerTestSecret, CSRF: &cfg}), "")
+		_, err := tryFixture(t, withApp(func(a *App) { a.CSRF = &c.cfg }))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.cfg, err, c.want)
 		}
@@ -212,7 +213,8 @@ func TestCSRFSettingsRefused(t *testing.T) {
 // every JSON key has its Caddyfile word; mistakes are refused at adapt
 // time.
 func TestCSRFCaddyfile(t *testing.T) {
-	got := settingTestAdapt(t, `jwt {
+	t.Parallel()
+	got := caddyfileApp(t, `jwt {
 	csrf {
 		protect on
 		header X-CSRF-ACCESS
@@ -228,7 +230,7 @@ func TestCSRFCaddyfile(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("adapted\n%s\nwant\n%s", got, want)
 	}
-	for _, f := range settingFields(reflect.TypeFor[CSRFConfig]()) {
+	for _, f := range jsonSettingKeys(reflect.TypeFor[CSRFConfig]()) {
 		_, err := parseGlobalOption(caddyfile.NewTestDispenser("jwt {\n\tcsrf {\n\t\t"+f.key+"\n\t}\n}"), nil)
 		if err != nil && strings.Contains(err.Error(), "unrecognized") {
 			t.Errorf("JSON key %q has no Caddyfile word: %v", f.key, err)

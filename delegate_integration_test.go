@@ -54,7 +54,8 @@ func startDelegatedExample(t *testing.T) string {
 
 // TestDelegatedExampleFlow runs the README's example end to end: the app
 // of examples/delegated behind a real Caddy configured by
-// examples/delegated/Caddyfile (its site block as written, on test ports).
+// examples/delegated/Caddyfile (its site block as written, on startCaddy's
+// port).
 // The app knows nothing of JWTs, and gets login, fresh tokens, refresh,
 // reauth and logout through Caddy alone.
 func TestDelegatedExampleFlow(t *testing.T) {
@@ -67,11 +68,10 @@ func TestDelegatedExampleFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	site := string(example[strings.Index(string(example), ":8080 {"):])
-	ports := testkit.SharedPorts(t)
-	site = strings.Replace(site, ":8080", ports.HTTPBase(), 1)
+	site = strings.Replace(site, ":8080", "http://", 1)
 	site = regexp.MustCompile(`reverse_proxy \S+`).ReplaceAllString(site, "reverse_proxy "+appAddr)
-	cfg := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", issuerTestSecret)) + site
-	c := issuerITTester(t, cfg).Client
+	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", fixtureSecret)) + site
+	c := startCaddy(t, cfg).Client
 
 	login := func(path, password string) (int, map[string]any) {
 		status, _, body := issuerITDo(t, c, "POST", path, map[string]string{"Content-Type": "application/json"}, `{"username":"alice","password":"`+password+`"}`)
@@ -94,7 +94,7 @@ func TestDelegatedExampleFlow(t *testing.T) {
 		t.Fatalf("login: %d", status)
 	}
 	access, refresh := tokens["access_token"].(string), tokens["refresh_token"].(string)
-	_, claims := issuerTestDecode(t, access)
+	_, claims := decodeToken(t, access)
 	if claims["sub"] != "alice" || claims["role"] != "admin" || claims["fresh"] != true {
 		t.Fatalf("the login's access token: %v", claims)
 	}
@@ -108,7 +108,7 @@ func TestDelegatedExampleFlow(t *testing.T) {
 		t.Fatalf("refresh: %d %s", status, body)
 	}
 	refreshed := issuerITJSON(t, body)["access_token"].(string)
-	if _, claims := issuerTestDecode(t, refreshed); claims["role"] != "admin" || claims["fresh"] != false {
+	if _, claims := decodeToken(t, refreshed); claims["role"] != "admin" || claims["fresh"] != false {
 		t.Fatalf("refreshed token: %v", claims)
 	}
 	if status, body := get("/api/profile", refreshed); status != 200 || body != "hello alice, fresh: false\n" {
@@ -144,9 +144,8 @@ func TestDelegatedCookieFlow(t *testing.T) {
 		t.Skip("builds and runs the example app")
 	}
 	appAddr := startDelegatedExample(t)
-	ports := testkit.SharedPorts(t)
-	cfg := ports.IsolatedGlobals(t, fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t\ttoken_from header cookie\n\t}\n", issuerTestSecret)) + fmt.Sprintf(`
-%s {
+	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t\ttoken_from header cookie\n\t}\n", fixtureSecret)) + fmt.Sprintf(`
+http://localhost {
 	jwt_issue {
 		login /auth/login upstream
 		reauth /auth/reauth upstream
@@ -158,12 +157,12 @@ func TestDelegatedCookieFlow(t *testing.T) {
 	jwt_auth /api/*
 	reverse_proxy %s
 }
-`, ports.HTTPBase(), appAddr)
-	tester := issuerITTester(t, cfg)
-	base, _ := url.Parse(ports.HTTPBase())
+`, appAddr)
+	srv := startCaddy(t, cfg, ownStorage())
+	base, _ := url.Parse(srv.Base)
 	device := func() *http.Client {
 		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar, Transport: tester.Client.Transport}
+		return &http.Client{Jar: jar, Transport: srv.Client.Transport}
 	}
 	cookie := func(c *http.Client, name string) string {
 		for _, ck := range c.Jar.Cookies(base) {
@@ -175,7 +174,7 @@ func TestDelegatedCookieFlow(t *testing.T) {
 	}
 	do := func(c *http.Client, method, path string, hdr map[string]string, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, ports.HTTPBase()+path, strings.NewReader(body))
+		req, _ := http.NewRequest(method, srv.Base+path, strings.NewReader(body))
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}

@@ -1,7 +1,6 @@
 package jwtextended
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
@@ -58,11 +56,11 @@ func answerWith(status int, body string) func(http.ResponseWriter, *http.Request
 	}
 }
 
-// delegateSetup is an issuer whose login, reauth (and, with
-// refreshUpstream, refresh) are delegated to app; no local users.
-func delegateSetup(t *testing.T, app *delegateApp, refreshUpstream bool, mod func(*Issue)) *issuerTestEnv {
-	t.Helper()
-	return issuerTestSetup(t, nil, func(h *Issue) {
+// delegated makes an issuer whose login, reauth (and, with
+// refreshUpstream, refresh) are delegated to the next handler; no local
+// users. mod, if not nil, changes it further.
+func delegated(refreshUpstream bool, mod func(*Issue)) func(*Issue) {
+	return func(h *Issue) {
 		h.Users = nil
 		h.Upstream = []string{"login", "reauth"}
 		if refreshUpstream {
@@ -71,23 +69,11 @@ func delegateSetup(t *testing.T, app *delegateApp, refreshUpstream bool, mod fun
 		if mod != nil {
 			mod(h)
 		}
-	})
-}
-
-// doNext runs r through the issuer with app as the next handler, and
-// returns the response and ServeHTTP's error.
-func (e *issuerTestEnv) doNext(r *http.Request, app caddyhttp.Handler) (*httptest.ResponseRecorder, error) {
-	e.t.Helper()
-	repl := caddy.NewReplacer()
-	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: issuerTestIP})
-	w := httptest.NewRecorder()
-	err := e.h.ServeHTTP(w, r.WithContext(ctx), app)
-	return w, err
+	}
 }
 
 func delegateLogin(user, password string) *http.Request {
-	r := issuerTestJSON("/login", `{"username":"`+user+`","password":"`+password+`"}`)
+	r := jsonPost("/login", `{"username":"`+user+`","password":"`+password+`"}`)
 	r.Header.Set("X-Jwt-Identity", "mallory") // a client's own identity header
 	r.Header.Set("x_jwt_issue_identity", "mallory")
 	return r
@@ -95,8 +81,9 @@ func delegateLogin(user, password string) *http.Request {
 
 // Each row of issue 11's contract for a delegated login.
 func TestDelegatedLogin(t *testing.T) {
+	t.Parallel()
 	app := &delegateApp{answer: vouch("alice", `{"role":"admin","tenant":"acme"}`)}
-	e := delegateSetup(t, app, false, nil)
+	e := newFixture(t, withIssuer(delegated(false, nil)))
 
 	// 2xx with the identity: tokens as for a local login, with the app's
 	// claims; nothing of the app's answer reaches the client
@@ -104,9 +91,9 @@ func TestDelegatedLogin(t *testing.T) {
 	if err != nil || w.Code != http.StatusOK {
 		t.Fatalf("vouched login: %v %d %s", err, w.Code, w.Body)
 	}
-	body := issuerTestBody(t, w)
-	_, access := issuerTestDecode(t, body["access_token"].(string))
-	_, refresh := issuerTestDecode(t, body["refresh_token"].(string))
+	body := bodyJSON(t, w)
+	_, access := decodeToken(t, body["access_token"].(string))
+	_, refresh := decodeToken(t, body["refresh_token"].(string))
 	if access["sub"] != "alice" || access["fresh"] != true || access["role"] != "admin" || access["tenant"] != "acme" || refresh["role"] != "admin" {
 		t.Fatalf("minted from the app's answer: access %v refresh %v", access, refresh)
 	}
@@ -120,11 +107,11 @@ func TestDelegatedLogin(t *testing.T) {
 
 	// reauth: a fresh access token only
 	app.answer = vouch("alice", "")
-	r := issuerTestJSON("/reauth", `{"username":"alice","password":"pw"}`)
+	r := jsonPost("/reauth", `{"username":"alice","password":"pw"}`)
 	if w, err = e.doNext(r, app); err != nil || w.Code != http.StatusOK {
 		t.Fatalf("vouched reauth: %v %d %s", err, w.Code, w.Body)
 	}
-	if body := issuerTestBody(t, w); body["refresh_token"] != nil || body["access_token"] == nil {
+	if body := bodyJSON(t, w); body["refresh_token"] != nil || body["access_token"] == nil {
 		t.Fatalf("reauth body %v", body)
 	}
 
@@ -165,8 +152,9 @@ func TestDelegatedLogin(t *testing.T) {
 // The app's identity and claims must be usable; otherwise 502 and nothing
 // minted.
 func TestDelegatedLoginBadIdentity(t *testing.T) {
+	t.Parallel()
 	app := &delegateApp{}
-	e := delegateSetup(t, app, false, nil)
+	e := newFixture(t, withIssuer(delegated(false, nil)))
 	for _, tc := range []struct{ name, identity, claims string }{
 		{"claims not an object", "alice", `["admin"]`},
 		{"claims not JSON", "alice", `role=admin`},
@@ -186,7 +174,7 @@ func TestDelegatedLoginBadIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			issuerTestWantMsg(t, w, 502, "Bad identity from upstream")
+			wantMsg(t, w, 502, "Bad identity from upstream")
 		})
 	}
 	// two identity headers
@@ -197,21 +185,22 @@ func TestDelegatedLoginBadIdentity(t *testing.T) {
 		return nil
 	}
 	w, _ := e.doNext(delegateLogin("alice", "pw"), app)
-	issuerTestWantMsg(t, w, 502, "Bad identity from upstream")
+	wantMsg(t, w, 502, "Bad identity from upstream")
 }
 
 // The app's 401s count as failed logins for the throttle, and a throttled
 // user's login never reaches the app; the body checks come first.
 func TestDelegatedLoginThrottle(t *testing.T) {
+	t.Parallel()
 	app := &delegateApp{answer: answerWith(401, "no")}
-	e := delegateSetup(t, app, false, func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 100} })
+	e := newFixture(t, withIssuer(delegated(false, issuerJSON(`{"throttle": {"max_per_user": 3, "max_per_ip": 100}}`))))
 	for i := 0; i < 3; i++ {
 		if w, _ := e.doNext(delegateLogin("alice", "wrong"), app); w.Code != 401 {
 			t.Fatalf("failure %d: %d", i, w.Code)
 		}
 	}
 	w, _ := e.doNext(delegateLogin("alice", "right"), app)
-	issuerTestWantMsg(t, w, 429, "Too many failed login attempts")
+	wantMsg(t, w, 429, "Too many failed login attempts")
 	if n := app.calls.Load(); n != 3 {
 		t.Fatalf("the app was called %d times, want 3: a throttled login must not reach it", n)
 	}
@@ -228,12 +217,12 @@ func TestDelegatedLoginThrottle(t *testing.T) {
 	}
 	// a body without the fields is refused before the app is asked
 	calls := app.calls.Load()
-	w, _ = e.doNext(issuerTestJSON("/login", `{"username":"alice"}`), app)
-	issuerTestWantMsg(t, w, 400, `Missing "password" in request body`)
+	w, _ = e.doNext(jsonPost("/login", `{"username":"alice"}`), app)
+	wantMsg(t, w, 400, `Missing "password" in request body`)
 	if app.calls.Load() != calls {
 		t.Fatal("a bad body reached the app")
 	}
-	metricsTestWant(t, e.reg, []metricsTestSeries{
+	wantMetrics(t, e.reg, []metricSeries{
 		{"caddy_jwt_login_failures_total", "", "", 3},
 		{"caddy_jwt_login_throttled_total", "", "", 1},
 		{"caddy_jwt_tokens_issued_total", "kind", "access", 1},
@@ -245,6 +234,7 @@ func TestDelegatedLoginThrottle(t *testing.T) {
 // refresh token's claims carry on; with upstream, the app confirms the user
 // (it sees the verified identity and claims) or refuses.
 func TestDelegatedRefresh(t *testing.T) {
+	t.Parallel()
 	for _, refreshUpstream := range []bool{false, true} {
 		name := "claims carry on"
 		if refreshUpstream {
@@ -252,11 +242,11 @@ func TestDelegatedRefresh(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			app := &delegateApp{answer: vouch("alice", `{"role":"admin"}`)}
-			e := delegateSetup(t, app, refreshUpstream, nil)
+			e := newFixture(t, withIssuer(delegated(refreshUpstream, nil)))
 			w, _ := e.doNext(delegateLogin("alice", "pw"), app)
-			refresh := issuerTestBody(t, w)["refresh_token"].(string)
+			refresh := bodyJSON(t, w)["refresh_token"].(string)
 			refreshReq := func() *http.Request {
-				r := issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh)
+				r := withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh)
 				r.Header.Set("X-Jwt-Identity", "mallory")
 				return r
 			}
@@ -266,7 +256,7 @@ func TestDelegatedRefresh(t *testing.T) {
 			if err != nil || w.Code != 200 {
 				t.Fatalf("refresh: %v %d %s", err, w.Code, w.Body)
 			}
-			_, access := issuerTestDecode(t, issuerTestBody(t, w)["access_token"].(string))
+			_, access := decodeToken(t, bodyJSON(t, w)["access_token"].(string))
 			wantRole := "admin"
 			if refreshUpstream {
 				wantRole = "viewer"
@@ -285,7 +275,7 @@ func TestDelegatedRefresh(t *testing.T) {
 			// the app vouches for someone else: 502
 			app.answer = vouch("bob", "")
 			w, _ = e.doNext(refreshReq(), app)
-			issuerTestWantMsg(t, w, 502, "Bad identity from upstream")
+			wantMsg(t, w, 502, "Bad identity from upstream")
 			// the user may no longer refresh: the app's answer, nothing minted
 			app.answer = answerWith(403, "disabled")
 			w, _ = e.doNext(refreshReq(), app)
@@ -294,7 +284,7 @@ func TestDelegatedRefresh(t *testing.T) {
 			}
 			// an invalid refresh token never reaches the app
 			calls = app.calls.Load()
-			r := issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh+"x")
+			r := withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh+"x")
 			w, _ = e.doNext(r, app)
 			if w.Code != 401 || app.calls.Load() != calls {
 				t.Fatalf("an invalid refresh token: %d, app called %d times", w.Code, app.calls.Load()-calls)

@@ -81,7 +81,7 @@ func TestEventsReachAnEventsHandler(t *testing.T) {
 	}
 }
 `, ports.HTTPBase(), hash)
-	c := issuerITTester(t, cfg).Client
+	c := startCaddy(t, cfg).Client
 	eventsTestTake()
 	json := map[string]string{"Content-Type": "application/json"}
 
@@ -129,18 +129,18 @@ func TestEventsReachAnEventsHandler(t *testing.T) {
 // TestEventsRefreshReuse: presenting a rotated refresh token again emits
 // jwt_refresh_reuse with the family.
 func TestEventsRefreshReuse(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
+	e := newFixture(t, withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	sub := eventsTestSubscribe(t, e.app, eventRefreshReuse)
-	login := issuerTestBody(t, e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))))
+	login := bodyJSON(t, e.do(jsonPost("/login", creds("alice", fixturePassword))))
 	old := login["refresh_token"].(string)
 	e.clock.Advance(defaultRotateGrace + 1e9)
-	if w := e.do(issuerTestBearer(issuerTestJSON("/refresh", "{}"), old)); w.Code != 200 {
+	if w := e.do(withBearer(jsonPost("/refresh", "{}"), old)); w.Code != 200 {
 		t.Fatalf("refresh: %d %s", w.Code, w.Body)
 	}
 	e.clock.Advance(defaultRotateGrace + 1e9)
-	e.do(issuerTestBearer(issuerTestJSON("/refresh", "{}"), old))
+	e.do(withBearer(jsonPost("/refresh", "{}"), old))
 	got := sub()
-	if len(got) != 1 || got[0].Data["identity"] != "alice" || got[0].Data["family"] == nil || got[0].Data["remote_ip"] != issuerTestIP {
+	if len(got) != 1 || got[0].Data["identity"] != "alice" || got[0].Data["family"] == nil || got[0].Data["remote_ip"] != fixtureIP {
 		t.Fatalf("events %v, want one jwt_refresh_reuse of alice with its family", got)
 	}
 }
@@ -159,10 +159,10 @@ func eventsTestSubscribe(t *testing.T, app *App, name string) func() []caddy.Eve
 // TestEventsCostNothingUnsubscribed: with no subscriber, an emit builds
 // no event and allocates nothing on the request path.
 func TestEventsCostNothingUnsubscribed(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
+	e := newFixture(t, withIssuer())
 	var _ *caddyevents.App = e.app.events.app
-	d := eventData{Identity: "alice", JTI: "j", RemoteIP: issuerTestIP}
-	if n := testing.AllocsPerRun(100, func() { e.app.emit(eventLogin, d) }); n != 0 {
+	d := eventData{Identity: "alice", JTI: "j", RemoteIP: fixtureIP}
+	if n := testing.AllocsPerRun(100, func() { e.app.events.emit(eventLogin, d) }); n != 0 {
 		t.Errorf("an unsubscribed emit allocates %v times", n)
 	}
 }

@@ -193,11 +193,11 @@ func TestFlaskInterop(t *testing.T) {
 		flask[v] = startFlask(t, python, v)
 	}
 	hash := testkit.BcryptHash(t, "pw-alice")
-	ports := testkit.SharedPorts(t)
-	caddyBase := ports.HTTPBase()
+	// caddyBase is the URL of the Caddy each subtest starts
+	var caddyBase string
 	// the Caddyfile of testdata/flask/app.py's app.config
 	caddyfile := func(csrf string) string {
-		return ports.Globals(fmt.Sprintf(`	auto_https off
+		return caddyGlobals(fmt.Sprintf(`	auto_https off
 	jwt {
 		secret "%s" k2
 		secret "%s" k1
@@ -224,7 +224,7 @@ func TestFlaskInterop(t *testing.T) {
 		}
 	}
 `, secretsTestNew, secretsTestOld, csrf)) + fmt.Sprintf(`
-%s {
+http://localhost {
 	jwt_issue {
 		login   /auth/login
 		refresh /auth/refresh
@@ -240,7 +240,7 @@ func TestFlaskInterop(t *testing.T) {
 		respond "hello {http.auth.user.id} {method}"
 	}
 }
-`, caddyBase, hash)
+`, hash)
 	}
 	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -289,7 +289,7 @@ func TestFlaskInterop(t *testing.T) {
 	}
 
 	t.Run("csrf", func(t *testing.T) {
-		issuerITTester(t, caddyfile(""))
+		caddyBase = startCaddy(t, caddyfile("")).Base
 		caddy, fl, flOld, caddyCk, flaskCk := login(t, "csrf")
 
 		// the cookies: what flask's set_access_cookies and
@@ -364,7 +364,7 @@ func TestFlaskInterop(t *testing.T) {
 	})
 
 	t.Run("csrf off", func(t *testing.T) {
-		issuerITTester(t, caddyfile("\t\t\tprotect off"))
+		caddyBase = startCaddy(t, caddyfile("\t\t\tprotect off")).Base
 		caddy, fl, flOld, caddyCk, flaskCk := login(t, "nocsrf")
 		want := map[string]flaskCookieView{
 			"acc": {Path: "/api", Domain: "app.example.test", SameSite: "Strict", HttpOnly: true},

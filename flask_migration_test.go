@@ -45,7 +45,7 @@ func TestFlaskMigrationPage(t *testing.T) {
 	block := cf[0]
 	for _, r := range [][2]string{
 		{"{\n", "{\n" + ports.Options() + "\tauto_https off\n"},
-		{"{env.JWT_SECRET}", fmt.Sprintf("%q", issuerTestSecret)},
+		{"{env.JWT_SECRET}", fmt.Sprintf("%q", fixtureSecret)},
 		{"app.example.com {", ports.HTTPBase() + " {"},
 		{"reverse_proxy 127.0.0.1:5000", "reverse_proxy " + appAddr},
 	} {

@@ -37,6 +37,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -45,31 +47,32 @@ import (
 
 // fuzzSeedTokens are valid tokens and the attack tokens of the security_*_test.go files,
 // all at secNow.
-func fuzzSeedTokens(t testing.TB) []string {
-	claimsJSON := string(mustJSON(t, secClaims(nil)))
-	valid := secToken(t, nil)
+func fuzzSeedTokens(fx *fixture) []string {
+	t := fx.t
+	claimsJSON := string(testkit.MustJSON(t, secClaims(nil)))
+	valid := fx.token(secClaims(nil))
 	h, p, s := secSegments(valid)
 	seeds := []string{
 		valid,
-		secToken(t, map[string]any{"fresh": false, "type": "refresh"}),
-		secToken(t, map[string]any{"aud": []string{"a", "b"}, "iss": "x", "csrf": "c", "role": []any{"admin", 1, true, nil, map[string]any{"k": 1.5}}}),
-		secToken(t, map[string]any{"sub": 12345, "fresh": secNow.Unix() + 60}),
-		secHS256(t, secHeaderHS256, `{"sub":"alice","exp":`+strconv.FormatInt(secNow.Unix()+60, 10)+`,"n":{"a":[1,2,{"b":"\u00e9\ud83d\ude00"}]}}`),
+		fx.token(secClaims(map[string]any{"fresh": false, "type": "refresh"})),
+		fx.token(secClaims(map[string]any{"aud": []string{"a", "b"}, "iss": "x", "csrf": "c", "role": []any{"admin", 1, true, nil, map[string]any{"k": 1.5}}})),
+		fx.token(secClaims(map[string]any{"sub": 12345, "fresh": secNow.Unix() + 60})),
+		fx.raw(secHeaderHS256, `{"sub":"alice","exp":`+strconv.FormatInt(secNow.Unix()+60, 10)+`,"n":{"a":[1,2,{"b":"\u00e9\ud83d\ude00"}]}}`),
 		h + "." + p + ".",
 		h + "." + p,
 		valid + "." + s,
-		b64url([]byte(`{"alg":"none"}`)) + "." + p + ".",
-		signToken(t, "HS384", []byte(secSecret), nil, secClaims(nil)),
-		signToken(t, "HS256", []byte(secSecret), map[string]any{"kid": "../../etc/passwd"}, secClaims(nil)),
-		signToken(t, "HS256", []byte(secSecret), map[string]any{"jku": "http://127.0.0.1:1/", "jwk": map[string]any{"kty": "oct", "k": "AAAA"}}, secClaims(nil)),
-		secHS256(t, `{"alg":"HS256","crit":["exp"]}`, claimsJSON),
-		secHS256(t, secHeaderHS256, `{"sub":"alice","sub":"admin","exp":9999999999}`),
-		secHS256(t, secHeaderHS256, `{"sub":"alice","typ\u0065":"refresh","type":"access","exp":9999999999}`),
-		secHS256(t, secHeaderHS256, `{"sub":"alice\r\nX-Jwt-Identity: admin","exp":9999999999}`),
-		secHS256(t, secHeaderHS256, `{"sub":"alice\u0000","exp":9999999999}`),
-		secToken(t, map[string]any{"exp": "9999999999"}),
-		secToken(t, map[string]any{"nbf": secNow.Unix() + 60}),
-		secSignSegments(base64.URLEncoding.EncodeToString([]byte(secHeaderHS256+" ")), p),
+		testkit.B64URL([]byte(`{"alg":"none"}`)) + "." + p + ".",
+		fx.signed("HS384", fx.key, secClaims(nil)),
+		fx.signed("HS256", fx.key, secClaims(nil), map[string]any{"kid": "../../etc/passwd"}),
+		fx.signed("HS256", fx.key, secClaims(nil), map[string]any{"jku": "http://127.0.0.1:1/", "jwk": map[string]any{"kty": "oct", "k": "AAAA"}}),
+		fx.raw(`{"alg":"HS256","crit":["exp"]}`, claimsJSON),
+		fx.raw(secHeaderHS256, `{"sub":"alice","sub":"admin","exp":9999999999}`),
+		fx.raw(secHeaderHS256, `{"sub":"alice","typ\u0065":"refresh","type":"access","exp":9999999999}`),
+		fx.raw(secHeaderHS256, `{"sub":"alice\r\nX-Jwt-Identity: admin","exp":9999999999}`),
+		fx.raw(secHeaderHS256, `{"sub":"alice\u0000","exp":9999999999}`),
+		fx.token(secClaims(map[string]any{"exp": "9999999999"})),
+		fx.token(secClaims(map[string]any{"nbf": secNow.Unix() + 60})),
+		fx.rawSegments(base64.URLEncoding.EncodeToString([]byte(secHeaderHS256+" ")), p),
 		h + "." + p + "." + secB64Std(s),
 	}
 	return seeds
@@ -256,7 +259,7 @@ func fuzzCheckClaims(t *testing.T, a *App, tok *token.Verified, claims map[strin
 	walk(claims)
 	// What the upstream gets must be a valid header value.
 	r := &http.Request{Header: http.Header{}}
-	a.publish(r, nil, tok)
+	publish(r, nil, tok, tok.IsFresh(a.now()))
 	for name, vals := range r.Header {
 		for _, v := range vals {
 			if !httpguts.ValidHeaderFieldValue(v) {
@@ -269,15 +272,16 @@ func fuzzCheckClaims(t *testing.T, a *App, tok *token.Verified, claims map[strin
 // FuzzVerify mutates whole tokens: the module must never panic, and never
 // accept a token that is not signed by the configured key.
 func FuzzVerify(f *testing.F) {
-	a := secLoad(f, `{"secret":"`+secSecret+`"}`)
-	for _, s := range fuzzSeedTokens(f) {
+	fx := newFixture(f, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
+	a := fx.app
+	for _, s := range fuzzSeedTokens(fx) {
 		f.Add(s)
 	}
 	for _, s := range fuzzWycheproofJWS(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		tok, e := a.verify(raw)
+		tok, e := verifyRaw(a, raw)
 		if e != nil {
 			if e.status != http.StatusUnauthorized || e.msg == "" {
 				t.Fatalf("refusal %d %q", e.status, e.msg)
@@ -287,7 +291,7 @@ func FuzzVerify(f *testing.F) {
 		claims := fuzzIndependentAccept(t, raw)
 		fuzzCheckClaims(t, a, tok, claims)
 		// verified again (from the cache now), it is the same token
-		again, e := a.verify(raw)
+		again, e := verifyRaw(a, raw)
 		if e != nil || again.Identity != tok.Identity {
 			t.Fatalf("second verification differs: %v", e)
 		}
@@ -298,8 +302,9 @@ func FuzzVerify(f *testing.F) {
 // them with the configured key: this reaches the claim checks behind the
 // signature, which FuzzVerify's mutations rarely pass.
 func FuzzClaims(f *testing.F) {
-	a := secLoad(f, `{"secret":"`+secSecret+`"}`)
-	for _, s := range fuzzSeedTokens(f) {
+	fx := newFixture(f, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
+	a := fx.app
+	for _, s := range fuzzSeedTokens(fx) {
 		parts := strings.Split(s, ".")
 		if len(parts) < 2 {
 			continue
@@ -315,8 +320,8 @@ func FuzzClaims(f *testing.F) {
 	f.Add(secHeaderHS256, "{\"sub\":\"alice\",\"exp\":1800000900,\"x\":\"\xff\"}")
 	f.Add(secHeaderHS256, `{"sub":"alice","exp":1800000900.5,"nbf":-1e-7,"iat":0}`)
 	f.Fuzz(func(t *testing.T, header, payload string) {
-		raw := secSignSegments(b64url([]byte(header)), b64url([]byte(payload)))
-		tok, e := a.verify(raw)
+		raw := fx.rawSegments(testkit.B64URL([]byte(header)), testkit.B64URL([]byte(payload)))
+		tok, e := verifyRaw(a, raw)
 		if e != nil {
 			if e.status != http.StatusUnauthorized || e.msg == "" {
 				t.Fatalf("refusal %d %q", e.status, e.msg)

@@ -14,14 +14,14 @@ import (
 // (the example once guarded /login too, and redirected it to itself).
 func TestReadmeHandleErrorsExample(t *testing.T) {
 	block := testkit.DocBlocks(t, "README.md", "### Handing refusals to `handle_errors`", "caddyfile")[0]
-	ports := testkit.SharedPorts(t)
-	site := strings.Replace(block, "example.com", ports.HTTPBase(), 1)
+	site := strings.Replace(block, "example.com", "http://localhost", 1)
 	site = testkit.ReplaceReverseProxy(t, site, `respond "page {path}"`)
-	cfg := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", issuerTestSecret)) + site
-	c := issuerITTester(t, cfg).Client
+	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", fixtureSecret)) + site
+	srv := startCaddy(t, cfg)
+	c := srv.Client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-	res, err := c.Get(ports.HTTPBase() + "/account")
+	res, err := c.Get(srv.Base + "/account")
 	if err != nil {
 		t.Fatal(err)
 	}

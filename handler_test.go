@@ -1,7 +1,6 @@
 package jwtextended
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,13 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
-// authtestsCookieRequest is a request of method carrying tok in the
+// cookieRequest is a request of method carrying tok in the
 // access_token_cookie (or name, if given) and an optional X-CSRF-TOKEN.
-func authtestsCookieRequest(method, name, tok, csrf string) *http.Request {
+func cookieRequest(method, name, tok, csrf string) *http.Request {
 	r := httptest.NewRequest(method, "http://example.com/api", nil)
 	if name == "" {
 		name = accessCookieName
@@ -35,9 +35,10 @@ func authtestsCookieRequest(method, name, tok, csrf string) *http.Request {
 // error table that jwt_auth answers: status, exact body, Content-Type, the
 // Bearer challenge, the reason code, and that the upstream is never reached.
 func TestServeHTTPContractRefusals(t *testing.T) {
+	t.Parallel()
 	otherSecret := []byte("another-secret-that-is-long-enough-0123456789")
-	now := authtestsNow.Unix()
-	cookieOnly := func() *Auth { return &Auth{TokenFrom: []string{"cookie"}} }
+	now := fixtureT0.Unix()
+	cookieOnly := func() *Auth { return &Auth{TokenLookup: TokenLookup{TokenFrom: []string{"cookie"}}} }
 
 	tests := []struct {
 		name      string
@@ -55,7 +56,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			req:       func(t *testing.T) *http.Request { return httptest.NewRequest("GET", "/api", nil) },
 			status:    401,
 			msg:       "Missing Authorization Header",
-			challenge: authtestsNoTokenChallenge,
+			challenge: challengeNoToken,
 			code:      "missing",
 		},
 		{
@@ -67,7 +68,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			},
 			status:    401,
 			msg:       "Missing Authorization Header",
-			challenge: authtestsNoTokenChallenge,
+			challenge: challengeNoToken,
 			code:      "missing",
 		},
 		{
@@ -79,19 +80,19 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			},
 			status:    401,
 			msg:       "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'",
-			challenge: authtestsNoTokenChallenge,
+			challenge: challengeNoToken,
 			code:      "bad_authorization_header",
 		},
 		{
 			name: "header with a bare token and no type",
 			req: func(t *testing.T) *http.Request {
 				r := httptest.NewRequest("GET", "/api", nil)
-				r.Header.Set("Authorization", authtestsToken(t, nil))
+				r.Header.Set("Authorization", accessToken(t, nil))
 				return r
 			},
 			status:    401,
 			msg:       "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'",
-			challenge: authtestsNoTokenChallenge,
+			challenge: challengeNoToken,
 			code:      "bad_authorization_header",
 		},
 		{
@@ -103,220 +104,220 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			},
 			status:    401,
 			msg:       "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", // flask's InvalidHeaderError
-			challenge: authtestsNoTokenChallenge,
+			challenge: challengeNoToken,
 			code:      "bad_authorization_header",
 		},
 		{
 			name: "expired",
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"exp": now - 1}))
+				return bearerGet(accessToken(t, map[string]any{"exp": now - 1}))
 			},
 			status:    401,
 			msg:       "Token has expired",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "expired",
 		},
 		{
 			name: "expired at exactly exp",
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"exp": now}))
+				return bearerGet(accessToken(t, map[string]any{"exp": now}))
 			},
 			status:    401,
 			msg:       "Token has expired",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "expired",
 		},
 		{
 			name: "bad signature (other key)",
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(signToken(t, "HS256", otherSecret, nil, authtestsClaims(nil)))
+				return bearerGet(testkit.SignToken(t, "HS256", otherSecret, nil, accessClaims(nil)))
 			},
 			status:    401,
 			msg:       "Signature verification failed",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "invalid_signature",
 		},
 		{
 			name: "bad signature (payload swapped after signing)",
 			req: func(t *testing.T) *http.Request {
-				good := strings.Split(authtestsToken(t, nil), ".")
-				evil := b64url(mustJSON(t, authtestsClaims(map[string]any{"sub": "admin"})))
-				return authtestsBearer(good[0] + "." + evil + "." + good[2])
+				good := strings.Split(accessToken(t, nil), ".")
+				evil := testkit.B64URL(testkit.MustJSON(t, accessClaims(map[string]any{"sub": "admin"})))
+				return bearerGet(good[0] + "." + evil + "." + good[2])
 			},
 			status:    401,
 			msg:       "Signature verification failed",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "invalid_signature",
 		},
 		{
 			name:      "other invalid token (not a JWT)",
-			req:       func(t *testing.T) *http.Request { return authtestsBearer("not-a-jwt") },
+			req:       func(t *testing.T) *http.Request { return bearerGet("not-a-jwt") },
 			status:    401,
 			msg:       "Not enough segments",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "malformed",
 		},
 		{
 			name: "other invalid token (type neither access nor refresh)",
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"type": "id"}))
+				return bearerGet(accessToken(t, map[string]any{"type": "id"}))
 			},
 			status:    401,
 			msg:       "Invalid token type",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "invalid_type",
 		},
 		{
 			name: "revoked",
 			setup: func(t *testing.T, app *App) {
-				if err := app.revoked.revoke(context.Background(), "jti-alice-1", authtestsNow.Add(time.Hour)); err != nil {
+				if err := revokeOn(app, "jti-alice-1", fixtureT0.Add(time.Hour)); err != nil {
 					t.Fatal(err)
 				}
 			},
-			req:       func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
+			req:       func(t *testing.T) *http.Request { return bearerGet(accessToken(t, nil)) },
 			status:    401,
 			msg:       "Token has been revoked",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "revoked",
 		},
 		{
 			name: "refresh token where an access token is needed",
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"}))
+				return bearerGet(accessToken(t, map[string]any{"type": "refresh"}))
 			},
 			status:    401,
 			msg:       "Only non-refresh tokens are allowed",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "wrong_token_type",
 		},
 		{
 			name:      "access token where a refresh token is needed",
 			auth:      func() *Auth { return &Auth{TokenType: "refresh"} },
-			req:       func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
+			req:       func(t *testing.T) *http.Request { return bearerGet(accessToken(t, nil)) },
 			status:    401,
 			msg:       "Only refresh tokens are allowed",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "wrong_token_type",
 		},
 		{
 			name: "token without type where a refresh token is needed",
 			auth: func() *Auth { return &Auth{TokenType: "refresh"} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"type": nil}))
+				return bearerGet(accessToken(t, map[string]any{"type": nil}))
 			},
 			status:    401,
 			msg:       "Only refresh tokens are allowed",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "wrong_token_type",
 		},
 		{
 			name: "fresh_required, fresh false",
 			auth: func() *Auth { return &Auth{FreshRequired: true} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": false}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": false}))
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "not_fresh",
 		},
 		{
 			name: "fresh_required, fresh missing",
 			auth: func() *Auth { return &Auth{FreshRequired: true} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": nil}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": nil}))
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "not_fresh",
 		},
 		{
 			name: "fresh_required, fresh a unix time in the past",
 			auth: func() *Auth { return &Auth{FreshRequired: true} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": now - 1}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": now - 1}))
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "not_fresh",
 		},
 		{
 			name: "fresh_required, fresh the string true",
 			auth: func() *Auth { return &Auth{FreshRequired: true} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": "true"}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": "true"}))
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "not_fresh",
 		},
 		{
 			name: "fresh_required, fresh 1",
 			auth: func() *Auth { return &Auth{FreshRequired: true} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": 1}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": 1}))
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "not_fresh",
 		},
 		{
 			name: "fresh_required on a refresh token (always fresh false)",
 			auth: func() *Auth { return &Auth{FreshRequired: true, TokenType: "any"} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"}))
+				return bearerGet(accessToken(t, map[string]any{"type": "refresh"}))
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "not_fresh",
 		},
 		{
 			name: "cookie token, POST, no CSRF header",
 			auth: cookieOnly,
 			req: func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("POST", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+				return cookieRequest("POST", "", accessToken(t, map[string]any{"csrf": "c-1"}), "")
 			},
 			status:    401,
 			msg:       "Missing CSRF token",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "csrf_missing",
 		},
 		{
 			name: "cookie token, PUT, no CSRF header",
 			auth: cookieOnly,
 			req: func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("PUT", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+				return cookieRequest("PUT", "", accessToken(t, map[string]any{"csrf": "c-1"}), "")
 			},
 			status:    401,
 			msg:       "Missing CSRF token",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "csrf_missing",
 		},
 		{
 			name: "cookie token, PATCH, no CSRF header",
 			auth: cookieOnly,
 			req: func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("PATCH", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+				return cookieRequest("PATCH", "", accessToken(t, map[string]any{"csrf": "c-1"}), "")
 			},
 			status:    401,
 			msg:       "Missing CSRF token",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "csrf_missing",
 		},
 		{
 			name: "cookie token, DELETE, no CSRF header",
 			auth: cookieOnly,
 			req: func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("DELETE", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+				return cookieRequest("DELETE", "", accessToken(t, map[string]any{"csrf": "c-1"}), "")
 			},
 			status:    401,
 			msg:       "Missing CSRF token",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "csrf_missing",
 		},
 		{
@@ -325,63 +326,63 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 				a.TokenFrom = []string{"cookie"}
 			},
 			req: func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("POST", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+				return cookieRequest("POST", "", accessToken(t, map[string]any{"csrf": "c-1"}), "")
 			},
 			status:    401,
 			msg:       "Missing CSRF token",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "csrf_missing",
 		},
 		{
 			name: "CSRF header differs",
 			auth: cookieOnly,
 			req: func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("POST", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "c-2")
+				return cookieRequest("POST", "", accessToken(t, map[string]any{"csrf": "c-1"}), "c-2")
 			},
 			status:    401,
 			msg:       "CSRF double submit tokens do not match",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "csrf_mismatch",
 		},
 		{
 			name: "CSRF header differs only in case",
 			auth: cookieOnly,
 			req: func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("DELETE", "", authtestsToken(t, map[string]any{"csrf": "abc"}), "ABC")
+				return cookieRequest("DELETE", "", accessToken(t, map[string]any{"csrf": "abc"}), "ABC")
 			},
 			status:    401,
 			msg:       "CSRF double submit tokens do not match",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "csrf_mismatch",
 		},
 		{
 			name: "cookie token without a csrf claim, POST with a CSRF header",
 			auth: cookieOnly,
 			req: func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("POST", "", authtestsToken(t, nil), "c-1")
+				return cookieRequest("POST", "", accessToken(t, nil), "c-1")
 			},
 			status:    401,
 			msg:       "Missing claim: csrf",
-			challenge: authtestsBadTokenChallenge,
+			challenge: challengeBadToken,
 			code:      "csrf_missing",
 		},
 		{
 			name: "two Authorization headers",
 			req: func(t *testing.T) *http.Request {
-				r := authtestsBearer(authtestsToken(t, nil))
-				r.Header.Add("Authorization", "Bearer "+authtestsToken(t, map[string]any{"sub": "admin"}))
+				r := bearerGet(accessToken(t, nil))
+				r.Header.Add("Authorization", "Bearer "+accessToken(t, map[string]any{"sub": "admin"}))
 				return r
 			},
 			status:    401,
 			msg:       "Only one Authorization header is allowed",
-			challenge: authtestsNoTokenChallenge,
+			challenge: challengeNoToken,
 			code:      "bad_authorization_header",
 		},
 		{
 			name: "require not met (other value)",
 			auth: func() *Auth { return &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"role": "user"}))
+				return bearerGet(accessToken(t, map[string]any{"role": "user"}))
 			},
 			status:    403,
 			msg:       "Insufficient claims",
@@ -391,7 +392,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 		{
 			name:      "require not met (claim missing)",
 			auth:      func() *Auth { return &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}} },
-			req:       func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
+			req:       func(t *testing.T) *http.Request { return bearerGet(accessToken(t, nil)) },
 			status:    403,
 			msg:       "Insufficient claims",
 			challenge: "",
@@ -403,7 +404,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 				return &Auth{Require: []ClaimRequirement{{Claim: "roles", Values: []string{"admin", "ops"}}}}
 			},
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"roles": []string{"user", "dev"}}))
+				return bearerGet(accessToken(t, map[string]any{"roles": []string{"user", "dev"}}))
 			},
 			status:    403,
 			msg:       "Insufficient claims",
@@ -417,7 +418,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			name: "require not met (nested array)",
 			auth: func() *Auth { return &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"role": []any{[]any{"admin"}}}))
+				return bearerGet(accessToken(t, map[string]any{"role": []any{[]any{"admin"}}}))
 			},
 			status: 403, msg: "Insufficient claims", challenge: "", code: "forbidden",
 		},
@@ -425,7 +426,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			name: "require not met (object)",
 			auth: func() *Auth { return &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}} },
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"role": map[string]any{"admin": "admin"}}))
+				return bearerGet(accessToken(t, map[string]any{"role": map[string]any{"admin": "admin"}}))
 			},
 			status: 403, msg: "Insufficient claims", challenge: "", code: "forbidden",
 		},
@@ -435,7 +436,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 				return &Auth{Require: []ClaimRequirement{{Claim: "level", Values: []string{"3"}}, {Claim: "staff", Values: []string{"true"}}}}
 			},
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"level": 3, "staff": true}))
+				return bearerGet(accessToken(t, map[string]any{"level": 3, "staff": true}))
 			},
 			status: 403, msg: "Insufficient claims", challenge: "", code: "forbidden",
 		},
@@ -448,7 +449,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 				}}
 			},
 			req: func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"role": "admin", "tenant": "other"}))
+				return bearerGet(accessToken(t, map[string]any{"role": "admin", "tenant": "other"}))
 			},
 			status:    403,
 			msg:       "Insufficient claims",
@@ -462,12 +463,13 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			if tc.auth != nil {
 				a = tc.auth()
 			}
-			h, app := authtestsHandler(t, tc.mutate, a)
+			f := newFixture(t, withApp(tc.mutate))
+			h, app := f.auth(a), f.app
 			if tc.setup != nil {
 				tc.setup(t, app)
 			}
-			res := authtestsServe(h, tc.req(t))
-			authtestsAssertRefused(t, res, tc.status, tc.msg, tc.challenge)
+			res := serve(h, tc.req(t))
+			wantRefused(t, res, tc.status, tc.msg, tc.challenge)
 			if got, _ := res.repl.GetString("http.auth.jwt.error"); got != tc.code {
 				t.Errorf("{http.auth.jwt.error} = %q, want %q", got, tc.code)
 			}
@@ -481,8 +483,9 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 // TestServeHTTPPasses covers the accepting side of the same rows: what must
 // reach the upstream, with the freshness it sees.
 func TestServeHTTPPasses(t *testing.T) {
-	now := authtestsNow.Unix()
-	cookieOnly := func() *Auth { return &Auth{TokenFrom: []string{"cookie"}} }
+	t.Parallel()
+	now := fixtureT0.Unix()
+	cookieOnly := func() *Auth { return &Auth{TokenLookup: TokenLookup{TokenFrom: []string{"cookie"}}} }
 	tests := []struct {
 		name      string
 		auth      func() *Auth
@@ -491,52 +494,52 @@ func TestServeHTTPPasses(t *testing.T) {
 		wantFresh string
 	}{
 		{"plain access token", nil,
-			func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) }, "access", "false"},
+			func(t *testing.T) *http.Request { return bearerGet(accessToken(t, nil)) }, "access", "false"},
 		{"token without type is an access token", nil,
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"type": nil}))
+				return bearerGet(accessToken(t, map[string]any{"type": nil}))
 			}, "access", "false"},
 		{"lowercase bearer scheme", nil,
 			func(t *testing.T) *http.Request {
 				r := httptest.NewRequest("GET", "/api", nil)
-				r.Header.Set("Authorization", "bearer "+authtestsToken(t, nil))
+				r.Header.Set("Authorization", "bearer "+accessToken(t, nil))
 				return r
 			}, "access", "false"},
 		{"fresh_required, fresh true", func() *Auth { return &Auth{FreshRequired: true} },
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": true}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": true}))
 			}, "access", "true"},
 		{"fresh_required, fresh a unix time in the future", func() *Auth { return &Auth{FreshRequired: true} },
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": now + 300}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": now + 300}))
 			}, "access", "true"},
 		{"fresh_required, fresh exactly now is not in the past", func() *Auth { return &Auth{FreshRequired: true} },
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": now}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": now}))
 			}, "access", "true"},
 		{"fresh_required, fresh a fractional time in the future", func() *Auth { return &Auth{FreshRequired: true} },
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": float64(now) + 0.5}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": float64(now) + 0.5}))
 			}, "access", "true"},
 		{"fresh number in the past without fresh_required passes as not fresh", nil,
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"fresh": now - 1}))
+				return bearerGet(accessToken(t, map[string]any{"fresh": now - 1}))
 			}, "access", "false"},
 		{"cookie token, GET needs no CSRF header", cookieOnly,
 			func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("GET", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+				return cookieRequest("GET", "", accessToken(t, map[string]any{"csrf": "c-1"}), "")
 			}, "access", "false"},
 		{"cookie token, HEAD needs no CSRF header", cookieOnly,
 			func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("HEAD", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "")
+				return cookieRequest("HEAD", "", accessToken(t, map[string]any{"csrf": "c-1"}), "")
 			}, "access", "false"},
 		{"cookie token, POST with the matching CSRF header", cookieOnly,
 			func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("POST", "", authtestsToken(t, map[string]any{"csrf": "c-1"}), "c-1")
+				return cookieRequest("POST", "", accessToken(t, map[string]any{"csrf": "c-1"}), "c-1")
 			}, "access", "false"},
 		{"header token, POST needs no CSRF header", nil,
 			func(t *testing.T) *http.Request {
-				r := authtestsBearer(authtestsToken(t, map[string]any{"csrf": "c-1"}))
+				r := bearerGet(accessToken(t, map[string]any{"csrf": "c-1"}))
 				r.Method = "POST"
 				return r
 			}, "access", "false"},
@@ -544,25 +547,27 @@ func TestServeHTTPPasses(t *testing.T) {
 			return &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"ops", "admin"}}}}
 		},
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"role": "admin"}))
+				return bearerGet(accessToken(t, map[string]any{"role": "admin"}))
 			}, "access", "false"},
 		{"require met (array contains)", func() *Auth { return &Auth{Require: []ClaimRequirement{{Claim: "roles", Values: []string{"admin"}}}} },
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"roles": []string{"user", "admin"}}))
+				return bearerGet(accessToken(t, map[string]any{"roles": []string{"user", "admin"}}))
 			}, "access", "false"},
 		{"token_type any takes an access token", func() *Auth { return &Auth{TokenType: "any"} },
-			func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) }, "access", "false"},
+			func(t *testing.T) *http.Request { return bearerGet(accessToken(t, nil)) }, "access", "false"},
 		{"token_type any takes a refresh token", func() *Auth { return &Auth{TokenType: "any"} },
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"}))
+				return bearerGet(accessToken(t, map[string]any{"type": "refresh"}))
 			}, "refresh", "false"},
 		{"token_type refresh takes a refresh token", func() *Auth { return &Auth{TokenType: "refresh"} },
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"}))
+				return bearerGet(accessToken(t, map[string]any{"type": "refresh"}))
 			}, "refresh", "false"},
-		{"token_type refresh reads refresh_token_cookie", func() *Auth { return &Auth{TokenType: "refresh", TokenFrom: []string{"cookie"}} },
+		{"token_type refresh reads refresh_token_cookie", func() *Auth {
+			return &Auth{TokenType: "refresh", TokenLookup: TokenLookup{TokenFrom: []string{"cookie"}}}
+		},
 			func(t *testing.T) *http.Request {
-				return authtestsCookieRequest("GET", refreshCookieName, authtestsToken(t, map[string]any{"type": "refresh"}), "")
+				return cookieRequest("GET", refreshCookieName, accessToken(t, map[string]any{"type": "refresh"}), "")
 			}, "refresh", "false"},
 	}
 	for _, tc := range tests {
@@ -571,8 +576,8 @@ func TestServeHTTPPasses(t *testing.T) {
 			if tc.auth != nil {
 				a = tc.auth()
 			}
-			h, _ := authtestsHandler(t, nil, a)
-			res := authtestsServe(h, tc.req(t))
+			h := newFixture(t).auth(a)
+			res := serve(h, tc.req(t))
 			if res.err != nil || !res.next.called {
 				t.Fatalf("refused: err=%v status=%d body=%s", res.err, res.rec.Code, res.rec.Body)
 			}
@@ -593,10 +598,12 @@ func TestServeHTTPPasses(t *testing.T) {
 // fresh=<unix time>; it is fresh until then and not after, by the app's
 // clock.
 func TestServeHTTPFreshForNumericFresh(t *testing.T) {
-	h, app := authtestsHandler(t, func(a *App) { a.FreshFor = caddy.Duration(5 * time.Minute) }, &Auth{FreshRequired: true})
-	tok := authtestsToken(t, map[string]any{"fresh": authtestsNow.Add(5 * time.Minute).Unix(), "exp": authtestsNow.Add(time.Hour).Unix()})
+	t.Parallel()
+	f := newFixture(t, withAppJSON(`{"fresh_for": "5m"}`))
+	h, app := f.auth(&Auth{FreshRequired: true}), f.app
+	tok := accessToken(t, map[string]any{"fresh": fixtureT0.Add(5 * time.Minute).Unix(), "exp": fixtureT0.Add(time.Hour).Unix()})
 
-	res := authtestsServe(h, authtestsBearer(tok))
+	res := serve(h, bearerGet(tok))
 	if !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "true" {
 		t.Fatalf("within fresh_for: status %d, X-Jwt-Fresh %q", res.rec.Code, res.next.header.Get("X-Jwt-Fresh"))
 	}
@@ -604,14 +611,15 @@ func TestServeHTTPFreshForNumericFresh(t *testing.T) {
 		t.Errorf("{http.auth.jwt.fresh} = %q, want true", got)
 	}
 
-	app.now = func() time.Time { return authtestsNow.Add(5*time.Minute + time.Second) }
-	res = authtestsServe(h, authtestsBearer(tok))
-	authtestsAssertRefused(t, res, 401, "Fresh token required", authtestsBadTokenChallenge)
+	app.now = func() time.Time { return fixtureT0.Add(5*time.Minute + time.Second) }
+	res = serve(h, bearerGet(tok))
+	wantRefused(t, res, 401, "Fresh token required", challengeBadToken)
 
 	// the same token on a route that does not need freshness: passes, not fresh
-	plain, app2 := authtestsHandler(t, nil, nil)
+	f2 := newFixture(t)
+	plain, app2 := f2.auth(nil), f2.app
 	app2.now = app.now
-	res = authtestsServe(plain, authtestsBearer(tok))
+	res = serve(plain, bearerGet(tok))
 	if !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "false" {
 		t.Fatalf("after fresh_for: called=%v X-Jwt-Fresh %q", res.next.called, res.next.header.Get("X-Jwt-Fresh"))
 	}
@@ -620,11 +628,12 @@ func TestServeHTTPFreshForNumericFresh(t *testing.T) {
 // TestServeHTTPOptional: no token passes on anonymously, but a token that is
 // present and bad still fails.
 func TestServeHTTPOptional(t *testing.T) {
-	h, _ := authtestsHandler(t, nil, &Auth{Optional: true})
+	t.Parallel()
+	h := newFixture(t).auth(&Auth{Optional: true})
 
 	r := httptest.NewRequest("GET", "/api", nil)
 	r.Header.Set("X-Jwt-Identity", "mallory") // spoofed
-	res := authtestsServe(h, r)
+	res := serve(h, r)
 	if res.err != nil || !res.next.called {
 		t.Fatalf("anonymous request refused: %d %s", res.rec.Code, res.rec.Body)
 	}
@@ -637,27 +646,27 @@ func TestServeHTTPOptional(t *testing.T) {
 		t.Errorf("{http.auth.user.id} = %q for an anonymous request", v)
 	}
 
-	res = authtestsServe(h, authtestsBearer(authtestsToken(t, map[string]any{"exp": authtestsNow.Unix() - 10})))
-	authtestsAssertRefused(t, res, 401, "Token has expired", authtestsBadTokenChallenge)
+	res = serve(h, bearerGet(accessToken(t, map[string]any{"exp": fixtureT0.Unix() - 10})))
+	wantRefused(t, res, 401, "Token has expired", challengeBadToken)
 
-	res = authtestsServe(h, authtestsBearer("garbage"))
-	authtestsAssertRefused(t, res, 401, "Not enough segments", authtestsBadTokenChallenge)
+	res = serve(h, bearerGet("garbage"))
+	wantRefused(t, res, 401, "Not enough segments", challengeBadToken)
 
-	res = authtestsServe(h, authtestsBearer(authtestsToken(t, map[string]any{"type": "refresh"})))
-	authtestsAssertRefused(t, res, 401, "Only non-refresh tokens are allowed", authtestsBadTokenChallenge)
+	res = serve(h, bearerGet(accessToken(t, map[string]any{"type": "refresh"})))
+	wantRefused(t, res, 401, "Only non-refresh tokens are allowed", challengeBadToken)
 
-	res = authtestsServe(h, authtestsBearer(authtestsToken(t, nil)))
+	res = serve(h, bearerGet(accessToken(t, nil)))
 	if !res.next.called || res.next.header.Get("X-Jwt-Identity") != "alice" {
 		t.Errorf("optional with a good token: called=%v identity=%q", res.next.called, res.next.header.Get("X-Jwt-Identity"))
 	}
 
 	// an Authorization header of another scheme presents no JWT: anonymous,
 	// as flask-jwt-extended's optional=True does
-	for _, v := range []string{"Basic YWxpY2U6cHc=", "Digest username=alice", "Token abc", authtestsToken(t, nil)} {
+	for _, v := range []string{"Basic YWxpY2U6cHc=", "Digest username=alice", "Token abc", accessToken(t, nil)} {
 		r := httptest.NewRequest("GET", "/api", nil)
 		r.Header.Set("Authorization", v)
 		r.Header.Set("X-Jwt-Identity", "mallory")
-		res := authtestsServe(h, r)
+		res := serve(h, r)
 		if !res.next.called {
 			t.Errorf("optional, Authorization %.20q: refused %d %s; want anonymous", v, res.rec.Code, res.rec.Body)
 			continue
@@ -668,27 +677,28 @@ func TestServeHTTPOptional(t *testing.T) {
 	}
 
 	// optional with a cookie source: a missing cookie is no token either
-	hc, _ := authtestsHandler(t, nil, &Auth{Optional: true, TokenFrom: []string{"cookie", "query"}})
-	res = authtestsServe(hc, httptest.NewRequest("POST", "/api", nil))
+	hc := newFixture(t).auth(&Auth{Optional: true, TokenLookup: TokenLookup{TokenFrom: []string{"cookie", "query"}}})
+	res = serve(hc, httptest.NewRequest("POST", "/api", nil))
 	if !res.next.called {
 		t.Errorf("optional, cookie+query, nothing sent: refused %d %s", res.rec.Code, res.rec.Body)
 	}
 
 	// optional does not lift fresh_required or require for a present token
-	hf, _ := authtestsHandler(t, nil, &Auth{Optional: true, FreshRequired: true})
-	res = authtestsServe(hf, authtestsBearer(authtestsToken(t, nil)))
-	authtestsAssertRefused(t, res, 401, "Fresh token required", authtestsBadTokenChallenge)
-	hr, _ := authtestsHandler(t, nil, &Auth{Optional: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}})
-	res = authtestsServe(hr, authtestsBearer(authtestsToken(t, nil)))
-	authtestsAssertRefused(t, res, 403, "Insufficient claims", "")
+	hf := newFixture(t).auth(&Auth{Optional: true, FreshRequired: true})
+	res = serve(hf, bearerGet(accessToken(t, nil)))
+	wantRefused(t, res, 401, "Fresh token required", challengeBadToken)
+	hr := newFixture(t).auth(&Auth{Optional: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}})
+	res = serve(hr, bearerGet(accessToken(t, nil)))
+	wantRefused(t, res, 403, "Insufficient claims", "")
 }
 
 // TestServeHTTPTokenFromOrder: sources are tried in the order given and the
 // first token found wins; a source not listed is never read.
 func TestServeHTTPTokenFromOrder(t *testing.T) {
-	headerTok := authtestsToken(t, map[string]any{"sub": "from-header"})
-	cookieTok := authtestsToken(t, map[string]any{"sub": "from-cookie"})
-	queryTok := authtestsToken(t, map[string]any{"sub": "from-query"})
+	t.Parallel()
+	headerTok := accessToken(t, map[string]any{"sub": "from-header"})
+	cookieTok := accessToken(t, map[string]any{"sub": "from-cookie"})
+	queryTok := accessToken(t, map[string]any{"sub": "from-query"})
 	all := func() *http.Request {
 		r := httptest.NewRequest("GET", "/api?jwt="+queryTok, nil)
 		r.Header.Set("Authorization", "Bearer "+headerTok)
@@ -720,8 +730,8 @@ func TestServeHTTPTokenFromOrder(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = tc.appFrom }, &Auth{TokenFrom: tc.auth})
-			res := authtestsServe(h, tc.req())
+			h := newFixture(t, withApp(func(a *App) { a.TokenFrom = tc.appFrom })).auth(&Auth{TokenLookup: TokenLookup{TokenFrom: tc.auth}})
+			res := serve(h, tc.req())
 			if !res.next.called {
 				t.Fatalf("refused: %d %s", res.rec.Code, res.rec.Body)
 			}
@@ -733,30 +743,31 @@ func TestServeHTTPTokenFromOrder(t *testing.T) {
 
 	// a source that is not configured is never read
 	t.Run("query not configured", func(t *testing.T) {
-		h, _ := authtestsHandler(t, nil, nil)
-		res := authtestsServe(h, httptest.NewRequest("GET", "/api?jwt="+queryTok, nil))
-		authtestsAssertRefused(t, res, 401, "Missing Authorization Header", authtestsNoTokenChallenge)
+		h := newFixture(t).auth(nil)
+		res := serve(h, httptest.NewRequest("GET", "/api?jwt="+queryTok, nil))
+		wantRefused(t, res, 401, "Missing Authorization Header", challengeNoToken)
 	})
 	t.Run("cookie not configured", func(t *testing.T) {
-		h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"query"} }, nil)
+		h := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"query"} })).auth(nil)
 		r := httptest.NewRequest("GET", "/api", nil)
 		r.Header.Set("Cookie", accessCookieName+"="+cookieTok)
-		res := authtestsServe(h, r)
-		authtestsAssertRefused(t, res, 401, `Missing "jwt" query parameter`, authtestsNoTokenChallenge)
+		res := serve(h, r)
+		wantRefused(t, res, 401, `Missing "jwt" query parameter`, challengeNoToken)
 	})
 	// a bad token in the first source is refused, not skipped
 	t.Run("bad header token does not fall through", func(t *testing.T) {
-		h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"header", "cookie"} }, nil)
+		h := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"header", "cookie"} })).auth(nil)
 		r := all()
-		r.Header.Set("Authorization", "Bearer "+authtestsToken(t, map[string]any{"exp": authtestsNow.Unix() - 1}))
-		res := authtestsServe(h, r)
-		authtestsAssertRefused(t, res, 401, "Token has expired", authtestsBadTokenChallenge)
+		r.Header.Set("Authorization", "Bearer "+accessToken(t, map[string]any{"exp": fixtureT0.Unix() - 1}))
+		res := serve(h, r)
+		wantRefused(t, res, 401, "Token has expired", challengeBadToken)
 	})
 }
 
 // TestServeHTTPMissingMessages: the refusal when no source has a token names
 // every source tried, as flask-jwt-extended does.
 func TestServeHTTPMissingMessages(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		from []string
 		msg  string
@@ -770,26 +781,27 @@ func TestServeHTTPMissingMessages(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.from, "+"), func(t *testing.T) {
-			h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = tc.from }, nil)
-			res := authtestsServe(h, httptest.NewRequest("GET", "/api", nil))
-			authtestsAssertRefused(t, res, 401, tc.msg, authtestsNoTokenChallenge)
+			h := newFixture(t, withApp(func(a *App) { a.TokenFrom = tc.from })).auth(nil)
+			res := serve(h, httptest.NewRequest("GET", "/api", nil))
+			wantRefused(t, res, 401, tc.msg, challengeNoToken)
 			if got, _ := res.repl.GetString("http.auth.jwt.error"); got != "missing" {
 				t.Errorf("{http.auth.jwt.error} = %q, want missing", got)
 			}
 		})
 	}
 	t.Run("refresh cookie", func(t *testing.T) {
-		h, _ := authtestsHandler(t, nil, &Auth{TokenType: "refresh", TokenFrom: []string{"header", "cookie"}})
+		h := newFixture(t).auth(&Auth{TokenType: "refresh", TokenLookup: TokenLookup{TokenFrom: []string{"header", "cookie"}}})
 		r := httptest.NewRequest("GET", "/api", nil)
-		r.Header.Set("Cookie", accessCookieName+"="+authtestsToken(t, map[string]any{"type": "refresh"}))
-		res := authtestsServe(h, r)
-		authtestsAssertRefused(t, res, 401, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "refresh_token_cookie")`, authtestsNoTokenChallenge)
+		r.Header.Set("Cookie", accessCookieName+"="+accessToken(t, map[string]any{"type": "refresh"}))
+		res := serve(h, r)
+		wantRefused(t, res, 401, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "refresh_token_cookie")`, challengeNoToken)
 	})
 }
 
 // TestServeHTTPPreflight: a CORS preflight passes untouched unless
 // verify_preflight is set; a plain OPTIONS request is checked.
 func TestServeHTTPPreflight(t *testing.T) {
+	t.Parallel()
 	preflight := func() *http.Request {
 		r := httptest.NewRequest("OPTIONS", "/api", nil)
 		r.Header.Set("Origin", "https://app.example")
@@ -797,9 +809,9 @@ func TestServeHTTPPreflight(t *testing.T) {
 		r.Header.Set("X-Jwt-Identity", "mallory")
 		return r
 	}
-	h, _ := authtestsHandler(t, nil, nil)
-	res := authtestsServe(h, preflight())
-	if res.err != nil || !res.next.called || res.rec.Code != http.StatusTeapot {
+	h := newFixture(t).auth(nil)
+	res := serve(h, preflight())
+	if res.err != nil || !res.next.called || res.rec.Code != nextStatus {
 		t.Fatalf("preflight not passed on: err=%v called=%v status=%d", res.err, res.next.called, res.rec.Code)
 	}
 	if res.rec.Header().Get("WWW-Authenticate") != "" {
@@ -816,15 +828,15 @@ func TestServeHTTPPreflight(t *testing.T) {
 	}
 
 	// a plain OPTIONS is not a preflight
-	res = authtestsServe(h, httptest.NewRequest("OPTIONS", "/api", nil))
-	authtestsAssertRefused(t, res, 401, "Missing Authorization Header", authtestsNoTokenChallenge)
+	res = serve(h, httptest.NewRequest("OPTIONS", "/api", nil))
+	wantRefused(t, res, 401, "Missing Authorization Header", challengeNoToken)
 
-	hv, _ := authtestsHandler(t, nil, &Auth{VerifyPreflight: true})
-	res = authtestsServe(hv, preflight())
-	authtestsAssertRefused(t, res, 401, "Missing Authorization Header", authtestsNoTokenChallenge)
+	hv := newFixture(t).auth(&Auth{VerifyPreflight: true})
+	res = serve(hv, preflight())
+	wantRefused(t, res, 401, "Missing Authorization Header", challengeNoToken)
 	r := preflight()
-	r.Header.Set("Authorization", "Bearer "+authtestsToken(t, nil))
-	res = authtestsServe(hv, r)
+	r.Header.Set("Authorization", "Bearer "+accessToken(t, nil))
+	res = serve(hv, r)
 	if !res.next.called || res.next.header.Get("X-Jwt-Identity") != "alice" {
 		t.Errorf("verified preflight with a good token: called=%v identity=%q", res.next.called, res.next.header.Get("X-Jwt-Identity"))
 	}
@@ -834,6 +846,7 @@ func TestServeHTTPPreflight(t *testing.T) {
 // caddyhttp.HandlerError with the contract's status, nothing is written, and
 // {http.auth.jwt.error} is set for the error routes.
 func TestServeHTTPHandleErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		auth      *Auth
@@ -845,23 +858,23 @@ func TestServeHTTPHandleErrors(t *testing.T) {
 	}{
 		{"missing", &Auth{HandleErrors: true},
 			func(t *testing.T) *http.Request { return httptest.NewRequest("GET", "/api", nil) },
-			401, "missing", "Missing Authorization Header", authtestsNoTokenChallenge},
+			401, "missing", "Missing Authorization Header", challengeNoToken},
 		{"expired", &Auth{HandleErrors: true},
 			func(t *testing.T) *http.Request {
-				return authtestsBearer(authtestsToken(t, map[string]any{"exp": authtestsNow.Unix() - 5}))
+				return bearerGet(accessToken(t, map[string]any{"exp": fixtureT0.Unix() - 5}))
 			},
-			401, "expired", "Token has expired", authtestsBadTokenChallenge},
+			401, "expired", "Token has expired", challengeBadToken},
 		{"not fresh", &Auth{HandleErrors: true, FreshRequired: true},
-			func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
-			401, "not_fresh", "Fresh token required", authtestsBadTokenChallenge},
+			func(t *testing.T) *http.Request { return bearerGet(accessToken(t, nil)) },
+			401, "not_fresh", "Fresh token required", challengeBadToken},
 		{"forbidden", &Auth{HandleErrors: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}},
-			func(t *testing.T) *http.Request { return authtestsBearer(authtestsToken(t, nil)) },
+			func(t *testing.T) *http.Request { return bearerGet(accessToken(t, nil)) },
 			403, "forbidden", "Insufficient claims", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, _ := authtestsHandler(t, nil, tc.auth)
-			res := authtestsServe(h, tc.req(t))
+			h := newFixture(t).auth(tc.auth)
+			res := serve(h, tc.req(t))
 			if res.next.called {
 				t.Fatal("next handler called on a refusal")
 			}
@@ -891,23 +904,24 @@ func TestServeHTTPHandleErrors(t *testing.T) {
 // TestServeHTTPPublishesIdentity: a good token sets every X-Jwt-* header on
 // the request the next handler sees, and every placeholder.
 func TestServeHTTPPublishesIdentity(t *testing.T) {
-	h, _ := authtestsHandler(t, nil, nil)
-	claims := authtestsClaims(map[string]any{
+	t.Parallel()
+	h := newFixture(t).auth(nil)
+	claims := accessClaims(map[string]any{
 		"fresh": true,
 		"role":  "admin",
 		"roles": []string{"a", "b"},
 		"level": 7,
 		"org":   map[string]any{"id": "acme"},
 		"name":  "Ålice <ops>",
-		"exp":   float64(authtestsNow.Unix()) + 600.75,
+		"exp":   float64(fixtureT0.Unix()) + 600.75,
 	})
-	payload := mustJSON(t, claims)
-	tok := signRaw(t, "HS256", authtestsSecret, []byte(`{"alg":"HS256","typ":"JWT"}`), payload)
-	res := authtestsServe(h, authtestsBearer(tok))
+	payload := testkit.MustJSON(t, claims)
+	tok := testkit.SignRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256","typ":"JWT"}`), payload)
+	res := serve(h, bearerGet(tok))
 	if res.err != nil || !res.next.called {
 		t.Fatalf("refused: %v %d %s", res.err, res.rec.Code, res.rec.Body)
 	}
-	exp := strconv.FormatInt(authtestsNow.Unix()+600, 10)
+	exp := strconv.FormatInt(fixtureT0.Unix()+600, 10)
 	want := map[string]string{
 		"X-Jwt-Identity": "alice",
 		"X-Jwt-Type":     "access",
@@ -954,7 +968,7 @@ func TestServeHTTPPublishesIdentity(t *testing.T) {
 		"http.auth.jwt.claims.org":      `{"id":"acme"}`,
 		"http.auth.jwt.claims.type":     "access",
 		"http.auth.jwt.claims.jti":      "jti-alice-1",
-		"http.auth.jwt.claims.nbf":      strconv.FormatInt(authtestsNow.Unix()-60, 10),
+		"http.auth.jwt.claims.nbf":      strconv.FormatInt(fixtureT0.Unix()-60, 10),
 		"http.auth.jwt.claims.notthere": "",
 		"http.auth.jwt.claims_json":     string(payload),
 	}
@@ -981,8 +995,9 @@ func TestServeHTTPPublishesIdentity(t *testing.T) {
 // TestServeHTTPIdentityClaim: identity_claim other than sub names the user;
 // a token without it is refused.
 func TestServeHTTPIdentityClaim(t *testing.T) {
-	h, _ := authtestsHandler(t, func(a *App) { a.IdentityClaim = "email" }, nil)
-	res := authtestsServe(h, authtestsBearer(authtestsToken(t, map[string]any{"email": "alice@example.com"})))
+	t.Parallel()
+	h := newFixture(t, withApp(func(a *App) { a.IdentityClaim = "email" })).auth(nil)
+	res := serve(h, bearerGet(accessToken(t, map[string]any{"email": "alice@example.com"})))
 	if !res.next.called {
 		t.Fatalf("refused: %d %s", res.rec.Code, res.rec.Body)
 	}
@@ -993,28 +1008,29 @@ func TestServeHTTPIdentityClaim(t *testing.T) {
 		t.Errorf("{http.auth.user.id} = %q", got)
 	}
 
-	res = authtestsServe(h, authtestsBearer(authtestsToken(t, nil))) // has sub, no email
-	authtestsAssertRefused(t, res, 401, "Missing identity claim", authtestsBadTokenChallenge)
+	res = serve(h, bearerGet(accessToken(t, nil))) // has sub, no email
+	wantRefused(t, res, 401, "Missing identity claim", challengeBadToken)
 
 	// a numeric identity is rendered as its JSON number
-	hn, _ := authtestsHandler(t, nil, nil)
-	res = authtestsServe(hn, authtestsBearer(authtestsToken(t, map[string]any{"sub": 12345})))
+	hn := newFixture(t).auth(nil)
+	res = serve(hn, bearerGet(accessToken(t, map[string]any{"sub": 12345})))
 	if got := res.next.header.Get("X-Jwt-Identity"); got != "12345" {
 		t.Errorf("numeric sub: X-Jwt-Identity = %q", got)
 	}
 	for _, bad := range []any{true, map[string]any{"id": 1}, []string{"a"}} {
-		res = authtestsServe(hn, authtestsBearer(authtestsToken(t, map[string]any{"sub": bad})))
-		authtestsAssertRefused(t, res, 401, "Identity claim must be a string or a number", authtestsBadTokenChallenge)
+		res = serve(hn, bearerGet(accessToken(t, map[string]any{"sub": bad})))
+		wantRefused(t, res, 401, "Identity claim must be a string or a number", challengeBadToken)
 	}
 }
 
 // TestServeHTTPIssuerAudience: issuer and audience are required when
 // configured; aud may be a string or an array.
 func TestServeHTTPIssuerAudience(t *testing.T) {
-	h, _ := authtestsHandler(t, func(a *App) {
+	t.Parallel()
+	h := newFixture(t, withApp(func(a *App) {
 		a.Issuer = "https://auth.example"
 		a.Audience = []string{"api", "web"}
-	}, nil)
+	})).auth(nil)
 	good := map[string]any{"iss": "https://auth.example", "aud": "web"}
 	tests := []struct {
 		name string
@@ -1033,32 +1049,33 @@ func TestServeHTTPIssuerAudience(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res := authtestsServe(h, authtestsBearer(authtestsToken(t, tc.over)))
+			res := serve(h, bearerGet(accessToken(t, tc.over)))
 			if tc.msg == "" {
 				if !res.next.called {
 					t.Fatalf("refused: %d %s", res.rec.Code, res.rec.Body)
 				}
 				return
 			}
-			authtestsAssertRefused(t, res, 401, tc.msg, authtestsBadTokenChallenge)
+			wantRefused(t, res, 401, tc.msg, challengeBadToken)
 		})
 	}
 
 	// without configuration, iss is not checked, and a token meant for an
 	// audience is refused (RFC 7519 4.1.3)
-	plain, _ := authtestsHandler(t, nil, nil)
-	res := authtestsServe(plain, authtestsBearer(authtestsToken(t, map[string]any{"iss": "anyone"})))
+	plain := newFixture(t).auth(nil)
+	res := serve(plain, bearerGet(accessToken(t, map[string]any{"iss": "anyone"})))
 	if !res.next.called {
 		t.Errorf("iss without issuer configured: refused %s", res.rec.Body)
 	}
-	res = authtestsServe(plain, authtestsBearer(authtestsToken(t, map[string]any{"aud": "api"})))
-	authtestsAssertRefused(t, res, 401, "Invalid audience", authtestsBadTokenChallenge)
+	res = serve(plain, bearerGet(accessToken(t, map[string]any{"aud": "api"})))
+	wantRefused(t, res, 401, "Invalid audience", challengeBadToken)
 }
 
 // TestServeHTTPLeeway: exp, nbf and iat are checked against the app's clock
 // with the configured leeway, and without any by default.
 func TestServeHTTPLeeway(t *testing.T) {
-	now := authtestsNow.Unix()
+	t.Parallel()
+	now := fixtureT0.Unix()
 	tests := []struct {
 		name   string
 		leeway time.Duration
@@ -1078,15 +1095,15 @@ func TestServeHTTPLeeway(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, _ := authtestsHandler(t, func(a *App) { a.Leeway = caddy.Duration(tc.leeway) }, nil)
-			res := authtestsServe(h, authtestsBearer(authtestsToken(t, tc.over)))
+			h := newFixture(t, withAppJSON(`{"leeway": "`+tc.leeway.String()+`"}`)).auth(nil)
+			res := serve(h, bearerGet(accessToken(t, tc.over)))
 			if tc.msg == "" {
 				if !res.next.called {
 					t.Fatalf("refused: %d %s", res.rec.Code, res.rec.Body)
 				}
 				return
 			}
-			authtestsAssertRefused(t, res, 401, tc.msg, authtestsBadTokenChallenge)
+			wantRefused(t, res, 401, tc.msg, challengeBadToken)
 		})
 	}
 }
@@ -1096,6 +1113,7 @@ func TestServeHTTPLeeway(t *testing.T) {
 // request is accepted, refused or anonymous, and X-Jwt-* names are removed
 // from Connection.
 func TestServeHTTPStripsClientHeaders(t *testing.T) {
+	t.Parallel()
 	spoof := func(r *http.Request) *http.Request {
 		r.Header["X-Jwt-Identity"] = []string{"mallory", "root"}
 		r.Header["x-jwt-identity"] = []string{"mallory"} // non-canonical key, as a raw map write
@@ -1146,8 +1164,8 @@ func TestServeHTTPStripsClientHeaders(t *testing.T) {
 	}
 
 	t.Run("accepted", func(t *testing.T) {
-		h, _ := authtestsHandler(t, nil, nil)
-		res := authtestsServe(h, spoof(authtestsBearer(authtestsToken(t, map[string]any{"sub": "alice"}))))
+		h := newFixture(t).auth(nil)
+		res := serve(h, spoof(bearerGet(accessToken(t, map[string]any{"sub": "alice"}))))
 		if !res.next.called {
 			t.Fatalf("refused: %s", res.rec.Body)
 		}
@@ -1160,27 +1178,27 @@ func TestServeHTTPStripsClientHeaders(t *testing.T) {
 		}
 	})
 	t.Run("anonymous", func(t *testing.T) {
-		h, _ := authtestsHandler(t, nil, &Auth{Optional: true})
-		res := authtestsServe(h, spoof(httptest.NewRequest("GET", "/api", nil)))
+		h := newFixture(t).auth(&Auth{Optional: true})
+		res := serve(h, spoof(httptest.NewRequest("GET", "/api", nil)))
 		if !res.next.called {
 			t.Fatalf("refused: %s", res.rec.Body)
 		}
 		check(t, res.next.header, false)
 	})
 	t.Run("preflight", func(t *testing.T) {
-		h, _ := authtestsHandler(t, nil, nil)
+		h := newFixture(t).auth(nil)
 		r := spoof(httptest.NewRequest("OPTIONS", "/api", nil))
 		r.Header.Set("Access-Control-Request-Method", "GET")
-		res := authtestsServe(h, r)
+		res := serve(h, r)
 		if !res.next.called {
 			t.Fatalf("refused: %s", res.rec.Body)
 		}
 		check(t, res.next.header, false)
 	})
 	t.Run("refused", func(t *testing.T) {
-		h, _ := authtestsHandler(t, nil, nil)
-		r := spoof(authtestsBearer("bad"))
-		repl := authtestsServe(h, r)
+		h := newFixture(t).auth(nil)
+		r := spoof(bearerGet("bad"))
+		repl := serve(h, r)
 		if repl.next.called {
 			t.Fatal("next called")
 		}
@@ -1192,10 +1210,10 @@ func TestServeHTTPStripsClientHeaders(t *testing.T) {
 		}
 	})
 	t.Run("only X-Jwt names in Connection", func(t *testing.T) {
-		h, _ := authtestsHandler(t, nil, nil)
-		r := authtestsBearer(authtestsToken(t, nil))
+		h := newFixture(t).auth(nil)
+		r := bearerGet(accessToken(t, nil))
 		r.Header.Set("Connection", "X-Jwt-Identity, X_JWT_TYPE")
-		res := authtestsServe(h, r)
+		res := serve(h, r)
 		if got, ok := res.next.header["Connection"]; ok {
 			t.Errorf("Connection = %q, want removed", got)
 		}
@@ -1205,7 +1223,8 @@ func TestServeHTTPStripsClientHeaders(t *testing.T) {
 // TestServeHTTPControlCharacterClaims: a claim (value or name, at any depth)
 // with a control character refuses the token, so it never reaches a header.
 func TestServeHTTPControlCharacterClaims(t *testing.T) {
-	h, _ := authtestsHandler(t, nil, nil)
+	t.Parallel()
+	h := newFixture(t).auth(nil)
 	tests := map[string]map[string]any{
 		"CR in sub":           {"sub": "alice\rX-Jwt-Role: admin"},
 		"LF in sub":           {"sub": "alice\nX-Jwt-Role: admin"},
@@ -1219,35 +1238,36 @@ func TestServeHTTPControlCharacterClaims(t *testing.T) {
 	}
 	for name, over := range tests {
 		t.Run(name, func(t *testing.T) {
-			res := authtestsServe(h, authtestsBearer(authtestsToken(t, over)))
-			authtestsAssertRefused(t, res, 401, "Claims must not contain control characters", authtestsBadTokenChallenge)
+			res := serve(h, bearerGet(accessToken(t, over)))
+			wantRefused(t, res, 401, "Claims must not contain control characters", challengeBadToken)
 		})
 	}
 	// invalid UTF-8 cannot be written by encoding/json; build the payload raw
 	t.Run("invalid UTF-8 in sub", func(t *testing.T) {
-		now := authtestsNow.Unix()
+		now := fixtureT0.Unix()
 		payload := []byte(`{"sub":"al` + "\xff" + `ice","exp":` + strconv.FormatInt(now+60, 10) + `}`)
-		tok := signRaw(t, "HS256", authtestsSecret, []byte(`{"alg":"HS256"}`), payload)
-		res := authtestsServe(h, authtestsBearer(tok))
-		authtestsAssertRefused(t, res, 401, "Invalid payload", authtestsBadTokenChallenge)
+		tok := testkit.SignRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256"}`), payload)
+		res := serve(h, bearerGet(tok))
+		wantRefused(t, res, 401, "Invalid payload", challengeBadToken)
 	})
 }
 
 // TestServeHTTPRefusalsAreShortAndSecretFree: "other invalid token" reasons
 // are short, single-line and never echo the token or key material.
 func TestServeHTTPRefusalsAreShortAndSecretFree(t *testing.T) {
-	h, _ := authtestsHandler(t, nil, nil)
-	good := authtestsToken(t, nil)
+	t.Parallel()
+	h := newFixture(t).auth(nil)
+	good := accessToken(t, nil)
 	parts := strings.Split(good, ".")
 	bad := []string{
 		"a", "a.b", "a.b.c", good + "x", parts[0] + ".." + parts[2], "...", parts[0] + "." + parts[1] + ".",
-		signRaw(t, "HS256", authtestsSecret, []byte(`{"alg":"HS256"}`), []byte(`[1,2]`)),
-		signRaw(t, "HS256", authtestsSecret, []byte(`{"alg":"HS256"}`), []byte(`{"sub":"a"}`)),
-		signRaw(t, "HS256", authtestsSecret, []byte(`not json`), []byte(`{}`)),
-		signToken(t, "HS256", authtestsSecret, map[string]any{"kid": "nope"}, authtestsClaims(nil)),
+		testkit.SignRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256"}`), []byte(`[1,2]`)),
+		testkit.SignRaw(t, "HS256", fixtureKey, []byte(`{"alg":"HS256"}`), []byte(`{"sub":"a"}`)),
+		testkit.SignRaw(t, "HS256", fixtureKey, []byte(`not json`), []byte(`{}`)),
+		testkit.SignToken(t, "HS256", fixtureKey, map[string]any{"kid": "nope"}, accessClaims(nil)),
 	}
 	for _, tok := range bad {
-		res := authtestsServe(h, authtestsBearer(tok))
+		res := serve(h, bearerGet(tok))
 		if res.next.called || res.rec.Code != 401 {
 			t.Errorf("%q: status %d, called %v", tok, res.rec.Code, res.next.called)
 			continue
@@ -1259,11 +1279,11 @@ func TestServeHTTPRefusalsAreShortAndSecretFree(t *testing.T) {
 		}
 		msg := body["msg"]
 		if msg == "" || len(msg) > 80 || strings.ContainsAny(msg, "\r\n\t") ||
-			strings.Contains(msg, string(authtestsSecret)) || (len(tok) > 8 && strings.Contains(msg, tok)) ||
+			strings.Contains(msg, string(fixtureKey)) || (len(tok) > 8 && strings.Contains(msg, tok)) ||
 			strings.Contains(strings.ToLower(msg), "goroutine") {
 			t.Errorf("%q: reason %q is not short and clean", tok, msg)
 		}
-		if res.rec.Header().Get("WWW-Authenticate") != authtestsBadTokenChallenge {
+		if res.rec.Header().Get("WWW-Authenticate") != challengeBadToken {
 			t.Errorf("%q: challenge %q", tok, res.rec.Header().Get("WWW-Authenticate"))
 		}
 	}
@@ -1272,17 +1292,18 @@ func TestServeHTTPRefusalsAreShortAndSecretFree(t *testing.T) {
 // TestServeHTTPWithoutReplacer: a request without a replacer in its context
 // (another handler's subrequest) is still checked and published.
 func TestServeHTTPWithoutReplacer(t *testing.T) {
-	h, _ := authtestsHandler(t, nil, nil)
-	next := new(authtestsNext)
+	t.Parallel()
+	h := newFixture(t).auth(nil)
+	next := new(nextSaw)
 	rec := httptest.NewRecorder()
-	if err := h.ServeHTTP(rec, authtestsBearer(authtestsToken(t, nil)), next); err != nil || !next.called {
+	if err := h.ServeHTTP(rec, bearerGet(accessToken(t, nil)), next); err != nil || !next.called {
 		t.Fatalf("err=%v called=%v", err, next.called)
 	}
 	if next.header.Get("X-Jwt-Identity") != "alice" {
 		t.Errorf("X-Jwt-Identity = %q", next.header.Get("X-Jwt-Identity"))
 	}
 	rec = httptest.NewRecorder()
-	next = new(authtestsNext)
+	next = new(nextSaw)
 	_ = h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil), next)
 	if next.called || rec.Code != 401 {
 		t.Errorf("missing token without replacer: called=%v status=%d", next.called, rec.Code)
@@ -1292,7 +1313,9 @@ func TestServeHTTPWithoutReplacer(t *testing.T) {
 // TestAuthValidate: a bad token_type, require line or token_from word is
 // refused at load.
 func TestAuthValidate(t *testing.T) {
-	ctx, _ := authtestsApp(t, nil)
+	t.Parallel()
+	f := newFixture(t)
+	ctx := f.ctx
 	tests := []struct {
 		name string
 		auth *Auth
@@ -1301,8 +1324,8 @@ func TestAuthValidate(t *testing.T) {
 		{"bad token_type", &Auth{TokenType: "id"}, "token_type"},
 		{"require without values", &Auth{Require: []ClaimRequirement{{Claim: "role"}}}, "require"},
 		{"require without claim", &Auth{Require: []ClaimRequirement{{Values: []string{"x"}}}}, "require"},
-		{"bad token_from", &Auth{TokenFrom: []string{"body"}}, "token_from"},
-		{"twice token_from", &Auth{TokenFrom: []string{"cookie", "cookie"}}, "twice"},
+		{"bad token_from", &Auth{TokenLookup: TokenLookup{TokenFrom: []string{"body"}}}, "token_from"},
+		{"twice token_from", &Auth{TokenLookup: TokenLookup{TokenFrom: []string{"cookie", "cookie"}}}, "twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1322,8 +1345,8 @@ func TestAuthValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Errorf("token_type ANY: %v", err)
 	}
-	if !reflect.DeepEqual(ok.sources, []tokenSource{sourceHeader}) {
-		t.Errorf("default sources = %v, want the app's [header]", ok.sources)
+	if !reflect.DeepEqual(*ok.auth.sources, []tokenSource{sourceHeader}) {
+		t.Errorf("default sources = %v, want the app's [header]", *ok.auth.sources)
 	}
 }
 
@@ -1331,15 +1354,17 @@ func TestAuthValidate(t *testing.T) {
 // by the app) is still checked on every request against revocation, the
 // clock and freshness.
 func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
+	t.Parallel()
 	for _, size := range []int{0, 100} {
 		t.Run("cache_size "+strconv.Itoa(size), func(t *testing.T) {
 			size := size
-			ctx, app := authtestsApp(t, func(a *App) { a.CacheSize = &size })
-			h := authtestsHandlerOn(t, ctx, nil)
-			hf := authtestsHandlerOn(t, ctx, &Auth{FreshRequired: true})
-			tok := authtestsToken(t, map[string]any{"jti": "cached-1", "fresh": authtestsNow.Unix() + 30, "exp": authtestsNow.Unix() + 60})
+			f := newFixture(t, withAppJSON(`{"cache_size": `+strconv.Itoa(size)+`}`))
+			app := f.app
+			h := f.auth(nil)
+			hf := f.auth(&Auth{FreshRequired: true})
+			tok := accessToken(t, map[string]any{"jti": "cached-1", "fresh": fixtureT0.Unix() + 30, "exp": fixtureT0.Unix() + 60})
 			for i := 0; i < 2; i++ {
-				if res := authtestsServe(hf, authtestsBearer(tok)); !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "true" {
+				if res := serve(hf, bearerGet(tok)); !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "true" {
 					t.Fatalf("round %d: %d %s", i, res.rec.Code, res.rec.Body)
 				}
 			}
@@ -1347,24 +1372,24 @@ func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
 				t.Fatalf("the token was not cached")
 			}
 
-			app.now = func() time.Time { return authtestsNow.Add(31 * time.Second) }
-			authtestsAssertRefused(t, authtestsServe(hf, authtestsBearer(tok)), 401, "Fresh token required", authtestsBadTokenChallenge)
-			if res := authtestsServe(h, authtestsBearer(tok)); !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "false" {
+			app.now = func() time.Time { return fixtureT0.Add(31 * time.Second) }
+			wantRefused(t, serve(hf, bearerGet(tok)), 401, "Fresh token required", challengeBadToken)
+			if res := serve(h, bearerGet(tok)); !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "false" {
 				t.Fatalf("after fresh: %d %s, X-Jwt-Fresh %q", res.rec.Code, res.rec.Body, res.next.header.Get("X-Jwt-Fresh"))
 			}
 
-			app.now = func() time.Time { return authtestsNow.Add(60 * time.Second) }
-			authtestsAssertRefused(t, authtestsServe(h, authtestsBearer(tok)), 401, "Token has expired", authtestsBadTokenChallenge)
+			app.now = func() time.Time { return fixtureT0.Add(60 * time.Second) }
+			wantRefused(t, serve(h, bearerGet(tok)), 401, "Token has expired", challengeBadToken)
 
-			app.now = func() time.Time { return authtestsNow }
-			tok2 := authtestsToken(t, map[string]any{"jti": "cached-2"})
-			if res := authtestsServe(h, authtestsBearer(tok2)); !res.next.called {
+			app.now = func() time.Time { return fixtureT0 }
+			tok2 := accessToken(t, map[string]any{"jti": "cached-2"})
+			if res := serve(h, bearerGet(tok2)); !res.next.called {
 				t.Fatalf("tok2: %d %s", res.rec.Code, res.rec.Body)
 			}
-			if err := app.revoked.revoke(context.Background(), "cached-2", authtestsNow.Add(time.Hour)); err != nil {
+			if err := f.revoke("cached-2", fixtureT0.Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			authtestsAssertRefused(t, authtestsServe(h, authtestsBearer(tok2)), 401, "Token has been revoked", authtestsBadTokenChallenge)
+			wantRefused(t, serve(h, bearerGet(tok2)), 401, "Token has been revoked", challengeBadToken)
 		})
 	}
 }
@@ -1377,11 +1402,12 @@ func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
 // same variable as the module's X-Jwt-Identity. Reading '.' like '_' in
 // hasJWTPrefix closes it.
 func TestServeHTTPStripsDotVariants(t *testing.T) {
-	h, _ := authtestsHandler(t, nil, nil)
-	r := authtestsBearer(authtestsToken(t, nil))
+	t.Parallel()
+	h := newFixture(t).auth(nil)
+	r := bearerGet(accessToken(t, nil))
 	r.Header["X.Jwt.Identity"] = []string{"mallory"}
 	r.Header["X-Jwt.Role"] = []string{"admin"}
-	res := authtestsServe(h, r)
+	res := serve(h, r)
 	for name := range res.next.header {
 		if name == "X.Jwt.Identity" || name == "X-Jwt.Role" {
 			t.Errorf("next handler saw client header %s", name)

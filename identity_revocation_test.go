@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,39 +20,13 @@ import (
 // internal/revocation (identity_test.go); the admin API and `caddy jwt
 // revoke` in admin_test.go.
 
-const idTestSecret = "identity-revocation-secret-0123456789abcdef"
-
-// idTestToken signs an access token of sub with the test secret; claims
-// in extra are added, and a nil value removes the claim.
-func idTestToken(t *testing.T, sub, jti string, extra map[string]any) string {
-	t.Helper()
+// identityClaims are an access token's claims of sub with jti, expiring
+// far ahead, without iat or nbf; claims in extra are added, and a nil
+// value removes the claim.
+func identityClaims(sub, jti string, extra map[string]any) map[string]any {
 	claims := map[string]any{"sub": sub, "type": "access", "fresh": false, "jti": jti, "exp": float64(4_000_000_000)}
-	for k, v := range extra {
-		if v == nil {
-			delete(claims, k)
-		} else {
-			claims[k] = v
-		}
-	}
-	return signToken(t, "HS256", []byte(idTestSecret), nil, claims)
-}
-
-func idTestAuth(a *App, tok string) *authError {
-	_, e := a.authenticate(revTestRequest(tok), a.sources, accessCookieName, token.TypeAccess)
-	return e
-}
-
-func idTestProvision(t *testing.T, dir string, extra map[string]any) *App {
-	t.Helper()
-	cfg := map[string]any{"secret": idTestSecret}
-	for k, v := range extra {
-		cfg[k] = v
-	}
-	_, app, err := provisionTestApp(t, mustJSON(t, cfg), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return app
+	testkit.ApplyOverrides(claims, extra)
+	return claims
 }
 
 // The issue's rule: a token of the identity is revoked when its iat (else
@@ -61,19 +34,21 @@ func idTestProvision(t *testing.T, dir string, extra map[string]any) *App {
 // a token issued in a later second is not; a later revocation's T wins.
 // Checked on every request, after the cache of verified tokens.
 func TestIdentityRevokedIatRule(t *testing.T) {
-	app := idTestProvision(t, "", nil)
+	t.Parallel()
+	f := newFixture(t)
+	app := f.app
 	t0 := int64(1_800_000_000)
-	clock := testkit.NewClock(time.Unix(t0, 500_000_000))
-	app.now = clock.Now
+	clock := f.clock
+	clock.Set(time.Unix(t0, 500_000_000))
 
-	cached := idTestToken(t, "alice", "cached", map[string]any{"iat": t0 - 60})
-	if e := idTestAuth(app, cached); e != nil {
+	cached := f.token(identityClaims("alice", "cached", map[string]any{"iat": t0 - 60}))
+	if e := f.authenticate(cached, token.TypeAccess); e != nil {
 		t.Fatalf("before the revocation: %v", e)
 	}
-	if err := app.revokeIdentity(context.Background(), "alice"); err != nil {
+	if err := app.revoked.revokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if before, ok := app.identityRevokedBefore("alice"); !ok || before != t0 {
+	if before, ok := app.revoked.identityRevokedBefore("alice"); !ok || before != t0 {
 		t.Fatalf("T = %d, %v; want %d", before, ok, t0)
 	}
 	clock.Advance(5 * time.Second)
@@ -98,9 +73,9 @@ func TestIdentityRevokedIatRule(t *testing.T) {
 	for i, c := range cases {
 		tok := cached
 		if i > 0 {
-			tok = idTestToken(t, c.sub, c.name, c.claims)
+			tok = f.token(identityClaims(c.sub, c.name, c.claims))
 		}
-		e := idTestAuth(app, tok)
+		e := f.authenticate(tok, token.TypeAccess)
 		if c.revoked && e != errRevoked {
 			t.Errorf("%s: %v, want revoked", c.name, e)
 		}
@@ -110,14 +85,14 @@ func TestIdentityRevokedIatRule(t *testing.T) {
 	}
 	// a later revocation's T wins
 	clock.Advance(time.Second)
-	if err := app.revokeIdentity(context.Background(), "alice"); err != nil {
+	if err := app.revoked.revokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(2 * time.Second)
-	if e := idTestAuth(app, idTestToken(t, "alice", "after-first", map[string]any{"iat": t0 + 1})); e != errRevoked {
+	if e := f.authenticate(f.token(identityClaims("alice", "after-first", map[string]any{"iat": t0 + 1})), token.TypeAccess); e != errRevoked {
 		t.Errorf("a token issued between two revocations, after the second: %v, want revoked", e)
 	}
-	if e := idTestAuth(app, idTestToken(t, "alice", "after-second", map[string]any{"iat": t0 + 7})); e != nil {
+	if e := f.authenticate(f.token(identityClaims("alice", "after-second", map[string]any{"iat": t0 + 7})), token.TypeAccess); e != nil {
 		t.Errorf("a token issued after the second revocation: %v", e)
 	}
 }
@@ -130,42 +105,41 @@ func TestIdentityRevokedIatRule(t *testing.T) {
 func TestIdentityRevocationReloadRestartSecondInstance(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now().Unix()
-	issued := idTestToken(t, "alice", "a1", map[string]any{"iat": now - 10})
-
-	first := idTestProvision(t, dir, nil)
-	reloaded := idTestProvision(t, dir, nil)
+	first := newFixture(t, inStorage(dir), wallClock())
+	issued := first.token(identityClaims("alice", "a1", map[string]any{"iat": now - 10}))
+	reloaded := first.again(wallClock())
 	// the second instance: the same folder under another name, so another
 	// storage identity and another set, like another process
 	link := filepath.Join(t.TempDir(), "shared")
 	if err := os.Symlink(dir, link); err != nil {
 		t.Fatal(err)
 	}
-	other := idTestProvision(t, link, map[string]any{"revocation_sync": "100ms"})
-	if other.revoked.(*storageRevocations).store.Set() == first.revoked.(*storageRevocations).store.Set() {
+	other := newFixture(t, inStorage(link), wallClock(), withAppJSON(`{"revocation_sync": "100ms"}`))
+	if other.revocations().store.Set() == first.revocations().store.Set() {
 		t.Fatal("the second instance shares the first's set; the test would show no propagation")
 	}
 	// provisioned, not started: the second instance's sync loop is started
 	// here, as Caddy's Start does
-	if err := other.revoked.start(); err != nil {
+	if err := other.revocations().start(); err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range []*App{first, reloaded, other} {
-		if e := idTestAuth(a, issued); e != nil {
+	for _, a := range []*fixture{first, reloaded, other} {
+		if e := a.authenticate(issued, token.TypeAccess); e != nil {
 			t.Fatalf("before the revocation: %v", e)
 		}
 	}
 
-	if err := first.revokeIdentity(context.Background(), "alice"); err != nil {
+	if err := first.app.revoked.revokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if e := idTestAuth(first, issued); e != errRevoked {
+	if e := first.authenticate(issued, token.TypeAccess); e != errRevoked {
 		t.Fatalf("on the instance that revoked: %v", e)
 	}
-	if e := idTestAuth(reloaded, issued); e != errRevoked {
+	if e := reloaded.authenticate(issued, token.TypeAccess); e != errRevoked {
 		t.Fatalf("in the reloaded config: %v", e)
 	}
 	start := time.Now()
-	for idTestAuth(other, issued) != errRevoked {
+	for other.authenticate(issued, token.TypeAccess) != errRevoked {
 		if time.Since(start) > contractRevocationBound {
 			t.Fatalf("the second instance accepts the token %s after the revocation", time.Since(start))
 		}
@@ -174,17 +148,17 @@ func TestIdentityRevocationReloadRestartSecondInstance(t *testing.T) {
 	t.Logf("the second instance refused the token after %s", time.Since(start).Round(time.Millisecond))
 
 	// a restart: every App on the storage gone, then a new one
-	first.revoked.release()
-	reloaded.revoked.release()
-	restarted := idTestProvision(t, dir, nil)
-	if e := idTestAuth(restarted, issued); e != errRevoked {
+	first.revocations().release()
+	reloaded.revocations().release()
+	restarted := first.again(wallClock())
+	if e := restarted.authenticate(issued, token.TypeAccess); e != errRevoked {
 		t.Fatalf("after a restart: %v", e)
 	}
-	before, _ := restarted.identityRevokedBefore("alice")
+	before, _ := restarted.app.revoked.identityRevokedBefore("alice")
 	for time.Now().Unix() <= before {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if e := idTestAuth(restarted, idTestToken(t, "alice", "a2", map[string]any{"iat": time.Now().Unix()})); e != nil {
+	if e := restarted.authenticate(restarted.token(identityClaims("alice", "a2", map[string]any{"iat": time.Now().Unix()})), token.TypeAccess); e != nil {
 		t.Fatalf("after a restart, a token issued after the revocation: %v", e)
 	}
 }
@@ -193,10 +167,10 @@ func TestIdentityRevocationReloadRestartSecondInstance(t *testing.T) {
 // revocation's second has passed, so its token is accepted, while the
 // tokens of before are refused.
 func TestIdentityLoginRightAfterRevocation(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
+	e := newFixture(t, withIssuer())
 	e.app.now = time.Now
 	old := e.login()
-	if err := e.app.revokeIdentity(context.Background(), "alice"); err != nil {
+	if err := e.app.revoked.revokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -219,43 +193,35 @@ func TestIdentityLoginRightAfterRevocation(t *testing.T) {
 	t.Logf("the login waited %s", waited)
 }
 
-func idTestLogout(e *issuerTestEnv, access, refresh string) *httptest.ResponseRecorder {
-	e.t.Helper()
-	body := "{}"
-	if refresh != "" {
-		body = `{"refresh_token": "` + refresh + `"}`
-	}
-	return e.do(issuerTestBearer(issuerTestJSON("/logout", body), access))
-}
-
 // `logout <path> all` ends every login of the user (another device's
 // tokens are refused, at jwt_auth and at the refresh route); a plain
 // logout ends only the presented tokens. A login afterwards works.
 func TestIssueLogoutAll(t *testing.T) {
+	t.Parallel()
 	for _, all := range []bool{true, false} {
 		name := "plain"
 		if all {
 			name = "all"
 		}
 		t.Run(name, func(t *testing.T) {
-			e := issuerTestSetup(t, nil, func(h *Issue) { h.LogoutAll = all })
+			e := newFixture(t, withIssuer(func(h *Issue) { h.LogoutAll = all }))
 			phone, laptop := e.login(), e.login()
 			e.clock.Advance(time.Second)
-			w := idTestLogout(e, phone["access_token"].(string), phone["refresh_token"].(string))
+			w := e.logout(phone["access_token"].(string), phone["refresh_token"].(string))
 			if w.Code != http.StatusOK || w.Body.String() != `{"msg":"Logged out"}` {
 				t.Fatalf("logout: %d %s", w.Code, w.Body)
 			}
 			if ae := e.authenticate(phone["access_token"].(string), token.TypeAccess); ae != errRevoked {
 				t.Errorf("the presented access token: %v, want revoked", ae)
 			}
-			_, revoked := e.app.identityRevokedBefore("alice")
+			_, revoked := e.app.revoked.identityRevokedBefore("alice")
 			laptopAccess := e.authenticate(laptop["access_token"].(string), token.TypeAccess)
 			laptopRefresh := e.refresh(laptop["refresh_token"].(string))
 			if all {
 				if !revoked || laptopAccess != errRevoked {
 					t.Errorf("another device's access token after logout all: %v (identity revoked %v), want revoked", laptopAccess, revoked)
 				}
-				issuerTestWantMsg(t, laptopRefresh, 401, "Token has been revoked")
+				wantMsg(t, laptopRefresh, 401, "Token has been revoked")
 			} else {
 				if revoked || laptopAccess != nil || laptopRefresh.Code != http.StatusOK {
 					t.Errorf("a plain logout ended another device's login: identity revoked %v, access %v, refresh %d",
@@ -275,11 +241,12 @@ func TestIssueLogoutAll(t *testing.T) {
 // does not log that user out everywhere: the logout revokes the presented
 // token only. A local token of the same user does.
 func TestIssueLogoutAllForeignToken(t *testing.T) {
+	t.Parallel()
 	idp := testkit.Keys()["rsa"]
-	e := issuerTestSetup(t, func(a *App) {
+	e := newFixture(t, withApp(func(a *App) {
 		a.PublicKeys = []KeyFile{{File: testkit.WritePKIX(t, idp.Public()), KID: "idp"}}
-	}, func(h *Issue) { h.LogoutAll = true })
-	now := issuerTestT0.Unix()
+	}), withIssuer(func(h *Issue) { h.LogoutAll = true }))
+	now := fixtureT0.Unix()
 	foreign := func(jti string) string {
 		return testkit.SignToken(t, "RS256", idp, map[string]any{"kid": "idp"}, map[string]any{
 			"sub": "alice", "type": "access", "fresh": false, "jti": jti, "iat": now, "nbf": now, "exp": now + 3600,
@@ -287,11 +254,11 @@ func TestIssueLogoutAllForeignToken(t *testing.T) {
 	}
 	local := e.login()
 	e.clock.Advance(time.Second)
-	w := idTestLogout(e, foreign("idp-1"), "")
+	w := e.logout(foreign("idp-1"), "")
 	if w.Code != http.StatusOK {
 		t.Fatalf("logout with a foreign access token: %d %s", w.Code, w.Body)
 	}
-	if _, ok := e.app.identityRevokedBefore("alice"); ok {
+	if _, ok := e.app.revoked.identityRevokedBefore("alice"); ok {
 		t.Fatal("a foreign issuer's token revoked the local user's identity")
 	}
 	if ae := e.authenticate(local["access_token"].(string), token.TypeAccess); ae != nil {
@@ -303,10 +270,10 @@ func TestIssueLogoutAllForeignToken(t *testing.T) {
 	// control: the local token does end every token of the identity
 	other := foreign("idp-2")
 	e.clock.Advance(time.Second)
-	if w := idTestLogout(e, local["access_token"].(string), ""); w.Code != http.StatusOK {
+	if w := e.logout(local["access_token"].(string), ""); w.Code != http.StatusOK {
 		t.Fatalf("logout all with a local token: %d %s", w.Code, w.Body)
 	}
-	if _, ok := e.app.identityRevokedBefore("alice"); !ok {
+	if _, ok := e.app.revoked.identityRevokedBefore("alice"); !ok {
 		t.Fatal("logout all with a local token did not revoke the identity")
 	}
 	if ae := e.authenticate(other, token.TypeAccess); ae != errRevoked {
@@ -314,23 +281,17 @@ func TestIssueLogoutAllForeignToken(t *testing.T) {
 	}
 }
 
-// idTestFailingIdentityStore cannot record identity revocations.
-type idTestFailingIdentityStore struct{ revocationStore }
-
-func (idTestFailingIdentityStore) revokeIdentity(context.Context, string) error {
-	return errors.New("storage down")
-}
-
 // A logout all whose identity revocation cannot be stored answers 503,
 // like any logout that cannot be recorded, and revokes nothing else.
 func TestIssueLogoutAllStorageFailureIs503(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.LogoutAll = true })
+	t.Parallel()
+	e := newFixture(t, faultyStorage(), withIssuer(func(h *Issue) { h.LogoutAll = true }))
 	login := e.login()
-	e.app.revoked = idTestFailingIdentityStore{e.app.revoked}
-	w := idTestLogout(e, login["access_token"].(string), login["refresh_token"].(string))
-	issuerTestWantMsg(t, w, 503, "Logout could not be recorded; try again")
-	_, claims := issuerTestDecode(t, login["refresh_token"].(string))
-	if e.app.revoked.isRevoked(claims["jti"].(string)) {
+	e.failStores(errors.New("storage down"))
+	w := e.logout(login["access_token"].(string), login["refresh_token"].(string))
+	wantMsg(t, w, 503, "Logout could not be recorded; try again")
+	_, claims := decodeToken(t, login["refresh_token"].(string))
+	if e.isRevoked(claims["jti"].(string)) {
 		t.Error("a failed logout all revoked the refresh token's jti")
 	}
 }

@@ -1,66 +1,25 @@
 package jwtextended
 
-// Integration tests: a real Caddy, started in-process by caddytest from a
-// Caddyfile, reverse-proxying to an httptest.Server that records what it
-// receives. The ports are free loopback ports chosen once per test process
-// (testkit.SharedPorts), so two go test runs on one machine never collide.
-// In-process Caddy is process-wide: these tests never run in parallel.
+// Integration tests: a real Caddy, started in-process by startCaddy from a
+// Caddyfile, reverse-proxying to an upstream that records what it
+// receives. In-process Caddy is process-wide: these tests never run in
+// parallel.
 
 import (
 	"encoding/base64"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit/caddykit"
-	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // integrationSecret is the secret the Caddyfiles read from
 // {env.JWT_TEST_SECRET} or {file.<path>}. integrationNow-based tokens use
 // the real clock: Caddy runs with time.Now.
 const integrationSecret = "integration-secret-0123456789abcdef-xyz"
-
-// integrationUpstream records every request it receives.
-type integrationUpstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen []http.Header
-}
-
-func newIntegrationUpstream(t *testing.T) *integrationUpstream {
-	u := new(integrationUpstream)
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.seen = append(u.seen, r.Header.Clone())
-		u.mu.Unlock()
-		_, _ = io.WriteString(w, "upstream ok")
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *integrationUpstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.seen)
-}
-
-func (u *integrationUpstream) last() http.Header {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.seen) == 0 {
-		return nil
-	}
-	return u.seen[len(u.seen)-1]
-}
 
 // integrationToken mints an HS256 token with the integration secret at the
 // real clock.
@@ -75,27 +34,18 @@ func integrationToken(t *testing.T, overrides map[string]any) string {
 	return signToken(t, "HS256", []byte(integrationSecret), nil, c)
 }
 
-// integrationTester is a caddytest.Tester on the admin port of these tests.
-func integrationTester(t *testing.T) *caddytest.Tester {
-	return caddykit.Tester(t, testkit.SharedPorts(t))
-}
-
-// integrationBase is the URL of the site the configs here serve.
-func integrationBase(t *testing.T) string { return testkit.SharedPorts(t).HTTPBase() }
-
 // integrationGlobal is the global block every config here starts with:
-// the test ports and storage, extra options, and the jwt app with the
-// given option lines.
-func integrationGlobal(t *testing.T, jwt string, extra ...string) string {
-	return testkit.SharedPorts(t).Globals(strings.Join(extra, "") + "\tjwt {\n\t\t" + jwt + "\n\t}\n")
+// extra options, and the jwt app with the given option lines.
+func integrationGlobal(jwt string, extra ...string) string {
+	return "{\n" + strings.Join(extra, "") + "\tjwt {\n\t\t" + jwt + "\n\t}\n}\n"
 }
 
-// integrationSite opens a site block on the test HTTP port.
-func integrationSite(t *testing.T) string { return "\n" + integrationBase(t) + " {\n" }
+// integrationSite opens the site block.
+const integrationSite = "\nhttp://localhost {\n"
 
-func integrationDo(t *testing.T, tc *caddytest.Tester, req *http.Request) (*http.Response, string) {
+func integrationDo(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
 	t.Helper()
-	res, err := tc.Client.Do(req)
+	res, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
@@ -105,17 +55,16 @@ func integrationDo(t *testing.T, tc *caddytest.Tester, req *http.Request) (*http
 }
 
 func TestIntegrationProxyIdentity(t *testing.T) {
-	up := newIntegrationUpstream(t)
+	up := newUpstream(t)
 	t.Setenv("JWT_TEST_SECRET", integrationSecret)
 	issuerFile := filepath.Join(t.TempDir(), "issuer")
 	if err := os.WriteFile(issuerFile, []byte("https://auth.it.example"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	tc := integrationTester(t)
-	tc.InitServer(integrationGlobal(t, "secret {env.JWT_TEST_SECRET}\n\t\tissuer {file."+issuerFile+"}")+integrationSite(t)+`	handle /api/* {
+	srv := startCaddy(t, integrationGlobal("secret {env.JWT_TEST_SECRET}\n\t\tissuer {file."+issuerFile+"}")+integrationSite+`	handle /api/* {
 		jwt_auth
-		reverse_proxy `+up.Listener.Addr().String()+`
+		reverse_proxy `+up.addr()+`
 	}
 	handle /whoami {
 		jwt_auth
@@ -132,23 +81,20 @@ func TestIntegrationProxyIdentity(t *testing.T) {
 		respond "custom {err.status_code} {http.auth.jwt.error}" {err.status_code}
 	}
 }
-`, "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
+`)
 	iss := map[string]any{"iss": "https://auth.it.example"}
 	good := integrationToken(t, iss)
 
 	t.Run("upstream sees the identity, not the spoofed headers", func(t *testing.T) {
 		before := up.count()
-		req, _ := http.NewRequest("GET", integrationBase(t)+"/api/items", nil)
+		req, _ := http.NewRequest("GET", srv.Base+"/api/items", nil)
 		req.Header.Set("Authorization", "Bearer "+good)
 		req.Header["X-Jwt-Identity"] = []string{"mallory", "root"}
 		req.Header["X-JWT-ROLE"] = []string{"admin"}
 		req.Header["X_Jwt_Identity"] = []string{"mallory"}
 		req.Header["X_JWT_TYPE"] = []string{"refresh"}
 		req.Header["Connection"] = []string{"X-Jwt-Identity, X-Jwt-Claims"}
-		res, body := integrationDo(t, tc, req)
+		res, body := integrationDo(t, srv.Client, req)
 		if res.StatusCode != 200 || body != "upstream ok" || up.count() != before+1 {
 			t.Fatalf("status %d body %q, upstream requests %d -> %d", res.StatusCode, body, before, up.count())
 		}
@@ -198,14 +144,14 @@ func TestIntegrationProxyIdentity(t *testing.T) {
 			{"other key", "Bearer " + signToken(t, "HS256", []byte(strings.Repeat("z", 40)), nil, map[string]any{"sub": "x", "exp": time.Now().Unix() + 60}), 401, "Signature verification failed"},
 		}
 		for _, c := range cases {
-			req, _ := http.NewRequest("GET", integrationBase(t)+"/api/items", nil)
+			req, _ := http.NewRequest("GET", srv.Base+"/api/items", nil)
 			if c.auth != "" {
 				req.Header.Set("Authorization", c.auth)
 			}
 			req.Header.Set("X-Jwt-Identity", "mallory")
-			res, body := integrationDo(t, tc, req)
-			if res.StatusCode != c.status || body != authtestsBody(c.msg) {
-				t.Errorf("%s: %d %s, want %d %s", c.name, res.StatusCode, body, c.status, authtestsBody(c.msg))
+			res, body := integrationDo(t, srv.Client, req)
+			if res.StatusCode != c.status || body != refusalBody(c.msg) {
+				t.Errorf("%s: %d %s, want %d %s", c.name, res.StatusCode, body, c.status, refusalBody(c.msg))
 			}
 			if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("%s: Content-Type %q", c.name, ct)
@@ -220,9 +166,9 @@ func TestIntegrationProxyIdentity(t *testing.T) {
 	})
 
 	t.Run("placeholders in respond and header", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", integrationBase(t)+"/whoami", nil)
+		req, _ := http.NewRequest("GET", srv.Base+"/whoami", nil)
 		req.Header.Set("Authorization", "Bearer "+good)
-		res, body := integrationDo(t, tc, req)
+		res, body := integrationDo(t, srv.Client, req)
 		if res.StatusCode != 200 || body != "user=alice type=access role=admin" {
 			t.Errorf("whoami: %d %q", res.StatusCode, body)
 		}
@@ -232,9 +178,9 @@ func TestIntegrationProxyIdentity(t *testing.T) {
 	})
 
 	t.Run("handle_errors gets the status and reason", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", integrationBase(t)+"/custom/x", nil)
+		req, _ := http.NewRequest("GET", srv.Base+"/custom/x", nil)
 		req.Header.Set("Authorization", "Bearer "+integrationToken(t, map[string]any{"iss": "https://auth.it.example", "exp": time.Now().Unix() - 60}))
-		res, body := integrationDo(t, tc, req)
+		res, body := integrationDo(t, srv.Client, req)
 		if res.StatusCode != 401 || body != "custom 401 expired" {
 			t.Errorf("handle_errors: %d %q, want 401 \"custom 401 expired\"", res.StatusCode, body)
 		}
@@ -249,33 +195,29 @@ func TestIntegrationProxyIdentity(t *testing.T) {
 // error that names the setting, without echoing the secret; the running
 // config stays in place.
 func TestIntegrationFileSecretAndShortSecret(t *testing.T) {
-	up := newIntegrationUpstream(t)
+	up := newUpstream(t)
 	secretFile := filepath.Join(t.TempDir(), "jwt-secret")
 	if err := os.WriteFile(secretFile, []byte(integrationSecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	site := integrationSite(t) + `	jwt_auth
-	reverse_proxy ` + up.Listener.Addr().String() + `
+	site := integrationSite + `	jwt_auth
+	reverse_proxy ` + up.addr() + `
 }
 `
-	tc := integrationTester(t)
-	tc.InitServer(integrationGlobal(t, "secret {file."+secretFile+"}")+site, "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
+	srv := startCaddy(t, integrationGlobal("secret {file."+secretFile+"}")+site)
 	good := integrationToken(t, nil)
 	get := func() (*http.Response, string) {
-		req, _ := http.NewRequest("GET", integrationBase(t)+"/", nil)
+		req, _ := http.NewRequest("GET", srv.Base+"/", nil)
 		req.Header.Set("Authorization", "Bearer "+good)
-		return integrationDo(t, tc, req)
+		return integrationDo(t, srv.Client, req)
 	}
 	if res, body := get(); res.StatusCode != 200 || up.last().Get("X-Jwt-Identity") != "alice" {
 		t.Fatalf("file secret: %d %q", res.StatusCode, body)
 	}
 
 	const short = "too-short-secret-xyz"
-	cfg := integrationGlobal(t, "secret "+short) + site
-	msg := integrationLoadError(t, cfg)
+	cfg := integrationGlobal("secret "+short) + site
+	msg := integrationLoadError(t, srv, cfg)
 	for _, want := range []string{"secret", "32"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("load error %q does not mention %q", msg, want)
@@ -291,26 +233,21 @@ func TestIntegrationFileSecretAndShortSecret(t *testing.T) {
 
 	// the same with the env placeholder
 	t.Setenv("JWT_TEST_SECRET", short)
-	msg = integrationLoadError(t, integrationGlobal(t, "secret {env.JWT_TEST_SECRET}")+site)
+	msg = integrationLoadError(t, srv, integrationGlobal("secret {env.JWT_TEST_SECRET}")+site)
 	if !strings.Contains(msg, "secret is 20 bytes, HS256 needs at least 32") || strings.Contains(msg, short) {
 		t.Errorf("env secret load error: %q", msg)
 	}
 }
 
-// integrationLoadError posts a Caddyfile to the admin endpoint and returns
-// the error Caddy answers; it fails the test if the config loads.
-func integrationLoadError(t *testing.T, caddyfile string) string {
+// integrationLoadError loads a Caddyfile into the running server and
+// returns the error Caddy answers; it fails the test if the config loads.
+func integrationLoadError(t *testing.T, srv testCaddy, caddyfile string) string {
 	t.Helper()
-	res, err := http.Post(testkit.SharedPorts(t).AdminBase()+"/load", "text/caddyfile", strings.NewReader(caddyfile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode == http.StatusOK {
+	err := srv.Load(t, caddyfile)
+	if err == nil {
 		t.Fatal("config loaded; want a load error")
 	}
-	return string(body)
+	return err.Error()
 }
 
 // TestIntegrationUnderscoreHeadersAllowlisted: Caddy drops client headers
@@ -319,29 +256,25 @@ func integrationLoadError(t *testing.T, caddyfile string) string {
 // remove the X_Jwt_* spellings, which CGI-style backends read as X-Jwt-*.
 // A control route without jwt_auth shows the spoof does reach the proxy.
 func TestIntegrationUnderscoreHeadersAllowlisted(t *testing.T) {
-	up := newIntegrationUpstream(t)
+	up := newUpstream(t)
 	t.Setenv("JWT_TEST_SECRET", integrationSecret)
-	tc := integrationTester(t)
-	global := integrationGlobal(t, "secret {env.JWT_TEST_SECRET}",
+	global := integrationGlobal("secret {env.JWT_TEST_SECRET}",
 		"\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}\n")
-	tc.InitServer(global+integrationSite(t)+`	handle /control/* {
-		reverse_proxy `+up.Listener.Addr().String()+`
+	srv := startCaddy(t, global+integrationSite+`	handle /control/* {
+		reverse_proxy `+up.addr()+`
 	}
 	handle {
 		jwt_auth
-		reverse_proxy `+up.Listener.Addr().String()+`
+		reverse_proxy `+up.addr()+`
 	}
 }
-`, "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
+`)
 	send := func(path string) http.Header {
-		req, _ := http.NewRequest("GET", integrationBase(t)+path, nil)
+		req, _ := http.NewRequest("GET", srv.Base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+integrationToken(t, nil))
 		req.Header["X_Jwt_Identity"] = []string{"mallory"}
 		req.Header["X_JWT_ROLE"] = []string{"admin"}
-		res, body := integrationDo(t, tc, req)
+		res, body := integrationDo(t, srv.Client, req)
 		if res.StatusCode != 200 {
 			t.Fatalf("%s: %d %q", path, res.StatusCode, body)
 		}

@@ -10,8 +10,15 @@ import (
 )
 
 // Validate refuses configurations that cannot work, naming the setting
-// and the fix. It checks what Provision resolved.
+// and the fix: first the settings as written, then, once provisioned,
+// what Provision resolved.
 func (h *Issue) Validate() error {
+	if err := h.validateRoutes(); err != nil {
+		return err
+	}
+	if h.app == nil {
+		return nil // not provisioned: only the settings themselves are checked
+	}
 	if h.rotateGrace < minRotateGrace {
 		return fmt.Errorf("jwt_issue: rotate_grace must be at least %s (got %s): it is also how often a family may rotate and write to storage", minRotateGrace, h.rotateGrace)
 	}
@@ -32,6 +39,16 @@ func (h *Issue) Validate() error {
 			return fmt.Errorf("jwt_issue: %v", err)
 		}
 	}
+	if h.JWKS != "" && !publishesKeys(h.app) {
+		return fmt.Errorf("jwt_issue: the jwks route %s would publish no key: the jwt app has only HMAC secrets, which are never published; "+
+			"remove the jwks route, or sign with an asymmetric key (private_key, or no key at all for the generated ES256 key)", h.JWKS)
+	}
+	return h.checkCookiePaths()
+}
+
+// validateRoutes checks the routes, their paths, the users and the
+// settings that only make sense with one another.
+func (h *Issue) validateRoutes() error {
 	routes := map[string]string{}
 	for _, r := range []struct{ name, path string }{
 		{"login", h.Login}, {"refresh", h.Refresh}, {"reauth", h.Reauth}, {"logout", h.Logout}, {"jwks", h.JWKS},
@@ -78,16 +95,13 @@ func (h *Issue) Validate() error {
 		return errors.New("jwt_issue: logout_all needs a logout route; write `logout <path> all`")
 	case h.RotateGrace != "" && !h.RotateRefresh:
 		return errors.New("jwt_issue: rotate_grace applies only to rotated refresh tokens; add rotate_refresh, or remove rotate_grace")
-	case h.JWKS != "" && !publishesKeys(h.app):
-		return fmt.Errorf("jwt_issue: the jwks route %s would publish no key: the jwt app has only HMAC secrets, which are never published; "+
-			"remove the jwks route, or sign with an asymmetric key (private_key, or no key at all for the generated ES256 key)", h.JWKS)
 	}
 	for _, st := range h.FailedStatus {
 		if st < 200 || st > 599 {
 			return fmt.Errorf("jwt_issue: failed_status %d is not an HTTP status of an answer; use statuses such as 401 403 (or 200 and 302 for apps that answer a failed form login so)", st)
 		}
 	}
-	return h.checkCookiePaths()
+	return nil
 }
 
 // publishesKeys reports whether the app has a key of its own that its

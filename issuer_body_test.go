@@ -19,7 +19,7 @@ import (
 // never answers, and is far above body_timeout.
 func TestIssueSlowBodyTimesOut(t *testing.T) {
 	ports := testkit.SharedPorts(t)
-	cfg := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", issuerTestSecret)) + fmt.Sprintf(`
+	cfg := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret \"%s\"\n\t}\n", fixtureSecret)) + fmt.Sprintf(`
 %s {
 	jwt_issue {
 		login /auth/login
@@ -29,7 +29,7 @@ func TestIssueSlowBodyTimesOut(t *testing.T) {
 	respond "next"
 }
 `, ports.HTTPBase(), testkit.BcryptHash(t, "pw"))
-	issuerITTester(t, cfg)
+	startCaddy(t, cfg)
 
 	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports.HTTP))
 	if err != nil {

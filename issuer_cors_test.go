@@ -11,21 +11,23 @@ import (
 // CORS recipe); every other OPTIONS request is refused as before.
 
 func TestIssuePreflightPassesOn(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.JWKS = "/jwks" })
+	t.Parallel()
+	e := newFixture(t, withIssuer(func(h *Issue) { h.JWKS = "/jwks" }))
 	for _, p := range []string{"/login", "/refresh", "/reauth", "/logout", "/jwks"} {
 		r := httptest.NewRequest(http.MethodOptions, p, nil)
 		r.Header.Set("Origin", "https://app.example")
 		r.Header.Set("Access-Control-Request-Method", "POST")
 		r.Header.Set("Access-Control-Request-Headers", "content-type, x-csrf-token")
 		w := e.do(r)
-		if w.Code != issuerTestNextStatus || w.Body.String() != "next" || len(w.Header()) != 0 {
+		if w.Code != nextStatus || w.Body.String() != "next" || len(w.Header()) != 0 {
 			t.Errorf("preflight to %s: not passed on untouched: %d %q %v", p, w.Code, w.Body, w.Header())
 		}
 	}
 }
 
 func TestIssueOptionsWithoutPreflightRefused(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.JWKS = "/jwks" })
+	t.Parallel()
+	e := newFixture(t, withIssuer(func(h *Issue) { h.JWKS = "/jwks" }))
 	for _, p := range []string{"/login", "/refresh", "/reauth", "/logout", "/jwks"} {
 		for _, hdr := range []map[string]string{nil, {"Origin": "https://app.example"}, {"Access-Control-Request-Method": ""}} {
 			r := httptest.NewRequest(http.MethodOptions, p, nil)
@@ -45,7 +47,7 @@ func TestIssueOptionsWithoutPreflightRefused(t *testing.T) {
 		// served by the route
 		r := httptest.NewRequest(http.MethodGet, p, nil)
 		r.Header.Set("Access-Control-Request-Method", "POST")
-		if w := e.do(r); w.Code == issuerTestNextStatus {
+		if w := e.do(r); w.Code == nextStatus {
 			t.Errorf("GET %s with Access-Control-Request-Method passed on", p)
 		}
 	}

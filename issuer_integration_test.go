@@ -14,26 +14,15 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit/caddykit"
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
-// Integration tests of jwt_issue through a real Caddy (in process, started
-// by caddytest) on the test process's free ports (testkit.SharedPorts). The
+// Integration tests of jwt_issue through a real Caddy (startCaddy). The
 // tests of this file must not run in parallel with other in-process Caddy
 // tests.
 
-func issuerITTester(t *testing.T, caddyfile string) *caddytest.Tester {
-	t.Helper()
-	tester := caddykit.Tester(t, testkit.SharedPorts(t))
-	tester.InitServer(caddyfile, "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
-	return tester
-}
-
-// issuerITDo sends a request and returns status, headers and the body.
+// issuerITDo sends a request to startCaddy's server (on the test process's
+// ports, testkit.SharedPorts) and returns status, headers and the body.
 func issuerITDo(t *testing.T, c *http.Client, method, path string, hdr map[string]string, body string) (int, http.Header, string) {
 	t.Helper()
 	var rd io.Reader
@@ -91,11 +80,8 @@ func TestIssueIntegrationExampleFlow(t *testing.T) {
 	if secret == nil || !strings.Contains(example, "\n{\n") || !strings.Contains(example, "http://:8080 {") {
 		t.Fatal("Caddyfile.example no longer has the shape this test adapts (global block, secret, http://:8080)")
 	}
-	// only the ports change: the test's admin and HTTP ports
-	ports := testkit.SharedPorts(t)
-	cfg := strings.Replace(example, "\n{\n", "\n{\n"+ports.Options(), 1)
-	cfg = strings.Replace(cfg, "http://:8080 {", ports.HTTPBase()+" {", 1)
-	c := issuerITTester(t, cfg).Client
+	// only the port changes: startCaddy's
+	c := startCaddy(t, strings.Replace(example, "http://:8080 {", "http:// {", 1)).Client
 
 	jsonHdr := map[string]string{"Content-Type": "application/json"}
 	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
@@ -195,14 +181,15 @@ func issuerITCheckHS256(t *testing.T, secret, raw string) {
 // throttling.
 func TestIssueIntegrationCookieCSRF(t *testing.T) {
 	hash := testkit.BcryptHash(t, "pw-alice")
-	ports := testkit.SharedPorts(t)
-	cfg := ports.Globals(fmt.Sprintf(`	auto_https off
+	cfg := fmt.Sprintf(`{
+	auto_https off
 	jwt {
 		secret "%s"
 		token_from cookie
 	}
-`, issuerTestSecret)) + fmt.Sprintf(`
-%s {
+}
+
+http://localhost {
 	jwt_issue {
 		login   /auth/login
 		refresh /auth/refresh
@@ -216,9 +203,10 @@ func TestIssueIntegrationCookieCSRF(t *testing.T) {
 		respond "hello {http.auth.user.id} {http.auth.jwt.claims.role} {method}"
 	}
 }
-`, ports.HTTPBase(), hash)
-	c := issuerITTester(t, cfg).Client
-	base, _ := url.Parse(ports.HTTPBase())
+`, fixtureSecret, hash)
+	srv := startCaddy(t, cfg)
+	c := srv.Client
+	base, _ := url.Parse(srv.Base)
 	jar := func() map[string]string {
 		out := map[string]string{}
 		for _, ck := range c.Jar.Cookies(base) {

@@ -23,10 +23,9 @@ func TestDocsDeadRoutes(t *testing.T) {
 		t.Fatal("docs/issuer.md: no Caddyfile in \"Routes that can never match\"")
 	}
 	block := blocks[0]
-	ports := testkit.SharedPorts(t)
 	hash := testkit.BcryptHash(t, "pw-alice")
 	for old, repl := range map[string]string{
-		"example.com {": ports.HTTPBase() + " {",
+		"example.com {": "http://localhost {",
 		"\n}":           "\n\thandle_path /broken/* {\n\t\tjwt_issue {\n\t\t\tlogin /broken/login\n\t\t\tuser alice " + hash + "\n\t\t}\n\t\trespond \"passed on {path}\"\n\t}\n}",
 	} {
 		if !strings.Contains(block, old) {
@@ -36,8 +35,8 @@ func TestDocsDeadRoutes(t *testing.T) {
 	}
 	block = strings.ReplaceAll(block, "users_file /etc/caddy/users", "user alice "+hash)
 	logFile := filepath.Join(t.TempDir(), "warn.log")
-	cfg := ports.Globals(fmt.Sprintf("\tauto_https off\n\tlog {\n\t\toutput file %s\n\t\tlevel WARN\n\t}\n\tjwt {\n\t\tsecret %q\n\t}\n", logFile, issuerTestSecret)) + block
-	c := issuerITTester(t, cfg).Client
+	cfg := caddyGlobals(fmt.Sprintf("\tauto_https off\n\tlog {\n\t\toutput file %s\n\t\tlevel WARN\n\t}\n\tjwt {\n\t\tsecret %q\n\t}\n", logFile, fixtureSecret)) + block
+	c := startCaddy(t, cfg).Client
 	// the route check walked Caddy's real route tree: the stripped route
 	// warns, and the two under handle and handle_path that work do not
 	logged, err := os.ReadFile(logFile)

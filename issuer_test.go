@@ -2,17 +2,12 @@ package jwtextended
 
 import (
 	"bytes"
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -20,10 +15,7 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -31,205 +23,14 @@ import (
 // of the module: the HMAC is recomputed with crypto/hmac and the payload
 // decoded here.
 
-const (
-	issuerTestSecret   = "issuer-test-secret-0123456789abcdef-0123456789"
-	issuerTestPassword = "correct horse battery staple"
-	issuerTestIP       = "192.0.2.10"
-)
-
-var issuerTestT0 = time.Unix(1_800_000_000, 0)
-
-// issuerTestHash is a bcrypt hash of issuerTestPassword at the minimum
-// cost (fast in unit tests), made once.
-func issuerTestHash(t testing.TB) string {
-	t.Helper()
-	return testkit.BcryptHash(t, issuerTestPassword)
-}
-
-type issuerTestEnv struct {
-	t     *testing.T
-	app   *App
-	h     *Issue
-	clock *testkit.Clock
-	// reg is the metrics registry of the app's Caddy context.
-	reg *prometheus.Registry
-}
-
-// issuerTestSetup provisions a jwt app (HS256, the test secret, a test
-// clock) and a jwt_issue handler with all four routes and user alice.
-func issuerTestSetup(t *testing.T, appMod func(*App), issueMod func(*Issue)) *issuerTestEnv {
-	t.Helper()
-	clock := testkit.NewClock(issuerTestT0)
-	cfg := &App{Secret: issuerTestSecret}
-	if appMod != nil {
-		appMod(cfg)
-	}
-	ctx, app, err := provisionTestApp(t, mustJSON(t, cfg), "")
-	if err != nil {
-		t.Fatalf("provisioning app: %v", err)
-	}
-	app.now = clock.Now
-	app.logger = zap.NewNop()
-	h := &Issue{
-		Login: "/login", Refresh: "/refresh", Reauth: "/reauth", Logout: "/logout",
-		Users: []User{{Name: "alice", Hash: issuerTestHash(t), Claims: map[string]any{"role": "admin"}}},
-	}
-	if issueMod != nil {
-		issueMod(h)
-	}
-	if err := h.Provision(ctx); err != nil {
-		t.Fatalf("provisioning jwt_issue: %v", err)
-	}
-	if err := h.Validate(); err != nil {
-		t.Fatalf("validating jwt_issue: %v", err)
-	}
-	return &issuerTestEnv{t: t, app: app, h: h, clock: clock, reg: ctx.GetMetricsRegistry()}
-}
-
-const issuerTestNextStatus = 299
-
-// do runs a request through the handler with a replacer and Caddy's
-// client IP in the context; the next handler answers 299 "next".
-func (e *issuerTestEnv) do(r *http.Request) *httptest.ResponseRecorder {
-	return e.doFrom(issuerTestIP, r)
-}
-
-func (e *issuerTestEnv) doFrom(ip string, r *http.Request) *httptest.ResponseRecorder {
-	e.t.Helper()
-	repl := caddy.NewReplacer()
-	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: ip})
-	w := httptest.NewRecorder()
-	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		w.WriteHeader(issuerTestNextStatus)
-		_, _ = w.Write([]byte("next"))
-		return nil
-	})
-	if err := e.h.ServeHTTP(w, r.WithContext(ctx), next); err != nil {
-		e.t.Fatalf("ServeHTTP returned %v", err)
-	}
-	return w
-}
-
-func issuerTestJSON(path, body string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-	r.Header.Set("Content-Type", "application/json")
-	return r
-}
-
-func issuerTestForm(path string, v url.Values) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(v.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return r
-}
-
-func issuerTestCreds(user, pw string) string {
-	b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
-	return string(b)
-}
-
-func issuerTestBearer(r *http.Request, tok string) *http.Request {
-	r.Header.Set("Authorization", "Bearer "+tok)
-	return r
-}
-
-// issuerTestBody decodes a JSON response body.
-func issuerTestBody(t *testing.T, w *httptest.ResponseRecorder) map[string]any {
-	t.Helper()
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(w.Body.Bytes()))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("response body %q is not a JSON object: %v", w.Body.String(), err)
-	}
-	return m
-}
-
-// issuerTestWantMsg checks a refusal: status, JSON content type and msg.
-func issuerTestWantMsg(t *testing.T, w *httptest.ResponseRecorder, status int, msg string) {
-	t.Helper()
-	if w.Code != status {
-		t.Fatalf("status %d, want %d (body %s)", w.Code, status, w.Body.String())
-	}
-	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type %q, want application/json", ct)
-	}
-	if got := issuerTestBody(t, w)["msg"]; got != msg {
-		t.Errorf("msg %q, want %q", got, msg)
-	}
-}
-
-// issuerTestDecode checks a minted HS256 token independently of the
-// module (crypto/hmac over the signing input) and returns its header and
-// claims.
-func issuerTestDecode(t *testing.T, raw string) (map[string]any, map[string]any) {
-	t.Helper()
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token %q has %d segments", raw, len(parts))
-	}
-	mac := hmac.New(sha256.New, []byte(issuerTestSecret))
-	mac.Write([]byte(parts[0] + "." + parts[1]))
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || !hmac.Equal(sig, mac.Sum(nil)) {
-		t.Fatalf("token signature does not verify with the configured secret")
-	}
-	dec := func(s string) map[string]any {
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil {
-			t.Fatalf("segment is not base64url: %v", err)
-		}
-		var m map[string]any
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.UseNumber()
-		if err := d.Decode(&m); err != nil {
-			t.Fatalf("segment is not a JSON object: %v", err)
-		}
-		return m
-	}
-	return dec(parts[0]), dec(parts[1])
-}
-
-func issuerTestNum(t *testing.T, v any) int64 {
-	t.Helper()
-	n, ok := v.(json.Number)
-	if !ok {
-		t.Fatalf("%v (%T) is not a JSON number", v, v)
-	}
-	i, err := n.Int64()
-	if err != nil {
-		t.Fatalf("%v is not an integer", v)
-	}
-	return i
-}
-
-var issuerTestUUIDv4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-
-// login logs alice in and returns the response body.
-func (e *issuerTestEnv) login() map[string]any {
-	e.t.Helper()
-	w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
-	if w.Code != http.StatusOK {
-		e.t.Fatalf("login: status %d body %s", w.Code, w.Body.String())
-	}
-	return issuerTestBody(e.t, w)
-}
-
-// authenticates checks a token the way jwt_auth does.
-func (e *issuerTestEnv) authenticate(tok, want string) *authError {
-	r := httptest.NewRequest(http.MethodGet, "/x", nil)
-	r.Header.Set("Authorization", "Bearer "+tok)
-	_, ae := e.app.authenticate(r, []tokenSource{sourceHeader}, accessCookieName, want)
-	return ae
-}
-
 func TestIssueLoginJSON(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
+	t.Parallel()
+	e := newFixture(t, withIssuer())
 	for name, req := range map[string]*http.Request{
-		"json": issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)),
-		"form": issuerTestForm("/login", url.Values{"username": {"alice"}, "password": {issuerTestPassword}}),
+		"json": jsonPost("/login", creds("alice", fixturePassword)),
+		"form": formPost("/login", url.Values{"username": {"alice"}, "password": {fixturePassword}}),
 		"json charset": func() *http.Request {
-			r := issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))
+			r := jsonPost("/login", creds("alice", fixturePassword))
 			r.Header.Set("Content-Type", "application/json; charset=utf-8")
 			return r
 		}(),
@@ -247,19 +48,19 @@ func TestIssueLoginJSON(t *testing.T) {
 			if len(w.Result().Cookies()) != 0 {
 				t.Errorf("json delivery set cookies: %v", w.Result().Cookies())
 			}
-			body := issuerTestBody(t, w)
-			if len(body) != 4 || body["token_type"] != "Bearer" || issuerTestNum(t, body["expires_in"]) != 900 {
+			body := bodyJSON(t, w)
+			if len(body) != 4 || body["token_type"] != "Bearer" || jsonNum(t, body["expires_in"]) != 900 {
 				t.Fatalf("body %v, want exactly access_token, refresh_token, token_type Bearer, expires_in 900", body)
 			}
-			hdr, access := issuerTestDecode(t, body["access_token"].(string))
+			hdr, access := decodeToken(t, body["access_token"].(string))
 			if hdr["alg"] != "HS256" || hdr["typ"] != "JWT" {
 				t.Errorf("header %v", hdr)
 			}
-			now := issuerTestT0.Unix()
+			now := fixtureT0.Unix()
 			if access["sub"] != "alice" || access["type"] != "access" || access["fresh"] != true || access["role"] != "admin" {
 				t.Errorf("access claims %v", access)
 			}
-			if issuerTestNum(t, access["iat"]) != now || issuerTestNum(t, access["nbf"]) != now || issuerTestNum(t, access["exp"]) != now+900 {
+			if jsonNum(t, access["iat"]) != now || jsonNum(t, access["nbf"]) != now || jsonNum(t, access["exp"]) != now+900 {
 				t.Errorf("access times %v", access)
 			}
 			for _, c := range []string{"csrf", "iss", "aud", token.FamilyClaim} {
@@ -267,15 +68,15 @@ func TestIssueLoginJSON(t *testing.T) {
 					t.Errorf("access token has %s, not configured", c)
 				}
 			}
-			_, refresh := issuerTestDecode(t, body["refresh_token"].(string))
+			_, refresh := decodeToken(t, body["refresh_token"].(string))
 			if refresh["sub"] != "alice" || refresh["type"] != "refresh" || refresh["fresh"] != false || refresh["role"] != "admin" {
 				t.Errorf("refresh claims %v", refresh)
 			}
-			if issuerTestNum(t, refresh["exp"]) != now+720*3600 {
+			if jsonNum(t, refresh["exp"]) != now+720*3600 {
 				t.Errorf("refresh exp %v", refresh["exp"])
 			}
 			aj, rj := access["jti"].(string), refresh["jti"].(string)
-			if !issuerTestUUIDv4.MatchString(aj) || !issuerTestUUIDv4.MatchString(rj) || aj == rj {
+			if !uuidV4.MatchString(aj) || !uuidV4.MatchString(rj) || aj == rj {
 				t.Errorf("jti %q %q must be distinct UUIDv4", aj, rj)
 			}
 			// and the verifier accepts what the issuer mints
@@ -287,16 +88,15 @@ func TestIssueLoginJSON(t *testing.T) {
 }
 
 func TestIssueLoginClaimsFromSettings(t *testing.T) {
-	e := issuerTestSetup(t, func(a *App) {
-		a.FreshFor = caddy.Duration(5 * time.Minute)
+	t.Parallel()
+	e := newFixture(t, withAppJSON(`{"fresh_for": "5m", "access_ttl": "1m"}`), withApp(func(a *App) {
 		a.Issuer = "https://issuer.example"
 		a.Audience = []string{"api"}
 		a.IdentityClaim = "username"
-		a.AccessTTL = caddy.Duration(time.Minute)
-	}, nil)
+	}), withIssuer())
 	body := e.login()
-	_, access := issuerTestDecode(t, body["access_token"].(string))
-	if issuerTestNum(t, access["fresh"]) != issuerTestT0.Unix()+300 {
+	_, access := decodeToken(t, body["access_token"].(string))
+	if jsonNum(t, access["fresh"]) != fixtureT0.Unix()+300 {
 		t.Errorf("fresh %v, want now+fresh_for", access["fresh"])
 	}
 	if access["iss"] != "https://issuer.example" || access["aud"] != "api" {
@@ -305,18 +105,18 @@ func TestIssueLoginClaimsFromSettings(t *testing.T) {
 	if access["username"] != "alice" || access["sub"] != nil {
 		t.Errorf("identity under identity_claim: %v", access)
 	}
-	if issuerTestNum(t, body["expires_in"]) != 60 || issuerTestNum(t, access["exp"]) != issuerTestT0.Unix()+60 {
+	if jsonNum(t, body["expires_in"]) != 60 || jsonNum(t, access["exp"]) != fixtureT0.Unix()+60 {
 		t.Errorf("access ttl not applied: %v %v", body["expires_in"], access["exp"])
 	}
 
-	e = issuerTestSetup(t, func(a *App) { a.Audience = []string{"api", "web"} }, nil)
+	e = newFixture(t, withApp(func(a *App) { a.Audience = []string{"api", "web"} }), withIssuer())
 	signer, _ := e.app.ring.Signer()
 	signer.KID = "key-2026"
-	hdr, _ := issuerTestDecode(t, e.login()["access_token"].(string))
+	hdr, _ := decodeToken(t, e.login()["access_token"].(string))
 	if hdr["kid"] != "key-2026" {
 		t.Errorf("header %v: kid of the signing key", hdr)
 	}
-	_, access = issuerTestDecode(t, e.login()["access_token"].(string))
+	_, access = decodeToken(t, e.login()["access_token"].(string))
 	aud, ok := access["aud"].([]any)
 	if !ok || len(aud) != 2 || aud[0] != "api" || aud[1] != "web" {
 		t.Errorf("several audiences must be an array, got %v", access["aud"])
@@ -324,24 +124,25 @@ func TestIssueLoginClaimsFromSettings(t *testing.T) {
 }
 
 func TestIssueBadCredentialsLookAlike(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 73)
 	// a user whose password is 72 bytes + more: bcrypt would accept the
 	// first 72 alone, the issuer must not
 	h72 := testkit.BcryptHash(t, long[:72])
-	e := issuerTestSetup(t, nil, func(h *Issue) {
+	e := newFixture(t, withIssuer(func(h *Issue) {
 		h.Throttle = &ThrottleConfig{Disabled: true}
 		h.Users = append(h.Users, User{Name: "bob", Hash: h72})
-	})
+	}))
 	var ref *httptest.ResponseRecorder
 	for _, c := range []struct{ name, user, pw string }{
 		{"wrong password", "alice", "nope"},
-		{"unknown user", "mallory", issuerTestPassword},
+		{"unknown user", "mallory", fixturePassword},
 		{"empty password", "alice", ""},
 		{"password over 72 bytes", "bob", long},
-		{"user name differs in case", "Alice", issuerTestPassword},
+		{"user name differs in case", "Alice", fixturePassword},
 	} {
-		w := e.do(issuerTestJSON("/login", issuerTestCreds(c.user, c.pw)))
-		issuerTestWantMsg(t, w, 401, "Bad username or password")
+		w := e.do(jsonPost("/login", creds(c.user, c.pw)))
+		wantMsg(t, w, 401, "Bad username or password")
 		if got := w.Header().Get("WWW-Authenticate"); got != "Bearer" {
 			t.Errorf("%s: WWW-Authenticate %q", c.name, got)
 		}
@@ -349,18 +150,18 @@ func TestIssueBadCredentialsLookAlike(t *testing.T) {
 			ref = w
 			continue
 		}
-		if w.Body.String() != ref.Body.String() || !issuerTestSameHeaders(w.Header(), ref.Header()) {
+		if w.Body.String() != ref.Body.String() || !sameHeaders(w.Header(), ref.Header()) {
 			t.Errorf("%s: response differs from a wrong password: %v %s vs %v %s", c.name, w.Header(), w.Body, ref.Header(), ref.Body)
 		}
 	}
 	// the 72-byte prefix alone is bob's real password and still works
-	w := e.do(issuerTestJSON("/login", issuerTestCreds("bob", long[:72])))
+	w := e.do(jsonPost("/login", creds("bob", long[:72])))
 	if w.Code != 200 {
 		t.Errorf("72-byte password refused: %d", w.Code)
 	}
 }
 
-func issuerTestSameHeaders(a, b http.Header) bool {
+func sameHeaders(a, b http.Header) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -373,7 +174,8 @@ func issuerTestSameHeaders(a, b http.Header) bool {
 }
 
 func TestIssueMethodNotAllowed(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
+	t.Parallel()
+	e := newFixture(t, withIssuer())
 	for _, p := range []string{"/login", "/refresh", "/reauth", "/logout"} {
 		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodHead} {
 			w := e.do(httptest.NewRequest(m, p, nil))
@@ -385,11 +187,12 @@ func TestIssueMethodNotAllowed(t *testing.T) {
 }
 
 func TestIssueOtherPathsPassThrough(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
+	t.Parallel()
+	e := newFixture(t, withIssuer())
 	for _, p := range []string{"/", "/login/", "/LOGIN", "/login/x", "/refreshx", "/api/login", "/jwks"} {
-		r := issuerTestJSON(p, issuerTestCreds("alice", issuerTestPassword))
+		r := jsonPost(p, creds("alice", fixturePassword))
 		w := e.do(r)
-		if w.Code != issuerTestNextStatus || w.Body.String() != "next" || len(w.Header()) != 0 {
+		if w.Code != nextStatus || w.Body.String() != "next" || len(w.Header()) != 0 {
 			t.Errorf("%s: not passed on untouched: %d %q %v", p, w.Code, w.Body, w.Header())
 		}
 	}
@@ -399,7 +202,8 @@ func TestIssueOtherPathsPassThrough(t *testing.T) {
 // app publishes an empty set: secrets are never published), and only GET
 // and HEAD are allowed.
 func TestIssueJWKSRoute(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.JWKS = "/.well-known/jwks.json" })
+	t.Parallel()
+	e := newFixture(t, withIssuer(func(h *Issue) { h.JWKS = "/.well-known/jwks.json" }))
 	w := e.do(httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
 	if w.Code != 200 || w.Header().Get("Content-Type") != "application/jwk-set+json" {
 		t.Fatalf("GET jwks: %d %q", w.Code, w.Header().Get("Content-Type"))
@@ -411,14 +215,15 @@ func TestIssueJWKSRoute(t *testing.T) {
 		t.Fatalf("HMAC-only jwks = %s (%v), want an empty key set", w.Body, err)
 	}
 	w = e.do(httptest.NewRequest(http.MethodPost, "/.well-known/jwks.json", nil))
-	issuerTestWantMsg(t, w, 405, "Method Not Allowed")
+	wantMsg(t, w, 405, "Method Not Allowed")
 	if got := w.Header().Get("Allow"); got != "GET, HEAD" {
 		t.Fatalf("Allow = %q", got)
 	}
 }
 
 func TestIssueBadBodies(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
+	t.Parallel()
+	e := newFixture(t, withIssuer())
 	req := func(ct, body string) *http.Request {
 		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
 		if ct != "" {
@@ -433,13 +238,13 @@ func TestIssueBadBodies(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"no content type", req("", issuerTestCreds("alice", "x")), 415, errUnsupportedMedia.msg},
-		{"text/plain", req("text/plain", issuerTestCreds("alice", "x")), 415, errUnsupportedMedia.msg},
+		{"no content type", req("", creds("alice", "x")), 415, errUnsupportedMedia.msg},
+		{"text/plain", req("text/plain", creds("alice", "x")), 415, errUnsupportedMedia.msg},
 		{"multipart", req("multipart/form-data; boundary=x", "--x--"), 415, errUnsupportedMedia.msg},
 		{"empty, no type", req("", ""), 415, errUnsupportedMedia.msg},
 		{"empty json", req("application/json", ""), 400, "Missing request body"},
 		{"malformed json", req("application/json", `{"username": "alice", `), 400, "Request body is not valid JSON"},
-		{"trailing data", req("application/json", issuerTestCreds("alice", "x")+` {}`), 400, "Request body is not valid JSON"},
+		{"trailing data", req("application/json", creds("alice", "x")+` {}`), 400, "Request body is not valid JSON"},
 		{"duplicate member", req("application/json", `{"username": "alice", "username": "bob", "password": "x"}`), 400, "Request body is not valid JSON"},
 		{"array", req("application/json", `["alice", "x"]`), 400, "Request body must be a JSON object"},
 		{"string", req("application/json", `"alice"`), 400, "Request body must be a JSON object"},
@@ -454,106 +259,109 @@ func TestIssueBadBodies(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := e.do(c.r)
-			issuerTestWantMsg(t, w, c.status, c.msg)
+			wantMsg(t, w, c.status, c.msg)
 		})
 	}
 	// exactly at the limit is read (and then judged on its content)
-	pad := 64<<10 - len(`{"username": "alice", "password": "`+issuerTestPassword+`", "p": ""}`)
-	w := e.do(req("application/json", `{"username": "alice", "password": "`+issuerTestPassword+`", "p": "`+strings.Repeat("a", pad)+`"}`))
+	pad := 64<<10 - len(`{"username": "alice", "password": "`+fixturePassword+`", "p": ""}`)
+	w := e.do(req("application/json", `{"username": "alice", "password": "`+fixturePassword+`", "p": "`+strings.Repeat("a", pad)+`"}`))
 	if w.Code != 200 {
 		t.Errorf("64 KiB body: status %d %s", w.Code, w.Body)
 	}
 	// reauth reads bodies the same way; logout refuses bad bodies too
-	w = e.do(issuerTestJSON("/reauth", `{"username": 1}`))
-	issuerTestWantMsg(t, w, 400, `"username" must be a string`)
-	w = e.do(issuerTestJSON("/logout", `{"refresh_token": 5}`))
-	issuerTestWantMsg(t, w, 400, `"refresh_token" must be a string`)
+	w = e.do(jsonPost("/reauth", `{"username": 1}`))
+	wantMsg(t, w, 400, `"username" must be a string`)
+	w = e.do(jsonPost("/logout", `{"refresh_token": 5}`))
+	wantMsg(t, w, 400, `"refresh_token" must be a string`)
 	r := httptest.NewRequest(http.MethodPost, "/logout", strings.NewReader("x"))
 	r.Header.Set("Content-Type", "text/plain")
-	issuerTestWantMsg(t, e.do(r), 415, errUnsupportedMedia.msg)
+	wantMsg(t, e.do(r), 415, errUnsupportedMedia.msg)
 }
 
 func TestIssueReauth(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
-	w := e.do(issuerTestForm("/reauth", url.Values{"username": {"alice"}, "password": {issuerTestPassword}}))
+	t.Parallel()
+	e := newFixture(t, withIssuer())
+	w := e.do(formPost("/reauth", url.Values{"username": {"alice"}, "password": {fixturePassword}}))
 	if w.Code != 200 {
 		t.Fatalf("status %d %s", w.Code, w.Body)
 	}
-	body := issuerTestBody(t, w)
+	body := bodyJSON(t, w)
 	if _, ok := body["refresh_token"]; ok || len(body) != 3 {
 		t.Errorf("reauth body %v: access_token, token_type, expires_in only", body)
 	}
-	_, access := issuerTestDecode(t, body["access_token"].(string))
+	_, access := decodeToken(t, body["access_token"].(string))
 	if access["fresh"] != true || access["type"] != "access" {
 		t.Errorf("reauth token %v must be a fresh access token", access)
 	}
-	w = e.do(issuerTestJSON("/reauth", issuerTestCreds("alice", "wrong")))
-	issuerTestWantMsg(t, w, 401, "Bad username or password")
+	w = e.do(jsonPost("/reauth", creds("alice", "wrong")))
+	wantMsg(t, w, 401, "Bad username or password")
 }
 
 func TestIssueRefresh(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
+	t.Parallel()
+	e := newFixture(t, withIssuer())
 	login := e.login()
 	access, refresh := login["access_token"].(string), login["refresh_token"].(string)
 	e.clock.Advance(time.Minute)
 
-	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
+	w := e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
 	if w.Code != 200 {
 		t.Fatalf("refresh: %d %s", w.Code, w.Body)
 	}
-	body := issuerTestBody(t, w)
+	body := bodyJSON(t, w)
 	if _, ok := body["refresh_token"]; ok || len(body) != 3 || w.Header().Get("Cache-Control") != "no-store" {
 		t.Errorf("refresh body %v: no refresh_token without rotate_refresh", body)
 	}
-	_, claims := issuerTestDecode(t, body["access_token"].(string))
+	_, claims := decodeToken(t, body["access_token"].(string))
 	if claims["fresh"] != false || claims["type"] != "access" || claims["sub"] != "alice" || claims["role"] != "admin" {
 		t.Errorf("refreshed access token %v must be non-fresh with the user's claims", claims)
 	}
-	if issuerTestNum(t, claims["iat"]) != issuerTestT0.Unix()+60 {
+	if jsonNum(t, claims["iat"]) != fixtureT0.Unix()+60 {
 		t.Errorf("iat %v: the clock is the app's", claims["iat"])
 	}
 
-	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), access))
-	issuerTestWantMsg(t, w, 401, "Only refresh tokens are allowed")
+	w = e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), access))
+	wantMsg(t, w, 401, "Only refresh tokens are allowed")
 	w = e.do(httptest.NewRequest(http.MethodPost, "/refresh", nil))
-	issuerTestWantMsg(t, w, 401, "Missing Authorization Header")
-	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh[:len(refresh)-2]+"AA"))
-	issuerTestWantMsg(t, w, 401, "Signature verification failed")
+	wantMsg(t, w, 401, "Missing Authorization Header")
+	w = e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh[:len(refresh)-2]+"AA"))
+	wantMsg(t, w, 401, "Signature verification failed")
 
 	// a refresh token of a user no longer configured
-	ghost := signToken(t, "HS256", []byte(issuerTestSecret), nil, map[string]any{
+	ghost := e.token(map[string]any{
 		"sub": "ghost", "type": "refresh", "fresh": false, "jti": "j1",
-		"iat": issuerTestT0.Unix(), "exp": issuerTestT0.Unix() + 3600,
+		"iat": fixtureT0.Unix(), "exp": fixtureT0.Unix() + 3600,
 	})
-	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), ghost))
-	issuerTestWantMsg(t, w, 401, "User not found")
+	w = e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), ghost))
+	wantMsg(t, w, 401, "User not found")
 
 	e.clock.Advance(720 * time.Hour)
-	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
-	issuerTestWantMsg(t, w, 401, "Token has expired")
+	w = e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
+	wantMsg(t, w, 401, "Token has expired")
 }
 
 func TestIssueLogout(t *testing.T) {
-	e := issuerTestSetup(t, nil, nil)
+	t.Parallel()
+	e := newFixture(t, withIssuer())
 	login := e.login()
 	access, refresh := login["access_token"].(string), login["refresh_token"].(string)
 
-	w := e.do(issuerTestBearer(issuerTestJSON("/logout", `{"refresh_token": "`+refresh+`"}`), access))
+	w := e.do(withBearer(jsonPost("/logout", `{"refresh_token": "`+refresh+`"}`), access))
 	if w.Code != 200 || w.Body.String() != `{"msg":"Logged out"}` {
 		t.Fatalf("logout: %d %s", w.Code, w.Body)
 	}
 	if ae := e.authenticate(access, token.TypeAccess); ae != errRevoked {
 		t.Errorf("access token after logout: %v, want revoked", ae)
 	}
-	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
-	issuerTestWantMsg(t, w, 401, "Token has been revoked")
+	w = e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), refresh))
+	wantMsg(t, w, 401, "Token has been revoked")
 	// logging out again: nothing valid is left
-	w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), access))
-	issuerTestWantMsg(t, w, 401, "Token has been revoked")
+	w = e.do(withBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), access))
+	wantMsg(t, w, 401, "Token has been revoked")
 
 	t.Run("access only", func(t *testing.T) {
 		l := e.login()
-		w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), l["access_token"].(string)))
+		w := e.do(withBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), l["access_token"].(string)))
 		if w.Code != 200 {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
@@ -564,7 +372,7 @@ func TestIssueLogout(t *testing.T) {
 	t.Run("expired access, refresh in a form", func(t *testing.T) {
 		l := e.login()
 		e.clock.Advance(16 * time.Minute)
-		w := e.do(issuerTestBearer(issuerTestForm("/logout", url.Values{"refresh_token": {l["refresh_token"].(string)}}), l["access_token"].(string)))
+		w := e.do(withBearer(formPost("/logout", url.Values{"refresh_token": {l["refresh_token"].(string)}}), l["access_token"].(string)))
 		if w.Code != 200 {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
@@ -573,70 +381,56 @@ func TestIssueLogout(t *testing.T) {
 		}
 	})
 	t.Run("no token", func(t *testing.T) {
-		issuerTestWantMsg(t, e.do(httptest.NewRequest(http.MethodPost, "/logout", nil)), 401, "Missing Authorization Header")
+		wantMsg(t, e.do(httptest.NewRequest(http.MethodPost, "/logout", nil)), 401, "Missing Authorization Header")
 	})
 	t.Run("access token as refresh_token", func(t *testing.T) {
 		l := e.login()
-		w := e.do(issuerTestBearer(issuerTestJSON("/logout", `{"refresh_token": "`+l["access_token"].(string)+`"}`), l["access_token"].(string)))
-		issuerTestWantMsg(t, w, 401, "Only refresh tokens are allowed")
+		w := e.do(withBearer(jsonPost("/logout", `{"refresh_token": "`+l["access_token"].(string)+`"}`), l["access_token"].(string)))
+		wantMsg(t, w, 401, "Only refresh tokens are allowed")
 	})
 	t.Run("bad access token", func(t *testing.T) {
-		w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), "a.b.c"))
+		w := e.do(withBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), "a.b.c"))
 		if w.Code != 401 {
 			t.Errorf("%d", w.Code)
 		}
 	})
 	t.Run("tokens of two users", func(t *testing.T) {
 		l := e.login()
-		other := signToken(t, "HS256", []byte(issuerTestSecret), nil, map[string]any{
+		other := e.token(map[string]any{
 			"sub": "bob", "type": "refresh", "fresh": false, "jti": "bob-1",
 			"iat": e.clock.Now().Unix(), "exp": e.clock.Now().Unix() + 3600,
 		})
-		w := e.do(issuerTestBearer(issuerTestJSON("/logout", `{"refresh_token": "`+other+`"}`), l["access_token"].(string)))
-		issuerTestWantMsg(t, w, 401, "Access and refresh tokens belong to different users")
+		w := e.do(withBearer(jsonPost("/logout", `{"refresh_token": "`+other+`"}`), l["access_token"].(string)))
+		wantMsg(t, w, 401, "Access and refresh tokens belong to different users")
 		if e.authenticate(l["access_token"].(string), token.TypeAccess) != nil {
 			t.Error("a refused logout revoked the access token")
 		}
 	})
 }
 
-// issuerTestFailingStore is a revocation store that cannot record.
-type issuerTestFailingStore struct{ revocationStore }
-
-func (issuerTestFailingStore) revoke(context.Context, string, time.Time) error {
-	return errors.New("storage down")
-}
-
 func TestIssueLogoutRevocationFailureIs503(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.Deliver = []string{"json", "cookie"} })
+	t.Parallel()
+	e := newFixture(t, faultyStorage(), withIssuer(func(h *Issue) { h.Deliver = []string{"json", "cookie"} }))
 	login := e.login()
-	e.app.revoked = issuerTestFailingStore{e.app.revoked}
-	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), login["access_token"].(string)))
-	issuerTestWantMsg(t, w, 503, "Logout could not be recorded; try again")
+	e.failStores(errors.New("storage down"))
+	w := e.do(withBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), login["access_token"].(string)))
+	wantMsg(t, w, 503, "Logout could not be recorded; try again")
 	if len(w.Result().Cookies()) != 0 {
 		t.Error("a failed logout must not clear the cookies")
 	}
 }
 
-// issuerTestCookies indexes Set-Cookie by name.
-func issuerTestCookies(w *httptest.ResponseRecorder) map[string]*http.Cookie {
-	out := map[string]*http.Cookie{}
-	for _, c := range w.Result().Cookies() {
-		out[c.Name] = c
-	}
-	return out
-}
-
 func TestIssueCookieDelivery(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.Deliver = []string{"cookie"} })
-	w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
+	t.Parallel()
+	e := newFixture(t, withIssuer(func(h *Issue) { h.Deliver = []string{"cookie"} }))
+	w := e.do(jsonPost("/login", creds("alice", fixturePassword)))
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	if got := w.Body.String(); got != `{"msg":"Login successful","expires_in":900}` {
 		t.Errorf("cookie-only body %s", got)
 	}
-	cs := issuerTestCookies(w)
+	cs := cookiesOf(w)
 	if len(cs) != 4 {
 		t.Fatalf("cookies %v", cs)
 	}
@@ -653,10 +447,10 @@ func TestIssueCookieDelivery(t *testing.T) {
 			t.Errorf("cookie %s: %+v", name, c)
 		}
 	}
-	_, access := issuerTestDecode(t, cs["access_token_cookie"].Value)
-	_, refresh := issuerTestDecode(t, cs["refresh_token_cookie"].Value)
+	_, access := decodeToken(t, cs["access_token_cookie"].Value)
+	_, refresh := decodeToken(t, cs["refresh_token_cookie"].Value)
 	if access["csrf"] != cs["csrf_access_token"].Value || refresh["csrf"] != cs["csrf_refresh_token"].Value ||
-		!issuerTestUUIDv4.MatchString(cs["csrf_access_token"].Value) || access["csrf"] == refresh["csrf"] {
+		!uuidV4.MatchString(cs["csrf_access_token"].Value) || access["csrf"] == refresh["csrf"] {
 		t.Errorf("csrf claims %v %v vs cookies %q %q", access["csrf"], refresh["csrf"], cs["csrf_access_token"].Value, cs["csrf_refresh_token"].Value)
 	}
 
@@ -668,31 +462,31 @@ func TestIssueCookieDelivery(t *testing.T) {
 	}
 	// refresh reads the refresh cookie and needs its CSRF token
 	r := withCookies(httptest.NewRequest(http.MethodPost, "/refresh", nil), "refresh_token_cookie")
-	issuerTestWantMsg(t, e.do(r), 401, "Missing CSRF token")
+	wantMsg(t, e.do(r), 401, "Missing CSRF token")
 	r = withCookies(httptest.NewRequest(http.MethodPost, "/refresh", nil), "refresh_token_cookie")
 	r.Header.Set("X-CSRF-TOKEN", cs["csrf_access_token"].Value)
-	issuerTestWantMsg(t, e.do(r), 401, "CSRF double submit tokens do not match")
+	wantMsg(t, e.do(r), 401, "CSRF double submit tokens do not match")
 	r = withCookies(httptest.NewRequest(http.MethodPost, "/refresh", nil), "refresh_token_cookie")
 	r.Header.Set("X-CSRF-TOKEN", cs["csrf_refresh_token"].Value)
 	w = e.do(r)
 	if w.Code != 200 || w.Body.String() != `{"msg":"Token refreshed","expires_in":900}` {
 		t.Fatalf("cookie refresh: %d %s", w.Code, w.Body)
 	}
-	rc := issuerTestCookies(w)
+	rc := cookiesOf(w)
 	if len(rc) != 2 || rc["access_token_cookie"] == nil || rc["csrf_access_token"] == nil {
 		t.Errorf("refresh sets the access cookies only: %v", rc)
 	}
 
 	// logout: the access cookie with its CSRF token, the refresh cookie
 	r = withCookies(httptest.NewRequest(http.MethodPost, "/logout", nil), "access_token_cookie", "refresh_token_cookie")
-	issuerTestWantMsg(t, e.do(r), 401, "Missing CSRF token")
+	wantMsg(t, e.do(r), 401, "Missing CSRF token")
 	r = withCookies(httptest.NewRequest(http.MethodPost, "/logout", nil), "access_token_cookie", "refresh_token_cookie")
 	r.Header.Set("X-CSRF-TOKEN", cs["csrf_access_token"].Value)
 	w = e.do(r)
 	if w.Code != 200 {
 		t.Fatalf("cookie logout: %d %s", w.Code, w.Body)
 	}
-	cleared := issuerTestCookies(w)
+	cleared := cookiesOf(w)
 	for _, n := range []string{"access_token_cookie", "refresh_token_cookie", "csrf_access_token", "csrf_refresh_token"} {
 		c := cleared[n]
 		if c == nil || c.MaxAge >= 0 || c.Value != "" || c.Path != "/" {
@@ -705,10 +499,11 @@ func TestIssueCookieDelivery(t *testing.T) {
 }
 
 func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.Deliver = []string{"json", "cookie"} })
-	w := e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
-	body := issuerTestBody(t, w)
-	cs := issuerTestCookies(w)
+	t.Parallel()
+	e := newFixture(t, withIssuer(func(h *Issue) { h.Deliver = []string{"json", "cookie"} }))
+	w := e.do(jsonPost("/login", creds("alice", fixturePassword)))
+	body := bodyJSON(t, w)
+	cs := cookiesOf(w)
 	if body["access_token"] != cs["access_token_cookie"].Value || body["refresh_token"] != cs["refresh_token_cookie"].Value {
 		t.Fatalf("json+cookie must deliver the same tokens both ways")
 	}
@@ -720,7 +515,7 @@ func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
 		r.AddCookie(&http.Cookie{Name: "refresh_token_cookie", Value: cs["refresh_token_cookie"].Value})
 		return r
 	}
-	issuerTestWantMsg(t, e.do(mk()), 401, "Missing CSRF token")
+	wantMsg(t, e.do(mk()), 401, "Missing CSRF token")
 	r := mk()
 	r.Header.Set("X-CSRF-TOKEN", cs["csrf_refresh_token"].Value)
 	if w := e.do(r); w.Code != 200 {
@@ -733,9 +528,9 @@ func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
 	// json+cookie client that sends its access token in the header: the
 	// browser adds the refresh cookie on its own, and the header token
 	// proves intent, so no CSRF header is needed
-	w = e.do(issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword)))
-	body, cs = issuerTestBody(t, w), issuerTestCookies(w)
-	r = issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), body["access_token"].(string))
+	w = e.do(jsonPost("/login", creds("alice", fixturePassword)))
+	body, cs = bodyJSON(t, w), cookiesOf(w)
+	r = withBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), body["access_token"].(string))
 	r.AddCookie(&http.Cookie{Name: "refresh_token_cookie", Value: cs["refresh_token_cookie"].Value})
 	if w := e.do(r); w.Code != 200 {
 		t.Fatalf("header access + refresh cookie: %d %s", w.Code, w.Body)
@@ -746,8 +541,9 @@ func TestIssueCookieLogoutRefreshOnly(t *testing.T) {
 }
 
 func TestIssueCookieSecureOverTLS(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.Deliver = []string{"cookie"} })
-	r := issuerTestJSON("/login", issuerTestCreds("alice", issuerTestPassword))
+	t.Parallel()
+	e := newFixture(t, withIssuer(func(h *Issue) { h.Deliver = []string{"cookie"} }))
+	r := jsonPost("/login", creds("alice", fixturePassword))
 	r.TLS = &tls.ConnectionState{}
 	for _, c := range e.do(r).Result().Cookies() {
 		if !c.Secure {
@@ -757,16 +553,17 @@ func TestIssueCookieSecureOverTLS(t *testing.T) {
 }
 
 func TestIssueRotateRefresh(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
+	t.Parallel()
+	e := newFixture(t, withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	login := e.login()
-	_, a0 := issuerTestDecode(t, login["access_token"].(string))
-	_, r0 := issuerTestDecode(t, login["refresh_token"].(string))
+	_, a0 := decodeToken(t, login["access_token"].(string))
+	_, r0 := decodeToken(t, login["refresh_token"].(string))
 	fam, _ := r0[token.FamilyClaim].(string)
-	if !issuerTestUUIDv4.MatchString(fam) || a0[token.FamilyClaim] != fam || fam == r0["jti"] {
+	if !uuidV4.MatchString(fam) || a0[token.FamilyClaim] != fam || fam == r0["jti"] {
 		t.Fatalf("family %v: a UUID shared by the login's tokens, distinct from any jti", r0[token.FamilyClaim])
 	}
 	refresh := func(tok string) *httptest.ResponseRecorder {
-		return e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
+		return e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
 	}
 	// a refresh token younger than rotate_grace (10s) is not rotated
 	e.clock.Advance(11 * time.Second)
@@ -774,8 +571,8 @@ func TestIssueRotateRefresh(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	first := issuerTestBody(t, w)
-	_, r1 := issuerTestDecode(t, first["refresh_token"].(string))
+	first := bodyJSON(t, w)
+	_, r1 := decodeToken(t, first["refresh_token"].(string))
 	if r1[token.FamilyClaim] != fam || r1["jti"] == r0["jti"] || r1["type"] != "refresh" {
 		t.Fatalf("rotated refresh token %v", r1)
 	}
@@ -785,12 +582,12 @@ func TestIssueRotateRefresh(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	second := issuerTestBody(t, w)
+	second := bodyJSON(t, w)
 
 	// replaying the first, already rotated token: refused, and the whole
 	// family goes with it
-	issuerTestWantMsg(t, refresh(login["refresh_token"].(string)), 401, "Token has been revoked")
-	issuerTestWantMsg(t, refresh(second["refresh_token"].(string)), 401, "Token has been revoked")
+	wantMsg(t, refresh(login["refresh_token"].(string)), 401, "Token has been revoked")
+	wantMsg(t, refresh(second["refresh_token"].(string)), 401, "Token has been revoked")
 	if e.authenticate(second["access_token"].(string), token.TypeAccess) != errRevoked {
 		t.Error("the family's access tokens must be refused after reuse")
 	}
@@ -801,12 +598,13 @@ func TestIssueRotateRefresh(t *testing.T) {
 }
 
 func TestIssueRotateLogoutEndsFamily(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
+	t.Parallel()
+	e := newFixture(t, withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	login := e.login()
 	e.clock.Advance(11 * time.Second) // past rotate_grace: the refresh rotates
-	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), login["refresh_token"].(string)))
-	rotated := issuerTestBody(t, w)
-	w = e.do(issuerTestBearer(issuerTestJSON("/logout", `{"refresh_token": "`+rotated["refresh_token"].(string)+`"}`), rotated["access_token"].(string)))
+	w := e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), login["refresh_token"].(string)))
+	rotated := bodyJSON(t, w)
+	w = e.do(withBearer(jsonPost("/logout", `{"refresh_token": "`+rotated["refresh_token"].(string)+`"}`), rotated["access_token"].(string)))
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
@@ -816,19 +614,21 @@ func TestIssueRotateLogoutEndsFamily(t *testing.T) {
 }
 
 func TestIssueRotateStoreFailureIs503(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
+	t.Parallel()
+	e := newFixture(t, faultyStorage(), withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	login := e.login()
-	e.app.revoked = issuerTestFailingStore{e.app.revoked}
+	e.failStores(errors.New("storage is down"))
 	e.clock.Advance(11 * time.Second) // past rotate_grace: the refresh rotates
-	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), login["refresh_token"].(string)))
-	issuerTestWantMsg(t, w, 503, "Refresh could not be recorded; try again")
+	w := e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), login["refresh_token"].(string)))
+	wantMsg(t, w, 503, "Refresh could not be recorded; try again")
 }
 
 // Concurrent refreshes of one token rotate it once; the others are within
 // rotate_grace of that rotation and get an access token only (issue 12:
 // they used to be refused, logging out a user with two tabs).
 func TestIssueConcurrentRotationOneWins(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
+	t.Parallel()
+	e := newFixture(t, withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	tok := e.login()["refresh_token"].(string)
 	e.clock.Advance(11 * time.Second) // past rotate_grace: the token may rotate
 	const n = 8
@@ -839,7 +639,7 @@ func TestIssueConcurrentRotationOneWins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
+			w := e.do(withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
 			codes <- w.Code
 			rotated <- strings.Contains(w.Body.String(), `"refresh_token"`)
 		}()
@@ -864,7 +664,8 @@ func TestIssueConcurrentRotationOneWins(t *testing.T) {
 }
 
 func TestIssueProvisionRefusesBadUsers(t *testing.T) {
-	good := issuerTestHash(t)
+	t.Parallel()
+	good := passwordHash(t)
 	for _, c := range []struct {
 		name  string
 		users []User
@@ -897,6 +698,7 @@ func TestIssueProvisionRefusesBadUsers(t *testing.T) {
 }
 
 func TestIssueValidate(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		h    Issue
@@ -914,6 +716,7 @@ func TestIssueValidate(t *testing.T) {
 }
 
 func TestIssueUnmarshalCaddyfile(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name  string
 		input string
@@ -935,8 +738,8 @@ func TestIssueUnmarshalCaddyfile(t *testing.T) {
 		}`, want: Issue{
 			Login: "/login", Refresh: "/refresh", Reauth: "/reauth", Logout: "/logout", JWKS: "/.well-known/jwks.json",
 			Users:     []User{{Name: "alice", Hash: "$2a$04$abc", Claims: map[string]any{"role": "admin", "team": "a=b"}}},
-			UsersFile: "/etc/users", Deliver: []string{"cookie", "json"}, TokenFrom: []string{"cookie", "header"},
-			Throttle:      &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 10, Window: caddy.Duration(5 * time.Minute)},
+			UsersFile: "/etc/users", Deliver: []string{"cookie", "json"}, TokenLookup: TokenLookup{TokenFrom: []string{"cookie", "header"}},
+			Throttle:      &ThrottleConfig{MaxPerUser: "3", MaxPerIP: "10", Window: "5m"},
 			RotateRefresh: true,
 		}},
 		{name: "throttle off", input: "jwt_issue {\nlogout /o\nthrottle off\n}", want: Issue{Logout: "/o", Throttle: &ThrottleConfig{Disabled: true}}},
@@ -962,7 +765,7 @@ func TestIssueUnmarshalCaddyfile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gj, wj := mustJSON(t, got), mustJSON(t, c.want)
+			gj, wj := testkit.MustJSON(t, got), testkit.MustJSON(t, c.want)
 			if !bytes.Equal(gj, wj) {
 				t.Errorf("got %s\nwant %s", gj, wj)
 			}

@@ -14,18 +14,18 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// jwksTestIdP is an identity provider's JWKS endpoint that can go down
+// fakeIdP is an identity provider's JWKS endpoint that can go down
 // (503) and counts the requests it gets.
-type jwksTestIdP struct {
+type fakeIdP struct {
 	*httptest.Server
 	body     atomic.Pointer[[]byte]
 	down     atomic.Bool
 	requests atomic.Int32
 }
 
-func jwksTestNewIdP(t testing.TB, body []byte) *jwksTestIdP {
+func newFakeIdP(t testing.TB, body []byte) *fakeIdP {
 	t.Helper()
-	idp := &jwksTestIdP{}
+	idp := &fakeIdP{}
 	idp.body.Store(&body)
 	idp.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		idp.requests.Add(1)
@@ -40,15 +40,15 @@ func jwksTestNewIdP(t testing.TB, body []byte) *jwksTestIdP {
 	return idp
 }
 
-// jwksTestSet is a JWK Set of the public half of key, with kid and alg.
-func jwksTestSet(t testing.TB, key crypto.Signer, kid, alg string) []byte {
+// jwkSetOf is a JWK Set of the public half of key, with kid and alg.
+func jwkSetOf(t testing.TB, key crypto.Signer, kid, alg string) []byte {
 	t.Helper()
-	return mustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Algorithm: alg, Use: "sig"}}})
+	return testkit.MustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: kid, Algorithm: alg, Use: "sig"}}})
 }
 
-// jwksTestCheck asserts that the app accepts (or, with want "", refuses
+// wantParse asserts that the app accepts (or, with want "", refuses
 // with any message) the token; want is the refusal message expected.
-func jwksTestCheck(t testing.TB, step string, a *App, tok string, want string) {
+func wantParse(t testing.TB, step string, a *App, tok string, want string) {
 	t.Helper()
 	_, e := a.parseToken(tok)
 	switch {
@@ -67,55 +67,56 @@ func jwksTestCheck(t testing.TB, step string, a *App, tok string, want string) {
 // while the identity provider is down. Fetches are run synchronously with
 // Ring.Refresh, the same path as the background loop's; nothing sleeps.
 func TestJWKSLastGoodSetSurvivesReloadAndRestart(t *testing.T) {
+	t.Parallel()
 	key := testkit.Keys()["p256"]
-	idp := jwksTestNewIdP(t, jwksTestSet(t, key, "idp-1", "ES256"))
+	idp := newFakeIdP(t, jwkSetOf(t, key, "idp-1", "ES256"))
 	storage := t.TempDir()
 	cfg := map[string]any{"jwks_urls": []any{idp.URL}, "jwks_refresh": "1h"}
-	tok := signToken(t, "ES256", key, map[string]any{"kid": "idp-1"}, keysTestClaims())
+	tok := testkit.SignToken(t, "ES256", key, map[string]any{"kid": "idp-1"}, wallClaims())
 	ctx := context.Background()
 
-	a1 := keysTestApp(t, cfg, storage)
-	jwksTestCheck(t, "before the first fetch", a1, tok, "Unknown key id")
+	a1 := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock(), inStorage(storage)).app
+	wantParse(t, "before the first fetch", a1, tok, "Unknown key id")
 	if err := a1.ring.Refresh(ctx); err != nil {
 		t.Fatalf("first fetch: %v", err)
 	}
-	jwksTestCheck(t, "after the first fetch", a1, tok, "")
+	wantParse(t, "after the first fetch", a1, tok, "")
 	idp.down.Store(true)
 	if err := a1.ring.Refresh(ctx); err == nil {
 		t.Fatal("a fetch from the IdP that is down succeeded")
 	}
-	jwksTestCheck(t, "IdP down, same config", a1, tok, "")
+	wantParse(t, "IdP down, same config", a1, tok, "")
 
 	// caddy reload: the new app is provisioned while the old one runs,
 	// then the old one is cleaned up
-	a2 := keysTestApp(t, cfg, storage)
-	jwksTestCheck(t, "reload, before the new app's first fetch", a2, tok, "")
+	a2 := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock(), inStorage(storage)).app
+	wantParse(t, "reload, before the new app's first fetch", a2, tok, "")
 	if err := a2.ring.Refresh(ctx); err == nil {
 		t.Fatal("a fetch from the IdP that is down succeeded")
 	}
-	jwksTestCheck(t, "reload, after a failed first fetch", a2, tok, "")
+	wantParse(t, "reload, after a failed first fetch", a2, tok, "")
 	if err := a1.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	jwksTestCheck(t, "reload, the old app cleaned up", a2, tok, "")
+	wantParse(t, "reload, the old app cleaned up", a2, tok, "")
 
 	// restart: nothing is left in memory; the set comes from storage
 	if err := a2.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	a3 := keysTestApp(t, cfg, storage)
-	jwksTestCheck(t, "restart, before the first fetch", a3, tok, "")
+	a3 := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock(), inStorage(storage)).app
+	wantParse(t, "restart, before the first fetch", a3, tok, "")
 	if err := a3.ring.Refresh(ctx); err == nil {
 		t.Fatal("a fetch from the IdP that is down succeeded")
 	}
-	jwksTestCheck(t, "restart, after a failed first fetch", a3, tok, "")
+	wantParse(t, "restart, after a failed first fetch", a3, tok, "")
 
 	// a restart on another storage knows nothing of the set
 	if err := a3.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	a4 := keysTestApp(t, cfg, t.TempDir())
-	jwksTestCheck(t, "restart on an empty storage", a4, tok, "Unknown key id")
+	a4 := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock(), inStorage(t.TempDir())).app
+	wantParse(t, "restart on an empty storage", a4, tok, "Unknown key id")
 }
 
 // A kept set is only ever used for its own URL, and is checked like a
@@ -123,14 +124,15 @@ func TestJWKSLastGoodSetSurvivesReloadAndRestart(t *testing.T) {
 // ignored, and so is a kept set a fetch would refuse. The memory entry of
 // a URL lives while an App names it.
 func TestJWKSKeptSetBoundToItsURL(t *testing.T) {
+	t.Parallel()
 	key := testkit.Keys()["p256"]
-	idp := jwksTestNewIdP(t, jwksTestSet(t, key, "idp-1", "ES256"))
+	idp := newFakeIdP(t, jwkSetOf(t, key, "idp-1", "ES256"))
 	dir := t.TempDir()
 	store := &certmagic.FileStorage{Path: dir}
 	ctx := context.Background()
-	tok := signToken(t, "ES256", key, map[string]any{"kid": "idp-1"}, keysTestClaims())
+	tok := testkit.SignToken(t, "ES256", key, map[string]any{"kid": "idp-1"}, wallClaims())
 
-	a := keysTestApp(t, map[string]any{"jwks_urls": []any{idp.URL, idp.URL}}, dir)
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"jwks_urls": []any{idp.URL, idp.URL}})), wallClock(), inStorage(dir)).app
 	if refs, ok := jwksLastGood.References(jwksPoolKey(idp.URL)); !ok || refs != 1 {
 		t.Fatalf("memory entry of the URL: %d references (%v), want 1 for one App naming it twice", refs, ok)
 	}
@@ -159,17 +161,17 @@ func TestJWKSKeptSetBoundToItsURL(t *testing.T) {
 	if err := store.Store(ctx, jwksStorageKey(other), data); err != nil {
 		t.Fatal(err)
 	}
-	b := keysTestApp(t, map[string]any{"jwks_urls": []any{other}}, dir)
-	jwksTestCheck(t, "another URL's kept set", b, tok, "Unknown key id")
+	b := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"jwks_urls": []any{other}})), wallClock(), inStorage(dir)).app
+	wantParse(t, "another URL's kept set", b, tok, "Unknown key id")
 	if err := b.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
 
 	// the URL's own key, holding a set a fetch would refuse (a secret)
-	bad := keptJWKS{URL: idp.URL, JWKS: mustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "idp-1", Algorithm: "HS256"}}})}
-	if err := store.Store(ctx, jwksStorageKey(idp.URL), mustJSON(t, bad)); err != nil {
+	bad := keptJWKS{URL: idp.URL, JWKS: testkit.MustJSON(t, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "idp-1", Algorithm: "HS256"}}})}
+	if err := store.Store(ctx, jwksStorageKey(idp.URL), testkit.MustJSON(t, bad)); err != nil {
 		t.Fatal(err)
 	}
-	c := keysTestApp(t, map[string]any{"jwks_urls": []any{idp.URL}}, dir)
-	jwksTestCheck(t, "a kept set with a secret", c, signToken(t, "HS256", []byte("0123456789abcdef0123456789abcdef"), map[string]any{"kid": "idp-1"}, keysTestClaims()), "Unknown key id")
+	c := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"jwks_urls": []any{idp.URL}})), wallClock(), inStorage(dir)).app
+	wantParse(t, "a kept set with a secret", c, testkit.SignToken(t, "HS256", []byte("0123456789abcdef0123456789abcdef"), map[string]any{"kid": "idp-1"}, wallClaims()), "Unknown key id")
 }

@@ -26,69 +26,35 @@ import (
 	"go.uber.org/zap"
 )
 
-// keysTestApp provisions the jwt app from cfg (its JSON form) with
-// provisionTestApp, its storage a file_system in storageDir (a new temp dir
-// when empty).
-func keysTestApp(t testing.TB, cfg map[string]any, storageDir string) *App {
-	t.Helper()
-	a, err := keysTestProvision(t, cfg, storageDir)
-	if err != nil {
-		t.Fatalf("provisioning jwt app: %v", err)
-	}
-	return a
-}
-
-func keysTestProvision(t testing.TB, cfg map[string]any, storageDir string) (*App, error) {
-	t.Helper()
-	if storageDir == "" {
-		storageDir = t.TempDir()
-	}
-	if cfg == nil {
-		cfg = map[string]any{}
-	}
-	_, a, err := provisionTestApp(t, mustJSON(t, cfg), storageDir)
-	return a, err
-}
-
-// keysTestClaims is a valid flask-jwt-extended access token payload.
-func keysTestClaims() map[string]any {
+// wallClaims is a valid flask-jwt-extended access token payload at the
+// wall clock (the apps here run on it).
+func wallClaims() map[string]any {
 	now := time.Now().Unix()
 	return map[string]any{"sub": "alice", "type": "access", "fresh": false, "jti": "j1", "iat": now, "nbf": now, "exp": now + 600}
 }
 
-// Key fixtures come from the test kit.
-var (
-	keysTestKeys     = testkit.Keys
-	keysTestSecret   = testkit.Secret
-	keysTestWritePEM = testkit.WritePEM
-	keysTestPKCS8    = testkit.WritePKCS8
-	keysTestPKIX     = testkit.WritePKIX
-)
-
-// keysTestSignWith signs claims independently of the module (signToken)
-// with a key as golang-jwt does not see it: ed25519 and RSA/EC private keys.
-func keysTestSignWith(t testing.TB, alg string, key any, kid string) string {
-	t.Helper()
-	hdr := map[string]any{}
-	if kid != "" {
-		hdr["kid"] = kid
+// kidHeader is the extra JWS header naming kid, none when kid is empty.
+func kidHeader(kid string) map[string]any {
+	if kid == "" {
+		return nil
 	}
-	return signToken(t, alg, key, hdr, keysTestClaims())
+	return map[string]any{"kid": kid}
 }
 
 // Every algorithm: a token signed with the configured key verifies through
 // parseToken; one signed with another key of the same kind, or naming
 // another algorithm, is refused.
 func TestKeysEveryAlgorithm(t *testing.T) {
-	ks := keysTestKeys()
+	t.Parallel()
+	ks := testkit.Keys()
 	type tc struct {
 		alg        string
 		key, other any // signing keys (secret bytes or private key)
 	}
 	cases := []tc{
-		{"HS256", keysTestSecret(32), keysTestSecret(32)},
-		{"HS384", keysTestSecret(48), keysTestSecret(48)},
-		{"HS512", keysTestSecret(64), keysTestSecret(64)},
+		{"HS256", testkit.Secret(32), testkit.Secret(32)},
+		{"HS384", testkit.Secret(48), testkit.Secret(48)},
+		{"HS512", testkit.Secret(64), testkit.Secret(64)},
 		{"RS256", ks["rsa"], ks["rsa2"]},
 		{"RS384", ks["rsa"], ks["rsa2"]},
 		{"RS512", ks["rsa"], ks["rsa2"]},
@@ -108,23 +74,23 @@ func TestKeysEveryAlgorithm(t *testing.T) {
 				cfg["secret"] = string(secret)
 			} else {
 				kid = "k-" + c.alg
-				cfg["private_key"] = map[string]any{"file": keysTestPKCS8(t, c.key), "kid": kid}
+				cfg["private_key"] = map[string]any{"file": testkit.WritePKCS8(t, c.key), "kid": kid}
 			}
-			a := keysTestApp(t, cfg, "")
+			a := newFixture(t, appConfig(testkit.MustJSON(t, cfg)), wallClock()).app
 			sk, err := a.ring.Signer()
 			if err != nil || sk.Alg != c.alg || sk.KID != kid {
 				t.Fatalf("signer = %+v, %v; want alg %s kid %q", sk, err, c.alg, kid)
 			}
 
-			good := keysTestSignWith(t, c.alg, c.key, kid)
+			good := testkit.SignToken(t, c.alg, c.key, kidHeader(kid), wallClaims())
 			if _, e := a.parseToken(good); e != nil {
 				t.Fatalf("token signed with the configured key refused: %v", e)
 			}
 			// without kid: the local keys are tried
-			if _, e := a.parseToken(keysTestSignWith(t, c.alg, c.key, "")); e != nil {
+			if _, e := a.parseToken(testkit.SignToken(t, c.alg, c.key, kidHeader(""), wallClaims())); e != nil {
 				t.Fatalf("token without kid refused: %v", e)
 			}
-			if _, e := a.parseToken(keysTestSignWith(t, c.alg, c.other, kid)); e != errSignature {
+			if _, e := a.parseToken(testkit.SignToken(t, c.alg, c.other, kidHeader(kid), wallClaims())); e != errSignature {
 				t.Fatalf("token signed with another key: got %v, want %v", e, errSignature)
 			}
 			// the same key under another algorithm of its family is refused
@@ -138,7 +104,7 @@ func TestKeysEveryAlgorithm(t *testing.T) {
 				otherAlg = "RS" + c.alg[2:]
 			}
 			if otherAlg != "" {
-				if _, e := a.parseToken(keysTestSignWith(t, otherAlg, c.key, kid)); e != errAlgNotAllowed {
+				if _, e := a.parseToken(testkit.SignToken(t, otherAlg, c.key, kidHeader(kid), wallClaims())); e != errAlgNotAllowed {
 					t.Fatalf("same key as %s: got %v, want %v", otherAlg, e, errAlgNotAllowed)
 				}
 			}
@@ -159,7 +125,8 @@ func TestKeysEveryAlgorithm(t *testing.T) {
 // Algorithm confusion: the bytes of a configured public key (PEM or DER)
 // used as an HMAC secret never verify.
 func TestKeysAlgorithmConfusion(t *testing.T) {
-	ks := keysTestKeys()
+	t.Parallel()
+	ks := testkit.Keys()
 	for _, name := range []string{"rsa", "p256", "ed"} {
 		t.Run(name, func(t *testing.T) {
 			pub := ks[name].Public()
@@ -167,16 +134,16 @@ func TestKeysAlgorithmConfusion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := keysTestPKIX(t, pub)
+			path := testkit.WritePKIX(t, pub)
 			pemBytes, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			a := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": path, "kid": "pub"}}}, "")
+			a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": path, "kid": "pub"}}})), wallClock()).app
 			for _, secret := range [][]byte{pemBytes, der} {
 				for _, alg := range []string{"HS256", "HS384", "HS512"} {
 					for _, kid := range []string{"pub", ""} {
-						tok := keysTestSignWith(t, alg, secret, kid)
+						tok := testkit.SignToken(t, alg, secret, kidHeader(kid), wallClaims())
 						if _, e := a.parseToken(tok); e != errAlgNotAllowed {
 							t.Errorf("%s token keyed with the public key (kid %q, %d bytes): got %v, want %v", alg, kid, len(secret), e, errAlgNotAllowed)
 						}
@@ -188,8 +155,9 @@ func TestKeysAlgorithmConfusion(t *testing.T) {
 }
 
 func TestKeysUnknownKID(t *testing.T) {
-	a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, keysTestKeys()["p256"]), "kid": "k1"}}, "")
-	if _, e := a.parseToken(keysTestSignWith(t, "ES256", keysTestKeys()["p256"], "k2")); e != errUnknownKID {
+	t.Parallel()
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, testkit.Keys()["p256"]), "kid": "k1"}})), wallClock()).app
+	if _, e := a.parseToken(testkit.SignToken(t, "ES256", testkit.Keys()["p256"], kidHeader("k2"), wallClaims())); e != errUnknownKID {
 		t.Fatalf("got %v, want %v", e, errUnknownKID)
 	}
 }
@@ -197,24 +165,25 @@ func TestKeysUnknownKID(t *testing.T) {
 // Rotation: the new key signs; tokens of the old key (now a public_key)
 // and of the new one both verify.
 func TestKeysRotation(t *testing.T) {
-	ks := keysTestKeys()
+	t.Parallel()
+	ks := testkit.Keys()
 	oldKey, newKey := ks["rsa"], ks["rsa2"]
-	a := keysTestApp(t, map[string]any{
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{
 		"algorithm":   "PS256",
-		"private_key": map[string]any{"file": keysTestPKCS8(t, newKey), "kid": "2025-02"},
-		"public_keys": []any{map[string]any{"file": keysTestPKIX(t, oldKey.Public()), "kid": "2025-01"}},
-	}, "")
+		"private_key": map[string]any{"file": testkit.WritePKCS8(t, newKey), "kid": "2025-02"},
+		"public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, oldKey.Public()), "kid": "2025-01"}},
+	})), wallClock()).app
 	sk, err := a.ring.Signer()
 	if err != nil || sk.KID != "2025-02" || sk.Alg != "PS256" {
 		t.Fatalf("signer = %+v, %v", sk, err)
 	}
 	for kid, key := range map[string]any{"2025-01": oldKey, "2025-02": newKey} {
-		if _, e := a.parseToken(keysTestSignWith(t, "PS256", key, kid)); e != nil {
+		if _, e := a.parseToken(testkit.SignToken(t, "PS256", key, kidHeader(kid), wallClaims())); e != nil {
 			t.Errorf("token of %s refused: %v", kid, e)
 		}
 	}
 	// the old key's kid does not verify a token of the new key
-	if _, e := a.parseToken(keysTestSignWith(t, "PS256", newKey, "2025-01")); e != errSignature {
+	if _, e := a.parseToken(testkit.SignToken(t, "PS256", newKey, kidHeader("2025-01"), wallClaims())); e != errSignature {
 		t.Errorf("new key under old kid: got %v, want %v", e, errSignature)
 	}
 	var set struct{ Keys []map[string]any }
@@ -225,6 +194,7 @@ func TestKeysRotation(t *testing.T) {
 
 // A key file without kid gets its RFC 7638 thumbprint; minted tokens carry it.
 func TestKeysDefaultKIDIsThumbprint(t *testing.T) {
+	t.Parallel()
 	// RFC 7638 section 3.1 example key and thumbprint
 	nb, err := jws.Encoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
 	if err != nil {
@@ -236,23 +206,24 @@ func TestKeysDefaultKIDIsThumbprint(t *testing.T) {
 		t.Fatalf("thumbprint = %q, %v", got, err)
 	}
 
-	key := keysTestKeys()["p384"]
-	a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, key)}}, "")
+	key := testkit.Keys()["p384"]
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, key)}})), wallClock()).app
 	want, _ := keys.Thumbprint(key.Public())
 	sk, _ := a.ring.Signer()
 	if sk.KID != want || sk.Alg != "ES384" {
 		t.Fatalf("signer kid %q alg %s, want %q ES384 (inferred from P-384)", sk.KID, sk.Alg, want)
 	}
-	if _, e := a.parseToken(keysTestSignWith(t, "ES384", key, want)); e != nil {
+	if _, e := a.parseToken(testkit.SignToken(t, "ES384", key, kidHeader(want), wallClaims())); e != nil {
 		t.Fatalf("token with the thumbprint kid refused: %v", e)
 	}
 }
 
 // Algorithm inference from the key, and refusal when algorithm does not fit.
 func TestKeysAlgorithmInference(t *testing.T) {
-	ks := keysTestKeys()
+	t.Parallel()
+	ks := testkit.Keys()
 	for name, want := range map[string]string{"rsa": "RS256", "p256": "ES256", "p384": "ES384", "p521": "ES512", "ed": "EdDSA"} {
-		a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, ks[name])}}, "")
+		a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, ks[name])}})), wallClock()).app
 		if sk, _ := a.ring.Signer(); sk.Alg != want {
 			t.Errorf("%s: inferred %s, want %s", name, sk.Alg, want)
 		}
@@ -262,7 +233,8 @@ func TestKeysAlgorithmInference(t *testing.T) {
 // PEM forms: PKCS#8, PKCS#1 and SEC 1 private keys; PKIX, PKCS#1 and
 // certificates for public keys.
 func TestKeysPEMForms(t *testing.T) {
-	ks := keysTestKeys()
+	t.Parallel()
+	ks := testkit.Keys()
 	rsaKey := ks["rsa"].(*rsa.PrivateKey)
 	ecKey := ks["p256"].(*ecdsa.PrivateKey)
 	sec1, err := x509.MarshalECPrivateKey(ecKey)
@@ -275,9 +247,9 @@ func TestKeysPEMForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	privates := map[string]string{
-		"pkcs8": keysTestPKCS8(t, rsaKey),
-		"pkcs1": keysTestWritePEM(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)),
-		"sec1":  keysTestWritePEM(t, "EC PRIVATE KEY", sec1),
+		"pkcs8": testkit.WritePKCS8(t, rsaKey),
+		"pkcs1": testkit.WritePEM(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)),
+		"sec1":  testkit.WritePEM(t, "EC PRIVATE KEY", sec1),
 	}
 	for name, path := range privates {
 		data, _ := os.ReadFile(path)
@@ -286,9 +258,9 @@ func TestKeysPEMForms(t *testing.T) {
 		}
 	}
 	publics := map[string]string{
-		"pkix":  keysTestPKIX(t, rsaKey.Public()),
-		"pkcs1": keysTestWritePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)),
-		"cert":  keysTestWritePEM(t, "CERTIFICATE", certDER),
+		"pkix":  testkit.WritePKIX(t, rsaKey.Public()),
+		"pkcs1": testkit.WritePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)),
+		"cert":  testkit.WritePEM(t, "CERTIFICATE", certDER),
 	}
 	for name, path := range publics {
 		data, _ := os.ReadFile(path)
@@ -297,20 +269,20 @@ func TestKeysPEMForms(t *testing.T) {
 		}
 	}
 	// a certificate's key verifies tokens
-	a := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": publics["cert"], "kid": "c"}}}, "")
-	if _, e := a.parseToken(keysTestSignWith(t, "ES256", ecKey, "c")); e != nil {
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": publics["cert"], "kid": "c"}}})), wallClock()).app
+	if _, e := a.parseToken(testkit.SignToken(t, "ES256", ecKey, kidHeader("c"), wallClaims())); e != nil {
 		t.Errorf("certificate key: %v", e)
 	}
 	// a private key where a public key is expected, and the reverse
-	if _, err := keys.ParsePublicKeyPEM(keysTestRead(t, privates["pkcs8"])); err == nil || !strings.Contains(err.Error(), "-pubout") {
+	if _, err := keys.ParsePublicKeyPEM(readKeyFile(t, privates["pkcs8"])); err == nil || !strings.Contains(err.Error(), "-pubout") {
 		t.Errorf("private key as public_key: %v", err)
 	}
-	if _, err := keys.ParsePrivateKeyPEM(keysTestRead(t, publics["pkix"])); err == nil || !strings.Contains(err.Error(), "public_key") {
+	if _, err := keys.ParsePrivateKeyPEM(readKeyFile(t, publics["pkix"])); err == nil || !strings.Contains(err.Error(), "public_key") {
 		t.Errorf("public key as private_key: %v", err)
 	}
 }
 
-func keysTestRead(t testing.TB, path string) []byte {
+func readKeyFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -321,42 +293,43 @@ func keysTestRead(t testing.TB, path string) []byte {
 
 // Configurations that must not load, each with an error naming the setting.
 func TestKeysRefusedConfigs(t *testing.T) {
-	ks := keysTestKeys()
+	t.Parallel()
+	ks := testkit.Keys()
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p256 := keysTestPKCS8(t, ks["p256"])
+	p256 := testkit.WritePKCS8(t, ks["p256"])
 	cases := []struct {
 		name string
 		cfg  map[string]any
 		want string
 	}{
-		{"rsa 1024 private", map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, small)}}, "1024 bits"},
-		{"rsa 1024 public", map[string]any{"public_keys": []any{map[string]any{"file": keysTestPKIX(t, small.Public())}}}, "1024 bits"},
+		{"rsa 1024 private", map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, small)}}, "1024 bits"},
+		{"rsa 1024 public", map[string]any{"public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, small.Public())}}}, "1024 bits"},
 		{"duplicate kid", map[string]any{
 			"private_key": map[string]any{"file": p256, "kid": "a"},
-			"public_keys": []any{map[string]any{"file": keysTestPKIX(t, ks["p384"].Public()), "kid": "a"}},
+			"public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, ks["p384"].Public()), "kid": "a"}},
 		}, `key id "a" is used by both`},
 		{"same key twice", map[string]any{
 			"private_key": map[string]any{"file": p256},
-			"public_keys": []any{map[string]any{"file": keysTestPKIX(t, ks["p256"].Public())}},
+			"public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, ks["p256"].Public())}},
 		}, "is used by both"},
-		{"secret and private key", map[string]any{"secret": string(keysTestSecret(32)), "private_key": map[string]any{"file": p256}}, "secret and private_key are both set"},
+		{"secret and private key", map[string]any{"secret": string(testkit.Secret(32)), "private_key": map[string]any{"file": p256}}, "secret and private_key are both set"},
 		{"curve mismatch", map[string]any{"algorithm": "ES384", "private_key": map[string]any{"file": p256}}, "P-256 key is used with ES256 only"},
 		{"rsa alg for ec key", map[string]any{"algorithm": "RS256", "private_key": map[string]any{"file": p256}}, "ES256 only"},
 		{"hmac alg for private key", map[string]any{"algorithm": "HS256", "private_key": map[string]any{"file": p256}}, "ES256 only"},
-		{"ec alg for rsa key", map[string]any{"algorithm": "ES256", "private_key": map[string]any{"file": keysTestPKCS8(t, ks["rsa"])}}, "RSA key cannot be used with algorithm ES256"},
-		{"asymmetric alg with secret", map[string]any{"algorithm": "RS256", "secret": string(keysTestSecret(64))}, "secret is an HMAC key"},
-		{"secret too short", map[string]any{"secret": string(keysTestSecret(31))}, "31 bytes, HS256 needs at least 32"},
-		{"hs512 secret too short", map[string]any{"algorithm": "HS512", "secret": string(keysTestSecret(63))}, "HS512 needs at least 64"},
+		{"ec alg for rsa key", map[string]any{"algorithm": "ES256", "private_key": map[string]any{"file": testkit.WritePKCS8(t, ks["rsa"])}}, "RSA key cannot be used with algorithm ES256"},
+		{"asymmetric alg with secret", map[string]any{"algorithm": "RS256", "secret": string(testkit.Secret(64))}, "secret is an HMAC key"},
+		{"secret too short", map[string]any{"secret": string(testkit.Secret(31))}, "31 bytes, HS256 needs at least 32"},
+		{"hs512 secret too short", map[string]any{"algorithm": "HS512", "secret": string(testkit.Secret(63))}, "HS512 needs at least 64"},
 		{"algorithm without signing key", map[string]any{"algorithm": "ES256", "jwks_urls": []any{"https://idp.invalid/jwks"}}, "no secret or private_key"},
 		{"algorithm without any key", map[string]any{"algorithm": "RS256"}, "the generated key is ES256"},
 		{"missing file", map[string]any{"private_key": map[string]any{"file": "/nonexistent/key.pem"}}, "reading private_key"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := keysTestProvision(t, c.cfg, "")
+			_, err := tryFixture(t, appConfig(testkit.MustJSON(t, c.cfg)), wallClock())
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
@@ -369,12 +342,13 @@ func TestKeysRefusedConfigs(t *testing.T) {
 
 // public_key only: the app verifies but cannot mint, and says why.
 func TestKeysVerifyOnly(t *testing.T) {
-	key := keysTestKeys()["ed"]
-	a := keysTestApp(t, map[string]any{"public_keys": []any{map[string]any{"file": keysTestPKIX(t, key.Public())}}}, "")
+	t.Parallel()
+	key := testkit.Keys()["ed"]
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"public_keys": []any{map[string]any{"file": testkit.WritePKIX(t, key.Public())}}})), wallClock()).app
 	if _, err := a.ring.Signer(); err == nil || !strings.Contains(err.Error(), "only verifies") {
 		t.Fatalf("signingKey() error = %v", err)
 	}
-	if _, e := a.parseToken(keysTestSignWith(t, "EdDSA", key, "")); e != nil {
+	if _, e := a.parseToken(testkit.SignToken(t, "EdDSA", key, kidHeader(""), wallClaims())); e != nil {
 		t.Fatalf("verify-only app refused a good token: %v", e)
 	}
 }
@@ -382,9 +356,10 @@ func TestKeysVerifyOnly(t *testing.T) {
 // Zero configuration: an ES256 key is generated into storage; a second
 // provision (a restart, or another instance on the same storage) reuses it.
 func TestKeysZeroConfigSharedStorage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	a1 := keysTestApp(t, nil, dir)
-	a2 := keysTestApp(t, nil, dir)
+	a1 := newFixture(t, appConfig(nil), wallClock(), inStorage(dir)).app
+	a2 := newFixture(t, appConfig(nil), wallClock(), inStorage(dir)).app
 	s1, err1 := a1.ring.Signer()
 	s2, err2 := a2.ring.Signer()
 	if err1 != nil || err2 != nil {
@@ -397,7 +372,7 @@ func TestKeysZeroConfigSharedStorage(t *testing.T) {
 		t.Fatalf("key not in storage: %v", err)
 	}
 	// a token signed by one instance verifies on the other
-	tok := keysTestSignWith(t, "ES256", s1.Key, s1.KID)
+	tok := testkit.SignToken(t, "ES256", s1.Key, kidHeader(s1.KID), wallClaims())
 	if _, e := a2.parseToken(tok); e != nil {
 		t.Fatalf("instance 2 refused instance 1's token: %v", e)
 	}
@@ -410,6 +385,7 @@ func TestKeysZeroConfigSharedStorage(t *testing.T) {
 // Instances starting together agree on one key: the storage lock
 // serializes creation and the loser reads the winner's key.
 func TestKeysZeroConfigConcurrentStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 6
 	kids := make([]string, n)
@@ -444,14 +420,15 @@ func TestKeysZeroConfigConcurrentStart(t *testing.T) {
 
 // The published JWK Set holds public keys only, with kid, alg and use.
 func TestKeysPublicJWKS(t *testing.T) {
-	ks := keysTestKeys()
-	a := keysTestApp(t, map[string]any{
-		"private_key": map[string]any{"file": keysTestPKCS8(t, ks["rsa"]), "kid": "signer"},
+	t.Parallel()
+	ks := testkit.Keys()
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{
+		"private_key": map[string]any{"file": testkit.WritePKCS8(t, ks["rsa"]), "kid": "signer"},
 		"public_keys": []any{
-			map[string]any{"file": keysTestPKIX(t, ks["p521"].Public()), "kid": "ec"},
-			map[string]any{"file": keysTestPKIX(t, ks["ed"].Public()), "kid": "ed"},
+			map[string]any{"file": testkit.WritePKIX(t, ks["p521"].Public()), "kid": "ec"},
+			map[string]any{"file": testkit.WritePKIX(t, ks["ed"].Public()), "kid": "ed"},
 		},
-	}, "")
+	})), wallClock()).app
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
@@ -473,21 +450,22 @@ func TestKeysPublicJWKS(t *testing.T) {
 			}
 		}
 		// each published key loads back as the same verification key
-		vk, err := keys.FromJWK(mustJSON(t, k), false)
+		vk, err := keys.FromJWK(testkit.MustJSON(t, k), false)
 		if err != nil || vk.KID != kid || vk.Alg != want[kid] {
 			t.Errorf("published key %s does not load back: %v", kid, err)
 		}
 	}
 
 	// an HMAC secret is never published
-	hs := keysTestApp(t, map[string]any{"secret": string(keysTestSecret(32))}, "")
+	hs := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"secret": string(testkit.Secret(32))})), wallClock()).app
 	if got := string(hs.ring.PublicJWKS()); got != `{"keys":[]}` {
 		t.Fatalf("secret-only app publishes %s", got)
 	}
 }
 
 func TestKeysServeJWKS(t *testing.T) {
-	a := keysTestApp(t, map[string]any{"private_key": map[string]any{"file": keysTestPKCS8(t, keysTestKeys()["p256"]), "kid": "k"}}, "")
+	t.Parallel()
+	a := newFixture(t, appConfig(testkit.MustJSON(t, map[string]any{"private_key": map[string]any{"file": testkit.WritePKCS8(t, testkit.Keys()["p256"]), "kid": "k"}})), wallClock()).app
 	h := &Issue{JWKS: "/.well-known/jwks.json", app: a}
 
 	w := httptest.NewRecorder()

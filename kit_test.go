@@ -9,7 +9,10 @@ package jwtextended
 // Tokens come from internal/testkit's minter, never from the module.
 
 import (
+	"sync"
 	"testing"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
@@ -19,21 +22,37 @@ import (
 // provisionTestApp provisions the jwt app of appJSON with file_system
 // storage in storageDir (a new temporary folder when empty). The app's
 // clock can be replaced afterwards (app.now): every part of the app reads
-// it when it needs the time.
+// it when it needs the time. Tests use it through newFixture
+// (fixture_test.go).
 func provisionTestApp(t testing.TB, appJSON []byte, storageDir string) (caddy.Context, *App, error) {
 	t.Helper()
 	if storageDir == "" {
 		storageDir = t.TempDir()
 	}
+	return provisionTestAppIn(t, appJSON, testkit.MustJSON(t, map[string]any{"module": "file_system", "root": storageDir}))
+}
+
+// provisionMu serializes caddy.ProvisionContext (see provisionTestAppIn).
+var provisionMu sync.Mutex
+
+// provisionTestAppIn is provisionTestApp with the storage config given as
+// JSON (storageRaw), such as the fault storage of fixture_test.go.
+func provisionTestAppIn(t testing.TB, appJSON, storageRaw []byte) (caddy.Context, *App, error) {
+	t.Helper()
 	cfg := &caddy.Config{
 		AppsRaw:    caddy.ModuleMap{"jwt": appJSON},
-		StorageRaw: mustJSON(t, map[string]any{"module": "file_system", "root": storageDir}),
+		StorageRaw: storageRaw,
 	}
+	// ProvisionContext sets process-wide defaults (certmagic.Default's
+	// storage, Caddy's default logger): parallel tests provision one at a
+	// time.
+	provisionMu.Lock()
 	ctx, err := caddy.ProvisionContext(cfg)
-	if err != nil {
-		return ctx, nil, err
+	var v any
+	if err == nil {
+		v, err = ctx.App("jwt")
 	}
-	v, err := ctx.App("jwt")
+	provisionMu.Unlock()
 	if err != nil {
 		return ctx, nil, err
 	}

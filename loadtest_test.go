@@ -29,8 +29,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2"
 )
 
 const (
@@ -72,16 +70,13 @@ type loadCase struct {
 
 func TestLoad(t *testing.T) {
 	caddyfile := `{
-	admin off
-	persist_config off
 	auto_https off
-	storage file_system %STORAGE%
 	jwt {
 		secret ` + secSecret + `
 		cache_size ` + strconv.Itoa(loadCacheSize) + `
 	}
 }
-http://127.0.0.1:%PORT% {
+http://127.0.0.1 {
 	bind 127.0.0.1
 	log {
 		output discard
@@ -96,12 +91,9 @@ http://127.0.0.1:%PORT% {
 	}
 }
 `
-	addr := secStartCaddyfile(t, caddyfile)
-	appV, err := caddy.ActiveContext().App("jwt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := appV.(*App)
+	srv := startCaddy(t, caddyfile, ownStorage())
+	addr := srv.Addr
+	app := srv.app(t)
 
 	now := time.Now().Unix()
 	claims := func(sub, jti string, over map[string]any) map[string]any {
@@ -242,7 +234,7 @@ http://127.0.0.1:%PORT% {
 	if total < int64(len(mix))*100 {
 		t.Errorf("only %d requests ran", total)
 	}
-	if n := app.cache.Len(); app.CacheSize != nil && *app.CacheSize == loadCacheSize && n > app.cache.Bound() {
+	if n := app.cache.Len(); app.resolved.cacheSize == loadCacheSize && n > app.cache.Bound() {
 		t.Errorf("cache holds %d entries, bound %d", n, loadCacheSize)
 	}
 	if len(heap) >= 2 {

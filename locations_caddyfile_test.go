@@ -12,6 +12,7 @@ import (
 // TestCaddyfileTokenLocations: the token-location words and message_key
 // in the jwt global option, jwt_auth and jwt_issue, and their refusals.
 func TestCaddyfileTokenLocations(t *testing.T) {
+	t.Parallel()
 	v, err := parseGlobalOption(caddyfile.NewTestDispenser(`jwt {
 		token_from header json
 		header_name X-Auth

@@ -16,8 +16,7 @@ func TestLocationsIntegration(t *testing.T) {
 		t.Skip("starts Caddy")
 	}
 	hash := testkit.BcryptHash(t, "pw-alice")
-	ports := testkit.SharedPorts(t)
-	cfg := ports.Globals(fmt.Sprintf(`	auto_https off
+	cfg := caddyGlobals(fmt.Sprintf(`	auto_https off
 	jwt {
 		secret "%s"
 		token_from header json
@@ -26,8 +25,8 @@ func TestLocationsIntegration(t *testing.T) {
 		refresh_json_key rt
 		message_key error
 	}
-`, issuerTestSecret)) + fmt.Sprintf(`
-%s {
+`, fixtureSecret)) + fmt.Sprintf(`
+http://localhost {
 	jwt_issue {
 		login   /auth/login
 		refresh /auth/refresh
@@ -38,8 +37,8 @@ func TestLocationsIntegration(t *testing.T) {
 		respond "hello {http.auth.user.id} {http.request.body}"
 	}
 }
-`, ports.HTTPBase(), hash)
-	c := issuerITTester(t, cfg).Client
+`, hash)
+	c := startCaddy(t, cfg).Client
 	jsonHdr := map[string]string{"Content-Type": "application/json"}
 	want := func(step string, st int, body string, wantSt int, wantBody string) {
 		t.Helper()

@@ -4,112 +4,88 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddyserver/caddy/v2"
 )
 
 // Unit tests of issue 13's token locations: header_name, header_type,
 // query_param, json_key, refresh_json_key, token_from json, message_key,
 // and optional routes refusing a malformed header of the configured type.
 
-func locStr(s string) *string { return &s }
-
-// locReq is a GET /api with the given headers (name, value, ...).
-func locReq(kv ...string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "http://example.com/api", nil)
-	for i := 0; i+1 < len(kv); i += 2 {
-		r.Header.Add(kv[i], kv[i+1])
-	}
-	return r
-}
-
-// locJSONReq is a POST /api with body and Content-Type ct.
-func locJSONReq(ct, body string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "http://example.com/api", strings.NewReader(body))
-	if ct != "" {
-		r.Header.Set("Content-Type", ct)
-	}
-	return r
-}
-
-func locAssertPassed(t *testing.T, res authtestsResult, identity string) {
-	t.Helper()
-	if !res.next.called || res.next.header.Get("X-Jwt-Identity") != identity {
-		t.Fatalf("want passed as %q; got next=%v, %d %s", identity, res.next.called, res.rec.Code, res.rec.Body)
-	}
-}
-
 func TestLocationHeaderName(t *testing.T) {
-	tok := authtestsToken(t, nil)
-	h, _ := authtestsHandler(t, func(a *App) { a.HeaderName = "x-auth" }, nil)
+	t.Parallel()
+	tok := accessToken(t, nil)
+	h := newFixture(t, withApp(func(a *App) { a.HeaderName = "x-auth" })).auth(nil)
 
-	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "Bearer "+tok)), "alice")
-	authtestsAssertRefused(t, authtestsServe(h, locReq("Authorization", "Bearer "+tok)), 401, "Missing X-Auth Header", authtestsNoTokenChallenge)
-	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Basic YWxpY2U6cHc=")), 401,
-		"Missing 'Bearer' type in 'X-Auth' header. Expected 'X-Auth: Bearer <JWT>'", authtestsNoTokenChallenge)
-	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Bearer a", "X-Auth", "Bearer b")), 401, "Only one X-Auth header is allowed", authtestsNoTokenChallenge)
+	wantPassed(t, serve(h, apiGet("X-Auth", "Bearer "+tok)), "alice")
+	wantRefused(t, serve(h, apiGet("Authorization", "Bearer "+tok)), 401, "Missing X-Auth Header", challengeNoToken)
+	wantRefused(t, serve(h, apiGet("X-Auth", "Basic YWxpY2U6cHc=")), 401,
+		"Missing 'Bearer' type in 'X-Auth' header. Expected 'X-Auth: Bearer <JWT>'", challengeNoToken)
+	wantRefused(t, serve(h, apiGet("X-Auth", "Bearer a", "X-Auth", "Bearer b")), 401, "Only one X-Auth header is allowed", challengeNoToken)
 
 	// with another source: flask's "Missing JWT in ..." names the header
-	hq, _ := authtestsHandler(t, func(a *App) { a.HeaderName = "X-Auth"; a.TokenFrom = []string{"header", "query"} }, nil)
-	authtestsAssertRefused(t, authtestsServe(hq, locReq()), 401,
-		`Missing JWT in headers or query_string (Missing X-Auth Header; Missing "jwt" query parameter)`, authtestsNoTokenChallenge)
+	hq := newFixture(t, withApp(func(a *App) { a.HeaderName = "X-Auth"; a.TokenFrom = []string{"header", "query"} })).auth(nil)
+	wantRefused(t, serve(hq, apiGet()), 401,
+		`Missing JWT in headers or query_string (Missing X-Auth Header; Missing "jwt" query parameter)`, challengeNoToken)
 }
 
 func TestLocationHeaderType(t *testing.T) {
-	tok := authtestsToken(t, nil)
-	h, _ := authtestsHandler(t, func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = locStr("Token") }, nil)
-	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "Token "+tok)), "alice")
-	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "token "+tok)), "alice") // RFC 7235: case-insensitive
-	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Bearer "+tok)), 401,
-		"Missing 'Token' type in 'X-Auth' header. Expected 'X-Auth: Token <JWT>'", authtestsNoTokenChallenge)
-	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Token a b")), 401,
-		"Bad X-Auth header. Expected 'X-Auth: Token <JWT>'", authtestsNoTokenChallenge)
+	t.Parallel()
+	tok := accessToken(t, nil)
+	h := newFixture(t, withApp(func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = strPtr("Token") })).auth(nil)
+	wantPassed(t, serve(h, apiGet("X-Auth", "Token "+tok)), "alice")
+	wantPassed(t, serve(h, apiGet("X-Auth", "token "+tok)), "alice") // RFC 7235: case-insensitive
+	wantRefused(t, serve(h, apiGet("X-Auth", "Bearer "+tok)), 401,
+		"Missing 'Token' type in 'X-Auth' header. Expected 'X-Auth: Token <JWT>'", challengeNoToken)
+	wantRefused(t, serve(h, apiGet("X-Auth", "Token a b")), 401,
+		"Bad X-Auth header. Expected 'X-Auth: Token <JWT>'", challengeNoToken)
 
 	// header_type "": the whole value is the token
-	hw, _ := authtestsHandler(t, func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = locStr("") }, nil)
-	locAssertPassed(t, authtestsServe(hw, locReq("X-Auth", tok)), "alice")
-	authtestsAssertRefused(t, authtestsServe(hw, locReq("X-Auth", "Bearer "+tok)), 401,
-		"Bad X-Auth header. Expected 'X-Auth: <JWT>'", authtestsNoTokenChallenge)
-	authtestsAssertRefused(t, authtestsServe(hw, locReq()), 401, "Missing X-Auth Header", authtestsNoTokenChallenge)
+	hw := newFixture(t, withApp(func(a *App) { a.HeaderName = "X-Auth"; a.HeaderType = strPtr("") })).auth(nil)
+	wantPassed(t, serve(hw, apiGet("X-Auth", tok)), "alice")
+	wantRefused(t, serve(hw, apiGet("X-Auth", "Bearer "+tok)), 401,
+		"Bad X-Auth header. Expected 'X-Auth: <JWT>'", challengeNoToken)
+	wantRefused(t, serve(hw, apiGet()), 401, "Missing X-Auth Header", challengeNoToken)
 
 	// the default type, with a header of the configured type malformed
-	hd, _ := authtestsHandler(t, nil, nil)
-	authtestsAssertRefused(t, authtestsServe(hd, locReq("Authorization", "Bearer a b")), 401,
-		"Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", authtestsNoTokenChallenge)
+	hd := newFixture(t).auth(nil)
+	wantRefused(t, serve(hd, apiGet("Authorization", "Bearer a b")), 401,
+		"Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", challengeNoToken)
 
 	// not a token: refused at load
 	for _, bad := range []string{"Bearer x", "a,b"} {
-		_, app := authtestsApp(t, nil)
-		if _, err := app.handlerNames("jwt_auth", "", locStr(bad), "", "", ""); err == nil || !strings.Contains(err.Error(), "header_type") {
+		f := newFixture(t)
+		app := f.app
+		if _, err := handlerNames("jwt_auth", TokenLookup{HeaderType: strPtr(bad)}, app); err == nil || !strings.Contains(err.Error(), "header_type") {
 			t.Errorf("header_type %q: err %v", bad, err)
 		}
 	}
-	if _, _, err := authtestsProvision(t, &App{Secret: string(authtestsSecret), HeaderName: "X Auth"}); err == nil || !strings.Contains(err.Error(), "header_name") {
+	if _, err := tryFixture(t, withAppJSON(`{"header_name": "X Auth"}`)); err == nil || !strings.Contains(err.Error(), "header_name") {
 		t.Errorf("header_name with a space: err %v", err)
 	}
 }
 
 func TestLocationQueryParam(t *testing.T) {
-	tok := authtestsToken(t, nil)
-	h, _ := authtestsHandler(t, func(a *App) { a.QueryParam = "token"; a.TokenFrom = []string{"query"} }, nil)
-	locAssertPassed(t, authtestsServe(h, httptest.NewRequest("GET", "/api?token="+tok, nil)), "alice")
-	authtestsAssertRefused(t, authtestsServe(h, httptest.NewRequest("GET", "/api?jwt="+tok, nil)), 401, `Missing "token" query parameter`, authtestsNoTokenChallenge)
+	t.Parallel()
+	tok := accessToken(t, nil)
+	h := newFixture(t, withApp(func(a *App) { a.QueryParam = "token"; a.TokenFrom = []string{"query"} })).auth(nil)
+	wantPassed(t, serve(h, httptest.NewRequest("GET", "/api?token="+tok, nil)), "alice")
+	wantRefused(t, serve(h, httptest.NewRequest("GET", "/api?jwt="+tok, nil)), 401, `Missing "token" query parameter`, challengeNoToken)
 }
 
 func TestLocationJSON(t *testing.T) {
-	tok := authtestsToken(t, nil)
-	refresh := authtestsToken(t, map[string]any{"type": "refresh"})
-	h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"json"} }, nil)
+	t.Parallel()
+	tok := accessToken(t, nil)
+	refresh := accessToken(t, map[string]any{"type": "refresh"})
+	h := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"json"} })).auth(nil)
 
 	// the token is read, and the upstream reads the body unchanged
 	body := `{"access_token": "` + tok + `", "note": "kept"}`
-	res := authtestsServe(h, locJSONReq("application/json; charset=utf-8", body))
-	locAssertPassed(t, res, "alice")
+	res := serve(h, apiPost("application/json; charset=utf-8", body))
+	wantPassed(t, res, "alice")
 	if got, _ := io.ReadAll(res.next.req.Body); string(got) != body {
 		t.Errorf("upstream read body %q, want %q", got, body)
 	}
@@ -125,97 +101,93 @@ func TestLocationJSON(t *testing.T) {
 		{"empty body", "application/json", ``, `Missing "access_token" key in json data.`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			authtestsAssertRefused(t, authtestsServe(h, locJSONReq(tc.ct, tc.body)), 401, tc.msg, authtestsNoTokenChallenge)
+			wantRefused(t, serve(h, apiPost(tc.ct, tc.body)), 401, tc.msg, challengeNoToken)
 		})
 	}
 
 	// beyond the 64 KiB cap: 413, and nothing is lost for a later source
 	big := `{"access_token": "` + tok + `", "pad": "` + strings.Repeat("x", maxIssueBody) + `"}`
-	authtestsAssertRefused(t, authtestsServe(h, locJSONReq("application/json", big)), 413, "Request body is too large", "")
-	hjq, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"json", "query"} }, nil)
-	r := locJSONReq("application/json", big)
+	wantRefused(t, serve(h, apiPost("application/json", big)), 413, "Request body is too large", "")
+	hjq := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"json", "query"} })).auth(nil)
+	r := apiPost("application/json", big)
 	r.URL.RawQuery = "jwt=" + tok
-	res = authtestsServe(hjq, r)
-	locAssertPassed(t, res, "alice")
+	res = serve(hjq, r)
+	wantPassed(t, res, "alice")
 	if got, _ := io.ReadAll(res.next.req.Body); string(got) != big {
 		t.Errorf("upstream read %d bytes of a %d-byte body, or other bytes", len(got), len(big))
 	}
 
 	// json_key, and refresh_json_key where a refresh token is wanted
-	hk := authtestsHandlerOn(t, mustCtx(t, func(a *App) { a.TokenFrom = []string{"json"}; a.JSONKey = "jwt"; a.RefreshJSONKey = "rt" }), nil)
-	locAssertPassed(t, authtestsServe(hk, locJSONReq("application/json", `{"jwt": "`+tok+`"}`)), "alice")
-	authtestsAssertRefused(t, authtestsServe(hk, locJSONReq("application/json", `{"access_token": "`+tok+`"}`)), 401, `Missing "jwt" key in json data.`, authtestsNoTokenChallenge)
-	hr, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"json"}; a.RefreshJSONKey = "rt" }, &Auth{TokenType: "refresh"})
-	locAssertPassed(t, authtestsServe(hr, locJSONReq("application/json", `{"access_token": "`+tok+`", "rt": "`+refresh+`"}`)), "alice")
-	authtestsAssertRefused(t, authtestsServe(hr, locJSONReq("application/json", `{"refresh_token": "`+refresh+`"}`)), 401, `Missing "rt" key in json data.`, authtestsNoTokenChallenge)
+	hk := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"json"}; a.JSONKey = "jwt"; a.RefreshJSONKey = "rt" })).auth(nil)
+	wantPassed(t, serve(hk, apiPost("application/json", `{"jwt": "`+tok+`"}`)), "alice")
+	wantRefused(t, serve(hk, apiPost("application/json", `{"access_token": "`+tok+`"}`)), 401, `Missing "jwt" key in json data.`, challengeNoToken)
+	hr := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"json"}; a.RefreshJSONKey = "rt" })).auth(&Auth{TokenType: "refresh"})
+	wantPassed(t, serve(hr, apiPost("application/json", `{"access_token": "`+tok+`", "rt": "`+refresh+`"}`)), "alice")
+	wantRefused(t, serve(hr, apiPost("application/json", `{"refresh_token": "`+refresh+`"}`)), 401, `Missing "rt" key in json data.`, challengeNoToken)
 
 	// among other sources: flask's "Missing JWT in ..." with the JSON reason
-	hh, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{"header", "json"} }, nil)
-	authtestsAssertRefused(t, authtestsServe(hh, locReq()), 401,
-		"Missing JWT in headers or json (Missing Authorization Header; Invalid content-type. Must be application/json.)", authtestsNoTokenChallenge)
-	authtestsAssertRefused(t, authtestsServe(hh, locJSONReq("application/json", `{}`)), 401,
-		`Missing JWT in headers or json (Missing Authorization Header; Missing "access_token" key in json data.)`, authtestsNoTokenChallenge)
+	hh := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{"header", "json"} })).auth(nil)
+	wantRefused(t, serve(hh, apiGet()), 401,
+		"Missing JWT in headers or json (Missing Authorization Header; Invalid content-type. Must be application/json.)", challengeNoToken)
+	wantRefused(t, serve(hh, apiPost("application/json", `{}`)), 401,
+		`Missing JWT in headers or json (Missing Authorization Header; Missing "access_token" key in json data.)`, challengeNoToken)
 	// a header token wins, and the body is not read at all
-	r = locJSONReq("application/json", `{"access_token": "x"}`)
+	r = apiPost("application/json", `{"access_token": "x"}`)
 	r.Header.Set("Authorization", "Bearer "+tok)
-	r.Body = io.NopCloser(&locNoRead{t: t})
-	locAssertPassed(t, authtestsServe(hh, r), "alice")
+	r.Body = io.NopCloser(&noReadBody{t: t})
+	wantPassed(t, serve(hh, r), "alice")
 }
 
-// locNoRead fails the test when read.
-type locNoRead struct{ t *testing.T }
+// noReadBody fails the test when read.
+type noReadBody struct{ t *testing.T }
 
-func (b *locNoRead) Read([]byte) (int, error) {
+func (b *noReadBody) Read([]byte) (int, error) {
 	b.t.Error("body read although the header had the token")
 	return 0, io.EOF
-}
-
-func mustCtx(t *testing.T, mutate func(*App)) caddy.Context {
-	t.Helper()
-	ctx, _ := authtestsApp(t, mutate)
-	return ctx
 }
 
 // TestLocationHandlerOverrides: jwt_auth's names replace the app's one by
 // one; the others stay the app's.
 func TestLocationHandlerOverrides(t *testing.T) {
-	tok := authtestsToken(t, nil)
-	ctx := mustCtx(t, func(a *App) {
+	t.Parallel()
+	tok := accessToken(t, nil)
+	f := newFixture(t, withApp(func(a *App) {
 		a.HeaderName = "X-Auth"
-		a.HeaderType = locStr("Token")
+		a.HeaderType = strPtr("Token")
 		a.TokenFrom = []string{"header", "query"}
-	})
-	h := authtestsHandlerOn(t, ctx, &Auth{HeaderType: locStr("JWT"), QueryParam: "t"})
-	locAssertPassed(t, authtestsServe(h, locReq("X-Auth", "JWT "+tok)), "alice")
+	}))
+	h := f.auth(&Auth{TokenLookup: TokenLookup{HeaderType: strPtr("JWT"), QueryParam: "t"}})
+	wantPassed(t, serve(h, apiGet("X-Auth", "JWT "+tok)), "alice")
 	// a header of another type is one more place without a token, as
 	// flask-jwt-extended words it
-	authtestsAssertRefused(t, authtestsServe(h, locReq("X-Auth", "Token "+tok)), 401,
-		`Missing JWT in headers or query_string (Missing 'JWT' type in 'X-Auth' header. Expected 'X-Auth: JWT <JWT>'; Missing "t" query parameter)`, authtestsNoTokenChallenge)
-	authtestsAssertRefused(t, authtestsServe(h, locReq()), 401,
-		`Missing JWT in headers or query_string (Missing X-Auth Header; Missing "t" query parameter)`, authtestsNoTokenChallenge)
-	locAssertPassed(t, authtestsServe(h, httptest.NewRequest("GET", "/api?t="+tok, nil)), "alice")
-	plain := authtestsHandlerOn(t, ctx, nil)
-	locAssertPassed(t, authtestsServe(plain, locReq("X-Auth", "Token "+tok)), "alice")
+	wantRefused(t, serve(h, apiGet("X-Auth", "Token "+tok)), 401,
+		`Missing JWT in headers or query_string (Missing 'JWT' type in 'X-Auth' header. Expected 'X-Auth: JWT <JWT>'; Missing "t" query parameter)`, challengeNoToken)
+	wantRefused(t, serve(h, apiGet()), 401,
+		`Missing JWT in headers or query_string (Missing X-Auth Header; Missing "t" query parameter)`, challengeNoToken)
+	wantPassed(t, serve(h, httptest.NewRequest("GET", "/api?t="+tok, nil)), "alice")
+	plain := f.auth(nil)
+	wantPassed(t, serve(plain, apiGet("X-Auth", "Token "+tok)), "alice")
 }
 
 // TestLocationOptionalMalformedHeader: on an optional route a header of
 // the configured type that is malformed is refused, as flask refuses it;
 // one of another type is still no token.
 func TestLocationOptionalMalformedHeader(t *testing.T) {
-	h, _ := authtestsHandler(t, nil, &Auth{Optional: true})
+	t.Parallel()
+	h := newFixture(t).auth(&Auth{Optional: true})
 	for _, v := range []string{"Bearer a b", "Bearer ", "Bearer", "bearer  x"} {
-		authtestsAssertRefused(t, authtestsServe(h, locReq("Authorization", v)), 401,
-			"Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", authtestsNoTokenChallenge)
+		wantRefused(t, serve(h, apiGet("Authorization", v)), 401,
+			"Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", challengeNoToken)
 	}
-	res := authtestsServe(h, locReq("Authorization", "Basic YWxpY2U6cHc="))
+	res := serve(h, apiGet("Authorization", "Basic YWxpY2U6cHc="))
 	if !res.next.called {
 		t.Errorf("optional, Basic: refused %d %s", res.rec.Code, res.rec.Body)
 	}
 
-	ht, _ := authtestsHandler(t, func(a *App) { a.HeaderType = locStr("Token") }, &Auth{Optional: true})
-	authtestsAssertRefused(t, authtestsServe(ht, locReq("Authorization", "Token a b")), 401,
-		"Bad Authorization header. Expected 'Authorization: Token <JWT>'", authtestsNoTokenChallenge)
-	if res := authtestsServe(ht, locReq("Authorization", "Bearer x")); !res.next.called {
+	ht := newFixture(t, withApp(func(a *App) { a.HeaderType = strPtr("Token") })).auth(&Auth{Optional: true})
+	wantRefused(t, serve(ht, apiGet("Authorization", "Token a b")), 401,
+		"Bad Authorization header. Expected 'Authorization: Token <JWT>'", challengeNoToken)
+	if res := serve(ht, apiGet("Authorization", "Bearer x")); !res.next.called {
 		t.Errorf("optional, header_type Token, Bearer: refused %d %s", res.rec.Code, res.rec.Body)
 	}
 }
@@ -223,12 +195,13 @@ func TestLocationOptionalMalformedHeader(t *testing.T) {
 // TestMessageKey: message_key names the key of every JSON refusal, and the
 // bodies are built once per app.
 func TestMessageKey(t *testing.T) {
-	h, app := authtestsHandler(t, func(a *App) { a.MessageKey = "error" }, nil)
-	res := authtestsServe(h, locReq())
+	f := newFixture(t, withApp(func(a *App) { a.MessageKey = "error" }))
+	h, app := f.auth(nil), f.app
+	res := serve(h, apiGet())
 	if res.rec.Code != 401 || res.rec.Body.String() != `{"error":"Missing Authorization Header"}` {
 		t.Fatalf("refusal %d %s", res.rec.Code, res.rec.Body)
 	}
-	res = authtestsServe(h, locReq("Authorization", "Bearer "+authtestsToken(t, map[string]any{"exp": authtestsNow.Unix() - 10})))
+	res = serve(h, apiGet("Authorization", "Bearer "+accessToken(t, map[string]any{"exp": fixtureT0.Unix() - 10})))
 	if res.rec.Body.String() != `{"error":"Token has expired"}` {
 		t.Fatalf("refusal %s", res.rec.Body)
 	}
@@ -239,14 +212,15 @@ func TestMessageKey(t *testing.T) {
 		t.Errorf("a known body allocated %v times", n)
 	}
 	// the default key needs no table
-	hd, appd := authtestsHandler(t, nil, nil)
-	if appd.refusals != nil || authtestsServe(hd, locReq()).rec.Body.String() != `{"msg":"Missing Authorization Header"}` {
+	fd := newFixture(t)
+	hd, appd := fd.auth(nil), fd.app
+	if appd.refusals != nil || serve(hd, apiGet()).rec.Body.String() != `{"msg":"Missing Authorization Header"}` {
 		t.Error("default message_key")
 	}
 
 	// login failures too
-	ctx := mustCtx(t, func(a *App) { a.MessageKey = "error" })
-	iss, err := settingTestIssue(t, ctx, "jwt_issue {\n\tlogin /login\n\tuser alice "+issuerTestHash(t)+"\n}")
+	fe := newFixture(t, withApp(func(a *App) { a.MessageKey = "error" }))
+	iss, err := fe.provisionIssue(caddyfileIssue(t, "jwt_issue {\n\tlogin /login\n\tuser alice "+passwordHash(t)+"\n}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,18 +239,18 @@ func TestMessageKey(t *testing.T) {
 // TestTokenNamesRefusalsBuiltOnce: with names other than the defaults, the
 // "no token anywhere" refusal is still built once, not per request.
 func TestTokenNamesRefusalsBuiltOnce(t *testing.T) {
-	n := newTokenNames("X-Auth", locStr("Token"), "t", "", "")
+	n := newTokenNames("X-Auth", strPtr("Token"), "t", "", "")
 	if newTokenNames("", nil, "", "", "") != defaultNames {
 		t.Fatal("the default names are not the package's")
 	}
 	srcs := []tokenSource{sourceHeader, sourceCookie, sourceQuery}
-	r := locReq()
-	_, _, first := extractTokenNamed(r, srcs, n, accessCookieName, false)
+	r := apiGet()
+	_, _, first := lookupToken(r, srcs, n, accessCookieName, false)
 	if first == nil || !strings.HasPrefix(first.msg, "Missing JWT in headers, cookies or query_string (Missing X-Auth Header;") {
 		t.Fatalf("refusal %v", first)
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		if _, _, e := extractTokenNamed(r, srcs, n, accessCookieName, false); e != first {
+		if _, _, e := lookupToken(r, srcs, n, accessCookieName, false); e != first {
 			t.Fatal("built again")
 		}
 	}); n != 0 {
@@ -290,24 +264,26 @@ func TestTokenNamesRefusalsBuiltOnce(t *testing.T) {
 // Logout reads the refresh token from the body field refresh_json_key
 // names, as refresh does.
 func TestLogoutRefreshJSONKey(t *testing.T) {
-	e := issuerTestSetup(t, func(a *App) { a.RefreshJSONKey = "rt" }, nil)
+	t.Parallel()
+	e := newFixture(t, withApp(func(a *App) { a.RefreshJSONKey = "rt" }), withIssuer())
 	login := e.login()
 	body := `{"rt":"` + login["refresh_token"].(string) + `"}`
-	w := e.do(issuerTestJSON("/logout", body))
+	w := e.do(jsonPost("/logout", body))
 	if w.Code != 200 {
 		t.Fatalf("logout with the refresh token under rt: %d %s", w.Code, w.Body)
 	}
 	if ae := e.authenticate(login["refresh_token"].(string), token.TypeRefresh); ae != errRevoked {
 		t.Fatalf("the refresh token after logout: %v, want revoked", ae)
 	}
-	w = e.do(issuerTestJSON("/logout", `{"rt":1}`))
-	issuerTestWantMsg(t, w, 400, `"rt" must be a string`)
+	w = e.do(jsonPost("/logout", `{"rt":1}`))
+	wantMsg(t, w, 400, `"rt" must be a string`)
 }
 
 // A login answer names the token type the client must send back: the
 // configured header_type.
 func TestLoginTokenTypeFollowsHeaderType(t *testing.T) {
-	e := issuerTestSetup(t, func(a *App) { a.HeaderType = locStr("Token") }, nil)
+	t.Parallel()
+	e := newFixture(t, withApp(func(a *App) { a.HeaderType = strPtr("Token") }), withIssuer())
 	if got := e.login()["token_type"]; got != "Token" {
 		t.Fatalf("token_type %v, want Token", got)
 	}

@@ -10,15 +10,13 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
-// metricsTestValue gathers reg and returns the value of the series name
+// metricValue gathers reg and returns the value of the series name
 // whose label (if any) has value; ok is false when there is no such series.
-func metricsTestValue(t *testing.T, reg prometheus.Gatherer, name, label, value string) (float64, bool) {
+func metricValue(t *testing.T, reg prometheus.Gatherer, name, label, value string) (float64, bool) {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -29,7 +27,7 @@ func metricsTestValue(t *testing.T, reg prometheus.Gatherer, name, label, value 
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			if label != "" && !metricsTestHasLabel(m, label, value) {
+			if label != "" && !hasLabel(m, label, value) {
 				continue
 			}
 			switch {
@@ -43,23 +41,23 @@ func metricsTestValue(t *testing.T, reg prometheus.Gatherer, name, label, value 
 	return 0, false
 }
 
-// metricsTestSeries is one expected series value.
-type metricsTestSeries struct {
+// metricSeries is one expected series value.
+type metricSeries struct {
 	name, label, value string
 	want               float64
 }
 
-// metricsTestWant checks each expected series in reg.
-func metricsTestWant(t *testing.T, reg prometheus.Gatherer, want []metricsTestSeries) {
+// wantMetrics checks each expected series in reg.
+func wantMetrics(t *testing.T, reg prometheus.Gatherer, want []metricSeries) {
 	t.Helper()
 	for _, c := range want {
-		if got, ok := metricsTestValue(t, reg, c.name, c.label, c.value); !ok || got != c.want {
+		if got, ok := metricValue(t, reg, c.name, c.label, c.value); !ok || got != c.want {
 			t.Errorf("%s{%s=%q} = %v (present %v), want %v", c.name, c.label, c.value, got, ok, c.want)
 		}
 	}
 }
 
-func metricsTestHasLabel(m *dto.Metric, name, value string) bool {
+func hasLabel(m *dto.Metric, name, value string) bool {
 	for _, l := range m.GetLabel() {
 		if l.GetName() == name && l.GetValue() == value {
 			return true
@@ -68,43 +66,12 @@ func metricsTestHasLabel(m *dto.Metric, name, value string) bool {
 	return false
 }
 
-// metricsTestHandler is a jwt_auth bound to a, as Provision would bind it.
-func metricsTestHandler(a *App, h *Auth) *Auth {
-	h.app, h.sources, h.logger = a, a.sources, caddy.Log()
-	h.wantType = h.TokenType
-	if h.wantType == "" {
-		h.wantType = token.TypeAccess
-	}
-	h.cookieName = accessCookieName
-	return h
-}
-
-func metricsTestServe(t *testing.T, h *Auth, token string) int {
-	t.Helper()
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	if token != "" {
-		r.Header.Set("Authorization", "Bearer "+token)
-	}
-	repl := caddy.NewReplacer()
-	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
-	w := httptest.NewRecorder()
-	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	})
-	if err := h.ServeHTTP(w, r, next); err != nil {
-		t.Fatalf("ServeHTTP: %v", err)
-	}
-	return w.Code
-}
-
 // TestMetricsRequestsByOutcome drives jwt_auth through every outcome and
 // reads the counters back from Caddy's metrics registry.
 func TestMetricsRequestsByOutcome(t *testing.T) {
-	a := loadApp(t, `{"secret":"`+benchSecret+`"}`)
-	ctx := caddy.ActiveContext()
-	reg := ctx.GetMetricsRegistry()
-	key := []byte(benchSecret)
+	t.Parallel()
+	f := newFixture(t, appConfig([]byte(`{"secret":"`+benchSecret+`"}`)), wallClock(), withUpstream(http.StatusNoContent, ""))
+	a, reg := f.app, f.reg
 	now := time.Now().Unix()
 	claims := func(extra map[string]any) map[string]any {
 		c := map[string]any{"sub": "alice", "type": "access", "fresh": false, "jti": "j-" + strconv.Itoa(len(extra)), "iat": now, "exp": now + 600, "role": "user"}
@@ -113,16 +80,16 @@ func TestMetricsRequestsByOutcome(t *testing.T) {
 		}
 		return c
 	}
-	good := signToken(t, "HS256", key, nil, claims(nil))
-	revoked := signToken(t, "HS256", key, nil, claims(map[string]any{"jti": "gone"}))
-	if err := a.revoked.revoke(context.Background(), "gone", time.Now().Add(time.Hour)); err != nil {
+	good := f.token(claims(nil))
+	revoked := f.token(claims(map[string]any{"jti": "gone"}))
+	if err := f.revoke("gone", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
-	plain := metricsTestHandler(a, &Auth{})
-	optional := metricsTestHandler(a, &Auth{Optional: true})
-	fresh := metricsTestHandler(a, &Auth{FreshRequired: true})
-	admin := metricsTestHandler(a, &Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}})
+	plain := f.auth(&Auth{})
+	optional := f.auth(&Auth{Optional: true})
+	fresh := f.auth(&Auth{FreshRequired: true})
+	admin := f.auth(&Auth{Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}})
 
 	for _, step := range []struct {
 		h      *Auth
@@ -133,15 +100,23 @@ func TestMetricsRequestsByOutcome(t *testing.T) {
 		{plain, good, 204},
 		{optional, "", 204},
 		{plain, "", 401},
-		{plain, signToken(t, "HS256", key, nil, claims(map[string]any{"exp": now - 10})), 401},
+		{plain, f.token(claims(map[string]any{"exp": now - 10})), 401},
 		{plain, good[:len(good)-2] + "AA", 401},
 		{plain, "not-a-token", 401},
 		{plain, revoked, 401},
 		{fresh, good, 401},
 		{admin, good, 403},
-		{plain, signToken(t, "HS256", key, nil, claims(map[string]any{"type": "refresh"})), 401},
+		{plain, f.token(claims(map[string]any{"type": "refresh"})), 401},
 	} {
-		if got := metricsTestServe(t, step.h, step.token); got != step.status {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if step.token != "" {
+			r.Header.Set("Authorization", "Bearer "+step.token)
+		}
+		res := f.serve(step.h, r)
+		if res.err != nil {
+			t.Fatalf("ServeHTTP: %v", res.err)
+		}
+		if got := res.rec.Code; got != step.status {
 			t.Fatalf("token %.20q: status %d, want %d", step.token, got, step.status)
 		}
 	}
@@ -149,7 +124,7 @@ func TestMetricsRequestsByOutcome(t *testing.T) {
 		"ok": 2, "anonymous": 1, "missing": 1, "expired": 1, "invalid": 2,
 		"revoked": 1, "not_fresh": 1, "forbidden": 1, "wrong_type": 1, "csrf": 0,
 	} {
-		got, ok := metricsTestValue(t, reg, "caddy_jwt_requests_total", "outcome", o)
+		got, ok := metricValue(t, reg, "caddy_jwt_requests_total", "outcome", o)
 		if !ok || got != want {
 			t.Errorf("caddy_jwt_requests_total{outcome=%q} = %v (present %v), want %v", o, got, ok, want)
 		}
@@ -157,34 +132,34 @@ func TestMetricsRequestsByOutcome(t *testing.T) {
 
 	// the cache saw the good token twice, and again on the refused
 	// fresh_required and require routes
-	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_hits_total", "", ""); got != float64(a.cache.Hits()) || got < 3 {
+	if got, _ := metricValue(t, reg, "caddy_jwt_cache_hits_total", "", ""); got != float64(a.cache.Hits()) || got < 3 {
 		t.Errorf("caddy_jwt_cache_hits_total = %v, cache says %d (want at least 3)", got, a.cache.Hits())
 	}
-	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_misses_total", "", ""); got != float64(a.cache.Misses()) || got < 1 {
+	if got, _ := metricValue(t, reg, "caddy_jwt_cache_misses_total", "", ""); got != float64(a.cache.Misses()) || got < 1 {
 		t.Errorf("caddy_jwt_cache_misses_total = %v, cache says %d", got, a.cache.Misses())
 	}
-	if got, _ := metricsTestValue(t, reg, "caddy_jwt_cache_entries", "", ""); got != float64(a.cache.Len()) || got < 1 {
+	if got, _ := metricValue(t, reg, "caddy_jwt_cache_entries", "", ""); got != float64(a.cache.Len()) || got < 1 {
 		t.Errorf("caddy_jwt_cache_entries = %v, cache holds %d", got, a.cache.Len())
 	}
 }
 
 // TestMetricsAppCounters checks the counters other parts of the app call.
 func TestMetricsAppCounters(t *testing.T) {
-	a := loadApp(t, `{"secret":"`+benchSecret+`","cache_size":0}`)
-	ctx := caddy.ActiveContext()
-	reg := ctx.GetMetricsRegistry()
-	a.countIssued(token.TypeAccess)
-	a.countIssued(token.TypeAccess)
-	a.countIssued(token.TypeRefresh)
-	a.countIssued("other") // not a kind: not counted
-	a.countLoginFailure()
-	a.countLoginFailure()
-	a.countLoginFailure()
-	a.countThrottled()
-	a.countJWKSFetch(true)
-	a.countJWKSFetch(false)
-	a.countJWKSFetch(false)
-	metricsTestWant(t, reg, []metricsTestSeries{
+	t.Parallel()
+	f := newFixture(t, appConfig([]byte(`{"secret":"`+benchSecret+`","cache_size":0}`)), wallClock())
+	a, reg := f.app, f.reg
+	a.metrics.countIssued(token.TypeAccess)
+	a.metrics.countIssued(token.TypeAccess)
+	a.metrics.countIssued(token.TypeRefresh)
+	a.metrics.countIssued("other") // not a kind: not counted
+	a.metrics.countLoginFailure()
+	a.metrics.countLoginFailure()
+	a.metrics.countLoginFailure()
+	a.metrics.countThrottled()
+	a.metrics.countJWKSFetch(true)
+	a.metrics.countJWKSFetch(false)
+	a.metrics.countJWKSFetch(false)
+	wantMetrics(t, reg, []metricSeries{
 		{"caddy_jwt_tokens_issued_total", "kind", "access", 2},
 		{"caddy_jwt_tokens_issued_total", "kind", "refresh", 1},
 		{"caddy_jwt_login_failures_total", "", "", 3},
@@ -192,7 +167,7 @@ func TestMetricsAppCounters(t *testing.T) {
 		{"caddy_jwt_jwks_fetches_total", "result", "ok", 1},
 		{"caddy_jwt_jwks_fetches_total", "result", "error", 2},
 	})
-	if _, ok := metricsTestValue(t, reg, "caddy_jwt_cache_hits_total", "", ""); ok {
+	if _, ok := metricValue(t, reg, "caddy_jwt_cache_hits_total", "", ""); ok {
 		t.Error("cache series exported with cache_size 0")
 	}
 }
@@ -201,6 +176,7 @@ func TestMetricsAppCounters(t *testing.T) {
 // shares the first one's series; a name taken by another type is an error;
 // an App without metrics counts nothing and does not fail.
 func TestMetricsRegistration(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	m1, err := newAppMetrics(reg, token.NewCache(10))
 	if err != nil {
@@ -212,7 +188,7 @@ func TestMetricsRegistration(t *testing.T) {
 	}
 	m1.countRequest(outcomeOK)
 	m2.countRequest(outcomeOK)
-	if got, _ := metricsTestValue(t, reg, "caddy_jwt_requests_total", "outcome", "ok"); got != 2 {
+	if got, _ := metricValue(t, reg, "caddy_jwt_requests_total", "outcome", "ok"); got != 2 {
 		t.Fatalf("requests ok = %v, want 2 (shared series)", got)
 	}
 
@@ -225,15 +201,16 @@ func TestMetricsRegistration(t *testing.T) {
 	var none *appMetrics
 	none.countRequest(outcomeOK)
 	none.countRefused(errExpired)
-	(&App{}).countIssued(token.TypeAccess)
-	(&App{}).countLoginFailure()
-	(&App{}).countThrottled()
-	(&App{}).countJWKSFetch(true)
+	(&App{}).metrics.countIssued(token.TypeAccess)
+	(&App{}).metrics.countLoginFailure()
+	(&App{}).metrics.countThrottled()
+	(&App{}).metrics.countJWKSFetch(true)
 }
 
 // TestMetricsOutcomeOfEveryCode: every refusal code maps to an outcome,
 // and the named ones to theirs.
 func TestMetricsOutcomeOfEveryCode(t *testing.T) {
+	t.Parallel()
 	for e, want := range map[*authError]outcome{
 		errMissingHeader: outcomeMissing, errBadHeaderType: outcomeMissing, errExpired: outcomeExpired,
 		errSignature: outcomeInvalid, errMalformed: outcomeInvalid, errAudience: outcomeInvalid,
@@ -266,16 +243,16 @@ func TestMetricsCountingAllocatesNothing(t *testing.T) {
 // TestMetricsCountedOnTheRoutes: the issuer's routes and the JWKS fetch
 // drive the counters (not only the counting methods in isolation).
 func TestMetricsCountedOnTheRoutes(t *testing.T) {
+	t.Parallel()
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
 	defer down.Close()
-	e := issuerTestSetup(t, func(a *App) { a.JWKSURLs = []string{down.URL} },
-		func(h *Issue) { h.Throttle = &ThrottleConfig{MaxPerUser: 2, MaxPerIP: 100} })
+	e := newFixture(t, withApp(func(a *App) { a.JWKSURLs = []string{down.URL} }), withIssuer(issuerJSON(`{"throttle": {"max_per_user": 2, "max_per_ip": 100}}`)))
 	login := func(pw string) int {
-		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(issuerTestCreds("alice", pw)))
+		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(creds("alice", pw)))
 		r.Header.Set("Content-Type", "application/json")
 		return e.do(r).Code
 	}
-	if c := login(issuerTestPassword); c != 200 {
+	if c := login(fixturePassword); c != 200 {
 		t.Fatalf("login: %d", c)
 	}
 	for i, want := range []int{401, 401, 429} {
@@ -284,7 +261,7 @@ func TestMetricsCountedOnTheRoutes(t *testing.T) {
 		}
 	}
 	_ = e.app.ring.Refresh(context.Background()) // a failed fetch
-	metricsTestWant(t, e.reg, []metricsTestSeries{
+	wantMetrics(t, e.reg, []metricSeries{
 		{"caddy_jwt_tokens_issued_total", "kind", "access", 1},
 		{"caddy_jwt_tokens_issued_total", "kind", "refresh", 1},
 		{"caddy_jwt_login_failures_total", "", "", 2},

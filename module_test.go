@@ -6,8 +6,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/caddyserver/caddy/v2"
 )
 
 // backgroundGoroutines counts the running goroutines of the app's
@@ -35,14 +33,15 @@ func TestAppCleanupEndsBackgroundWork(t *testing.T) {
 	}))
 	defer idp.Close()
 	before := backgroundGoroutines()
-	_, app := authtestsApp(t, func(a *App) { a.JWKSURLs = []string{idp.URL} })
+	f := newFixture(t, withApp(func(a *App) { a.JWKSURLs = []string{idp.URL} }))
+	app := f.app
 	if err := app.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if n := backgroundGoroutines() - before; n != 2 {
 		t.Fatalf("%d background loops after Start, want 2 (one JWKS fetcher, one revocation sync)", n)
 	}
-	key := app.revoked.(*storageRevocations).poolKey
+	key := f.revocations().poolKey
 	if refs, ok := revocationSets.References(key); !ok || refs != 1 {
 		t.Fatalf("revocation set references %d (%v), want 1", refs, ok)
 	}
@@ -63,28 +62,27 @@ func TestAppCleanupEndsBackgroundWork(t *testing.T) {
 // Validate refuses settings that cannot work, naming the setting; Caddy
 // then calls Cleanup, which must cope with what Provision left.
 func TestAppValidateRefuses(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		app  App
+		app  string // JSON fields added to the app config
 		want string
 	}{
-		{"negative leeway", App{Leeway: caddy.Duration(-1)}, "leeway must not be negative"},
-		{"negative cache", App{CacheSize: new(int)}, ""},
-		{"jwks_url scheme", App{JWKSURLs: []string{"ftp://idp/jwks"}}, `jwks_url "ftp://idp/jwks" must be an http:// or https:// URL`},
+		{"negative leeway", `{"leeway": -1}`, "leeway must not be negative"},
+		{"negative cache", `{"cache_size": -1}`, ""},
+		{"jwks_url scheme", `{"jwks_urls": ["ftp://idp/jwks"]}`, `jwks_url "ftp://idp/jwks" must be an http:// or https:// URL`},
 		// issue 12, finding 8: the identity cannot be a claim the module
 		// writes itself (every user would be "access", or a random jti)
-		{"identity_claim type", App{IdentityClaim: "type"}, `identity_claim "type" names a claim the module sets itself`},
-		{"identity_claim jti", App{IdentityClaim: "jti"}, `identity_claim "jti" names a claim the module sets itself`},
-		{"identity_claim exp", App{IdentityClaim: "exp"}, `identity_claim "exp" names a claim the module sets itself`},
-		{"identity_claim fam", App{IdentityClaim: "fam"}, `identity_claim "fam" names a claim the module sets itself`},
+		{"identity_claim type", `{"identity_claim": "type"}`, `identity_claim "type" names a claim the module sets itself`},
+		{"identity_claim jti", `{"identity_claim": "jti"}`, `identity_claim "jti" names a claim the module sets itself`},
+		{"identity_claim exp", `{"identity_claim": "exp"}`, `identity_claim "exp" names a claim the module sets itself`},
+		{"identity_claim fam", `{"identity_claim": "fam"}`, `identity_claim "fam" names a claim the module sets itself`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "negative cache" {
-				*tc.app.CacheSize = -1
 				tc.want = "cache_size must be 0 (off) or more (got -1)"
 			}
-			tc.app.Secret = string(authtestsSecret)
-			_, _, err := authtestsProvision(t, &tc.app)
+			_, err := tryFixture(t, withAppJSON(tc.app))
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "invalid configuration") {
 				t.Fatalf("got %v, want Validate's %q", err, tc.want)
 			}

@@ -76,7 +76,7 @@ func perfAlgorithms(tb testing.TB, dir string) []perfAlg {
 		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		return `{"private_key":{"file":` + string(mustJSON(tb, path)) + `},"algorithm":"` + name + `"`
+		return `{"private_key":{"file":` + string(testkit.MustJSON(tb, path)) + `},"algorithm":"` + name + `"`
 	}
 	return []perfAlg{
 		{"HS256", []byte(benchSecret), []byte(benchSecret), jwt.SigningMethodHS256, `{"secret":"` + benchSecret + `"`},
@@ -91,7 +91,7 @@ func perfAlgorithms(tb testing.TB, dir string) []perfAlg {
 func perfLoadApp(tb testing.TB, jwtJSON string) (*App, error) {
 	tb.Helper()
 	cfg := `{"admin":{"disabled":true},"logging":{"logs":{"default":{"level":"ERROR"}}},` +
-		`"storage":{"module":"file_system","root":` + string(mustJSON(tb, tb.TempDir())) + `},` +
+		`"storage":{"module":"file_system","root":` + string(testkit.MustJSON(tb, tb.TempDir())) + `},` +
 		`"apps":{"jwt":` + jwtJSON + `}}`
 	if err := caddy.Load([]byte(cfg), true); err != nil {
 		return nil, err
@@ -117,9 +117,9 @@ func perfLoadAlg(b *testing.B, alg perfAlg, extra string) *App {
 func perfTokens(tb testing.TB, alg perfAlg, n int) []string {
 	tb.Helper()
 	toks := make([]string, n)
-	hdr := mustJSON(tb, map[string]any{"alg": alg.name, "typ": "JWT"})
+	hdr := testkit.MustJSON(tb, map[string]any{"alg": alg.name, "typ": "JWT"})
 	for i := range toks {
-		toks[i] = signRaw(tb, alg.name, alg.key, hdr, mustJSON(tb, benchClaims(i)))
+		toks[i] = testkit.SignRaw(tb, alg.name, alg.key, hdr, testkit.MustJSON(tb, benchClaims(i)))
 	}
 	return toks
 }
@@ -149,14 +149,14 @@ func BenchmarkVerifyAlgorithms(b *testing.B) {
 				}
 				toks := perfTokens(b, alg, n)
 				for _, t := range toks {
-					if _, e := a.verify(t); e != nil {
+					if _, e := verifyRaw(a, t); e != nil {
 						b.Fatalf("%s: %v", alg.name, e)
 					}
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if _, e := a.verify(toks[i%len(toks)]); e != nil {
+					if _, e := verifyRaw(a, toks[i%len(toks)]); e != nil {
 						b.Fatal(e)
 					}
 				}
@@ -221,7 +221,7 @@ func BenchmarkVerifyVsBare(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				if _, e := a.verify(toks[k]); e != nil {
+				if _, e := verifyRaw(a, toks[k]); e != nil {
 					b.Fatal(e)
 				}
 				full += time.Since(t1)
@@ -257,7 +257,7 @@ func BenchmarkGolangJWTParse(b *testing.B) {
 // scan of header and payload, and parseToken whole (the claims decode and
 // checks alone: internal/token's BenchmarkCheckClaims).
 func BenchmarkParseSteps(b *testing.B) {
-	tok := signToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
+	tok := testkit.SignToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
 	parts := strings.Split(tok, ".")
 	hdr, _ := jws.Encoding.DecodeString(parts[0])
 	payload, _ := jws.Encoding.DecodeString(parts[1])
@@ -270,7 +270,7 @@ func BenchmarkParseSteps(b *testing.B) {
 		}
 	})
 	b.Run("parseToken", func(b *testing.B) {
-		a := loadApp(b, `{"secret":"`+benchSecret+`","cache_size":0}`)
+		a := newFixture(b, appConfig([]byte(`{"secret":"`+benchSecret+`","cache_size":0}`)), wallClock()).app
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -291,7 +291,7 @@ func BenchmarkServeHTTPDistinct(b *testing.B) {
 		b.Run(alg.name, func(b *testing.B) {
 			a := perfLoadAlg(b, alg, `,"cache_size":64`)
 			h := &Auth{}
-			h.app, h.sources, h.cookieName, h.wantType = a, a.sources, accessCookieName, token.TypeAccess
+			h.app, h.auth, h.wantType = a, a.newAuthenticator(nil, nil), token.TypeAccess
 			h.logger = caddy.Log()
 			toks := perfTokens(b, alg, 4096)
 			headers := make([]string, len(toks))
@@ -320,7 +320,7 @@ func BenchmarkServeHTTPDistinct(b *testing.B) {
 func perfIssue(b *testing.B, password string) caddyhttp.MiddlewareHandler {
 	b.Helper()
 	hash := testkit.BcryptHash(b, password)
-	cfg := `{"login":"/login","refresh":"/refresh","users":[{"name":"bench","hash":` + string(mustJSON(b, hash)) + `}]}`
+	cfg := `{"login":"/login","refresh":"/refresh","users":[{"name":"bench","hash":` + string(testkit.MustJSON(b, hash)) + `}]}`
 	ctx := caddy.ActiveContext()
 	m, err := ctx.LoadModuleByID("http.handlers.jwt_issue", json.RawMessage(cfg))
 	if err != nil {
@@ -422,11 +422,11 @@ func BenchmarkRefresh(b *testing.B) {
 // through Auth.ServeHTTP (HS256, no require, no fresh_required). The
 // difference is jwt_auth's own cost per request on a hit.
 func BenchmarkServeHTTPHitCost(b *testing.B) {
-	a := loadApp(b, `{"secret":"`+benchSecret+`"}`)
+	a := newFixture(b, appConfig([]byte(`{"secret":"`+benchSecret+`"}`)), wallClock()).app
 	h := &Auth{}
-	h.app, h.sources, h.cookieName, h.wantType = a, a.sources, accessCookieName, token.TypeAccess
+	h.app, h.auth, h.wantType = a, a.newAuthenticator(nil, nil), token.TypeAccess
 	h.logger = caddy.Log()
-	header := "Bearer " + signToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
+	header := "Bearer " + testkit.SignToken(b, "HS256", []byte(benchSecret), nil, benchClaims(1))
 	w := httptest.NewRecorder()
 	var next caddyhttp.Handler = benchNext{}
 	for _, through := range []string{"harness", "jwt_auth"} {

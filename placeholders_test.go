@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddyserver/caddy/v2"
 )
 
 // TestUserClaimPlaceholders: {http.auth.user.<claim>} holds the token's
@@ -13,12 +12,12 @@ import (
 // as caddyauth publishes a user's metadata; {http.auth.user.id} stays the
 // identity and costs no allocation.
 func TestUserClaimPlaceholders(t *testing.T) {
-	h, _ := authtestsHandler(t, nil, nil)
-	tok := authtestsToken(t, map[string]any{
+	h := newFixture(t).auth(nil)
+	tok := accessToken(t, map[string]any{
 		"role": "admin", "tenant_id": 42, "ratio": 0.5,
 		"groups": []string{"a", "b"}, "addr": map[string]any{"city": "x"}, "admin": true,
 	})
-	res := authtestsServe(h, authtestsBearer(tok))
+	res := serve(h, bearerGet(tok))
 	if !res.next.called {
 		t.Fatalf("token refused: %d %s", res.rec.Code, res.rec.Body)
 	}
@@ -71,14 +70,16 @@ func mustParse(t *testing.T, h *Auth, tok string) *token.Verified {
 // X-Jwt-Fresh as the clock says on each request, with its other
 // placeholders unchanged.
 func TestPlaceholderFreshFollowsTheClock(t *testing.T) {
-	h, app := authtestsHandler(t, func(a *App) { a.FreshFor = caddy.Duration(5 * time.Minute) }, &Auth{})
-	tok := authtestsToken(t, map[string]any{"fresh": authtestsNow.Add(5 * time.Minute).Unix(), "exp": authtestsNow.Add(time.Hour).Unix()})
+	t.Parallel()
+	f := newFixture(t, withAppJSON(`{"fresh_for": "5m"}`))
+	h, app := f.auth(&Auth{}), f.app
+	tok := accessToken(t, map[string]any{"fresh": fixtureT0.Add(5 * time.Minute).Unix(), "exp": fixtureT0.Add(time.Hour).Unix()})
 	for _, step := range []struct {
 		after time.Duration
 		want  string
 	}{{0, "true"}, {5*time.Minute + time.Second, "false"}, {0, "true"}} {
-		app.now = func() time.Time { return authtestsNow.Add(step.after) }
-		res := authtestsServe(h, authtestsBearer(tok))
+		app.now = func() time.Time { return fixtureT0.Add(step.after) }
+		res := serve(h, bearerGet(tok))
 		if !res.next.called {
 			t.Fatalf("refused: %d", res.rec.Code)
 		}

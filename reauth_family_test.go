@@ -16,29 +16,29 @@ import (
 func TestReauthStaysInFamily(t *testing.T) {
 	for _, presented := range []string{"access_token", "refresh_token"} {
 		t.Run(presented, func(t *testing.T) {
-			e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
+			e := newFixture(t, withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 			login := e.login()
-			_, loginClaims := issuerTestDecode(t, login["access_token"].(string))
+			_, loginClaims := decodeToken(t, login["access_token"].(string))
 
-			w := e.do(issuerTestBearer(issuerTestJSON("/reauth", issuerTestCreds("alice", issuerTestPassword)), login[presented].(string)))
+			w := e.do(withBearer(jsonPost("/reauth", creds("alice", fixturePassword)), login[presented].(string)))
 			if w.Code != http.StatusOK {
 				t.Fatalf("reauth: %d %s", w.Code, w.Body)
 			}
-			fresh := issuerTestBody(t, w)["access_token"].(string)
-			_, freshClaims := issuerTestDecode(t, fresh)
+			fresh := bodyJSON(t, w)["access_token"].(string)
+			_, freshClaims := decodeToken(t, fresh)
 			if freshClaims[token.FamilyClaim] != loginClaims[token.FamilyClaim] {
 				t.Errorf("reauth's family %v, want the session's %v", freshClaims[token.FamilyClaim], loginClaims[token.FamilyClaim])
 			}
 
-			w = e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), fresh))
+			w = e.do(withBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), fresh))
 			if w.Code != http.StatusOK {
 				t.Fatalf("logout: %d %s", w.Code, w.Body)
 			}
 			if ae := e.authenticate(login["access_token"].(string), token.TypeAccess); ae != errRevoked {
 				t.Errorf("the login's access token after logout with the reauth's token: %v, want revoked", ae)
 			}
-			r := issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), login["refresh_token"].(string))
-			issuerTestWantMsg(t, e.do(r), 401, "Token has been revoked")
+			r := withBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), login["refresh_token"].(string))
+			wantMsg(t, e.do(r), 401, "Token has been revoked")
 		})
 	}
 }
@@ -47,25 +47,25 @@ func TestReauthStaysInFamily(t *testing.T) {
 // one of another user, or one of a session already logged out, starts a
 // family of its own, as before.
 func TestReauthWithoutSessionNewFamily(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) {
+	e := newFixture(t, withIssuer(func(h *Issue) {
 		h.RotateRefresh = true
-		h.Users = append(h.Users, User{Name: "bob", Hash: issuerTestHash(t)})
-	})
+		h.Users = append(h.Users, User{Name: "bob", Hash: passwordHash(t)})
+	}))
 	login := e.login()
-	_, loginClaims := issuerTestDecode(t, login["access_token"].(string))
+	_, loginClaims := decodeToken(t, login["access_token"].(string))
 	fam := loginClaims[token.FamilyClaim]
 	reauthFamily := func(name, bearer string) any {
 		t.Helper()
-		r := issuerTestJSON("/reauth", issuerTestCreds(name, issuerTestPassword))
+		r := jsonPost("/reauth", creds(name, fixturePassword))
 		if bearer != "" {
-			issuerTestBearer(r, bearer)
+			withBearer(r, bearer)
 		}
 		w := e.do(r)
 		if w.Code != http.StatusOK {
 			t.Fatalf("reauth: %d %s", w.Code, w.Body)
 		}
-		_, c := issuerTestDecode(t, issuerTestBody(t, w)["access_token"].(string))
-		if !issuerTestUUIDv4.MatchString(c[token.FamilyClaim].(string)) {
+		_, c := decodeToken(t, bodyJSON(t, w)["access_token"].(string))
+		if !uuidV4.MatchString(c[token.FamilyClaim].(string)) {
 			t.Fatalf("reauth's family %v is not a UUID", c[token.FamilyClaim])
 		}
 		return c[token.FamilyClaim]
@@ -76,7 +76,7 @@ func TestReauthWithoutSessionNewFamily(t *testing.T) {
 	if got := reauthFamily("bob", login["access_token"].(string)); got == fam {
 		t.Error("bob's reauth joined alice's session")
 	}
-	w := e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), login["access_token"].(string)))
+	w := e.do(withBearer(httptest.NewRequest(http.MethodPost, "/logout", nil), login["access_token"].(string)))
 	if w.Code != http.StatusOK {
 		t.Fatalf("logout: %d %s", w.Code, w.Body)
 	}
@@ -89,15 +89,15 @@ func TestReauthWithoutSessionNewFamily(t *testing.T) {
 // own family, and the login's refresh token) ends both: the login's other
 // access tokens are refused afterwards.
 func TestLogoutEndsEveryPresentedFamily(t *testing.T) {
-	e := issuerTestSetup(t, nil, func(h *Issue) { h.RotateRefresh = true })
+	e := newFixture(t, withIssuer(func(h *Issue) { h.RotateRefresh = true }))
 	login := e.login()
-	w := e.do(issuerTestJSON("/reauth", issuerTestCreds("alice", issuerTestPassword))) // no token: a new family
+	w := e.do(jsonPost("/reauth", creds("alice", fixturePassword))) // no token: a new family
 	if w.Code != http.StatusOK {
 		t.Fatalf("reauth: %d %s", w.Code, w.Body)
 	}
-	reauthAccess := issuerTestBody(t, w)["access_token"].(string)
-	logout := issuerTestJSON("/logout", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`)
-	if w := e.do(issuerTestBearer(logout, reauthAccess)); w.Code != http.StatusOK {
+	reauthAccess := bodyJSON(t, w)["access_token"].(string)
+	logout := jsonPost("/logout", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`)
+	if w := e.do(withBearer(logout, reauthAccess)); w.Code != http.StatusOK {
 		t.Fatalf("logout: %d %s", w.Code, w.Body)
 	}
 	if ae := e.authenticate(login["access_token"].(string), token.TypeAccess); ae != errRevoked {

@@ -2,10 +2,9 @@ package jwtextended
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddyserver/caddy/v2"
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
@@ -23,44 +21,37 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-func revTestApp(clock *testkit.Clock) *App {
-	return &App{
-		now:        clock.Now,
-		AccessTTL:  caddy.Duration(15 * time.Minute),
-		RefreshTTL: caddy.Duration(720 * time.Hour),
-	}
-}
-
-// revTestOpen opens a store the way Provision does and leaves it at the
-// end of the test.
-func revTestOpen(t *testing.T, s certmagic.Storage, a *App, logger *zap.Logger) *storageRevocations {
+// storeApp is the unprovisioned App a revocation store takes its settings
+// from: the default token lifetimes, then the fields of extra (JSON), on
+// clock.
+func storeApp(t *testing.T, clock *testkit.Clock, extra string) *App {
 	t.Helper()
-	r, err := newStorageRevocations(s, a, logger)
-	if err != nil {
+	a := new(App)
+	if err := json.Unmarshal([]byte(`{"access_ttl": "15m", "refresh_ttl": "720h"}`), a); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.attach(); err != nil {
-		t.Fatal(err)
+	if extra != "" {
+		if err := json.Unmarshal([]byte(extra), a); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Cleanup(r.release)
-	return r
+	a.now = clock.Now
+	return a
 }
-
-func revTestStoredNames(t *testing.T, dir string) []string { return testkit.RevocationFiles(t, dir) }
 
 func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	// two configs on the same file_system folder, as a reload provisions:
 	// distinct storage values of the same identity
-	oldApp := revTestOpen(t, &certmagic.FileStorage{Path: dir}, revTestApp(clock), nil)
+	oldApp := openRevocations(t, &certmagic.FileStorage{Path: dir}, storeApp(t, clock, ""), nil)
 	if err := oldApp.start(); err != nil {
 		t.Fatal(err)
 	}
 	if err := oldApp.revoke(context.Background(), "before-reload", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	newApp := revTestOpen(t, &certmagic.FileStorage{Path: dir}, revTestApp(clock), nil)
+	newApp := openRevocations(t, &certmagic.FileStorage{Path: dir}, storeApp(t, clock, ""), nil)
 	if oldApp.store.Set() != newApp.store.Set() {
 		t.Fatal("the old and the new App of a reload do not share their set")
 	}
@@ -94,7 +85,7 @@ func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 	if _, ok := revocationSets.References(newApp.poolKey); ok {
 		t.Fatal("the set outlived its last App")
 	}
-	restarted := revTestOpen(t, &certmagic.FileStorage{Path: dir}, revTestApp(clock), nil)
+	restarted := openRevocations(t, &certmagic.FileStorage{Path: dir}, storeApp(t, clock, ""), nil)
 	if restarted.store.Set() == newApp.store.Set() {
 		t.Fatal("restart reused the old set")
 	}
@@ -106,20 +97,21 @@ func TestRevocationReloadOverlapSharesOneSet(t *testing.T) {
 }
 
 func TestRevocationPoolKey(t *testing.T) {
+	t.Parallel()
 	a := revocationPoolKey(&certmagic.FileStorage{Path: "/x/y"})
 	b := revocationPoolKey(&certmagic.FileStorage{Path: "/x/y"})
 	c := revocationPoolKey(&certmagic.FileStorage{Path: "/x/z"})
 	if a != b || a == c {
 		t.Fatalf("file storage identity: %s %s %s", a, b, c)
 	}
-	type revTestConfigStorage struct {
+	type configStorage struct {
 		certmagic.Storage `json:"-"`
 		Address           string `json:"address"`
 		Password          string `json:"password"`
 	}
-	d := revocationPoolKey(&revTestConfigStorage{Address: "10.0.0.1:6379", Password: "hunter2"})
-	e := revocationPoolKey(&revTestConfigStorage{Address: "10.0.0.1:6379", Password: "hunter2"})
-	f := revocationPoolKey(&revTestConfigStorage{Address: "10.0.0.2:6379", Password: "hunter2"})
+	d := revocationPoolKey(&configStorage{Address: "10.0.0.1:6379", Password: "hunter2"})
+	e := revocationPoolKey(&configStorage{Address: "10.0.0.1:6379", Password: "hunter2"})
+	f := revocationPoolKey(&configStorage{Address: "10.0.0.2:6379", Password: "hunter2"})
 	if d != e || d == f {
 		t.Fatalf("configured storage identity: %s %s %s", d, e, f)
 	}
@@ -133,50 +125,31 @@ func TestRevocationPoolKey(t *testing.T) {
 // revoked token with the contract's error, also in a second config (a
 // reload) on the same storage.
 func TestRevocationThroughApp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	secret := []byte("revocation-test-secret-0123456789abcdef")
-	provision := func() *App {
-		t.Helper()
-		_, app, err := provisionTestApp(t, mustJSON(t, map[string]any{"secret": string(secret)}), dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return app
-	}
-	first := provision()
+	first := newFixture(t, inStorage(dir), wallClock(), withAppJSON(`{"secret": "revocation-test-secret-0123456789abcdef"}`))
 	now := time.Now()
-	tok := signToken(t, "HS256", secret, nil, map[string]any{
+	tok := first.token(map[string]any{
 		"sub": "alice", "type": "access", "fresh": false, "jti": "app-jti-1",
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	})
-	req := func() *authError {
-		r := revTestRequest(tok)
-		_, e := first.authenticate(r, first.sources, accessCookieName, token.TypeAccess)
-		return e
-	}
+	req := func() *authError { return first.authenticate(tok, token.TypeAccess) }
 	if e := req(); e != nil {
 		t.Fatalf("valid token refused: %v", e)
 	}
-	if err := first.revoked.revoke(context.Background(), "app-jti-1", now.Add(time.Hour)); err != nil {
+	if err := first.revoke("app-jti-1", now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if e := req(); e != errRevoked {
 		t.Fatalf("revoked token: got %v, want %v", e, errRevoked)
 	}
-	second := provision()
-	r := revTestRequest(tok)
-	if _, e := second.authenticate(r, second.sources, accessCookieName, token.TypeAccess); e != errRevoked {
+	second := first.again()
+	if e := second.authenticate(tok, token.TypeAccess); e != errRevoked {
 		t.Fatalf("a second config on the same storage: got %v, want %v", e, errRevoked)
 	}
-	if len(revTestStoredNames(t, dir)) != 1 {
+	if len(testkit.RevocationFiles(t, dir)) != 1 {
 		t.Fatal("the revocation is not in the configured storage")
 	}
-}
-
-func revTestRequest(tok string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.Header.Set("Authorization", "Bearer "+tok)
-	return r
 }
 
 // TestRevocationFailedStartLeavesNoSet: a storage that cannot be read at
@@ -190,7 +163,12 @@ func TestRevocationFailedStartLeavesNoSet(t *testing.T) {
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	dead := testkit.NewStorage(t, t.TempDir(), "dead")
 	dead.FailList = errors.New("connection refused")
-	r, err := newStorageRevocations(dead, revTestApp(clock), nil)
+	a := storeApp(t, clock, "")
+	if err := a.resolvePlaceholders(); err != nil {
+		t.Fatal(err)
+	}
+	a.applyDefaults()
+	r, err := newRevocations(dead, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,20 +186,20 @@ func TestRevocationFailedStartLeavesNoSet(t *testing.T) {
 // entry is kept) and the token lifetimes (the retention of an id revoked
 // without an expiry).
 func TestRevocationSettingsFromApp(t *testing.T) {
+	t.Parallel()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	s := &certmagic.FileStorage{Path: t.TempDir()}
-	app := revTestApp(clock)
-	app.RevocationSync = caddy.Duration(10 * time.Millisecond)
-	if _, err := newStorageRevocations(s, app, nil); err == nil || !strings.Contains(err.Error(), "revocation_sync") {
+	app := storeApp(t, clock, `{"revocation_sync": "10ms"}`)
+	if _, err := newRevocationsFor(t, s, app, nil); err == nil || !strings.Contains(err.Error(), "revocation_sync") {
 		t.Fatalf("a 10ms interval: %v", err)
 	}
-	app.RevocationSync = caddy.Duration(-time.Second)
-	if _, err := newStorageRevocations(s, app, nil); err == nil {
+	app = storeApp(t, clock, `{"revocation_sync": "-1s"}`)
+	if _, err := newRevocationsFor(t, s, app, nil); err == nil {
 		t.Fatal("a negative interval was accepted")
 	}
-	app.RevocationSync = caddy.Duration(time.Minute)
-	logger, logs := revTestLogs()
-	if _, err := newStorageRevocations(s, app, logger); err != nil {
+	app = storeApp(t, clock, `{"revocation_sync": "1m"}`)
+	logger, logs := debugLogger()
+	if _, err := newRevocationsFor(t, s, app, logger); err != nil {
 		t.Fatal(err)
 	}
 	if logs.FilterLevelExact(zapcore.WarnLevel).FilterMessageSnippet("longer than 5s").Len() != 1 {
@@ -229,9 +207,8 @@ func TestRevocationSettingsFromApp(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	app = revTestApp(clock)
-	app.Leeway = caddy.Duration(30 * time.Second)
-	r := revTestOpen(t, testkit.NewStorage(t, dir, "a"), app, nil)
+	app = storeApp(t, clock, `{"leeway": "30s"}`)
+	r := openRevocations(t, testkit.NewStorage(t, dir, "a"), app, nil)
 	// no exp: kept for the longest token lifetime (refresh_ttl here)
 	if err := r.revoke(context.Background(), "no-exp", time.Time{}); err != nil {
 		t.Fatal(err)
@@ -245,7 +222,7 @@ func TestRevocationSettingsFromApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	var exps []string
-	for _, n := range revTestStoredNames(t, dir) {
+	for _, n := range testkit.RevocationFiles(t, dir) {
 		exps = append(exps, n[strings.IndexByte(n, '.')+1:])
 	}
 	sort.Strings(exps)
@@ -255,7 +232,7 @@ func TestRevocationSettingsFromApp(t *testing.T) {
 	}
 }
 
-func revTestLogs() (*zap.Logger, *observer.ObservedLogs) {
+func debugLogger() (*zap.Logger, *observer.ObservedLogs) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	return zap.New(core), logs
 }

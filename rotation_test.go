@@ -5,61 +5,32 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"go.uber.org/zap"
 )
 
 // Tests of refresh-token rotation's state (issue 12, finding 2): one
 // record per family in Caddy's storage, not one revocation per refresh;
 // the grace period for concurrent refreshes; reuse detection.
 
-// rotTestGrace is past the default rotate_grace.
-const rotTestGrace = 11 * time.Second
+// pastGrace is past the default rotate_grace.
+const pastGrace = 11 * time.Second
 
-// rotTestSetup is issuerTestSetup with rotate_refresh on, on the storage
-// folder dir (file_system), so that a test can count what is stored.
-func rotTestSetup(t *testing.T, dir string, issueMod func(*Issue)) *issuerTestEnv {
-	t.Helper()
-	clock := testkit.NewClock(issuerTestT0)
-	ctx, app, err := provisionTestApp(t, mustJSON(t, &App{Secret: issuerTestSecret}), dir)
-	if err != nil {
-		t.Fatalf("provisioning app: %v", err)
-	}
-	app.now = clock.Now
-	app.logger = zap.NewNop()
-	h := &Issue{
-		Login: "/login", Refresh: "/refresh", Logout: "/logout",
-		Users:         []User{{Name: "alice", Hash: issuerTestHash(t), Claims: map[string]any{"role": "admin"}}},
-		RotateRefresh: true,
-	}
-	if issueMod != nil {
-		issueMod(h)
-	}
-	if err := h.Provision(ctx); err != nil {
-		t.Fatalf("provisioning jwt_issue: %v", err)
-	}
-	return &issuerTestEnv{t: t, app: app, h: h, clock: clock, reg: ctx.GetMetricsRegistry()}
+// rotating is the issuer of these tests: rotate_refresh on, no reauth.
+func rotating(h *Issue) {
+	h.Reauth = ""
+	h.RotateRefresh = true
 }
 
-func (e *issuerTestEnv) refresh(tok string) *httptest.ResponseRecorder {
-	e.t.Helper()
-	return e.do(issuerTestBearer(httptest.NewRequest(http.MethodPost, "/refresh", nil), tok))
-}
-
-// rotTestFiles lists the regular files under dir (the storage entries of
+// storedFiles lists the regular files under dir (the storage entries of
 // file_system storage), relative to dir.
-func rotTestFiles(t *testing.T, dir string) []string {
+func storedFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -81,37 +52,39 @@ func rotTestFiles(t *testing.T, dir string) []string {
 	return files
 }
 
-func rotTestString(t *testing.T, body map[string]any, key string) string {
+func bodyString(t *testing.T, body map[string]any, key string) string {
 	t.Helper()
 	s, _ := body[key].(string)
 	return s
 }
 
-// 5,000 rotations of one family, each past the grace of the last, leave
+// Many rotations of one family (rotationCount: 200, 5,000 under -tags
+// slow), each past the grace of the last, leave
 // O(1) storage entries: the family's one record (and, briefly, the one it
 // replaces), not one revocation per rotated token.
 func TestRotationStorageStaysConstant(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	e := rotTestSetup(t, dir, nil)
-	cur := rotTestString(t, e.login(), "refresh_token")
-	const rotations = 5000
+	e := newFixture(t, inStorage(dir), withIssuer(rotating))
+	cur := bodyString(t, e.login(), "refresh_token")
+	const rotations = rotationCount
 	for i := range rotations {
-		e.clock.Advance(rotTestGrace)
+		e.clock.Advance(pastGrace)
 		w := e.refresh(cur)
 		if w.Code != 200 {
 			t.Fatalf("rotation %d: %d %s", i, w.Code, w.Body)
 		}
-		next := rotTestString(t, issuerTestBody(t, w), "refresh_token")
+		next := bodyString(t, bodyJSON(t, w), "refresh_token")
 		if next == "" || next == cur {
 			t.Fatalf("rotation %d: no new refresh token past the grace", i)
 		}
 		cur = next
 	}
-	if files := rotTestFiles(t, dir); len(files) > 3 {
+	if files := storedFiles(t, dir); len(files) > 3 {
 		t.Fatalf("%d rotations of one family left %d storage entries, want at most 3 (e.g. %q)", rotations, len(files), files[:min(len(files), 3)])
 	}
 	// the last generation still works
-	e.clock.Advance(rotTestGrace)
+	e.clock.Advance(pastGrace)
 	if w := e.refresh(cur); w.Code != 200 {
 		t.Fatalf("the current generation after %d rotations: %d %s", rotations, w.Code, w.Body)
 	}
@@ -121,11 +94,12 @@ func TestRotationStorageStaysConstant(t *testing.T) {
 // each gets an access token, one of them a new refresh token; the family
 // is not revoked, and the next refresh with the new token works.
 func TestRotationConcurrentRefreshesKeepSession(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	e := rotTestSetup(t, dir, nil)
+	e := newFixture(t, inStorage(dir), withIssuer(rotating))
 	login := e.login()
-	e.clock.Advance(rotTestGrace) // the login's token may rotate
-	tok := rotTestString(t, login, "refresh_token")
+	e.clock.Advance(pastGrace) // the login's token may rotate
+	tok := bodyString(t, login, "refresh_token")
 	const n = 8
 	bodies := make(chan map[string]any, n)
 	var wg sync.WaitGroup
@@ -141,7 +115,7 @@ func TestRotationConcurrentRefreshesKeepSession(t *testing.T) {
 				return
 			}
 			var body map[string]any
-			body = issuerTestBody(t, w)
+			body = bodyJSON(t, w)
 			bodies <- body
 		}()
 	}
@@ -151,10 +125,10 @@ func TestRotationConcurrentRefreshesKeepSession(t *testing.T) {
 	var next string
 	rotated := 0
 	for b := range bodies {
-		if e.authenticate(rotTestString(t, b, "access_token"), token.TypeAccess) != nil {
+		if e.authenticate(bodyString(t, b, "access_token"), token.TypeAccess) != nil {
 			t.Error("an access token of a concurrent refresh is refused")
 		}
-		if r := rotTestString(t, b, "refresh_token"); r != "" {
+		if r := bodyString(t, b, "refresh_token"); r != "" {
 			rotated++
 			next = r
 		}
@@ -162,12 +136,12 @@ func TestRotationConcurrentRefreshesKeepSession(t *testing.T) {
 	if rotated != 1 {
 		t.Fatalf("%d of %d concurrent refreshes rotated, want exactly 1", rotated, n)
 	}
-	if e.authenticate(rotTestString(t, login, "access_token"), token.TypeAccess) != nil {
+	if e.authenticate(bodyString(t, login, "access_token"), token.TypeAccess) != nil {
 		t.Fatal("the family was revoked by concurrent refreshes within the grace")
 	}
-	e.clock.Advance(rotTestGrace)
+	e.clock.Advance(pastGrace)
 	w := e.refresh(next)
-	if w.Code != 200 || rotTestString(t, issuerTestBody(t, w), "refresh_token") == "" {
+	if w.Code != 200 || bodyString(t, bodyJSON(t, w), "refresh_token") == "" {
 		t.Fatalf("the next refresh with the current token: %d %s", w.Code, w.Body)
 	}
 }
@@ -176,37 +150,38 @@ func TestRotationConcurrentRefreshesKeepSession(t *testing.T) {
 // token at the same moment) and the current one (a refresh loop) get an
 // access token only: no new refresh token, and nothing is written.
 func TestRotationGraceYieldsAccessOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	e := rotTestSetup(t, dir, nil)
-	gen0 := rotTestString(t, e.login(), "refresh_token")
-	e.clock.Advance(rotTestGrace)
+	e := newFixture(t, inStorage(dir), withIssuer(rotating))
+	gen0 := bodyString(t, e.login(), "refresh_token")
+	e.clock.Advance(pastGrace)
 	w := e.refresh(gen0)
-	gen1 := rotTestString(t, issuerTestBody(t, w), "refresh_token")
+	gen1 := bodyString(t, bodyJSON(t, w), "refresh_token")
 	if w.Code != 200 || gen1 == "" {
 		t.Fatalf("first rotation: %d %s", w.Code, w.Body)
 	}
-	before := rotTestFiles(t, dir)
+	before := storedFiles(t, dir)
 	for _, c := range []struct{ name, tok string }{{"previous", gen0}, {"current", gen1}} {
 		for i := range 50 {
 			w := e.refresh(c.tok)
 			if w.Code != 200 {
 				t.Fatalf("%s generation within the grace (%d): %d %s", c.name, i, w.Code, w.Body)
 			}
-			body := issuerTestBody(t, w)
-			if rotTestString(t, body, "refresh_token") != "" {
+			body := bodyJSON(t, w)
+			if bodyString(t, body, "refresh_token") != "" {
 				t.Fatalf("%s generation within the grace got a new refresh token", c.name)
 			}
-			if e.authenticate(rotTestString(t, body, "access_token"), token.TypeAccess) != nil {
+			if e.authenticate(bodyString(t, body, "access_token"), token.TypeAccess) != nil {
 				t.Fatalf("%s generation within the grace: the access token is refused", c.name)
 			}
 		}
 	}
-	if after := rotTestFiles(t, dir); strings.Join(after, ",") != strings.Join(before, ",") {
+	if after := storedFiles(t, dir); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("refreshes within the grace wrote to storage: %q, then %q", before, after)
 	}
 	// past the grace, the current generation rotates again
-	e.clock.Advance(rotTestGrace)
-	if w := e.refresh(gen1); w.Code != 200 || rotTestString(t, issuerTestBody(t, w), "refresh_token") == "" {
+	e.clock.Advance(pastGrace)
+	if w := e.refresh(gen1); w.Code != 200 || bodyString(t, bodyJSON(t, w), "refresh_token") == "" {
 		t.Fatalf("the current generation past the grace: %d %s", w.Code, w.Body)
 	}
 }
@@ -214,42 +189,43 @@ func TestRotationGraceYieldsAccessOnly(t *testing.T) {
 // The previous generation after the grace, or an older one at any time, is
 // reuse: the whole family is refused, access and refresh tokens alike.
 func TestRotationReuseRevokesFamily(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		// replay returns the token to replay, given the generations so far
-		replay func(e *issuerTestEnv, gens []string) string
+		replay func(e *fixture, gens []string) string
 	}{
-		{"previous_after_grace", func(e *issuerTestEnv, gens []string) string {
-			e.clock.Advance(rotTestGrace)
+		{"previous_after_grace", func(e *fixture, gens []string) string {
+			e.clock.Advance(pastGrace)
 			return gens[len(gens)-2]
 		}},
-		{"older_at_once", func(e *issuerTestEnv, gens []string) string { return gens[0] }},
+		{"older_at_once", func(e *fixture, gens []string) string { return gens[0] }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := rotTestSetup(t, t.TempDir(), nil)
+			e := newFixture(t, inStorage(t.TempDir()), withIssuer(rotating))
 			login := e.login()
-			gens := []string{rotTestString(t, login, "refresh_token")}
+			gens := []string{bodyString(t, login, "refresh_token")}
 			var access []string
 			for range 2 {
-				e.clock.Advance(rotTestGrace)
+				e.clock.Advance(pastGrace)
 				w := e.refresh(gens[len(gens)-1])
-				body := issuerTestBody(t, w)
-				gens = append(gens, rotTestString(t, body, "refresh_token"))
-				access = append(access, rotTestString(t, body, "access_token"))
+				body := bodyJSON(t, w)
+				gens = append(gens, bodyString(t, body, "refresh_token"))
+				access = append(access, bodyString(t, body, "access_token"))
 			}
-			issuerTestWantMsg(t, e.refresh(c.replay(e, gens)), 401, "Token has been revoked")
+			wantMsg(t, e.refresh(c.replay(e, gens)), 401, "Token has been revoked")
 			for i, g := range gens {
-				issuerTestWantMsg(t, e.refresh(g), 401, "Token has been revoked")
+				wantMsg(t, e.refresh(g), 401, "Token has been revoked")
 				_ = i
 			}
-			for _, a := range append(access, rotTestString(t, login, "access_token")) {
+			for _, a := range append(access, bodyString(t, login, "access_token")) {
 				if e.authenticate(a, token.TypeAccess) != errRevoked {
 					t.Fatal("an access token of the family passes after reuse")
 				}
 			}
 			// a new login is a new family
-			e.clock.Advance(rotTestGrace)
-			if w := e.refresh(rotTestString(t, e.login(), "refresh_token")); w.Code != 200 {
+			e.clock.Advance(pastGrace)
+			if w := e.refresh(bodyString(t, e.login(), "refresh_token")); w.Code != 200 {
 				t.Fatalf("a new login after reuse: %d", w.Code)
 			}
 		})
@@ -260,42 +236,43 @@ func TestRotationReuseRevokesFamily(t *testing.T) {
 // revoked families (one revocation each) and logouts (the presented jtis),
 // never with the number of refreshes.
 func TestRotationStorageBound(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	e := rotTestSetup(t, dir, nil)
+	e := newFixture(t, inStorage(dir), withIssuer(rotating))
 	const families, refreshes, loggedOut = 12, 40, 3
 	cur := make([]string, families)
 	access := make([]string, families)
 	for f := range families {
 		body := e.login()
-		cur[f], access[f] = rotTestString(t, body, "refresh_token"), rotTestString(t, body, "access_token")
+		cur[f], access[f] = bodyString(t, body, "refresh_token"), bodyString(t, body, "access_token")
 	}
 	for range refreshes {
-		e.clock.Advance(rotTestGrace)
+		e.clock.Advance(pastGrace)
 		for f := range families {
 			w := e.refresh(cur[f])
-			body := issuerTestBody(t, w)
-			if w.Code != 200 || rotTestString(t, body, "refresh_token") == "" {
+			body := bodyJSON(t, w)
+			if w.Code != 200 || bodyString(t, body, "refresh_token") == "" {
 				t.Fatalf("family %d: %d %s", f, w.Code, w.Body)
 			}
-			cur[f], access[f] = rotTestString(t, body, "refresh_token"), rotTestString(t, body, "access_token")
+			cur[f], access[f] = bodyString(t, body, "refresh_token"), bodyString(t, body, "access_token")
 		}
 	}
-	if n := len(rotTestFiles(t, dir)); n > families {
+	if n := len(storedFiles(t, dir)); n > families {
 		t.Fatalf("%d families refreshed %d times each: %d storage entries, want at most one per family (%d)", families, refreshes, n, families)
 	}
 	// logouts add the presented access and refresh jtis and the family
 	for f := range loggedOut {
-		w := e.do(issuerTestBearer(issuerTestJSON("/logout", `{"refresh_token": "`+cur[f]+`"}`), access[f]))
+		w := e.do(withBearer(jsonPost("/logout", `{"refresh_token": "`+cur[f]+`"}`), access[f]))
 		if w.Code != 200 {
 			t.Fatalf("logout: %d %s", w.Code, w.Body)
 		}
 	}
-	if n, want := len(rotTestFiles(t, dir)), families+3*loggedOut; n > want {
+	if n, want := len(storedFiles(t, dir)), families+3*loggedOut; n > want {
 		t.Fatalf("after %d logouts: %d storage entries, want at most %d", loggedOut, n, want)
 	}
 	// and the memory of every instance: one record per family, the
 	// logouts' revocations
-	st := e.app.revoked.(*storageRevocations).store
+	st := e.revocations().store
 	if st.Families() != families || st.Revoked() != 3*loggedOut {
 		t.Fatalf("memory: %d family records and %d revoked ids, want %d and %d", st.Families(), st.Revoked(), families, 3*loggedOut)
 	}
@@ -304,44 +281,45 @@ func TestRotationStorageBound(t *testing.T) {
 // The rotation state survives a restart: the replaced generation is still
 // reuse, the current one still refreshes.
 func TestRotationStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	e := rotTestSetup(t, dir, nil)
-	gen0 := rotTestString(t, e.login(), "refresh_token")
-	e.clock.Advance(rotTestGrace)
-	gen1 := rotTestString(t, issuerTestBody(t, e.refresh(gen0)), "refresh_token")
+	e := newFixture(t, inStorage(dir), withIssuer(rotating))
+	gen0 := bodyString(t, e.login(), "refresh_token")
+	e.clock.Advance(pastGrace)
+	gen1 := bodyString(t, bodyJSON(t, e.refresh(gen0)), "refresh_token")
 	if err := e.app.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
-	e2 := rotTestSetup(t, dir, nil)
-	e2.clock.Set(e.clock.Now().Add(rotTestGrace))
-	if w := e2.refresh(gen1); w.Code != 200 || rotTestString(t, issuerTestBody(t, w), "refresh_token") == "" {
+	e2 := newFixture(t, inStorage(dir), withIssuer(rotating))
+	e2.clock.Set(e.clock.Now().Add(pastGrace))
+	if w := e2.refresh(gen1); w.Code != 200 || bodyString(t, bodyJSON(t, w), "refresh_token") == "" {
 		t.Fatalf("the current generation after a restart: %d %s", w.Code, w.Body)
 	}
-	e2.clock.Advance(rotTestGrace)
-	issuerTestWantMsg(t, e2.refresh(gen0), 401, "Token has been revoked")
+	e2.clock.Advance(pastGrace)
+	wantMsg(t, e2.refresh(gen0), 401, "Token has been revoked")
 }
 
 // A refresh token minted before rotation was turned on (no family) still
 // refreshes once; presenting it again past the grace is reuse.
 func TestRotationTokenWithoutFamily(t *testing.T) {
 	dir := t.TempDir()
-	e := rotTestSetup(t, dir, nil)
-	old, err := e.app.mint(token.Request{Type: token.TypeRefresh, Identity: "alice"})
+	e := newFixture(t, inStorage(dir), withIssuer(rotating))
+	old, err := e.app.mint(context.Background(), token.Request{Type: token.TypeRefresh, Identity: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(rotTestGrace)
+	e.clock.Advance(pastGrace)
 	w := e.refresh(old.Raw)
-	next := rotTestString(t, issuerTestBody(t, w), "refresh_token")
+	next := bodyString(t, bodyJSON(t, w), "refresh_token")
 	if w.Code != 200 || next == "" {
 		t.Fatalf("a refresh token without a family: %d %s", w.Code, w.Body)
 	}
 	if w := e.refresh(old.Raw); w.Code != 200 {
 		t.Fatalf("within the grace: %d %s", w.Code, w.Body)
 	}
-	e.clock.Advance(rotTestGrace)
-	issuerTestWantMsg(t, e.refresh(old.Raw), 401, "Token has been revoked")
-	issuerTestWantMsg(t, e.refresh(next), 401, "Token has been revoked")
+	e.clock.Advance(pastGrace)
+	wantMsg(t, e.refresh(old.Raw), 401, "Token has been revoked")
+	wantMsg(t, e.refresh(next), 401, "Token has been revoked")
 }
 
 func TestRotationGraceSetting(t *testing.T) {
@@ -349,8 +327,8 @@ func TestRotationGraceSetting(t *testing.T) {
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_issue {\n\trotate_refresh\n\trotate_grace 30s\n}")); err != nil {
 		t.Fatal(err)
 	}
-	if time.Duration(h.RotateGrace) != 30*time.Second {
-		t.Fatalf("rotate_grace %s", time.Duration(h.RotateGrace))
+	if d, err := h.RotateGrace.resolve("jwt_issue", "rotate_grace"); err != nil || d != 30*time.Second {
+		t.Fatalf("rotate_grace %s (%v)", d, err)
 	}
 	h = Issue{}
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_issue {\n\trotate_grace {env.ROT_TEST_GRACE}\n}")); err != nil {
@@ -366,22 +344,18 @@ func TestRotationGraceSetting(t *testing.T) {
 	}
 	t.Setenv("ROT_TEST_GRACE", "3s")
 	back.Refresh, back.RotateRefresh = "/refresh", true
-	ctx, _, err := provisionTestApp(t, mustJSON(t, &App{Secret: issuerTestSecret}), "")
-	if err != nil {
+	f := newFixture(t)
+	if _, err := f.provisionIssue(&back); err != nil {
 		t.Fatal(err)
 	}
-	if err := back.Provision(ctx); err != nil {
-		t.Fatal(err)
+	if back.rotateGrace != 3*time.Second {
+		t.Fatalf("resolved rotate_grace %s", back.rotateGrace)
 	}
-	if time.Duration(back.RotateGrace) != 3*time.Second {
-		t.Fatalf("resolved rotate_grace %s", time.Duration(back.RotateGrace))
+	def, err := f.provisionIssue(Issue{Refresh: "/refresh", RotateRefresh: true})
+	if err != nil || def.rotateGrace != 10*time.Second {
+		t.Fatalf("default rotate_grace %s (%v)", def.rotateGrace, err)
 	}
-	def := Issue{Refresh: "/refresh", RotateRefresh: true}
-	if err := def.Provision(ctx); err != nil || time.Duration(def.RotateGrace) != 10*time.Second {
-		t.Fatalf("default rotate_grace %s (%v)", time.Duration(def.RotateGrace), err)
-	}
-	short := Issue{Refresh: "/refresh", RotateRefresh: true, RotateGrace: caddy.Duration(500 * time.Millisecond)}
-	if err := short.Provision(ctx); err == nil || !strings.Contains(err.Error(), "rotate_grace must be at least 1s") {
+	if _, err := f.provisionIssue(`{"refresh": "/refresh", "rotate_refresh": true, "rotate_grace": "500ms"}`); err == nil || !strings.Contains(err.Error(), "rotate_grace must be at least 1s") {
 		t.Fatalf("rotate_grace 500ms: %v", err)
 	}
 	for _, bad := range []string{"jwt_issue {\n\trotate_grace\n}", "jwt_issue {\n\trotate_grace soon\n}", "jwt_issue {\n\trotate_grace -1s\n}"} {
@@ -390,9 +364,4 @@ func TestRotationGraceSetting(t *testing.T) {
 			t.Errorf("%q adapted", bad)
 		}
 	}
-}
-
-// rotated fails like revoke: the rotation cannot be recorded.
-func (issuerTestFailingStore) rotated(context.Context, string, string, string, time.Time, time.Time) error {
-	return errors.New("storage is down")
 }

@@ -38,6 +38,7 @@ func subrouteOf(routes ...caddyhttp.Route) *caddyhttp.Subroute {
 }
 
 func TestCheckRoutesSharedPath(t *testing.T) {
+	t.Parallel()
 	first := func() *Issue { return &Issue{Login: "/auth/login", Refresh: "/auth/refresh"} }
 	second := func() *Issue { return &Issue{Login: "/auth/login"} }
 	other := func() *Issue { return &Issue{Login: "/other/login"} }
@@ -62,7 +63,7 @@ func TestCheckRoutesSharedPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := &App{logger: zap.NewNop()}
+			a := &routeCheck{logger: zap.NewNop()}
 			err := a.walkRoutes(tt.routes, nil)
 			if !tt.dead {
 				if err != nil {
@@ -83,8 +84,9 @@ func TestCheckRoutesSharedPath(t *testing.T) {
 }
 
 func TestCheckRoutesWarnsStrippedPrefix(t *testing.T) {
+	t.Parallel()
 	core, logs := observer.New(zapcore.WarnLevel)
-	a := &App{logger: zap.New(core)}
+	a := &routeCheck{logger: zap.New(core)}
 	// handle_path /id/* { jwt_issue { login /id/login; refresh /refresh;
 	// reauth /identity/reauth } }: /identity is not under /id
 	routes := caddyhttp.RouteList{routeOf(true, subrouteOf(
@@ -122,7 +124,7 @@ func TestCheckRoutesWarnsStrippedPrefix(t *testing.T) {
 // both.
 func TestTwoIssuersOnOnePathRefuseToLoad(t *testing.T) {
 	ports := testkit.SharedPorts(t)
-	cfgText := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret %q\n\t}\n", issuerTestSecret)) + fmt.Sprintf(`
+	cfgText := ports.Globals(fmt.Sprintf("\tauto_https off\n\tjwt {\n\t\tsecret %q\n\t}\n", fixtureSecret)) + fmt.Sprintf(`
 %s {
 	jwt_issue {
 		login /login

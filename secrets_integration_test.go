@@ -17,9 +17,8 @@ import (
 // with only a public_key, accepts PS256 tokens of that key.
 func TestSecretsIntegration(t *testing.T) {
 	hash := testkit.BcryptHash(t, "pw-alice")
-	ports := testkit.SharedPorts(t)
 	site := fmt.Sprintf(`
-%s {
+http://localhost {
 	jwt_issue {
 		login /auth/login
 		user alice %s
@@ -29,8 +28,8 @@ func TestSecretsIntegration(t *testing.T) {
 		respond "hello {http.auth.user.id}"
 	}
 }
-`, ports.HTTPBase(), hash)
-	c := issuerITTester(t, ports.Globals(fmt.Sprintf(`	auto_https off
+`, hash)
+	c := startCaddy(t, caddyGlobals(fmt.Sprintf(`	auto_https off
 	jwt {
 		secret "%s" k2
 		secret "%s" k1
@@ -61,17 +60,17 @@ func TestSecretsIntegration(t *testing.T) {
 
 	ks := testkit.Keys()
 	pub := testkit.WritePKIX(t, ks["rsa"].Public())
-	c = issuerITTester(t, ports.Globals(fmt.Sprintf(`	auto_https off
+	c = startCaddy(t, caddyGlobals(fmt.Sprintf(`	auto_https off
 	jwt {
 		algorithm PS256
 		public_key %s idp
 	}
-`, pub))+fmt.Sprintf(`
-%s {
+`, pub))+`
+http://localhost {
 	jwt_auth
 	respond "hello {http.auth.user.id}"
 }
-`, ports.HTTPBase())).Client
+`).Client
 	st, _, body = issuerITDo(t, c, "GET", "/", map[string]string{"Authorization": "Bearer " + testkit.SignToken(t, "PS256", ks["rsa"], map[string]any{"kid": "idp"}, claims)}, "")
 	if st != 200 || body != "hello alice" {
 		t.Errorf("PS256 token at the verify-only gateway: %d %q", st, body)

@@ -4,12 +4,14 @@ package jwtextended
 // the verified-token cache, and what is logged.
 
 import (
-	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -20,8 +22,9 @@ import (
 // tokens on one line, other schemes and no scheme. (These were
 // TestSecurityAttacks's until it was split by unit.)
 func TestSecurityAuthorizationHeader(t *testing.T) {
-	secLoad(t, `{"secret":"`+secSecret+`"}`)
-	valid := secToken(t, nil)
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
+	valid := fx.token(secClaims(nil))
 
 	var cases []secCase
 	add := func(c ...secCase) { cases = append(cases, c...) }
@@ -30,7 +33,7 @@ func TestSecurityAuthorizationHeader(t *testing.T) {
 
 	// Several Authorization headers, and odd ones.
 	add(secCase{name: "authorization/two_headers_same_token", req: secRequest("GET", "/", "Authorization", "Bearer "+valid, "Authorization", "Bearer "+valid), status: 401, msg: "Only one Authorization header is allowed"})
-	add(secCase{name: "authorization/two_headers_valid_then_forged", req: secRequest("GET", "/", "Authorization", "Bearer "+valid, "Authorization", "Bearer "+signToken(t, "HS256", []byte(secOtherSecret), nil, secClaims(map[string]any{"sub": "admin"}))), status: 401, msg: "Only one Authorization header is allowed"})
+	add(secCase{name: "authorization/two_headers_valid_then_forged", req: secRequest("GET", "/", "Authorization", "Bearer "+valid, "Authorization", "Bearer "+fx.signed("HS256", []byte(secOtherSecret), secClaims(map[string]any{"sub": "admin"}))), status: 401, msg: "Only one Authorization header is allowed"})
 	add(secCase{name: "authorization/two_tokens_one_line", req: secRequest("GET", "/", "Authorization", "Bearer "+valid+", Bearer "+valid), status: 401, msg: "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'"})
 	add(secCase{name: "authorization/basic_scheme", req: secRequest("GET", "/", "Authorization", "Basic YWxpY2U6cHc="), status: 401, msg: "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'"})
 	add(secCase{name: "authorization/token_without_scheme", req: secRequest("GET", "/", "Authorization", valid), status: 401, msg: "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'"})
@@ -38,17 +41,18 @@ func TestSecurityAuthorizationHeader(t *testing.T) {
 	add(secCase{name: "authorization/missing", req: secRequest("GET", "/"), status: 401, msg: "Missing Authorization Header"})
 	add(secCase{name: "control/lowercase_bearer", req: secRequest("GET", "/", "Authorization", "bearer "+valid), status: 200, identity: "alice"})
 
-	secRun(t, cases)
+	secRun(t, fx, cases)
 }
 
 // TestSecurityHeaderCookieCSRF: which token wins when a header and a
 // cookie both carry one, and that the CSRF double submit check cannot be
 // bypassed by adding a header of another kind.
 func TestSecurityHeaderCookieCSRF(t *testing.T) {
-	secLoad(t, `{"secret":"`+secSecret+`","token_from":["header","cookie"]}`)
-	alice := secToken(t, map[string]any{"csrf": "csrf-alice"})
-	mallory := secToken(t, map[string]any{"sub": "mallory", "jti": "jti-mallory", "csrf": "csrf-mallory"})
-	noCSRF := secToken(t, map[string]any{"sub": "carol", "jti": "jti-carol"})
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","token_from":["header","cookie"]}`)), withUpstream(http.StatusOK, "upstream"))
+	alice := fx.token(secClaims(map[string]any{"csrf": "csrf-alice"}))
+	mallory := fx.token(secClaims(map[string]any{"sub": "mallory", "jti": "jti-mallory", "csrf": "csrf-mallory"}))
+	noCSRF := fx.token(secClaims(map[string]any{"sub": "carol", "jti": "jti-carol"}))
 	cookie := func(tok string) string { return accessCookieName + "=" + tok }
 	var cases []secCase
 	add := func(c secCase) { cases = append(cases, c) }
@@ -56,7 +60,7 @@ func TestSecurityHeaderCookieCSRF(t *testing.T) {
 	// The header wins; a header token needs no CSRF header.
 	add(secCase{name: "header_and_cookie/get_header_wins", req: secRequest("GET", "/", "Authorization", "Bearer "+alice, "Cookie", cookie(mallory)), status: 200, identity: "alice"})
 	add(secCase{name: "header_and_cookie/post_header_wins_no_csrf_needed", req: secRequest("POST", "/", "Authorization", "Bearer "+alice, "Cookie", cookie(mallory)), status: 200, identity: "alice"})
-	add(secCase{name: "header_and_cookie/forged_header_does_not_fall_back_to_cookie", req: secRequest("GET", "/", "Authorization", "Bearer "+signToken(t, "HS256", []byte(secOtherSecret), nil, secClaims(nil)), "Cookie", cookie(mallory)), status: 401, msg: "Signature verification failed"})
+	add(secCase{name: "header_and_cookie/forged_header_does_not_fall_back_to_cookie", req: secRequest("GET", "/", "Authorization", "Bearer "+fx.signed("HS256", []byte(secOtherSecret), secClaims(nil)), "Cookie", cookie(mallory)), status: 401, msg: "Signature verification failed"})
 	add(secCase{name: "control/cookie_get_needs_no_csrf", req: secRequest("GET", "/", "Cookie", cookie(mallory)), status: 200, identity: "mallory"})
 
 	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
@@ -84,14 +88,15 @@ func TestSecurityHeaderCookieCSRF(t *testing.T) {
 	add(secCase{name: "csrf/bypass_with_empty_bearer", req: secRequest("POST", "/", "Authorization", "Bearer ", "Cookie", cookie(alice)), status: 401, msg: "Missing CSRF token"})
 	add(secCase{name: "csrf/csrf_cookie_is_not_the_header", req: secRequest("POST", "/", "Cookie", cookie(alice)+"; "+accessCSRFCookie+"=csrf-alice"), status: 401, msg: "Missing CSRF token"})
 	add(secCase{name: "csrf/duplicate_cookie_first_wins", req: secRequest("POST", "/", "Cookie", cookie(alice)+"; "+cookie(mallory), "X-Csrf-Token", "csrf-mallory"), status: 401, msg: "CSRF double submit tokens do not match"})
-	secRun(t, cases)
+	secRun(t, fx, cases)
 }
 
 // TestSecuritySpoofedJWTHeaders: a client's own X-Jwt-* headers never
 // reach the upstream, in any spelling, repeated or named in Connection.
 func TestSecuritySpoofedJWTHeaders(t *testing.T) {
-	secLoad(t, `{"secret":"`+secSecret+`"}`)
-	tok := secToken(t, nil)
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
+	tok := fx.token(secClaims(nil))
 	claimsB64 := strings.Split(tok, ".")[1]
 	want := map[string]string{
 		hdrIdentity: "alice", hdrType: "access", hdrFresh: "true", hdrJTI: "jti-alice",
@@ -108,16 +113,16 @@ func TestSecuritySpoofedJWTHeaders(t *testing.T) {
 		"X.Jwt.Identity", "admin-dotted",
 		"x.jwt_identity", "admin-dotted-mixed",
 		"X-Jwt-Fresh", "true",
-		"X-Jwt-Claims", b64url([]byte(`{"sub":"admin","role":"admin"}`)),
+		"X-Jwt-Claims", testkit.B64URL([]byte(`{"sub":"admin","role":"admin"}`)),
 		"X-Jwt-Role", "admin",
 		"X_JWT_ROLE", "admin",
 		"Connection", "keep-alive, X-Jwt-Identity",
 		"Connection", "X_Jwt_Fresh",
 	}
-	h := secHandler(t, Auth{})
+	h := fx.auth(Auth{})
 	t.Run("valid_token", func(t *testing.T) {
 		r := secRequest("GET", "/", append([]string{"Authorization", "Bearer " + tok}, spoof...)...)
-		res := secServe(t, h, r)
+		res := secResultOf(t, fx.serve(h, r))
 		if res.status != 200 {
 			t.Fatalf("status %d %q", res.status, res.msg)
 		}
@@ -127,14 +132,14 @@ func TestSecuritySpoofedJWTHeaders(t *testing.T) {
 		}
 	})
 	t.Run("optional_no_token", func(t *testing.T) {
-		res := secServe(t, secHandler(t, Auth{Optional: true}), secRequest("GET", "/", spoof...))
+		res := secResultOf(t, fx.serve(fx.auth(Auth{Optional: true}), secRequest("GET", "/", spoof...)))
 		if res.status != 200 {
 			t.Fatalf("status %d %q", res.status, res.msg)
 		}
 		secCheckUpstreamJWTHeaders(t, res.upstream, map[string]string{})
 	})
 	t.Run("optional_other_scheme", func(t *testing.T) {
-		res := secServe(t, secHandler(t, Auth{Optional: true}), secRequest("GET", "/", append([]string{"Authorization", "Basic YTpi"}, spoof...)...))
+		res := secResultOf(t, fx.serve(fx.auth(Auth{Optional: true}), secRequest("GET", "/", append([]string{"Authorization", "Basic YTpi"}, spoof...)...)))
 		if res.status != 200 {
 			t.Fatalf("status %d %q", res.status, res.msg)
 		}
@@ -142,7 +147,7 @@ func TestSecuritySpoofedJWTHeaders(t *testing.T) {
 	})
 	t.Run("cors_preflight", func(t *testing.T) {
 		r := secRequest("OPTIONS", "/", append([]string{"Access-Control-Request-Method", "POST", "Origin", "https://app.example"}, spoof...)...)
-		res := secServe(t, h, r)
+		res := secResultOf(t, fx.serve(h, r))
 		if res.status != 200 {
 			t.Fatalf("status %d %q", res.status, res.msg)
 		}
@@ -154,14 +159,16 @@ func TestSecuritySpoofedJWTHeaders(t *testing.T) {
 // cached) is still checked against the clock, revocation, freshness and
 // the route's type on every request.
 func TestSecurityCacheDoesNotBypassChecks(t *testing.T) {
-	a := secLoad(t, `{"secret":"`+secSecret+`"}`)
-	tok := secToken(t, map[string]any{"fresh": secNow.Unix() + 10, "jti": "jti-cached"})
-	h := secHandler(t, Auth{})
-	fresh := secHandler(t, Auth{FreshRequired: true})
-	refresh := secHandler(t, Auth{TokenType: "refresh"})
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
+	a := fx.app
+	tok := fx.token(secClaims(map[string]any{"fresh": secNow.Unix() + 10, "jti": "jti-cached"}))
+	h := fx.auth(Auth{})
+	fresh := fx.auth(Auth{FreshRequired: true})
+	refresh := fx.auth(Auth{TokenType: "refresh"})
 	step := func(name string, h *Auth, status int, msg string) {
 		t.Run(name, func(t *testing.T) {
-			res := secServe(t, h, secBearer(tok))
+			res := secResultOf(t, fx.serve(h, secBearer(tok)))
 			if res.status != status || (status != 200 && res.msg != msg) {
 				t.Fatalf("got %d %q, want %d %q", res.status, res.msg, status, msg)
 			}
@@ -172,7 +179,7 @@ func TestSecurityCacheDoesNotBypassChecks(t *testing.T) {
 	step("wrong_type_even_if_cached", refresh, 401, "Only refresh tokens are allowed")
 	a.now = func() time.Time { return secNow.Add(11 * time.Second) }
 	step("fresh_window_passed", fresh, 401, "Fresh token required")
-	if err := a.revoked.revoke(context.Background(), "jti-cached", secNow.Add(time.Hour)); err != nil {
+	if err := fx.revoke("jti-cached", secNow.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	step("revoked_after_cached", h, 401, "Token has been revoked")
@@ -183,9 +190,11 @@ func TestSecurityCacheDoesNotBypassChecks(t *testing.T) {
 // TestSecurityCacheBounded: distinct valid tokens beyond the cache bound
 // never grow the cache past it.
 func TestSecurityCacheBounded(t *testing.T) {
-	a := secLoad(t, `{"secret":"`+secSecret+`","cache_size":64}`)
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","cache_size":64}`)), withUpstream(http.StatusOK, "upstream"))
+	a := fx.app
 	for i := 0; i < 1000; i++ {
-		if _, e := a.verify(secToken(t, map[string]any{"jti": "j" + strconv.Itoa(i)})); e != nil {
+		if _, e := verifyRaw(a, fx.token(secClaims(map[string]any{"jti": "j" + strconv.Itoa(i)}))); e != nil {
 			t.Fatal(e)
 		}
 	}
@@ -202,13 +211,14 @@ func TestSecurityCacheBounded(t *testing.T) {
 // TestSecurityNoTokenInLogs: a refused request's debug log line never
 // carries the token, even when it came in the query string.
 func TestSecurityNoTokenInLogs(t *testing.T) {
-	secLoad(t, `{"secret":"`+secSecret+`","token_from":["query"]}`)
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`","token_from":["query"]}`)), withUpstream(http.StatusOK, "upstream"))
 	core, logs := observer.New(zapcore.DebugLevel)
-	h := secHandler(t, Auth{})
+	h := fx.auth(Auth{})
 	h.logger = zap.New(core)
-	expired := secToken(t, map[string]any{"exp": secNow.Unix() - 1})
+	expired := fx.token(secClaims(map[string]any{"exp": secNow.Unix() - 1}))
 	sig := expired[strings.LastIndexByte(expired, '.')+1:]
-	res := secServe(t, h, secRequest("GET", "/api?jwt="+expired+"&x=1"))
+	res := secResultOf(t, fx.serve(h, secRequest("GET", "/api?jwt="+expired+"&x=1")))
 	if res.status != 401 || res.msg != "Token has expired" {
 		t.Fatalf("got %d %q", res.status, res.msg)
 	}

@@ -5,60 +5,20 @@ package jwtextended
 // proxy drops every header named in Connection.
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// secUpstream records the headers and trailers of every request.
-type secUpstream struct {
-	*httptest.Server
-	mu       sync.Mutex
-	headers  []http.Header
-	trailers []http.Header
-}
-
-func secNewUpstream(t testing.TB) *secUpstream {
-	u := &secUpstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		u.mu.Lock()
-		u.headers = append(u.headers, r.Header.Clone())
-		u.trailers = append(u.trailers, r.Trailer.Clone())
-		u.mu.Unlock()
-		w.WriteHeader(200)
-		_, _ = w.Write([]byte("upstream"))
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *secUpstream) last(t testing.TB) (http.Header, http.Header) {
-	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.headers) == 0 {
-		t.Fatal("the upstream got no request")
-	}
-	return u.headers[len(u.headers)-1], u.trailers[len(u.trailers)-1]
-}
-
 const secCaddyfile = `{
-	admin off
-	persist_config off
 	auto_https off
-	storage file_system %STORAGE%
 	jwt {
 		secret ` + secSecret + `
 		access_ttl 15m
 	}
 }
-http://127.0.0.1:%PORT% {
+http://127.0.0.1 {
 	bind 127.0.0.1
 	jwt_auth
 	reverse_proxy %UPSTREAM%
@@ -69,8 +29,8 @@ http://127.0.0.1:%PORT% {
 // requests that carry spoofed X-Jwt-* lines in every spelling, repeated,
 // and named in Connection, and checks what the upstream received.
 func TestSecuritySpoofingEndToEnd(t *testing.T) {
-	up := secNewUpstream(t)
-	addr := secStartCaddyfile(t, strings.ReplaceAll(secCaddyfile, "%UPSTREAM%", up.Listener.Addr().String()))
+	up := newUpstream(t)
+	addr := startCaddy(t, strings.ReplaceAll(secCaddyfile, "%UPSTREAM%", up.addr()), ownStorage()).Addr
 	// The real clock: this token is valid now.
 	now := time.Now().Unix()
 	claims := map[string]any{"sub": "alice", "type": "access", "fresh": true, "jti": "jti-e2e", "iat": now, "nbf": now, "exp": now + 600}
@@ -94,7 +54,7 @@ func TestSecuritySpoofingEndToEnd(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d body %q", resp.StatusCode, body)
 		}
-		hdr, _ := up.last(t)
+		hdr := up.lastRequest(t).header
 		secCheckUpstreamJWTHeaders(t, hdr, want)
 	})
 	t.Run("connection_names_identity", func(t *testing.T) {
@@ -107,19 +67,16 @@ func TestSecuritySpoofingEndToEnd(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d body %q", resp.StatusCode, body)
 		}
-		hdr, _ := up.last(t)
+		hdr := up.lastRequest(t).header
 		secCheckUpstreamJWTHeaders(t, hdr, want)
 	})
 	t.Run("no_token_refused_before_upstream", func(t *testing.T) {
-		before := len(up.headers)
+		before := up.count()
 		resp, body := secRawRequest(t, addr, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"+spoofLines+"Connection: close\r\n\r\n")
 		if resp.StatusCode != 401 || !strings.Contains(body, "Missing Authorization Header") {
 			t.Fatalf("got %d %q, want 401 Missing Authorization Header", resp.StatusCode, body)
 		}
-		up.mu.Lock()
-		after := len(up.headers)
-		up.mu.Unlock()
-		if after != before {
+		if up.count() != before {
 			t.Fatal("a refused request reached the upstream")
 		}
 	})
@@ -135,7 +92,8 @@ func TestSecuritySpoofingEndToEnd(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d body %q", resp.StatusCode, rb)
 		}
-		hdr, tr := up.last(t)
+		last := up.lastRequest(t)
+		hdr, tr := last.header, last.trailer
 		secCheckUpstreamJWTHeaders(t, hdr, want)
 		for name, vals := range tr {
 			if n := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name)); strings.HasPrefix(n, "x-jwt-") {

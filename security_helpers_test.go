@@ -20,9 +20,6 @@ package jwtextended
 
 import (
 	"bufio"
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net"
@@ -35,9 +32,6 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/standard"
 )
@@ -47,9 +41,9 @@ const (
 	secOtherSecret = "attacker-secret-0123456789abcdef-xyz"
 )
 
-// secNow is the clock of every security test: tokens and the app agree on
-// it, so no test depends on the wall clock.
-var secNow = time.Unix(1_800_000_000, 0)
+// secNow is the clock of every security test (the fixture's clock):
+// tokens and the app agree on it, so no test depends on the wall clock.
+var secNow = fixtureT0
 
 // secClaims is a valid access token's claims at secNow, with overrides
 // (a nil value deletes the claim).
@@ -59,52 +53,8 @@ func secClaims(over map[string]any) map[string]any {
 		"sub": "alice", "type": "access", "fresh": true, "jti": "jti-alice",
 		"iat": now, "nbf": now, "exp": now + 900,
 	}
-	applyOverrides(c, over)
+	testkit.ApplyOverrides(c, over)
 	return c
-}
-
-// secToken is a properly signed HS256 token with secClaims(over).
-func secToken(t testing.TB, over map[string]any) string {
-	t.Helper()
-	return signToken(t, "HS256", []byte(secSecret), nil, secClaims(over))
-}
-
-// secHS256 signs raw header and payload JSON with the configured secret.
-func secHS256(t testing.TB, header, payload string) string {
-	t.Helper()
-	return signRaw(t, "HS256", []byte(secSecret), []byte(header), []byte(payload))
-}
-
-// secSignSegments signs already-encoded header and payload segments as
-// they are (even if they are not canonical base64url), with HMAC-SHA256
-// and the configured secret, so that only the encoding check can refuse
-// them.
-func secSignSegments(h, p string) string {
-	m := hmac.New(sha256.New, []byte(secSecret))
-	m.Write([]byte(h + "." + p))
-	return h + "." + p + "." + b64url(m.Sum(nil))
-}
-
-// secLoad starts the jwt app with cfg and pins its clock to secNow.
-func secLoad(t testing.TB, cfg string) *App {
-	t.Helper()
-	a := loadApp(t, cfg)
-	a.now = func() time.Time { return secNow }
-	return a
-}
-
-// secHandler provisions and validates a jwt_auth handler against the
-// running app, as Caddy does.
-func secHandler(t testing.TB, h Auth) *Auth {
-	t.Helper()
-	hh := h
-	if err := hh.Provision(caddy.ActiveContext()); err != nil {
-		t.Fatalf("provisioning jwt_auth: %v", err)
-	}
-	if err := hh.Validate(); err != nil {
-		t.Fatalf("validating jwt_auth: %v", err)
-	}
-	return &hh
 }
 
 // secResult is what a client and the upstream saw.
@@ -117,22 +67,18 @@ type secResult struct {
 	upstream http.Header
 }
 
-// secServe runs one request through the handler and a recording next
-// handler.
-func secServe(t testing.TB, h *Auth, r *http.Request) secResult {
+// secResultOf is what a client and the upstream saw of one request the
+// fixture served (fx.serve, with withUpstream(200, "upstream")); a
+// refusal must be JSON {"msg": ...}.
+func secResultOf(t testing.TB, s *served) secResult {
 	t.Helper()
-	repl := caddy.NewReplacer()
-	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
-	w := httptest.NewRecorder()
+	if s.err != nil {
+		t.Fatalf("ServeHTTP returned %v", s.err)
+	}
+	w := s.rec
 	var res secResult
-	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		res.upstream = r.Header.Clone()
-		w.WriteHeader(http.StatusOK)
-		_, err := w.Write([]byte("upstream"))
-		return err
-	})
-	if err := h.ServeHTTP(w, r, next); err != nil {
-		t.Fatalf("ServeHTTP returned %v", err)
+	if s.next.called {
+		res.upstream = s.next.header
 	}
 	res.status = w.Code
 	res.challenge = w.Header().Get("WWW-Authenticate")
@@ -177,14 +123,14 @@ type secCase struct {
 	identity string
 }
 
-// secRun serves each case and checks status, message, challenge and what
+// secRun serves each case through a jwt_auth handler of fx and checks status, message, challenge and what
 // reached the upstream.
-func secRun(t *testing.T, cases []secCase) {
+func secRun(t *testing.T, fx *fixture, cases []secCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := secHandler(t, c.auth)
-			res := secServe(t, h, c.req)
+			h := fx.auth(c.auth)
+			res := secResultOf(t, fx.serve(h, c.req))
 			if res.status != c.status {
 				t.Fatalf("status = %d (msg %q), want %d", res.status, res.msg, c.status)
 			}
@@ -261,27 +207,16 @@ func secCheckUpstreamJWTHeaders(t testing.TB, got http.Header, want map[string]s
 	}
 }
 
-// secStartCaddyfile adapts a Caddyfile (with %PORT% and %STORAGE%
-// substituted) and runs it in-process. It returns the listen address.
-// Caddy's running config is process-wide: callers must not run in
-// parallel. caddytest is not used because it needs fixed ports (admin
-// 2999, http 9080) that other test processes on the machine may hold.
+// secStartCaddyfile is startCaddy for a Caddyfile that spells its own
+// port and storage as %PORT% and %STORAGE% (security_issuer_test.go's):
+// they become startCaddy's HTTP port and a storage folder of the test's
+// own. It returns the listen address. New tests call startCaddy with a
+// port-less Caddyfile.
 func secStartCaddyfile(t testing.TB, caddyfile string) string {
 	t.Helper()
-	port := testkit.FreePort(t)
-	caddyfile = strings.NewReplacer("%PORT%", strconv.Itoa(port), "%STORAGE%", filepath.ToSlash(t.TempDir())).Replace(caddyfile)
-	cfg, warn, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatalf("adapting Caddyfile: %v", err)
-	}
-	for _, w := range warn {
-		t.Logf("Caddyfile warning: %s", w.Message)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	return "127.0.0.1:" + strconv.Itoa(port)
+	dir := t.TempDir()
+	caddyfile = strings.NewReplacer("%PORT%", strconv.Itoa(testkit.SharedPorts(t).HTTP), "%STORAGE%", filepath.ToSlash(dir)).Replace(caddyfile)
+	return startCaddy(t, caddyfile, storageIn(dir)).Addr
 }
 
 // secRawRequest writes a request byte for byte (header names as given,

@@ -16,51 +16,12 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
-
-const secPassword = "correct horse battery staple"
-
-// secIssuer provisions a jwt_issue handler against the running app.
-func secIssuer(t testing.TB, i Issue) *Issue {
-	t.Helper()
-	ii := i
-	if err := ii.Provision(caddy.ActiveContext()); err != nil {
-		t.Fatalf("provisioning jwt_issue: %v", err)
-	}
-	if err := ii.Validate(); err != nil {
-		t.Fatalf("validating jwt_issue: %v", err)
-	}
-	return &ii
-}
-
-// secServeIssue runs one request through jwt_issue with Caddy's client IP
-// set, and returns the recorder.
-func secServeIssue(t testing.TB, h *Issue, ip string, r *http.Request) *httptest.ResponseRecorder {
-	t.Helper()
-	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: ip})
-	w := httptest.NewRecorder()
-	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		w.WriteHeader(http.StatusTeapot)
-		return nil
-	})
-	if err := h.ServeHTTP(w, r.WithContext(ctx), next); err != nil {
-		t.Fatalf("ServeHTTP returned %v", err)
-	}
-	return w
-}
 
 func secLoginReq(body, contentType string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(body))
 	r.Header.Set("Content-Type", contentType)
 	return r
-}
-
-func secCreds(user, pw string) string {
-	b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
-	return string(b)
 }
 
 func secWantMsg(t testing.TB, w *httptest.ResponseRecorder, status int, msg string) {
@@ -78,32 +39,33 @@ func secWantMsg(t testing.TB, w *httptest.ResponseRecorder, status int, msg stri
 // answer; a password over bcrypt's 72 bytes is refused rather than
 // truncated; bodies are bounded; duplicated fields are refused.
 func TestSecurityLogin(t *testing.T) {
-	secLoad(t, `{"secret":"`+secSecret+`"}`)
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 	long := strings.Repeat("p", 72)
-	h := secIssuer(t, Issue{
+	h := fx.issue(Issue{
 		Login: "/login", Reauth: "/reauth",
 		Users: []User{
-			{Name: "alice", Hash: testkit.BcryptHash(t, secPassword)},
+			{Name: "alice", Hash: testkit.BcryptHash(t, fixturePassword)},
 			{Name: "longpw", Hash: testkit.BcryptHash(t, long)},
 		},
 		Throttle: &ThrottleConfig{Disabled: true},
 	})
 	const json_ = "application/json"
 	login := func(body, ct string) *httptest.ResponseRecorder {
-		return secServeIssue(t, h, "192.0.2.1", secLoginReq(body, ct))
+		return fx.mustServe("192.0.2.1", h, secLoginReq(body, ct))
 	}
 
 	t.Run("control/login", func(t *testing.T) {
-		w := login(secCreds("alice", secPassword), json_)
+		w := login(creds("alice", fixturePassword), json_)
 		if w.Code != 200 || !strings.Contains(w.Body.String(), `"access_token"`) {
 			t.Fatalf("got %d %q", w.Code, w.Body.String())
 		}
 	})
 	t.Run("unknown_user_same_as_wrong_password", func(t *testing.T) {
-		wrong := login(secCreds("alice", "wrong password"), json_)
-		unknown := login(secCreds("mallory", "wrong password"), json_)
-		unknownSame := login(secCreds("mallory", secPassword), json_)
-		empty := login(secCreds("", ""), json_)
+		wrong := login(creds("alice", "wrong password"), json_)
+		unknown := login(creds("mallory", "wrong password"), json_)
+		unknownSame := login(creds("mallory", fixturePassword), json_)
+		empty := login(creds("", ""), json_)
 		secWantMsg(t, wrong, 401, "Bad username or password")
 		for name, w := range map[string]*httptest.ResponseRecorder{"unknown": unknown, "unknown_with_real_password": unknownSame, "empty": empty} {
 			if w.Code != wrong.Code || w.Body.String() != wrong.Body.String() {
@@ -117,20 +79,20 @@ func TestSecurityLogin(t *testing.T) {
 	t.Run("password_over_72_bytes", func(t *testing.T) {
 		// bcrypt reads only 72 bytes: without the length check the real
 		// password plus anything would log in
-		secWantMsg(t, login(secCreds("longpw", long+"x"), json_), 401, "Bad username or password")
-		secWantMsg(t, login(secCreds("longpw", long+strings.Repeat("x", 1000)), json_), 401, "Bad username or password")
-		if w := login(secCreds("longpw", long), json_); w.Code != 200 {
+		secWantMsg(t, login(creds("longpw", long+"x"), json_), 401, "Bad username or password")
+		secWantMsg(t, login(creds("longpw", long+strings.Repeat("x", 1000)), json_), 401, "Bad username or password")
+		if w := login(creds("longpw", long), json_); w.Code != 200 {
 			t.Fatalf("control: the 72-byte password itself got %d %q", w.Code, w.Body.String())
 		}
 	})
 	t.Run("body_1MiB", func(t *testing.T) {
-		big := `{"username":"alice","password":"` + secPassword + `","pad":"` + strings.Repeat("a", 1<<20) + `"}`
+		big := `{"username":"alice","password":"` + fixturePassword + `","pad":"` + strings.Repeat("a", 1<<20) + `"}`
 		secWantMsg(t, login(big, json_), 413, "Request body is too large")
-		form := "username=alice&password=" + url.QueryEscape(secPassword) + "&pad=" + strings.Repeat("a", 1<<20)
+		form := "username=alice&password=" + url.QueryEscape(fixturePassword) + "&pad=" + strings.Repeat("a", 1<<20)
 		secWantMsg(t, login(form, "application/x-www-form-urlencoded"), 413, "Request body is too large")
 	})
 	t.Run("body_at_cap", func(t *testing.T) {
-		pre := `{"username":"alice","password":"` + secPassword + `","pad":"`
+		pre := `{"username":"alice","password":"` + fixturePassword + `","pad":"`
 		body := pre + strings.Repeat("a", maxIssueBody-len(pre)-2) + `"}`
 		if len(body) != maxIssueBody {
 			t.Fatalf("body is %d bytes", len(body))
@@ -141,18 +103,18 @@ func TestSecurityLogin(t *testing.T) {
 		secWantMsg(t, login(body+" ", json_), 413, "Request body is too large")
 	})
 	t.Run("duplicate_username_json", func(t *testing.T) {
-		secWantMsg(t, login(`{"username":"mallory","username":"alice","password":"`+secPassword+`"}`, json_), 400, "Request body is not valid JSON")
-		secWantMsg(t, login(`{"username":"mallory","Username":"alice","password":"`+secPassword+`"}`, json_), 400, "Request body is not valid JSON")
+		secWantMsg(t, login(`{"username":"mallory","username":"alice","password":"`+fixturePassword+`"}`, json_), 400, "Request body is not valid JSON")
+		secWantMsg(t, login(`{"username":"mallory","Username":"alice","password":"`+fixturePassword+`"}`, json_), 400, "Request body is not valid JSON")
 	})
 	t.Run("duplicate_username_form", func(t *testing.T) {
-		secWantMsg(t, login("username=mallory&username=alice&password="+url.QueryEscape(secPassword), "application/x-www-form-urlencoded"), 400, `"username" is given more than once`)
+		secWantMsg(t, login("username=mallory&username=alice&password="+url.QueryEscape(fixturePassword), "application/x-www-form-urlencoded"), 400, `"username" is given more than once`)
 	})
 	t.Run("non_string_password", func(t *testing.T) {
 		secWantMsg(t, login(`{"username":"alice","password":true}`, json_), 400, `"password" must be a string`)
 	})
 	t.Run("get_is_not_allowed", func(t *testing.T) {
-		r := httptest.NewRequest(http.MethodGet, "/login?username=alice&password="+url.QueryEscape(secPassword), nil)
-		secWantMsg(t, secServeIssue(t, h, "192.0.2.1", r), 405, "Method Not Allowed")
+		r := httptest.NewRequest(http.MethodGet, "/login?username=alice&password="+url.QueryEscape(fixturePassword), nil)
+		secWantMsg(t, fx.mustServe("192.0.2.1", h, r), 405, "Method Not Allowed")
 	})
 }
 
@@ -181,19 +143,16 @@ func reflectHeadersEqual(a, b http.Header) bool {
 // TestSecurityLoginThrottle: failed logins are limited, unknown users count
 // like known ones (no existence oracle), and the counters are bounded.
 func TestSecurityLoginThrottle(t *testing.T) {
-	secLoad(t, `{"secret":"`+secSecret+`"}`)
-	h := secIssuer(t, Issue{
-		Login: "/login",
-		Users: []User{{Name: "alice", Hash: testkit.BcryptHash(t, secPassword)}},
-		// 3 per user, 10 per IP, 5 minutes
-		Throttle: &ThrottleConfig{MaxPerUser: 3, MaxPerIP: 10, Window: caddy.Duration(5 * time.Minute)},
-	})
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
+	h := fx.issue(`{"login": "/login", "users": [{"name": "alice", "hash": ` + string(testkit.MustJSON(t, testkit.BcryptHash(t, fixturePassword))) + `}],
+		"throttle": {"max_per_user": 3, "max_per_ip": 10, "window": "5m"}}`) // 3 per user, 10 per IP, 5 minutes
 	for _, user := range []string{"alice", "nobody"} {
 		t.Run("per_user/"+user, func(t *testing.T) {
 			for i := 0; i < 3; i++ {
-				secWantMsg(t, secServeIssue(t, h, "198.51.100."+strconv.Itoa(i+1), secLoginReq(secCreds(user, "bad"), "application/json")), 401, "Bad username or password")
+				secWantMsg(t, fx.mustServe("198.51.100."+strconv.Itoa(i+1), h, secLoginReq(creds(user, "bad"), "application/json")), 401, "Bad username or password")
 			}
-			w := secServeIssue(t, h, "198.51.100.99", secLoginReq(secCreds(user, secPassword), "application/json"))
+			w := fx.mustServe("198.51.100.99", h, secLoginReq(creds(user, fixturePassword), "application/json"))
 			secWantMsg(t, w, 429, "Too many failed login attempts")
 			if ra, err := strconv.Atoi(w.Header().Get("Retry-After")); err != nil || ra <= 0 || ra > 300 {
 				t.Fatalf("Retry-After = %q, want 1..300 seconds", w.Header().Get("Retry-After"))
@@ -207,14 +166,15 @@ func TestSecurityLoginThrottle(t *testing.T) {
 // TestSecurityIssuerCookieCSRF: the refresh and logout routes read cookie
 // tokens only with the double submit header.
 func TestSecurityIssuerCookieCSRF(t *testing.T) {
-	secLoad(t, `{"secret":"`+secSecret+`"}`)
-	h := secIssuer(t, Issue{
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
+	h := fx.issue(Issue{
 		Login: "/login", Refresh: "/refresh", Logout: "/logout", Deliver: []string{"cookie"},
-		Users:    []User{{Name: "alice", Hash: testkit.BcryptHash(t, secPassword)}, {Name: "bob", Hash: testkit.BcryptHash(t, secPassword)}},
+		Users:    []User{{Name: "alice", Hash: testkit.BcryptHash(t, fixturePassword)}, {Name: "bob", Hash: testkit.BcryptHash(t, fixturePassword)}},
 		Throttle: &ThrottleConfig{Disabled: true},
 	})
 	cookiesOf := func(user string) map[string]string {
-		w := secServeIssue(t, h, "192.0.2.1", secLoginReq(secCreds(user, secPassword), "application/json"))
+		w := fx.mustServe("192.0.2.1", h, secLoginReq(creds(user, fixturePassword), "application/json"))
 		if w.Code != 200 {
 			t.Fatalf("login %s: %d %q", user, w.Code, w.Body.String())
 		}
@@ -231,7 +191,7 @@ func TestSecurityIssuerCookieCSRF(t *testing.T) {
 		if csrf != "" {
 			r.Header.Set("X-CSRF-TOKEN", csrf)
 		}
-		return secServeIssue(t, h, "192.0.2.1", r)
+		return fx.mustServe("192.0.2.1", h, r)
 	}
 	secWantMsg(t, post("/refresh", "", alice), 401, "Missing CSRF token")
 	secWantMsg(t, post("/refresh", "wrong", alice), 401, "CSRF double submit tokens do not match")
@@ -247,13 +207,14 @@ func TestSecurityIssuerCookieCSRF(t *testing.T) {
 // valid after sign-out): after logout the access token, already verified
 // and cached, and the refresh token are refused.
 func TestSecurityLogoutRevokes(t *testing.T) {
-	secLoad(t, `{"secret":"`+secSecret+`"}`)
-	iss := secIssuer(t, Issue{
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
+	iss := fx.issue(Issue{
 		Login: "/login", Refresh: "/refresh", Logout: "/logout",
-		Users:    []User{{Name: "alice", Hash: testkit.BcryptHash(t, secPassword)}},
+		Users:    []User{{Name: "alice", Hash: testkit.BcryptHash(t, fixturePassword)}},
 		Throttle: &ThrottleConfig{Disabled: true},
 	})
-	w := secServeIssue(t, iss, "192.0.2.1", secLoginReq(secCreds("alice", secPassword), "application/json"))
+	w := fx.mustServe("192.0.2.1", iss, secLoginReq(creds("alice", fixturePassword), "application/json"))
 	if w.Code != 200 {
 		t.Fatalf("login: %d %q", w.Code, w.Body.String())
 	}
@@ -264,21 +225,21 @@ func TestSecurityLogoutRevokes(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &toks); err != nil || toks.Access == "" || toks.Refresh == "" {
 		t.Fatalf("login body %q: %v", w.Body.String(), err)
 	}
-	auth := secHandler(t, Auth{})
-	if res := secServe(t, auth, secBearer(toks.Access)); res.status != 200 || res.upstream.Get(hdrIdentity) != "alice" {
+	auth := fx.auth(Auth{})
+	if res := secResultOf(t, fx.serve(auth, secBearer(toks.Access))); res.status != 200 || res.upstream.Get(hdrIdentity) != "alice" {
 		t.Fatalf("control: access token before logout: %d %q", res.status, res.msg)
 	}
 	r := httptest.NewRequest(http.MethodPost, "/logout", strings.NewReader(`{"refresh_token":"`+toks.Refresh+`"}`))
 	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("Authorization", "Bearer "+toks.Access)
-	secWantMsg(t, secServeIssue(t, iss, "192.0.2.1", r), 200, "Logged out")
+	secWantMsg(t, fx.mustServe("192.0.2.1", iss, r), 200, "Logged out")
 
-	if res := secServe(t, auth, secBearer(toks.Access)); res.status != 401 || res.msg != "Token has been revoked" {
+	if res := secResultOf(t, fx.serve(auth, secBearer(toks.Access))); res.status != 401 || res.msg != "Token has been revoked" {
 		t.Fatalf("access token after logout: %d %q, want 401 Token has been revoked", res.status, res.msg)
 	}
 	rr := httptest.NewRequest(http.MethodPost, "/refresh", nil)
 	rr.Header.Set("Authorization", "Bearer "+toks.Refresh)
-	secWantMsg(t, secServeIssue(t, iss, "192.0.2.1", rr), 401, "Token has been revoked")
+	secWantMsg(t, fx.mustServe("192.0.2.1", iss, rr), 401, "Token has been revoked")
 }
 
 // TestSecurityThrottleIgnoresForwardedFor (cf. caddy-security
@@ -286,7 +247,7 @@ func TestSecurityLogoutRevokes(t *testing.T) {
 // Caddy without trusted_proxies, a client that varies X-Forwarded-For
 // still spends one per-IP budget.
 func TestSecurityThrottleIgnoresForwardedFor(t *testing.T) {
-	hash := testkit.BcryptHash(t, secPassword)
+	hash := testkit.BcryptHash(t, fixturePassword)
 	addr := secStartCaddyfile(t, `{
 	admin off
 	persist_config off
@@ -307,7 +268,7 @@ http://127.0.0.1:%PORT% {
 }
 `)
 	login := func(user, pw, xff string) (*http.Response, string) {
-		body := secCreds(user, pw)
+		body := creds(user, pw)
 		return secRawRequest(t, addr, "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"+
 			"X-Forwarded-For: "+xff+"\r\nX-Real-Ip: "+xff+"\r\nForwarded: for="+xff+"\r\n"+
 			"Content-Length: "+strconv.Itoa(len(body))+"\r\nConnection: close\r\n\r\n"+body)
@@ -318,7 +279,7 @@ http://127.0.0.1:%PORT% {
 			t.Fatalf("failed login %d: %d %q", i, resp.StatusCode, body)
 		}
 	}
-	resp, body := login("alice", secPassword, "198.51.100.77")
+	resp, body := login("alice", fixturePassword, "198.51.100.77")
 	if resp.StatusCode != 429 || !strings.Contains(body, "Too many failed login attempts") || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("4th login from the same connection IP with a new X-Forwarded-For: %d %q (Retry-After %q), want 429", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
@@ -330,11 +291,9 @@ http://127.0.0.1:%PORT% {
 // cannot grow memory without bound. The memory bound itself is asserted in
 // internal/revocation (TestBounded), where the store's clock can be moved.
 func TestSecurityRevocationBounded(t *testing.T) {
-	a := secLoad(t, `{"secret":"`+secSecret+`"}`)
-	r, ok := a.revoked.(*storageRevocations)
-	if !ok {
-		t.Fatalf("revocation store is %T", a.revoked)
-	}
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
+	r := fx.revocations()
 	long := strings.Repeat("j", 4096)
 	for i := 0; i < 300; i++ {
 		if err := r.revoke(context.Background(), long+strconv.Itoa(i), time.Now().Add(time.Minute)); err != nil {

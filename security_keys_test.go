@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/keys"
 )
 
@@ -37,16 +39,17 @@ import (
 // choose a key and are never fetched. A local server stands in for the
 // attacker's key host and must see no request at all.
 func TestSecurityUntrustedKeyHeaders(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int64
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"keys":[{"kty":"oct","k":%q,"alg":"HS256"}]}`, b64url([]byte(secOtherSecret)))
+		fmt.Fprintf(w, `{"keys":[{"kty":"oct","k":%q,"alg":"HS256"}]}`, testkit.B64URL([]byte(secOtherSecret)))
 	}))
 	defer attacker.Close()
-	secLoad(t, `{"secret":"`+secSecret+`"}`)
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secSecret+`"}`)), withUpstream(http.StatusOK, "upstream"))
 
-	attackerJWK := map[string]any{"kty": "oct", "k": b64url([]byte(secOtherSecret)), "alg": "HS256"}
+	attackerJWK := map[string]any{"kty": "oct", "k": testkit.B64URL([]byte(secOtherSecret)), "alg": "HS256"}
 	// a syntactically plausible certificate chain entry: the attacker's
 	// key is what it would carry
 	x5c := []string{base64.StdEncoding.EncodeToString([]byte("not really a certificate, never parsed"))}
@@ -65,14 +68,14 @@ func TestSecurityUntrustedKeyHeaders(t *testing.T) {
 			want = "Unknown key id"
 		}
 		// signed with the attacker's key, which the header offers
-		cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(signToken(t, "HS256", []byte(secOtherSecret), hdr, secClaims(map[string]any{"sub": "admin"}))), status: 401, msg: want})
+		cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(fx.signed("HS256", []byte(secOtherSecret), secClaims(map[string]any{"sub": "admin"}), hdr)), status: 401, msg: want})
 		if _, ok := hdr["kid"]; ok {
 			continue
 		}
 		// signed with the configured key: the header is ignored
-		cases = append(cases, secCase{name: name + "/configured_key", req: secBearer(signToken(t, "HS256", []byte(secSecret), hdr, secClaims(nil))), status: 200, identity: "alice"})
+		cases = append(cases, secCase{name: name + "/configured_key", req: secBearer(fx.signed("HS256", fx.key, secClaims(nil), hdr)), status: 200, identity: "alice"})
 	}
-	secRun(t, cases)
+	secRun(t, fx, cases)
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the key host named in a token header got %d requests, want 0", n)
 	}
@@ -81,12 +84,13 @@ func TestSecurityUntrustedKeyHeaders(t *testing.T) {
 // TestSecurityHMACFamilyPin: an app pinned to HS384 refuses HS256 and
 // HS512 tokens made with its own secret.
 func TestSecurityHMACFamilyPin(t *testing.T) {
+	t.Parallel()
 	secret := secSecret + "-0123456789abc"
-	secLoad(t, `{"secret":"`+secret+`","algorithm":"HS384"}`)
+	fx := newFixture(t, appConfig([]byte(`{"secret":"`+secret+`","algorithm":"HS384"}`)), withUpstream(http.StatusOK, "upstream"))
 	sign := func(alg string) *http.Request {
-		return secBearer(signToken(t, alg, []byte(secret), nil, secClaims(nil)))
+		return secBearer(fx.signed(alg, []byte(secret), secClaims(nil)))
 	}
-	secRun(t, []secCase{
+	secRun(t, fx, []secCase{
 		{name: "control/HS384", req: sign("HS384"), status: 200, identity: "alice"},
 		{name: "HS256_with_hs384_secret", req: sign("HS256"), status: 401, msg: "The specified alg value is not allowed"},
 		{name: "HS512_with_hs384_secret", req: sign("HS512"), status: 401, msg: "The specified alg value is not allowed"},
@@ -153,14 +157,7 @@ func secPrivateConfig(t testing.TB, alg string, priv any) string {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return `{"algorithm":"` + alg + `","private_key":{"file":` + string(mustJSON(t, path)) + `,"kid":"k1"}}`
-}
-
-// secSign signs secClaims(over) with alg and key, with extra header
-// members.
-func secSign(t testing.TB, alg string, key any, hdr map[string]any, over map[string]any) string {
-	t.Helper()
-	return signToken(t, alg, key, hdr, secClaims(over))
+	return `{"algorithm":"` + alg + `","private_key":{"file":` + string(testkit.MustJSON(t, path)) + `,"kid":"k1"}}`
 }
 
 // TestSecurityAlgorithmConfusion: a token whose alg is HMAC, keyed with
@@ -169,6 +166,7 @@ func secSign(t testing.TB, alg string, key any, hdr map[string]any, over map[str
 // algorithm within a family (RS256/PS256, ES256/ES384) with the right key
 // is refused too.
 func TestSecurityAlgorithmConfusion(t *testing.T) {
+	t.Parallel()
 	secGenKeys(t)
 	type family struct {
 		name, alg string
@@ -185,10 +183,10 @@ func TestSecurityAlgorithmConfusion(t *testing.T) {
 	} {
 		t.Run(f.name, func(t *testing.T) {
 			_, pemBytes, der := secPublicPEM(t, f.pub)
-			secLoad(t, secPrivateConfig(t, f.alg, f.priv))
+			fx := newFixture(t, appConfig([]byte(secPrivateConfig(t, f.alg, f.priv))), withUpstream(http.StatusOK, "upstream"))
 			cases := []secCase{
-				{name: "control/kid", req: secBearer(secSign(t, f.alg, f.priv, map[string]any{"kid": "k1"}, nil)), status: 200, identity: "alice"},
-				{name: "control/no_kid", req: secBearer(secSign(t, f.alg, f.priv, nil, nil)), status: 200, identity: "alice"},
+				{name: "control/kid", req: secBearer(fx.signed(f.alg, f.priv, secClaims(nil), map[string]any{"kid": "k1"})), status: 200, identity: "alice"},
+				{name: "control/no_kid", req: secBearer(fx.signed(f.alg, f.priv, secClaims(nil))), status: 200, identity: "alice"},
 			}
 			for _, hs := range []string{"HS256", "HS384", "HS512"} {
 				for form, secret := range map[string][]byte{"pem": pemBytes, "pem_trimmed": []byte(strings.TrimSpace(string(pemBytes))), "der": der} {
@@ -198,18 +196,18 @@ func TestSecurityAlgorithmConfusion(t *testing.T) {
 						if kid == "" {
 							hdr, name = nil, "confusion/"+hs+"_"+form+"_no_kid"
 						}
-						cases = append(cases, secCase{name: name, req: secBearer(secSign(t, hs, secret, hdr, nil)), status: 401, msg: "The specified alg value is not allowed"})
+						cases = append(cases, secCase{name: name, req: secBearer(fx.signed(hs, secret, secClaims(nil), hdr)), status: 401, msg: "The specified alg value is not allowed"})
 					}
 				}
 			}
 			for _, alg := range f.swaps {
-				cases = append(cases, secCase{name: "swap/" + alg, req: secBearer(secSign(t, alg, f.priv, map[string]any{"kid": "k1"}, nil)), status: 401, msg: "The specified alg value is not allowed"})
+				cases = append(cases, secCase{name: "swap/" + alg, req: secBearer(fx.signed(alg, f.priv, secClaims(nil), map[string]any{"kid": "k1"})), status: 401, msg: "The specified alg value is not allowed"})
 			}
 			for _, none := range []string{"none", "None"} {
-				unsigned := b64url([]byte(`{"alg":"`+none+`","kid":"k1"}`)) + "." + b64url(mustJSON(t, secClaims(nil))) + "."
+				unsigned := testkit.B64URL([]byte(`{"alg":"`+none+`","kid":"k1"}`)) + "." + testkit.B64URL(testkit.MustJSON(t, secClaims(nil))) + "."
 				cases = append(cases, secCase{name: "alg_none/" + none, req: secBearer(unsigned), status: 401, msg: "Not enough segments"})
 			}
-			secRun(t, cases)
+			secRun(t, fx, cases)
 		})
 	}
 }
@@ -218,20 +216,21 @@ func TestSecurityAlgorithmConfusion(t *testing.T) {
 // r||s form; an ASN.1 DER signature or the r=s=0 "psychic signature"
 // (CVE-2022-21449) is refused.
 func TestSecurityECDSASignatureForms(t *testing.T) {
+	t.Parallel()
 	secGenKeys(t)
-	secLoad(t, secPrivateConfig(t, "ES256", secP256))
-	valid := secSign(t, "ES256", secP256, map[string]any{"kid": "k1"}, nil)
+	fx := newFixture(t, appConfig([]byte(secPrivateConfig(t, "ES256", secP256))), withUpstream(http.StatusOK, "upstream"))
+	valid := fx.signed("ES256", secP256, secClaims(nil), map[string]any{"kid": "k1"})
 	h, p, _ := secSegments(valid)
 	digest := sha256.Sum256([]byte(h + "." + p))
 	asn1Sig, err := ecdsa.SignASN1(rand.Reader, secP256, digest[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	secRun(t, []secCase{
+	secRun(t, fx, []secCase{
 		{name: "control/raw_r_s", req: secBearer(valid), status: 200, identity: "alice"},
-		{name: "asn1_der_signature", req: secBearer(h + "." + p + "." + b64url(asn1Sig)), status: 401, msg: "Signature verification failed"},
-		{name: "psychic_zero_signature", req: secBearer(h + "." + p + "." + b64url(make([]byte, 64))), status: 401, msg: "Signature verification failed"},
-		{name: "other_curve_key", req: secBearer(secSign(t, "ES256", mustP256(t), map[string]any{"kid": "k1"}, nil)), status: 401, msg: "Signature verification failed"},
+		{name: "asn1_der_signature", req: secBearer(h + "." + p + "." + testkit.B64URL(asn1Sig)), status: 401, msg: "Signature verification failed"},
+		{name: "psychic_zero_signature", req: secBearer(h + "." + p + "." + testkit.B64URL(make([]byte, 64))), status: 401, msg: "Signature verification failed"},
+		{name: "other_curve_key", req: secBearer(fx.signed("ES256", mustP256(t), secClaims(nil), map[string]any{"kid": "k1"})), status: 401, msg: "Signature verification failed"},
 	})
 }
 
@@ -248,6 +247,7 @@ func mustP256(t testing.TB) *ecdsa.PrivateKey {
 // are refused, the hosts named are never contacted, and the configured
 // key's tokens with those headers still pass.
 func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
+	t.Parallel()
 	secGenKeys(t)
 	var hits atomic.Int64
 	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -257,7 +257,7 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 	defer attacker.Close()
 	// verify-only: the public key file alone (its algorithm is RS256)
 	path, _, _ := secPublicPEM(t, &secRSA.PublicKey)
-	secLoad(t, `{"public_keys":[{"file":`+string(mustJSON(t, path))+`,"kid":"k1"}]}`)
+	fx := newFixture(t, appConfig([]byte(`{"public_keys":[{"file":`+string(testkit.MustJSON(t, path))+`,"kid":"k1"}]}`)), withUpstream(http.StatusOK, "upstream"))
 
 	// a self-signed certificate of the attacker's key
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "attacker"}, NotBefore: secNow.Add(-time.Hour), NotAfter: secNow.Add(time.Hour)}
@@ -267,7 +267,7 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 	}
 	jwk := map[string]any{
 		"kty": "RSA", "kid": "k1", "alg": "RS256",
-		"n": b64url(secRSAOther.N.Bytes()), "e": b64url(big.NewInt(int64(secRSAOther.E)).Bytes()),
+		"n": testkit.B64URL(secRSAOther.N.Bytes()), "e": testkit.B64URL(big.NewInt(int64(secRSAOther.E)).Bytes()),
 	}
 	headers := map[string]map[string]any{
 		"jwk":          {"kid": "k1", "jwk": jwk},
@@ -277,8 +277,8 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 		"x5u":          {"kid": "k1", "x5u": attacker.URL + "/cert"},
 		"x5c":          {"kid": "k1", "x5c": []string{base64.StdEncoding.EncodeToString(certDER)}},
 		"x5c_no_kid":   {"x5c": []string{base64.StdEncoding.EncodeToString(certDER)}},
-		"x5t_and_x5c":  {"kid": "k1", "x5t#S256": b64url([]byte("x")), "x5c": []string{base64.StdEncoding.EncodeToString(certDER)}},
-		"jwk_oct_hmac": {"kid": "k1", "jwk": map[string]any{"kty": "oct", "k": b64url([]byte(secOtherSecret))}},
+		"x5t_and_x5c":  {"kid": "k1", "x5t#S256": testkit.B64URL([]byte("x")), "x5c": []string{base64.StdEncoding.EncodeToString(certDER)}},
+		"jwk_oct_hmac": {"kid": "k1", "jwk": map[string]any{"kty": "oct", "k": testkit.B64URL([]byte(secOtherSecret))}},
 	}
 	var cases []secCase
 	for name, hdr := range headers {
@@ -287,15 +287,15 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 			want = "Unknown key id"
 		}
 		if name == "jwk_oct_hmac" {
-			cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(secSign(t, "HS256", []byte(secOtherSecret), hdr, map[string]any{"sub": "admin"})), status: 401, msg: "The specified alg value is not allowed"})
+			cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(fx.signed("HS256", []byte(secOtherSecret), secClaims(map[string]any{"sub": "admin"}), hdr)), status: 401, msg: "The specified alg value is not allowed"})
 			continue
 		}
-		cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(secSign(t, "RS256", secRSAOther, hdr, map[string]any{"sub": "admin"})), status: 401, msg: want})
+		cases = append(cases, secCase{name: name + "/attacker_key", req: secBearer(fx.signed("RS256", secRSAOther, secClaims(map[string]any{"sub": "admin"}), hdr)), status: 401, msg: want})
 		if hdr["kid"] != "attacker" {
-			cases = append(cases, secCase{name: name + "/configured_key", req: secBearer(secSign(t, "RS256", secRSA, hdr, nil)), status: 200, identity: "alice"})
+			cases = append(cases, secCase{name: name + "/configured_key", req: secBearer(fx.signed("RS256", secRSA, secClaims(nil), hdr)), status: 200, identity: "alice"})
 		}
 	}
-	secRun(t, cases)
+	secRun(t, fx, cases)
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the host named in a token header got %d requests, want 0", n)
 	}
@@ -305,7 +305,9 @@ func TestSecurityHeaderKeysAsymmetric(t *testing.T) {
 // ES256 key verifies; an HMAC token keyed with its published JWK, or an
 // alg none token, is refused.
 func TestSecurityZeroConfigKey(t *testing.T) {
-	a := secLoad(t, `{}`)
+	t.Parallel()
+	fx := newFixture(t, appConfig([]byte(`{}`)), withUpstream(http.StatusOK, "upstream"))
+	a := fx.app
 	jwks := a.ring.PublicJWKS()
 	var set struct {
 		Keys []map[string]any `json:"keys"`
@@ -318,11 +320,11 @@ func TestSecurityZeroConfigKey(t *testing.T) {
 	var cases []secCase
 	for name, secret := range map[string][]byte{"jwks": jwks, "jwk": oneKey, "x": []byte(set.Keys[0]["x"].(string))} {
 		cases = append(cases,
-			secCase{name: "confusion/HS256_" + name + "_kid", req: secBearer(secSign(t, "HS256", secret, map[string]any{"kid": kid}, nil)), status: 401, msg: "The specified alg value is not allowed"},
-			secCase{name: "confusion/HS256_" + name + "_no_kid", req: secBearer(secSign(t, "HS256", secret, nil, nil)), status: 401, msg: "The specified alg value is not allowed"},
+			secCase{name: "confusion/HS256_" + name + "_kid", req: secBearer(fx.signed("HS256", secret, secClaims(nil), map[string]any{"kid": kid})), status: 401, msg: "The specified alg value is not allowed"},
+			secCase{name: "confusion/HS256_" + name + "_no_kid", req: secBearer(fx.signed("HS256", secret, secClaims(nil))), status: 401, msg: "The specified alg value is not allowed"},
 		)
 	}
-	secRun(t, cases)
+	secRun(t, fx, cases)
 }
 
 // TestSecurityJWKSFetchLimits: the remote JWK Set fetch is bounded in size,
@@ -330,12 +332,13 @@ func TestSecurityZeroConfigKey(t *testing.T) {
 // throttle of early refreshes on unknown kids are shown deterministically
 // by internal/keys: TestJWKSClientTimeout, TestJWKSUnknownKIDRefresh.)
 func TestSecurityJWKSFetchLimits(t *testing.T) {
+	t.Parallel()
 	secGenKeys(t)
 	var jku atomic.Int64
 	var oversized atomic.Bool
 	set, err := json.Marshal(map[string]any{"keys": []any{map[string]any{
 		"kty": "RSA", "kid": "remote", "alg": "RS256", "use": "sig",
-		"n": b64url(secRSA.N.Bytes()), "e": b64url(big.NewInt(int64(secRSA.E)).Bytes()),
+		"n": testkit.B64URL(secRSA.N.Bytes()), "e": testkit.B64URL(big.NewInt(int64(secRSA.E)).Bytes()),
 	}}})
 	if err != nil {
 		t.Fatal(err)
@@ -355,11 +358,12 @@ func TestSecurityJWKSFetchLimits(t *testing.T) {
 	defer idp.Close()
 	// the first fetch (at start, in the background) gets an oversized set
 	oversized.Store(true)
-	a := secLoad(t, `{"jwks_urls":[`+string(mustJSON(t, idp.URL))+`],"jwks_refresh":"1h"}`)
+	fx := newFixture(t, appConfig([]byte(`{"jwks_urls":[`+string(testkit.MustJSON(t, idp.URL))+`],"jwks_refresh":"1h"}`)), withUpstream(http.StatusOK, "upstream"))
+	a := fx.app
 	// cf. Envoy CVE-2025-64527: with no usable remote set the request is
 	// refused as an unknown key, never answered 5xx or crashed
-	h0 := secHandler(t, Auth{})
-	if res := secServe(t, h0, secBearer(secSign(t, "RS256", secRSA, map[string]any{"kid": "remote"}, nil))); res.status != 401 || res.msg != "Unknown key id" {
+	h0 := fx.auth(Auth{})
+	if res := secResultOf(t, fx.serve(h0, secBearer(fx.signed("RS256", secRSA, secClaims(nil), map[string]any{"kid": "remote"})))); res.status != 401 || res.msg != "Unknown key id" {
 		t.Fatalf("token of a not yet fetched key: %d %q, want 401 Unknown key id", res.status, res.msg)
 	}
 	if err := a.ring.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), "larger than") {
@@ -369,13 +373,13 @@ func TestSecurityJWKSFetchLimits(t *testing.T) {
 	if err := a.ring.Refresh(context.Background()); err != nil {
 		t.Fatalf("control: fetching the set: %v", err)
 	}
-	h := secHandler(t, Auth{})
-	if res := secServe(t, h, secBearer(secSign(t, "RS256", secRSA, map[string]any{"kid": "remote"}, nil))); res.status != 200 {
+	h := fx.auth(Auth{})
+	if res := secResultOf(t, fx.serve(h, secBearer(fx.signed("RS256", secRSA, secClaims(nil), map[string]any{"kid": "remote"})))); res.status != 200 {
 		t.Fatalf("control: token of the remote key: %d %q", res.status, res.msg)
 	}
 	// many unknown kids naming a jku: refused, and the jku is never asked
 	for i := 0; i < 50; i++ {
-		res := secServe(t, h, secBearer(secSign(t, "RS256", secRSAOther, map[string]any{"kid": "unknown-" + strconv.Itoa(i), "jku": idp.URL + "/evil"}, nil)))
+		res := secResultOf(t, fx.serve(h, secBearer(fx.signed("RS256", secRSAOther, secClaims(nil), map[string]any{"kid": "unknown-" + strconv.Itoa(i), "jku": idp.URL + "/evil"}))))
 		if res.status != 401 || res.msg != "Unknown key id" {
 			t.Fatalf("unknown kid: %d %q", res.status, res.msg)
 		}

@@ -9,43 +9,10 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 )
-
-// settingTestAdapt parses a jwt global option and returns its JSON.
-func settingTestAdapt(t *testing.T, text string) json.RawMessage {
-	t.Helper()
-	v, err := parseGlobalOption(caddyfile.NewTestDispenser(text), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v.(httpcaddyfile.App).Value
-}
-
-// settingTestProvision provisions the jwt app of raw the way Caddy does
-// (provisionTestApp: decoded by the module loader, then Provision).
-func settingTestProvision(t *testing.T, raw json.RawMessage) (*App, error) {
-	t.Helper()
-	_, app, err := provisionTestApp(t, raw, "")
-	return app, err
-}
-
-// settingTestIssue parses a jwt_issue directive, sends it through JSON as
-// the adapter and the loader do, and provisions it on the app of ctx.
-func settingTestIssue(t *testing.T, ctx caddy.Context, text string) (*Issue, error) {
-	t.Helper()
-	var parsed Issue
-	if err := parsed.UnmarshalCaddyfile(caddyfile.NewTestDispenser(text)); err != nil {
-		t.Fatal(err)
-	}
-	var h Issue
-	if err := json.Unmarshal(mustJSON(t, &parsed), &h); err != nil {
-		t.Fatal(err)
-	}
-	return &h, h.Provision(ctx)
-}
 
 // TestPlaceholderSettingsResolvedAtProvision: a number or duration setting
 // that holds a placeholder adapts to its text and takes the resolved value
@@ -62,7 +29,7 @@ func TestPlaceholderSettingsResolvedAtProvision(t *testing.T) {
 	t.Setenv("JWTT_WINDOW", "1h")
 	t.Setenv("JWTT_CAPACITY", "77")
 
-	raw := settingTestAdapt(t, `jwt {
+	raw := caddyfileApp(t, `jwt {
 		secret {env.JWTT_SECRET}
 		leeway {env.JWTT_LEEWAY}
 		access_ttl {env.JWTT_ACCESS}
@@ -79,42 +46,41 @@ func TestPlaceholderSettingsResolvedAtProvision(t *testing.T) {
 		t.Errorf("adapted to\n%s\nwant\n%s", raw, wantJSON)
 	}
 
-	ctx, app, err := provisionTestApp(t, raw, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t, appConfig(raw))
+	app := f.app
+	r := app.resolved
 	for _, c := range []struct {
 		name      string
-		got, want caddy.Duration
+		got, want time.Duration
 	}{
-		{"leeway", app.Leeway, caddy.Duration(30 * time.Second)},
-		{"access_ttl", app.AccessTTL, caddy.Duration(10 * time.Minute)},
-		{"refresh_ttl", app.RefreshTTL, caddy.Duration(90 * time.Minute)},
-		{"fresh_for", app.FreshFor, caddy.Duration(5 * time.Minute)},
-		{"jwks_refresh", app.JWKSRefresh, caddy.Duration(10 * time.Minute)},
-		{"revocation_sync", app.RevocationSync, caddy.Duration(2 * time.Second)},
+		{"leeway", r.leeway, 30 * time.Second},
+		{"access_ttl", r.accessTTL, 10 * time.Minute},
+		{"refresh_ttl", r.refreshTTL, 90 * time.Minute},
+		{"fresh_for", r.freshFor, 5 * time.Minute},
+		{"jwks_refresh", r.jwksRefresh, 10 * time.Minute},
+		{"revocation_sync", r.revocationSync, 2 * time.Second},
 	} {
 		if c.got != c.want {
-			t.Errorf("%s = %v, want %v", c.name, time.Duration(c.got), time.Duration(c.want))
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if app.CacheSize == nil || *app.CacheSize != 123 {
-		t.Errorf("cache_size = %v, want 123", app.CacheSize)
+	if r.cacheSize != 123 {
+		t.Errorf("cache_size = %v, want 123", r.cacheSize)
 	}
 	if app.verifier.Leeway != 30*time.Second || app.minter.AccessTTL != 10*time.Minute {
 		t.Errorf("verifier leeway %v, minter access ttl %v: the resolved values did not reach the core", app.verifier.Leeway, app.minter.AccessTTL)
 	}
 
 	for _, text := range []string{
-		"jwt_issue {\n\tthrottle {env.JWTT_PER_USER} {env.JWTT_PER_IP} {env.JWTT_WINDOW} {\n\t\tcapacity {env.JWTT_CAPACITY}\n\t}\n}",
-		"jwt_issue {\n\tthrottle {\n\t\tmax_per_user {env.JWTT_PER_USER}\n\t\tmax_per_ip {env.JWTT_PER_IP}\n\t\twindow {env.JWTT_WINDOW}\n\t\tcapacity {env.JWTT_CAPACITY}\n\t}\n}",
+		"jwt_issue {\n\tlogout /logout\n\tthrottle {env.JWTT_PER_USER} {env.JWTT_PER_IP} {env.JWTT_WINDOW} {\n\t\tcapacity {env.JWTT_CAPACITY}\n\t}\n}",
+		"jwt_issue {\n\tlogout /logout\n\tthrottle {\n\t\tmax_per_user {env.JWTT_PER_USER}\n\t\tmax_per_ip {env.JWTT_PER_IP}\n\t\twindow {env.JWTT_WINDOW}\n\t\tcapacity {env.JWTT_CAPACITY}\n\t}\n}",
 	} {
-		h, err := settingTestIssue(t, ctx, text)
+		h, err := f.provisionIssue(caddyfileIssue(t, text))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := h.Throttle.resolved()
-		want := ThrottleConfig{MaxPerUser: 2, MaxPerIP: 50, Window: caddy.Duration(time.Hour), Capacity: 77}
+		got, err := h.Throttle.resolve()
+		want := users.ThrottleLimits{MaxPerUser: 2, MaxPerIP: 50, Window: time.Hour, Capacity: 77}
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: throttle resolved to %+v, %v; want %+v", text, got, err, want)
 		}
@@ -147,8 +113,8 @@ func TestPlaceholderSettingsRefused(t *testing.T) {
 	} {
 		t.Run(c.setting+"="+c.value, func(t *testing.T) {
 			t.Setenv("JWTT_BAD", c.value)
-			raw := settingTestAdapt(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n\t"+c.setting+" {env.JWTT_BAD}\n}")
-			_, err := settingTestProvision(t, raw)
+			raw := caddyfileApp(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n\t"+c.setting+" {env.JWTT_BAD}\n}")
+			_, err := tryFixture(t, appConfig(raw))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
 			}
@@ -156,17 +122,14 @@ func TestPlaceholderSettingsRefused(t *testing.T) {
 	}
 
 	t.Setenv("JWTT_BAD", "many")
-	ctx, _, err := provisionTestApp(t, settingTestAdapt(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n}"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t, appConfig(caddyfileApp(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n}")))
 	for _, c := range []struct{ block, want string }{
 		{"max_per_user {env.JWTT_BAD}", `jwt_issue: throttle: max_per_user: {env.JWTT_BAD} resolved to "many", which is not a whole number`},
 		{"max_per_ip {env.JWTT_BAD}", `jwt_issue: throttle: max_per_ip: {env.JWTT_BAD} resolved to "many"`},
 		{"window {env.JWTT_BAD}", `jwt_issue: throttle: window: {env.JWTT_BAD} resolved to "many", which is not a duration`},
 		{"capacity {env.JWTT_BAD}", `jwt_issue: throttle: capacity: {env.JWTT_BAD} resolved to "many"`},
 	} {
-		_, err := settingTestIssue(t, ctx, "jwt_issue {\n\tthrottle {\n\t\t"+c.block+"\n\t}\n}")
+		_, err := f.provisionIssue(caddyfileIssue(t, "jwt_issue {\n\tthrottle {\n\t\t"+c.block+"\n\t}\n}"))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one containing %q", c.block, err, c.want)
 		}
@@ -178,6 +141,7 @@ func TestPlaceholderSettingsRefused(t *testing.T) {
 // of its setting; unknown keys are refused as Caddy refuses them, and the
 // old revocation.sync_interval is refused with its new name.
 func TestSettingsJSON(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, in, out string }{
 		{"plain", `{"secret":"s","leeway":30000000000,"cache_size":0}`, `{"secret":"s","leeway":30000000000,"cache_size":0}`},
 		{"duration string", `{"access_ttl":"15m"}`, `{"access_ttl":900000000000}`},
@@ -218,7 +182,7 @@ func TestSettingsJSON(t *testing.T) {
 	if out, err := json.Marshal(tc); err != nil || string(out) != throttle {
 		t.Errorf("throttle round trip = %s, %v; want %s", out, err, throttle)
 	}
-	if err := json.Unmarshal([]byte(`{"max":1}`), &tc); err == nil {
+	if err := caddy.StrictUnmarshalJSON([]byte(`{"max":1}`), &tc); err == nil {
 		t.Error("an unknown throttle key was accepted")
 	}
 }
@@ -228,6 +192,7 @@ func TestSettingsJSON(t *testing.T) {
 // the top of caddyfile.go: a list filled by a repeated singular noun is
 // that noun's plural), so every JSON setting can be set from the Caddyfile.
 func TestSettingNamesCaddyfileEqualsJSON(t *testing.T) {
+	t.Parallel()
 	word := func(key string) string {
 		switch key {
 		case "public_keys", "jwks_urls", "users", "secrets":
@@ -238,7 +203,7 @@ func TestSettingNamesCaddyfileEqualsJSON(t *testing.T) {
 		return key
 	}
 	check := func(what string, typ reflect.Type, parse func(text string) error, wrap func(word string) string, unknown string) {
-		for _, f := range settingFields(typ) {
+		for _, f := range jsonSettingKeys(typ) {
 			w := word(f.key)
 			if w == "" {
 				continue
@@ -273,10 +238,8 @@ func TestPlaceholdersInListSettings(t *testing.T) {
 	t.Setenv("JWTT_LOGIN", "/auth/login")
 	t.Setenv("JWTT_HASH", testkit.BcryptHash(t, "pw"))
 	t.Setenv("JWTT_ROLE", "admin")
-	ctx, app, err := provisionTestApp(t, settingTestAdapt(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n\ttoken_from header {env.JWTT_FROM}\n}"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t, appConfig(caddyfileApp(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n\ttoken_from header {env.JWTT_FROM}\n}")))
+	app := f.app
 	if len(app.sources) != 2 || app.sources[1] != sourceCookie {
 		t.Fatalf("app token_from %v", app.sources)
 	}
@@ -284,16 +247,11 @@ func TestPlaceholdersInListSettings(t *testing.T) {
 	if err := auth.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_auth {\n\ttoken_type {env.JWTT_TYPE}\n\ttoken_from {env.JWTT_FROM}\n\trequire role {env.JWTT_ROLE}\n}")); err != nil {
 		t.Fatal(err)
 	}
-	if err := auth.Provision(ctx); err != nil {
-		t.Fatal(err)
+	f.auth(&auth)
+	if auth.wantType != token.TypeRefresh || len(*auth.auth.sources) != 1 || (*auth.auth.sources)[0] != sourceCookie || auth.Require[0].Values[0] != "admin" {
+		t.Fatalf("jwt_auth resolved to type %q, sources %v, require %v", auth.wantType, *auth.auth.sources, auth.Require)
 	}
-	if err := auth.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if auth.wantType != token.TypeRefresh || len(auth.sources) != 1 || auth.sources[0] != sourceCookie || auth.Require[0].Values[0] != "admin" {
-		t.Fatalf("jwt_auth resolved to type %q, sources %v, require %v", auth.wantType, auth.sources, auth.Require)
-	}
-	h, err := settingTestIssue(t, ctx, "jwt_issue {\n\tlogin {env.JWTT_LOGIN}\n\tdeliver {env.JWTT_DELIVER}\n\tuser alice {env.JWTT_HASH} role={env.JWTT_ROLE}\n}")
+	h, err := f.provisionIssue(caddyfileIssue(t, "jwt_issue {\n\tlogin {env.JWTT_LOGIN}\n\tdeliver {env.JWTT_DELIVER}\n\tuser alice {env.JWTT_HASH} role={env.JWTT_ROLE}\n}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +270,7 @@ func TestPlaceholdersInListSettings(t *testing.T) {
 	if err := bad.UnmarshalCaddyfile(caddyfile.NewTestDispenser("jwt_auth {\n\ttoken_from {env.JWTT_FROM}\n}")); err != nil {
 		t.Fatal(err)
 	}
-	if err := bad.Provision(ctx); err == nil || !strings.Contains(err.Error(), `token_from: unknown token source "smoke"`) {
+	if _, err := f.tryAuth(&bad); err == nil || !strings.Contains(err.Error(), `token_from: unknown token source "smoke"`) {
 		t.Fatalf("token_from resolved to smoke: %v", err)
 	}
 }
@@ -325,19 +283,16 @@ func TestPlaceholdersInSwitches(t *testing.T) {
 	t.Setenv("JWTT_PROTECT", "on")
 	t.Setenv("JWTT_FORM", "on")
 	t.Setenv("JWTT_IN_COOKIES", "off")
-	raw := settingTestAdapt(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n\tcookie {\n\t\tsession {env.JWTT_SESSION}\n\t}\n\tcsrf {\n\t\tprotect {env.JWTT_PROTECT}\n\t\tcheck_form {env.JWTT_FORM}\n\t\tin_cookies {env.JWTT_IN_COOKIES}\n\t}\n}")
+	raw := caddyfileApp(t, "jwt {\n\tsecret {env.JWTT_SECRET}\n\tcookie {\n\t\tsession {env.JWTT_SESSION}\n\t}\n\tcsrf {\n\t\tprotect {env.JWTT_PROTECT}\n\t\tcheck_form {env.JWTT_FORM}\n\t\tin_cookies {env.JWTT_IN_COOKIES}\n\t}\n}")
 	if !strings.Contains(string(raw), `"session":"{env.JWTT_SESSION}"`) || !strings.Contains(string(raw), `"check_form":"{env.JWTT_FORM}"`) {
 		t.Fatalf("adapted JSON %s keeps no placeholder text", raw)
 	}
-	_, app, err := provisionTestApp(t, raw, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := newFixture(t, appConfig(raw)).app
 	if app.cookies.session || !app.csrf.protect || !app.csrf.checkForm || app.csrf.inCookies {
 		t.Fatalf("resolved switches: session %v protect %v check_form %v in_cookies %v", app.cookies.session, app.csrf.protect, app.csrf.checkForm, app.csrf.inCookies)
 	}
 	t.Setenv("JWTT_SESSION", "maybe")
-	if _, _, err := provisionTestApp(t, raw, ""); err == nil || !strings.Contains(err.Error(), `session: {env.JWTT_SESSION} resolved to "maybe", which is not on or off`) {
+	if _, err := tryFixture(t, appConfig(raw)); err == nil || !strings.Contains(err.Error(), `session: {env.JWTT_SESSION} resolved to "maybe", which is not on or off`) {
 		t.Fatalf("session resolved to maybe: %v", err)
 	}
 }

@@ -86,7 +86,7 @@ func TestExtractToken(t *testing.T) {
 			if cookie == "" {
 				cookie = accessCookieName
 			}
-			tok, from, e := extractToken(r, tc.sources, cookie)
+			tok, from, e := extractToken(r, tc.sources, defaultNames, cookie, cookie == refreshCookieName)
 			switch {
 			case tc.err != nil:
 				if e != tc.err {
@@ -109,20 +109,20 @@ func TestExtractToken(t *testing.T) {
 // is built once per list of sources, not per request.
 func TestMissingFromAllIsMemoized(t *testing.T) {
 	both := []tokenSource{sourceHeader, sourceCookie}
-	first := missingFromAll(both, accessCookieName)
+	first := defaultNames.missingFromAll(both, accessCookieName, nil, nil)
 	if first.msg != `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "access_token_cookie")` {
 		t.Fatalf("message %q", first.msg)
 	}
-	if missingFromAll(both, accessCookieName) != first {
+	if defaultNames.missingFromAll(both, accessCookieName, nil, nil) != first {
 		t.Fatal("built again for the same sources")
 	}
-	if e := missingFromAll(both, refreshCookieName); e == first || e.msg == first.msg {
+	if e := defaultNames.missingFromAll(both, refreshCookieName, nil, nil); e == first || e.msg == first.msg {
 		t.Fatalf("refresh cookie shares the access cookie's refusal: %q", e.msg)
 	}
-	if e := missingFromAll([]tokenSource{sourceCookie, sourceHeader}, accessCookieName); e == first {
+	if e := defaultNames.missingFromAll([]tokenSource{sourceCookie, sourceHeader}, accessCookieName, nil, nil); e == first {
 		t.Fatal("another order shares the refusal")
 	}
-	if n := testing.AllocsPerRun(100, func() { missingFromAll(both, accessCookieName) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { defaultNames.missingFromAll(both, accessCookieName, nil, nil) }); n != 0 {
 		t.Fatalf("allocated %v times", n)
 	}
 }

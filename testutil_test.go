@@ -29,13 +29,16 @@ var (
 func bigInt(v int64) *big.Int { return big.NewInt(v) }
 
 // TestMain gives the in-process Caddy servers of the integration tests a
-// storage folder of their own ({$CADDY_JWT_TEST_STORAGE} in their global
-// options, testkit.Ports.Globals), so generated keys and revocations never
+// storage folder of their own ({$CADDY_JWT_TEST_STORAGE}, which startCaddy
+// puts in their global options), so generated keys and revocations never
 // land in, or come from, the user's Caddy data directory.
 func TestMain(m *testing.M) { os.Exit(testkit.RunWithStorage(m)) }
 
 // loadApp starts Caddy in-process with the given `jwt` app config (JSON)
-// and Caddy's file_system storage in a temporary folder, and returns the
+// and no server: for the unit tests and benchmarks that need a provisioned
+// app only (bench_test.go, metrics_test.go, perf_bench_test.go, secLoad).
+// Tests that need a real server use startCaddy. loadApp gives it Caddy's
+// file_system storage in a temporary folder, and returns the
 // provisioned app. Tests that use it must not run in parallel: Caddy's
 // running config is process-wide. The config is unloaded at cleanup.
 func loadApp(tb testing.TB, jwtJSON string) *App {

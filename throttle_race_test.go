@@ -1,15 +1,12 @@
 package jwtextended
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -21,12 +18,13 @@ import (
 // password. The counts of bcrypt comparisons themselves are tested in
 // internal/users (TestThrottleConcurrentLoginsPerUser).
 func TestThrottleConcurrentBurst(t *testing.T) {
+	t.Parallel()
 	for _, route := range []string{"/login", "/reauth"} {
 		t.Run(route, func(t *testing.T) {
 			// a comparison that outlasts the scheduler's 10ms time slice, so
 			// the burst overlaps as it does over a network; the fixed code's
 			// answer does not depend on it
-			e := issuerTestSetup(t, nil, func(h *Issue) { h.Users[0].Hash = burstHash(t) })
+			e := newFixture(t, withIssuer(func(h *Issue) { h.Users[0].Hash = burstHash(t) }))
 			const n = 149
 			start := make(chan struct{})
 			first429 := make(chan struct{})
@@ -38,7 +36,7 @@ func TestThrottleConcurrentBurst(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					w := e.serve(issuerTestJSON(route, issuerTestCreds("alice", "wrong")))
+					w := serveAsync(t, e, jsonPost(route, creds("alice", "wrong")))
 					if w.Code == 429 {
 						once.Do(func() { close(first429) })
 					}
@@ -52,7 +50,7 @@ func TestThrottleConcurrentBurst(t *testing.T) {
 			case <-first429:
 			case <-done:
 			}
-			right := e.serve(issuerTestJSON(route, issuerTestCreds("alice", issuerTestPassword)))
+			right := serveAsync(t, e, jsonPost(route, creds("alice", fixturePassword)))
 			<-done
 			close(codes)
 			count := map[int]int{}
@@ -62,7 +60,7 @@ func TestThrottleConcurrentBurst(t *testing.T) {
 			if count[401] > users.DefaultMaxPerUser || count[429] != n-count[401] {
 				t.Errorf("%d concurrent wrong logins: %v; want at most %d x 401 and the rest 429", n, count, users.DefaultMaxPerUser)
 			}
-			issuerTestWantMsg(t, right, 429, "Too many failed login attempts")
+			wantMsg(t, right, 429, "Too many failed login attempts")
 		})
 	}
 }
@@ -74,7 +72,7 @@ func burstHash(t *testing.T) string {
 	if h, ok := burstHashes.Load(10); ok {
 		return h.(string)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(issuerTestPassword), 10)
+	h, err := bcrypt.GenerateFromPassword([]byte(fixturePassword), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,19 +80,12 @@ func burstHash(t *testing.T) string {
 	return string(h)
 }
 
-// serve is do for goroutines other than the test's: a handler error is
-// reported with Errorf, not Fatalf.
-func (e *issuerTestEnv) serve(r *http.Request) *httptest.ResponseRecorder {
-	repl := caddy.NewReplacer()
-	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: issuerTestIP})
-	w := httptest.NewRecorder()
-	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		w.WriteHeader(issuerTestNextStatus)
-		return nil
-	})
-	if err := e.h.ServeHTTP(w, r.WithContext(ctx), next); err != nil {
-		e.t.Errorf("ServeHTTP returned %v", err)
+// serveAsync is e.do for goroutines other than the test's: a handler
+// error is reported with Errorf, not Fatalf.
+func serveAsync(t *testing.T, e *fixture, r *http.Request) *httptest.ResponseRecorder {
+	s := e.serveFrom(fixtureIP, e.h, r)
+	if s.err != nil {
+		t.Errorf("ServeHTTP returned %v", s.err)
 	}
-	return w
+	return s.rec
 }

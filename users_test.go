@@ -13,7 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
+func writeUsersFile(t *testing.T, path, content string, mtime time.Time) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -25,50 +25,51 @@ func usersTestWrite(t *testing.T, path, content string, mtime time.Time) {
 	}
 }
 func TestUsersFileLoadsAndReloads(t *testing.T) {
-	hash := issuerTestHash(t)
+	t.Parallel()
+	hash := passwordHash(t)
 	other := testkit.BcryptHash(t, "second")
 	path := filepath.Join(t.TempDir(), "users")
-	usersTestWrite(t, path, "# users of the test\n\n  alice:"+hash+"  \n", time.Unix(1000, 0))
+	writeUsersFile(t, path, "# users of the test\n\n  alice:"+hash+"  \n", time.Unix(1000, 0))
 
-	e := issuerTestSetup(t, nil, func(h *Issue) {
+	e := newFixture(t, withIssuer(func(h *Issue) {
 		h.Users = nil
 		h.UsersFile = path
 		h.Throttle = &ThrottleConfig{Disabled: true}
-	})
+	}))
 	login := func(user, pw string) int {
-		return e.do(issuerTestJSON("/login", issuerTestCreds(user, pw))).Code
+		return e.do(jsonPost("/login", creds(user, pw))).Code
 	}
-	if c := login("alice", issuerTestPassword); c != 200 {
+	if c := login("alice", fixturePassword); c != 200 {
 		t.Fatalf("user from users_file: %d", c)
 	}
 
 	// change the file: bob added, alice removed
-	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(2000, 0))
+	writeUsersFile(t, path, "bob:"+other+"\n", time.Unix(2000, 0))
 	// within the check interval the old users stay (no stat per login)
 	e.clock.Advance(time.Second)
-	if c := login("alice", issuerTestPassword); c != 200 {
+	if c := login("alice", fixturePassword); c != 200 {
 		t.Errorf("reloaded before the check interval: %d", c)
 	}
 	e.clock.Advance(users.FileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("new user not picked up: %d", c)
 	}
-	if c := login("alice", issuerTestPassword); c != 401 {
+	if c := login("alice", fixturePassword); c != 401 {
 		t.Errorf("removed user still logs in: %d", c)
 	}
 
 	// a refresh token of a removed user is refused
 	e.clock.Advance(users.FileCheckInterval)
-	usersTestWrite(t, path, "alice:"+hash+"\n", time.Unix(3000, 0))
+	writeUsersFile(t, path, "alice:"+hash+"\n", time.Unix(3000, 0))
 	e.clock.Advance(users.FileCheckInterval)
 	refresh := e.login()["refresh_token"].(string)
-	usersTestWrite(t, path, "bob:"+other+"\n", time.Unix(4000, 0))
+	writeUsersFile(t, path, "bob:"+other+"\n", time.Unix(4000, 0))
 	e.clock.Advance(users.FileCheckInterval)
-	w := e.do(issuerTestBearer(usersTestPost("/refresh"), refresh))
-	issuerTestWantMsg(t, w, 401, "User not found")
+	w := e.do(withBearer(barePost("/refresh"), refresh))
+	wantMsg(t, w, 401, "User not found")
 
 	// a broken file keeps the users that were loaded
-	usersTestWrite(t, path, "bob:not-a-hash\n", time.Unix(5000, 0))
+	writeUsersFile(t, path, "bob:not-a-hash\n", time.Unix(5000, 0))
 	e.clock.Advance(users.FileCheckInterval)
 	if c := login("bob", "second"); c != 200 {
 		t.Errorf("a broken users_file must keep the previous users: %d", c)
@@ -82,7 +83,7 @@ func TestUsersFileLoadsAndReloads(t *testing.T) {
 		t.Errorf("a deleted users_file must keep the previous users: %d", c)
 	}
 }
-func usersTestPost(path string) *http.Request {
+func barePost(path string) *http.Request {
 	r, _ := http.NewRequest(http.MethodPost, path, nil)
 	return r
 }
@@ -96,19 +97,19 @@ func TestUsersUnknownUserTimesLikeWrongPassword(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing check")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(issuerTestPassword), 8)
+	hash, err := bcrypt.GenerateFromPassword([]byte(fixturePassword), 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := issuerTestSetup(t, nil, func(h *Issue) {
+	e := newFixture(t, withIssuer(func(h *Issue) {
 		h.Users = []User{{Name: "alice", Hash: string(hash)}}
 		h.Throttle = &ThrottleConfig{Disabled: true}
-	})
+	}))
 	const n = 15
 	var unknown, wrong, right []time.Duration
 	measure := func(user, pw string, want int) time.Duration {
 		start := time.Now()
-		w := e.do(issuerTestJSON("/login", issuerTestCreds(user, pw)))
+		w := e.do(jsonPost("/login", creds(user, pw)))
 		d := time.Since(start)
 		if w.Code != want {
 			t.Fatalf("%s: status %d, want %d", user, w.Code, want)
@@ -118,9 +119,9 @@ func TestUsersUnknownUserTimesLikeWrongPassword(t *testing.T) {
 	for i := 0; i < n; i++ {
 		unknown = append(unknown, measure("mallory", "guess", 401))
 		wrong = append(wrong, measure("alice", "guess", 401))
-		right = append(right, measure("alice", issuerTestPassword, 200))
+		right = append(right, measure("alice", fixturePassword, 200))
 	}
-	mu, mw, mr := usersTestMedian(unknown), usersTestMedian(wrong), usersTestMedian(right)
+	mu, mw, mr := median(unknown), median(wrong), median(right)
 	t.Logf("median login time: unknown user %v, wrong password %v, right password %v", mu, mw, mr)
 	ratio := float64(mu) / float64(mw)
 	if ratio < 1.0/3 || ratio > 3 {
@@ -132,7 +133,7 @@ func TestUsersUnknownUserTimesLikeWrongPassword(t *testing.T) {
 		t.Errorf("a wrong password took %v: bcrypt at cost 8 cannot be this fast", mw)
 	}
 }
-func usersTestMedian(d []time.Duration) time.Duration {
+func median(d []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]

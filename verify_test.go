@@ -11,19 +11,21 @@ import (
 // TestVerifyTokenSizeLimit: tokens over 8 KiB are refused before any
 // decoding, from every source; 8 KiB exactly is fine.
 func TestVerifyTokenSizeLimit(t *testing.T) {
-	_, app := authtestsApp(t, nil)
+	t.Parallel()
+	f := newFixture(t)
+	app := f.app
 
 	// not even base64: only the size check can answer
 	huge := strings.Repeat("!", jws.MaxTokenSize+1)
-	if _, e := app.verify(huge); e != errTooLarge {
+	if _, e := verifyRaw(app, huge); e != errTooLarge {
 		t.Errorf("8 KiB + 1 of garbage: got %v, want %q", e, errTooLarge.msg)
 	}
 
 	// a valid token of exactly jws.MaxTokenSize bytes
-	base := authtestsToken(t, map[string]any{"pad": ""})
+	base := accessToken(t, map[string]any{"pad": ""})
 	var exact string
 	for n := (jws.MaxTokenSize-len(base))*3/4 - 8; n < jws.MaxTokenSize; n++ {
-		tok := authtestsToken(t, map[string]any{"pad": strings.Repeat("p", n)})
+		tok := accessToken(t, map[string]any{"pad": strings.Repeat("p", n)})
 		if len(tok) == jws.MaxTokenSize {
 			exact = tok
 			break
@@ -35,17 +37,17 @@ func TestVerifyTokenSizeLimit(t *testing.T) {
 	if exact == "" {
 		t.Fatal("test setup: no padding gives a token of exactly 8 KiB")
 	}
-	if _, e := app.verify(exact); e != nil {
+	if _, e := verifyRaw(app, exact); e != nil {
 		t.Errorf("token of exactly %d bytes refused: %v", len(exact), e)
 	}
-	over := authtestsToken(t, map[string]any{"pad": strings.Repeat("p", jws.MaxTokenSize)})
-	if _, e := app.verify(over); e != errTooLarge {
+	over := accessToken(t, map[string]any{"pad": strings.Repeat("p", jws.MaxTokenSize)})
+	if _, e := verifyRaw(app, over); e != errTooLarge {
 		t.Errorf("valid but oversized token: got %v, want %q", e, errTooLarge.msg)
 	}
 
 	for _, from := range []string{"header", "cookie", "query"} {
 		t.Run(from, func(t *testing.T) {
-			h, _ := authtestsHandler(t, func(a *App) { a.TokenFrom = []string{from} }, nil)
+			h := newFixture(t, withApp(func(a *App) { a.TokenFrom = []string{from} })).auth(nil)
 			r := httptest.NewRequest("GET", "/api", nil)
 			switch from {
 			case "header":
@@ -55,8 +57,8 @@ func TestVerifyTokenSizeLimit(t *testing.T) {
 			case "query":
 				r = httptest.NewRequest("GET", "/api?jwt="+huge, nil)
 			}
-			res := authtestsServe(h, r)
-			authtestsAssertRefused(t, res, 401, "Token is too large", authtestsBadTokenChallenge)
+			res := serve(h, r)
+			wantRefused(t, res, 401, "Token is too large", challengeBadToken)
 		})
 	}
 }

@@ -77,7 +77,7 @@ func (w *WeakDuration) UnmarshalJSON(b []byte) error {
 	if hasPlaceholder(s) {
 		return nil
 	}
-	_, err := w.parse()
+	_, err := caddy.ParseDuration(s) // as caddy.Duration reads a string
 	return err
 }
 
@@ -109,7 +109,7 @@ func (w WeakDuration) resolve(module, key string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	d, err := WeakDuration(resolved).parse()
+	d, err := caddy.ParseDuration(resolved)
 	if err != nil || d < 0 {
 		return 0, fmt.Errorf("%s: %s: %s resolved to %q, which is not a duration such as 30s or 15m", module, key, text, resolved)
 	}

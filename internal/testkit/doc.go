@@ -8,6 +8,7 @@
 // standard library's crypto, never the module's code, so that a bug in the
 // module's own minting or parsing cannot hide a bug in its verification.
 //
-// The caddytest wiring lives in the subpackage caddykit, so that unit tests
-// of the internal packages do not link Caddy's standard modules.
+// Starting an in-process Caddy (caddykit.Start) lives in the subpackage
+// caddykit, so that unit tests of the internal packages do not link Caddy's
+// standard modules.
 package testkit
