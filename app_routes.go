@@ -317,10 +317,17 @@ func mayMatchPath(rt caddyhttp.Route, path string) bool {
 	for _, set := range rt.MatcherSets {
 		refused := false
 		for _, m := range set {
-			if pm, ok := m.(caddyhttp.MatchPath); ok {
-				if match, err := pm.MatchWithError(r); err == nil && !match {
-					refused = true
-				}
+			var pm caddyhttp.MatchPath
+			switch m := m.(type) {
+			case caddyhttp.MatchPath:
+				pm = m
+			case *caddyhttp.MatchPath:
+				pm = *m
+			default:
+				continue
+			}
+			if match, err := pm.MatchWithError(r); err == nil && !match {
+				refused = true
 			}
 		}
 		if !refused {

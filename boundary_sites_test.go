@@ -1,6 +1,9 @@
 package jwtextended
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"os"
@@ -8,7 +11,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -35,11 +40,13 @@ func TestBoundaryEverySite(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			text, hosts := boundarySiteText(t, b.text, up.addr())
 			srv := startCaddy(t, text, ownStorage())
+			// no cookie jar: a login's cookies would be a token
+			client := &http.Client{Transport: srv.Client.Transport, Timeout: 5 * time.Second}
 			before := up.count()
 			for _, host := range hosts {
 				for _, path := range boundaryPaths(b.text) {
 					for _, req := range boundaryRequests(t, srv.Base+path, host) {
-						res, err := srv.Client.Do(req)
+						res, err := client.Do(req)
 						if err != nil {
 							t.Fatalf("%s %s (host %s): %v", req.Method, path, host, err)
 						}
@@ -123,7 +130,10 @@ func boundaryHasSite(text string) bool {
 
 var (
 	envPlaceholder = regexp.MustCompile(`\{(?:env\.|\$)([A-Z_][A-Z0-9_]*)\}`)
-	proxyUpstream  = regexp.MustCompile(`\breverse_proxy(\s+@?[^\s{}]*)?\s+([^\s{}@][^\s{}]*)`)
+	proxyUpstream  = regexp.MustCompile(`\breverse_proxy([ \t]+@[^\s{}]*)?[ \t]+([^\s{}@][^\s{}]*)`)
+	fakeHash       = regexp.MustCompile(`\$(?:2[aby]\$\d\d|argon2id)\$\S*`)
+	usersFileLine  = regexp.MustCompile(`(?m)\busers_file[ \t]+\S+`)
+	keyFileLine    = regexp.MustCompile(`(?m)\b(private_key|public_key)[ \t]+(\S+)`)
 	siteLine       = regexp.MustCompile(`(?m)^(\S[^{\n]*?)\s*\{\s*$`)
 	routePath      = regexp.MustCompile(`\b(?:login|refresh|reauth|logout|jwks|jwt_auth|handle|handle_path|route)\s+(/[^\s{}*]*)`)
 )
@@ -140,6 +150,21 @@ func boundarySiteText(t *testing.T, text, upstream string) (string, []string) {
 		}
 	}
 	text = proxyUpstream.ReplaceAllString(text, "reverse_proxy$1 "+upstream)
+	// the docs' users, files and keys, made real
+	hash := testkit.BcryptHash(t, "wonderland")
+	text = fakeHash.ReplaceAllLiteralString(text, hash)
+	text = usersFileLine.ReplaceAllLiteralString(text, "users_file "+usersFileOf(t, "alice:"+hash))
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privFile, pubFile := testkit.WritePKCS8(t, priv), testkit.WritePKIX(t, &priv.PublicKey)
+	text = keyFileLine.ReplaceAllStringFunc(text, func(line string) string {
+		if strings.HasPrefix(line, "private_key") {
+			return "private_key " + privFile
+		}
+		return "public_key " + pubFile
+	})
 	hosts := map[string]bool{}
 	text = siteLine.ReplaceAllStringFunc(text, func(line string) string {
 		key := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(line), "{"))

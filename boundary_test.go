@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 )
 
 // The trust boundary is the server (issue 19, point 1): in a server that
@@ -91,7 +94,9 @@ func TestBoundaryIssueKeepsAuthIdentity(t *testing.T) {
 	srv := startCaddy(t, caddyGlobals("\tjwt {\n\t\tsecret "+fixtureSecret+"\n\t}\n")+
 		"http://localhost {\n\troute {\n\t\tjwt_auth /api/*\n\t\tjwt_issue {\n\t\t\tlogout /auth/logout\n\t\t}\n\t\treverse_proxy "+up.addr()+"\n\t}\n}\n")
 	r := forgedGet(t, srv.Base+"/api/x")
-	r.Header.Set("Authorization", "Bearer "+accessToken(t, map[string]any{"sub": "alice"}))
+	now := time.Now().Unix()
+	r.Header.Set("Authorization", "Bearer "+testkit.SignToken(t, "HS256", []byte(fixtureSecret), nil, map[string]any{
+		"sub": "alice", "type": "access", "fresh": false, "jti": "j-keep", "iat": now, "nbf": now, "exp": now + 600}))
 	if code := srv.mustGet(t, r); code != http.StatusOK {
 		t.Fatalf("%d", code)
 	}

@@ -37,7 +37,9 @@ func TestCookieSettings(t *testing.T) {
 	e := newFixture(t, withAppJSON(`{"cookie": {
 		"access_name": "acc", "refresh_name": "ref", "access_path": "/api", "refresh_path": "/auth",
 		"domain": "example.com", "samesite": "strict", "session": false,
-		"csrf_access_name": "xa", "csrf_refresh_name": "xr", "csrf_access_path": "/", "csrf_refresh_path": "/auth"}}`), withIssuer(deliverCookies))
+		"csrf_access_name": "xa", "csrf_refresh_name": "xr", "csrf_access_path": "/", "csrf_refresh_path": "/auth"}}`),
+		// the refresh cookie's path must cover the refresh and logout routes
+		withIssuer(deliverCookies, func(h *Issue) { h.Refresh, h.Logout = "/auth/refresh", "/auth/logout" }))
 	cs := e.loginCookies()
 	want := map[string]struct {
 		path     string
@@ -57,13 +59,13 @@ func TestCookieSettings(t *testing.T) {
 		}
 	}
 	// refresh reads the configured refresh cookie, not the default name
-	r := httptest.NewRequest(http.MethodPost, "/refresh", nil)
+	r := httptest.NewRequest(http.MethodPost, "/auth/refresh", nil)
 	r.AddCookie(&http.Cookie{Name: "refresh_token_cookie", Value: cs["ref"].Value})
 	r.Header.Set("X-CSRF-TOKEN", cs["xr"].Value)
 	// refused, naming the configured cookie (the default name is no token here)
 	w0 := e.do(r)
 	wantMsg(t, w0, 401, `Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "ref")`)
-	r = httptest.NewRequest(http.MethodPost, "/refresh", nil)
+	r = httptest.NewRequest(http.MethodPost, "/auth/refresh", nil)
 	r.AddCookie(&http.Cookie{Name: "ref", Value: cs["ref"].Value})
 	r.Header.Set("X-CSRF-TOKEN", cs["xr"].Value)
 	w := e.do(r)
@@ -75,7 +77,7 @@ func TestCookieSettings(t *testing.T) {
 		t.Errorf("access cookie under its configured name: %v", ae)
 	}
 	// logout clears every cookie with its own path and the domain
-	r = httptest.NewRequest(http.MethodPost, "/logout", nil)
+	r = httptest.NewRequest(http.MethodPost, "/auth/logout", nil)
 	r.AddCookie(&http.Cookie{Name: "acc", Value: cs["acc"].Value})
 	r.AddCookie(&http.Cookie{Name: "ref", Value: cs["ref"].Value})
 	r.Header.Set("X-CSRF-TOKEN", cs["xa"].Value)

@@ -1188,6 +1188,7 @@ func TestServeHTTPStripsClientHeaders(t *testing.T) {
 	t.Run("preflight", func(t *testing.T) {
 		h := newFixture(t).auth(nil)
 		r := spoof(httptest.NewRequest("OPTIONS", "/api", nil))
+		r.Header.Set("Origin", "https://app.example")
 		r.Header.Set("Access-Control-Request-Method", "GET")
 		res := serve(h, r)
 		if !res.next.called {

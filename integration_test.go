@@ -252,23 +252,15 @@ func integrationLoadError(t *testing.T, srv testCaddy, caddyfile string) string 
 
 // TestIntegrationUnderscoreHeadersAllowlisted: Caddy drops client headers
 // with underscores unless the site allowlists them (servers
-// expected_underscore_headers). Where they are allowed, jwt_auth itself must
-// remove the X_Jwt_* spellings, which CGI-style backends read as X-Jwt-*.
-// A control route without jwt_auth shows the spoof does reach the proxy.
+// expected_underscore_headers). Where they are allowed, the module must
+// remove the X_Jwt_* spellings, which CGI-style backends read as X-Jwt-*,
+// on every route of the server. A control server without the module
+// shows the spoof does reach the proxy.
 func TestIntegrationUnderscoreHeadersAllowlisted(t *testing.T) {
 	up := newUpstream(t)
 	t.Setenv("JWT_TEST_SECRET", integrationSecret)
-	global := integrationGlobal("secret {env.JWT_TEST_SECRET}",
-		"\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}\n")
-	srv := startCaddy(t, global+integrationSite+`	handle /control/* {
-		reverse_proxy `+up.addr()+`
-	}
-	handle {
-		jwt_auth
-		reverse_proxy `+up.addr()+`
-	}
-}
-`)
+	servers := "\tservers {\n\t\texpected_underscore_headers x_jwt_identity x_jwt_*\n\t}\n"
+	var srv testCaddy
 	send := func(path string) http.Header {
 		req, _ := http.NewRequest("GET", srv.Base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+integrationToken(t, nil))
@@ -289,8 +281,22 @@ func TestIntegrationUnderscoreHeadersAllowlisted(t *testing.T) {
 		}
 		return names
 	}
+	srv = startCaddy(t, "{\n"+servers+"}\n"+integrationSite+"\treverse_proxy "+up.addr()+"\n}\n")
 	if names := underscored(send("/control/x")); len(names) == 0 {
 		t.Fatal("control: the allowlisted X_Jwt_* headers did not reach the upstream; the test proves nothing")
+	}
+	srv = startCaddy(t, integrationGlobal("secret {env.JWT_TEST_SECRET}", servers)+integrationSite+`	jwt_strip
+	handle /control/* {
+		reverse_proxy `+up.addr()+`
+	}
+	handle {
+		jwt_auth
+		reverse_proxy `+up.addr()+`
+	}
+}
+`)
+	if names := underscored(send("/control/x")); len(names) != 0 {
+		t.Errorf("upstream outside jwt_auth received client headers %v", names)
 	}
 	h := send("/api")
 	if names := underscored(h); len(names) != 0 {

@@ -115,7 +115,7 @@ type Issue struct {
 	failedStatus []int
 	// noIdentityWarned: the 2xx-without-identity warning of the delegated
 	// login and reauth, once each
-	noIdentityWarned [2]sync.Once
+	noIdentityWarned *[2]sync.Once
 	// the settings resolved and parsed by Provision, checked by Validate
 	bodyTimeout, rotateGrace   time.Duration
 	deliverJSON, deliverCookie bool
@@ -172,6 +172,7 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 		h.rotateGrace = defaultRotateGrace
 	}
 	h.prepareRoutes()
+	h.noIdentityWarned = new([2]sync.Once)
 	h.failedStatus = h.FailedStatus
 	if len(h.failedStatus) == 0 {
 		h.failedStatus = []int{http.StatusUnauthorized, http.StatusForbidden}

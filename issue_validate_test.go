@@ -1,6 +1,8 @@
 package jwtextended
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -18,7 +20,7 @@ func TestIssueRefusedAtLoad(t *testing.T) {
 			`{"login":"/l","reauth":"/r","upstream":["login","reauth"],"users":[{"name":"alice","hash":"` + hash + `"}]}`,
 			"user and users_file would never be consulted"},
 		{"users_file beside a delegated login", "",
-			`{"login":"/l","upstream":["login"],"users_file":"/nonexistent/users"}`,
+			`{"login":"/l","upstream":["login"],"users_file":` + string(mustJSON(t, usersFileOf(t, "alice:"+hash))) + `}`,
 			"user and users_file would never be consulted"},
 		{"rotate_grace without rotate_refresh", "",
 			`{"refresh":"/r","rotate_grace":"30s"}`,
@@ -69,4 +71,14 @@ func TestAppRefreshShorterThanAccessRefused(t *testing.T) {
 	if _, err := tryFixture(t, withAppJSON(`{"access_ttl":"1h","refresh_ttl":"1h"}`)); err != nil {
 		t.Fatalf("equal lifetimes: %v", err)
 	}
+}
+
+// usersFileOf writes a users file of lines and returns its path.
+func usersFileOf(t *testing.T, lines ...string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -12,7 +12,7 @@ import (
 
 func TestIssuePreflightPassesOn(t *testing.T) {
 	t.Parallel()
-	e := newFixture(t, withIssuer(func(h *Issue) { h.JWKS = "/jwks" }))
+	e := newFixture(t, withAppJSON(`{"secret":null}`), withIssuer(func(h *Issue) { h.JWKS = "/jwks" }))
 	for _, p := range []string{"/login", "/refresh", "/reauth", "/logout", "/jwks"} {
 		r := httptest.NewRequest(http.MethodOptions, p, nil)
 		r.Header.Set("Origin", "https://app.example")
@@ -27,7 +27,7 @@ func TestIssuePreflightPassesOn(t *testing.T) {
 
 func TestIssueOptionsWithoutPreflightRefused(t *testing.T) {
 	t.Parallel()
-	e := newFixture(t, withIssuer(func(h *Issue) { h.JWKS = "/jwks" }))
+	e := newFixture(t, withAppJSON(`{"secret":null}`), withIssuer(func(h *Issue) { h.JWKS = "/jwks" }))
 	for _, p := range []string{"/login", "/refresh", "/reauth", "/logout", "/jwks"} {
 		for _, hdr := range []map[string]string{nil, {"Origin": "https://app.example"}, {"Access-Control-Request-Method": ""}} {
 			r := httptest.NewRequest(http.MethodOptions, p, nil)
@@ -47,8 +47,9 @@ func TestIssueOptionsWithoutPreflightRefused(t *testing.T) {
 		// served by the route
 		r := httptest.NewRequest(http.MethodGet, p, nil)
 		r.Header.Set("Access-Control-Request-Method", "POST")
+		r.Method = http.MethodPut
 		if w := e.do(r); w.Code == nextStatus {
-			t.Errorf("GET %s with Access-Control-Request-Method passed on", p)
+			t.Errorf("PUT %s with Access-Control-Request-Method passed on", p)
 		}
 	}
 }

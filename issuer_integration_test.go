@@ -143,9 +143,9 @@ func TestIssueIntegrationExampleFlow(t *testing.T) {
 	issuerITWant(t, "refresh after logout", st, body, 401, "Token has been revoked")
 
 	// the login's failure modes through the real server
-	st, hdr, body = issuerITDo(t, c, "GET", "/login", nil, "")
+	st, hdr, body = issuerITDo(t, c, "PUT", "/login", nil, "")
 	if st != 405 || hdr.Get("Allow") != "POST" {
-		t.Errorf("GET /login: %d Allow %q", st, hdr.Get("Allow"))
+		t.Errorf("PUT /login: %d Allow %q", st, hdr.Get("Allow"))
 	}
 	st, _, body = issuerITDo(t, c, "POST", "/login", jsonHdr, `{"username": "test", "password": "nope"}`)
 	issuerITWant(t, "wrong password", st, body, 401, "Bad username or password")
@@ -355,6 +355,9 @@ const issuerAdaptWant = `
 						},
 						{
 							"handle": [
+								{
+									"handler": "jwt_strip"
+								},
 								{
 									"handler": "jwt_auth"
 								},

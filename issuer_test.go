@@ -173,11 +173,14 @@ func sameHeaders(a, b http.Header) bool {
 	return true
 }
 
+// TestIssueMethodNotAllowed: a route's path takes POST; GET and HEAD pass
+// on to the next handler (TestIssueOwnsLocalRoutePaths), anything else is
+// 405 with Allow.
 func TestIssueMethodNotAllowed(t *testing.T) {
 	t.Parallel()
 	e := newFixture(t, withIssuer())
 	for _, p := range []string{"/login", "/refresh", "/reauth", "/logout"} {
-		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodHead} {
+		for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch, "PROPFIND"} {
 			w := e.do(httptest.NewRequest(m, p, nil))
 			if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
 				t.Errorf("%s %s: status %d Allow %q", m, p, w.Code, w.Header().Get("Allow"))
@@ -189,7 +192,9 @@ func TestIssueMethodNotAllowed(t *testing.T) {
 func TestIssueOtherPathsPassThrough(t *testing.T) {
 	t.Parallel()
 	e := newFixture(t, withIssuer())
-	for _, p := range []string{"/", "/login/", "/LOGIN", "/login/x", "/refreshx", "/api/login", "/jwks"} {
+	// a route's path up to case and one trailing slash is the route's
+	// (TestIssueOwnsLocalRoutePaths); other paths pass on untouched
+	for _, p := range []string{"/", "/login//", "/login/x", "/refreshx", "/api/login", "/jwks"} {
 		r := jsonPost(p, creds("alice", fixturePassword))
 		w := e.do(r)
 		if w.Code != nextStatus || w.Body.String() != "next" || len(w.Header()) != 0 {
@@ -198,12 +203,13 @@ func TestIssueOtherPathsPassThrough(t *testing.T) {
 	}
 }
 
-// TestIssueJWKSRoute: the jwks route is served by serveJWKS (an HMAC-only
-// app publishes an empty set: secrets are never published), and only GET
-// and HEAD are allowed.
+// TestIssueJWKSRoute: the jwks route is served by serveJWKS (the
+// generated ES256 key's public half; an HMAC-only app's jwks route is
+// refused at load, TestIssueRefusedAtLoad), and only GET and HEAD are
+// allowed.
 func TestIssueJWKSRoute(t *testing.T) {
 	t.Parallel()
-	e := newFixture(t, withIssuer(func(h *Issue) { h.JWKS = "/.well-known/jwks.json" }))
+	e := newFixture(t, withAppJSON(`{"secret":null}`), withIssuer(func(h *Issue) { h.JWKS = "/.well-known/jwks.json" }))
 	w := e.do(httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
 	if w.Code != 200 || w.Header().Get("Content-Type") != "application/jwk-set+json" {
 		t.Fatalf("GET jwks: %d %q", w.Code, w.Header().Get("Content-Type"))
@@ -211,8 +217,8 @@ func TestIssueJWKSRoute(t *testing.T) {
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
-	if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil || set.Keys == nil || len(set.Keys) != 0 {
-		t.Fatalf("HMAC-only jwks = %s (%v), want an empty key set", w.Body, err)
+	if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil || len(set.Keys) != 1 || set.Keys[0]["kty"] != "EC" || set.Keys[0]["d"] != nil {
+		t.Fatalf("jwks = %s (%v), want the generated key's public half", w.Body, err)
 	}
 	w = e.do(httptest.NewRequest(http.MethodPost, "/.well-known/jwks.json", nil))
 	wantMsg(t, w, 405, "Method Not Allowed")

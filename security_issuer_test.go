@@ -112,8 +112,14 @@ func TestSecurityLogin(t *testing.T) {
 	t.Run("non_string_password", func(t *testing.T) {
 		secWantMsg(t, login(`{"username":"alice","password":true}`, json_), 400, `"password" must be a string`)
 	})
-	t.Run("get_is_not_allowed", func(t *testing.T) {
+	t.Run("get_is_no_login", func(t *testing.T) {
+		// GET passes on to the next handler (a login page), never as a
+		// login: no token, no credential check
 		r := httptest.NewRequest(http.MethodGet, "/login?username=alice&password="+url.QueryEscape(fixturePassword), nil)
+		if w := fx.mustServe("192.0.2.1", h, r); strings.Contains(w.Body.String(), "access_token") {
+			t.Fatalf("GET logged in: %d %s", w.Code, w.Body)
+		}
+		r = httptest.NewRequest(http.MethodPut, "/login?username=alice&password="+url.QueryEscape(fixturePassword), nil)
 		secWantMsg(t, fx.mustServe("192.0.2.1", h, r), 405, "Method Not Allowed")
 	})
 }
