@@ -60,7 +60,7 @@ func TestDocsCaddyfilesAdapt(t *testing.T) {
 			switch {
 			case strings.HasPrefix(first, "jwt {"):
 				input = "{\n" + indent(block) + "}\n" // the global option alone
-			case strings.HasPrefix(first, "jwt_auth") || strings.HasPrefix(first, "jwt_issue") || strings.HasPrefix(first, "handle") || strings.HasPrefix(first, "route"):
+			case strings.HasPrefix(first, "jwt_auth") || strings.HasPrefix(first, "jwt_issue") || strings.HasPrefix(first, "jwt_strip") || strings.HasPrefix(first, "handle") || strings.HasPrefix(first, "route"):
 				input = "example.com {\n" + indent(block) + "}\n"
 			}
 			// The filename is Caddy's default, "Caddyfile": a Caddy whose

@@ -435,7 +435,10 @@ func BenchmarkServeHTTPHitCost(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				r := &http.Request{Method: http.MethodGet, Header: http.Header{"Authorization": {header}}}
 				repl := caddy.NewReplacer()
-				r = r.WithContext(context.WithValue(context.Background(), caddy.ReplacerCtxKey, repl))
+				// the request's Caddy variables, as Caddy's server starts them
+				vars := map[string]any{caddyhttp.TrustedProxyVarKey: false, caddyhttp.ClientIPVarKey: "192.0.2.1"}
+				ctx := context.WithValue(context.Background(), caddy.ReplacerCtxKey, repl)
+				r = r.WithContext(context.WithValue(ctx, caddyhttp.VarsCtxKey, vars))
 				var err error
 				if through == "harness" {
 					err = next.ServeHTTP(w, r)
