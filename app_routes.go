@@ -258,7 +258,9 @@ func (c *routeCheck) checkOrder(list caddyhttp.RouteList, where string) error {
 					return err
 				}
 			}
-			if id := handlerID(h); answering[id] && answered == "" {
+			// only an answer every request of the list gets: a handler
+			// behind a matcher answers only some
+			if id := handlerID(h); always && answering[id] && answered == "" {
 				answered = strings.TrimPrefix(string(id), "http.handlers.")
 			}
 		}
