@@ -6,7 +6,7 @@ package jwtextended
 // sent, whatever the path; later ones leave the headers the module itself
 // set. The jwt app refuses to start a server in which a request can reach
 // a handler that passes it on (reverse_proxy, templates, a handler this
-// module does not know) before meeting one of them (app_routes.go). Here
+// module does not know) before meeting one of them (boundary_check.go). Here
 // too: CORS preflights are recognised, and the client's address is read
 // the way Caddy reads it.
 
@@ -26,10 +26,10 @@ func init() {
 
 // Strip is the `jwt_strip` handler: it removes the X-Jwt-* request headers
 // a client sent (see guard) and passes the request on. The Caddyfile puts
-// one in front of a site's routes wherever jwt_auth or jwt_issue is used
-// with a matcher at the site's top level; write it yourself (`jwt_strip`,
-// first in Caddy's directive order) in a site whose jwt_auth and jwt_issue
-// are all inside handle or route blocks.
+// one, without matcher, beside every jwt_auth or jwt_issue that has a
+// matcher; write it yourself (`jwt_strip`, first in Caddy's directive
+// order) in a site whose jwt_auth and jwt_issue are all inside handle or
+// route blocks.
 type Strip struct{}
 
 // CaddyModule returns the Caddy module information.
