@@ -7,7 +7,7 @@ package jwtextended
 //
 // A Caddyfile for startCaddy leaves out what the test harness owns: the
 // admin endpoint, http_port, https_port, storage and the ports of its site
-// addresses (http://localhost {, not http://localhost:8080 {). startCaddy
+// addresses (http://localhost {, with no port). startCaddy
 // adds them; a site on any other port fails the test.
 //
 // In-process Caddy is process-wide (one running config): tests that start

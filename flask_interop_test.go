@@ -79,6 +79,15 @@ func startFlask(t *testing.T, python, variant string) string {
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(python, "testdata/flask/app.py", port, variant)
 	cmd.Env = append(os.Environ(), "FLASK_SECRET_NEW="+secretsTestNew, "FLASK_SECRET_OLD="+secretsTestOld, "PYTHONDONTWRITEBYTECODE=1")
+	runFlask(t, cmd, addr, "the flask app ("+variant+")")
+	return "http://" + addr
+}
+
+// runFlask starts cmd, a Flask app that will listen on addr, stops it at
+// the test's cleanup (showing its output if the test failed), and returns
+// once it accepts connections.
+func runFlask(t *testing.T, cmd *exec.Cmd, addr, name string) {
+	t.Helper()
 	out := &flaskLog{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -90,7 +99,7 @@ func startFlask(t *testing.T, python, variant string) string {
 		_ = cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			t.Logf("flask app (%s) output:\n%s", variant, out)
+			t.Logf("%s output:\n%s", name, out)
 		}
 	})
 	// a bounded poll of a separate process: it listens, exits, or the test fails
@@ -98,16 +107,16 @@ func startFlask(t *testing.T, python, variant string) string {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return "http://" + addr
+			return
 		}
 		select {
 		case err := <-exited:
 			exited <- err
-			t.Fatalf("the flask app (%s) exited: %v\n%s", variant, err, out)
+			t.Fatalf("%s exited: %v\n%s", name, err, out)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the flask app (%s) does not listen on %s: %v\n%s", variant, addr, err, out)
+			t.Fatalf("%s does not listen on %s: %v\n%s", name, addr, err, out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

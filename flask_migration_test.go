@@ -10,10 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit/caddykit"
 )
 
 // TestFlaskMigrationPage runs docs/migrating-flask.md's "After" section as
@@ -41,25 +39,16 @@ func TestFlaskMigrationPage(t *testing.T) {
 	}
 	appAddr := startPageFlask(t, python, dir)
 
-	ports := testkit.SharedPorts(t)
+	// the page's Caddyfile, its site on the test's port and its upstream
+	// the app just started
+	t.Setenv("JWT_SECRET", fixtureSecret)
 	block := cf[0]
-	for _, r := range [][2]string{
-		{"{\n", "{\n" + ports.Options() + "\tauto_https off\n"},
-		{"{env.JWT_SECRET}", fmt.Sprintf("%q", fixtureSecret)},
-		{"app.example.com {", ports.HTTPBase() + " {"},
-		{"reverse_proxy 127.0.0.1:5000", "reverse_proxy " + appAddr},
-	} {
-		if !strings.Contains(block, r[0]) {
-			t.Fatalf("%s's Caddyfile no longer has %q:\n%s", page, r[0], block)
-		}
-		block = strings.Replace(block, r[0], r[1], 1)
+	if !strings.Contains(block, "app.example.com {") {
+		t.Fatalf("%s's Caddyfile no longer has the site app.example.com:\n%s", page, block)
 	}
-	caddykit.Tester(t, ports).InitServer(block, "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
-
-	caddy := ports.HTTPBase()
+	block = strings.Replace(block, "app.example.com {", "http://localhost {", 1)
+	block = testkit.ReplaceReverseProxy(t, block, "reverse_proxy "+appAddr)
+	caddy := startCaddy(t, block).Base
 	jsonBody := map[string]string{"Content-Type": "application/json"}
 	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 	want := func(step string, status, wantStatus int, body, wantBody string) {
@@ -166,36 +155,6 @@ func startPageFlask(t *testing.T, python, dir string) string {
 	host, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(python, "-c", fmt.Sprintf("import sys; sys.path.insert(0, %q); from app import app; app.run(host=%q, port=%s)", dir, host, port))
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-	out := &flaskLog{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("the page's flask app output:\n%s", out)
-		}
-	})
-	// a bounded poll of a separate process: it listens, exits, or the test fails
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("the page's flask app exited: %v\n%s", err, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the page's flask app does not listen on %s: %v\n%s", addr, err, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	runFlask(t, cmd, addr, "the page's flask app")
+	return addr
 }
