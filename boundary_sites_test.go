@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -86,20 +85,10 @@ type boundaryBlock struct{ name, text string }
 // boundaryDocSites collects the documented Caddyfiles with a site block
 // and a reverse_proxy.
 func boundaryDocSites(t *testing.T) []boundaryBlock {
-	files, _ := filepath.Glob("docs/*.md")
-	files = append([]string{"README.md"}, files...)
 	var out []boundaryBlock
-	for _, f := range files {
-		text, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, m := range caddyfileBlock.FindAllStringSubmatch(string(text), -1) {
-			block := dedent(m[2], m[1])
-			if grammar.MatchString(block) || notInThisBuild.MatchString(block) || !strings.Contains(block, "reverse_proxy") || !boundaryHasSite(block) {
-				continue
-			}
-			out = append(out, boundaryBlock{fmt.Sprintf("%s/%d", f, i+1), block})
+	for _, d := range docCaddyfiles(t) {
+		if strings.Contains(d.text, "reverse_proxy") && boundaryHasSite(d.text) {
+			out = append(out, boundaryBlock{fmt.Sprintf("%s/%d", d.file, d.n), d.text})
 		}
 	}
 	for _, f := range []string{"Caddyfile.example", "examples/delegated/Caddyfile"} {

@@ -27,6 +27,36 @@ var grammar = regexp.MustCompile(`<[a-z_|.-]+>|\w\|\w|(?m:(^|\s)\.\.\.(\s|$))`)
 // does not include; such blocks cannot adapt here.
 var notInThisBuild = regexp.MustCompile(`storage redis`)
 
+// docCaddyfile is one fenced caddyfile block of the docs, the n-th of its
+// file.
+type docCaddyfile struct {
+	file string
+	n    int
+	text string
+}
+
+// docCaddyfiles lists the caddyfile blocks of README.md and docs/*.md that
+// are configs, not grammar, and that this build can adapt.
+func docCaddyfiles(t testing.TB) []docCaddyfile {
+	t.Helper()
+	files, _ := filepath.Glob("docs/*.md")
+	files = append([]string{"README.md"}, files...)
+	var out []docCaddyfile
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range caddyfileBlock.FindAllStringSubmatch(string(text), -1) {
+			block := dedent(m[2], m[1])
+			if !grammar.MatchString(block) && !notInThisBuild.MatchString(block) {
+				out = append(out, docCaddyfile{f, i + 1, block})
+			}
+		}
+	}
+	return out
+}
+
 // TestDocsCaddyfilesAdapt adapts every Caddyfile in README.md and docs/*.md
 // (and the examples), as `caddy adapt` would, so that the docs cannot drift
 // from the code: each must adapt without error and be formatted as
@@ -36,44 +66,33 @@ var notInThisBuild = regexp.MustCompile(`storage redis`)
 // adapted inside a site block. Syntax blocks (with <placeholders>) are
 // skipped.
 func TestDocsCaddyfilesAdapt(t *testing.T) {
-	files, _ := filepath.Glob("docs/*.md")
-	files = append([]string{"README.md"}, files...)
 	adapter := caddyconfig.GetAdapter("caddyfile")
 	checked := 0
-	for _, f := range files {
-		text, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	for _, d := range docCaddyfiles(t) {
+		f, n, block := d.file, d.n, d.text
+		checked++
+		if formatted := caddyfile.Format([]byte(block)); !bytes.Equal(formatted, []byte(block)) {
+			t.Errorf("%s, caddyfile block %d is not formatted as `caddy fmt` writes it (line %d); formatted:\n%s",
+				f, n, firstDifference(block, string(formatted)), formatted)
 		}
-		for i, m := range caddyfileBlock.FindAllStringSubmatch(string(text), -1) {
-			block := dedent(m[2], m[1])
-			if grammar.MatchString(block) || notInThisBuild.MatchString(block) {
-				continue
-			}
-			checked++
-			if formatted := caddyfile.Format([]byte(block)); !bytes.Equal(formatted, []byte(block)) {
-				t.Errorf("%s, caddyfile block %d is not formatted as `caddy fmt` writes it (line %d); formatted:\n%s",
-					f, i+1, firstDifference(block, string(formatted)), formatted)
-			}
-			input := block
-			first := strings.TrimSpace(strings.SplitN(strings.TrimSpace(block), "\n", 2)[0])
-			switch {
-			case strings.HasPrefix(first, "jwt {"):
-				input = "{\n" + indent(block) + "}\n" // the global option alone
-			case strings.HasPrefix(first, "jwt_auth") || strings.HasPrefix(first, "jwt_issue") || strings.HasPrefix(first, "jwt_strip") || strings.HasPrefix(first, "handle") || strings.HasPrefix(first, "route"):
-				input = "example.com {\n" + indent(block) + "}\n"
-			}
-			// The filename is Caddy's default, "Caddyfile": a Caddy whose
-			// adapter checks the formatting only of files so named then
-			// still warns; errors name the Markdown file below.
-			_, warnings, err := adapter.Adapt([]byte(input), map[string]any{"filename": "Caddyfile"})
-			if err != nil {
-				t.Errorf("%s, caddyfile block %d does not adapt: %v\n%s", f, i+1, err, block)
-				continue
-			}
-			for _, w := range warnings {
-				t.Errorf("%s, caddyfile block %d: %s\n%s", f, i+1, w.Message, block)
-			}
+		input := block
+		first := strings.TrimSpace(strings.SplitN(strings.TrimSpace(block), "\n", 2)[0])
+		switch {
+		case strings.HasPrefix(first, "jwt {"):
+			input = "{\n" + indent(block) + "}\n" // the global option alone
+		case strings.HasPrefix(first, "jwt_auth") || strings.HasPrefix(first, "jwt_issue") || strings.HasPrefix(first, "jwt_strip") || strings.HasPrefix(first, "handle") || strings.HasPrefix(first, "route"):
+			input = "example.com {\n" + indent(block) + "}\n"
+		}
+		// The filename is Caddy's default, "Caddyfile": a Caddy whose
+		// adapter checks the formatting only of files so named then
+		// still warns; errors name the Markdown file below.
+		_, warnings, err := adapter.Adapt([]byte(input), map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			t.Errorf("%s, caddyfile block %d does not adapt: %v\n%s", f, n, err, block)
+			continue
+		}
+		for _, w := range warnings {
+			t.Errorf("%s, caddyfile block %d: %s\n%s", f, n, w.Message, block)
 		}
 	}
 	for _, f := range []string{"Caddyfile.example", "examples/delegated/Caddyfile"} {
