@@ -1,6 +1,7 @@
 package jwtextended
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,20 +15,27 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/certmagic"
 )
 
 // forged is the value of every X-Jwt-* header the clients of
 // TestBoundaryEverySite send: the upstream must never see it.
 const forged = "forged-7f3a"
 
+// probeHeader marks, for the upstream's record, a request that carries a
+// valid token.
+const probeHeader = "X-Boundary-Probe"
+
 // TestBoundaryEverySite runs every site of README.md, docs/*.md and the
 // examples that reverse-proxies to an app, in a real Caddy, against a
 // recording upstream, and sends each site requests with forged X-Jwt-*
 // headers: on a path outside every jwt_* handler, on every route path
 // the block names (and its case and trailing-slash variants), with GET,
-// POST, a CORS preflight and a fake one. The upstream must never see a
-// forged value, nor an X-Jwt-Identity, X-Jwt-Fresh or X-Jwt-Claims at all
-// (no request carries a token).
+// POST, PUT, a CORS preflight and a fake one, each without a token and
+// again with a valid one of the site's key. The upstream must never see a
+// forged value, nor an X-Jwt-Identity, X-Jwt-Fresh or X-Jwt-Claims for a
+// request without a token; and every site's upstream must get some
+// requests, so that no site passes for answering everything itself.
 func TestBoundaryEverySite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Caddy for every documented site")
@@ -37,19 +45,27 @@ func TestBoundaryEverySite(t *testing.T) {
 	ran := 0
 	for _, b := range blocks {
 		t.Run(b.name, func(t *testing.T) {
-			text, hosts := boundarySiteText(t, b.text, up.addr())
+			text, hosts, priv := boundarySiteText(t, b.text, up.addr())
 			srv := startCaddy(t, text, ownStorage())
+			sign := boundarySigner(t, text, priv, srv.Storage)
 			// no cookie jar: a login's cookies would be a token
 			client := &http.Client{Transport: srv.Client.Transport, Timeout: 5 * time.Second}
 			before := up.count()
 			for _, host := range hosts {
 				for _, path := range boundaryPaths(b.text) {
-					for _, req := range boundaryRequests(t, srv.Base+path, host) {
-						res, err := client.Do(req)
-						if err != nil {
-							t.Fatalf("%s %s (host %s): %v", req.Method, path, host, err)
+					for _, withToken := range []bool{false, true} {
+						for _, req := range boundaryRequests(t, srv.Base+path, host) {
+							if withToken {
+								// a token of its own each (a logout revokes it)
+								req.Header.Set("Authorization", "Bearer "+sign())
+								req.Header.Set(probeHeader, "token")
+							}
+							res, err := client.Do(req)
+							if err != nil {
+								t.Fatalf("%s %s (host %s): %v", req.Method, path, host, err)
+							}
+							res.Body.Close()
 						}
-						res.Body.Close()
 					}
 				}
 			}
@@ -64,6 +80,9 @@ func TestBoundaryEverySite(t *testing.T) {
 						}
 					}
 				}
+				if r.header.Get(probeHeader) != "" {
+					continue // a token's identity is the module's to set
+				}
 				for _, name := range []string{"X-Jwt-Identity", "X-Jwt-Fresh", "X-Jwt-Claims"} {
 					if v := r.header.Get(name); v != "" {
 						t.Errorf("the upstream received %s %q for a request without a token", name, v)
@@ -71,6 +90,9 @@ func TestBoundaryEverySite(t *testing.T) {
 				}
 			}
 			t.Logf("%d requests reached the upstream", len(seen))
+			if len(seen) == 0 {
+				t.Fatal("no request reached the upstream: the site's checks prove nothing")
+			}
 			ran++
 		})
 	}
@@ -132,7 +154,7 @@ var (
 // values, and its site addresses keep their host but lose scheme and
 // port (http://host, or http:// for an address without one). It returns
 // the Host headers to try.
-func boundarySiteText(t *testing.T, text, upstream string) (string, []string) {
+func boundarySiteText(t *testing.T, text, upstream string) (string, []string, *ecdsa.PrivateKey) {
 	for _, m := range envPlaceholder.FindAllStringSubmatch(text, -1) {
 		if os.Getenv(m[1]) == "" {
 			t.Setenv(m[1], "boundary-test-secret-0123456789-0123456789-0123456789")
@@ -148,6 +170,9 @@ func boundarySiteText(t *testing.T, text, upstream string) (string, []string) {
 		t.Fatal(err)
 	}
 	privFile, pubFile := testkit.WritePKCS8(t, priv), testkit.WritePKIX(t, &priv.PublicKey)
+	// an identity provider's JWK Set becomes its key as a file, so that
+	// the test can sign as the provider
+	text = jwksURLLine.ReplaceAllLiteralString(text, "public_key "+pubFile)
 	text = keyFileLine.ReplaceAllStringFunc(text, func(line string) string {
 		if strings.HasPrefix(line, "private_key") {
 			return "private_key " + privFile
@@ -181,7 +206,49 @@ func boundarySiteText(t *testing.T, text, upstream string) (string, []string) {
 	for h := range hosts {
 		list = append(list, h)
 	}
-	return text, list
+	return text, list, priv
+}
+
+var (
+	secretLine  = regexp.MustCompile(`(?m)^\s*secret\s+(?:\{(?:env\.|\$)([A-Z_][A-Z0-9_]*)\}|("[^"]+"|[^\s{}#]+))\s*(?:#.*)?$`)
+	jwksURLLine = regexp.MustCompile(`(?m)\bjwks_url[ \t]+\S+`)
+	claimLine   = regexp.MustCompile(`(?m)^\s*(issuer|audience)\s+(\S+)`)
+)
+
+// boundarySigner mints valid access tokens of alice for a documented
+// site (text, as boundarySiteText made it): HS256 with its secret, ES256
+// with the key that replaced its private_key, or with the key Caddy
+// generated in storage for a site without one; with its issuer and
+// audience. The module only reads the generated key here: the signature
+// is testkit's.
+func boundarySigner(t *testing.T, text string, priv *ecdsa.PrivateKey, storage string) func() string {
+	var alg string
+	var key any
+	switch m := secretLine.FindStringSubmatch(text); {
+	case m != nil && m[1] != "":
+		alg, key = "HS256", []byte(os.Getenv(m[1]))
+	case m != nil:
+		alg, key = "HS256", []byte(strings.Trim(m[2], `"`))
+	case strings.Contains(text, "private_key") || strings.Contains(text, "public_key"):
+		alg, key = "ES256", priv
+	default:
+		gen, err := loadStoredSigningKey(context.Background(), &certmagic.FileStorage{Path: storage})
+		if err != nil {
+			t.Fatalf("the site's generated key: %v", err)
+		}
+		alg, key = "ES256", gen
+	}
+	n := 0
+	return func() string {
+		n++
+		now := time.Now().Unix()
+		claims := map[string]any{"sub": "alice", "type": "access", "fresh": true, "jti": fmt.Sprintf("boundary-%d", n),
+			"iat": now, "nbf": now, "exp": now + 600, "role": "admin"}
+		for _, m := range claimLine.FindAllStringSubmatch(text, -1) {
+			claims[map[string]string{"issuer": "iss", "audience": "aud"}[m[1]]] = m[2]
+		}
+		return testkit.SignToken(t, alg, key, nil, claims)
+	}
 }
 
 // boundaryPaths are the paths to try on a site: one outside every
