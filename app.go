@@ -230,8 +230,10 @@ func (a *App) Validate() error {
 	if r.cacheSize < 0 {
 		return fmt.Errorf("jwt: cache_size must be 0 (off) or more (got %d)", r.cacheSize)
 	}
-	if a.IdentityClaim != defaultIdentityClaim && token.Reserved(a.IdentityClaim) {
-		return fmt.Errorf("jwt: identity_claim %q names a claim the module sets itself (type, fresh, jti, iat, nbf, exp, iss, aud, csrf, fam); "+
+	// compared as the verifier compares claim names: "Type" beside the
+	// minted "type" would make every token a duplicate-name refusal
+	if a.IdentityClaim != defaultIdentityClaim && token.CollidesWithReserved(a.IdentityClaim) {
+		return fmt.Errorf("jwt: identity_claim %q names (up to case) a claim the module sets itself (sub, type, fresh, jti, iat, nbf, exp, iss, aud, csrf, fam); "+
 			"use sub (the default) or a claim of your own, e.g. identity_claim username", a.IdentityClaim)
 	}
 	for _, u := range a.JWKSURLs {

@@ -73,10 +73,12 @@ func TestAppValidateRefuses(t *testing.T) {
 		{"jwks_url scheme", `{"jwks_urls": ["ftp://idp/jwks"]}`, `jwks_url "ftp://idp/jwks" must be an http:// or https:// URL`},
 		// issue 12, finding 8: the identity cannot be a claim the module
 		// writes itself (every user would be "access", or a random jti)
-		{"identity_claim type", `{"identity_claim": "type"}`, `identity_claim "type" names a claim the module sets itself`},
-		{"identity_claim jti", `{"identity_claim": "jti"}`, `identity_claim "jti" names a claim the module sets itself`},
-		{"identity_claim exp", `{"identity_claim": "exp"}`, `identity_claim "exp" names a claim the module sets itself`},
-		{"identity_claim fam", `{"identity_claim": "fam"}`, `identity_claim "fam" names a claim the module sets itself`},
+		{"identity_claim type", `{"identity_claim": "type"}`, `identity_claim "type" names (up to case) a claim the module sets itself`},
+		{"identity_claim jti", `{"identity_claim": "jti"}`, `identity_claim "jti" names (up to case) a claim the module sets itself`},
+		{"identity_claim exp", `{"identity_claim": "exp"}`, `identity_claim "exp" names (up to case) a claim the module sets itself`},
+		{"identity_claim Type", `{"identity_claim": "Type"}`, `identity_claim "Type" names (up to case) a claim the module sets itself`},
+		{"identity_claim Sub", `{"identity_claim": "Sub"}`, `identity_claim "Sub" names (up to case) a claim the module sets itself`},
+		{"identity_claim fam", `{"identity_claim": "fam"}`, `identity_claim "fam" names (up to case) a claim the module sets itself`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "negative cache" {
