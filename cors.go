@@ -135,7 +135,7 @@ func (p *corsPolicy) preflight(w http.ResponseWriter, r *http.Request) error {
 // wrap returns the writer of a request's answer: for a request from an
 // allowed origin, one that sets the CORS response headers when the answer
 // is written (replacing any the upstream sent, so that the browser sees
-// each once); otherwise w, with Vary: Origin on the module's own answers.
+// each once); otherwise w.
 func (p *corsPolicy) wrap(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
 	if p == nil {
 		return w
@@ -144,47 +144,57 @@ func (p *corsPolicy) wrap(w http.ResponseWriter, r *http.Request) http.ResponseW
 	if !ok {
 		return w
 	}
-	return &corsWriter{ResponseWriter: w, origin: origin, credentials: p.credentials}
+	return &headerWriter{ResponseWriter: w, origin: origin, credentials: p.credentials}
 }
 
-// corsWriter adds the CORS response headers to an answer.
-type corsWriter struct {
+// headerWriter finishes an answer's header when it is written: the CORS
+// headers for an allowed origin (origin set), and on the routes of
+// jwt_issue that pass on (dropIssue), none of the app's X-Jwt-Issue-*
+// names.
+type headerWriter struct {
 	http.ResponseWriter
 	origin      string
 	credentials bool
+	dropIssue   bool
 	wrote       bool
 }
 
-func (c *corsWriter) WriteHeader(status int) {
-	if !c.wrote {
-		h := c.ResponseWriter.Header()
-		h.Set("Access-Control-Allow-Origin", c.origin)
-		if c.credentials {
-			h.Set("Access-Control-Allow-Credentials", "true")
+func (hw *headerWriter) WriteHeader(status int) {
+	if !hw.wrote {
+		h := hw.ResponseWriter.Header()
+		if hw.dropIssue {
+			dropIssueHeaders(h)
 		}
-		if !headerHasToken(h["Vary"], "Origin") {
-			h.Add("Vary", "Origin")
+		if hw.origin != "" {
+			h.Set("Access-Control-Allow-Origin", hw.origin)
+			if hw.credentials {
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
+			if !headerHasToken(h["Vary"], "Origin") {
+				h.Add("Vary", "Origin")
+			}
 		}
-		c.wrote = status >= 200
+		hw.wrote = status >= 200
 	}
-	c.ResponseWriter.WriteHeader(status)
+	hw.ResponseWriter.WriteHeader(status)
 }
 
-func (c *corsWriter) Write(b []byte) (int, error) {
-	if !c.wrote {
-		c.WriteHeader(http.StatusOK)
+func (hw *headerWriter) Write(b []byte) (int, error) {
+	if !hw.wrote {
+		hw.WriteHeader(http.StatusOK)
 	}
-	return c.ResponseWriter.Write(b)
+	return hw.ResponseWriter.Write(b)
 }
 
-// Unwrap lets http.ResponseController reach the client's writer.
-func (c *corsWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+// Unwrap lets http.ResponseController reach the client's writer
+// (deadlines, hijacking); FlushError finishes the header first.
+func (hw *headerWriter) Unwrap() http.ResponseWriter { return hw.ResponseWriter }
 
-func (c *corsWriter) FlushError() error {
-	if !c.wrote {
-		c.WriteHeader(http.StatusOK)
+func (hw *headerWriter) FlushError() error {
+	if !hw.wrote {
+		hw.WriteHeader(http.StatusOK)
 	}
-	return http.NewResponseController(c.ResponseWriter).Flush()
+	return http.NewResponseController(hw.ResponseWriter).Flush()
 }
 
 // headerHasToken reports whether a comma-separated header lists tok.

@@ -89,7 +89,12 @@ func (h *Issue) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhtt
 		// the next handler's, never a credential check: the request
 		// carries no X-Jwt-Issue-Route, and the answer loses its
 		// X-Jwt-Issue-* headers
-		err := next.ServeHTTP(&issueHeaderFilter{ResponseWriter: w}, r)
+		hw, ok := w.(*headerWriter) // the cors block's, or a new one
+		if !ok {
+			hw = &headerWriter{ResponseWriter: w}
+		}
+		hw.dropIssue = true
+		err := next.ServeHTTP(hw, r)
 		dropIssueHeaders(w.Header()) // trailers set after the body
 		return err
 	}
@@ -100,40 +105,6 @@ func (h *Issue) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhtt
 	w.Header().Set("Allow", allow)
 	h.app.refusals.write(w, errMethodNotAllowed)
 	return nil
-}
-
-// issueHeaderFilter passes an answer through to the client without its
-// X-Jwt-Issue-* headers (and trailers).
-type issueHeaderFilter struct {
-	http.ResponseWriter
-	wrote bool
-}
-
-func (f *issueHeaderFilter) WriteHeader(status int) {
-	if !f.wrote {
-		dropIssueHeaders(f.ResponseWriter.Header())
-		f.wrote = status >= 200
-	}
-	f.ResponseWriter.WriteHeader(status)
-}
-
-func (f *issueHeaderFilter) Write(b []byte) (int, error) {
-	if !f.wrote {
-		f.WriteHeader(http.StatusOK)
-	}
-	return f.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the client's writer (flush,
-// deadlines); a flush before WriteHeader sends headers that were filtered
-// by nothing, so FlushError filters first.
-func (f *issueHeaderFilter) Unwrap() http.ResponseWriter { return f.ResponseWriter }
-
-func (f *issueHeaderFilter) FlushError() error {
-	if !f.wrote {
-		f.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(f.ResponseWriter).Flush()
 }
 
 // dropIssueHeaders deletes the X-Jwt-Issue-* names of h, trailers
