@@ -228,13 +228,7 @@ func cookieBlock(d *caddyfile.Dispenser) (*CookieConfig, error) {
 		"csrf_access_name": &c.CSRFAccessName, "csrf_refresh_name": &c.CSRFRefreshName,
 		"csrf_access_path": &c.CSRFAccessPath, "csrf_refresh_path": &c.CSRFRefreshPath,
 	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		setting := d.Val()
-		if seen[setting] {
-			return nil, d.Errf("cookie: %s may appear only once", setting)
-		}
-		seen[setting] = true
+	err := eachSetting(d, "cookie", func(setting string) error {
 		var err error
 		switch setting {
 		case "secure":
@@ -246,15 +240,13 @@ func cookieBlock(d *caddyfile.Dispenser) (*CookieConfig, error) {
 		default:
 			dst, ok := text[setting]
 			if !ok {
-				return nil, d.Errf("unrecognized cookie setting '%s'; expected access_name, refresh_name, access_path, refresh_path, domain, secure, samesite, session, csrf_access_name, csrf_refresh_name, csrf_access_path or csrf_refresh_path", setting)
+				return d.Errf("unrecognized cookie setting '%s'; expected access_name, refresh_name, access_path, refresh_path, domain, secure, samesite, session, csrf_access_name, csrf_refresh_name, csrf_access_path or csrf_refresh_path", setting)
 			}
 			err = singleArgTo(d, dst)
 		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return c, nil
+		return err
+	})
+	return c, err
 }
 
 // csrfBlock reads the `csrf { ... }` block of the jwt option.
@@ -267,13 +259,7 @@ func csrfBlock(d *caddyfile.Dispenser) (*CSRFConfig, error) {
 		"header": &c.Header, "refresh_header": &c.RefreshHeader,
 		"form_field": &c.FormField, "refresh_form_field": &c.RefreshFormField,
 	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		setting := d.Val()
-		if seen[setting] {
-			return nil, d.Errf("csrf: %s may appear only once", setting)
-		}
-		seen[setting] = true
+	err := eachSetting(d, "csrf", func(setting string) error {
 		var err error
 		switch setting {
 		case "protect":
@@ -287,15 +273,13 @@ func csrfBlock(d *caddyfile.Dispenser) (*CSRFConfig, error) {
 		default:
 			dst, ok := text[setting]
 			if !ok {
-				return nil, d.Errf("unrecognized csrf setting '%s'; expected protect, header, refresh_header, methods, check_form, form_field, refresh_form_field or in_cookies", setting)
+				return d.Errf("unrecognized csrf setting '%s'; expected protect, header, refresh_header, methods, check_form, form_field, refresh_form_field or in_cookies", setting)
 			}
 			err = singleArgTo(d, dst)
 		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	return c, nil
+		return err
+	})
+	return c, err
 }
 
 // corsBlock reads the `cors { ... }` block of the jwt option.
@@ -304,13 +288,7 @@ func corsBlock(d *caddyfile.Dispenser) (*CORSConfig, error) {
 		return nil, d.Err("cors takes a block of settings only: cors { origins ... }")
 	}
 	c := new(CORSConfig)
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		setting := d.Val()
-		if seen[setting] {
-			return nil, d.Errf("cors: %s may appear only once", setting)
-		}
-		seen[setting] = true
+	err := eachSetting(d, "cors", func(setting string) error {
 		var err error
 		switch setting {
 		case "origins":
@@ -322,14 +300,32 @@ func corsBlock(d *caddyfile.Dispenser) (*CORSConfig, error) {
 		case "max_age":
 			err = durationArg(d, &c.MaxAge)
 		default:
-			return nil, d.Errf("unrecognized cors setting '%s'; expected origins, credentials, headers or max_age", setting)
+			return d.Errf("unrecognized cors setting '%s'; expected origins, credentials, headers or max_age", setting)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(c.Origins) == 0 {
 		return nil, d.Err("cors needs the origins it allows: origins https://app.example.com ...")
 	}
 	return c, nil
+}
+
+// eachSetting reads the settings of the block d is at, passing each name
+// to set, and refuses a setting given twice, naming the block.
+func eachSetting(d *caddyfile.Dispenser, block string, set func(setting string) error) error {
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		setting := d.Val()
+		if seen[setting] {
+			return d.Errf("%s: %s may appear only once", block, setting)
+		}
+		seen[setting] = true
+		if err := set(setting); err != nil {
+			return err
+		}
+	}
+	return nil
 }
