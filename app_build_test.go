@@ -83,3 +83,28 @@ func TestMintWaitEndsWithTheRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// decode cannot say "not revoked" when it could not read the revocations:
+// a valid token then exits 1, naming why.
+func TestDecodeStorageUnreadable(t *testing.T) {
+	t.Parallel()
+	secret := string(testkit.Secret(32))
+	now := time.Now().Unix()
+	raw := testkit.SignToken(t, "HS256", []byte(secret), nil, map[string]any{
+		"sub": "alice", "type": "access", "fresh": false, "jti": "j1", "iat": now, "nbf": now, "exp": now + 600})
+	dir := t.TempDir()
+	notADir := filepath.Join(dir, "storage")
+	if err := os.WriteFile(notADir, []byte("a file, not a folder"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(caddyfile, []byte("{\n\tstorage file_system "+notADir+"\n\tjwt {\n\t\tsecret "+secret+"\n\t}\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	status, err := decode(&out, caddyfile, "caddyfile", raw)
+	if status != decodeRefused || err == nil || !strings.Contains(err.Error(), "revocation could not be checked") ||
+		!strings.Contains(out.String(), "token verified") || !strings.Contains(out.String(), "revocation: not checked (reading storage") {
+		t.Fatalf("status %d, err %v:\n%s", status, err, out.String())
+	}
+}
