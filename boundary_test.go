@@ -9,6 +9,11 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/fileserver"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 )
 
 // The trust boundary is the server (issue 19, point 1): in a server that
@@ -156,5 +161,51 @@ func TestStartWarnings(t *testing.T) {
 		"http://localhost {\n\troute {\n\t\tjwt_auth\n\t\tjwt_issue {\n\t\t\tlogin /auth/login upstream\n\t\t}\n\t\treverse_proxy "+up.addr()+"\n\t}\n}\n")
 	if err == nil || !strings.Contains(err.Error(), "can never serve a login or a refresh") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// The boundary walk as SECURITY.md states it: named routes (invoke) and
+// subroutes are followed; handle_errors routes are walked when an error
+// can come before a guard (an error handler, a failing file_server, or
+// strict_sni_host), and left alone when every error comes after one.
+func TestBoundaryWalk(t *testing.T) {
+	t.Parallel()
+	proxy := &reverseproxy.Handler{}
+	route := func(hs ...caddyhttp.MiddlewareHandler) caddyhttp.Route { return caddyhttp.Route{Handlers: hs} }
+	errorsTo := func(hs ...caddyhttp.MiddlewareHandler) *caddyhttp.HTTPErrorConfig {
+		return &caddyhttp.HTTPErrorConfig{Routes: caddyhttp.RouteList{route(hs...)}}
+	}
+	on := true
+	for _, c := range []struct {
+		name    string
+		srv     *caddyhttp.Server
+		refused bool
+	}{
+		{"guard first", &caddyhttp.Server{Routes: caddyhttp.RouteList{route(Strip{}, proxy)}}, false},
+		{"proxy first", &caddyhttp.Server{Routes: caddyhttp.RouteList{route(proxy), route(&Auth{})}}, true},
+		{"no module handler", &caddyhttp.Server{Routes: caddyhttp.RouteList{route(proxy)}}, false},
+		{"a named route that proxies", &caddyhttp.Server{
+			Routes:      caddyhttp.RouteList{route(&caddyhttp.Invoke{Name: "app"}), route(&Auth{})},
+			NamedRoutes: map[string]*caddyhttp.Route{"app": {Handlers: []caddyhttp.MiddlewareHandler{proxy}}}}, true},
+		{"a named route behind the guard", &caddyhttp.Server{
+			Routes:      caddyhttp.RouteList{route(&Auth{}, &caddyhttp.Invoke{Name: "app"})},
+			NamedRoutes: map[string]*caddyhttp.Route{"app": {Handlers: []caddyhttp.MiddlewareHandler{proxy}}}}, false},
+		{"a subroute that proxies", &caddyhttp.Server{Routes: caddyhttp.RouteList{
+			route(&caddyhttp.Subroute{Routes: caddyhttp.RouteList{route(proxy)}}), route(&Issue{})}}, true},
+		{"an error before the guard, handle_errors proxies", &caddyhttp.Server{
+			Routes: caddyhttp.RouteList{route(&caddyhttp.StaticError{}), route(&Auth{})}, Errors: errorsTo(proxy)}, true},
+		{"file_server before the guard, handle_errors proxies", &caddyhttp.Server{
+			Routes: caddyhttp.RouteList{{MatcherSetsRaw: nil, Handlers: []caddyhttp.MiddlewareHandler{&fileserver.FileServer{}}}, route(&Auth{})}, Errors: errorsTo(proxy)}, true},
+		{"strict_sni_host, handle_errors proxies", &caddyhttp.Server{StrictSNIHost: &on,
+			Routes: caddyhttp.RouteList{route(&Auth{}, proxy)}, Errors: errorsTo(proxy)}, true},
+		{"every error after the guard", &caddyhttp.Server{
+			Routes: caddyhttp.RouteList{route(&Auth{}, &caddyhttp.StaticError{})}, Errors: errorsTo(proxy)}, false},
+		{"inert handlers before the guard", &caddyhttp.Server{Routes: caddyhttp.RouteList{
+			route(&headers.Handler{}, &caddyhttp.VarsMiddleware{}, &rewrite.Rewrite{}, &Issue{}, proxy)}}, false},
+	} {
+		err := checkBoundary("srv0", c.srv)
+		if (err != nil) != c.refused {
+			t.Errorf("%s: %v, refused %v", c.name, err, c.refused)
+		}
 	}
 }
