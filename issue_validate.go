@@ -96,6 +96,9 @@ func (h *Issue) validateRoutes() error {
 	case h.RotateGrace != "" && !h.RotateRefresh:
 		return errors.New("jwt_issue: rotate_grace applies only to rotated refresh tokens; add rotate_refresh, or remove rotate_grace")
 	}
+	if len(h.FailedStatus) > 0 && !seen["login"] && !seen["reauth"] {
+		return errors.New("jwt_issue: failed_status counts the app's answers to a delegated login or reauth, and none is delegated; remove it, or write `login <path> upstream`")
+	}
 	for _, st := range h.FailedStatus {
 		if st < 200 || st > 599 {
 			return fmt.Errorf("jwt_issue: failed_status %d is not an HTTP status of an answer; use statuses such as 401 403 (or 200 and 302 for apps that answer a failed form login so)", st)
@@ -124,16 +127,19 @@ func (h *Issue) checkCookiePaths() error {
 		return nil
 	}
 	c := &h.app.cookies
-	for _, ck := range []struct{ setting, path string }{{"refresh_path", c.refreshPath}, {"csrf_refresh_path", c.csrfRefreshPath}} {
-		if ck.setting == "csrf_refresh_path" && !c.csrfCookies() {
-			continue
-		}
-		for _, rt := range []struct{ name, path string }{{"refresh", h.Refresh}, {"logout", h.Logout}} {
+	cookies := []struct{ setting, path string }{{"refresh_path", c.refreshPath}}
+	if c.csrfCookies() {
+		cookies = append(cookies, struct{ setting, path string }{"csrf_refresh_path", c.csrfRefreshPath})
+	}
+	for _, ck := range cookies {
+		for _, rt := range []struct{ name, path, then string }{
+			{"refresh", h.Refresh, ""},
+			{"logout", h.Logout, " and logout would leave it working"},
+		} {
 			if rt.path != "" && !cookiePathMatch(ck.path, rt.path) {
 				return fmt.Errorf("jwt: cookie %s %s does not cover the %s route %s, so browsers would not send the refresh cookie there%s; "+
 					"set %s to a path both routes are under (e.g. %s), or move the routes under it",
-					ck.setting, ck.path, rt.name, rt.path, map[bool]string{true: " and logout would leave it working", false: ""}[rt.name == "logout"],
-					ck.setting, commonCookiePath(h.Refresh, h.Logout))
+					ck.setting, ck.path, rt.name, rt.path, rt.then, ck.setting, commonCookiePath(h.Refresh, h.Logout))
 			}
 		}
 	}
