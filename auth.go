@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2"
@@ -25,8 +26,19 @@ func init() {
 // meets, every client-sent request header whose name starts with X-Jwt-
 // (case-insensitively, `_` and `.` read as `-`) is deleted (boundary.go).
 type Auth struct {
-	// Refuse tokens that are not fresh with 401 "Fresh token required".
+	// Refuse tokens that are not fresh with 401 "Fresh token required" and
+	// the step-up challenge of RFC 9470 (error="insufficient_user_authentication").
 	FreshRequired bool `json:"fresh_required,omitempty"`
+
+	// Also refuse, as not fresh, a token whose auth_time is older than
+	// this, or that has no auth_time; the challenge then carries
+	// max_age="<seconds>". Independent of fresh_required: each setting
+	// given must hold. Default: no limit.
+	MaxAge WeakDuration `json:"max_age,omitempty"`
+
+	// Also refuse, as not fresh, a token whose acr is not one of these
+	// values; the challenge then carries acr_values="<values>".
+	ACR []string `json:"acr,omitempty"`
 
 	// Let requests without a token pass on anonymously. A token that is
 	// present but invalid is still refused.
@@ -56,7 +68,11 @@ type Auth struct {
 	app      *App
 	auth     *authenticator
 	wantType string
-	logger   *zap.Logger
+	maxAge   time.Duration
+	// stepUp is this handler's refusal of a token that is not fresh
+	// enough, its challenge naming max_age and acr_values as configured.
+	stepUp *authError
+	logger *zap.Logger
 }
 
 // ClaimRequirement is one `require <claim> <value>...` line.
@@ -91,6 +107,10 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	if h.wantType == "" {
 		h.wantType = token.TypeAccess
 	}
+	if h.maxAge, err = h.MaxAge.resolve("jwt_auth", "max_age"); err != nil {
+		return err
+	}
+	h.stepUp = stepUpRefusal(h.maxAge, h.ACR)
 	var own []tokenSource
 	if len(h.TokenFrom) > 0 {
 		if own, err = parseTokenSources("jwt_auth token_from", h.TokenFrom); err != nil {
@@ -110,7 +130,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 // resolvePlaceholders replaces the global placeholders ({env.*}, ...) in
 // every setting, once, at load.
 func (h *Auth) resolvePlaceholders() error {
-	vals := []*string{&h.TokenType}
+	vals := append([]*string{&h.TokenType}, pointers(h.ACR)...)
 	for i := range h.Require {
 		vals = append(vals, &h.Require[i].Claim)
 		vals = append(vals, pointers(h.Require[i].Values)...)
@@ -136,6 +156,17 @@ func (h *Auth) Validate() error {
 			return fmt.Errorf("jwt_auth: require needs a claim name and at least one value, e.g. `require role admin`")
 		}
 	}
+	if h.MaxAge != "" && h.maxAge < time.Second {
+		return fmt.Errorf("jwt_auth: max_age must be a duration of a second or more, such as 5m; to require a fresh token without an age limit, use fresh_required alone")
+	}
+	for _, v := range h.ACR {
+		if !isChallengeValue(v) {
+			return fmt.Errorf("jwt_auth: acr %q is not a valid value: use printable ASCII without spaces, quotes or backslashes, as acr_values in the challenge needs", v)
+		}
+	}
+	if h.wantType == token.TypeRefresh && h.FreshRequired {
+		return fmt.Errorf("jwt_auth: fresh_required refuses every refresh token (they are never fresh); remove it or token_type refresh")
+	}
 	return nil
 }
 
@@ -154,9 +185,10 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	tok, e := h.auth.authenticate(r, h.wantType)
 	var fresh bool
 	if e == nil {
-		fresh = tok.IsFresh(h.app.now())
-		if h.FreshRequired && !fresh {
-			e = errNotFresh
+		now := h.app.now()
+		fresh = tok.IsFresh(now)
+		if !h.freshEnough(tok, fresh, now) {
+			e = h.stepUp
 		}
 	}
 	if e == nil && !h.requirementsMet(tok) {
@@ -178,6 +210,24 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	h.app.metrics.countRequest(outcomeOK)
 	publish(r, repl, tok, fresh)
 	return next.ServeHTTP(w, r)
+}
+
+// freshEnough checks the step-up settings: fresh_required, max_age and
+// acr, each only when set.
+func (h *Auth) freshEnough(tok *token.Verified, fresh bool, now time.Time) bool {
+	if h.FreshRequired && !fresh {
+		return false
+	}
+	if h.maxAge > 0 && (!tok.HasAuthTime || now.Unix()-tok.AuthTime > int64(h.maxAge/time.Second)) {
+		return false
+	}
+	if len(h.ACR) > 0 {
+		acr, _ := tok.Claims[token.ClaimACR].(string)
+		if !slices.Contains(h.ACR, acr) {
+			return false
+		}
+	}
+	return true
 }
 
 // refuse answers a refused request, or hands it to handle_errors.
@@ -234,6 +284,7 @@ const (
 	hdrJTI      = "X-Jwt-Jti"
 	hdrExp      = "X-Jwt-Exp"
 	hdrClaims   = "X-Jwt-Claims"
+	hdrAuthTime = "X-Jwt-Auth-Time"
 )
 
 // publish hands the verified identity to the upstream and to placeholders.
@@ -246,8 +297,8 @@ func publish(r *http.Request, repl *caddy.Replacer, tok *token.Verified, isFresh
 	}
 	// One backing array; each header gets its own capacity-1 slice of it,
 	// so a later handler that edits or appends to one touches nothing else.
-	vals := make([]string, 6)
-	vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = tok.Identity, tok.Type, fresh, tok.JTI, tok.ExpText, tok.PayloadB64
+	vals := make([]string, 7)
+	vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6] = tok.Identity, tok.Type, fresh, tok.JTI, tok.ExpText, tok.PayloadB64, tok.AuthTimeText
 	h := r.Header
 	h[hdrIdentity] = vals[0:1:1]
 	h[hdrType] = vals[1:2:2]
@@ -255,6 +306,9 @@ func publish(r *http.Request, repl *caddy.Replacer, tok *token.Verified, isFresh
 	h[hdrJTI] = vals[3:4:4]
 	h[hdrExp] = vals[4:5:5]
 	h[hdrClaims] = vals[5:6:6]
+	if tok.HasAuthTime {
+		h[hdrAuthTime] = vals[6:7:7]
+	}
 	if repl == nil {
 		return
 	}

@@ -3,6 +3,8 @@ package jwtextended
 // The Caddyfile syntax of the jwt_auth directive.
 
 import (
+	"time"
+
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -13,6 +15,8 @@ import (
 //
 //	jwt_auth [<matcher>] [fresh_required] [optional] {
 //		fresh_required
+//		max_age <duration>
+//		acr <value>...
 //		optional
 //		token_type <access|refresh|any>
 //		require <claim> <value>...
@@ -50,6 +54,10 @@ func (a *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "fresh_required":
 			err = noArgs(d, &a.FreshRequired)
+		case "max_age":
+			err = maxAgeArg(d, &a.MaxAge)
+		case "acr":
+			a.ACR, err = acrArgs(d)
 		case "optional":
 			err = noArgs(d, &a.Optional)
 		case "token_type":
@@ -88,6 +96,35 @@ func tokenTypeArg(d *caddyfile.Dispenser) (string, error) {
 		return v, nil
 	}
 	return "", d.Errf("token_type must be access, refresh or any, not '%s'", v)
+}
+
+// maxAgeArg reads `max_age <duration>`: a second or more.
+func maxAgeArg(d *caddyfile.Dispenser, dst *WeakDuration) error {
+	if err := durationArg(d, dst); err != nil {
+		return err
+	}
+	if hasPlaceholder(string(*dst)) {
+		return nil
+	}
+	if dur, _ := dst.parse(); dur < time.Second {
+		return d.Errf("max_age must be a second or more, such as 5m; to require a fresh token without an age limit, use fresh_required alone")
+	}
+	return nil
+}
+
+// acrArgs reads `acr <value>...`: values that can stand in the challenge's
+// acr_values.
+func acrArgs(d *caddyfile.Dispenser) ([]string, error) {
+	vals, err := listArgs(d)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vals {
+		if !hasPlaceholder(v) && !isChallengeValue(v) {
+			return nil, d.Errf("acr '%s' is not a valid value: use printable ASCII without spaces, quotes or backslashes", v)
+		}
+	}
+	return vals, nil
 }
 
 // requireArgs reads `require <claim> <value>...`.

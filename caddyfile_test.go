@@ -214,6 +214,17 @@ func TestCaddyfileAuthDirective(t *testing.T) {
 		{name: "token_from without value", input: "jwt_auth {\n\ttoken_from\n}", err: argCount, line: 2},
 		{name: "token_from bad word", input: "jwt_auth {\n\ttoken_from bearer\n}", err: `unknown token source "bearer"`, line: 2},
 		{name: "token_from duplicated", input: "jwt_auth {\n\ttoken_from query query\n}", err: "query is listed twice", line: 2},
+		{name: "step-up", input: "jwt_auth {\n\tfresh_required\n\tmax_age 5m\n\tacr urn:example:mfa phr\n}",
+			want: &Auth{FreshRequired: true, MaxAge: "300000000000", ACR: []string{"urn:example:mfa", "phr"}}},
+		{name: "max_age placeholder", input: "jwt_auth {\n\tmax_age {env.MAX_AGE}\n}", want: &Auth{MaxAge: "{env.MAX_AGE}"}},
+		{name: "max_age without value", input: "jwt_auth {\n\tmax_age\n}", err: argCount, line: 2},
+		{name: "max_age with two values", input: "jwt_auth {\n\tmax_age 5m 10m\n}", err: argCount, line: 2},
+		{name: "max_age not a duration", input: "jwt_auth {\n\tmax_age soon\n}", err: "max_age: ", line: 2},
+		{name: "max_age 0", input: "jwt_auth {\n\tmax_age 0s\n}", err: "max_age must be a second or more", line: 2},
+		{name: "max_age below a second", input: "jwt_auth {\n\tmax_age 500ms\n}", err: "max_age must be a second or more", line: 2},
+		{name: "max_age negative", input: "jwt_auth {\n\tmax_age -5m\n}", err: "max_age must not be negative", line: 2},
+		{name: "acr without value", input: "jwt_auth {\n\tacr\n}", err: argCount, line: 2},
+		{name: "acr with a quote", input: "jwt_auth {\n\tacr `a\"b`\n}", err: `acr 'a"b' is not a valid value`, line: 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

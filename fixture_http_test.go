@@ -158,6 +158,9 @@ func refusalBody(msg string) string {
 const (
 	challengeNoToken  = "Bearer"
 	challengeBadToken = `Bearer error="invalid_token"`
+	// challengeStepUp is RFC 9470's, for a token that verifies but is not
+	// fresh enough, on a jwt_auth without max_age or acr.
+	challengeStepUp = `Bearer error="insufficient_user_authentication", error_description="Fresh token required"`
 )
 
 // wantRefused checks a refusal written by jwt_auth: status, exact body,

@@ -218,7 +218,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: challengeBadToken,
+			challenge: challengeStepUp,
 			code:      "not_fresh",
 		},
 		{
@@ -229,7 +229,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: challengeBadToken,
+			challenge: challengeStepUp,
 			code:      "not_fresh",
 		},
 		{
@@ -240,7 +240,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: challengeBadToken,
+			challenge: challengeStepUp,
 			code:      "not_fresh",
 		},
 		{
@@ -251,7 +251,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: challengeBadToken,
+			challenge: challengeStepUp,
 			code:      "not_fresh",
 		},
 		{
@@ -262,7 +262,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: challengeBadToken,
+			challenge: challengeStepUp,
 			code:      "not_fresh",
 		},
 		{
@@ -273,7 +273,7 @@ func TestServeHTTPContractRefusals(t *testing.T) {
 			},
 			status:    401,
 			msg:       "Fresh token required",
-			challenge: challengeBadToken,
+			challenge: challengeStepUp,
 			code:      "not_fresh",
 		},
 		{
@@ -613,7 +613,7 @@ func TestServeHTTPFreshForNumericFresh(t *testing.T) {
 
 	app.now = func() time.Time { return fixtureT0.Add(5*time.Minute + time.Second) }
 	res = serve(h, bearerGet(tok))
-	wantRefused(t, res, 401, "Fresh token required", challengeBadToken)
+	wantRefused(t, res, 401, "Fresh token required", challengeStepUp)
 
 	// the same token on a route that does not need freshness: passes, not fresh
 	f2 := newFixture(t)
@@ -686,7 +686,7 @@ func TestServeHTTPOptional(t *testing.T) {
 	// optional does not lift fresh_required or require for a present token
 	hf := newFixture(t).auth(&Auth{Optional: true, FreshRequired: true})
 	res = serve(hf, bearerGet(accessToken(t, nil)))
-	wantRefused(t, res, 401, "Fresh token required", challengeBadToken)
+	wantRefused(t, res, 401, "Fresh token required", challengeStepUp)
 	hr := newFixture(t).auth(&Auth{Optional: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}})
 	res = serve(hr, bearerGet(accessToken(t, nil)))
 	wantRefused(t, res, 403, "Insufficient claims", "")
@@ -866,7 +866,7 @@ func TestServeHTTPHandleErrors(t *testing.T) {
 			401, "expired", "Token has expired", challengeBadToken},
 		{"not fresh", &Auth{HandleErrors: true, FreshRequired: true},
 			func(t *testing.T) *http.Request { return bearerGet(accessToken(t, nil)) },
-			401, "not_fresh", "Fresh token required", challengeBadToken},
+			401, "not_fresh", "Fresh token required", challengeStepUp},
 		{"forbidden", &Auth{HandleErrors: true, Require: []ClaimRequirement{{Claim: "role", Values: []string{"admin"}}}},
 			func(t *testing.T) *http.Request { return bearerGet(accessToken(t, nil)) },
 			403, "forbidden", "Insufficient claims", ""},
@@ -1374,7 +1374,7 @@ func TestServeHTTPCachedTokenStillChecked(t *testing.T) {
 			}
 
 			app.now = func() time.Time { return fixtureT0.Add(31 * time.Second) }
-			wantRefused(t, serve(hf, bearerGet(tok)), 401, "Fresh token required", challengeBadToken)
+			wantRefused(t, serve(hf, bearerGet(tok)), 401, "Fresh token required", challengeStepUp)
 			if res := serve(h, bearerGet(tok)); !res.next.called || res.next.header.Get("X-Jwt-Fresh") != "false" {
 				t.Fatalf("after fresh: %d %s, X-Jwt-Fresh %q", res.rec.Code, res.rec.Body, res.next.header.Get("X-Jwt-Fresh"))
 			}

@@ -6,8 +6,10 @@ package jwtextended
 // (typically reverse_proxy to the app) and reads its answer:
 //
 //   - 2xx with X-Jwt-Issue-Identity: the identity, and the claims of the
-//     optional X-Jwt-Issue-Claims (one JSON object); nothing of the app's
-//     answer reaches the client, and Caddy mints and delivers the tokens;
+//     optional X-Jwt-Issue-Claims (one JSON object); on a login or reauth
+//     the optional X-Jwt-Issue-Amr and X-Jwt-Issue-Acr say how the user
+//     authenticated (default amr ["pwd"]); nothing of the app's answer
+//     reaches the client, and Caddy mints and delivers the tokens;
 //   - anything else passes through to the client unchanged (without its
 //     X-Jwt-Issue-* headers), and nothing is minted; 401 and 403 count as
 //     a failed login for the throttle;
@@ -38,6 +40,10 @@ const hdrIssueRoute = "X-Jwt-Issue-Route"
 const (
 	hdrIssueIdentity = "X-Jwt-Issue-Identity"
 	hdrIssueClaims   = "X-Jwt-Issue-Claims"
+	hdrIssueAMR      = "X-Jwt-Issue-Amr"
+	hdrIssueACR      = "X-Jwt-Issue-Acr"
+	// maxIssueAMR bounds the methods of X-Jwt-Issue-Amr.
+	maxIssueAMR = 16
 	// maxIssueClaims bounds X-Jwt-Issue-Claims: the claims go into every
 	// token, which is refused past 8 KiB.
 	maxIssueClaims = 4 << 10
@@ -159,10 +165,42 @@ func hasIssuePrefix(name string) bool {
 	return len(name) >= len(p) && strings.EqualFold(name[:len(p)], p)
 }
 
-// vouchedUser checks the identity and claims the app vouched with. reason
-// says what is wrong, for the log; the client only reads
+// vouchedAuthentication is how the app says the user authenticated, now:
+// the methods of X-Jwt-Issue-Amr (space-separated, default "pwd") and the
+// class of X-Jwt-Issue-Acr. reason says what is wrong, for the log.
+func vouchedAuthentication(a upstreamAnswer, now time.Time) (auth token.Authentication, reason string) {
+	auth = token.PasswordAt(now)
+	if vals := a.header.Values(hdrIssueAMR); len(vals) > 0 {
+		methods := strings.Fields(strings.Join(vals, " "))
+		switch {
+		case len(methods) == 0:
+			return auth, "X-Jwt-Issue-Amr is empty"
+		case len(methods) > maxIssueAMR:
+			return auth, "X-Jwt-Issue-Amr names more than 16 methods"
+		}
+		for _, m := range methods {
+			if len(m) > 64 || !isChallengeValue(m) {
+				return auth, "X-Jwt-Issue-Amr holds a method that is not printable ASCII of at most 64 bytes"
+			}
+		}
+		auth.Methods = methods
+	}
+	switch vals := a.header.Values(hdrIssueACR); {
+	case len(vals) > 1:
+		return auth, "several X-Jwt-Issue-Acr headers"
+	case len(vals) == 1 && !isChallengeValue(vals[0]):
+		return auth, "X-Jwt-Issue-Acr is not one value of printable ASCII without spaces, of at most 256 bytes"
+	case len(vals) == 1:
+		auth.Class = vals[0]
+	}
+	return auth, ""
+}
+
+// vouchedUser checks the identity and claims the app vouched with, and,
+// for a login or reauth (auth non-nil), how the user authenticated.
+// reason says what is wrong, for the log; the client only reads
 // errBadUpstreamIdentity.
-func (h *Issue) vouchedUser(a upstreamAnswer) (identity string, claims map[string]any, reason string) {
+func (h *Issue) vouchedUser(a upstreamAnswer, auth *token.Authentication) (identity string, claims map[string]any, reason string) {
 	identity = a.identity
 	switch {
 	case len(a.header.Values(hdrIssueIdentity)) > 1:
@@ -174,9 +212,20 @@ func (h *Issue) vouchedUser(a upstreamAnswer) (identity string, claims map[strin
 	case strictjson.HasControlChar(identity) || strings.TrimSpace(identity) != identity:
 		return "", nil, "X-Jwt-Issue-Identity holds control characters or surrounding space"
 	}
+	if auth != nil {
+		if *auth, reason = vouchedAuthentication(a, h.app.now()); reason != "" {
+			return "", nil, reason
+		}
+	}
 	vals := a.header.Values(hdrIssueClaims)
 	switch {
 	case len(vals) == 0:
+		if auth != nil && (len(a.header.Values(hdrIssueAMR)) > 0 || len(a.header.Values(hdrIssueACR)) > 0) {
+			// the app's methods and class alone may make a token too large
+			if reason := h.undeliverable(identity, nil, auth); reason != "" {
+				return "", nil, reason
+			}
+		}
 		return identity, nil, ""
 	case len(vals) > 1:
 		return "", nil, "several X-Jwt-Issue-Claims headers"
@@ -198,7 +247,7 @@ func (h *Issue) vouchedUser(a upstreamAnswer) (identity string, claims map[strin
 			return "", nil, fmt.Sprintf("X-Jwt-Issue-Claims sets %q, which is (up to case) a claim the module sets itself", name)
 		}
 	}
-	if reason := h.undeliverable(identity, m); reason != "" {
+	if reason := h.undeliverable(identity, m, auth); reason != "" {
 		return "", nil, reason
 	}
 	return identity, m, ""
@@ -212,9 +261,13 @@ const maxCookieBytes = 4096
 // get, and says why they could not be delivered: a token the verifier
 // refuses (its own rules: the name folding, the size limit), or, with
 // cookie delivery, one whose cookie browsers would drop. "" when they can.
-func (h *Issue) undeliverable(identity string, claims map[string]any) string {
+func (h *Issue) undeliverable(identity string, claims map[string]any, auth *token.Authentication) string {
+	var with token.Authentication
+	if auth != nil {
+		with = *auth
+	}
 	for _, typ := range []string{token.TypeAccess, token.TypeRefresh} {
-		m, err := h.app.minter.Mint(token.Request{Type: typ, Identity: identity, Fresh: typ == token.TypeAccess, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect})
+		m, err := h.app.minter.Mint(token.Request{Type: typ, Identity: identity, Fresh: typ == token.TypeAccess, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Auth: with})
 		if err != nil {
 			return "minting with the app's identity and claims failed: " + err.Error()
 		}
@@ -271,13 +324,14 @@ func (h *Issue) serveDelegatedCredentials(w http.ResponseWriter, r *http.Request
 		}
 		return err
 	}
-	identity, claims, reason := h.vouchedUser(answer)
+	var auth token.Authentication
+	identity, claims, reason := h.vouchedUser(answer, &auth)
 	if reason != "" {
 		attempt.Refund()
 		return h.badUpstream(w, r, reason)
 	}
 	attempt.Succeeded()
-	return h.issueLogin(w, r, identity, claims, withRefresh)
+	return h.issueLogin(w, r, identity, claims, auth, withRefresh)
 }
 
 // confirmRefresh asks the app whether the refresh token's user may still
@@ -294,7 +348,9 @@ func (h *Issue) confirmRefresh(w http.ResponseWriter, r *http.Request, next cadd
 	if err != nil || !answer.vouched() {
 		return nil, true, err
 	}
-	identity, claims, reason := h.vouchedUser(answer)
+	// a refresh keeps the login's auth_time, amr and acr: the app's
+	// X-Jwt-Issue-Amr and -Acr are not read here
+	identity, claims, reason := h.vouchedUser(answer, nil)
 	switch {
 	case reason != "":
 		return nil, true, h.badUpstream(w, r, reason)

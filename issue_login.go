@@ -50,7 +50,7 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 		h.app.metrics.countLoginFailure()
 		return h.refuse(w, r, errBadCredentials)
 	}
-	return h.issueLogin(w, r, acct.Name, acct.Claims, withRefresh)
+	return h.issueLogin(w, r, acct.Name, acct.Claims, token.PasswordAt(h.app.now()), withRefresh)
 }
 
 // throttled refuses a login with 429 and Retry-After.
@@ -63,8 +63,9 @@ func (h *Issue) throttled(w http.ResponseWriter, r *http.Request, wait time.Dura
 
 // issueLogin answers a successful login (withRefresh) or reauth of
 // identity, local or delegated: a fresh access token (and for a login a
-// refresh token) with the user's claims, delivered as configured.
-func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity string, claims map[string]any, withRefresh bool) error {
+// refresh token) with the user's claims and how they authenticated
+// (auth_time, amr, acr), delivered as configured.
+func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity string, claims map[string]any, auth token.Authentication, withRefresh bool) error {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		// access logs show who logged in
 		repl.Set("http.auth.user.id", identity)
@@ -78,13 +79,13 @@ func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity stri
 			family = uuid.NewString()
 		}
 	}
-	access, err := h.app.mint(r.Context(), token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family})
+	access, err := h.app.mint(r.Context(), token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family, Auth: auth})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
 	var refresh *token.Minted
 	if withRefresh {
-		if refresh, err = h.app.mint(r.Context(), token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family}); err != nil {
+		if refresh, err = h.app.mint(r.Context(), token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family, Auth: auth}); err != nil {
 			return h.mintFailed(w, r, err)
 		}
 	}

@@ -56,7 +56,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyh
 			return h.refuse(w, r, e)
 		}
 	}
-	access, err := h.app.mint(r.Context(), token.Request{Type: token.TypeAccess, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family})
+	access, err := h.app.mint(r.Context(), token.Request{Type: token.TypeAccess, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family, Auth: tok.Authentication()})
 	if err != nil {
 		return h.mintFailed(w, r, err)
 	}
@@ -94,7 +94,7 @@ func (h *Issue) rotate(r *http.Request, tok *token.Verified, claims map[string]a
 		h.revokeFamily(r, tok, family)
 		return nil, "", errRevoked
 	}
-	refresh, err := h.app.mint(r.Context(), token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family})
+	refresh, err := h.app.mint(r.Context(), token.Request{Type: token.TypeRefresh, Identity: tok.Identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family, Auth: tok.Authentication()})
 	if err != nil {
 		h.logger.Error("minting a token failed", zap.Error(err))
 		return nil, "", errMintFailed

@@ -214,7 +214,7 @@ func TestMetricsOutcomeOfEveryCode(t *testing.T) {
 	for e, want := range map[*authError]outcome{
 		errMissingHeader: outcomeMissing, errBadHeaderType: outcomeMissing, errExpired: outcomeExpired,
 		errSignature: outcomeInvalid, errMalformed: outcomeInvalid, errAudience: outcomeInvalid,
-		errRevoked: outcomeRevoked, errNotFresh: outcomeNotFresh, errForbidden: outcomeForbidden,
+		errRevoked: outcomeRevoked, stepUpRefusal(time.Minute, []string{"mfa"}): outcomeNotFresh, errForbidden: outcomeForbidden,
 		errRefreshNotAllowed: outcomeWrongType, errAccessNotAllowed: outcomeWrongType,
 		errMissingCSRF: outcomeCSRF, errCSRFMismatch: outcomeCSRF,
 	} {

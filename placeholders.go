@@ -14,7 +14,7 @@ import (
 // {http.auth.*} placeholders, so that a cached token costs no rendering.
 type presented struct {
 	tok   *token.Verified
-	boxed struct{ identity, typ, jti, exp any }
+	boxed struct{ identity, typ, jti, exp, authTime any }
 	// fresh and stale provide every placeholder of the token, with
 	// {http.auth.jwt.fresh} true or false: freshness depends on the time,
 	// so publish picks one per request, and a request grows the
@@ -30,6 +30,9 @@ type presented struct {
 func prepareForRequests(t *token.Verified) any {
 	p := &presented{tok: t}
 	p.boxed.identity, p.boxed.typ, p.boxed.jti, p.boxed.exp = t.Identity, t.Type, t.JTI, t.ExpText
+	if t.HasAuthTime {
+		p.boxed.authTime = t.AuthTimeText
+	}
 	p.ids.jti, p.ids.family, p.ids.identity = revocation.IDOf(t.JTI), revocation.IDOf(t.Family), revocation.IDOf(t.Identity)
 	p.fresh = func(key string) (any, bool) {
 		if key == "http.auth.jwt.fresh" {
@@ -60,7 +63,8 @@ func presentationOf(t *token.Verified) *presented {
 
 // placeholder resolves {http.auth.user.id}, {http.auth.user.<claim>} (a
 // top-level string or number claim, as caddyauth publishes a user's
-// metadata), {http.auth.jwt.type|jti|exp},
+// metadata), {http.auth.jwt.type|jti|exp|auth_time} (auth_time unknown
+// when the token has none),
 // {http.auth.jwt.claims_json} and {http.auth.jwt.claims.<name>} for a
 // request that this token authenticated ({http.auth.jwt.fresh} comes from
 // the fresh and stale providers around it).
@@ -74,6 +78,8 @@ func (p *presented) placeholder(key string) (any, bool) {
 		return p.boxed.jti, true
 	case "http.auth.jwt.exp":
 		return p.boxed.exp, true
+	case "http.auth.jwt.auth_time":
+		return p.boxed.authTime, p.boxed.authTime != nil
 	case "http.auth.jwt.claims_json":
 		return p.tok.PayloadJSON, true
 	}

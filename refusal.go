@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/jws"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -29,6 +31,9 @@ type authError struct {
 	// Authorization header of another scheme); the others earn
 	// error="invalid_token" in the challenge.
 	noToken bool
+	// challenge, when set, is the WWW-Authenticate value of a 401 (the
+	// step-up challenge of RFC 9470).
+	challenge string
 }
 
 func newAuthError(status int, code, msg string) *authError {
@@ -153,7 +158,6 @@ var (
 	errRevoked              = newAuthError(401, "revoked", "Token has been revoked")
 	errRefreshNotAllowed    = newAuthError(401, "wrong_token_type", "Only non-refresh tokens are allowed")
 	errAccessNotAllowed     = newAuthError(401, "wrong_token_type", "Only refresh tokens are allowed")
-	errNotFresh             = newAuthError(401, "not_fresh", "Fresh token required")
 	errMissingCSRF          = newAuthError(401, "csrf_missing", "Missing CSRF token")
 	errCSRFMismatch         = newAuthError(401, "csrf_mismatch", "CSRF double submit tokens do not match")
 	errMissingCSRFClaim     = newAuthError(401, "csrf_missing", "Missing claim: csrf")
@@ -200,11 +204,46 @@ func setChallenge(h http.Header, e *authError) {
 	if e.status != http.StatusUnauthorized {
 		return
 	}
-	if e.noToken {
+	if e.challenge != "" {
+		h.Set("WWW-Authenticate", e.challenge)
+	} else if e.noToken {
 		h.Set("WWW-Authenticate", "Bearer")
 	} else {
 		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
+}
+
+// stepUpRefusal is the refusal of a token that verifies but is not fresh
+// enough for a jwt_auth: 401 "Fresh token required" with the challenge of
+// RFC 9470 section 3, naming max_age and acr_values when the handler sets
+// them, so that a client knows to send the user back to log in.
+func stepUpRefusal(maxAge time.Duration, acr []string) *authError {
+	e := newAuthError(401, "not_fresh", "Fresh token required")
+	c := `Bearer error="insufficient_user_authentication", error_description="Fresh token required"`
+	if maxAge > 0 {
+		c += fmt.Sprintf(`, max_age="%d"`, int64(maxAge/time.Second))
+	}
+	if len(acr) > 0 {
+		c += `, acr_values="` + strings.Join(acr, " ") + `"`
+	}
+	e.challenge = c
+	return e
+}
+
+// isChallengeValue reports whether v can stand in a quoted parameter of a
+// challenge (RFC 6750 section 3: %x20-21 / %x23-5B / %x5D-7E) and in the
+// space-separated acr_values: printable ASCII without space, quote or
+// backslash.
+func isChallengeValue(v string) bool {
+	if v == "" || len(v) > 256 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Refusals of the issuer's routes.

@@ -18,6 +18,7 @@ const FamilyClaim = "fam"
 var reservedClaims = map[string]bool{
 	"sub": true, "type": true, "fresh": true, "jti": true, "iat": true, "nbf": true,
 	"exp": true, "iss": true, "aud": true, "csrf": true, FamilyClaim: true,
+	ClaimAuthTime: true, ClaimAMR: true, ClaimACR: true,
 }
 
 // Reserved reports whether the minter sets the claim name itself, so that

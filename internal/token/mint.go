@@ -40,6 +40,9 @@ type Request struct {
 	Family string
 	// TTL overrides the lifetime of the token's type (caddy jwt mint).
 	TTL time.Duration
+	// Auth is when and how the user authenticated: auth_time, amr and acr
+	// of a token minted from a credential check, copied by a refresh.
+	Auth Authentication
 }
 
 // Minted is a signed token and what a response needs to know of it.
@@ -68,7 +71,7 @@ func (m *Minter) Mint(req Request) (*Minted, error) {
 		ttl = req.TTL
 	}
 	exp := now.Add(ttl)
-	claims := make(jwt.MapClaims, len(req.Claims)+12)
+	claims := make(jwt.MapClaims, len(req.Claims)+15)
 	for k, v := range req.Claims {
 		claims[k] = v
 	}
@@ -104,6 +107,7 @@ func (m *Minter) Mint(req Request) (*Minted, error) {
 	if req.Family != "" {
 		claims[FamilyClaim] = req.Family
 	}
+	req.Auth.put(claims)
 	if out.Raw, err = jws.Sign(claims, s); err != nil {
 		return nil, err
 	}

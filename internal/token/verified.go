@@ -38,6 +38,11 @@ type Verified struct {
 	// decimal.
 	Exp     int64
 	ExpText string
+	// AuthTime is auth_time in unix seconds, rounded down, when
+	// HasAuthTime; AuthTimeText the same in decimal ("" without one).
+	AuthTime     int64
+	HasAuthTime  bool
+	AuthTimeText string
 
 	expAt, nbf, iat float64
 	hasNbf, hasIat  bool

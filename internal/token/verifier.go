@@ -97,6 +97,7 @@ func (v *Verifier) checkClaims(t *Verified) *Error {
 		return e
 	}
 	readFresh(t)
+	readAuthTime(t)
 	if e := readIDs(t); e != nil {
 		return e
 	}
