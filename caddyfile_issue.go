@@ -42,9 +42,22 @@ import (
 //		rotate_refresh
 //		rotate_grace <duration>
 //		failed_status <code>...
+//		oidc <name> {
+//			issuer        <url>
+//			client_id     <id>
+//			client_secret <secret>
+//			scopes        <scope>...
+//			login         <path>
+//			callback      <path>
+//			reauth        <path>
+//			identity_claim <claim>
+//			claims        <claim>...
+//			fresh_within  <duration>
+//			return_to     <origin>...
+//		}
 //	}
 //
-// user may be repeated; every other subdirective appears once. The inline
+// user and oidc may be repeated; every other subdirective appears once. The inline
 // arguments of throttle are a shorthand for its first three settings.
 func parseIssueDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	i := new(Issue)
@@ -98,6 +111,11 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = durationArg(d, &i.RotateGrace)
 		case "failed_status":
 			i.FailedStatus, err = statusArgs(d)
+		case "oidc":
+			var o *OIDCProvider
+			if o, err = oidcArgs(d); err == nil {
+				i.OIDC = append(i.OIDC, *o)
+			}
 		default:
 			return d.Errf("unrecognized jwt_issue subdirective '%s'", d.Val())
 		}
@@ -129,6 +147,58 @@ func routeArgs(d *caddyfile.Dispenser, i *Issue) error {
 		i.Upstream = append(i.Upstream, route)
 	}
 	return nil
+}
+
+// oidcArgs reads an `oidc <name> { ... }` block (see parseIssueDirective).
+func oidcArgs(d *caddyfile.Dispenser) (*OIDCProvider, error) {
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return nil, d.Errf("oidc takes a name and a block: oidc <name> { issuer <url> ... }")
+	}
+	o := &OIDCProvider{Name: args[0]}
+	nesting := d.Nesting()
+	seen := map[string]bool{}
+	for d.NextBlock(nesting) {
+		setting := d.Val()
+		if seen[setting] {
+			return nil, d.Errf("oidc %s: %s is given twice", o.Name, setting)
+		}
+		seen[setting] = true
+		var err error
+		switch setting {
+		case "issuer":
+			err = singleArgTo(d, &o.Issuer)
+		case "client_id":
+			err = singleArgTo(d, &o.ClientID)
+		case "client_secret":
+			err = singleArgTo(d, &o.ClientSecret)
+		case "scopes":
+			o.Scopes, err = listArgs(d)
+		case "login":
+			err = singleArgTo(d, &o.Login)
+		case "callback":
+			err = singleArgTo(d, &o.Callback)
+		case "reauth":
+			err = singleArgTo(d, &o.Reauth)
+		case "identity_claim":
+			err = singleArgTo(d, &o.IdentityClaim)
+		case "claims":
+			o.Claims, err = listArgs(d)
+		case "fresh_within":
+			var v string
+			if v, err = singleArg(d); err == nil {
+				err = positiveDuration(d, "oidc "+o.Name+": fresh_within", v, &o.FreshWithin)
+			}
+		case "return_to":
+			o.ReturnTo, err = listArgs(d)
+		default:
+			return nil, d.Errf("unrecognized oidc subdirective '%s'", setting)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
 }
 
 // logoutArgs reads `logout <path> [all]`: all also revokes every token of
@@ -206,7 +276,7 @@ func throttleArgs(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 		for _, e := range []error{
 			positiveNumber(d, "max_per_user", args[0], &t.MaxPerUser),
 			positiveNumber(d, "max_per_ip", args[1], &t.MaxPerIP),
-			positiveDuration(d, "window", args[2], &t.Window),
+			positiveDuration(d, "throttle: window", args[2], &t.Window),
 		} {
 			if e != nil {
 				return nil, e
@@ -224,7 +294,7 @@ func throttleArgs(d *caddyfile.Dispenser) (*ThrottleConfig, error) {
 		case "max_per_ip":
 			err = throttleArg(d, positiveNumber, &t.MaxPerIP)
 		case "window":
-			err = throttleArg(d, positiveDuration, &t.Window)
+			err = throttleArg(d, throttleDuration, &t.Window)
 		case "capacity":
 			err = throttleArg(d, positiveNumber, &t.Capacity)
 		default:
@@ -266,8 +336,13 @@ func positiveNumber(d *caddyfile.Dispenser, setting, v string, dst *WeakInt) err
 	return nil
 }
 
-// positiveDuration reads v, the value of setting, as a duration above 0,
-// or keeps it in ph when it holds a placeholder.
+// throttleDuration is positiveDuration for a throttle setting.
+func throttleDuration(d *caddyfile.Dispenser, setting, v string, dst *WeakDuration) error {
+	return positiveDuration(d, "throttle: "+setting, v, dst)
+}
+
+// positiveDuration reads v, the value of setting (as an error names it),
+// as a duration above 0, or keeps it when it holds a placeholder.
 func positiveDuration(d *caddyfile.Dispenser, setting, v string, dst *WeakDuration) error {
 	if hasPlaceholder(v) {
 		*dst = WeakDuration(v)
@@ -275,7 +350,7 @@ func positiveDuration(d *caddyfile.Dispenser, setting, v string, dst *WeakDurati
 	}
 	dur, err := caddy.ParseDuration(v)
 	if err != nil || dur <= 0 {
-		return d.Errf("throttle: %s '%s' must be a positive duration such as 15m", setting, v)
+		return d.Errf("%s '%s' must be a positive duration such as 15m", setting, v)
 	}
 	*dst = weakDuration(dur)
 	return nil

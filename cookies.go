@@ -258,6 +258,13 @@ func (c *cookieSettings) secureFor(r *http.Request) bool {
 	case secureOff:
 		return false
 	}
+	return requestIsHTTPS(r)
+}
+
+// requestIsHTTPS reports whether the request came over HTTPS: directly,
+// or through a proxy that Caddy trusts (the server's trusted_proxies) and
+// that says so in X-Forwarded-Proto.
+func requestIsHTTPS(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}

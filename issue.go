@@ -99,6 +99,10 @@ type Issue struct {
 	// that count as a failed login for the throttle. Default: 401 403.
 	FailedStatus []int `json:"failed_status,omitempty"`
 
+	// Sign-in and step-up through OpenID Providers, one block each
+	// (issue_oidc.go). Needs deliver cookie.
+	OIDC []OIDCProvider `json:"oidc,omitempty"`
+
 	app    *App
 	logger *zap.Logger
 	creds  *users.Credentials
@@ -111,6 +115,10 @@ type Issue struct {
 	auth *authenticator
 	// routes are the configured routes, for routeOf
 	routes []issueRoute
+	// oidc are the flows of the oidc blocks, and oidcShared what they
+	// share; nil without oidc blocks
+	oidc       []*oidcRoutes
+	oidcShared *oidcShared
 	// failedStatus is FailedStatus or its default
 	failedStatus []int
 	// noIdentityWarned: the 2xx-without-identity warning of the delegated
@@ -170,6 +178,9 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	}
 	if h.rotateGrace == 0 {
 		h.rotateGrace = defaultRotateGrace
+	}
+	if err := h.provisionOIDC(ctx); err != nil {
+		return err
 	}
 	h.prepareRoutes()
 	h.noIdentityWarned = new([2]sync.Once)
@@ -251,6 +262,9 @@ func (h *Issue) resolvePlaceholders() error {
 	}
 	if err := h.TokenLookup.resolvePlaceholders(); err != nil {
 		return fmt.Errorf("jwt_issue: %v", err)
+	}
+	if err := h.resolveOIDCPlaceholders(); err != nil {
+		return err
 	}
 	for i := range h.Users {
 		u := &h.Users[i]

@@ -66,36 +66,48 @@ func (h *Issue) throttled(w http.ResponseWriter, r *http.Request, wait time.Dura
 // refresh token) with the user's claims and how they authenticated
 // (auth_time, amr, acr), delivered as configured.
 func (h *Issue) issueLogin(w http.ResponseWriter, r *http.Request, identity string, claims map[string]any, auth token.Authentication, withRefresh bool) error {
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		// access logs show who logged in
-		repl.Set("http.auth.user.id", identity)
-	}
 	var family string
-	if h.RotateRefresh {
-		if !withRefresh {
-			family = h.sessionFamily(r, identity)
-		}
-		if family == "" {
-			family = uuid.NewString()
-		}
+	if !withRefresh && h.RotateRefresh {
+		family = h.sessionFamily(r, identity)
 	}
-	access, err := h.app.mint(r.Context(), token.Request{Type: token.TypeAccess, Identity: identity, Fresh: true, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family, Auth: auth})
+	access, refresh, err := h.mintSession(r, identity, claims, auth, true, family, withRefresh)
 	if err != nil {
 		return h.mintFailed(w, r, err)
-	}
-	var refresh *token.Minted
-	if withRefresh {
-		if refresh, err = h.app.mint(r.Context(), token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: h.deliverCookie && h.app.csrf.protect, Family: family, Auth: auth}); err != nil {
-			return h.mintFailed(w, r, err)
-		}
 	}
 	msg := "Login successful"
 	if !withRefresh {
 		msg = "Reauthentication successful"
 	}
-	h.reportLogin(r, identity, withRefresh, access.JTI)
 	h.deliver(w, r, msg, access, refresh)
 	return nil
+}
+
+// mintSession mints the tokens of a login (withRefresh: an access and a
+// refresh token) or a reauth (an access token in the session's family,
+// when rotate_refresh is on and family is not empty), and reports the
+// login. fresh marks the access token fresh.
+func (h *Issue) mintSession(r *http.Request, identity string, claims map[string]any, auth token.Authentication, fresh bool, family string, withRefresh bool) (access, refresh *token.Minted, err error) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		// access logs show who logged in
+		repl.Set("http.auth.user.id", identity)
+	}
+	if !h.RotateRefresh {
+		family = ""
+	} else if family == "" {
+		family = uuid.NewString()
+	}
+	csrf := h.deliverCookie && h.app.csrf.protect
+	access, err = h.app.mint(r.Context(), token.Request{Type: token.TypeAccess, Identity: identity, Fresh: fresh, Claims: claims, CSRF: csrf, Family: family, Auth: auth})
+	if err != nil {
+		return nil, nil, err
+	}
+	if withRefresh {
+		if refresh, err = h.app.mint(r.Context(), token.Request{Type: token.TypeRefresh, Identity: identity, Claims: claims, CSRF: csrf, Family: family, Auth: auth}); err != nil {
+			return nil, nil, err
+		}
+	}
+	h.reportLogin(r, identity, withRefresh, access.JTI)
+	return access, refresh, nil
 }
 
 // sessionFamily is the family a reauth stays in under rotate_refresh: that

@@ -7,7 +7,8 @@ package jwtextended
 // slash would otherwise take it as the route):
 //
 //   - POST is the route (login, refresh, reauth, logout), throttle
-//     included; GET and HEAD of the jwks route are the JWK Set;
+//     included; GET and HEAD of the jwks route are the JWK Set, and of
+//     an oidc block's login, callback and reauth routes the OIDC flow;
 //   - GET and HEAD of the other routes pass on to the next handler (a
 //     login page often lives at the same path), but never as a credential
 //     check: without X-Jwt-Issue-Route, and without the X-Jwt-Issue-*
@@ -24,9 +25,11 @@ import (
 )
 
 // issueRoute is one route of a jwt_issue: its name (login, refresh,
-// reauth, logout, jwks), its path and what serves a POST to it.
+// reauth, logout, jwks, oidc <name> login|callback|reauth), its path and
+// what serves it: a POST, or for a get route a GET or HEAD.
 type issueRoute struct {
 	name, path string
+	get        bool
 	serve      func(http.ResponseWriter, *http.Request, caddyhttp.Handler) error
 }
 
@@ -58,12 +61,17 @@ func trimOneSlash(p string) string {
 func (h *Issue) prepareRoutes() {
 	h.routes = h.routes[:0]
 	for _, r := range []issueRoute{
-		{"login", h.Login, h.serveLogin},
-		{"refresh", h.Refresh, h.serveRefresh},
-		{"reauth", h.Reauth, h.serveReauth},
-		{"logout", h.Logout, func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveLogout(w, r) }},
-		{"jwks", h.JWKS, nil},
+		{"login", h.Login, false, h.serveLogin},
+		{"refresh", h.Refresh, false, h.serveRefresh},
+		{"reauth", h.Reauth, false, h.serveReauth},
+		{"logout", h.Logout, false, func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveLogout(w, r) }},
+		{"jwks", h.JWKS, true, func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveJWKS(w, r) }},
 	} {
+		if r.path != "" {
+			h.routes = append(h.routes, r)
+		}
+	}
+	for _, r := range h.oidcRouteList() {
 		if r.path != "" {
 			h.routes = append(h.routes, r)
 		}
@@ -72,20 +80,20 @@ func (h *Issue) prepareRoutes() {
 
 // serveRoute answers a request for one of the issuer's paths.
 func (h *Issue) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rt *issueRoute) error {
-	jwks := rt.serve == nil
 	if h.app.cors != nil {
 		if isPreflight(r) {
 			return h.app.cors.preflight(w, r)
 		}
 		w = h.app.cors.wrap(w, r)
 	}
+	getOrHead := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
-	case r.Method == http.MethodPost && !jwks:
+	case r.Method == http.MethodPost && !rt.get:
 		defer h.boundBodyRead(w)()
 		return rt.serve(w, r, next)
-	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && jwks:
-		return h.serveJWKS(w, r)
-	case r.Method == http.MethodGet || r.Method == http.MethodHead || isPreflight(r):
+	case getOrHead && rt.get:
+		return rt.serve(w, r, next)
+	case getOrHead || isPreflight(r):
 		// the next handler's, never a credential check: the request
 		// carries no X-Jwt-Issue-Route, and the answer loses its
 		// X-Jwt-Issue-* headers
@@ -99,7 +107,7 @@ func (h *Issue) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return err
 	}
 	allow := http.MethodPost
-	if jwks {
+	if rt.get {
 		allow = "GET, HEAD"
 	}
 	w.Header().Set("Allow", allow)

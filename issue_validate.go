@@ -6,7 +6,11 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 )
 
 // Validate refuses configurations that cannot work, naming the setting
@@ -14,6 +18,9 @@ import (
 // what Provision resolved.
 func (h *Issue) Validate() error {
 	if err := h.validateRoutes(); err != nil {
+		return err
+	}
+	if err := h.validateOIDC(); err != nil {
 		return err
 	}
 	if h.app == nil {
@@ -33,7 +40,7 @@ func (h *Issue) Validate() error {
 	if c := h.throttleCfg; c.MaxPerUser < 0 || c.MaxPerIP < 0 || c.Window < 0 || c.Capacity < 0 {
 		return errors.New("jwt_issue: throttle values must not be negative")
 	}
-	if h.Login != "" || h.Refresh != "" || h.Reauth != "" {
+	if h.Login != "" || h.Refresh != "" || h.Reauth != "" || len(h.OIDC) > 0 {
 		// a verify-only app (e.g. jwks_url alone) cannot mint: say so at load
 		if _, err := h.app.ring.Signer(); err != nil {
 			return fmt.Errorf("jwt_issue: %v", err)
@@ -50,9 +57,15 @@ func (h *Issue) Validate() error {
 // settings that only make sense with one another.
 func (h *Issue) validateRoutes() error {
 	routes := map[string]string{}
-	for _, r := range []struct{ name, path string }{
+	named := []struct{ name, path string }{
 		{"login", h.Login}, {"refresh", h.Refresh}, {"reauth", h.Reauth}, {"logout", h.Logout}, {"jwks", h.JWKS},
-	} {
+	}
+	for _, o := range h.OIDC {
+		named = append(named, []struct{ name, path string }{
+			{"oidc " + o.Name + " login", o.Login}, {"oidc " + o.Name + " callback", o.Callback}, {"oidc " + o.Name + " reauth", o.Reauth},
+		}...)
+	}
+	for _, r := range named {
 		if r.path == "" {
 			continue
 		}
@@ -67,7 +80,7 @@ func (h *Issue) validateRoutes() error {
 		routes[key] = r.name
 	}
 	if len(routes) == 0 {
-		return errors.New("jwt_issue: no route configured; set at least one of login, refresh, reauth, logout, jwks")
+		return errors.New("jwt_issue: no route configured; set at least one of login, refresh, reauth, logout, jwks, oidc")
 	}
 	paths := map[string]string{"login": h.Login, "refresh": h.Refresh, "reauth": h.Reauth}
 	seen := map[string]bool{}
@@ -105,6 +118,119 @@ func (h *Issue) validateRoutes() error {
 		}
 	}
 	return nil
+}
+
+// validateOIDC checks the oidc blocks.
+func (h *Issue) validateOIDC() error {
+	names := map[string]bool{}
+	for _, o := range h.OIDC {
+		prefix := "jwt_issue: oidc " + o.Name
+		switch {
+		case !validOIDCName(o.Name):
+			return fmt.Errorf("jwt_issue: oidc name %q must be 1 to 64 letters, digits, '-' or '_' (it names the transaction cookie and the tokens' idp claim)", o.Name)
+		case names[o.Name]:
+			return fmt.Errorf("jwt_issue: oidc %s is given twice; give each provider its own name", o.Name)
+		case o.Issuer == "":
+			return fmt.Errorf("%s: issuer is required: the provider's issuer URL, e.g. https://accounts.google.com", prefix)
+		case o.ClientID == "":
+			return fmt.Errorf("%s: client_id is required: this site's client id at the provider", prefix)
+		case o.Callback == "":
+			return fmt.Errorf("%s: callback is required: the path the provider sends the browser back to (register https://<site><callback> as the redirect URI)", prefix)
+		case o.Login == "" && o.Reauth == "":
+			return fmt.Errorf("%s: neither login nor reauth is set, so the provider would never be used; add `login <path>` and/or `reauth <path>`", prefix)
+		}
+		names[o.Name] = true
+		if err := checkIssuerURL(o.Issuer); err != nil {
+			return fmt.Errorf("%s: issuer %v", prefix, err)
+		}
+		for _, origin := range o.ReturnTo {
+			if !isOrigin(origin) {
+				return fmt.Errorf("%s: return_to %q is not an origin; write scheme://host[:port], e.g. https://app.example.com, without a path", prefix, origin)
+			}
+		}
+		for _, c := range o.Claims {
+			if c == "" || claimSetByModule(c, h.identityClaim()) || strictjson.Fold(c) == claimIdP {
+				return fmt.Errorf("%s: claims %q names a claim the module sets itself (such as sub, fresh, auth_time, amr, acr, idp or the identity claim), up to case; remove it", prefix, c)
+			}
+		}
+	}
+	if len(h.OIDC) == 0 {
+		return nil
+	}
+	if h.app != nil && !h.deliverCookie {
+		return errors.New("jwt_issue: oidc signs a browser in and sends it back with 303, so its tokens can only be delivered as cookies; add `deliver cookie` (or `deliver json cookie`)")
+	}
+	for _, u := range h.Users {
+		for c := range u.Claims {
+			if strictjson.Fold(c) == claimIdP {
+				return fmt.Errorf("jwt_issue: user %s has the claim idp, which marks a session that began with an oidc block; rename it", u.Name)
+			}
+		}
+	}
+	if h.app != nil {
+		for _, o := range h.OIDC {
+			if o.Reauth != "" && !cookiePathMatch(h.app.cookies.accessPath, o.Reauth) {
+				return fmt.Errorf("jwt: cookie access_path %s does not cover the oidc %s reauth route %s, so browsers would not send the session's access token there; "+
+					"set access_path to a path above both, or move the route under it", h.app.cookies.accessPath, o.Name, o.Reauth)
+			}
+		}
+	}
+	return nil
+}
+
+// identityClaim is the app's identity claim, or the default before
+// Provision.
+func (h *Issue) identityClaim() string {
+	if h.app != nil && h.app.IdentityClaim != "" {
+		return h.app.IdentityClaim
+	}
+	return "sub"
+}
+
+// validOIDCName: letters, digits, '-' and '_', at most 64.
+func validOIDCName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkIssuerURL accepts an https URL without query or fragment, or http
+// on a loopback host (a provider on the same machine, or a test).
+func checkIssuerURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.User != nil:
+		return fmt.Errorf("%q is not an absolute URL such as https://accounts.google.com", raw)
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%q must not have a query or fragment", raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%q must be https (http only on a loopback host such as 127.0.0.1): the ID token's keys come from it", raw)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isOrigin reports whether s is scheme://host[:port] with scheme http or
+// https, and nothing else.
+func isOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == "" && !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, "#")
 }
 
 // publishesKeys reports whether the app has a key of its own that its

@@ -248,27 +248,28 @@ func isChallengeValue(v string) bool {
 
 // Refusals of the issuer's routes.
 var (
-	errBadCredentials    = newAuthError(401, "bad_credentials", "Bad username or password").asNoToken()
-	errTooManyFailures   = newAuthError(429, "throttled", "Too many failed login attempts")
-	errMethodNotAllowed  = newAuthError(405, "method_not_allowed", "Method Not Allowed")
-	errUnsupportedMedia  = newAuthError(415, "unsupported_media_type", "Content-Type must be application/json or application/x-www-form-urlencoded")
-	errBodyTooLarge      = newAuthError(413, "body_too_large", "Request body is too large")
-	errBodyTimeout       = newAuthError(408, "body_timeout", "Request body took too long")
-	errBadJSONBody       = newAuthError(400, "bad_request", "Request body is not valid JSON")
-	errJSONNotObject     = newAuthError(400, "bad_request", "Request body must be a JSON object")
-	errBadFormBody       = newAuthError(400, "bad_request", "Request body is not a valid form")
-	errEmptyBody         = newAuthError(400, "bad_request", "Missing request body")
-	errUnknownUser       = newAuthError(401, "unknown_user", "User not found")
-	errIdentityMismatch  = newAuthError(401, "identity_mismatch", "Access and refresh tokens belong to different users")
-	errForeignToken      = newAuthError(401, "foreign_token", "Only refresh tokens issued here can be used here")
-	errNotRevocable      = newAuthError(400, "not_revocable", "Token has no jti and cannot be revoked")
-	errRevocationFailed  = newAuthError(503, "revocation_unavailable", "Logout could not be recorded; try again")
-	errRotationFailed    = newAuthError(503, "revocation_unavailable", "Refresh could not be recorded; try again")
-	errMintFailed        = newAuthError(500, "mint_failed", "Token could not be issued")
-	errFieldDuplicated   = fieldRefusals{format: "%q is given more than once"}
-	errFieldMissing      = fieldRefusals{format: "Missing %q in request body"}
-	errFieldNotString    = fieldRefusals{format: "%q must be a string"}
-	credentialFieldNames = []string{"username", "password"}
+	errBadCredentials     = newAuthError(401, "bad_credentials", "Bad username or password").asNoToken()
+	errTooManyFailures    = newAuthError(429, "throttled", "Too many failed login attempts")
+	errMethodNotAllowed   = newAuthError(405, "method_not_allowed", "Method Not Allowed")
+	errUnsupportedMedia   = newAuthError(415, "unsupported_media_type", "Content-Type must be application/json or application/x-www-form-urlencoded")
+	errBodyTooLarge       = newAuthError(413, "body_too_large", "Request body is too large")
+	errBodyTimeout        = newAuthError(408, "body_timeout", "Request body took too long")
+	errBadJSONBody        = newAuthError(400, "bad_request", "Request body is not valid JSON")
+	errJSONNotObject      = newAuthError(400, "bad_request", "Request body must be a JSON object")
+	errBadFormBody        = newAuthError(400, "bad_request", "Request body is not a valid form")
+	errEmptyBody          = newAuthError(400, "bad_request", "Missing request body")
+	errUnknownUser        = newAuthError(401, "unknown_user", "User not found")
+	errIdentityMismatch   = newAuthError(401, "identity_mismatch", "Access and refresh tokens belong to different users")
+	errForeignToken       = newAuthError(401, "foreign_token", "Only refresh tokens issued here can be used here")
+	errForeignAccessToken = newAuthError(401, "foreign_token", "Only access tokens issued here can be used here")
+	errNotRevocable       = newAuthError(400, "not_revocable", "Token has no jti and cannot be revoked")
+	errRevocationFailed   = newAuthError(503, "revocation_unavailable", "Logout could not be recorded; try again")
+	errRotationFailed     = newAuthError(503, "revocation_unavailable", "Refresh could not be recorded; try again")
+	errMintFailed         = newAuthError(500, "mint_failed", "Token could not be issued")
+	errFieldDuplicated    = fieldRefusals{format: "%q is given more than once"}
+	errFieldMissing       = fieldRefusals{format: "Missing %q in request body"}
+	errFieldNotString     = fieldRefusals{format: "%q must be a string"}
+	credentialFieldNames  = []string{"username", "password"}
 )
 
 // errBadUpstreamIdentity is the answer when the app's identity or claims
