@@ -502,7 +502,7 @@ func (o *testOP) Claims(clientID, username, nonce string) map[string]any {
 	u, ok := s.users[username]
 	s.mu.Unlock()
 	if !ok {
-		panic("opTest.Claims: no user " + username)
+		panic("testOP.Claims: no user " + username)
 	}
 	now := time.Now()
 	c := map[string]any{
