@@ -179,10 +179,6 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	if h.rotateGrace == 0 {
 		h.rotateGrace = defaultRotateGrace
 	}
-	if err := h.provisionOIDC(ctx); err != nil {
-		return err
-	}
-	h.prepareRoutes()
 	h.noIdentityWarned = new([2]sync.Once)
 	h.failedStatus = h.FailedStatus
 	if len(h.failedStatus) == 0 {
@@ -201,6 +197,10 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	if len(h.Deliver) == 0 {
 		h.deliverJSON = true
 	}
+	if err := h.provisionOIDC(ctx); err != nil {
+		return err
+	}
+	h.prepareRoutes()
 	names, err := handlerNames("jwt_issue", h.TokenLookup, h.app)
 	if err != nil {
 		return err

@@ -130,6 +130,11 @@ func (h *Issue) provisionOIDC(ctx caddy.Context) error {
 	if len(h.OIDC) == 0 {
 		return nil
 	}
+	// the settings first, with Validate's words: the flows would refuse
+	// them too, but without naming the fix
+	if err := h.validateOIDC(); err != nil {
+		return err
+	}
 	storage := ctx.Storage()
 	kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
