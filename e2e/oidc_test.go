@@ -289,6 +289,27 @@ func TestOIDCLoginRefreshReauthLogout(t *testing.T) {
 	if lres.StatusCode != 200 || s.cookie("access_token_cookie") != "" {
 		t.Fatalf("logout: %d, access cookie %q", lres.StatusCode, s.cookie("access_token_cookie"))
 	}
+
+	// revocation by identity (the admin API) ends an OIDC session too
+	if res, body := s.login("/auth/op/login", opAlice, opAlicePassword); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second login: %d %s", res.StatusCode, body)
+	}
+	if res, _ := s.get("/api/x"); res.StatusCode != 200 {
+		t.Fatalf("second session: %d", res.StatusCode)
+	}
+	req, _ = http.NewRequest("POST", s.srv.Admin+"/jwt/revoke", strings.NewReader(`{"identity": "`+opAliceSub+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	ares, err := s.noGo.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ares.Body.Close()
+	if ares.StatusCode != 200 {
+		t.Fatalf("admin revoke: %d", ares.StatusCode)
+	}
+	if res, body := s.get("/api/x"); res.StatusCode != 401 || body != `{"msg":"Token has been revoked"}` {
+		t.Fatalf("after revoking the identity: %d %s", res.StatusCode, body)
+	}
 }
 
 // TestOIDCSilentSSOIsNotFresh: a login that reuses the provider's session
