@@ -6,6 +6,8 @@ package jwtextended
 // is tested in internal/oidcflow.
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -118,5 +120,37 @@ func TestOIDCRefusedAtLoad(t *testing.T) {
 		if _, err := f.tryIssue(issue); err != nil {
 			t.Errorf("%s: %v", issue, err)
 		}
+	}
+}
+
+// TestOIDCCallbackWithoutTransaction: a callback without the transaction
+// cookie (a forged or stale link) is refused before anything reaches the
+// provider, logged, and emitted as jwt_login_failed; nothing is minted.
+func TestOIDCCallbackWithoutTransaction(t *testing.T) {
+	e := newFixture(t, withIssuer(func(h *Issue) {
+		*h = Issue{Deliver: []string{"cookie"}, OIDC: []OIDCProvider{{Name: "op", Issuer: "https://op.invalid", ClientID: "web",
+			Login: "/auth/op/login", Callback: "/auth/op/callback"}}}
+	}))
+	sub := eventsTestSubscribe(t, e.app, eventLoginFailed)
+	logs := e.observeIssuer()
+	w := e.do(httptest.NewRequest(http.MethodGet, "/auth/op/callback?code=c&state=s", nil))
+	if w.Code != 401 || w.Body.String() != `{"msg":"Missing or invalid login state"}` || w.Header().Get("WWW-Authenticate") != "Bearer" {
+		t.Fatalf("%d %q %s", w.Code, w.Header().Get("WWW-Authenticate"), w.Body)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name != "jwt_oidc_op" || c.MaxAge >= 0 {
+			t.Errorf("cookie %s set (max-age %d); want only the transaction cookie cleared", c.Name, c.MaxAge)
+		}
+	}
+	if got := sub(); len(got) != 1 || got[0].Data["route"] != "oidc" || got[0].Data["remote_ip"] != fixtureIP {
+		t.Errorf("events %v, want one jwt_login_failed of route oidc", got)
+	}
+	if l := logs.FilterMessage("oidc login failed").All(); len(l) != 1 || l[0].ContextMap()["oidc"] != "op" {
+		t.Errorf("log lines %v", logs.All())
+	}
+	// a POST of the callback is 405, not a login
+	w = e.do(httptest.NewRequest(http.MethodPost, "/auth/op/callback", nil))
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %d Allow %q", w.Code, w.Header().Get("Allow"))
 	}
 }
