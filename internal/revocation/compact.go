@@ -42,6 +42,8 @@ type CompactStats struct {
 	// Segments written; Deleted objects (entries, replaced and expired
 	// segments, empty buckets).
 	Segments, Deleted int
+	// Dropped: segments deleted because their whole hour had expired.
+	Dropped int
 	// More: a backlog remains for the next pass.
 	More bool
 }
@@ -212,6 +214,7 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 			for _, ref := range segs {
 				replaced = append(replaced, ref.Name)
 			}
+			st.Dropped += len(segs)
 			delete(h.Hours, hour)
 		}
 	}

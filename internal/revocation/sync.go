@@ -433,3 +433,10 @@ func backoff(failures int, base time.Duration) time.Duration {
 	d = min(d, maxBackoff)
 	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
+
+// Sync runs one sync now, as the loop does: for tools and simulations
+// that drive the store with their own clock rather than Start.
+func (s *Store) Sync(ctx context.Context) error { return s.sync(ctx) }
+
+// Identities is the number of identity revocations in memory.
+func (s *Store) Identities() int { return s.set.idents.len() }
