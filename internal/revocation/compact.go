@@ -82,8 +82,7 @@ func (s *Store) maybeCompact(ctx context.Context) {
 	s.loop.lastCompact = now
 	s.loop.wg.Go(func() {
 		defer s.loop.compacting.Unlock()
-		st, err := s.Compact(ctx)
-		s.compactMore.Store(err == nil && st.More)
+		_, err := s.Compact(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.logger.Warn("compacting revoked token ids in storage failed; will retry", zap.Error(err))
 		}
@@ -248,6 +247,7 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 		}
 	}
 	st.Deleted = s.deleteAll(ctx, deletes)
+	s.compactMore.Store(st.More)
 	s.logger.Debug("compacted revoked token ids", zap.Int("buckets", st.Buckets), zap.Int("entries", st.Keys),
 		zap.Int("segments", st.Segments), zap.Int("deleted", st.Deleted), zap.Bool("more", st.More))
 	return st, nil
