@@ -80,6 +80,9 @@ type appMetrics struct {
 	// adminRevocations counts revocations made through the admin API, by
 	// kind: token (a jti) or identity.
 	adminRevocations *prometheus.CounterVec
+	// revocationSyncFailures counts syncs of the revocation store that
+	// failed (the last known set kept serving).
+	revocationSyncFailures prometheus.Counter
 }
 
 const metricsNamespace, metricsSubsystem = "caddy", "jwt"
@@ -129,6 +132,8 @@ func newAppMetrics(registry *prometheus.Registry, cache *token.Cache) (*appMetri
 	m.adminRevocations, _ = register(prometheus.NewCounterVec(opts("admin_revocations_total",
 		"Revocations made through the admin API (/jwt/revoke), by kind: token or identity."),
 		[]string{"kind"})).(*prometheus.CounterVec)
+	m.revocationSyncFailures, _ = register(prometheus.NewCounter(opts("revocation_sync_failures_total",
+		"Syncs of the revoked token ids from storage that failed; the last known set kept serving."))).(prometheus.Counter)
 	if cache != nil {
 		for _, c := range []struct {
 			name, help string
@@ -149,7 +154,7 @@ func newAppMetrics(registry *prometheus.Registry, cache *token.Cache) (*appMetri
 	if err != nil {
 		return nil, err
 	}
-	if requests == nil || issued == nil || jwks == nil || m.loginFailures == nil || m.throttled == nil || m.adminRevocations == nil {
+	if requests == nil || issued == nil || jwks == nil || m.loginFailures == nil || m.throttled == nil || m.adminRevocations == nil || m.revocationSyncFailures == nil {
 		return nil, errors.New("jwt: metrics: a metric of another type is registered under a caddy_jwt_ name")
 	}
 	for o := range m.requests {
@@ -219,5 +224,12 @@ func (m *appMetrics) countJWKSFetch(ok bool) {
 func (m *appMetrics) countAdminRevocation(kind string) {
 	if m != nil {
 		m.adminRevocations.WithLabelValues(kind).Inc()
+	}
+}
+
+// countRevocationSyncFailure counts a failed sync of the revocation store.
+func (m *appMetrics) countRevocationSyncFailure() {
+	if m != nil {
+		m.revocationSyncFailures.Inc()
 	}
 }

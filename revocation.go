@@ -49,6 +49,9 @@ func newRevocations(storage certmagic.Storage, a *App) (*revocations, error) {
 		Interval: a.resolved.revocationSync,
 		Keep:     a.resolved.leeway + revocation.Grace,
 		NoExpTTL: max(a.resolved.accessTTL, a.resolved.refreshTTL),
+		OnSyncFailure: func(error) {
+			a.metrics.countRevocationSyncFailure()
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -114,6 +114,28 @@ func parseFamilyKey(key string) (familyRecord, bool) {
 	return r, true
 }
 
+// familyValue is a family's record as the set's table keeps it (keyed by
+// fam): 44 bytes, times in unix seconds.
+type familyValue struct {
+	cur, prev    familySum
+	iat, end, at uint32
+}
+
+func valueOf(r *familyRecord) familyValue {
+	return familyValue{cur: r.cur, prev: r.prev, iat: unix32(r.iat), end: unix32(r.end), at: unix32(r.at)}
+}
+
+func (v *familyValue) record(fam familySum) familyRecord {
+	return familyRecord{fam: fam, cur: v.cur, prev: v.prev, iat: int64(v.iat), end: int64(v.end), at: int64(v.at)}
+}
+
+// familyBetter is the table's rule for families: supersedes.
+func familyBetter(v, old *familyValue) bool {
+	var fam familySum
+	r, o := v.record(fam), old.record(fam)
+	return r.supersedes(&o)
+}
+
 // supersedes reports whether r is a later state of its family than o. A
 // record that succeeds o directly (its previous generation is o's
 // current one) supersedes it whatever the clocks say; otherwise the later

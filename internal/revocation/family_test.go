@@ -183,13 +183,14 @@ func TestFamilySharedAndSwept(t *testing.T) {
 	if n := len(storedNames(t, dir)); n != 2 {
 		t.Fatalf("%d entries after a failed delete, want 2", n)
 	}
+	clock.Advance(time.Minute + closeDelay)
 	if err := fullSync(b); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(storedNames(t, dir)); n != 1 {
-		t.Fatalf("%d entries after the full listing, want the newest record only", n)
+	if n, seg := len(storedNames(t, dir)), compacted(t, sa); n != 0 || len(seg.families) != 1 || seg.families[0].cur != sumFamily("g2") {
+		t.Fatalf("%d entries and %+v after the compaction, want the newest record only", n, seg.families)
 	}
-	if v := b.Refresh("fam", "g1", 1, testGrace); v != Keep {
+	if v := b.Refresh("fam", "g2", 1, testGrace); v != Rotate {
 		t.Fatalf("the newest record lost to the superseded one: %s", v)
 	}
 	// a storage that cannot write: nothing changes, and the caller is told

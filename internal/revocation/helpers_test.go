@@ -3,6 +3,8 @@ package revocation
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -16,9 +18,10 @@ import (
 )
 
 // testConfig is a store configuration with the default settings (no
-// leeway, refresh_ttl 720h) on clock.
+// leeway, refresh_ttl 720h) on clock, on a storage whose rolling upgrade
+// is over (no legacy hold: TestRollingUpgrade has it).
 func testConfig(clock *testkit.Clock) Config {
-	return Config{Now: clock.Now, Keep: Grace, NoExpTTL: 720 * time.Hour}
+	return Config{Now: clock.Now, Keep: Grace, NoExpTTL: 720 * time.Hour, LegacyHold: -1}
 }
 
 // testOpen makes a store on s and loads it, as the first App on a
@@ -91,10 +94,47 @@ func (l *testLoop) step(t *testing.T) (waited time.Duration, err error) {
 	return waited, err
 }
 
-// fullSync runs a sync that is a full listing (with its sweep).
+// fullSync runs what replaced the periodic full listing: a sync that
+// lists every bucket not compacted (as at start), a purge of memory, and
+// a compaction (which deletes expired entries from storage), even if one
+// ran a moment ago.
 func fullSync(r *Store) error {
 	r.set.syncMu.Lock()
-	r.set.lastFull = time.Time{}
+	r.set.lastSync, r.set.lastPurge = time.Time{}, time.Time{}
 	r.set.syncMu.Unlock()
-	return r.sync(context.Background())
+	if err := r.sync(context.Background()); err != nil {
+		return err
+	}
+	r.compactMore.Store(true)
+	_, err := r.Compact(context.Background())
+	return err
+}
+
+// compacted reads every segment the head of s names.
+func compacted(t *testing.T, s certmagic.Storage) segment {
+	t.Helper()
+	var g segment
+	b, err := s.Load(context.Background(), headKey)
+	if errors.Is(err, fs.ErrNotExist) {
+		return g
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := parseHead(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, segs := range h.Hours {
+		for _, ref := range segs {
+			b, err := s.Load(context.Background(), ref.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := g.decode(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return g
 }

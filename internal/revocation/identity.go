@@ -36,30 +36,83 @@ type identityEntry struct {
 	before, exp int64
 }
 
+// identityValue is an identity's revocation as the set's table keeps it:
+// 8 bytes beside the key, unix seconds.
+type identityValue struct{ before, exp uint32 }
+
+// identityBetter: the later T wins; on the same T, the later exp.
+func identityBetter(v, old *identityValue) bool {
+	return v.before > old.before || (v.before == old.before && v.exp > old.exp)
+}
+
 // identitySet is the in-memory part of a Set for identities.
 type identitySet struct {
 	mu sync.RWMutex
-	m  map[[sha256.Size]byte]identityEntry
-	// n is len(m), read without the lock: with no identity revoked (the
-	// common case) the request path costs one atomic load.
+	t  table[identityValue]
+	// n is about the number of entries (recent additions may count twice),
+	// read without the lock: with no identity revoked (the common case)
+	// the request path costs one atomic load.
 	n atomic.Int64
+}
+
+func (s *identitySet) count() {
+	s.n.Store(int64(len(s.t.base) + len(s.t.recent)))
 }
 
 // merge adds records that are new or have a later T.
 func (s *identitySet) merge(entries ...identityEntry) int {
+	if len(entries) == 0 {
+		return 0
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[[sha256.Size]byte]identityEntry{}
+	defer s.count()
+	if len(entries) >= bulk {
+		slots := make([]slot[identityValue], len(entries))
+		for i := range entries {
+			slots[i] = slot[identityValue]{keyOf(&entries[i].sum), identityValue{unix32(entries[i].before), unix32(entries[i].exp)}}
+		}
+		return s.mergeSlotsLocked(slots)
 	}
 	added := 0
 	for _, e := range entries {
-		if old, ok := s.m[e.sum]; !ok || e.before > old.before || (e.before == old.before && e.exp > old.exp) {
-			s.m[e.sum] = e
+		if s.t.put(keyOf(&e.sum), identityValue{unix32(e.before), unix32(e.exp)}) {
 			added++
 		}
 	}
-	s.n.Store(int64(len(s.m)))
+	return added
+}
+
+// mergeSlots adds records already in table form.
+func (s *identitySet) mergeSlots(slots []slot[identityValue]) int {
+	if len(slots) == 0 {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.count()
+	return s.mergeSlotsLocked(slots)
+}
+
+func (s *identitySet) mergeSlotsLocked(slots []slot[identityValue]) int {
+	if len(slots) < bulk {
+		added := 0
+		for _, sl := range slots {
+			if s.t.put(sl.k, sl.v) {
+				added++
+			}
+		}
+		return added
+	}
+	added := 0
+	for i := range slots {
+		if old, ok := s.t.get(&slots[i].k); !ok || identityBetter(&slots[i].v, &old) {
+			added++
+		}
+	}
+	if added > 0 {
+		s.t.rebuild(slots, nil)
+	}
 	return added
 }
 
@@ -68,22 +121,40 @@ func (s *identitySet) purge(cutoff int64) {
 	if s.n.Load() == 0 {
 		return
 	}
-	s.mu.Lock()
-	for sum, e := range s.m {
-		if e.exp < cutoff {
-			delete(s.m, sum)
-		}
+	c := unix32(cutoff)
+	expired := func(v *identityValue) bool { return v.exp < c }
+	s.mu.RLock()
+	n := s.t.count(expired)
+	s.mu.RUnlock()
+	if n == 0 {
+		return
 	}
-	s.n.Store(int64(len(s.m)))
+	s.mu.Lock()
+	s.t.rebuild(nil, expired)
+	s.count()
 	s.mu.Unlock()
 }
 
 // before returns T for the identity's hash, if it is revoked.
 func (s *identitySet) before(sum *[sha256.Size]byte) (int64, bool) {
+	k := keyOf(sum)
 	s.mu.RLock()
-	e, ok := s.m[*sum]
+	v, ok := s.t.get(&k)
 	s.mu.RUnlock()
-	return e.before, ok
+	return int64(v.before), ok
+}
+
+// each calls f with every identity's record, under the read lock.
+func (s *identitySet) each(f func(k *key16, v identityValue) bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.t.each(func(k *key16, v *identityValue) bool { return f(k, *v) })
+}
+
+func (s *identitySet) len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.t.len()
 }
 
 // identityKey is the storage key of an identity's revocation made at at.

@@ -92,8 +92,8 @@ func TestIdentityLaterRevocationWins(t *testing.T) {
 	if n := len(identityFiles(t, dir)); n != 2 {
 		t.Fatalf("%d identity records before a full listing, want 2", n)
 	}
-	// an instance that loads both records keeps the later one (and its
-	// load, a full listing, sweeps the earlier one)
+	// an instance that loads both records keeps the later one (and the
+	// compaction of their buckets keeps only the later one)
 	b := testOpen(t, testkit.NewStorage(t, dir, "b"), testConfig(clock), nil)
 	if before, _ := b.IdentityRevokedBefore("alice"); before != later {
 		t.Fatalf("loaded from storage: T = %d, want %d", before, later)
@@ -103,9 +103,13 @@ func TestIdentityLaterRevocationWins(t *testing.T) {
 	if before, _ := b.IdentityRevokedBefore("alice"); before != later {
 		t.Fatalf("an earlier record replaced a later one: T = %d, want %d", before, later)
 	}
-	files := identityFiles(t, dir)
-	if len(files) != 1 || !strings.Contains(files[0], "."+itoa(later)+".") {
-		t.Fatalf("after a full listing: %q, want the later record only", files)
+	clock.Advance(time.Minute + closeDelay)
+	if err := fullSync(b); err != nil {
+		t.Fatal(err)
+	}
+	files, seg := identityFiles(t, dir), compacted(t, b.storage)
+	if len(files) != 0 || len(seg.idents) != 1 || int64(seg.idents[0].v.before) != later {
+		t.Fatalf("after a compaction: %q and %+v, want the later record only", files, seg.idents)
 	}
 	if before, _ := b.IdentityRevokedBefore("alice"); before != later {
 		t.Fatalf("after the sweep: T = %d, want %d", before, later)
@@ -174,7 +178,7 @@ func TestIdentitySweptAfterExp(t *testing.T) {
 	if err := fullSync(a); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := a.IdentityRevokedBefore("alice"); !ok || len(identityFiles(t, dir)) != 1 {
+	if _, ok := a.IdentityRevokedBefore("alice"); !ok || len(identityFiles(t, dir))+len(compacted(t, a.storage).idents) != 1 {
 		t.Fatal("the record was swept within its keep")
 	}
 	clock.Advance(2*cfg.Keep + 2*time.Second)
@@ -184,7 +188,12 @@ func TestIdentitySweptAfterExp(t *testing.T) {
 	if _, ok := a.IdentityRevokedBefore("alice"); ok {
 		t.Error("the record outlived its exp in memory")
 	}
-	if files := identityFiles(t, dir); len(files) != 0 {
+	// in storage, its segment goes when its whole hour of expiry is over
+	clock.Advance(time.Hour)
+	if err := fullSync(a); err != nil {
+		t.Fatal(err)
+	}
+	if files := identityFiles(t, dir); len(files) != 0 || len(compacted(t, a.storage).idents) != 0 {
 		t.Errorf("the record outlived its exp in storage: %q", files)
 	}
 	// a store without storage drops it too

@@ -2,10 +2,6 @@ package revocation
 
 import (
 	"context"
-	"crypto/sha256"
-	"errors"
-	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -22,41 +18,34 @@ type Found struct {
 }
 
 // LookupIn reports whether any of ids, or the identity, is revoked,
-// expiry aside, by reading storage directly: one recursive listing,
-// bounded in time. It writes nothing and keeps nothing in memory, for
-// tools (caddy jwt decode) that look once rather than serve.
+// expiry aside, by reading storage directly as a start does (the head,
+// its segments, the buckets not compacted yet), each read bounded in
+// time. It writes nothing and keeps nothing in memory, for tools (caddy
+// jwt decode) that look once rather than serve.
 func LookupIn(ctx context.Context, storage certmagic.Storage, now time.Time, identity string, ids ...string) (Found, error) {
 	var found Found
-	want := make(map[[sha256.Size]byte]bool, len(ids))
+	want := false
 	for _, id := range ids {
-		if id != "" {
-			want[sha256.Sum256([]byte(id))] = true
-		}
+		want = want || id != ""
 	}
-	if len(want) == 0 && identity == "" {
+	if !want && identity == "" {
 		return found, nil
 	}
-	var keys []string
-	err := withStorageTimeout(ctx, func(ctx context.Context) error {
-		var err error
-		keys, err = storage.List(ctx, keyPrefix, true)
-		return err
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return found, nil
-	}
+	s, err := New(Config{Storage: storage, Now: func() time.Time { return now }, noCompaction: true})
 	if err != nil {
-		return found, fmt.Errorf("listing %s: %w", keyPrefix, err)
+		return found, err
 	}
-	idSum := sha256.Sum256([]byte(identity))
-	for _, key := range keys {
-		if e, ok := parseEntryKey(key); ok && want[e.sum] && e.exp >= now.Unix() {
+	if err := s.sync(ctx); err != nil {
+		return found, err
+	}
+	for _, id := range ids {
+		if id != "" && s.IsRevoked(id) {
 			found.ID = true
 		}
-		if e, ok := parseIdentityKey(key); ok && identity != "" && e.sum == idSum && e.exp >= now.Unix() &&
-			(!found.IdentityRevoked || e.before > found.IdentityBefore) {
-			found.IdentityRevoked, found.IdentityBefore = true, e.before
-		}
+	}
+	if identity != "" {
+		sum := IDOf(identity)
+		found.IdentityBefore, found.IdentityRevoked = s.set.idents.before((*[32]byte)(&sum))
 	}
 	return found, nil
 }

@@ -9,10 +9,14 @@ import (
 // Set is the in-memory set of revoked ids of one storage. Several Stores
 // may share one Set (the old and the new config of a reload on the same
 // storage), so that nothing revoked on one slips through the other.
+//
+// Its three parts (revoked ids, identities, refresh-token families) are
+// compact tables (table.go): fixed-size slots keyed by the first 16 bytes
+// of a SHA-256, 20 bytes per revoked id.
 type Set struct {
 	mu sync.RWMutex
-	// ids maps the SHA-256 of a revoked id to its exp in unix seconds.
-	ids map[[sha256.Size]byte]int64
+	// ids holds the revoked ids: each one's exp in unix seconds.
+	ids table[uint32]
 	// idents holds the revocations by identity (identity.go).
 	idents identitySet
 
@@ -21,14 +25,16 @@ type Set struct {
 	syncMu sync.Mutex
 	// noted remembers unrecognized storage keys already logged.
 	noted map[string]struct{}
-	// lastSync and lastFull are the start times of the last successful
-	// sync and full listing.
-	lastSync, lastFull time.Time
+	// lastSync is the start time of the last successful sync; lastPurge
+	// the time expired entries were last dropped from memory.
+	lastSync, lastPurge time.Time
+	// view is what the set has read of the compacted storage (sync.go).
+	view view
 
 	// famMu guards families: the newest rotation record known of each
 	// refresh-token family.
 	famMu    sync.RWMutex
-	families map[familySum]familyRecord
+	families table[familyValue]
 	// familyLocks serialize the refreshes of a family (LockFamily): a
 	// fixed number, shared by families, so that there is no global lock
 	// and no memory per family.
@@ -37,12 +43,18 @@ type Set struct {
 
 // NewSet returns an empty set.
 func NewSet() *Set {
-	return &Set{ids: map[[sha256.Size]byte]int64{}, noted: map[string]struct{}{}, families: map[familySum]familyRecord{}}
+	return &Set{
+		ids:      newTable(func(v, old *uint32) bool { return *v > *old }),
+		idents:   identitySet{t: newTable(identityBetter)},
+		families: newTable(familyBetter),
+		noted:    map[string]struct{}{},
+	}
 }
 
 func (s *Set) has(sum *[sha256.Size]byte) bool {
+	k := keyOf(sum)
 	s.mu.RLock()
-	_, ok := s.ids[*sum]
+	_, ok := s.ids.get(&k)
 	s.mu.RUnlock()
 	return ok
 }
@@ -50,9 +62,7 @@ func (s *Set) has(sum *[sha256.Size]byte) bool {
 // add records sum until exp, keeping the later exp if it is already there.
 func (s *Set) add(sum [sha256.Size]byte, exp int64) {
 	s.mu.Lock()
-	if old, ok := s.ids[sum]; !ok || exp > old {
-		s.ids[sum] = exp
-	}
+	s.ids.put(keyOf(&sum), unix32(exp))
 	s.mu.Unlock()
 }
 
@@ -62,15 +72,30 @@ type entry struct {
 	exp int64
 }
 
+// bulk is how many entries make a merge rebuild the table at once rather
+// than add them one by one.
+const bulk = 1024
+
 // merge adds entries that are new or later than what the set holds. It
 // never removes: an entry only leaves the set by expiring, so a sync can
 // not undo a revocation made here whose write to storage failed.
 func (s *Set) merge(entries []entry) int {
-	var added []entry
+	slots := make([]slot[uint32], len(entries))
+	for i := range entries {
+		slots[i] = slot[uint32]{keyOf(&entries[i].sum), unix32(entries[i].exp)}
+	}
+	return s.mergeSlots(slots)
+}
+
+// mergeSlots is merge for entries already in table form. It may reorder
+// slots.
+func (s *Set) mergeSlots(slots []slot[uint32]) int {
+	// what is new is found under the read lock: most of a sync is known
+	var added []slot[uint32]
 	s.mu.RLock()
-	for _, e := range entries {
-		if old, ok := s.ids[e.sum]; !ok || e.exp > old {
-			added = append(added, e)
+	for i := range slots {
+		if old, ok := s.ids.get(&slots[i].k); !ok || slots[i].v > old {
+			added = append(added, slots[i])
 		}
 	}
 	s.mu.RUnlock()
@@ -78,57 +103,65 @@ func (s *Set) merge(entries []entry) int {
 		return 0
 	}
 	s.mu.Lock()
-	for _, e := range added {
-		if old, ok := s.ids[e.sum]; !ok || e.exp > old {
-			s.ids[e.sum] = e.exp
-		}
+	defer s.mu.Unlock()
+	if len(added) >= bulk {
+		s.ids.rebuild(added, nil)
+		return len(added)
 	}
-	s.mu.Unlock()
+	for _, a := range added {
+		s.ids.put(a.k, a.v)
+	}
 	return len(added)
 }
 
-// purge drops entries whose exp is before cutoff (unix seconds). Readers
-// are only blocked while the expired entries are deleted.
+// purge drops entries whose exp is before cutoff (unix seconds). The
+// expired entries are counted under the read lock; the table is rebuilt
+// without them (a copy, readers blocked only for the copy) when there are
+// any.
 func (s *Set) purge(cutoff int64) int {
-	var expired [][sha256.Size]byte
+	c := unix32(cutoff)
+	expired := func(exp *uint32) bool { return *exp < c }
 	s.mu.RLock()
-	for sum, exp := range s.ids {
-		if exp < cutoff {
-			expired = append(expired, sum)
-		}
-	}
+	n := s.ids.count(expired)
 	s.mu.RUnlock()
-	if len(expired) == 0 {
+	if n == 0 {
 		return 0
 	}
 	s.mu.Lock()
-	for _, sum := range expired {
-		if exp, ok := s.ids[sum]; ok && exp < cutoff {
-			delete(s.ids, sum)
-		}
-	}
+	s.ids.rebuild(nil, expired)
 	s.mu.Unlock()
-	return len(expired)
+	return n
 }
 
 func (s *Set) len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.ids)
+	return s.ids.len()
+}
+
+// eachID calls f with every revoked id's key and exp, under the read
+// lock, until f returns false.
+func (s *Set) eachID(f func(k *key16, exp uint32) bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.ids.each(func(k *key16, v *uint32) bool { return f(k, *v) })
 }
 
 func (s *Set) family(fam familySum) (familyRecord, bool) {
 	s.famMu.RLock()
-	r, ok := s.families[fam]
+	v, ok := s.families.get((*key16)(&fam))
 	s.famMu.RUnlock()
-	return r, ok
+	if !ok {
+		return familyRecord{}, false
+	}
+	return v.record(fam), true
 }
 
 // putFamily records r as its family's state: a rotation made here, which
 // succeeds what the set knew.
 func (s *Set) putFamily(r familyRecord) {
 	s.famMu.Lock()
-	s.families[r.fam] = r
+	s.families.set(key16(r.fam), valueOf(&r))
 	s.famMu.Unlock()
 }
 
@@ -136,32 +169,57 @@ func (s *Set) putFamily(r familyRecord) {
 // the set holds. Like merge, it never goes back: a record only leaves by
 // expiring, or by being superseded.
 func (s *Set) mergeFamilies(recs []familyRecord) int {
+	if len(recs) == 0 {
+		return 0
+	}
 	n := 0
 	s.famMu.Lock()
-	for _, r := range recs {
-		if old, ok := s.families[r.fam]; !ok || r.supersedes(&old) {
-			s.families[r.fam] = r
+	defer s.famMu.Unlock()
+	if len(recs) >= bulk {
+		slots := make([]slot[familyValue], len(recs))
+		for i := range recs {
+			slots[i] = slot[familyValue]{key16(recs[i].fam), valueOf(&recs[i])}
+		}
+		before := s.families.len()
+		s.families.rebuild(slots, nil)
+		return max(s.families.len()-before, 0)
+	}
+	for i := range recs {
+		if s.families.put(key16(recs[i].fam), valueOf(&recs[i])) {
 			n++
 		}
 	}
-	s.famMu.Unlock()
 	return n
 }
 
 // purgeFamilies drops records whose end is before cutoff (unix seconds):
 // every token of the family has expired.
 func (s *Set) purgeFamilies(cutoff int64) {
-	s.famMu.Lock()
-	for fam, r := range s.families {
-		if r.end < cutoff {
-			delete(s.families, fam)
-		}
+	c := unix32(cutoff)
+	expired := func(v *familyValue) bool { return v.end < c }
+	s.famMu.RLock()
+	n := s.families.count(expired)
+	s.famMu.RUnlock()
+	if n == 0 {
+		return
 	}
+	s.famMu.Lock()
+	s.families.rebuild(nil, expired)
 	s.famMu.Unlock()
 }
 
 func (s *Set) familyCount() int {
 	s.famMu.RLock()
 	defer s.famMu.RUnlock()
-	return len(s.families)
+	return s.families.len()
+}
+
+// eachFamily calls f with every family record, under the read lock.
+func (s *Set) eachFamily(f func(r *familyRecord) bool) {
+	s.famMu.RLock()
+	defer s.famMu.RUnlock()
+	s.families.each(func(k *key16, v *familyValue) bool {
+		r := v.record(familySum(*k))
+		return f(&r)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -34,7 +35,10 @@ const (
 	Grace = time.Minute
 
 	// Time bounds of storage operations. A storage that hangs must not
-	// hang a logout or the sync loop.
+	// hang a logout or the sync loop. Each call has its own bound: a
+	// start that reads many buckets or segments is not cut short as long
+	// as each answers. loadTimeout bounds the retries of a start: no try
+	// begins after it.
 	opTimeout   = 10 * time.Second
 	loadTimeout = 10 * time.Second
 	loadTries   = 5
@@ -60,12 +64,23 @@ type Config struct {
 	// NoExpTTL is the retention of an id revoked without an expiry: the
 	// longest token lifetime.
 	NoExpTTL time.Duration
+	// LegacyHold is how long after the compacted layout is first written
+	// to a storage the per-entry objects of compacted buckets are kept
+	// for instances of an earlier version. Zero: DefaultLegacyHold;
+	// negative: not kept.
+	LegacyHold time.Duration
+	// OnSyncFailure, if set, is called after each failed sync of the loop
+	// (the root package counts them in a metric).
+	OnSyncFailure func(error)
 
 	// wait is the loop's timer and the backoff between load tries; nil:
 	// time.After. The package's tests replace it to drive the loop.
 	wait func(time.Duration) <-chan time.Time
 	// synced, if set, is told the outcome of every sync of the loop.
 	synced func(error)
+	// noCompaction keeps the loop from compacting (tests that count the
+	// storage calls of syncs).
+	noCompaction bool
 }
 
 // Store is one user's view of the revocations of a storage: an in-memory
@@ -81,6 +96,12 @@ type Store struct {
 	noExpTTL time.Duration
 	wait     func(time.Duration) <-chan time.Time
 	synced   func(error)
+
+	legacyHold    time.Duration
+	onSyncFailure func(error)
+	noCompaction  bool
+	// compactMore: the last compaction left a backlog.
+	compactMore atomic.Bool
 
 	loop loop
 }
@@ -115,16 +136,23 @@ func New(cfg Config) (*Store, error) {
 	if wait == nil {
 		wait = time.After
 	}
+	hold := cfg.LegacyHold
+	if hold == 0 {
+		hold = DefaultLegacyHold
+	}
 	return &Store{
-		set:      set,
-		storage:  cfg.Storage,
-		logger:   logger,
-		now:      now,
-		interval: interval,
-		keep:     cfg.Keep,
-		noExpTTL: cfg.NoExpTTL,
-		wait:     wait,
-		synced:   cfg.synced,
+		legacyHold:    hold,
+		onSyncFailure: cfg.OnSyncFailure,
+		noCompaction:  cfg.noCompaction,
+		set:           set,
+		storage:       cfg.Storage,
+		logger:        logger,
+		now:           now,
+		interval:      interval,
+		keep:          cfg.Keep,
+		noExpTTL:      cfg.NoExpTTL,
+		wait:          wait,
+		synced:        cfg.synced,
 	}, nil
 }
 
@@ -133,15 +161,18 @@ func New(cfg Config) (*Store, error) {
 // configs on one storage share one set.
 func (s *Store) WithSet(set *Set) *Store {
 	return &Store{
-		set:      set,
-		storage:  s.storage,
-		logger:   s.logger,
-		now:      s.now,
-		interval: s.interval,
-		keep:     s.keep,
-		noExpTTL: s.noExpTTL,
-		wait:     s.wait,
-		synced:   s.synced,
+		legacyHold:    s.legacyHold,
+		onSyncFailure: s.onSyncFailure,
+		noCompaction:  s.noCompaction,
+		set:           set,
+		storage:       s.storage,
+		logger:        s.logger,
+		now:           s.now,
+		interval:      s.interval,
+		keep:          s.keep,
+		noExpTTL:      s.noExpTTL,
+		wait:          s.wait,
+		synced:        s.synced,
 	}
 }
 
@@ -152,24 +183,20 @@ func (s *Store) Set() *Set { return s.set }
 // number of tries. It is meant for a start: when it fails, serving would
 // accept tokens revoked before the start.
 func (s *Store) Load() error {
-	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
-	defer cancel()
+	ctx := context.Background()
+	began := time.Now()
 	var err error
-tries:
 	for try := 1; try <= loadTries; try++ {
 		if err = s.sync(ctx); err == nil {
-			s.logger.Info("loaded revoked token ids from storage", zap.Int("revoked", s.set.len()))
+			s.logger.Info("loaded revoked token ids from storage", zap.Int("revoked", s.set.len()),
+				zap.Int("identities", s.set.idents.len()), zap.Int("families", s.set.familyCount()))
 			return nil
 		}
 		s.logger.Warn("loading revoked token ids from storage failed", zap.Int("attempt", try), zap.Error(err))
-		if try == loadTries {
+		if try == loadTries || time.Since(began) > loadTimeout {
 			break
 		}
-		select {
-		case <-ctx.Done():
-			break tries
-		case <-s.wait(backoff(try, 500*time.Millisecond)):
-		}
+		<-s.wait(backoff(try, 500*time.Millisecond))
 	}
 	return fmt.Errorf("jwt: cannot load revoked token ids from storage, so a token revoked before this start could be accepted; "+
 		"refusing to start until the storage (the global storage option) is readable: %w", err)

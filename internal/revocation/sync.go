@@ -17,15 +17,40 @@ const (
 	// clockSkew is how far the clocks of instances may disagree and still
 	// have every revocation picked up by the routine sync.
 	clockSkew = 30 * time.Second
-	// fullSyncEvery is how often a full listing runs.
-	fullSyncEvery = 5 * time.Minute
+	// maxWindow is the longest span of minute buckets a routine sync lists
+	// one by one; after a longer gap (an outage, a suspended process) it
+	// lists the bucket folder once and then the buckets not compacted yet.
+	maxWindow = 5 * time.Minute
+	// purgeEvery is how often expired entries are dropped from memory
+	// (they do no harm meanwhile: their tokens have expired).
+	purgeEvery = time.Minute
 	// maxBackoff caps the wait between retries of a failing storage.
 	maxBackoff = time.Minute
+	// ioWorkers bounds the storage calls a sync or a compaction makes at
+	// once (reading segments and buckets at start, deleting after a
+	// compaction).
+	ioWorkers = 8
 )
 
-// sync refreshes the set from storage: a full listing at the first sync,
-// every fullSyncEvery and after a long outage, otherwise only the buckets
-// written since the last sync (with room for clock skew).
+// view is what a Set has read of the compacted layout (snapshot.go). The
+// set's syncMu guards it.
+type view struct {
+	generation int64
+	// compactedThrough is the head's: buckets up to it need no listing.
+	compactedThrough int64
+	compactedAt      int64
+	haveHead         bool
+	// loaded holds the segments already merged into the set.
+	loaded map[string]struct{}
+}
+
+// sync refreshes the set from storage: the minute buckets written since
+// the last sync (with room for clock skew), then the head and the
+// segments it names that are new. At the first sync, and after a gap
+// longer than maxWindow, it lists every bucket not compacted yet instead.
+// Buckets are read before the head: a compaction writes its segments and
+// the head before it deletes the entries they hold, so an entry missing
+// from a bucket listing is in the head read after it.
 func (s *Store) sync(ctx context.Context) error {
 	if !s.set.syncMu.TryLock() {
 		// another Store on this set (a reload's overlap) is syncing it
@@ -36,135 +61,263 @@ func (s *Store) sync(ctx context.Context) error {
 	start := s.now()
 	set := s.set
 	if s.storage == nil {
-		set.purge(start.Add(-s.keep).Unix())
-		set.idents.purge(start.Add(-s.keep).Unix())
-		set.purgeFamilies(start.Add(-s.keep).Unix())
+		s.purgeDue(start, false)
 		return nil
 	}
-	full := set.lastFull.IsZero() || start.Sub(set.lastFull) >= fullSyncEvery ||
-		start.Sub(set.lastSync) >= fullSyncEvery/2 || start.Before(set.lastSync)
 	var err error
-	if full {
-		err = s.syncAll(ctx, start)
+	if set.lastSync.IsZero() || start.Before(set.lastSync) || start.Sub(set.lastSync) > maxWindow {
+		err = s.syncOpen(ctx)
 	} else {
-		err = s.syncRecent(ctx, set.lastSync.Add(-clockSkew), start.Add(clockSkew))
+		err = s.syncWindow(ctx, set.lastSync.Add(-clockSkew), start.Add(clockSkew))
+	}
+	if err == nil {
+		err = s.syncHead(ctx)
 	}
 	if err != nil {
 		return err
 	}
 	set.lastSync = start
-	if full {
-		set.lastFull = start
-	}
+	s.purgeDue(start, false)
 	return nil
 }
 
-// syncRecent lists the buckets of the minutes from..to and adds what is
-// new (revocations and family records). It never sweeps: that is the full listing's job.
-func (s *Store) syncRecent(ctx context.Context, from, to time.Time) error {
-	var entries []entry
-	var recs []familyRecord
-	for m := from.Truncate(time.Minute); !m.After(to); m = m.Add(time.Minute) {
-		bucket := bucketKey(m)
-		keys, err := s.list(ctx, bucket, false)
-		if err != nil {
-			return err
-		}
-		for _, key := range keys {
-			if e, ok := parseEntryKey(key); ok {
-				entries = append(entries, e)
-			} else if ie, ok := parseIdentityKey(key); ok {
-				s.set.idents.merge(ie)
-			} else if r, ok := parseFamilyKey(key); ok {
-				recs = append(recs, r)
-			} else {
-				s.noteUnrecognized(key)
-			}
-		}
-	}
-	if n := s.set.merge(entries); n > 0 {
-		s.logger.Debug("revocations from storage", zap.Int("added", n))
-	}
-	if n := s.set.mergeFamilies(recs); n > 0 {
-		s.logger.Debug("refresh token rotations from storage", zap.Int("added", n))
-	}
-	return nil
-}
-
-// syncAll lists every revocation and family record in one recursive
-// listing, adds what is new, drops expired entries from memory, and sweeps
-// a batch of expired keys, superseded family records and old empty buckets
-// from storage. The sweep is safe on every
-// instance at once: keys are never rewritten with another meaning (the
-// expiry is in the name), and deleting a key that another instance already
-// deleted is not an error.
-func (s *Store) syncAll(ctx context.Context, now time.Time) error {
-	keys, err := s.list(ctx, keyPrefix, true)
-	if err != nil {
-		return err
+// purgeDue drops expired entries from memory, at most every purgeEvery
+// unless forced.
+func (s *Store) purgeDue(now time.Time, force bool) {
+	if !force && !s.set.lastPurge.IsZero() && now.Sub(s.set.lastPurge) < purgeEvery && !now.Before(s.set.lastPurge) {
+		return
 	}
 	cutoff := now.Add(-s.keep).Unix()
-	retire := now.Add(-bucketRetire)
-	entries := make([]entry, 0, len(keys))
-	var expired []string
-	var recs []familyRecord
-	var idents []identityEntry
-	var identKeys []string
-	buckets := map[string]bool{} // old bucket -> it still holds keys
-	for _, key := range keys {
-		if t, ok := parseBucketKey(key); ok {
-			if t.Before(retire) && !buckets[key] {
-				buckets[key] = false
-			}
-			continue
-		}
-		if parent := path.Dir(key); parent != keyPrefix {
-			buckets[parent] = true
-		}
-		if ie, ok := parseIdentityKey(key); ok {
-			if ie.exp < cutoff {
-				expired = append(expired, key)
-			} else {
-				idents, identKeys = append(idents, ie), append(identKeys, key)
-			}
-			continue
-		}
-		e, ok := parseEntryKey(key)
-		if !ok {
-			if r, ok := parseFamilyKey(key); ok {
-				recs = append(recs, r)
-			} else {
-				s.noteUnrecognized(key)
-			}
-			continue
-		}
-		if e.exp < cutoff {
-			expired = append(expired, key)
-			continue
-		}
-		entries = append(entries, e)
-	}
-	live, stale := splitFamilies(recs, cutoff)
-	expired = append(expired, stale...)
-	expired = append(expired, supersededIdentities(idents, identKeys)...)
-	s.set.idents.merge(idents...)
-	if n := s.set.merge(entries); n > 0 {
-		s.logger.Debug("revocations from storage", zap.Int("added", n))
-	}
-	if n := s.set.mergeFamilies(live); n > 0 {
-		s.logger.Debug("refresh token rotations from storage", zap.Int("added", n))
-	}
 	s.set.purge(cutoff)
 	s.set.idents.purge(cutoff)
 	s.set.purgeFamilies(cutoff)
-	var empty []string
-	for bucket, used := range buckets {
-		if !used {
-			empty = append(empty, bucket)
+	s.set.lastPurge = now
+}
+
+// syncWindow lists the buckets of the minutes from..to that are not
+// compacted, and adds what is new.
+func (s *Store) syncWindow(ctx context.Context, from, to time.Time) error {
+	var buckets []string
+	for m := from.Truncate(time.Minute); !m.After(to); m = m.Add(time.Minute) {
+		if s.set.view.haveHead && m.Unix() <= s.set.view.compactedThrough {
+			continue
+		}
+		buckets = append(buckets, bucketKey(m))
+	}
+	return s.readBuckets(ctx, buckets)
+}
+
+// syncOpen lists the bucket folder and reads every bucket that the head
+// does not cover: at start, the buckets of the last few minutes (or, on
+// storage of an earlier version not compacted yet, all of them); each
+// listing has its own time bound, however many there are.
+func (s *Store) syncOpen(ctx context.Context) error {
+	through := s.set.view.compactedThrough
+	if !s.set.view.haveHead {
+		h, err := s.loadHead(ctx)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			through = h.CompactedThrough
 		}
 	}
-	s.sweep(ctx, append(expired, empty...))
-	return nil
+	names, err := s.list(ctx, keyPrefix, false)
+	if err != nil {
+		return err
+	}
+	var buckets []string
+	for _, name := range names {
+		t, ok := parseBucketKey(name)
+		switch {
+		case !ok && path.Dir(name) != keyPrefix:
+			// a key deeper down (a storage whose listing is not by
+			// folder): its bucket is listed in its own right
+		case !ok:
+			s.noteUnrecognized(name)
+		case t.Unix() > through:
+			buckets = append(buckets, name)
+		}
+	}
+	return s.readBuckets(ctx, buckets)
+}
+
+// readBuckets lists buckets, several at once, and merges what they hold.
+func (s *Store) readBuckets(ctx context.Context, buckets []string) error {
+	var g segment
+	var unknown []string
+	var mu sync.Mutex
+	err := parallel(ctx, len(buckets), func(ctx context.Context, i int) error {
+		keys, err := s.list(ctx, buckets[i], false)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, key := range keys {
+			if _, ok := g.addKey(key); !ok {
+				unknown = append(unknown, key)
+			}
+		}
+		return nil
+	})
+	for _, key := range unknown {
+		s.noteUnrecognized(key)
+	}
+	s.mergeSegment(&g)
+	return err
+}
+
+// mergeSegment adds entries read from storage to the set.
+func (s *Store) mergeSegment(g *segment) {
+	if n := s.set.mergeSlots(g.ids); n > 0 {
+		s.logger.Debug("revocations from storage", zap.Int("added", n))
+	}
+	s.set.idents.mergeSlots(g.idents)
+	if n := s.set.mergeFamilies(g.families); n > 0 {
+		s.logger.Debug("refresh token rotations from storage", zap.Int("added", n))
+	}
+}
+
+// syncHead reads the head and merges the segments it names that the set
+// has not read. A segment that is gone (a compaction replaced it since
+// the head was read) means a newer head: it is read again.
+func (s *Store) syncHead(ctx context.Context) error {
+	v := &s.set.view
+	for try := 1; ; try++ {
+		h, err := s.loadHead(ctx)
+		if err != nil || h == nil {
+			return err
+		}
+		if v.haveHead && h.Generation == v.generation {
+			return nil
+		}
+		cutoff := s.now().Add(-s.keep).Unix()
+		var names []string
+		current := make(map[string]struct{}, h.segmentCount())
+		for hour, segs := range h.Hours {
+			if end, ok := hourEnd(hour); ok && end < cutoff {
+				continue // expired: a compaction deletes it
+			}
+			for _, ref := range segs {
+				current[ref.Name] = struct{}{}
+				if _, ok := v.loaded[ref.Name]; !ok {
+					names = append(names, ref.Name)
+				}
+			}
+		}
+		loaded, err := s.readSegments(ctx, names)
+		if v.loaded == nil {
+			v.loaded = map[string]struct{}{}
+		}
+		for _, name := range loaded {
+			v.loaded[name] = struct{}{}
+		}
+		if errors.Is(err, fs.ErrNotExist) && try < 3 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for name := range v.loaded {
+			if _, ok := current[name]; !ok {
+				delete(v.loaded, name)
+			}
+		}
+		v.generation, v.compactedThrough, v.compactedAt, v.haveHead = h.Generation, h.CompactedThrough, h.CompactedAt, true
+		return nil
+	}
+}
+
+// readSegments loads segments, several at once, merges them, and returns
+// the names it read (a segment that is not one is logged and counted as
+// read: reading it again would not help).
+func (s *Store) readSegments(ctx context.Context, names []string) ([]string, error) {
+	var g segment
+	var done, bad []string
+	var mu sync.Mutex
+	err := parallel(ctx, len(names), func(ctx context.Context, i int) error {
+		var b []byte
+		err := withStorageTimeout(ctx, func(ctx context.Context) error {
+			var err error
+			b, err = s.storage.Load(ctx, names[i])
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("loading %s: %w", names[i], err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err := g.decode(b); err != nil {
+			bad = append(bad, names[i])
+		}
+		done = append(done, names[i])
+		return nil
+	})
+	for _, name := range bad {
+		s.noteUnrecognized(name)
+	}
+	s.mergeSegment(&g)
+	return done, err
+}
+
+// loadHead reads the head; nil when there is none (storage that no
+// instance of this version has compacted yet).
+func (s *Store) loadHead(ctx context.Context) (*head, error) {
+	var b []byte
+	err := withStorageTimeout(ctx, func(ctx context.Context) error {
+		var err error
+		b, err = s.storage.Load(ctx, headKey)
+		return err
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", headKey, err)
+	}
+	return parseHead(b)
+}
+
+// parallel runs f for 0..n-1 on up to ioWorkers goroutines, and returns
+// the first error (the others stop taking work).
+func parallel(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(n, ioWorkers) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil || i >= n
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if err := f(ctx, i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+						cancel()
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // list lists a storage folder within the time bound; a folder that does
@@ -190,6 +343,11 @@ type loop struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
+	// compacting is set while a compaction runs in the background; wg
+	// waits for it on Stop.
+	compacting  sync.Mutex
+	wg          sync.WaitGroup
+	lastCompact time.Time
 }
 
 // Start runs the sync loop in the background. Starting a running loop
@@ -206,8 +364,9 @@ func (s *Store) Start() error {
 	return nil
 }
 
-// Stop ends the sync loop and waits for it; a storage call in flight is
-// abandoned, not awaited. Stopping a loop that does not run does nothing.
+// Stop ends the sync loop and waits for it and for a compaction in
+// progress; a storage call in flight is abandoned, not awaited. Stopping
+// a loop that does not run does nothing.
 func (s *Store) Stop() error {
 	s.loop.mu.Lock()
 	defer s.loop.mu.Unlock()
@@ -216,12 +375,15 @@ func (s *Store) Stop() error {
 	}
 	s.loop.cancel()
 	<-s.loop.done
+	s.loop.wg.Wait()
 	s.loop.cancel, s.loop.done = nil, nil
 	return nil
 }
 
 // run syncs every interval; after a failure it retries with a growing,
-// jittered backoff while the last known set keeps serving.
+// jittered backoff while the last known set keeps serving. After a
+// successful sync it starts a compaction in the background when one is
+// due (compact.go).
 func (s *Store) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	failures := 0
@@ -242,11 +404,17 @@ func (s *Store) run(ctx context.Context, done chan struct{}) {
 		switch {
 		case err != nil:
 			failures++
+			if s.onSyncFailure != nil {
+				s.onSyncFailure(err)
+			}
 			s.logger.Error("syncing revoked token ids from storage failed; serving the last known set",
 				zap.Int("attempt", failures), zap.Int("revoked", s.set.len()), zap.Error(err))
 		case failures > 0:
 			s.logger.Info("syncing revoked token ids from storage recovered", zap.Int("failed_attempts", failures))
 			failures = 0
+		}
+		if err == nil {
+			s.maybeCompact(ctx)
 		}
 		if s.synced != nil {
 			s.synced(err)
@@ -265,3 +433,10 @@ func backoff(failures int, base time.Duration) time.Duration {
 	d = min(d, maxBackoff)
 	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
+
+// Sync runs one sync now, as the loop does: for tools and simulations
+// that drive the store with their own clock rather than Start.
+func (s *Store) Sync(ctx context.Context) error { return s.sync(ctx) }
+
+// Identities is the number of identity revocations in memory.
+func (s *Store) Identities() int { return s.set.idents.len() }

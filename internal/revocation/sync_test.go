@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,8 +100,8 @@ func TestRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 	s := testkit.NewStorage(t, dir, "reader")
 	r := testOpen(t, s, testConfig(clock), nil)
 	w := testOpen(t, testkit.NewStorage(t, dir, "writer"), testConfig(clock), nil)
-	if got := s.Listed; len(got) != 1 || got[0] != keyPrefix+" (recursive)" {
-		t.Fatalf("the start did not list everything once: %q", got)
+	if got := s.Listed; len(got) != 1 || got[0] != keyPrefix {
+		t.Fatalf("the start did not list the bucket folder once: %q", got)
 	}
 	// many old revocations: a routine sync must not pay for them
 	for i := range 50 {
@@ -135,34 +136,41 @@ func TestRoutineSyncListsOnlyRecentBuckets(t *testing.T) {
 	}
 
 	// a writer whose clock is 10 minutes behind writes into an old
-	// bucket: the full listing, at most fullSyncEvery later, finds it
+	// bucket: the next compaction (by any instance) puts it in a segment,
+	// and the head brings it to the reader's next routine sync
 	skewed := entryKey(sha256.Sum256([]byte("skewed")), clock.Now().Add(time.Hour).Unix(), clock.Now().Add(-10*time.Minute))
 	if err := s.FileStorage.Store(context.Background(), skewed, []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
-	for range int(fullSyncEvery / (4 * time.Second)) {
-		clock.Advance(4 * time.Second)
-		if err := r.sync(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+	if st, err := w.Compact(context.Background()); err != nil || !st.Ran {
+		t.Fatalf("compaction: %+v, %v", st, err)
 	}
 	clock.Advance(4 * time.Second)
-	if err := r.sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if !r.IsRevoked("skewed") || !r.IsRevoked("old-40") {
-		t.Fatal("the periodic full listing did not run")
-	}
-
-	// after an outage longer than half the full period, the next sync is
-	// a full listing (buckets may have come and gone meanwhile)
-	clock.Advance(fullSyncEvery / 2)
 	s.Set(func(s *testkit.Storage) { s.Listed = nil })
 	if err := r.sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Listed) != 1 || s.Listed[0] != keyPrefix+" (recursive)" {
+	if !r.IsRevoked("skewed") || !r.IsRevoked("old-40") {
+		t.Fatal("the compaction's segments did not reach the reader")
+	}
+	if len(s.Listed) > 3 {
+		t.Fatalf("a routine sync after a compaction listed %q", s.Listed)
+	}
+
+	// after an outage longer than maxWindow, the sync lists the bucket
+	// folder once and the buckets not compacted: never recursively
+	clock.Advance(maxWindow + time.Second)
+	s.Set(func(s *testkit.Storage) { s.Listed = nil })
+	if err := r.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Listed) == 0 || s.Listed[0] != keyPrefix {
 		t.Fatalf("after a long gap the sync listed %q", s.Listed)
+	}
+	for _, p := range s.Listed {
+		if strings.HasSuffix(p, "(recursive)") {
+			t.Fatalf("a sync listed recursively: %q", s.Listed)
+		}
 	}
 }
 
@@ -187,7 +195,7 @@ func BenchmarkRevocationSync(b *testing.B) {
 		for _, full := range []bool{false, true} {
 			name := fmt.Sprintf("%d/routine", n)
 			if full {
-				name = fmt.Sprintf("%d/full", n)
+				name = fmt.Sprintf("%d/start", n)
 			}
 			b.Run(name, func(b *testing.B) {
 				cfg := testConfig(clock)
@@ -206,7 +214,7 @@ func BenchmarkRevocationSync(b *testing.B) {
 				b.ResetTimer()
 				for b.Loop() {
 					if full {
-						r.set.lastFull = time.Time{}
+						r.set.lastSync = time.Time{}
 					}
 					if err := r.sync(context.Background()); err != nil {
 						b.Fatal(err)

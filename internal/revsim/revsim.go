@@ -1,0 +1,440 @@
+// Package revsim simulates a cluster of instances sharing one revocation
+// storage (file_system), on a simulated clock: live revocations and
+// identity revocations seeded in the per-entry layout of earlier versions,
+// the first start and compaction, the starts of the cluster, minutes of
+// steady revocations with routine syncs and compactions, a mass
+// revocation, and the expiry of an hour. Every instance has its own
+// counting storage, so the report gives each one's List, Load, Stat and
+// Store calls and keys listed per minute. The slow-tag test
+// (TestRevocationSimulation) runs it small and checks the counts; `go run
+// ./bench/revocation` runs it at a million (BENCHMARKS.md).
+package revsim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
+	"github.com/caddyserver/certmagic"
+)
+
+// Options sizes a simulation.
+type Options struct {
+	Dir         string // the shared storage folder (empty: a temporary one)
+	Revocations int    // live jti revocations seeded
+	Identities  int    // live identity revocations seeded
+	Instances   int
+	// Minutes of steady revocations, at Rate per minute over the cluster.
+	Minutes, Rate int
+	// Mass revocations made within one minute, then Minutes more of
+	// steady state.
+	Mass int
+	Logf func(format string, args ...any)
+}
+
+// PerMinute is one instance's storage calls in one minute.
+type PerMinute struct {
+	Lists, Loads, Stats, Stores, Deletes, ListedKeys float64
+}
+
+// Report is what a simulation measured.
+type Report struct {
+	Seed, FirstStart, FirstCompaction time.Duration
+	CompactionPasses                  int
+	Objects                           int // storage objects after the first compaction
+	Starts                            []time.Duration
+	// Steady: per instance per minute, averaged over instances and
+	// minutes; the compacting instance's calls are included.
+	Steady PerMinute
+	// MaxExcess: the largest keys listed by a routine sync beyond the
+	// revocations written since the instance's previous sync, in steady
+	// state; MassExcess the same from the mass revocation on.
+	MaxExcess, MassExcess int64
+	// MaxSync is the longest routine sync (wall time): a revocation on one
+	// instance is enforced on all within the sync interval plus it.
+	MaxSync time.Duration
+	// MassCPU is the process CPU per instance in each minute from the
+	// mass revocation's on; IdleCPU the same in steady state.
+	MassCPU []time.Duration
+	IdleCPU time.Duration
+	// MassEnforcedAll: every mass-revoked id was refused by every
+	// instance at the first sync after its revocation.
+	MassEnforcedAll bool
+	// ExpiredHours and ExpiryDeletes: hours dropped by the compaction after
+	// the clock passed them, and the segment deletes it took.
+	ExpiredHours, ExpiryDeletes int
+}
+
+const interval = 4 * time.Second
+
+type instance struct {
+	store *revocation.Store
+	count *testkit.CountingStorage
+	// sinceSync: revocations written to storage since this instance's
+	// last sync (the changes it has to read).
+	sinceSync int64
+}
+
+// Run runs the simulation.
+func Run(o Options) (*Report, error) {
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "revsim-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		o.Dir = dir
+	}
+	rep := &Report{}
+	now := time.Unix(1_800_000_000, 0).UTC()
+	clock := testkit.NewClock(now)
+	ctx := context.Background()
+
+	began := time.Now()
+	if err := Seed(o.Dir, now, o.Revocations, o.Identities); err != nil {
+		return nil, err
+	}
+	rep.Seed = time.Since(began)
+	logf("seeded %d revocations and %d identity revocations in the per-entry layout in %s", o.Revocations, o.Identities, rep.Seed.Round(time.Millisecond))
+
+	open := func(name string) (*instance, error) {
+		c := &testkit.CountingStorage{Storage: &certmagic.FileStorage{Path: o.Dir}}
+		st, err := revocation.New(revocation.Config{Storage: named{c, name}, Now: clock.Now, Keep: revocation.Grace,
+			NoExpTTL: 720 * time.Hour, LegacyHold: -1})
+		if err != nil {
+			return nil, err
+		}
+		return &instance{store: st, count: c}, nil
+	}
+	first, err := open("first")
+	if err != nil {
+		return nil, err
+	}
+	began = time.Now()
+	if err := first.store.Load(); err != nil {
+		return nil, err
+	}
+	rep.FirstStart = time.Since(began)
+	began = time.Now()
+	for {
+		st, err := first.store.Compact(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.CompactionPasses++
+		if !st.More {
+			break
+		}
+		clock.Advance(time.Second)
+	}
+	rep.FirstCompaction = time.Since(began)
+	rep.Objects = countObjects(o.Dir)
+	logf("first start on the per-entry layout: %s; compaction: %s in %d passes; %d storage objects after",
+		rep.FirstStart.Round(time.Millisecond), rep.FirstCompaction.Round(time.Millisecond), rep.CompactionPasses, rep.Objects)
+
+	insts := make([]*instance, o.Instances)
+	for i := range insts {
+		if insts[i], err = open(fmt.Sprint("instance-", i)); err != nil {
+			return nil, err
+		}
+		began = time.Now()
+		if err := insts[i].store.Load(); err != nil {
+			return nil, err
+		}
+		rep.Starts = append(rep.Starts, time.Since(began))
+	}
+	logf("%d instances started on the compacted storage: %v", o.Instances, rep.Starts)
+
+	seq := 0
+	revoke := func(by *instance, n int) ([]string, error) {
+		ids := make([]string, n)
+		for i := range ids {
+			seq++
+			ids[i] = "sim-" + strconv.Itoa(seq)
+			if err := by.store.Revoke(ctx, ids[i], clock.Now().Add(15*time.Minute)); err != nil {
+				return nil, err
+			}
+		}
+		for _, in := range insts {
+			in.sinceSync += int64(n)
+		}
+		return ids, nil
+	}
+	// tick is one sync interval: revocations, then every instance syncs
+	// (and, once a minute, tries to compact); it checks the new ids are
+	// refused everywhere.
+	tick := func(n int, by int, compact bool) (bool, error) {
+		clock.Advance(interval)
+		ids, err := revoke(insts[by%len(insts)], n)
+		if err != nil {
+			return false, err
+		}
+		all := true
+		for _, in := range insts {
+			before := in.count.Counts()
+			began := time.Now()
+			if err := in.store.Sync(ctx); err != nil {
+				return false, err
+			}
+			took := time.Since(began)
+			rep.MaxSync = max(rep.MaxSync, took)
+			listed := in.count.Counts().Sub(before).ListedKeys
+			rep.MaxExcess = max(rep.MaxExcess, listed-in.sinceSync)
+			in.sinceSync = 0
+			for _, id := range ids {
+				if !in.store.IsRevoked(id) {
+					all = false
+				}
+			}
+		}
+		if compact {
+			for _, in := range insts {
+				if _, err := in.store.Compact(ctx); err != nil {
+					return false, err
+				}
+			}
+		}
+		return all, nil
+	}
+	ticksPerMinute := int(time.Minute / interval)
+	minute := func(rate int) (time.Duration, bool, error) {
+		cpu := cpuTime()
+		all := true
+		for t := range ticksPerMinute {
+			n := rate / ticksPerMinute
+			if t < rate%ticksPerMinute {
+				n++
+			}
+			ok, err := tick(n, t, t == ticksPerMinute-1)
+			if err != nil {
+				return 0, false, err
+			}
+			all = all && ok
+		}
+		return (cpuTime() - cpu) / time.Duration(len(insts)), all, nil
+	}
+
+	// settle (the first minutes compact the seeded open buckets), then
+	// measure the steady state
+	for range 4 {
+		if _, _, err := minute(o.Rate); err != nil {
+			return nil, err
+		}
+	}
+	before := make([]testkit.Counts, len(insts))
+	for i, in := range insts {
+		before[i] = in.count.Counts()
+	}
+	rep.MaxExcess, rep.MaxSync = 0, 0
+	var idle time.Duration
+	for range o.Minutes {
+		cpu, all, err := minute(o.Rate)
+		if err != nil {
+			return nil, err
+		}
+		if !all {
+			return nil, fmt.Errorf("a revocation was not enforced by every instance at its next sync")
+		}
+		idle += cpu
+	}
+	rep.IdleCPU = idle / time.Duration(max(o.Minutes, 1))
+	var sum testkit.Counts
+	for i, in := range insts {
+		d := in.count.Counts().Sub(before[i])
+		sum = testkit.Counts{Lists: sum.Lists + d.Lists, Loads: sum.Loads + d.Loads, Stats: sum.Stats + d.Stats,
+			Stores: sum.Stores + d.Stores, Deletes: sum.Deletes + d.Deletes, ListedKeys: sum.ListedKeys + d.ListedKeys}
+	}
+	div := float64(len(insts) * max(o.Minutes, 1))
+	rep.Steady = PerMinute{float64(sum.Lists) / div, float64(sum.Loads) / div, float64(sum.Stats) / div,
+		float64(sum.Stores) / div, float64(sum.Deletes) / div, float64(sum.ListedKeys) / div}
+	logf("steady state, %d revocations/minute: per instance per minute %+v; largest excess of keys listed over changes: %d; longest routine sync %s; CPU per instance per minute %s",
+		o.Rate, rep.Steady, rep.MaxExcess, rep.MaxSync.Round(time.Microsecond), rep.IdleCPU.Round(time.Microsecond))
+
+	steadyExcess := rep.MaxExcess
+	if o.Mass > 0 {
+		rep.MaxExcess = 0
+		cpu, all, err := minute(o.Mass)
+		if err != nil {
+			return nil, err
+		}
+		rep.MassEnforcedAll = all
+		rep.MassCPU = append(rep.MassCPU, cpu)
+		for range 4 {
+			cpu, _, err := minute(o.Rate)
+			if err != nil {
+				return nil, err
+			}
+			rep.MassCPU = append(rep.MassCPU, cpu)
+		}
+		rep.MassExcess = rep.MaxExcess
+		logf("mass revocation of %d in one minute: enforced by every instance at its next sync: %v; CPU per instance per minute from then on: %v (steady: %s); largest excess of keys listed over changes: %d",
+			o.Mass, all, rep.MassCPU, rep.IdleCPU.Round(time.Microsecond), rep.MassExcess)
+	}
+	rep.MaxExcess = steadyExcess
+
+	// an hour passes its expiry: the mass revocation's tokens (15 minutes)
+	// and the seeded entries of the first hours
+	hoursBefore := headHours(o.Dir)
+	clock.Advance(2 * time.Hour)
+	st, err := first.store.Compact(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.ExpiryDeletes = st.Dropped
+	rep.ExpiredHours = hoursBefore - headHours(o.Dir)
+	logf("two hours later: the compaction dropped %d hours of expiry with %d segment deletes", rep.ExpiredHours, rep.ExpiryDeletes)
+	return rep, nil
+}
+
+// named gives a counting storage its own identity (String), so that
+// instances in one process keep sets of their own.
+type named struct {
+	*testkit.CountingStorage
+	name string
+}
+
+func (n named) String() string { return "revsim:" + n.name }
+
+// Seed writes live revocations and identity revocations as versions
+// before the compacted layout did: one object each, in the bucket of the
+// minute of the revocation (spread over the last day), expiring over the
+// next 30 days.
+func Seed(dir string, now time.Time, revocations, identities int) error {
+	total := revocations + identities
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			made := map[string]bool{}
+			for i := w; i < total; i += workers {
+				at := now.Add(-time.Duration(i%1440+1) * time.Minute)
+				exp := now.Add(time.Duration(i%(720*60)+10) * time.Minute).Unix()
+				bucket := filepath.Join(dir, "jwt", "revoked", at.UTC().Format("20060102T1504"))
+				if !made[bucket] {
+					if err := os.MkdirAll(bucket, 0o700); err != nil {
+						errs <- err
+						return
+					}
+					made[bucket] = true
+				}
+				var name string
+				if i < revocations {
+					sum := sha256.Sum256([]byte("seed-" + strconv.Itoa(i)))
+					name = hex.EncodeToString(sum[:]) + "." + strconv.FormatInt(exp, 10)
+				} else {
+					sum := sha256.Sum256([]byte("user-" + strconv.Itoa(i)))
+					before := at.Unix()
+					name = "i" + hex.EncodeToString(sum[:]) + "." + strconv.FormatInt(before, 10) + "." + strconv.FormatInt(max(exp, before), 10)
+				}
+				if err := os.WriteFile(filepath.Join(bucket, name), []byte("{}"), 0o600); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func countObjects(dir string) int {
+	n := 0
+	_ = filepath.WalkDir(filepath.Join(dir, "jwt"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func headHours(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "jwt", "revocations", "head"))
+	if err != nil {
+		return 0
+	}
+	var h struct {
+		Hours map[string]json.RawMessage `json:"hours"`
+	}
+	_ = json.Unmarshal(b, &h)
+	return len(h.Hours)
+}
+
+// cpuTime is the CPU time the process has used (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// MeasureStart opens one instance on dir (compacted by Run) in this
+// process, loads it, and reports the time, the Go heap after GC and the
+// process RSS: run it in a fresh process.
+func MeasureStart(dir string) (took time.Duration, heap uint64, rss int64, revoked int, err error) {
+	st, err := revocation.New(revocation.Config{Storage: &certmagic.FileStorage{Path: dir}, Keep: revocation.Grace,
+		NoExpTTL: 720 * time.Hour, LegacyHold: -1, Now: func() time.Time { return time.Unix(1_800_000_000, 0).Add(6 * time.Minute) }})
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	began := time.Now()
+	if err := st.Load(); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	took = time.Since(began)
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	rss = vmRSS()
+	runtime.KeepAlive(st)
+	return took, m.HeapAlloc, rss, st.Revoked() + st.Identities(), nil
+}
+
+func vmRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	var kb int64
+	for _, line := range splitLines(string(b)) {
+		if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
