@@ -86,7 +86,9 @@ func TestCaddyfilePasskey(t *testing.T) {
 // refused at load, naming the setting and the fix.
 func TestPasskeyRefusedAtLoad(t *testing.T) {
 	t.Parallel()
-	pk := func(s string) string { return `{"login":"/login","users":[{"name":"alice","hash":"` + passwordHash(t) + `"}],"passkey":{` + s + `}}` }
+	pk := func(s string) string {
+		return `{"login":"/login","users":[{"name":"alice","hash":"` + passwordHash(t) + `"}],"passkey":{` + s + `}}`
+	}
 	for _, tc := range []struct {
 		name, app, issue, want string
 	}{
@@ -616,7 +618,9 @@ type appAnswers struct {
 	last     *http.Request
 }
 
-func (a *appAnswers) vouch(identity, claims string) { *a = appAnswers{status: 200, identity: identity, claims: claims} }
+func (a *appAnswers) vouch(identity, claims string) {
+	*a = appAnswers{status: 200, identity: identity, claims: claims}
+}
 func (a *appAnswers) refuse(status int, body string) { *a = appAnswers{status: status, body: body} }
 
 func (a *appAnswers) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
