@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -674,4 +675,23 @@ func TestPasskeyOfARemovedUser(t *testing.T) {
 	g.h = g.issue(func() *Issue { h := defaultIssue(t); withPasskeys(h); return h }())
 	p.f = g
 	wantMsg(t, p.assert("/pk/login", ""), 401, "User not found")
+}
+
+// The page docs/passkeys.md shows is examples/passkeys/index.html, which
+// the e2e test drives in Chromium.
+func TestPasskeyDocsPage(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("docs/passkeys.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile("examples/passkeys/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```html\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 || block != string(page) {
+		t.Fatal("docs/passkeys.md's html block is not examples/passkeys/index.html")
+	}
 }
