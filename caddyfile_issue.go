@@ -55,6 +55,16 @@ import (
 //			fresh_within  <duration>
 //			return_to     <origin>...
 //		}
+//		passkey {
+//			rp_id       <domain>
+//			rp_name     <name>
+//			origins     <origin>...
+//			register    <path>
+//			login       <path>
+//			reauth      <path>
+//			credentials <path>
+//			user_verification required|preferred
+//		}
 //	}
 //
 // user and oidc may be repeated; every other subdirective appears once. The inline
@@ -116,6 +126,11 @@ func (i *Issue) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if o, err = oidcArgs(d); err == nil {
 				i.OIDC = append(i.OIDC, *o)
 			}
+		case "passkey":
+			if i.Passkey != nil {
+				return d.Err("passkey is given twice; write one passkey block")
+			}
+			i.Passkey, err = passkeyArgs(d)
 		default:
 			return d.Errf("unrecognized jwt_issue subdirective '%s'", d.Val())
 		}
@@ -199,6 +214,54 @@ func oidcArgs(d *caddyfile.Dispenser) (*OIDCProvider, error) {
 		}
 	}
 	return o, nil
+}
+
+// passkeyArgs reads a `passkey { ... }` block (see parseIssueDirective).
+func passkeyArgs(d *caddyfile.Dispenser) (*PasskeyConfig, error) {
+	if d.NextArg() {
+		return nil, d.Err("passkey takes no arguments, only a block: passkey { login <path> ... }")
+	}
+	p := new(PasskeyConfig)
+	nesting := d.Nesting()
+	seen := map[string]bool{}
+	for d.NextBlock(nesting) {
+		setting := d.Val()
+		if seen[setting] {
+			return nil, d.Errf("passkey: %s is given twice", setting)
+		}
+		seen[setting] = true
+		var err error
+		switch setting {
+		case "rp_id":
+			err = singleArgTo(d, &p.RPID)
+		case "rp_name":
+			err = singleArgTo(d, &p.RPName)
+		case "origins":
+			p.Origins, err = listArgs(d)
+		case "register":
+			err = singleArgTo(d, &p.Register)
+		case "login":
+			err = singleArgTo(d, &p.Login)
+		case "reauth":
+			err = singleArgTo(d, &p.Reauth)
+		case "credentials":
+			err = singleArgTo(d, &p.Credentials)
+		case "user_verification":
+			if err = singleArgTo(d, &p.UserVerification); err == nil && p.UserVerification != "required" &&
+				p.UserVerification != "preferred" && !hasPlaceholder(p.UserVerification) {
+				err = d.Errf("passkey: user_verification takes required or preferred, not '%s'", p.UserVerification)
+			}
+		default:
+			return nil, d.Errf("unrecognized passkey subdirective '%s'", setting)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(seen) == 0 {
+		return nil, d.Err("passkey needs a block with at least one route: passkey { login <path> }")
+	}
+	return p, nil
 }
 
 // logoutArgs reads `logout <path> [all]`: all also revokes every token of

@@ -17,6 +17,9 @@ const (
 	eventLogout       = "jwt_logout"
 	eventRevoked      = "jwt_revoked"
 	eventRefreshReuse = "jwt_refresh_reuse"
+	// eventPasskeySignCount: a passkey assertion was refused because its
+	// signature counter did not go up (a cloned authenticator?).
+	eventPasskeySignCount = "jwt_passkey_sign_count"
 )
 
 // eventData is what an event carries; empty fields are left out. Never

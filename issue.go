@@ -103,6 +103,10 @@ type Issue struct {
 	// (issue_oidc.go). Needs deliver cookie.
 	OIDC []OIDCProvider `json:"oidc,omitempty"`
 
+	// Passkeys (WebAuthn): register, sign in and step up
+	// (issue_passkey.go).
+	Passkey *PasskeyConfig `json:"passkey,omitempty"`
+
 	app    *App
 	logger *zap.Logger
 	creds  *users.Credentials
@@ -119,6 +123,8 @@ type Issue struct {
 	// share; nil without oidc blocks
 	oidc       []*oidcRoutes
 	oidcShared *oidcShared
+	// passkey runs the passkey block; nil without one
+	passkey *passkeyRoutes
 	// failedStatus is FailedStatus or its default
 	failedStatus []int
 	// noIdentityWarned: the 2xx-without-identity warning of the delegated
@@ -200,6 +206,9 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 	if err := h.provisionOIDC(ctx); err != nil {
 		return err
 	}
+	if err := h.provisionPasskey(ctx); err != nil {
+		return err
+	}
 	h.prepareRoutes()
 	names, err := handlerNames("jwt_issue", h.TokenLookup, h.app)
 	if err != nil {
@@ -264,6 +273,9 @@ func (h *Issue) resolvePlaceholders() error {
 		return fmt.Errorf("jwt_issue: %v", err)
 	}
 	if err := h.resolveOIDCPlaceholders(); err != nil {
+		return err
+	}
+	if err := h.resolvePasskeyPlaceholders(); err != nil {
 		return err
 	}
 	for i := range h.Users {

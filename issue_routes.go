@@ -6,9 +6,11 @@ package jwtextended
 // the app unguarded (an app whose router ignores case or a trailing
 // slash would otherwise take it as the route):
 //
-//   - POST is the route (login, refresh, reauth, logout), throttle
-//     included; GET and HEAD of the jwks route are the JWK Set, and of
-//     an oidc block's login, callback and reauth routes the OIDC flow;
+//   - POST is the route (login, refresh, reauth, logout, the passkey
+//     block's begin and finish routes), throttle included; GET and HEAD
+//     of the jwks route are the JWK Set, of an oidc block's login,
+//     callback and reauth routes the OIDC flow, and GET, HEAD and DELETE
+//     of the passkey credentials route the session's passkeys;
 //   - GET and HEAD of the other routes pass on to the next handler (a
 //     login page often lives at the same path), but never as a credential
 //     check: without X-Jwt-Issue-Route, and without the X-Jwt-Issue-*
@@ -25,11 +27,12 @@ import (
 )
 
 // issueRoute is one route of a jwt_issue: its name (login, refresh,
-// reauth, logout, jwks, oidc <name> login|callback|reauth), its path and
-// what serves it: a POST, or for a get route a GET or HEAD.
+// reauth, logout, jwks, oidc <name> login|callback|reauth, passkey ...),
+// its path and what serves it: a POST, or for a get route a GET or HEAD,
+// and with del a DELETE too (the passkey credentials route).
 type issueRoute struct {
 	name, path string
-	get        bool
+	get, del   bool
 	serve      func(http.ResponseWriter, *http.Request, caddyhttp.Handler) error
 }
 
@@ -61,17 +64,17 @@ func trimOneSlash(p string) string {
 func (h *Issue) prepareRoutes() {
 	h.routes = h.routes[:0]
 	for _, r := range []issueRoute{
-		{"login", h.Login, false, h.serveLogin},
-		{"refresh", h.Refresh, false, h.serveRefresh},
-		{"reauth", h.Reauth, false, h.serveReauth},
-		{"logout", h.Logout, false, func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveLogout(w, r) }},
-		{"jwks", h.JWKS, true, func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveJWKS(w, r) }},
+		{name: "login", path: h.Login, serve: h.serveLogin},
+		{name: "refresh", path: h.Refresh, serve: h.serveRefresh},
+		{name: "reauth", path: h.Reauth, serve: h.serveReauth},
+		{name: "logout", path: h.Logout, serve: func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveLogout(w, r) }},
+		{name: "jwks", path: h.JWKS, get: true, serve: func(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error { return h.serveJWKS(w, r) }},
 	} {
 		if r.path != "" {
 			h.routes = append(h.routes, r)
 		}
 	}
-	for _, r := range h.oidcRouteList() {
+	for _, r := range append(h.oidcRouteList(), h.passkeyRouteList()...) {
 		if r.path != "" {
 			h.routes = append(h.routes, r)
 		}
@@ -93,6 +96,9 @@ func (h *Issue) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return rt.serve(w, r, next)
 	case getOrHead && rt.get:
 		return rt.serve(w, r, next)
+	case r.Method == http.MethodDelete && rt.del:
+		defer h.boundBodyRead(w)()
+		return rt.serve(w, r, next)
 	case getOrHead || isPreflight(r):
 		// the next handler's, never a credential check: the request
 		// carries no X-Jwt-Issue-Route, and the answer loses its
@@ -107,7 +113,10 @@ func (h *Issue) serveRoute(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return err
 	}
 	allow := http.MethodPost
-	if rt.get {
+	switch {
+	case rt.del:
+		allow = "GET, HEAD, DELETE"
+	case rt.get:
 		allow = "GET, HEAD"
 	}
 	w.Header().Set("Allow", allow)

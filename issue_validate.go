@@ -23,6 +23,9 @@ func (h *Issue) Validate() error {
 	if err := h.validateOIDC(); err != nil {
 		return err
 	}
+	if err := h.validatePasskey(); err != nil {
+		return err
+	}
 	if h.app == nil {
 		return nil // not provisioned: only the settings themselves are checked
 	}
@@ -40,7 +43,7 @@ func (h *Issue) Validate() error {
 	if c := h.throttleCfg; c.MaxPerUser < 0 || c.MaxPerIP < 0 || c.Window < 0 || c.Capacity < 0 {
 		return errors.New("jwt_issue: throttle values must not be negative")
 	}
-	if h.Login != "" || h.Refresh != "" || h.Reauth != "" || len(h.OIDC) > 0 {
+	if h.Login != "" || h.Refresh != "" || h.Reauth != "" || len(h.OIDC) > 0 || h.Passkey != nil {
 		// a verify-only app (e.g. jwks_url alone) cannot mint: say so at load
 		if _, err := h.app.ring.Signer(); err != nil {
 			return fmt.Errorf("jwt_issue: %v", err)
@@ -65,6 +68,9 @@ func (h *Issue) validateRoutes() error {
 			{"oidc " + o.Name + " login", o.Login}, {"oidc " + o.Name + " callback", o.Callback}, {"oidc " + o.Name + " reauth", o.Reauth},
 		}...)
 	}
+	if h.Passkey != nil {
+		named = append(named, h.Passkey.paths()...)
+	}
 	for _, r := range named {
 		if r.path == "" {
 			continue
@@ -80,7 +86,7 @@ func (h *Issue) validateRoutes() error {
 		routes[key] = r.name
 	}
 	if len(routes) == 0 {
-		return errors.New("jwt_issue: no route configured; set at least one of login, refresh, reauth, logout, jwks, oidc")
+		return errors.New("jwt_issue: no route configured; set at least one of login, refresh, reauth, logout, jwks, oidc, passkey")
 	}
 	paths := map[string]string{"login": h.Login, "refresh": h.Refresh, "reauth": h.Reauth}
 	seen := map[string]bool{}

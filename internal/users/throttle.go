@@ -136,6 +136,29 @@ func (t *Throttle) Attempt(name, ip string) (at *Attempt, wait time.Duration, ok
 	return &Attempt{t: t, uk: uk, ip: ip, ue: ue, ie: ie, ustart: ue.start, istart: ie.start}, 0, true
 }
 
+// AttemptIP is Attempt for a check whose username is only known once it
+// is made (a passkey sign-in names its user inside the assertion): it
+// takes one attempt from the client IP's budget alone. Count a failure
+// of a user found meanwhile with FailedName. Succeeded gives the IP its
+// attempt back.
+func (t *Throttle) AttemptIP(ip string) (at *Attempt, wait time.Duration, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if wait = t.ips.blockedFor(ip, now, t.window); wait > 0 {
+		return nil, wait, false
+	}
+	ie := t.ips.add(ip, now, t.window)
+	return &Attempt{t: t, ip: ip, ie: ie, istart: ie.start}, 0, true
+}
+
+// FailedName counts a failure against a username alone.
+func (t *Throttle) FailedName(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.users.add(userKey(name), t.now(), t.window)
+}
+
 // Attempt is one reserved login attempt; see Throttle.Attempt.
 type Attempt struct {
 	t              *Throttle
@@ -160,7 +183,7 @@ func (a *Attempt) settle(success bool) {
 	t := a.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e := t.users.entries[a.uk]; e == a.ue && e.start.Equal(a.ustart) {
+	if e := t.users.entries[a.uk]; a.ue != nil && e == a.ue && e.start.Equal(a.ustart) {
 		if success {
 			delete(t.users.entries, a.uk)
 		} else if e.n > 0 {

@@ -59,3 +59,35 @@ func TestThrottleCountersBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottleAttemptIP: a passkey sign-in takes from the IP's budget
+// alone; its success refunds the IP, and a failure of a user it found is
+// counted against that user with FailedName.
+func TestThrottleAttemptIP(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	th := NewThrottle(ThrottleLimits{MaxPerUser: 2, MaxPerIP: 3, Window: time.Hour}, func() time.Time { return now })
+	at, _, ok := th.AttemptIP("ip")
+	if !ok || len(th.users.entries) != 0 {
+		t.Fatalf("AttemptIP: ok %v, %d user entries", ok, len(th.users.entries))
+	}
+	at.Succeeded()
+	if e := th.ips.entries["ip"]; e == nil || e.n != 0 {
+		t.Fatalf("a success did not refund the IP: %+v", e)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, ok := th.AttemptIP("ip"); !ok {
+			t.Fatalf("attempt %d refused", i+1)
+		}
+	}
+	if wait, ok := th.Blocked("anyone", "ip"); !ok || wait != time.Hour {
+		t.Fatalf("three failures from the IP: blocked %v for %v", ok, wait)
+	}
+	if _, _, ok := th.AttemptIP("ip"); ok {
+		t.Fatal("a fourth attempt from a blocked IP was let through")
+	}
+	th.FailedName("alice")
+	th.FailedName("alice")
+	if _, ok := th.Blocked("alice", "other-ip"); !ok {
+		t.Fatal("two failures named alice did not block alice")
+	}
+}
