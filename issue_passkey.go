@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -77,11 +78,25 @@ const (
 	amrMFA  = "mfa"
 )
 
+// Ceremonies each client IP may begin (register, login, reauth) within
+// maxBeginsWindow: every begin writes one to storage, and login/begin
+// needs no token, so the storage a client can fill is bounded. Tracked
+// for at most users.DefaultCapacity client IPs.
+const (
+	maxBeginsPerIP  = 30
+	maxBeginsWindow = 2 * time.Minute
+)
+
+// errTooManyCeremonies refuses a begin past maxBeginsPerIP.
+var errTooManyCeremonies = newAuthError(http.StatusTooManyRequests, "throttled", "Too many passkey ceremonies begun")
+
 // passkeyRoutes is the passkey block's service.
 type passkeyRoutes struct {
 	cfg       *PasskeyConfig
 	svc       *passkey.Service
 	lastSweep atomic.Int64
+	// begins counts the ceremonies begun per client IP
+	begins *users.Throttle
 }
 
 // resolvePasskeyPlaceholders replaces the global placeholders in the
@@ -116,8 +131,21 @@ func (h *Issue) provisionPasskey(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("jwt_issue: passkey: %v", err)
 	}
-	h.passkey = &passkeyRoutes{cfg: p, svc: svc}
+	h.passkey = &passkeyRoutes{cfg: p, svc: svc,
+		begins: users.NewThrottle(users.ThrottleLimits{MaxPerUser: 1, MaxPerIP: maxBeginsPerIP, Window: maxBeginsWindow}, h.app.clock)}
 	return nil
+}
+
+// beginAllowed counts a ceremony begun from the request's client IP, and
+// refuses it with 429 and Retry-After past maxBeginsPerIP.
+func (h *Issue) beginAllowed(w http.ResponseWriter, r *http.Request) (bool, error) {
+	if _, wait, ok := h.passkey.begins.AttemptIP(clientIP(r)); !ok {
+		// the attempt is never settled: each begin counts
+		secs := int64((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		return false, h.refuse(w, r, errTooManyCeremonies)
+	}
+	return true, nil
 }
 
 // passkeyPaths are the passkey block's routes and their paths.
@@ -212,6 +240,9 @@ func (h *Issue) servePasskeyRegisterBegin(w http.ResponseWriter, r *http.Request
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
+	if ok, err := h.beginAllowed(w, r); !ok {
+		return err
+	}
 	begin, err := h.passkey.svc.BeginRegistration(r.Context(), r.Host, tok.Identity)
 	if err != nil {
 		return h.passkeyFailed(w, r, "register", err)
@@ -247,6 +278,9 @@ func (h *Issue) servePasskeyRegisterFinish(w http.ResponseWriter, r *http.Reques
 }
 
 func (h *Issue) servePasskeyLoginBegin(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if ok, err := h.beginAllowed(w, r); !ok {
+		return err
+	}
 	begin, err := h.passkey.svc.BeginLogin(r.Context(), r.Host)
 	if err != nil {
 		return h.passkeyFailed(w, r, "login", err)
@@ -259,6 +293,9 @@ func (h *Issue) servePasskeyReauthBegin(w http.ResponseWriter, r *http.Request, 
 	tok, e := h.passkeySession(r, false)
 	if e != nil {
 		return h.refuse(w, r, e)
+	}
+	if ok, err := h.beginAllowed(w, r); !ok {
+		return err
 	}
 	begin, err := h.passkey.svc.BeginReauth(r.Context(), r.Host, tok.Identity)
 	if err != nil {

@@ -695,3 +695,29 @@ func TestPasskeyDocsPage(t *testing.T) {
 		t.Fatal("docs/passkeys.md's html block is not examples/passkeys/index.html")
 	}
 }
+
+// TestPasskeyBeginsBoundedPerIP: every begin writes a ceremony to
+// storage, and login/begin needs no token, so each client IP may begin
+// at most maxBeginsPerIP ceremonies per window; another IP, or the same
+// one once the window has passed, begins again.
+func TestPasskeyBeginsBoundedPerIP(t *testing.T) {
+	f := newFixture(t, withIssuer(withPasskeys))
+	p := newPK(t, f)
+	p.ip = "203.0.113.20"
+	for i := 0; i < maxBeginsPerIP; i++ {
+		p.begin("/pk/login", "")
+	}
+	w := p.post("/pk/login/begin", "", []byte("{}"))
+	wantMsg(t, w, 429, "Too many passkey ceremonies begun")
+	if w.Header().Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	access, _ := f.passwordLogin(t)
+	wantMsg(t, p.post("/pk/reauth/begin", access, []byte("{}")), 429, "Too many passkey ceremonies begun")
+
+	p.ip = "203.0.113.21"
+	p.begin("/pk/login", "")
+	p.ip = "203.0.113.20"
+	f.clock.Advance(maxBeginsWindow + time.Second)
+	p.begin("/pk/login", "")
+}
