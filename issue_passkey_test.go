@@ -721,3 +721,35 @@ func TestPasskeyBeginsBoundedPerIP(t *testing.T) {
 	f.clock.Advance(maxBeginsWindow + time.Second)
 	p.begin("/pk/login", "")
 }
+
+// TestPasskeyRegisterRefusals: registering needs an access token issued
+// here (another trusted issuer's token, fresh or not, names no session of
+// this app), and a credential id that is registered already is refused
+// with 409, whoever registers it.
+func TestPasskeyRegisterRefusals(t *testing.T) {
+	idp := testkit.Keys()["rsa"]
+	f := newFixture(t, withApp(func(a *App) {
+		a.PublicKeys = []KeyFile{{File: testkit.WritePKIX(t, idp.Public()), KID: "idp"}}
+	}), withIssuer(withPasskeys))
+	now := fixtureT0.Unix()
+	foreign := testkit.SignToken(t, "RS256", idp, map[string]any{"kid": "idp"}, map[string]any{
+		"sub": "alice", "type": "access", "fresh": true, "jti": "idp-a1", "iat": now, "nbf": now, "exp": now + 3600,
+	})
+	p := newPK(t, f)
+	wantMsg(t, p.post("/pk/register/begin", foreign, []byte("{}")), 401, "Only access tokens issued here can be used here")
+
+	access, _ := f.passwordLogin(t)
+	if w := p.register(access, "laptop"); w.Code != http.StatusCreated {
+		t.Fatalf("register: %d %s", w.Code, w.Body)
+	}
+	taken := p.auth.Credentials()[0].ID
+	other := newPK(t, f)
+	other.client.ID = taken
+	w := other.register(access, "the same id")
+	wantMsg(t, w, http.StatusConflict, "Passkey already registered")
+	if got := p.auth.Credentials(); len(got) != 1 {
+		t.Fatalf("authenticator holds %d credentials", len(got))
+	}
+	// the first registration still signs in
+	tokensOf(t, p.assert("/pk/login", ""))
+}

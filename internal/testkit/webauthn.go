@@ -86,6 +86,9 @@ type Client struct {
 	// Challenge, when set, replaces the options' challenge in client
 	// data (base64url).
 	Challenge string
+	// ID, for a registration, is the new credential's id in place of a
+	// random one (to register an id that is registered already).
+	ID []byte
 }
 
 // options is what this client reads of the begin answer's publicKey.
@@ -202,6 +205,9 @@ func (a *Authenticator) Create(begin []byte, c Client) (map[string]any, *SoftCre
 	}
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
+	if len(c.ID) > 0 {
+		id = append([]byte(nil), c.ID...)
+	}
 	cred := &SoftCredential{ID: id, RPID: pk.RP.ID, UserHandle: handle, Key: key}
 	// a credential for the same RP and user replaces the old one (a
 	// resident key store keeps one per user)
