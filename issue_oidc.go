@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/oidcflow"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -98,11 +100,26 @@ type oidcRoutes struct {
 	flow *oidcflow.Flow
 }
 
-// oidcShared is what an issuer's oidc blocks share: the markers and when
-// they were last swept.
+// Callbacks each client IP may make within maxCallbacksWindow, over all
+// of an issuer's oidc blocks: a callback with a transaction cookie and
+// its state (both handed to whoever calls the login route) stores a
+// marker and asks the provider's token endpoint, so what a client can
+// make the module store and send is bounded. Tracked for at most
+// users.DefaultCapacity client IPs.
+const (
+	maxCallbacksPerIP  = 30
+	maxCallbacksWindow = 2 * time.Minute
+)
+
+// errTooManyCallbacks refuses a callback past maxCallbacksPerIP.
+var errTooManyCallbacks = newAuthError(http.StatusTooManyRequests, "throttled", "Too many login attempts")
+
+// oidcShared is what an issuer's oidc blocks share: the markers, when
+// they were last swept, and the callbacks counted per client IP.
 type oidcShared struct {
 	once      *oidcflow.StorageOnce
 	lastSweep atomic.Int64
+	callbacks *users.Throttle
 }
 
 // resolveOIDCPlaceholders replaces the global placeholders in every text
@@ -146,7 +163,8 @@ func (h *Issue) provisionOIDC(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("jwt_issue: oidc: %v", err)
 	}
-	h.oidcShared = &oidcShared{once: oidcflow.NewStorageOnce(storage, oidcUsedStorage, h.app.clock)}
+	h.oidcShared = &oidcShared{once: oidcflow.NewStorageOnce(storage, oidcUsedStorage, h.app.clock),
+		callbacks: users.NewThrottle(users.ThrottleLimits{MaxPerUser: 1, MaxPerIP: maxCallbacksPerIP, Window: maxCallbacksWindow}, h.app.clock)}
 	client := &http.Client{Timeout: oidcHTTPTimeout}
 	for i := range h.OIDC {
 		p := &h.OIDC[i]
@@ -219,6 +237,11 @@ func (h *Issue) serveOIDCBegin(w http.ResponseWriter, r *http.Request, o *oidcRo
 // refresh) or of a reauth (a fresh access token in the session's family)
 // as cookies, and 303 to return_to.
 func (h *Issue) serveOIDCCallback(w http.ResponseWriter, r *http.Request, o *oidcRoutes) error {
+	if _, wait, ok := h.oidcShared.callbacks.AttemptIP(clientIP(r)); !ok {
+		// the attempt is never settled: each callback counts
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+		return h.refuse(w, r, errTooManyCallbacks)
+	}
 	var sealed string
 	if c, err := r.Cookie(o.flow.CookieName()); err == nil {
 		sealed = c.Value

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -152,5 +153,35 @@ func TestOIDCCallbackWithoutTransaction(t *testing.T) {
 	w = e.do(httptest.NewRequest(http.MethodPost, "/auth/op/callback", nil))
 	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST: %d Allow %q", w.Code, w.Header().Get("Allow"))
+	}
+}
+
+// TestOIDCCallbacksBoundedPerIP: a callback may store a marker and ask
+// the provider's token endpoint, and anyone can get a transaction and its
+// state from the login route, so each client IP may make at most
+// maxCallbacksPerIP callbacks per window, whatever comes of them.
+func TestOIDCCallbacksBoundedPerIP(t *testing.T) {
+	e := newFixture(t, withIssuer(func(h *Issue) {
+		*h = Issue{Deliver: []string{"cookie"}, OIDC: []OIDCProvider{{Name: "op", Issuer: "https://op.invalid", ClientID: "web",
+			Login: "/auth/op/login", Callback: "/auth/op/callback"}}}
+	}))
+	callback := func(ip string) *httptest.ResponseRecorder {
+		return e.doFrom(ip, httptest.NewRequest(http.MethodGet, "/auth/op/callback?code=c&state=s", nil))
+	}
+	for i := 0; i < maxCallbacksPerIP; i++ {
+		if w := callback("203.0.113.30"); w.Code != 401 {
+			t.Fatalf("callback %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	w := callback("203.0.113.30")
+	if w.Code != 429 || w.Body.String() != `{"msg":"Too many login attempts"}` || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("callback past the bound: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if w := callback("203.0.113.31"); w.Code != 401 {
+		t.Errorf("another IP: %d", w.Code)
+	}
+	e.clock.Advance(maxCallbacksWindow + time.Second)
+	if w := callback("203.0.113.30"); w.Code != 401 {
+		t.Errorf("after the window: %d", w.Code)
 	}
 }
