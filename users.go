@@ -12,7 +12,7 @@ import (
 
 // loadCredentials checks every configured user and reads users_file. Any
 // mistake refuses to load, naming the user and the fix. A user claim may
-// not be one the issuer sets itself (token.Reserved, or the identity
+// not be one the issuer sets itself (token.CollidesWithReserved, or the identity
 // claim). Hashes may be of any form `caddy hash-password` makes: bcrypt
 // or argon2id, checked by Caddy's own hash modules.
 func loadCredentials(list []User, file, identityClaim string, now func() time.Time, logger *zap.Logger) (*users.Credentials, error) {

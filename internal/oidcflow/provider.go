@@ -90,13 +90,6 @@ var providers = struct {
 	m map[string]*providerEntry
 }{m: map[string]*providerEntry{}}
 
-// resetProviders empties the cache (for tests).
-func resetProviders() {
-	providers.Lock()
-	providers.m = map[string]*providerEntry{}
-	providers.Unlock()
-}
-
 // provider returns the issuer's discovered provider: the cached one when
 // there is one (starting a rediscovery in the background when it is old),
 // else the result of a discovery, shared with every caller that waits for
@@ -186,21 +179,6 @@ func evictProvider() {
 	}
 	if oldest != "" {
 		delete(providers.m, oldest)
-	}
-}
-
-// waitDiscovery waits for the discovery of issuer in flight, if any (for
-// tests).
-func waitDiscovery(issuer string) {
-	providers.Lock()
-	e := providers.m[issuer]
-	var call *discovery
-	if e != nil {
-		call = e.inflight
-	}
-	providers.Unlock()
-	if call != nil {
-		<-call.done
 	}
 }
 

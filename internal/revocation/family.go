@@ -269,28 +269,3 @@ func (s *Store) Families() int { return s.set.familyCount() }
 
 // Revoked is the number of revoked ids in memory.
 func (s *Store) Revoked() int { return s.set.len() }
-
-// families is the family half of a listing: the newest record of each
-// family, and the keys to sweep (expired, and superseded by a newer record
-// of the same family).
-func splitFamilies(recs []familyRecord, cutoff int64) (live []familyRecord, sweep []string) {
-	newest := map[familySum]int{}
-	for _, r := range recs {
-		if r.end < cutoff {
-			sweep = append(sweep, r.key())
-			continue
-		}
-		i, ok := newest[r.fam]
-		switch {
-		case !ok:
-			newest[r.fam] = len(live)
-			live = append(live, r)
-		case r.supersedes(&live[i]):
-			sweep = append(sweep, live[i].key())
-			live[i] = r
-		default:
-			sweep = append(sweep, r.key())
-		}
-	}
-	return live, sweep
-}

@@ -144,13 +144,6 @@ func (s *identitySet) before(sum *[sha256.Size]byte) (int64, bool) {
 	return int64(v.before), ok
 }
 
-// each calls f with every identity's record, under the read lock.
-func (s *identitySet) each(f func(k *key16, v identityValue) bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	s.t.each(func(k *key16, v *identityValue) bool { return f(k, *v) })
-}
-
 func (s *identitySet) len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -232,32 +225,4 @@ func (s *Store) RevokeIdentity(ctx context.Context, identity string) error {
 		return fmt.Errorf("jwt: storing identity revocation: %w", err)
 	}
 	return nil
-}
-
-// supersededIdentities returns the keys of records that another record of
-// the same identity makes useless: one with a T and an exp at least as
-// late. A later revocation of an identity thus replaces the earlier one in
-// storage at the next full listing, and an identity keeps one record
-// however often it is revoked.
-func supersededIdentities(entries []identityEntry, keys []string) []string {
-	newest := make(map[[sha256.Size]byte]int, len(entries))
-	var stale []string
-	for i, e := range entries {
-		j, ok := newest[e.sum]
-		if !ok {
-			newest[e.sum] = i
-			continue
-		}
-		n := entries[j]
-		switch {
-		case n.before >= e.before && n.exp >= e.exp:
-			stale = append(stale, keys[i])
-		case e.before >= n.before && e.exp >= n.exp:
-			stale = append(stale, keys[j])
-			newest[e.sum] = i
-		}
-		// otherwise neither covers the other (the token lifetimes
-		// changed): both stay until they expire
-	}
-	return stale
 }

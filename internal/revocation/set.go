@@ -76,19 +76,10 @@ type entry struct {
 // than add them one by one.
 const bulk = 1024
 
-// merge adds entries that are new or later than what the set holds. It
-// never removes: an entry only leaves the set by expiring, so a sync can
-// not undo a revocation made here whose write to storage failed.
-func (s *Set) merge(entries []entry) int {
-	slots := make([]slot[uint32], len(entries))
-	for i := range entries {
-		slots[i] = slot[uint32]{keyOf(&entries[i].sum), unix32(entries[i].exp)}
-	}
-	return s.mergeSlots(slots)
-}
-
-// mergeSlots is merge for entries already in table form. It may reorder
-// slots.
+// mergeSlots adds entries, in table form, that are new or later than what
+// the set holds. It never removes: an entry only leaves the set by
+// expiring, so a sync can not undo a revocation made here whose write to
+// storage failed. It may reorder slots.
 func (s *Set) mergeSlots(slots []slot[uint32]) int {
 	// what is new is found under the read lock: most of a sync is known
 	var added []slot[uint32]
@@ -137,14 +128,6 @@ func (s *Set) len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.ids.len()
-}
-
-// eachID calls f with every revoked id's key and exp, under the read
-// lock, until f returns false.
-func (s *Set) eachID(f func(k *key16, exp uint32) bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	s.ids.each(func(k *key16, v *uint32) bool { return f(k, *v) })
 }
 
 func (s *Set) family(fam familySum) (familyRecord, bool) {
@@ -212,14 +195,4 @@ func (s *Set) familyCount() int {
 	s.famMu.RLock()
 	defer s.famMu.RUnlock()
 	return s.families.len()
-}
-
-// eachFamily calls f with every family record, under the read lock.
-func (s *Set) eachFamily(f func(r *familyRecord) bool) {
-	s.famMu.RLock()
-	defer s.famMu.RUnlock()
-	s.families.each(func(k *key16, v *familyValue) bool {
-		r := v.record(familySum(*k))
-		return f(&r)
-	})
 }

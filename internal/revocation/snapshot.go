@@ -33,7 +33,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,13 +118,6 @@ func hourEnd(hour string) (int64, bool) {
 
 func segmentKey(hour string, generation int64) string {
 	return snapshotPrefix + "/" + hour + "." + strconv.FormatInt(generation, 10)
-}
-
-// segmentHour reads the hour of a segment key.
-func segmentHour(key string) (string, bool) {
-	hour, _, ok := strings.Cut(path.Base(key), ".")
-	_, valid := hourEnd(hour)
-	return hour, ok && valid
 }
 
 // segment is the content of one or more segment objects.

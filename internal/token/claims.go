@@ -21,10 +21,6 @@ var reservedClaims = map[string]bool{
 	ClaimAuthTime: true, ClaimAMR: true, ClaimACR: true,
 }
 
-// Reserved reports whether the minter sets the claim name itself, so that
-// a configured claim may not.
-func Reserved(name string) bool { return reservedClaims[name] }
-
 // foldedReserved are the reserved names folded as strictjson compares
 // member names.
 var foldedReserved = func() map[string]bool {
