@@ -55,10 +55,26 @@ func (h *Issue) serveCredentials(w http.ResponseWriter, r *http.Request, withRef
 
 // throttled refuses a login with 429 and Retry-After.
 func (h *Issue) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration) error {
-	secs := int64((wait + time.Second - 1) / time.Second)
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	setRetryAfter(w, wait)
 	h.app.metrics.countThrottled()
 	return h.refuse(w, r, errTooManyFailures)
+}
+
+// setRetryAfter sets Retry-After to wait, in whole seconds rounded up.
+func setRetryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+}
+
+// admitPerIP counts a request in t's budget for its client IP, and
+// refuses it with e (a 429) and Retry-After past the budget. It bounds
+// what a route stores, or asks of others, for a client that needs no
+// token: the attempt is never settled, so every request counts.
+func (h *Issue) admitPerIP(w http.ResponseWriter, r *http.Request, t *users.Throttle, e *authError) (bool, error) {
+	if _, wait, ok := t.AttemptIP(clientIP(r)); !ok {
+		setRetryAfter(w, wait)
+		return false, h.refuse(w, r, e)
+	}
+	return true, nil
 }
 
 // issueLogin answers a successful login (withRefresh) or reauth of

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -237,10 +236,8 @@ func (h *Issue) serveOIDCBegin(w http.ResponseWriter, r *http.Request, o *oidcRo
 // refresh) or of a reauth (a fresh access token in the session's family)
 // as cookies, and 303 to return_to.
 func (h *Issue) serveOIDCCallback(w http.ResponseWriter, r *http.Request, o *oidcRoutes) error {
-	if _, wait, ok := h.oidcShared.callbacks.AttemptIP(clientIP(r)); !ok {
-		// the attempt is never settled: each callback counts
-		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
-		return h.refuse(w, r, errTooManyCallbacks)
+	if ok, err := h.admitPerIP(w, r, h.oidcShared.callbacks, errTooManyCallbacks); !ok {
+		return err
 	}
 	var sealed string
 	if c, err := r.Cookie(o.flow.CookieName()); err == nil {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -139,13 +138,7 @@ func (h *Issue) provisionPasskey(ctx caddy.Context) error {
 // beginAllowed counts a ceremony begun from the request's client IP, and
 // refuses it with 429 and Retry-After past maxBeginsPerIP.
 func (h *Issue) beginAllowed(w http.ResponseWriter, r *http.Request) (bool, error) {
-	if _, wait, ok := h.passkey.begins.AttemptIP(clientIP(r)); !ok {
-		// the attempt is never settled: each begin counts
-		secs := int64((wait + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		return false, h.refuse(w, r, errTooManyCeremonies)
-	}
-	return true, nil
+	return h.admitPerIP(w, r, h.passkey.begins, errTooManyCeremonies)
 }
 
 // passkeyPaths are the passkey block's routes and their paths.
