@@ -90,9 +90,7 @@ func TestPasskeyRefusedAtLoad(t *testing.T) {
 	pk := func(s string) string {
 		return `{"login":"/login","users":[{"name":"alice","hash":"` + passwordHash(t) + `"}],"passkey":{` + s + `}}`
 	}
-	for _, tc := range []struct {
-		name, app, issue, want string
-	}{
+	wantRefusedAtLoad(t, []refusedAtLoad{
 		{"no route", "", pk(`"rp_id":"example.com"`), "passkey: no route is set"},
 		{"user_verification", "", pk(`"login":"/pk/login","user_verification":"discouraged"`), `user_verification "discouraged" is not valid; use required`},
 		{"a path without /", "", pk(`"login":"pk/login"`), `passkey login begin path "pk/login/begin" must start with /`},
@@ -117,20 +115,11 @@ func TestPasskeyRefusedAtLoad(t *testing.T) {
 		{"JSON delivery and no header lookup", "", `{"token_from":["query"],"login":"/login","users":[{"name":"alice","hash":"` + passwordHash(t) + `"}],"passkey":{"credentials":"/pk/credentials"}}`,
 			"the credentials route needs the session's access token"},
 		{"an unresolved placeholder", "", pk(`"login":"/pk","rp_id":"{env.JWT_TEST_UNSET_RP_ID}"`), "passkey"},
-	} {
-		if tc.app == "" {
-			tc.app = "{}"
-		}
-		f := newFixture(t, withAppJSON(tc.app))
-		_, err := f.tryIssue(tc.issue)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
-		}
-	}
+	})
 	// what loads: localhost over http, a subdomain origin, the defaults
 	f := newFixture(t)
 	for _, s := range []string{
-		`"login":"/pk","rp_id":"localhost","origins":["http://localhost:8080"]`,
+		`"login":"/pk","rp_id":"localhost","origins":["http://localhost"]`,
 		`"login":"/pk","rp_id":"example.com","origins":["https://example.com","https://app.example.com:8443"]`,
 		`"register":"/pk/register","login":"/pk/login","reauth":"/pk/reauth","credentials":"/pk/credentials"`,
 	} {

@@ -13,9 +13,7 @@ import (
 func TestIssueRefusedAtLoad(t *testing.T) {
 	t.Parallel()
 	hash := passwordHash(t)
-	for _, tc := range []struct {
-		name, app, issue, want string
-	}{
+	wantRefusedAtLoad(t, []refusedAtLoad{
 		{"users beside a delegated login and reauth", "",
 			`{"login":"/l","reauth":"/r","upstream":["login","reauth"],"users":[{"name":"alice","hash":"` + hash + `"}]}`,
 			"user and users_file would never be consulted"},
@@ -40,16 +38,7 @@ func TestIssueRefusedAtLoad(t *testing.T) {
 		{"paths that differ in case", "",
 			`{"refresh":"/auth/refresh","logout":"/AUTH/REFRESH/"}`,
 			"share the path"},
-	} {
-		if tc.app == "" {
-			tc.app = "{}"
-		}
-		f := newFixture(t, withAppJSON(tc.app))
-		_, err := f.tryIssue(tc.issue)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
-		}
-	}
+	})
 
 	// what the refusals leave alone
 	f := newFixture(t, withAppJSON(`{"cookie":{"refresh_path":"/auth/"}}`))
@@ -84,4 +73,24 @@ func usersFileOf(t *testing.T, lines ...string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// refusedAtLoad is a jwt_issue config (JSON) on an app config (JSON, ""
+// for {}) that must be refused at load with an error containing want.
+type refusedAtLoad struct{ name, app, issue, want string }
+
+// wantRefusedAtLoad provisions each case's issuer on a fixture of its app
+// and checks that the load fails, naming what want says.
+func wantRefusedAtLoad(t *testing.T, cases []refusedAtLoad) {
+	t.Helper()
+	for _, tc := range cases {
+		if tc.app == "" {
+			tc.app = "{}"
+		}
+		f := newFixture(t, withAppJSON(tc.app))
+		_, err := f.tryIssue(tc.issue)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
 }

@@ -6,7 +6,7 @@ import (
 )
 
 func TestSafeReturnTo(t *testing.T) {
-	allowed := []string{"https://app.example.com", "http://localhost:3000", "https://Admin.Example.com:8443"}
+	allowed := []string{"https://app.example.com", "http://dev.example:3000", "https://Admin.Example.com:8443"}
 	for _, c := range []struct{ in, want string }{
 		// paths of this site
 		{"/", "/"},
@@ -64,9 +64,9 @@ func TestSafeReturnTo(t *testing.T) {
 		{"https:/app.example.com/x", "/"},
 		{"https:app.example.com", "/"},
 		{"https://app.example.com:/x", "/"},
-		{"http://localhost:3000/cb", "http://localhost:3000/cb"},
-		{"http://localhost:3001/cb", "/"},
-		{"http://localhost/cb", "/"},
+		{"http://dev.example:3000/cb", "http://dev.example:3000/cb"},
+		{"http://dev.example:3001/cb", "/"},
+		{"http://dev.example/cb", "/"},
 		{"https://admin.example.com:8443/", "https://admin.example.com:8443/"},
 		{"https://admin.example.com/", "/"},
 		{"https://[::1]/", "/"},
