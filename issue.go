@@ -1,12 +1,14 @@
 package jwtextended
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -109,7 +111,10 @@ type Issue struct {
 
 	app    *App
 	logger *zap.Logger
-	creds  *users.Credentials
+	// ctx is the config's context, cancelled when the config is unloaded:
+	// the background sweeps stop with it
+	ctx   context.Context
+	creds *users.Credentials
 	// throttle limits failed logins; nil with `throttle off`.
 	throttle *users.Throttle
 	// throttleCfg is the throttle block resolved (Provision), checked by
@@ -170,6 +175,7 @@ func (h *Issue) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.logger = ctx.Logger()
+	h.ctx = ctx
 	if err := h.resolvePlaceholders(); err != nil {
 		return err
 	}
@@ -293,6 +299,50 @@ func (h *Issue) resolvePlaceholders() error {
 		}
 	}
 	return nil
+}
+
+// sessionToken is the session a request acts on for the routes that need
+// one (OIDC reauth, the passkey routes): its access token, which must be
+// one this app issued (another issuer's token names none of its
+// sessions).
+func (h *Issue) sessionToken(r *http.Request) (*token.Verified, *authError) {
+	tok, e := h.auth.authenticate(r, token.TypeAccess)
+	if e == nil && !h.app.issuedHere(tok) {
+		e = errForeignAccessToken
+	}
+	return tok, e
+}
+
+// sweeper runs a sweep of storage in the background at most once per
+// every, bound to the config's context, so that it stops when the config
+// is unloaded.
+type sweeper struct {
+	every time.Duration
+	what  string
+	sweep func(context.Context) error
+	last  atomic.Int64
+}
+
+// maybe starts the sweep when every has passed since the last one.
+func (s *sweeper) maybe(h *Issue) {
+	now := h.app.now().Unix()
+	last := s.last.Load()
+	if now-last < int64(s.every/time.Second) || !s.last.CompareAndSwap(last, now) {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(h.ctx, time.Minute)
+		defer cancel()
+		if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+			h.logger.Warn("sweeping "+s.what+" failed", zap.Error(err))
+		}
+	}()
+}
+
+// checksPasswords reports whether this issuer checks passwords itself (a
+// login or reauth route not delegated).
+func (h *Issue) checksPasswords() bool {
+	return (h.Login != "" && !h.delegates("login")) || (h.Reauth != "" && !h.delegates("reauth"))
 }
 
 // delegates reports whether route (login, reauth, refresh) is delegated to

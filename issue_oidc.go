@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/oidcflow"
@@ -113,11 +112,11 @@ const (
 // errTooManyCallbacks refuses a callback past maxCallbacksPerIP.
 var errTooManyCallbacks = newAuthError(http.StatusTooManyRequests, "throttled", "Too many login attempts")
 
-// oidcShared is what an issuer's oidc blocks share: the markers, when
-// they were last swept, and the callbacks counted per client IP.
+// oidcShared is what an issuer's oidc blocks share: the markers and
+// their sweep, and the callbacks counted per client IP.
 type oidcShared struct {
 	once      *oidcflow.StorageOnce
-	lastSweep atomic.Int64
+	sweep     *sweeper
 	callbacks *users.Throttle
 }
 
@@ -162,7 +161,9 @@ func (h *Issue) provisionOIDC(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("jwt_issue: oidc: %v", err)
 	}
-	h.oidcShared = &oidcShared{once: oidcflow.NewStorageOnce(storage, oidcUsedStorage, h.app.clock),
+	once := oidcflow.NewStorageOnce(storage, oidcUsedStorage, h.app.clock)
+	h.oidcShared = &oidcShared{once: once,
+		sweep:     &sweeper{every: oidcSweepEvery, what: "finished oidc transactions", sweep: once.Sweep},
 		callbacks: users.NewThrottle(users.ThrottleLimits{MaxPerUser: 1, MaxPerIP: maxCallbacksPerIP, Window: maxCallbacksWindow}, h.app.clock)}
 	client := &http.Client{Timeout: oidcHTTPTimeout}
 	for i := range h.OIDC {
@@ -212,10 +213,7 @@ func (h *Issue) oidcRouteList() []issueRoute {
 func (h *Issue) serveOIDCBegin(w http.ResponseWriter, r *http.Request, o *oidcRoutes, reauth bool) error {
 	var session *oidcflow.Session
 	if reauth {
-		tok, e := h.auth.authenticate(r, token.TypeAccess)
-		if e == nil && !h.app.issuedHere(tok) {
-			e = errForeignAccessToken
-		}
+		tok, e := h.sessionToken(r)
 		if e != nil {
 			return h.refuse(w, r, e)
 		}
@@ -247,7 +245,7 @@ func (h *Issue) serveOIDCCallback(w http.ResponseWriter, r *http.Request, o *oid
 	http.SetCookie(w, h.oidcCookie(r, o, "", -1))
 	w.Header().Set("Cache-Control", "no-store")
 	res, err := o.flow.Finish(r.Context(), h.callbackURL(r, o), r.URL.Query(), sealed)
-	h.sweepOIDC()
+	h.oidcShared.sweep.maybe(h)
 	if err != nil {
 		return h.oidcFailed(w, r, o, false, err)
 	}
@@ -332,29 +330,12 @@ func (h *Issue) oidcCookie(r *http.Request, o *oidcRoutes, value string, maxAge 
 		HttpOnly: true, Secure: requestIsHTTPS(r), SameSite: http.SameSiteLaxMode}
 }
 
-// sweepOIDC deletes the expired markers of finished transactions, at
-// most once per oidcSweepEvery, in the background.
-func (h *Issue) sweepOIDC() {
-	s := h.oidcShared
-	now := h.app.now().Unix()
-	last := s.lastSweep.Load()
-	if now-last < int64(oidcSweepEvery/time.Second) || !s.lastSweep.CompareAndSwap(last, now) {
-		return
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.once.Sweep(ctx); err != nil {
-			h.logger.Warn("sweeping finished oidc transactions failed", zap.Error(err))
-		}
-	}()
-}
-
-// oidcSession reports whether a token's session began with one of this
-// issuer's oidc blocks (its idp claim): its refresh keeps the token's own
-// claims, as the provider's identity is no local user.
-func (h *Issue) oidcSession(tok *token.Verified) bool {
-	idp, ok := tok.Claims[claimIdP].(string)
+// fromOIDC reports whether claims (a token's, or those stored with a
+// passkey) name one of this issuer's oidc blocks as their idp: the
+// session began there, and its identity is no local user, so a refresh
+// keeps the token's own claims.
+func (h *Issue) fromOIDC(claims map[string]any) bool {
+	idp, ok := claims[claimIdP].(string)
 	if !ok {
 		return false
 	}

@@ -37,7 +37,7 @@ func (h *Issue) serveRefresh(w http.ResponseWriter, r *http.Request, next caddyh
 		if claims, done, err = h.confirmRefresh(w, r, next, tok); done {
 			return err
 		}
-	case h.oidcSession(tok):
+	case h.fromOIDC(tok.Claims):
 		// a provider's identity is no local user: the login put the
 		// provider's claims into the refresh token, and they carry on
 		claims = ownClaims(tok, h.app.IdentityClaim)

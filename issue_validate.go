@@ -102,7 +102,7 @@ func (h *Issue) validateRoutes() error {
 		}
 		seen[route] = true
 	}
-	local := (h.Login != "" && !seen["login"]) || (h.Reauth != "" && !seen["reauth"])
+	local := h.checksPasswords()
 	hasUsers := len(h.Users) > 0 || h.UsersFile != ""
 	switch {
 	case local && !hasUsers:

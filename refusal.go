@@ -230,6 +230,10 @@ func stepUpRefusal(maxAge time.Duration, acr []string) *authError {
 	return e
 }
 
+// errStepUp is the step-up refusal of a route that needs a fresh token
+// but sets no max_age or acr (registering or removing a passkey).
+var errStepUp = stepUpRefusal(0, nil)
+
 // isChallengeValue reports whether v can stand in a quoted parameter of a
 // challenge (RFC 6750 section 3: %x20-21 / %x23-5B / %x5D-7E) and in the
 // space-separated acr_values: printable ASCII without space, quote or
