@@ -742,3 +742,28 @@ func TestPasskeyRegisterRefusals(t *testing.T) {
 	// the first registration still signs in
 	tokensOf(t, p.assert("/pk/login", ""))
 }
+
+// TestPasskeyRoutesOwnTheirPaths: the passkey routes own their paths up
+// to case and a trailing slash, as every jwt_issue route does: another
+// method is 405 with Allow; a GET of a ceremony path passes on to the app
+// without X-Jwt-Issue-Route and is never a ceremony.
+func TestPasskeyRoutesOwnTheirPaths(t *testing.T) {
+	f := newFixture(t, withIssuer(withPasskeys))
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodPost, "/pk/credentials", "GET, HEAD, DELETE"},
+		{http.MethodPut, "/PK/CREDENTIALS/", "GET, HEAD, DELETE"},
+		{http.MethodDelete, "/pk/login/begin", "POST"},
+		{http.MethodPatch, "/pk/reauth/FINISH", "POST"},
+	} {
+		w := f.do(httptest.NewRequest(tc.method, tc.path, nil))
+		if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d Allow %q, want 405 Allow %q", tc.method, tc.path, w.Code, w.Header().Get("Allow"), tc.allow)
+		}
+	}
+	app := &delegateApp{answer: answerWith(200, "the app's page")}
+	w, err := f.doNext(httptest.NewRequest(http.MethodGet, "/Pk/Login/Begin/", nil), app)
+	if err != nil || w.Code != 200 || w.Body.String() != "the app's page" || app.calls.Load() != 1 ||
+		app.header.Get("X-Jwt-Issue-Route") != "" || w.Header().Get("X-Jwt-Issue-Debug") != "" {
+		t.Fatalf("GET of a ceremony path: %v %d %q, app calls %d, app saw %v", err, w.Code, w.Body, app.calls.Load(), app.header)
+	}
+}
