@@ -40,6 +40,32 @@ type caddyfileTestCase[T any] struct {
 	line  int
 }
 
+// runCaddyfileCases parses each case's input with the handler's
+// UnmarshalCaddyfile, and checks the error (its text and line) or the
+// config it builds.
+func runCaddyfileCases[T any, P interface {
+	*T
+	caddyfile.Unmarshaler
+}](t *testing.T, tests []caddyfileTestCase[T]) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := P(new(T))
+			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if tc.err != "" {
+				caddyfileTestErr(t, err, tc.err, tc.line)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual((*T)(got), tc.want) {
+				t.Errorf("got  %s\nwant %s", testkit.MustJSON(t, got), testkit.MustJSON(t, tc.want))
+			}
+		})
+	}
+}
+
 func TestCaddyfileGlobalOption(t *testing.T) {
 	t.Parallel()
 	tests := []caddyfileTestCase[App]{
@@ -226,22 +252,7 @@ func TestCaddyfileAuthDirective(t *testing.T) {
 		{name: "acr without value", input: "jwt_auth {\n\tacr\n}", err: argCount, line: 2},
 		{name: "acr with a quote", input: "jwt_auth {\n\tacr `a\"b`\n}", err: `acr 'a"b' is not a valid value`, line: 2},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := new(Auth)
-			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.err != "" {
-				caddyfileTestErr(t, err, tc.err, tc.line)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got  %+v\nwant %+v", got, tc.want)
-			}
-		})
-	}
+	runCaddyfileCases(t, tests)
 }
 
 func TestCaddyfileIssueDirective(t *testing.T) {
@@ -341,20 +352,5 @@ func TestCaddyfileIssueDirective(t *testing.T) {
 			caddyfileTestCase[Issue]{name: setting + " with three values", input: "jwt_issue {\n\t" + setting + " /a " + word + " x\n}", err: want, line: 2},
 		)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := new(Issue)
-			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.err != "" {
-				caddyfileTestErr(t, err, tc.err, tc.line)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got  %+v\nwant %+v", got, tc.want)
-			}
-		})
-	}
+	runCaddyfileCases(t, tests)
 }

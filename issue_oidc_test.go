@@ -8,12 +8,9 @@ package jwtextended
 import (
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 func TestCaddyfileOIDC(t *testing.T) {
@@ -58,22 +55,7 @@ func TestCaddyfileOIDC(t *testing.T) {
 		{name: "fresh_within 0", input: block("\t\tfresh_within 0s"), err: "oidc google: fresh_within '0s' must be a positive duration", line: 3},
 		{name: "fresh_within not a duration", input: block("\t\tfresh_within soon"), err: "oidc google: fresh_within 'soon' must be a positive duration", line: 3},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := new(Issue)
-			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.err != "" {
-				caddyfileTestErr(t, err, tc.err, tc.line)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got  %+v\nwant %+v", got, tc.want)
-			}
-		})
-	}
+	runCaddyfileCases(t, tests)
 }
 
 // TestOIDCRefusedAtLoad: every oidc setting that cannot work is refused

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
@@ -65,22 +64,7 @@ func TestCaddyfilePasskey(t *testing.T) {
 		{name: "user_verification discouraged", input: block("\t\tuser_verification discouraged"), err: "passkey: user_verification takes required or preferred, not 'discouraged'", line: 3},
 		{name: "user_verification without value", input: block("\t\tuser_verification"), err: argCount, line: 3},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := new(Issue)
-			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if tc.err != "" {
-				caddyfileTestErr(t, err, tc.err, tc.line)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got  %+v\nwant %+v", got.Passkey, tc.want.Passkey)
-			}
-		})
-	}
+	runCaddyfileCases(t, tests)
 }
 
 // TestPasskeyRefusedAtLoad: every passkey setting that cannot work is
