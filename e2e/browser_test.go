@@ -363,9 +363,16 @@ type result struct {
 
 func (b *browser) eval(expr string) string {
 	b.t.Helper()
-	raw, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	return evaluate(b.t, b.ctx, expr)
+}
+
+// evaluate runs expr in the page of ctx, awaiting a promise, and returns
+// its value as JSON.
+func evaluate(t *testing.T, ctx context.Context, expr string) string {
+	t.Helper()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
-		b.t.Fatalf("%s: %v", expr, err)
+		t.Fatalf("%s: %v", expr, err)
 	}
 	return string(raw)
 }

@@ -136,20 +136,27 @@ func TestBrowserOIDCStepUp(t *testing.T) {
 		t.Errorf("the transaction cookie as the browser holds it: %+v; want path /auth/op/callback, HttpOnly, SameSite=Lax", tx)
 	}
 
+	// signIn fills the provider's form as alice and follows the browser
+	// back through the callback (303) to the fresh_required route.
+	signIn := func(what string, mark int) {
+		t.Helper()
+		run(what,
+			chromedp.SendKeys(chromedp.ID("username"), opAlice),
+			chromedp.SendKeys(chromedp.ID("password"), opAlicePassword),
+			chromedp.Click(chromedp.ID("submit")),
+			chromedp.WaitVisible(chromedp.ID("identity")))
+		nl.want(t, what, mark,
+			stepUpHop{"POST", op.Issuer + "/login", http.StatusSeeOther},
+			stepUpHop{"GET", op.Issuer + "/authorize/callback", http.StatusFound},
+			stepUpHop{"GET", callback, http.StatusSeeOther},
+			stepUpHop{"GET", settings, http.StatusOK})
+	}
+
 	// 2. Sign in at the provider: back through the callback (303) to the
 	// fresh_required route, which lets the browser in.
 	before := time.Now().Unix()
 	mark = nl.mark()
-	run("signing in at the provider",
-		chromedp.SendKeys(chromedp.ID("username"), opAlice),
-		chromedp.SendKeys(chromedp.ID("password"), opAlicePassword),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.ID("identity")))
-	nl.want(t, "the provider's login", mark,
-		stepUpHop{"POST", op.Issuer + "/login", http.StatusSeeOther},
-		stepUpHop{"GET", op.Issuer + "/authorize/callback", http.StatusFound},
-		stepUpHop{"GET", callback, http.StatusSeeOther},
-		stepUpHop{"GET", settings, http.StatusOK})
+	signIn("signing in at the provider", mark)
 	if loc := b.location(); loc != settings {
 		t.Fatalf("after the login the browser is at %s, want %s", loc, settings)
 	}
@@ -257,16 +264,7 @@ func TestBrowserOIDCStepUp(t *testing.T) {
 	}
 	before = time.Now().Unix()
 	mark = nl.mark()
-	run("signing in again at the provider",
-		chromedp.SendKeys(chromedp.ID("username"), opAlice),
-		chromedp.SendKeys(chromedp.ID("password"), opAlicePassword),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.ID("identity")))
-	nl.want(t, "the provider's reauth", mark,
-		stepUpHop{"POST", op.Issuer + "/login", http.StatusSeeOther},
-		stepUpHop{"GET", op.Issuer + "/authorize/callback", http.StatusFound},
-		stepUpHop{"GET", callback, http.StatusSeeOther},
-		stepUpHop{"GET", settings, http.StatusOK})
+	signIn("signing in again at the provider", mark)
 	if sent, blocked := nl.txCookie(); sent != 2 || len(blocked) != 0 {
 		t.Fatalf("the transaction cookie on the provider's redirects back: sent %d times, blocked %v; want sent twice", sent, blocked)
 	}

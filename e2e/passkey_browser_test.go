@@ -213,11 +213,7 @@ func (p *passkeyPage) addAuthenticator() webauthn.AuthenticatorID {
 
 func (p *passkeyPage) eval(expr string) string {
 	p.t.Helper()
-	raw, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		p.t.Fatalf("%s: %v", expr, err)
-	}
-	return string(raw)
+	return evaluate(p.t, p.ctx, expr)
 }
 
 // call runs a function of the page that resolves to {status, body}.
