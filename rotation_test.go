@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/revocation"
+	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/testkit"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -52,6 +54,24 @@ func storedFiles(t *testing.T, dir string) []string {
 	return files
 }
 
+// foldedFiles compacts the revocations of e's storage at dir, as the
+// sync loop does every minute (folding its log into segments), and lists
+// the files left.
+func foldedFiles(t *testing.T, e *fixture, dir string) []string {
+	t.Helper()
+	if st, err := e.revocations().store.CompactNow(context.Background()); err != nil || !st.Ran {
+		t.Fatalf("compaction: %+v %v", st, err)
+	}
+	return storedFiles(t, dir)
+}
+
+// loadedFrom is what a new instance on the storage at dir loads at start
+// (each name is an instance: a set of its own).
+func loadedFrom(t *testing.T, e *fixture, dir, name string) *revocation.Store {
+	t.Helper()
+	return openRevocations(t, testkit.NewStorage(t, dir, name), storeApp(t, e.clock, ""), nil).store
+}
+
 func bodyString(t *testing.T, body map[string]any, key string) string {
 	t.Helper()
 	s, _ := body[key].(string)
@@ -80,8 +100,8 @@ func TestRotationStorageStaysConstant(t *testing.T) {
 		}
 		cur = next
 	}
-	if files := storedFiles(t, dir); len(files) > 3 {
-		t.Fatalf("%d rotations of one family left %d storage entries, want at most 3 (e.g. %q)", rotations, len(files), files[:min(len(files), 3)])
+	if files := foldedFiles(t, e, dir); len(files) > 3 {
+		t.Fatalf("%d rotations of one family left %d storage entries once compacted, want at most 3 (the head, a segment, the log's tip; e.g. %q)", rotations, len(files), files[:min(len(files), 3)])
 	}
 	// the last generation still works
 	e.clock.Advance(pastGrace)
@@ -257,8 +277,11 @@ func TestRotationStorageBound(t *testing.T) {
 			cur[f], access[f] = bodyString(t, body, "refresh_token"), bodyString(t, body, "access_token")
 		}
 	}
-	if n := len(storedFiles(t, dir)); n > families {
-		t.Fatalf("%d families refreshed %d times each: %d storage entries, want at most one per family (%d)", families, refreshes, n, families)
+	if n := len(foldedFiles(t, e, dir)); n > 3 {
+		t.Fatalf("%d families refreshed %d times each: %d storage objects once compacted, want 3 (the head, a segment, the log's tip)", families, refreshes, n)
+	}
+	if st := loadedFrom(t, e, dir, "after-refreshes"); st.Families() != families || st.Revoked() != 0 {
+		t.Fatalf("%d families refreshed %d times each: a start loads %d records and %d revoked ids, want one record per family", families, refreshes, st.Families(), st.Revoked())
 	}
 	// logouts add the presented access and refresh jtis and the family
 	for f := range loggedOut {
@@ -267,8 +290,13 @@ func TestRotationStorageBound(t *testing.T) {
 			t.Fatalf("logout: %d %s", w.Code, w.Body)
 		}
 	}
-	if n, want := len(storedFiles(t, dir)), families+3*loggedOut; n > want {
-		t.Fatalf("after %d logouts: %d storage entries, want at most %d", loggedOut, n, want)
+	// the head, the tip, and a segment per hour of expiry and compaction
+	// (the families' hour had one from the first compaction already)
+	if files := foldedFiles(t, e, dir); len(files) > 5 {
+		t.Fatalf("after %d logouts: %d storage objects once compacted, want 5: %q", loggedOut, len(files), files)
+	}
+	if st := loadedFrom(t, e, dir, "after-logouts"); st.Families() != families || st.Revoked() != 3*loggedOut {
+		t.Fatalf("after %d logouts a start loads %d records and %d revoked ids, want %d and %d", loggedOut, st.Families(), st.Revoked(), families, 3*loggedOut)
 	}
 	// and the memory of every instance: one record per family, the
 	// logouts' revocations

@@ -46,6 +46,12 @@ type CompactStats struct {
 	Dropped int
 	// More: a backlog remains for the next pass.
 	More bool
+	// Batches: the log batches folded (log.go).
+	Batches int
+
+	// folded are what the segments replace of the logs: batches, tips of
+	// closed logs, replaced tips.
+	folded []string
 }
 
 // bucketWork is a bucket a compaction reads.
@@ -109,11 +115,12 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	if err != nil {
 		return st, err
 	}
+	names, err := s.list(ctx, keyPrefix, false)
+	if err != nil {
+		return st, err
+	}
 	if h == nil {
-		h = &head{Format: 1, Created: now.Unix(), Hours: map[string][]segmentRef{}}
-		if s.legacyHold > 0 {
-			h.LegacyUntil = now.Add(s.legacyHold).Unix()
-		}
+		h = s.newHead(now, names)
 	} else if now.Unix()-h.CompactedAt < int64(compactEvery/2/time.Second) && !s.compactMore.Load() && h.CompactedAt <= now.Unix() {
 		return st, nil
 	}
@@ -123,10 +130,6 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	lastClosed := now.Add(-time.Minute - closeDelay).Unix()
 	retire := now.Add(-bucketRetire).Unix()
 
-	names, err := s.list(ctx, keyPrefix, false)
-	if err != nil {
-		return st, err
-	}
 	var fresh, again []*bucketWork
 	for _, name := range names {
 		t, ok := parseBucketKey(name)
@@ -174,6 +177,21 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 				through = b.minute
 			}
 		}
+	}
+
+	for _, b := range work {
+		if b.fresh && len(b.keys) > 0 && s.legacyHold > 0 && b.minute > h.LegacyUntil+int64(2*clockSkew/time.Second) {
+			// an instance of an earlier version wrote after the hold
+			// ended (or on a storage that had no entry when the head was
+			// made): keep its layout for as long again
+			h.LegacyUntil, holding = now.Add(s.legacyHold).Unix(), true
+			s.logger.Warn("an instance of an earlier version writes revocations to this storage; writing its layout too",
+				zap.Time("until", time.Unix(h.LegacyUntil, 0)))
+			break
+		}
+	}
+	if err := s.foldLogs(ctx, h, &g, &st, now); err != nil {
+		return st, err
 	}
 
 	// the new segments, by hour of expiry; an hour with maxSegments
@@ -235,7 +253,7 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	// now that the head names the segments, what they replace can go:
 	// entries (all of them after the legacy hold, the expired ones during
 	// it), replaced and expired segments, and old buckets left empty
-	deletes := replaced
+	deletes := append(replaced, st.folded...)
 	for _, b := range work {
 		for i, key := range b.keys {
 			if !holding || !b.live[i] {
@@ -251,6 +269,13 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	s.logger.Debug("compacted revoked token ids", zap.Int("buckets", st.Buckets), zap.Int("entries", st.Keys),
 		zap.Int("segments", st.Segments), zap.Int("deleted", st.Deleted), zap.Bool("more", st.More))
 	return st, nil
+}
+
+// CompactNow compacts even if a compaction ran a moment ago: for tools,
+// simulations and tests (the loop compacts every compactEvery on its own).
+func (s *Store) CompactNow(ctx context.Context) (CompactStats, error) {
+	s.compactMore.Store(true)
+	return s.Compact(ctx)
 }
 
 // tryLock takes the compaction lock if it is free.

@@ -138,8 +138,8 @@ func TestLegacyStorageCompacted(t *testing.T) {
 			t.Fatalf("legacy-%d not loaded from the segments", i)
 		}
 	}
-	if len(fresh.Listed) != 1 || fresh.Listed[0] != keyPrefix {
-		t.Fatalf("a start on compacted storage listed %q, want the bucket folder only", fresh.Listed)
+	if strings.Join(fresh.Listed, " ") != keyPrefix+" "+tipPrefix {
+		t.Fatalf("a start on compacted storage listed %q, want the bucket folder and the tips", fresh.Listed)
 	}
 	if found, err := LookupIn(context.Background(), fresh, clock.Now(), "", "legacy-7"); err != nil || !found.ID {
 		t.Fatalf("LookupIn on compacted storage: %+v, %v", found, err)

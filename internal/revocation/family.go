@@ -221,11 +221,12 @@ func (s *Store) LockFamily(family string) (unlock func()) {
 }
 
 // Rotated records that family's current generation is now cur, minted at
-// iat, replacing prev, with end the current generation's exp. It writes
-// the new record, then deletes the one this instance knew (a failed
-// delete is swept by a later full listing). An error means the write
-// failed and nothing changed: the caller must not hand out cur. The caller
-// holds LockFamily(family).
+// iat, replacing prev, with end the current generation's exp. It appends
+// the new record to the set's log (a compaction keeps the newest record
+// of a family); in the layout of earlier versions it also writes the
+// record's own object and deletes the one this instance knew. An error
+// means the write failed and nothing changed: the caller must not hand
+// out cur. The caller holds LockFamily(family).
 func (s *Store) Rotated(ctx context.Context, family, prev, cur string, iat, end time.Time) error {
 	if family == "" || prev == "" || cur == "" {
 		return errors.New("jwt: rotation needs a family and two token ids")
@@ -240,25 +241,21 @@ func (s *Store) Rotated(ctx context.Context, family, prev, cur string, iat, end 
 	}
 	old, hadOld := s.set.family(rec.fam)
 	if s.storage != nil {
-		key := rec.key()
 		value := fmt.Appendf(nil, `{"family_sha256_128":%q,"iat":%d,"end":%d,"rotated_at":%d}`,
 			hex.EncodeToString(rec.fam[:]), rec.iat, rec.end, now.Unix())
-		err := withStorageTimeout(context.WithoutCancel(ctx), func(ctx context.Context) error {
-			return s.storage.Store(ctx, key, value)
-		})
+		err := s.persist(ctx, now, rec.key(), value, func(g *segment) { g.families = append(g.families, rec) })
 		if err != nil {
-			s.logger.Error("storing a refresh token rotation failed", zap.String("key", key), zap.Error(err))
-			return fmt.Errorf("jwt: storing rotation: %w", err)
+			return err
 		}
 	}
 	s.set.putFamily(rec)
-	if s.storage != nil && hadOld && old.key() != rec.key() {
+	if s.storage != nil && s.legacy(now) && hadOld && old.key() != rec.key() {
 		oldKey := old.key()
 		err := withStorageTimeout(context.WithoutCancel(ctx), func(ctx context.Context) error {
 			return s.storage.Delete(ctx, oldKey)
 		})
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.logger.Warn("deleting a replaced rotation record failed; a full listing will", zap.String("key", oldKey), zap.Error(err))
+			s.logger.Warn("deleting a replaced rotation record failed; a compaction will", zap.String("key", oldKey), zap.Error(err))
 		}
 	}
 	return nil

@@ -51,7 +51,30 @@ func testLogs() (*zap.Logger, *observer.ObservedLogs) {
 	return zap.New(core), logs
 }
 
+// storedNames are the per-entry objects of the layout of earlier
+// versions (jwt/revoked) in the file_system storage at dir.
 func storedNames(t *testing.T, dir string) []string { return testkit.RevocationFiles(t, dir) }
+
+// logBatches are the keys of the log batches in the file_system storage
+// at dir.
+func logBatches(t *testing.T, dir string) []string {
+	t.Helper()
+	var keys []string
+	err := filepath.WalkDir(filepath.Join(dir, filepath.FromSlash(logPrefix)), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return filepath.SkipAll
+		}
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			keys = append(keys, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
 
 // entryPath is the file of a revocation of id until exp, made at at.
 func entryPath(dir, id string, exp, at time.Time) string {
@@ -137,4 +160,45 @@ func compacted(t *testing.T, s certmagic.Storage) segment {
 		}
 	}
 	return g
+}
+
+// legacyStorage is a storage of dir that instances of the earlier
+// per-entry layout share (a rolling upgrade within its hold): stores on
+// it write that layout as well as their logs, and list its buckets, which
+// is what the tests of that layout look at.
+func legacyStorage(t *testing.T, dir, name string, clock *testkit.Clock) *testkit.Storage {
+	t.Helper()
+	s := testkit.NewStorage(t, dir, name)
+	if _, err := s.FileStorage.Load(context.Background(), headKey); errors.Is(err, fs.ErrNotExist) {
+		h := &head{Format: 1, Created: clock.Now().Unix(), LegacyUntil: clock.Now().Add(DefaultLegacyHold).Unix()}
+		b, err := jsonHead(h)
+		if err == nil {
+			err = s.FileStorage.Store(context.Background(), headKey, b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// endHold ends the legacy hold of the storage s (the rolling upgrade is
+// over): compactions then delete the per-entry objects they fold.
+func endHold(t *testing.T, s certmagic.Storage) {
+	t.Helper()
+	b, err := s.Load(context.Background(), headKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := parseHead(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.LegacyUntil = 1
+	if b, err = jsonHead(h); err == nil {
+		err = s.Store(context.Background(), headKey, b)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -25,8 +25,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.uber.org/zap"
 )
 
 // identityEntry is one identity's revocation: tokens issued at or before
@@ -215,14 +213,8 @@ func (s *Store) RevokeIdentity(ctx context.Context, identity string) error {
 	if s.storage == nil {
 		return nil
 	}
-	key := identityKey(e, now)
 	value := fmt.Appendf(nil, `{"identity_sha256":%q,"revoked_before":%d,"exp":%d}`, hex.EncodeToString(e.sum[:]), e.before, e.exp)
-	err := withStorageTimeout(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return s.storage.Store(ctx, key, value)
+	return s.persist(ctx, now, identityKey(e, now), value, func(g *segment) {
+		g.idents = append(g.idents, slot[identityValue]{keyOf(&e.sum), identityValue{unix32(e.before), unix32(e.exp)}})
 	})
-	if err != nil {
-		s.logger.Error("storing an identity revocation failed: it holds on this instance only", zap.String("key", key), zap.Error(err))
-		return fmt.Errorf("jwt: storing identity revocation: %w", err)
-	}
-	return nil
 }

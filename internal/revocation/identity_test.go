@@ -40,7 +40,7 @@ func TestIdentityRevocationIsItsSecond(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 700_000_000))
 	cfg := testConfig(clock)
-	r := testOpen(t, testkit.NewStorage(t, dir, "a"), cfg, nil)
+	r := testOpen(t, legacyStorage(t, dir, "a", clock), cfg, nil)
 	if _, ok := r.IdentityRevokedBefore("alice"); ok {
 		t.Fatal("revoked before any revocation")
 	}
@@ -76,7 +76,7 @@ func TestIdentityRevocationIsItsSecond(t *testing.T) {
 func TestIdentityLaterRevocationWins(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	a := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
+	a := testOpen(t, legacyStorage(t, dir, "a", clock), testConfig(clock), nil)
 	if err := a.RevokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestIdentityLaterRevocationWins(t *testing.T) {
 	}
 	// an instance that loads both records keeps the later one (and the
 	// compaction of their buckets keeps only the later one)
-	b := testOpen(t, testkit.NewStorage(t, dir, "b"), testConfig(clock), nil)
+	b := testOpen(t, legacyStorage(t, dir, "b", clock), testConfig(clock), nil)
 	if before, _ := b.IdentityRevokedBefore("alice"); before != later {
 		t.Fatalf("loaded from storage: T = %d, want %d", before, later)
 	}
@@ -103,6 +103,7 @@ func TestIdentityLaterRevocationWins(t *testing.T) {
 	if before, _ := b.IdentityRevokedBefore("alice"); before != later {
 		t.Fatalf("an earlier record replaced a later one: T = %d, want %d", before, later)
 	}
+	endHold(t, b.storage)
 	clock.Advance(time.Minute + closeDelay)
 	if err := fullSync(b); err != nil {
 		t.Fatal(err)
@@ -225,7 +226,7 @@ func TestIdentityStorageFailure(t *testing.T) {
 	if _, ok := a.IdentityRevokedBefore("alice"); !ok {
 		t.Fatal("a failed write lost the revocation on this instance too")
 	}
-	if logs.FilterLevelExact(zapcore.ErrorLevel).FilterMessageSnippet("identity revocation failed").Len() != 1 {
+	if logs.FilterLevelExact(zapcore.ErrorLevel).FilterMessageSnippet("storing revocations failed").Len() != 1 {
 		t.Error("the failed write was not logged")
 	}
 }
@@ -279,7 +280,7 @@ func TestIdentityKeysDistinctFromOtherKinds(t *testing.T) {
 	// and warns about none
 	dir := t.TempDir()
 	clock := testkit.NewClock(at)
-	s := testkit.NewStorage(t, dir, "a")
+	s := legacyStorage(t, dir, "a", clock)
 	for _, k := range []string{ik, jk, fk} {
 		if err := s.Store(context.Background(), k, []byte("{}")); err != nil {
 			t.Fatal(err)

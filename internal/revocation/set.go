@@ -2,7 +2,9 @@ package revocation
 
 import (
 	"crypto/sha256"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +32,11 @@ type Set struct {
 	lastSync, lastPurge time.Time
 	// view is what the set has read of the compacted storage (sync.go).
 	view view
+	// legacyUntil is the head's legacy_until (unix seconds); before a
+	// head is read, the largest int64 (sync.go).
+	legacyUntil atomic.Int64
+	// log is the set's own log of what it revoked (log.go).
+	log logWriter
 
 	// famMu guards families: the newest rotation record known of each
 	// refresh-token family.
@@ -43,12 +50,14 @@ type Set struct {
 
 // NewSet returns an empty set.
 func NewSet() *Set {
-	return &Set{
+	s := &Set{
 		ids:      newTable(func(v, old *uint32) bool { return *v > *old }),
 		idents:   identitySet{t: newTable(identityBetter)},
 		families: newTable(familyBetter),
 		noted:    map[string]struct{}{},
 	}
+	s.legacyUntil.Store(math.MaxInt64)
+	return s
 }
 
 func (s *Set) has(sum *[sha256.Size]byte) bool {

@@ -73,6 +73,15 @@ type head struct {
 	CompactedAt int64 `json:"compacted_at"`
 	// Hours names each hour's segments, by hour of expiry (hourLayout).
 	Hours map[string][]segmentRef `json:"hours"`
+	// Writers holds, for each open log (log.go), what is folded.
+	Writers map[string]writerState `json:"writers,omitempty"`
+}
+
+// writerState is what the head says of a log: the last seq whose entries
+// are in segments, and when a compaction last folded a batch of it.
+type writerState struct {
+	Folded int64 `json:"folded"`
+	At     int64 `json:"at"`
 }
 
 type segmentRef struct {
@@ -100,6 +109,9 @@ func parseHead(b []byte) (*head, error) {
 	}
 	if h.Hours == nil {
 		h.Hours = map[string][]segmentRef{}
+	}
+	if h.Writers == nil {
+		h.Writers = map[string]writerState{}
 	}
 	return &h, nil
 }

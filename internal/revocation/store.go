@@ -187,7 +187,11 @@ func (s *Store) Load() error {
 	began := time.Now()
 	var err error
 	for try := 1; try <= loadTries; try++ {
-		if err = s.sync(ctx); err == nil {
+		if err = s.sync(ctx); err == nil && s.storage != nil && !s.set.view.haveHead && !s.noCompaction {
+			s.ensureHead(ctx)
+			err = s.sync(ctx)
+		}
+		if err == nil {
 			s.logger.Info("loaded revoked token ids from storage", zap.Int("revoked", s.set.len()),
 				zap.Int("identities", s.set.idents.len()), zap.Int("families", s.set.familyCount()))
 			return nil
@@ -255,17 +259,28 @@ func (s *Store) Revoke(ctx context.Context, id string, exp time.Time) error {
 	}
 	key := entryKey(sum, expUnix, now)
 	value := fmt.Appendf(nil, `{"id_sha256":%q,"exp":%d,"revoked_at":%d}`, hex.EncodeToString(sum[:]), expUnix, now.Unix())
-	// a client that hangs up does not cancel its logout: the write goes on,
-	// bounded by its own timeout
-	err := withStorageTimeout(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return s.storage.Store(ctx, key, value)
+	return s.persist(ctx, now, key, value, func(g *segment) {
+		g.ids = append(g.ids, slot[uint32]{keyOf(&sum), unix32(expUnix)})
 	})
-	if err != nil {
-		s.logger.Error("storing a revocation failed: the token is refused on this instance only",
-			zap.String("key", key), zap.Error(err))
-		return fmt.Errorf("jwt: storing revocation: %w", err)
+}
+
+// persist makes a change durable: appended to the set's log (log.go) by
+// add, and while instances of an earlier version may share the storage,
+// also stored as the object key of their layout. An error means a write
+// failed: the caller answers so.
+func (s *Store) persist(ctx context.Context, now time.Time, key string, value []byte, add func(g *segment)) error {
+	if s.legacy(now) {
+		// a client that hangs up does not cancel its logout: the write
+		// goes on, bounded by its own timeout
+		err := withStorageTimeout(context.WithoutCancel(ctx), func(ctx context.Context) error {
+			return s.storage.Store(ctx, key, value)
+		})
+		if err != nil {
+			s.logger.Error("storing a revocation failed: it holds on this instance only", zap.String("key", key), zap.Error(err))
+			return fmt.Errorf("jwt: storing revocation: %w", err)
+		}
 	}
-	return nil
+	return s.appendLog(add)
 }
 
 // withStorageTimeout runs op with a bounded time. Some storages ignore

@@ -22,7 +22,7 @@ func TestExpiryAndConcurrentSweep(t *testing.T) {
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	cfg := testConfig(clock)
 	cfg.Keep = 30*time.Second + Grace // a leeway of 30s
-	sa, sb := testkit.NewStorage(t, dir, "a"), testkit.NewStorage(t, dir, "b")
+	sa, sb := legacyStorage(t, dir, "a", clock), legacyStorage(t, dir, "b", clock)
 	a := testOpen(t, sa, cfg, nil)
 	logger, logs := testLogs()
 	b := testOpen(t, sb, cfg, logger)
@@ -57,6 +57,7 @@ func TestExpiryAndConcurrentSweep(t *testing.T) {
 	// past it, once the bucket is closed: both instances compact at once
 	// (one holds the lock), and every delete of an entry already deleted is
 	// not-found and must be tolerated silently
+	endHold(t, sa)
 	clock.Advance(time.Second + closeDelay)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -86,8 +87,18 @@ func TestExpiryAndConcurrentSweep(t *testing.T) {
 	if found, err := LookupIn(context.Background(), sa, clock.Now(), "", "long"); err != nil || !found.ID {
 		t.Fatalf("the live entry is not in storage: %+v %v", found, err)
 	}
-	if found, err := LookupIn(context.Background(), sa, clock.Now().Add(-time.Hour), "", "short-1"); err != nil || found.ID {
+	// the expired ones went into the segment of their hour of expiry
+	// (folded from the log while live): it goes whole once that hour has
+	// expired
+	clock.Advance(45 * time.Minute)
+	if err := fullSync(b); err != nil {
+		t.Fatal(err)
+	}
+	if found, err := LookupIn(context.Background(), sa, exp.Add(-time.Hour), "", "short-1"); err != nil || found.ID {
 		t.Fatalf("an expired entry is still in storage: %+v %v", found, err)
+	}
+	if found, err := LookupIn(context.Background(), sa, clock.Now(), "", "long"); err != nil || !found.ID {
+		t.Fatalf("the live entry is not in storage: %+v %v", found, err)
 	}
 	for _, r := range []*Store{a, b} {
 		if r.IsRevoked("short-1") || r.IsRevoked("short-2") {
@@ -136,7 +147,7 @@ func TestSweepKeepsUp(t *testing.T) {
 func TestCorruptEntriesSkipped(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	writer := testOpen(t, testkit.NewStorage(t, dir, "w"), testConfig(clock), nil)
+	writer := testOpen(t, legacyStorage(t, dir, "w", clock), testConfig(clock), nil)
 	if err := writer.Revoke(context.Background(), "good", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +186,7 @@ func TestCorruptEntriesSkipped(t *testing.T) {
 	}
 
 	logger, logs := testLogs()
-	reader := testOpen(t, testkit.NewStorage(t, dir, "r"), testConfig(clock), logger) // loads at start
+	reader := testOpen(t, legacyStorage(t, dir, "r", clock), testConfig(clock), logger) // loads at start
 	if !reader.IsRevoked("good") || !reader.IsRevoked("garbled-value") {
 		t.Fatal("a corrupt entry stopped valid entries from loading")
 	}
@@ -198,7 +209,7 @@ func TestCorruptEntriesSkipped(t *testing.T) {
 func TestOldEmptyBucketsRetired(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
-	r := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
+	r := testOpen(t, legacyStorage(t, dir, "a", clock), testConfig(clock), nil)
 	if err := r.Revoke(context.Background(), "short", clock.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +222,7 @@ func TestOldEmptyBucketsRetired(t *testing.T) {
 	clock.Advance(time.Minute) // "young" has expired too: both buckets empty after the sweep
 	// the first full listing deletes the expired entries, the next one the
 	// buckets that are then empty and old
+	endHold(t, r.storage)
 	for range 2 {
 		if err := fullSync(r); err != nil {
 			t.Fatal(err)

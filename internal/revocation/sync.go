@@ -42,15 +42,20 @@ type view struct {
 	haveHead         bool
 	// loaded holds the segments already merged into the set.
 	loaded map[string]struct{}
+	// folded is the head's last folded seq of each log, cursors the set's
+	// position in each (log.go).
+	folded, cursors map[string]int64
 }
 
-// sync refreshes the set from storage: the minute buckets written since
-// the last sync (with room for clock skew), then the head and the
-// segments it names that are new. At the first sync, and after a gap
-// longer than maxWindow, it lists every bucket not compacted yet instead.
-// Buckets are read before the head: a compaction writes its segments and
-// the head before it deletes the entries they hold, so an entry missing
-// from a bucket listing is in the head read after it.
+// sync refreshes the set from storage: the head and the segments it
+// names that are new, then the batches of the logs written since the last
+// sync (log.go). While instances of an earlier version may write to the
+// storage (legacy, below), it first reads the minute buckets they write
+// to, with room for clock skew; at the first sync, and after a gap longer
+// than maxWindow, every bucket not compacted yet. Buckets are read before
+// the head: a compaction writes its segments and the head before it
+// deletes the entries they hold, so an entry missing from a bucket
+// listing is in the head read after it.
 func (s *Store) sync(ctx context.Context) error {
 	if !s.set.syncMu.TryLock() {
 		// another Store on this set (a reload's overlap) is syncing it
@@ -65,13 +70,18 @@ func (s *Store) sync(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	if set.lastSync.IsZero() || start.Before(set.lastSync) || start.Sub(set.lastSync) > maxWindow {
+	switch {
+	case !s.legacy(start):
+	case set.lastSync.IsZero() || start.Before(set.lastSync) || start.Sub(set.lastSync) > maxWindow:
 		err = s.syncOpen(ctx)
-	} else {
+	default:
 		err = s.syncWindow(ctx, set.lastSync.Add(-clockSkew), start.Add(clockSkew))
 	}
 	if err == nil {
 		err = s.syncHead(ctx)
+	}
+	if err == nil {
+		err = s.syncLogs(ctx)
 	}
 	if err != nil {
 		return err
@@ -79,6 +89,14 @@ func (s *Store) sync(ctx context.Context) error {
 	set.lastSync = start
 	s.purgeDue(start, false)
 	return nil
+}
+
+// legacy reports whether instances of an earlier version, which write
+// and read one object per entry in minute buckets, may share the storage
+// at now: before a head is read, and until the head's legacy_until. Then
+// revocations are written in that layout too, and syncs list its buckets.
+func (s *Store) legacy(now time.Time) bool {
+	return now.Unix() < s.set.legacyUntil.Load()
 }
 
 // purgeDue drops expired entries from memory, at most every purgeEvery
@@ -225,6 +243,11 @@ func (s *Store) syncHead(ctx context.Context) error {
 			}
 		}
 		v.generation, v.compactedThrough, v.compactedAt, v.haveHead = h.Generation, h.CompactedThrough, h.CompactedAt, true
+		v.folded = make(map[string]int64, len(h.Writers))
+		for w, ws := range h.Writers {
+			v.folded[w] = ws.Folded
+		}
+		s.set.legacyUntil.Store(h.LegacyUntil)
 		return nil
 	}
 }

@@ -3,9 +3,11 @@ package testkit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -24,7 +26,7 @@ type Storage struct {
 	FailList   error
 	FailStore  error
 	FailDelete error
-	ExtraKeys  []string // listed in addition to the real keys
+	ExtraKeys  []string // listed in addition to the real keys, under their folder
 	Lists      int
 	Listed     []string // prefixes listed, "(recursive)" appended when so
 	Deletes    int
@@ -53,7 +55,13 @@ func (s *Storage) List(ctx context.Context, prefix string, recursive bool) ([]st
 	} else {
 		s.Listed = append(s.Listed, prefix)
 	}
-	err, extra := s.FailList, append([]string(nil), s.ExtraKeys...)
+	err := s.FailList
+	var extra []string
+	for _, key := range s.ExtraKeys {
+		if strings.HasPrefix(key, prefix+"/") {
+			extra = append(extra, key)
+		}
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -90,8 +98,21 @@ func (s *Storage) Delete(ctx context.Context, key string) error {
 	return s.FileStorage.Delete(ctx, key)
 }
 
+// HoldLegacyLayout marks the file_system storage at dir, before any
+// instance starts on it, as shared with instances of the layout of
+// earlier versions until the unix time until: revocations are then also
+// written one object each under jwt/revoked (what RevocationFiles lists).
+func HoldLegacyLayout(t testing.TB, dir string, until int64) {
+	t.Helper()
+	head := fmt.Appendf(nil, `{"format":1,"legacy_until":%d,"hours":{}}`, until)
+	if err := (&certmagic.FileStorage{Path: dir}).Store(context.Background(), "jwt/revocations/head", head); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // RevocationFiles lists the names of the files under the revocation folder
-// (jwt/revoked) of a file_system storage at dir: what a sync would list.
+// of the layout of earlier versions (jwt/revoked) of a file_system storage
+// at dir.
 func RevocationFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	var names []string

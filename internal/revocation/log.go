@@ -1,0 +1,394 @@
+package revocation
+
+// The logs. Every revocation, identity revocation and rotation record is
+// appended to a log of the instance that made it: a log has exactly one
+// writer (a Set, which lives as long as the process keeps the storage),
+// so appending takes no storage lock.
+//
+//	jwt/revocations/log/<writer>/<seq, 16 digits>   a batch, in the segment encoding
+//	jwt/revocations/tips/<writer>.<seq, 16 digits>  the writer's last batch
+//
+// A writer commits in groups: revocations made while a batch is being
+// written go together into the next one. A commit Stores the batch, then
+// a new tip, then deletes the previous tip; a seq is never used twice,
+// even after a failed write. The revoking callers wait for the commit;
+// they fail (the logout answers 503) when a write of it failed.
+//
+// A routine sync lists the tips folder (one key per writer: the instances
+// of the storage, and those stopped within writerRetire) and Loads the
+// batches past its position in each log: what changed, whatever the
+// number of live entries. A compaction folds every log into segments
+// (compact.go) and records, per writer, the last seq folded in the head;
+// a batch that is gone was either folded (the head read after the miss
+// says so, and its segments hold the entries) or never written (a failed
+// commit, which its callers were told of).
+//
+// A writer that wrote nothing for writerIdle takes a new id at its next
+// commit, so a log not written for writerRetire is closed: a compaction
+// that has folded it deletes its tip and its name from the head.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+const (
+	logPrefix = layoutPrefix + "/log"
+	tipPrefix = layoutPrefix + "/tips"
+	// writerIdle: a writer idle this long starts a new log at its next
+	// commit.
+	writerIdle = 30 * time.Minute
+	// writerRetire: a compaction closes a log folded and not written for
+	// this long (twice writerIdle, for clocks that disagree).
+	writerRetire = time.Hour
+	// passBatches bounds the batches one compaction folds; a backlog is
+	// worked off in several passes.
+	passBatches = 16_384
+)
+
+func batchKey(writer string, seq int64) string {
+	return fmt.Sprintf("%s/%s/%016d", logPrefix, writer, seq)
+}
+
+func tipKey(writer string, seq int64) string {
+	return fmt.Sprintf("%s/%s.%016d", tipPrefix, writer, seq)
+}
+
+// parseTipKey reads a key written by tipKey.
+func parseTipKey(key string) (writer string, seq int64, ok bool) {
+	if path.Dir(key) != tipPrefix {
+		return "", 0, false
+	}
+	writer, s, found := strings.Cut(path.Base(key), ".")
+	if !found || !validWriter(writer) || len(s) != 16 {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseInt(s, 10, 64)
+	return writer, seq, err == nil && seq > 0
+}
+
+// parseBatchKey reads the seq of a key written by batchKey.
+func parseBatchKey(key string) (seq int64, ok bool) {
+	s := path.Base(key)
+	if len(s) != 16 {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(s, 10, 64)
+	return seq, err == nil && seq > 0
+}
+
+func validWriter(w string) bool {
+	if len(w) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(w)
+	return err == nil
+}
+
+func newWriterID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// logWriter is the log of a Set: what waits to be committed, and where
+// the log stands.
+type logWriter struct {
+	mu       sync.Mutex
+	id       string
+	seq      int64 // the last seq used
+	last     time.Time
+	pending  segment
+	waiters  []chan error
+	flushing bool
+}
+
+// position is the writer's id and last seq: a sync skips its own batches.
+func (w *logWriter) position() (string, int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.id, w.seq
+}
+
+// appendLog adds what add appends to the set's log, and returns once the
+// batch holding it is committed (or failed).
+func (s *Store) appendLog(add func(g *segment)) error {
+	w := &s.set.log
+	done := make(chan error, 1)
+	w.mu.Lock()
+	add(&w.pending)
+	w.waiters = append(w.waiters, done)
+	if !w.flushing {
+		w.flushing = true
+		go s.commitLoop()
+	}
+	w.mu.Unlock()
+	return <-done
+}
+
+// commitLoop commits what is pending, batch after batch, until nothing
+// is.
+func (s *Store) commitLoop() {
+	w := &s.set.log
+	for {
+		w.mu.Lock()
+		if len(w.waiters) == 0 {
+			w.flushing = false
+			w.mu.Unlock()
+			return
+		}
+		g, waiters := w.pending, w.waiters
+		w.pending, w.waiters = segment{}, nil
+		now := s.now()
+		if w.id == "" || now.Sub(w.last) > writerIdle || now.Before(w.last.Add(-writerIdle)) {
+			w.id, w.seq = newWriterID(), 0
+		}
+		w.seq++
+		w.last = now
+		id, seq := w.id, w.seq
+		w.mu.Unlock()
+
+		err := s.commit(id, seq, &g, now)
+		for _, c := range waiters {
+			c <- err
+		}
+	}
+}
+
+// commit writes batch seq of writer id and its tip, then deletes the
+// previous tip.
+func (s *Store) commit(id string, seq int64, g *segment, now time.Time) error {
+	ctx := context.Background()
+	key := batchKey(id, seq)
+	err := withStorageTimeout(ctx, func(ctx context.Context) error { return s.storage.Store(ctx, key, g.encode()) })
+	if err == nil {
+		key = tipKey(id, seq)
+		value := fmt.Appendf(nil, `{"seq":%d,"at":%d}`, seq, now.Unix())
+		err = withStorageTimeout(ctx, func(ctx context.Context) error { return s.storage.Store(ctx, key, value) })
+	}
+	if err != nil {
+		s.logger.Error("storing revocations failed: they hold on this instance only", zap.String("key", key),
+			zap.Int("entries", g.len()), zap.Error(err))
+		return fmt.Errorf("jwt: storing revocations: %w", err)
+	}
+	if seq > 1 {
+		old := tipKey(id, seq-1)
+		err := withStorageTimeout(ctx, func(ctx context.Context) error { return s.storage.Delete(ctx, old) })
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.logger.Warn("deleting a replaced revocation log tip failed; a compaction will", zap.String("key", old), zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// listTips lists the tips folder: each writer's last seq, the tips that
+// a later one replaced (left by a delete that failed), and keys that are
+// not tips.
+func (s *Store) listTips(ctx context.Context) (tips map[string]int64, stale, unknown []string, err error) {
+	keys, err := s.list(ctx, tipPrefix, false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tips = make(map[string]int64, len(keys))
+	for _, key := range keys {
+		w, seq, ok := parseTipKey(key)
+		if !ok {
+			unknown = append(unknown, key)
+			continue
+		}
+		if old, had := tips[w]; had {
+			stale = append(stale, tipKey(w, min(old, seq)))
+		}
+		tips[w] = max(tips[w], seq)
+	}
+	return tips, stale, unknown, nil
+}
+
+// syncLogs reads the batches written since the set's last sync: it lists
+// the tips and Loads, in each log, the batches after the set's position
+// (or after what the head says is folded, when that is further).
+func (s *Store) syncLogs(ctx context.Context) error {
+	v := &s.set.view
+	tips, _, unknown, err := s.listTips(ctx)
+	if err != nil {
+		return err
+	}
+	for _, key := range unknown {
+		s.noteUnrecognized(key)
+	}
+	ownID, ownSeq := s.set.log.position()
+	var want []string
+	for w, t := range tips {
+		from := max(v.cursors[w], v.folded[w])
+		if w == ownID {
+			from = max(from, ownSeq)
+		}
+		for seq := from + 1; seq <= t; seq++ {
+			want = append(want, batchKey(w, seq))
+		}
+	}
+	missing, err := s.readBatches(ctx, want)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		// folded and deleted since the head was read: the head says so
+		// now, and its new segments hold them
+		if err := s.syncHead(ctx); err != nil {
+			return err
+		}
+		for _, key := range missing {
+			w, _ := path.Split(key)
+			w = path.Base(w)
+			if seq, _ := parseBatchKey(key); seq > v.folded[w] {
+				s.logger.Debug("a revocation batch was never written (a failed commit)", zap.String("key", key))
+			}
+		}
+	}
+	v.cursors = tips
+	return nil
+}
+
+// readBatches loads batches, several at once, and merges them; it returns
+// the keys that do not exist.
+func (s *Store) readBatches(ctx context.Context, keys []string) (missing []string, err error) {
+	var g segment
+	var mu sync.Mutex
+	err = parallel(ctx, len(keys), func(ctx context.Context, i int) error {
+		b, err := s.load(ctx, keys[i])
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			missing = append(missing, keys[i])
+		case err != nil:
+			return fmt.Errorf("loading %s: %w", keys[i], err)
+		default:
+			if err := g.decode(b); err != nil {
+				s.noteUnrecognized(keys[i])
+			}
+		}
+		return nil
+	})
+	s.mergeSegment(&g)
+	return missing, err
+}
+
+// foldLogs reads, for a compaction, every log's batches after what the
+// head says is folded, into g (within the pass's budget), and moves the
+// head's positions. Logs folded and idle for writerRetire are closed:
+// their tip goes, with any batch left behind by a commit that failed.
+func (s *Store) foldLogs(ctx context.Context, h *head, g *segment, st *CompactStats, now time.Time) error {
+	tips, stale, _, err := s.listTips(ctx)
+	if err != nil {
+		return err
+	}
+	st.folded = append(st.folded, stale...)
+	for w := range h.Writers {
+		if _, ok := tips[w]; !ok {
+			delete(h.Writers, w) // closed by another compaction's deletes
+		}
+	}
+	for w, t := range tips {
+		ws := h.Writers[w]
+		var keys []string
+		for seq := ws.Folded + 1; seq <= t && st.Batches+len(keys) < passBatches; seq++ {
+			keys = append(keys, batchKey(w, seq))
+		}
+		var mu sync.Mutex
+		err := parallel(ctx, len(keys), func(ctx context.Context, i int) error {
+			b, err := s.load(ctx, keys[i])
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // a commit that failed
+			}
+			if err != nil {
+				return fmt.Errorf("loading %s: %w", keys[i], err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			n := g.len()
+			if err := g.decode(b); err != nil {
+				s.logger.Warn("skipping a revocation batch that cannot be read", zap.String("key", keys[i]), zap.Error(err))
+			}
+			st.Keys += g.len() - n
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		st.folded = append(st.folded, keys...)
+		st.Batches += len(keys)
+		if len(keys) > 0 {
+			ws = writerState{Folded: ws.Folded + int64(len(keys)), At: now.Unix()}
+		}
+		if ws.Folded < t {
+			st.More = true
+		}
+		if ws.Folded >= t && now.Unix()-ws.At > int64(writerRetire/time.Second) {
+			// closed: its writer has taken a new id by now
+			left, err := s.list(ctx, logPrefix+"/"+w, false)
+			if err != nil {
+				return err
+			}
+			st.folded = append(st.folded, left...)
+			st.folded = append(st.folded, tipKey(w, t))
+			delete(h.Writers, w)
+			continue
+		}
+		h.Writers[w] = ws
+	}
+	return nil
+}
+
+// newHead is the head a first compaction (or start) writes, given the
+// listing of the bucket folder: on storage that instances of an earlier
+// version wrote to, their layout is kept for the legacy hold.
+func (s *Store) newHead(now time.Time, buckets []string) *head {
+	h := &head{Format: 1, Created: now.Unix(), Hours: map[string][]segmentRef{}, Writers: map[string]writerState{}}
+	for _, name := range buckets {
+		if _, ok := parseBucketKey(name); ok && s.legacyHold > 0 {
+			h.LegacyUntil = now.Add(s.legacyHold).Unix()
+			break
+		}
+	}
+	return h
+}
+
+// ensureHead writes the head at the first start on a storage, so that
+// the instance knows at once whether earlier versions wrote to it (and
+// writes only its log when not). Another instance holding the lock, or a
+// failure, leaves that to the first compaction: until then this instance
+// writes both layouts, which costs storage calls but loses nothing.
+func (s *Store) ensureHead(ctx context.Context) {
+	unlock, ok, err := s.tryLock(ctx)
+	if err != nil || !ok {
+		return
+	}
+	defer unlock()
+	h, err := s.loadHead(ctx)
+	if err != nil || h != nil {
+		return
+	}
+	names, err := s.list(ctx, keyPrefix, false)
+	if err != nil {
+		return
+	}
+	value, err := jsonHead(s.newHead(s.now(), names))
+	if err != nil {
+		return
+	}
+	if err := withStorageTimeout(ctx, func(ctx context.Context) error { return s.storage.Store(ctx, headKey, value) }); err != nil {
+		s.logger.Warn("writing the revocation head failed; the first compaction will", zap.Error(err))
+	}
+}
