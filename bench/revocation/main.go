@@ -29,6 +29,8 @@ func main() {
 	minutes := flag.Int("minutes", 5, "minutes of steady state (before and after the mass revocation)")
 	rate := flag.Int("rate", 600, "revocations per minute in steady state, over the cluster")
 	mass := flag.Int("mass", 100_000, "revocations in the mass revocation's minute")
+	massCallers := flag.Int("mass-callers", 64, "callers making the mass revocation at once")
+	latency := flag.Int("latency", 20_000, "revocations made by 16 callers on every instance at once, timed")
 	measure := flag.String("measure-start", "", "internal: measure a start on this folder and print it")
 	flag.Parse()
 	log.SetFlags(0)
@@ -47,7 +49,7 @@ func main() {
 	}
 	defer os.RemoveAll(dir)
 	rep, err := revsim.Run(revsim.Options{Dir: dir, Revocations: *revocations, Identities: *identities,
-		Instances: *instances, Minutes: *minutes, Rate: *rate, Mass: *mass, Logf: log.Printf})
+		Instances: *instances, Minutes: *minutes, Rate: *rate, Mass: *mass, MassCallers: *massCallers, Latency: *latency, Logf: log.Printf})
 	if err != nil {
 		log.Fatal(err)
 	}

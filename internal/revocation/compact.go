@@ -115,16 +115,21 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	if err != nil {
 		return st, err
 	}
-	names, err := s.list(ctx, keyPrefix, false)
-	if err != nil {
-		return st, err
-	}
+	var names []string
 	if h == nil {
+		if names, err = s.list(ctx, keyPrefix, false); err != nil {
+			return st, err
+		}
 		h = s.newHead(now, names)
 	} else if now.Unix()-h.CompactedAt < int64(compactEvery/2/time.Second) && !s.compactMore.Load() && h.CompactedAt <= now.Unix() {
 		return st, nil
 	}
 	st.Ran = true
+	if names == nil {
+		if names, err = s.list(ctx, keyPrefix, false); err != nil {
+			return st, err
+		}
+	}
 	holding := now.Unix() < h.LegacyUntil
 	cutoff := now.Add(-s.keep).Unix()
 	lastClosed := now.Add(-time.Minute - closeDelay).Unix()

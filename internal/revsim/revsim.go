@@ -3,7 +3,9 @@
 // identity revocations seeded in the per-entry layout of earlier versions,
 // the first start and compaction, the starts of the cluster, minutes of
 // steady revocations with routine syncs and compactions, a mass
-// revocation, and the expiry of an hour. Every instance has its own
+// revocation made by many callers at once, the latency of revocations
+// made on every instance at once, and the expiry of an hour. Every
+// instance has its own
 // counting storage, so the report gives each one's List, Load, Stat and
 // Store calls and keys listed per minute. The slow-tag test
 // (TestRevocationSimulation) runs it small and checks the counts; `go run
@@ -20,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -38,10 +41,14 @@ type Options struct {
 	Instances   int
 	// Minutes of steady revocations, at Rate per minute over the cluster.
 	Minutes, Rate int
-	// Mass revocations made within one minute, then Minutes more of
-	// steady state.
-	Mass int
-	Logf func(format string, args ...any)
+	// Mass revocations made within one minute by MassCallers at once (as
+	// many admin API requests), then Minutes more of steady state. Steady
+	// revocations are made one after the other.
+	Mass, MassCallers int
+	// Latency revocations are made by 16 callers on every instance at
+	// once, each timed (Report.Latency).
+	Latency int
+	Logf    func(format string, args ...any)
 }
 
 // PerMinute is one instance's storage calls in one minute.
@@ -62,6 +69,18 @@ type Report struct {
 	// revocations written since the instance's previous sync, in steady
 	// state; MassExcess the same from the mass revocation on.
 	MaxExcess, MassExcess int64
+	// MaxListed: the most keys one routine sync listed, in steady state;
+	// MassListed the same from the mass revocation on.
+	MaxListed, MassListed int64
+	// MaxLoadExcess: the largest Loads of a routine sync beyond the log
+	// batches other instances committed since its previous sync (the
+	// head, and the segments of a compaction), in steady state;
+	// MassLoadExcess the same from the mass revocation on. MassBatches:
+	// the batches the mass revocation was committed in.
+	MaxLoadExcess, MassLoadExcess, MassBatches int64
+	// Latency: the 50th and 99th percentile and the longest of the
+	// Latency revocations made on every instance at once.
+	Latency [3]time.Duration
 	// MaxSync is the longest routine sync (wall time): a revocation on one
 	// instance is enforced on all within the sync interval plus it.
 	MaxSync time.Duration
@@ -83,8 +102,9 @@ type instance struct {
 	store *revocation.Store
 	count *testkit.CountingStorage
 	// sinceSync: revocations written to storage since this instance's
-	// last sync (the changes it has to read).
-	sinceSync int64
+	// last sync (the changes it has to read); batchesSince: the log
+	// batches other instances committed meanwhile.
+	sinceSync, batchesSince int64
 }
 
 // Run runs the simulation.
@@ -162,28 +182,52 @@ func Run(o Options) (*Report, error) {
 	logf("%d instances started on the compacted storage: %v", o.Instances, rep.Starts)
 
 	seq := 0
-	revoke := func(by *instance, n int) ([]string, error) {
+	// revoke makes n revocations on by, callers at once; it returns the
+	// ids and the batches they were committed in
+	revoke := func(by *instance, n, callers int) ([]string, int64, error) {
 		ids := make([]string, n)
 		for i := range ids {
 			seq++
 			ids[i] = "sim-" + strconv.Itoa(seq)
-			if err := by.store.Revoke(ctx, ids[i], clock.Now().Add(15*time.Minute)); err != nil {
-				return nil, err
-			}
 		}
+		stores := by.count.Stores.Load()
+		var wg sync.WaitGroup
+		errs := make(chan error, callers)
+		for c := range max(callers, 1) {
+			wg.Go(func() {
+				for i := c; i < n; i += max(callers, 1) {
+					if err := by.store.Revoke(ctx, ids[i], clock.Now().Add(15*time.Minute)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return nil, 0, err
+		}
+		batches := (by.count.Stores.Load() - stores) / 2 // a batch and its tip each
 		for _, in := range insts {
 			in.sinceSync += int64(n)
+			if in != by {
+				in.batchesSince += batches
+			}
 		}
-		return ids, nil
+		return ids, batches, nil
 	}
 	// tick is one sync interval: revocations, then every instance syncs
 	// (and, once a minute, tries to compact); it checks the new ids are
 	// refused everywhere.
-	tick := func(n int, by int, compact bool) (bool, error) {
+	tick := func(n, callers, by int, compact bool) (bool, error) {
 		clock.Advance(interval)
-		ids, err := revoke(insts[by%len(insts)], n)
+		ids, batches, err := revoke(insts[by%len(insts)], n, callers)
 		if err != nil {
 			return false, err
+		}
+		if callers > 1 {
+			rep.MassBatches += batches
 		}
 		all := true
 		for _, in := range insts {
@@ -194,9 +238,11 @@ func Run(o Options) (*Report, error) {
 			}
 			took := time.Since(began)
 			rep.MaxSync = max(rep.MaxSync, took)
-			listed := in.count.Counts().Sub(before).ListedKeys
-			rep.MaxExcess = max(rep.MaxExcess, listed-in.sinceSync)
-			in.sinceSync = 0
+			d := in.count.Counts().Sub(before)
+			rep.MaxExcess = max(rep.MaxExcess, d.ListedKeys-in.sinceSync)
+			rep.MaxListed = max(rep.MaxListed, d.ListedKeys)
+			rep.MaxLoadExcess = max(rep.MaxLoadExcess, d.Loads-in.batchesSince)
+			in.sinceSync, in.batchesSince = 0, 0
 			for _, id := range ids {
 				if !in.store.IsRevoked(id) {
 					all = false
@@ -213,7 +259,7 @@ func Run(o Options) (*Report, error) {
 		return all, nil
 	}
 	ticksPerMinute := int(time.Minute / interval)
-	minute := func(rate int) (time.Duration, bool, error) {
+	minute := func(rate, callers int) (time.Duration, bool, error) {
 		cpu := cpuTime()
 		all := true
 		for t := range ticksPerMinute {
@@ -221,7 +267,7 @@ func Run(o Options) (*Report, error) {
 			if t < rate%ticksPerMinute {
 				n++
 			}
-			ok, err := tick(n, t, t == ticksPerMinute-1)
+			ok, err := tick(n, callers, t, t == ticksPerMinute-1)
 			if err != nil {
 				return 0, false, err
 			}
@@ -233,7 +279,7 @@ func Run(o Options) (*Report, error) {
 	// settle (the first minutes compact the seeded open buckets), then
 	// measure the steady state
 	for range 4 {
-		if _, _, err := minute(o.Rate); err != nil {
+		if _, _, err := minute(o.Rate, 1); err != nil {
 			return nil, err
 		}
 	}
@@ -241,10 +287,10 @@ func Run(o Options) (*Report, error) {
 	for i, in := range insts {
 		before[i] = in.count.Counts()
 	}
-	rep.MaxExcess, rep.MaxSync = 0, 0
+	rep.MaxExcess, rep.MaxLoadExcess, rep.MaxListed, rep.MaxSync = 0, 0, 0, 0
 	var idle time.Duration
 	for range o.Minutes {
-		cpu, all, err := minute(o.Rate)
+		cpu, all, err := minute(o.Rate, 1)
 		if err != nil {
 			return nil, err
 		}
@@ -263,30 +309,39 @@ func Run(o Options) (*Report, error) {
 	div := float64(len(insts) * max(o.Minutes, 1))
 	rep.Steady = PerMinute{float64(sum.Lists) / div, float64(sum.Loads) / div, float64(sum.Stats) / div,
 		float64(sum.Stores) / div, float64(sum.Deletes) / div, float64(sum.ListedKeys) / div}
-	logf("steady state, %d revocations/minute: per instance per minute %+v; largest excess of keys listed over changes: %d; longest routine sync %s; CPU per instance per minute %s",
-		o.Rate, rep.Steady, rep.MaxExcess, rep.MaxSync.Round(time.Microsecond), rep.IdleCPU.Round(time.Microsecond))
+	logf("steady state, %d revocations/minute: per instance per minute %+v; most keys listed by a routine sync: %d, largest excess of keys listed over changes: %d, of Loads over new batches: %d; longest routine sync %s; CPU per instance per minute %s",
+		o.Rate, rep.Steady, rep.MaxListed, rep.MaxExcess, rep.MaxLoadExcess, rep.MaxSync.Round(time.Microsecond), rep.IdleCPU.Round(time.Microsecond))
 
-	steadyExcess := rep.MaxExcess
+	steadyExcess, steadyLoadExcess, steadyListed := rep.MaxExcess, rep.MaxLoadExcess, rep.MaxListed
 	if o.Mass > 0 {
-		rep.MaxExcess = 0
-		cpu, all, err := minute(o.Mass)
+		rep.MaxExcess, rep.MaxLoadExcess, rep.MaxListed = 0, 0, 0
+		cpu, all, err := minute(o.Mass, max(o.MassCallers, 1))
 		if err != nil {
 			return nil, err
 		}
 		rep.MassEnforcedAll = all
 		rep.MassCPU = append(rep.MassCPU, cpu)
 		for range 4 {
-			cpu, _, err := minute(o.Rate)
+			cpu, _, err := minute(o.Rate, 1)
 			if err != nil {
 				return nil, err
 			}
 			rep.MassCPU = append(rep.MassCPU, cpu)
 		}
-		rep.MassExcess = rep.MaxExcess
-		logf("mass revocation of %d in one minute: enforced by every instance at its next sync: %v; CPU per instance per minute from then on: %v (steady: %s); largest excess of keys listed over changes: %d",
-			o.Mass, all, rep.MassCPU, rep.IdleCPU.Round(time.Microsecond), rep.MassExcess)
+		rep.MassExcess, rep.MassLoadExcess, rep.MassListed = rep.MaxExcess, rep.MaxLoadExcess, rep.MaxListed
+		logf("mass revocation of %d in one minute by %d callers at once, in %d batches: enforced by every instance at its next sync: %v; CPU per instance per minute from then on: %v (steady: %s); most keys listed by a routine sync: %d, largest excess of keys listed over changes: %d, of Loads over new batches: %d",
+			o.Mass, max(o.MassCallers, 1), rep.MassBatches, all, rep.MassCPU, rep.IdleCPU.Round(time.Microsecond), rep.MassListed, rep.MassExcess, rep.MassLoadExcess)
 	}
-	rep.MaxExcess = steadyExcess
+	rep.MaxExcess, rep.MaxLoadExcess, rep.MaxListed = steadyExcess, steadyLoadExcess, steadyListed
+
+	if o.Latency > 0 {
+		rep.Latency, err = latency(ctx, insts, o.Latency, clock.Now().Add(15*time.Minute))
+		if err != nil {
+			return nil, err
+		}
+		logf("%d revocations by 16 callers on each of the %d instances at once: latency p50 %s, p99 %s, max %s",
+			o.Latency, len(insts), rep.Latency[0].Round(time.Microsecond), rep.Latency[1].Round(time.Microsecond), rep.Latency[2].Round(time.Microsecond))
+	}
 
 	// an hour passes its expiry: the mass revocation's tokens (15 minutes)
 	// and the seeded entries of the first hours
@@ -300,6 +355,36 @@ func Run(o Options) (*Report, error) {
 	rep.ExpiredHours = hoursBefore - headHours(o.Dir)
 	logf("two hours later: the compaction dropped %d hours of expiry with %d segment deletes", rep.ExpiredHours, rep.ExpiryDeletes)
 	return rep, nil
+}
+
+// latency makes n revocations, split over 16 callers on every instance
+// at once, and returns the 50th and 99th percentile and the longest of
+// their latencies.
+func latency(ctx context.Context, insts []*instance, n int, exp time.Time) ([3]time.Duration, error) {
+	const callers = 16
+	took := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*len(insts))
+	for k := range callers * len(insts) {
+		in := insts[k%len(insts)]
+		wg.Go(func() {
+			for i := k; i < n; i += callers * len(insts) {
+				began := time.Now()
+				if err := in.store.Revoke(ctx, "latency-"+strconv.Itoa(i), exp); err != nil {
+					errs <- err
+					return
+				}
+				took[i] = time.Since(began)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return [3]time.Duration{}, err
+	}
+	slices.Sort(took)
+	return [3]time.Duration{took[n/2], took[n*99/100], took[n-1]}, nil
 }
 
 // named gives a counting storage its own identity (String), so that
