@@ -21,13 +21,14 @@ import (
 // of its newest refresh token and when it was minted) and the generation
 // that one replaced. Presenting an older generation is the reuse signal
 // (RFC 9700 4.14.2), and the family is revoked once, as an ordinary
-// revocation of the family id. So what rotation stores grows with the
-// live families, never with the number of refreshes.
+// revocation of the family id. So what rotation stores, once compacted,
+// grows with the live families, never with the number of refreshes.
 
 const (
-	// Family records live in the buckets of revocations, so that the
-	// listings syncs make anyway (the two or three recent buckets, and the
-	// full listing) carry them too, at no extra storage call. Each key is
+	// Family records are appended to the logs like revocations (log.go);
+	// a compaction keeps the newest record of each family. In the
+	// per-entry layout of earlier versions (written during the legacy
+	// hold) a record's key is
 	//
 	//	jwt/revoked/<bucket>/<fam>.<cur>.<prev>.<iat>.<end>
 	//
@@ -37,10 +38,8 @@ const (
 	// end when every token of the family minted so far has expired (the
 	// current generation's exp), both in unix seconds; the bucket is the
 	// UTC minute of the write. A revocation's name has one dot and a
-	// 64-digit hash, so the two never read as each other. As for
-	// revocations, everything a sync needs is in the name, so syncs only
-	// list. A rotation writes a new key and deletes the one it replaces:
-	// keys are never rewritten, so no storage lock is needed.
+	// 64-digit hash, so the two never read as each other. A rotation
+	// writes a new key and deletes the one it replaces.
 	//
 	// familySumSize is how much of the SHA-256 a record keeps of each id:
 	// 128 bits, so that a key stays far below file name limits.

@@ -10,17 +10,15 @@ import (
 )
 
 const (
-	// keyPrefix is the storage folder of revocations. Each key is
+	// keyPrefix is the storage folder of the layout of earlier versions,
+	// written and listed only while one may share the storage (the legacy
+	// hold, sync.go). Each key is
 	//
 	//	jwt/revoked/<bucket>/<hex sha256 of the id>.<exp unix seconds>
 	//
 	// The id is hashed because it is text a client chose; the expiry is in
-	// the name so that syncs and the sweep only ever list, never load an
-	// entry; the bucket is the UTC minute of the revocation (20060102T1504),
-	// so that a routine sync lists only the two or three buckets written
-	// since the last one, however many revocations are live. A full listing
-	// (at start, then every fullSyncEvery) loads everything, sweeps
-	// expired entries, and catches writers whose clocks are off.
+	// the name so that reading a bucket only lists it; the bucket is the
+	// UTC minute of the revocation (20060102T1504).
 	keyPrefix    = "jwt/revoked"
 	bucketLayout = "20060102T1504"
 )

@@ -52,6 +52,10 @@ const (
 	// writerRetire: a compaction closes a log folded and not written for
 	// this long (twice writerIdle, for clocks that disagree).
 	writerRetire = time.Hour
+	// appendWait bounds how long a revoking caller waits for its commit,
+	// as it waited for its one Store before the logs: a storage slower
+	// than that fails the caller (503), and the commit goes on.
+	appendWait = opTimeout
 	// passBatches bounds the batches one compaction folds; a backlog is
 	// worked off in several passes.
 	passBatches = 16_384
@@ -122,7 +126,8 @@ func (w *logWriter) position() (string, int64) {
 }
 
 // appendLog adds what add appends to the set's log, and returns once the
-// batch holding it is committed (or failed).
+// batch holding it is committed (or failed). A caller waits at most
+// appendWait (a commit behind a slow one); the commit goes on.
 func (s *Store) appendLog(add func(g *segment)) error {
 	w := &s.set.log
 	done := make(chan error, 1)
@@ -134,7 +139,14 @@ func (s *Store) appendLog(add func(g *segment)) error {
 		go s.commitLoop()
 	}
 	w.mu.Unlock()
-	return <-done
+	timer := time.NewTimer(s.appendWait)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("jwt: storing revocations: no answer from the storage within %s", s.appendWait)
+	}
 }
 
 // commitLoop commits what is pending, batch after batch, until nothing

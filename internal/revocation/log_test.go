@@ -371,3 +371,45 @@ func TestLogFoldedDuringASync(t *testing.T) {
 		}
 	}
 }
+
+// blockingStorage holds every Store until release is closed.
+type blockingStorage struct {
+	*testkit.Storage
+	release chan struct{}
+}
+
+func (b *blockingStorage) Store(ctx context.Context, key string, value []byte) error {
+	<-b.release
+	return b.Storage.Store(ctx, key, value)
+}
+
+// A storage that does not answer fails the revoking caller after
+// appendWait (the logout answers 503) instead of holding it; the commit
+// goes on, and once the storage answers the revocation is stored.
+func TestLogCallerWaitIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	cfg := testConfig(clock)
+	cfg.appendWait = 50 * time.Millisecond
+	s := &blockingStorage{testkit.NewStorage(t, dir, "w"), make(chan struct{})}
+	w := testOpen(t, s.Storage, cfg, nil) // starts on the storage while it answers
+	w.storage = s
+	err := w.Revoke(context.Background(), "slow", clock.Now().Add(time.Hour))
+	if err == nil || !strings.Contains(err.Error(), "no answer") {
+		t.Fatalf("a revocation on a storage that does not answer returned %v", err)
+	}
+	if !w.IsRevoked("slow") {
+		t.Fatal("the revocation does not hold on this instance")
+	}
+	close(s.release)
+	// the commit that was waiting lands: the next caller's commit follows
+	// it, so once that returns both are stored
+	if err := w.Revoke(context.Background(), "next", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"slow", "next"} {
+		if found, err := LookupIn(context.Background(), s.Storage, clock.Now(), "", id); err != nil || !found.ID {
+			t.Fatalf("%s is not stored: %+v %v", id, found, err)
+		}
+	}
+}

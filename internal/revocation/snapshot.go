@@ -1,22 +1,25 @@
 package revocation
 
 // The compacted layout. Revocations, identity revocations and rotation
-// records are written one object each, in minute buckets (key.go): that
-// is the write path, unchanged, and lock-free. Closed buckets are then
-// compacted, by one instance at a time under the storage lock, into
+// records are appended to the log of the instance that made them
+// (log.go), and, while instances of an earlier version may share the
+// storage, also written one object each in minute buckets (key.go). Both
+// are compacted, by one instance at a time under the storage lock, into
 // segment objects grouped by the hour in which their entries expire:
 //
 //	jwt/revocations/head                                the manifest
 //	jwt/revocations/snapshots/<UTC hour of expiry>.<generation>
 //
 // The head (JSON) names every segment by hour, the generation it was
-// written by, and the last compacted bucket (compacted_through); an hour
-// holds a few segments (a new one per compaction that had entries for
-// it, merged into one when there would be more than maxSegments). So a
-// sync reads the head, the segments it has not read yet, and the minute
-// buckets after compacted_through: never a listing of everything. An
-// hour whose entries have all expired is dropped from the head and its
-// segments deleted, whatever the number of entries in it.
+// written by, the last compacted bucket (compacted_through) and, per log,
+// the last batch folded; an hour holds a few segments (a new one per
+// compaction that had entries for it, merged into one when there would
+// be more than maxSegments). So a sync reads the head, the segments it
+// has not read yet, and the batches not folded: never a listing of
+// everything. An hour whose entries have all expired is dropped from the
+// head and its segments deleted, whatever the number of entries in it.
+//
+// A log batch is a segment too.
 //
 // A segment is binary: segmentMagic, then records of fixed size, each a
 // kind byte and big-endian fields:

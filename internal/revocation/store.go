@@ -64,10 +64,11 @@ type Config struct {
 	// NoExpTTL is the retention of an id revoked without an expiry: the
 	// longest token lifetime.
 	NoExpTTL time.Duration
-	// LegacyHold is how long after the compacted layout is first written
-	// to a storage the per-entry objects of compacted buckets are kept
-	// for instances of an earlier version. Zero: DefaultLegacyHold;
-	// negative: not kept.
+	// LegacyHold is how long, after the first start of this version on a
+	// storage that an earlier version wrote to (or after such a version
+	// wrote to it again), revocations are also written in that version's
+	// per-entry layout, its buckets listed, and compacted per-entry
+	// objects kept. Zero: DefaultLegacyHold; negative: never.
 	LegacyHold time.Duration
 	// OnSyncFailure, if set, is called after each failed sync of the loop
 	// (the root package counts them in a metric).
@@ -81,6 +82,8 @@ type Config struct {
 	// noCompaction keeps the loop from compacting (tests that count the
 	// storage calls of syncs).
 	noCompaction bool
+	// appendWait, if set, replaces the package's appendWait.
+	appendWait time.Duration
 }
 
 // Store is one user's view of the revocations of a storage: an in-memory
@@ -100,6 +103,7 @@ type Store struct {
 	legacyHold    time.Duration
 	onSyncFailure func(error)
 	noCompaction  bool
+	appendWait    time.Duration
 	// compactMore: the last compaction left a backlog.
 	compactMore atomic.Bool
 
@@ -140,10 +144,15 @@ func New(cfg Config) (*Store, error) {
 	if hold == 0 {
 		hold = DefaultLegacyHold
 	}
+	commitWait := cfg.appendWait
+	if commitWait == 0 {
+		commitWait = appendWait
+	}
 	return &Store{
 		legacyHold:    hold,
 		onSyncFailure: cfg.OnSyncFailure,
 		noCompaction:  cfg.noCompaction,
+		appendWait:    commitWait,
 		set:           set,
 		storage:       cfg.Storage,
 		logger:        logger,
@@ -164,6 +173,7 @@ func (s *Store) WithSet(set *Set) *Store {
 		legacyHold:    s.legacyHold,
 		onSyncFailure: s.onSyncFailure,
 		noCompaction:  s.noCompaction,
+		appendWait:    s.appendWait,
 		set:           set,
 		storage:       s.storage,
 		logger:        s.logger,
