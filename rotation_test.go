@@ -54,12 +54,13 @@ func storedFiles(t *testing.T, dir string) []string {
 	return files
 }
 
-// foldedFiles compacts the revocations of e's storage at dir, as the
-// sync loop does every minute (folding its log into segments), and lists
-// the files left.
+// foldedFiles lets a minute pass and compacts the revocations of e's
+// storage at dir, as the sync loop does every minute (folding its log
+// into segments), and lists the files left.
 func foldedFiles(t *testing.T, e *fixture, dir string) []string {
 	t.Helper()
-	if st, err := e.revocations().store.CompactNow(context.Background()); err != nil || !st.Ran {
+	e.clock.Advance(time.Minute)
+	if st, err := e.revocations().store.Compact(context.Background()); err != nil || !st.Ran {
 		t.Fatalf("compaction: %+v %v", st, err)
 	}
 	return storedFiles(t, dir)

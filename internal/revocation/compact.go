@@ -276,13 +276,6 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	return st, nil
 }
 
-// CompactNow compacts even if a compaction ran a moment ago: for tools,
-// simulations and tests (the loop compacts every compactEvery on its own).
-func (s *Store) CompactNow(ctx context.Context) (CompactStats, error) {
-	s.compactMore.Store(true)
-	return s.Compact(ctx)
-}
-
 // tryLock takes the compaction lock if it is free.
 func (s *Store) tryLock(ctx context.Context) (unlock func(), ok bool, err error) {
 	if tl, is := s.storage.(certmagic.TryLocker); is {

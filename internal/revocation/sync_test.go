@@ -186,37 +186,44 @@ func buckets(listed []string) []string {
 	return out
 }
 
-// BenchmarkSync measures the syncs of 1,000 and 10,000 live
-// revocations on file_system storage, spread over the last hours: the
-// routine sync every instance does every sync interval (it lists only the
-// recent buckets), and the full listing done at start and every
-// fullSyncEvery.
+// BenchmarkRevocationSync measures the syncs of 1,000 and 10,000 live
+// revocations on file_system storage, made by one instance and
+// compacted: the routine sync every instance does every sync interval
+// (the tips, the head, and here no new batch), and a start's.
 func BenchmarkRevocationSync(b *testing.B) {
 	for _, n := range []int{1_000, 10_000} {
 		clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
 		dir := b.TempDir()
 		s := &certmagic.FileStorage{Path: dir}
-		exp := clock.Now().Add(time.Hour).Unix()
+		cfg := testConfig(clock)
+		cfg.Storage = s
+		w, err := New(cfg)
+		if err == nil {
+			err = w.Load()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
 		for i := range n {
-			// one revocation per second over the last n seconds
-			key := entryKey(sha256.Sum256([]byte(fmt.Sprint("id-", i))), exp, clock.Now().Add(-time.Duration(i)*time.Second))
-			if err := s.Store(context.Background(), key, []byte("{}")); err != nil {
+			if err := w.Revoke(context.Background(), fmt.Sprint("id-", i), clock.Now().Add(time.Hour)); err != nil {
 				b.Fatal(err)
 			}
 		}
-		for _, full := range []bool{false, true} {
+		w.compactMore.Store(true)
+		if _, err := w.Compact(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		for _, start := range []bool{false, true} {
 			name := fmt.Sprintf("%d/routine", n)
-			if full {
+			if start {
 				name = fmt.Sprintf("%d/start", n)
 			}
 			b.Run(name, func(b *testing.B) {
-				cfg := testConfig(clock)
-				cfg.Storage = s
 				r, err := New(cfg)
-				if err != nil {
-					b.Fatal(err)
+				if err == nil {
+					err = r.Load()
 				}
-				if err := r.sync(context.Background()); err != nil {
+				if err != nil {
 					b.Fatal(err)
 				}
 				if r.set.len() != n {
@@ -225,8 +232,8 @@ func BenchmarkRevocationSync(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for b.Loop() {
-					if full {
-						r.set.lastSync = time.Time{}
+					if start {
+						r = r.WithSet(NewSet())
 					}
 					if err := r.sync(context.Background()); err != nil {
 						b.Fatal(err)

@@ -259,6 +259,7 @@ func Run(o Options) (*Report, error) {
 		return all, nil
 	}
 	ticksPerMinute := int(time.Minute / interval)
+	ticks := 0 // every instance revokes in turn, one per tick
 	minute := func(rate, callers int) (time.Duration, bool, error) {
 		cpu := cpuTime()
 		all := true
@@ -267,7 +268,8 @@ func Run(o Options) (*Report, error) {
 			if t < rate%ticksPerMinute {
 				n++
 			}
-			ok, err := tick(n, callers, t, t == ticksPerMinute-1)
+			ok, err := tick(n, callers, ticks, t == ticksPerMinute-1)
+			ticks++
 			if err != nil {
 				return 0, false, err
 			}
