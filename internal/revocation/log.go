@@ -5,8 +5,13 @@ package revocation
 // writer (a Set, which lives as long as the process keeps the storage),
 // so appending takes no storage lock.
 //
-//	jwt/revocations/log/<writer>/<seq, 16 digits>   a batch, in the segment encoding
-//	jwt/revocations/tips/<writer>.<seq, 16 digits>  the writer's last batch
+//	jwt/revocations/log/<writer>/<seq, 16 digits>              a batch, in the segment encoding
+//	jwt/revocations/tips/<writer>.<seq, 16 digits>[.<records>]  the writer's last batch
+//
+// A tip's name carries, in hex, the records of its batch when they fit
+// (at most maxInline bytes: four revoked ids, or a rotation record), so a
+// reader one batch behind a writer reads them from the listing and Loads
+// nothing.
 //
 // A writer commits in groups: revocations made while a batch is being
 // written go together into the next one. A commit Stores the batch, then
@@ -16,7 +21,7 @@ package revocation
 //
 // A routine sync lists the tips folder (one key per writer: the instances
 // of the storage, and those stopped within writerRetire) and Loads the
-// batches past its position in each log: what changed, whatever the
+// batches past its position in each log, but the one inline in a tip: what changed, whatever the
 // number of live entries. A compaction folds every log into segments
 // (compact.go) and records, per writer, the last seq folded in the head;
 // a batch that is gone was either folded (the head read after the miss
@@ -59,27 +64,56 @@ const (
 	// passBatches bounds the batches one compaction folds; a backlog is
 	// worked off in several passes.
 	passBatches = 16_384
+	// maxInline bounds the records a tip's name holds: with the writer
+	// and seq the name stays under 255 bytes, a file name's limit.
+	maxInline = 96
 )
 
 func batchKey(writer string, seq int64) string {
 	return fmt.Sprintf("%s/%s/%016d", logPrefix, writer, seq)
 }
 
-func tipKey(writer string, seq int64) string {
-	return fmt.Sprintf("%s/%s.%016d", tipPrefix, writer, seq)
+// tipKey is the key of the tip of batch seq of writer, holding g when
+// it fits.
+func tipKey(writer string, seq int64, g *segment) string {
+	key := fmt.Sprintf("%s/%s.%016d", tipPrefix, writer, seq)
+	if rec := g.encode()[len(segmentMagic):]; len(rec) <= maxInline {
+		key += "." + hex.EncodeToString(rec)
+	}
+	return key
+}
+
+// tip is a writer's tip as listed.
+type tip struct {
+	seq int64
+	key string
+	// inline is the batch's records, in the segment encoding, when the
+	// key holds them; else nil.
+	inline []byte
 }
 
 // parseTipKey reads a key written by tipKey.
-func parseTipKey(key string) (writer string, seq int64, ok bool) {
+func parseTipKey(key string) (writer string, t tip, ok bool) {
 	if path.Dir(key) != tipPrefix {
-		return "", 0, false
+		return "", t, false
 	}
-	writer, s, found := strings.Cut(path.Base(key), ".")
-	if !found || !validWriter(writer) || len(s) != 16 {
-		return "", 0, false
+	parts := strings.Split(path.Base(key), ".")
+	if len(parts) < 2 || len(parts) > 3 || !validWriter(parts[0]) || len(parts[1]) != 16 {
+		return "", t, false
 	}
-	seq, err := strconv.ParseInt(s, 10, 64)
-	return writer, seq, err == nil && seq > 0
+	seq, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || seq <= 0 {
+		return "", t, false
+	}
+	t = tip{seq: seq, key: key}
+	if len(parts) == 3 {
+		rec, err := hex.DecodeString(parts[2])
+		if err != nil || len(rec) > maxInline || (&segment{}).decode(append([]byte(segmentMagic), rec...)) != nil {
+			return "", t, false
+		}
+		t.inline = append([]byte(segmentMagic), rec...)
+	}
+	return parts[0], t, true
 }
 
 // parseBatchKey reads the seq of a key written by batchKey.
@@ -116,6 +150,8 @@ type logWriter struct {
 	pending  segment
 	waiters  []chan error
 	flushing bool
+	// tip is the key of the last tip written: a commit deletes it.
+	tip string
 }
 
 // position is the writer's id and last seq: a sync skips its own batches.
@@ -168,10 +204,18 @@ func (s *Store) commitLoop() {
 		}
 		w.seq++
 		w.last = now
-		id, seq := w.id, w.seq
+		id, seq, prev := w.id, w.seq, w.tip
+		if seq == 1 {
+			prev = "" // a new log: the old one's tip stays until it is closed
+		}
 		w.mu.Unlock()
 
-		err := s.commit(id, seq, &g, now)
+		tip, err := s.commit(id, seq, &g, prev, now)
+		if err == nil {
+			w.mu.Lock()
+			w.tip = tip
+			w.mu.Unlock()
+		}
 		for _, c := range waiters {
 			c <- err
 		}
@@ -179,50 +223,52 @@ func (s *Store) commitLoop() {
 }
 
 // commit writes batch seq of writer id and its tip, then deletes the
-// previous tip.
-func (s *Store) commit(id string, seq int64, g *segment, now time.Time) error {
+// previous tip, prev; it returns the new tip's key.
+func (s *Store) commit(id string, seq int64, g *segment, prev string, now time.Time) (string, error) {
 	ctx := context.Background()
 	key := batchKey(id, seq)
 	err := withStorageTimeout(ctx, func(ctx context.Context) error { return s.storage.Store(ctx, key, g.encode()) })
 	if err == nil {
-		key = tipKey(id, seq)
+		key = tipKey(id, seq, g)
 		value := fmt.Appendf(nil, `{"seq":%d,"at":%d}`, seq, now.Unix())
 		err = withStorageTimeout(ctx, func(ctx context.Context) error { return s.storage.Store(ctx, key, value) })
 	}
 	if err != nil {
 		s.logger.Error("storing revocations failed: they hold on this instance only", zap.String("key", key),
 			zap.Int("entries", g.len()), zap.Error(err))
-		return fmt.Errorf("jwt: storing revocations: %w", err)
+		return "", fmt.Errorf("jwt: storing revocations: %w", err)
 	}
-	if seq > 1 {
-		old := tipKey(id, seq-1)
-		err := withStorageTimeout(ctx, func(ctx context.Context) error { return s.storage.Delete(ctx, old) })
+	if prev != "" {
+		err := withStorageTimeout(ctx, func(ctx context.Context) error { return s.storage.Delete(ctx, prev) })
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.logger.Warn("deleting a replaced revocation log tip failed; a compaction will", zap.String("key", old), zap.Error(err))
+			s.logger.Warn("deleting a replaced revocation log tip failed; a compaction will", zap.String("key", prev), zap.Error(err))
 		}
 	}
-	return nil
+	return key, nil
 }
 
 // listTips lists the tips folder: each writer's last seq, the tips that
 // a later one replaced (left by a delete that failed), and keys that are
 // not tips.
-func (s *Store) listTips(ctx context.Context) (tips map[string]int64, stale, unknown []string, err error) {
+func (s *Store) listTips(ctx context.Context) (tips map[string]tip, stale, unknown []string, err error) {
 	keys, err := s.list(ctx, tipPrefix, false)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tips = make(map[string]int64, len(keys))
+	tips = make(map[string]tip, len(keys))
 	for _, key := range keys {
-		w, seq, ok := parseTipKey(key)
+		w, t, ok := parseTipKey(key)
 		if !ok {
 			unknown = append(unknown, key)
 			continue
 		}
 		if old, had := tips[w]; had {
-			stale = append(stale, tipKey(w, min(old, seq)))
+			if old.seq > t.seq {
+				old, t = t, old
+			}
+			stale = append(stale, old.key)
 		}
-		tips[w] = max(tips[w], seq)
+		tips[w] = t
 	}
 	return tips, stale, unknown, nil
 }
@@ -241,15 +287,23 @@ func (s *Store) syncLogs(ctx context.Context) error {
 	}
 	ownID, ownSeq := s.set.log.position()
 	var want []string
+	var inline segment
+	cursors := make(map[string]int64, len(tips))
 	for w, t := range tips {
+		cursors[w] = t.seq
 		from := max(v.cursors[w], v.folded[w])
 		if w == ownID {
 			from = max(from, ownSeq)
 		}
-		for seq := from + 1; seq <= t; seq++ {
+		for seq := from + 1; seq <= t.seq; seq++ {
+			if seq == t.seq && t.inline != nil {
+				_ = inline.decode(t.inline) // checked by parseTipKey
+				continue
+			}
 			want = append(want, batchKey(w, seq))
 		}
 	}
+	s.mergeSegment(&inline)
 	missing, err := s.readBatches(ctx, want)
 	if err != nil {
 		return err
@@ -268,7 +322,7 @@ func (s *Store) syncLogs(ctx context.Context) error {
 			}
 		}
 	}
-	v.cursors = tips
+	v.cursors = cursors
 	return nil
 }
 
@@ -312,7 +366,8 @@ func (s *Store) foldLogs(ctx context.Context, h *head, g *segment, st *CompactSt
 			delete(h.Writers, w) // closed by another compaction's deletes
 		}
 	}
-	for w, t := range tips {
+	for w, tp := range tips {
+		t := tp.seq
 		ws := h.Writers[w]
 		var keys []string
 		for seq := ws.Folded + 1; seq <= t && st.Batches+len(keys) < passBatches; seq++ {
@@ -354,7 +409,7 @@ func (s *Store) foldLogs(ctx context.Context, h *head, g *segment, st *CompactSt
 				return err
 			}
 			st.folded = append(st.folded, left...)
-			st.folded = append(st.folded, tipKey(w, t))
+			st.folded = append(st.folded, tp.key)
 			delete(h.Writers, w)
 			continue
 		}

@@ -1,10 +1,12 @@
 package revocation
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -35,12 +37,17 @@ func tipsOf(t *testing.T, dir string) map[string]int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tips
+	seqs := map[string]int64{}
+	for w, tp := range tips {
+		seqs[w] = tp.seq
+	}
+	return seqs
 }
 
 // A routine sync costs what changed: one listing of the tips (a key per
-// writer), the head, and a Load per new batch; never a listing of the
-// entries, however many are live, and nothing more when nothing changed.
+// writer), the head, and a Load per new batch but the last of each
+// writer, which its tip's name holds; never a listing of the entries,
+// however many are live, and nothing more when nothing changed.
 func TestRoutineSyncReadsOnlyChanges(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
@@ -80,8 +87,8 @@ func TestRoutineSyncReadsOnlyChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := syncNow()
-	if got != (testkit.Counts{Lists: 1, ListedKeys: 2, Loads: 1 + 6}) {
-		t.Fatalf("a sync after 6 commits of 2 writers: %+v, want the tips listed (2), the head and 6 batches", got)
+	if got != (testkit.Counts{Lists: 1, ListedKeys: 2, Loads: 1 + 4}) {
+		t.Fatalf("a sync after 6 commits of 2 writers: %+v, want the tips listed (2), the head and 4 batches (the last of each is in its tip)", got)
 	}
 	if _, ok := r.IdentityRevokedBefore("alice"); !ok || !r.IsRevoked("new-4") {
 		t.Fatal("the sync missed a change")
@@ -101,10 +108,17 @@ func TestRoutineSyncReadsOnlyChanges(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	_, seq := w1.set.log.position()
+	id, seq := w1.set.log.position()
 	batches := seq - (500 + 5)
+	tips, _, _, err := r.listTips(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tips[id].inline != nil {
+		batches-- // the last one is in the tip
+	}
 	if got := syncNow(); got.Loads != 1+batches || got.ListedKeys != 2 {
-		t.Fatalf("a sync after 200 revocations in %d batches: %+v", batches, got)
+		t.Fatalf("a sync after 200 revocations in %d batches to load: %+v", batches, got)
 	}
 	for i := range 200 {
 		if !r.IsRevoked(fmt.Sprint("burst-", i)) {
@@ -410,6 +424,53 @@ func TestLogCallerWaitIsBounded(t *testing.T) {
 	for _, id := range []string{"slow", "next"} {
 		if found, err := LookupIn(context.Background(), s.Storage, clock.Now(), "", id); err != nil || !found.ID {
 			t.Fatalf("%s is not stored: %+v %v", id, found, err)
+		}
+	}
+}
+
+// A tip's name holds its batch when the batch is small, and stays within
+// a file name's 255 bytes; names that are not tips are refused.
+func TestTipKeys(t *testing.T) {
+	w := newWriterID()
+	var small, large, family segment
+	for i := range 10 {
+		sum := sha256.Sum256(fmt.Append(nil, "id-", i))
+		slot := slot[uint32]{keyOf(&sum), 1_700_000_000}
+		if i < 4 {
+			small.ids = append(small.ids, slot)
+		}
+		large.ids = append(large.ids, slot)
+	}
+	family.families = append(family.families, familyRecord{fam: sumFamily("f"), cur: sumFamily("c"), prev: sumFamily("p"), iat: 1, end: 2, at: 3})
+	for _, c := range []struct {
+		name   string
+		g      *segment
+		inline bool
+	}{{"four ids", &small, true}, {"ten ids", &large, false}, {"a rotation record", &family, true}} {
+		key := tipKey(w, 7, c.g)
+		if len(path.Base(key)) > 255 {
+			t.Fatalf("%s: a name of %d bytes", c.name, len(path.Base(key)))
+		}
+		writer, tp, ok := parseTipKey(key)
+		if !ok || writer != w || tp.seq != 7 || tp.key != key || (tp.inline != nil) != c.inline {
+			t.Fatalf("%s: %q read as %q %+v %v", c.name, key, writer, tp, ok)
+		}
+		if c.inline && !bytes.Equal(tp.inline, c.g.encode()) {
+			t.Fatalf("%s: the inline records differ", c.name)
+		}
+	}
+	for _, bad := range []string{
+		tipPrefix + "/" + w,                             // no seq
+		tipPrefix + "/" + w + ".7",                      // a short seq
+		tipPrefix + "/" + w + ".0000000000000000",       // seq 0
+		tipPrefix + "/xyz.0000000000000007",             // not a writer id
+		tipPrefix + "/" + w + ".0000000000000007.zz",    // not hex
+		tipPrefix + "/" + w + ".0000000000000007.72",    // not records
+		tipPrefix + "/" + w + ".0000000000000007.01.02", // four parts
+		logPrefix + "/" + w + ".0000000000000007",       // not in the tips folder
+	} {
+		if _, _, ok := parseTipKey(bad); ok {
+			t.Errorf("%q read as a tip", bad)
 		}
 	}
 }

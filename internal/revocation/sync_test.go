@@ -210,8 +210,8 @@ func BenchmarkRevocationSync(b *testing.B) {
 			}
 		}
 		w.compactMore.Store(true)
-		if _, err := w.Compact(context.Background()); err != nil {
-			b.Fatal(err)
+		if st, err := w.Compact(context.Background()); err != nil || st.Batches != n {
+			b.Fatalf("compaction: %+v %v", st, err)
 		}
 		for _, start := range []bool{false, true} {
 			name := fmt.Sprintf("%d/routine", n)
