@@ -211,7 +211,12 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	for hour, hg := range g.byHour(cutoff) {
 		segs := h.Hours[hour]
 		if len(segs)+1 > maxSegments {
-			for _, ref := range segs {
+			// merge all but the largest: a large segment (a mass
+			// revocation's) is not written again, nor read again by every
+			// instance, because small ones pile up beside it
+			sort.Slice(segs, func(i, j int) bool { return segs[i].Entries > segs[j].Entries })
+			keep := []segmentRef{segs[0]}
+			for _, ref := range segs[1:] {
 				b, err := s.load(ctx, ref.Name)
 				if err != nil {
 					return st, err
@@ -221,7 +226,7 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 				}
 				replaced = append(replaced, ref.Name)
 			}
-			segs = nil
+			segs = keep
 		}
 		hg.dedupe(s.familySuperseded)
 		if hg.len() == 0 {

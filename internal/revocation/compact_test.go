@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,6 +289,47 @@ func TestExpiredHourDeletedWhole(t *testing.T) {
 	}
 	if r.IsRevoked("mass-1") {
 		t.Fatal("an expired revocation stayed in memory")
+	}
+}
+
+// An hour's segments are merged at maxSegments, all but the largest: a
+// mass revocation's segment is not written again, and so not read again
+// by every instance, because steady revocations expiring in the same hour
+// pile up beside it.
+func TestLargeSegmentKeptWhenMerging(t *testing.T) {
+	dir := t.TempDir()
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0).Truncate(time.Hour))
+	r := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
+	exp := clock.Now().Add(90 * time.Minute)
+	for i := range 2000 {
+		if err := r.Revoke(context.Background(), fmt.Sprint("mass-", i), exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fullSync(r); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := r.loadHead(context.Background())
+	large := h.Hours[hourOf(exp.Unix())][0]
+	for i := range 3 * maxSegments {
+		clock.Advance(time.Minute)
+		if err := r.Revoke(context.Background(), fmt.Sprint("steady-", i), exp); err != nil {
+			t.Fatal(err)
+		}
+		if err := fullSync(r); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := r.loadHead(context.Background())
+		segs := h.Hours[hourOf(exp.Unix())]
+		if len(segs) > maxSegments || !slices.Contains(segs, large) {
+			t.Fatalf("after %d more compactions the hour has %+v, want at most %d with %+v among them", i+1, segs, maxSegments, large)
+		}
+	}
+	restarted := testOpen(t, testkit.NewStorage(t, dir, "b"), testConfig(clock), nil)
+	for _, id := range []string{"mass-0", "mass-1999", "steady-0", fmt.Sprint("steady-", 3*maxSegments-1)} {
+		if !restarted.IsRevoked(id) {
+			t.Fatalf("%s lost in the merges", id)
+		}
 	}
 }
 

@@ -13,10 +13,10 @@ package revocation
 // The head (JSON) names every segment by hour, the generation it was
 // written by, the last compacted bucket (compacted_through) and, per log,
 // the last batch folded; an hour holds a few segments (a new one per
-// compaction that had entries for it, merged into one when there would
-// be more than maxSegments). So a sync reads the head, the segments it
-// has not read yet, and the batches not folded: never a listing of
-// everything. An hour whose entries have all expired is dropped from the
+// compaction that had entries for it; all but the largest merged into one
+// when there would be more than maxSegments). So a sync reads the head,
+// the segments it has not read yet, and the batches not folded: never a
+// listing of everything. An hour whose entries have all expired is dropped from the
 // head and its segments deleted, whatever the number of entries in it.
 //
 // A log batch is a segment too.
@@ -50,8 +50,8 @@ const (
 	compactLock  = "jwt_revocations_compact"
 	hourLayout   = "2006010215"
 	segmentMagic = "JWTREV1\n"
-	// maxSegments is how many segments an hour may have before they are
-	// merged into one.
+	// maxSegments is how many segments an hour may have before all but
+	// its largest are merged into one.
 	maxSegments = 4
 
 	recRevoked  = 1 + 16 + 4
