@@ -91,11 +91,16 @@ const bulk = 1024
 // storage failed. It may reorder slots.
 func (s *Set) mergeSlots(slots []slot[uint32]) int {
 	// what is new is found under the read lock: most of a sync is known
+	// (at a start, nothing is, and slots are taken as they are)
 	var added []slot[uint32]
 	s.mu.RLock()
-	for i := range slots {
-		if old, ok := s.ids.get(&slots[i].k); !ok || slots[i].v > old {
-			added = append(added, slots[i])
+	if len(s.ids.base) == 0 && len(s.ids.recent) == 0 {
+		added = slots
+	} else {
+		for i := range slots {
+			if old, ok := s.ids.get(&slots[i].k); !ok || slots[i].v > old {
+				added = append(added, slots[i])
+			}
 		}
 	}
 	s.mu.RUnlock()

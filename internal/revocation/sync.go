@@ -212,6 +212,7 @@ func (s *Store) syncHead(ctx context.Context) error {
 		}
 		cutoff := s.now().Add(-s.keep).Unix()
 		var names []string
+		entries := 0
 		current := make(map[string]struct{}, h.segmentCount())
 		for hour, segs := range h.Hours {
 			if end, ok := hourEnd(hour); ok && end < cutoff {
@@ -221,10 +222,11 @@ func (s *Store) syncHead(ctx context.Context) error {
 				current[ref.Name] = struct{}{}
 				if _, ok := v.loaded[ref.Name]; !ok {
 					names = append(names, ref.Name)
+					entries += ref.Entries
 				}
 			}
 		}
-		loaded, err := s.readSegments(ctx, names)
+		loaded, err := s.readSegments(ctx, names, entries)
 		if v.loaded == nil {
 			v.loaded = map[string]struct{}{}
 		}
@@ -255,8 +257,11 @@ func (s *Store) syncHead(ctx context.Context) error {
 // readSegments loads segments, several at once, merges them, and returns
 // the names it read (a segment that is not one is logged and counted as
 // read: reading it again would not help).
-func (s *Store) readSegments(ctx context.Context, names []string) ([]string, error) {
-	var g segment
+func (s *Store) readSegments(ctx context.Context, names []string, entries int) ([]string, error) {
+	// sized for the entries the head counts (revoked ids for the most
+	// part), so that a start's million does not grow a slice by doubling;
+	// a head that says more than 4 million is not believed
+	g := segment{ids: make([]slot[uint32], 0, max(0, min(entries, 1<<22)))}
 	var done, bad []string
 	var mu sync.Mutex
 	err := parallel(ctx, len(names), func(ctx context.Context, i int) error {

@@ -161,6 +161,18 @@ func (t *table[V]) count(drop func(*V) bool) int {
 // or not; on equal keys the better value wins) into a new base, without
 // the entries drop reports true for (drop may be nil).
 func (t *table[V]) rebuild(more []slot[V], drop func(*V) bool) {
+	if len(t.base) == 0 && len(t.recent) == 0 && drop == nil && len(more) > 0 {
+		// a start: more becomes the base, sorted and deduplicated in
+		// place, without a second copy of a million entries
+		sortSlots(more)
+		base := dedupeSlots(more, t.better)
+		if cap(base)-len(base) > len(base)/8 {
+			base = append(make([]slot[V], 0, len(base)), base...)
+		}
+		t.base, t.recent = base, nil
+		t.index, t.bits = buildIndex(base)
+		return
+	}
 	base := t.base
 	if len(t.recent) > 0 {
 		add := make([]slot[V], 0, len(t.recent))
@@ -216,6 +228,22 @@ func mergeSlots[V any](a, b []slot[V], better func(v, old *V) bool, drop func(*V
 	}
 	if cap(out)-len(out) > len(out)/8 {
 		out = append(make([]slot[V], 0, len(out)), out...)
+	}
+	return out
+}
+
+// dedupeSlots keeps one slot per key of the sorted s, in place: of equal
+// keys the value better says is better (the first of equals).
+func dedupeSlots[V any](s []slot[V], better func(v, old *V) bool) []slot[V] {
+	out := s[:0]
+	for i := range s {
+		if n := len(out); n > 0 && out[n-1].k == s[i].k {
+			if better(&s[i].v, &out[n-1].v) {
+				out[n-1].v = s[i].v
+			}
+			continue
+		}
+		out = append(out, s[i])
 	}
 	return out
 }

@@ -36,6 +36,18 @@ func TestTableMatchesMap(t *testing.T) {
 			}
 		}
 	}
+	// a start: a bulk into the empty table, with repeated keys, becomes
+	// its base in place
+	var first []slot[uint32]
+	for range 5000 {
+		i, v := rng.IntN(4000), uint32(rng.IntN(1000)+1)
+		first = append(first, slot[uint32]{testKey(i), v})
+		if old, ok := model[testKey(i)]; !ok || v > old {
+			model[testKey(i)] = v
+		}
+	}
+	tb.rebuild(first, nil)
+	check("a bulk into the empty table")
 	for round := range 5 {
 		for range 3000 {
 			i, v := rng.IntN(20_000), uint32(rng.IntN(1000)+1)
