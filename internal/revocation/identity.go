@@ -122,9 +122,9 @@ func (s *identitySet) purge(cutoff int64) {
 	c := unix32(cutoff)
 	expired := func(v *identityValue) bool { return v.exp < c }
 	s.mu.RLock()
-	n := s.t.count(expired)
+	due := s.t.purgeDue(expired)
 	s.mu.RUnlock()
-	if n == 0 {
+	if !due {
 		return
 	}
 	s.mu.Lock()

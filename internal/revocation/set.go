@@ -121,21 +121,20 @@ func (s *Set) mergeSlots(slots []slot[uint32]) int {
 
 // purge drops entries whose exp is before cutoff (unix seconds). The
 // expired entries are counted under the read lock; the table is rebuilt
-// without them (a copy, readers blocked only for the copy) when there are
-// any.
-func (s *Set) purge(cutoff int64) int {
+// without them (a copy, readers blocked only for the copy) once they are
+// a sixteenth of it (table.purgeDue).
+func (s *Set) purge(cutoff int64) {
 	c := unix32(cutoff)
 	expired := func(exp *uint32) bool { return *exp < c }
 	s.mu.RLock()
-	n := s.ids.count(expired)
+	due := s.ids.purgeDue(expired)
 	s.mu.RUnlock()
-	if n == 0 {
-		return 0
+	if !due {
+		return
 	}
 	s.mu.Lock()
 	s.ids.rebuild(nil, expired)
 	s.mu.Unlock()
-	return n
 }
 
 func (s *Set) len() int {
@@ -195,9 +194,9 @@ func (s *Set) purgeFamilies(cutoff int64) {
 	c := unix32(cutoff)
 	expired := func(v *familyValue) bool { return v.end < c }
 	s.famMu.RLock()
-	n := s.families.count(expired)
+	due := s.families.purgeDue(expired)
 	s.famMu.RUnlock()
-	if n == 0 {
+	if !due {
 		return
 	}
 	s.famMu.Lock()

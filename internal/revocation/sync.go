@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,9 @@ type view struct {
 	// folded is the head's last folded seq of each log, cursors the set's
 	// position in each (log.go).
 	folded, cursors map[string]int64
+	// headBytes is the head as last read: an unchanged one is not parsed
+	// again.
+	headBytes []byte
 }
 
 // sync refreshes the set from storage: the head and the segments it
@@ -203,11 +207,19 @@ func (s *Store) mergeSegment(g *segment) {
 func (s *Store) syncHead(ctx context.Context) error {
 	v := &s.set.view
 	for try := 1; ; try++ {
-		h, err := s.loadHead(ctx)
-		if err != nil || h == nil {
+		b, err := s.loadHeadBytes(ctx)
+		if err != nil || b == nil {
+			return err
+		}
+		if v.haveHead && bytes.Equal(b, v.headBytes) {
+			return nil // unchanged: not even parsed again
+		}
+		h, err := parseHead(b)
+		if err != nil {
 			return err
 		}
 		if v.haveHead && h.Generation == v.generation {
+			s.adoptHead(h, b)
 			return nil
 		}
 		cutoff := s.now().Add(-s.keep).Unix()
@@ -244,14 +256,22 @@ func (s *Store) syncHead(ctx context.Context) error {
 				delete(v.loaded, name)
 			}
 		}
-		v.generation, v.compactedThrough, v.compactedAt, v.haveHead = h.Generation, h.CompactedThrough, h.CompactedAt, true
-		v.folded = make(map[string]int64, len(h.Writers))
-		for w, ws := range h.Writers {
-			v.folded[w] = ws.Folded
-		}
-		s.set.legacyUntil.Store(h.LegacyUntil)
+		s.adoptHead(h, b)
 		return nil
 	}
+}
+
+// adoptHead makes h, read as b, the head the set's view is of: its
+// segments are merged (or were).
+func (s *Store) adoptHead(h *head, b []byte) {
+	v := &s.set.view
+	v.generation, v.compactedThrough, v.compactedAt, v.haveHead = h.Generation, h.CompactedThrough, h.CompactedAt, true
+	v.headBytes = b
+	v.folded = make(map[string]int64, len(h.Writers))
+	for w, ws := range h.Writers {
+		v.folded[w] = ws.Folded
+	}
+	s.set.legacyUntil.Store(h.LegacyUntil)
 }
 
 // readSegments loads segments, several at once, merges them, and returns
@@ -292,6 +312,15 @@ func (s *Store) readSegments(ctx context.Context, names []string, entries int) (
 // loadHead reads the head; nil when there is none (storage that no
 // instance of this version has compacted yet).
 func (s *Store) loadHead(ctx context.Context) (*head, error) {
+	b, err := s.loadHeadBytes(ctx)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	return parseHead(b)
+}
+
+// loadHeadBytes reads the head as stored; nil when there is none.
+func (s *Store) loadHeadBytes(ctx context.Context) ([]byte, error) {
 	var b []byte
 	err := withStorageTimeout(ctx, func(ctx context.Context) error {
 		var err error
@@ -304,7 +333,7 @@ func (s *Store) loadHead(ctx context.Context) (*head, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", headKey, err)
 	}
-	return parseHead(b)
+	return b, nil
 }
 
 // parallel runs f for 0..n-1 on up to ioWorkers goroutines, and returns

@@ -145,16 +145,25 @@ func (t *table[V]) each(f func(k *key16, v *V) bool) {
 	}
 }
 
-// count returns how many entries drop reports true for.
-func (t *table[V]) count(drop func(*V) bool) int {
+// purgeDue reports whether dropping what drop reports true for is worth
+// a rebuild (a copy of the table): when it is at least one entry in
+// sixteen, or any in a table of fewer than sixteen. Expired entries do no
+// harm meanwhile, and a table of a million is not copied every minute for
+// the few that expired in it. The count skips the recent map's lookups,
+// so it may count an entry that recent replaced: a rebuild a little early.
+func (t *table[V]) purgeDue(drop func(*V) bool) bool {
 	n := 0
-	t.each(func(_ *key16, v *V) bool {
-		if drop(v) {
+	for i := range t.base {
+		if drop(&t.base[i].v) {
 			n++
 		}
-		return true
-	})
-	return n
+	}
+	for _, v := range t.recent {
+		if drop(&v) {
+			n++
+		}
+	}
+	return n > 0 && n >= (len(t.base)+len(t.recent))/16
 }
 
 // rebuild folds recent (whose values win over base's) and more (sorted

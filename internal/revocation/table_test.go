@@ -161,3 +161,29 @@ func BenchmarkRevocationLookupMillion(b *testing.B) {
 		})
 	}
 }
+
+// Expired entries leave the set once they are a sixteenth of it (any, in
+// a set of fewer than sixteen): a set of a million is not copied every
+// minute for the few that expired in it.
+func TestPurgeOnceASixteenthExpired(t *testing.T) {
+	s := NewSet()
+	for i := range 1600 {
+		sum := sha256.Sum256(fmt.Append(nil, "id-", i))
+		s.add(sum, int64(1000+i))
+	}
+	s.purge(1000 + 99) // 99 expired: fewer than 100
+	if n := s.len(); n != 1600 {
+		t.Fatalf("%d entries after 99 of 1600 expired, want them kept until a sixteenth", n)
+	}
+	s.purge(1000 + 100)
+	if n := s.len(); n != 1500 {
+		t.Fatalf("%d entries after 100 of 1600 expired, want 1500", n)
+	}
+	small := NewSet()
+	small.add(sha256.Sum256([]byte("a")), 10)
+	small.add(sha256.Sum256([]byte("b")), 20)
+	small.purge(11)
+	if n := small.len(); n != 1 {
+		t.Fatalf("a small set kept %d entries, want 1", n)
+	}
+}
