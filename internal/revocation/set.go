@@ -63,7 +63,7 @@ func NewSet() *Set {
 func (s *Set) has(sum *[sha256.Size]byte) bool {
 	k := keyOf(sum)
 	s.mu.RLock()
-	_, ok := s.ids.get(&k)
+	ok := s.ids.contains(&k)
 	s.mu.RUnlock()
 	return ok
 }

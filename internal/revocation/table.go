@@ -75,6 +75,19 @@ func (t *table[V]) get(k *key16) (V, bool) {
 	return t.getBase(k)
 }
 
+// contains reports whether k is in the table, whatever its value: base
+// first (where nearly everything is), then recent.
+func (t *table[V]) contains(k *key16) bool {
+	if _, ok := t.getBase(k); ok {
+		return true
+	}
+	if len(t.recent) > 0 {
+		_, ok := t.recent[*k]
+		return ok
+	}
+	return false
+}
+
 func (t *table[V]) getBase(k *key16) (V, bool) {
 	var zero V
 	if len(t.base) == 0 {
@@ -82,6 +95,19 @@ func (t *table[V]) getBase(k *key16) (V, bool) {
 	}
 	p := k.hi() >> (64 - uint(t.bits))
 	lo, hi := int(t.index[p]), int(t.index[p+1])
+	if hi-lo <= 32 {
+		// a range of a few slots (about 8 on average): scanned in order,
+		// which the CPU prefetches, rather than probed at random
+		for ; lo < hi; lo++ {
+			if !t.base[lo].k.less(k) {
+				break
+			}
+		}
+		if lo < hi && t.base[lo].k == *k {
+			return t.base[lo].v, true
+		}
+		return zero, false
+	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if t.base[m].k.less(k) {
