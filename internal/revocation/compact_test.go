@@ -74,11 +74,8 @@ func TestCompactionReadersNeverMiss(t *testing.T) {
 			t.Errorf("a reader's start before %s %s: %v", op, key, err)
 			return
 		}
-		for i := range n {
-			if !reader.IsRevoked(fmt.Sprint("legacy-", i)) {
-				t.Errorf("before %s %s, a reader that started then misses legacy-%d", op, key, i)
-				return
-			}
+		if i := firstMissing(reader, "legacy-", n); i >= 0 {
+			t.Errorf("before %s %s, a reader that started then misses legacy-%d", op, key, i)
 		}
 	}
 	compactor := testOpen(t, &hookStorage{testkit.NewStorage(t, dir, "compactor"), hook}, testConfig(clock), nil)
@@ -108,10 +105,8 @@ func TestLegacyStorageCompacted(t *testing.T) {
 	})
 	s := testkit.NewStorage(t, dir, "new")
 	r := testOpen(t, s, testConfig(clock), nil)
-	for i := range n {
-		if !r.IsRevoked(fmt.Sprint("legacy-", i)) {
-			t.Fatalf("legacy-%d not loaded from the earlier layout", i)
-		}
+	if i := firstMissing(r, "legacy-", n); i >= 0 {
+		t.Fatalf("legacy-%d not loaded from the earlier layout", i)
 	}
 	st, err := r.Compact(context.Background())
 	if err != nil || !st.Ran || st.Keys != n || st.More {
@@ -134,10 +129,8 @@ func TestLegacyStorageCompacted(t *testing.T) {
 
 	fresh := testkit.NewStorage(t, dir, "restart")
 	r2 := testOpen(t, fresh, testConfig(clock), nil)
-	for i := range n {
-		if !r2.IsRevoked(fmt.Sprint("legacy-", i)) {
-			t.Fatalf("legacy-%d not loaded from the segments", i)
-		}
+	if i := firstMissing(r2, "legacy-", n); i >= 0 {
+		t.Fatalf("legacy-%d not loaded from the segments", i)
 	}
 	if strings.Join(fresh.Listed, " ") != keyPrefix+" "+tipPrefix {
 		t.Fatalf("a start on compacted storage listed %q, want the bucket folder and the tips", fresh.Listed)

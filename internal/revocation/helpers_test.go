@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"regexp"
@@ -201,4 +202,15 @@ func endHold(t *testing.T, s certmagic.Storage) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// firstMissing is the first of the ids prefix0 .. prefix<n-1> that r does
+// not refuse, or -1.
+func firstMissing(r *Store, prefix string, n int) int {
+	for i := range n {
+		if !r.IsRevoked(fmt.Sprint(prefix, i)) {
+			return i
+		}
+	}
+	return -1
 }

@@ -120,10 +120,8 @@ func TestRoutineSyncReadsOnlyChanges(t *testing.T) {
 	if got := syncNow(); got.Loads != 1+batches || got.ListedKeys != 2 {
 		t.Fatalf("a sync after 200 revocations in %d batches to load: %+v", batches, got)
 	}
-	for i := range 200 {
-		if !r.IsRevoked(fmt.Sprint("burst-", i)) {
-			t.Fatalf("burst-%d missed", i)
-		}
+	if i := firstMissing(r, "burst-", 200); i >= 0 {
+		t.Fatalf("burst-%d missed", i)
 	}
 }
 
@@ -150,11 +148,9 @@ func TestLogFoldReadersNeverMiss(t *testing.T) {
 				t.Errorf("a sync before %s %s: %v", op, key, err)
 				return
 			}
-			for i := range n {
-				if !r.IsRevoked(fmt.Sprint("id-", i)) {
-					t.Errorf("before %s %s, a reader misses id-%d", op, key, i)
-					return
-				}
+			if i := firstMissing(r, "id-", n); i >= 0 {
+				t.Errorf("before %s %s, a reader misses id-%d", op, key, i)
+				return
 			}
 		}
 	}
@@ -379,10 +375,8 @@ func TestLogFoldedDuringASync(t *testing.T) {
 	if err := r.sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 10 {
-		if !r.IsRevoked(fmt.Sprint("id-", i)) {
-			t.Fatalf("id-%d folded during the sync was missed", i)
-		}
+	if i := firstMissing(r, "id-", 10); i >= 0 {
+		t.Fatalf("id-%d folded during the sync was missed", i)
 	}
 }
 

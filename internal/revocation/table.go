@@ -153,24 +153,6 @@ func (t *table[V]) len() int {
 	return n
 }
 
-// each calls f with every entry (a key in both base and recent once, with
-// its current value) until f returns false.
-func (t *table[V]) each(f func(k *key16, v *V) bool) {
-	for k, v := range t.recent {
-		if !f(&k, &v) {
-			return
-		}
-	}
-	for i := range t.base {
-		if _, ok := t.recent[t.base[i].k]; ok {
-			continue
-		}
-		if !f(&t.base[i].k, &t.base[i].v) {
-			return
-		}
-	}
-}
-
 // purgeDue reports whether dropping what drop reports true for is worth
 // a rebuild (a copy of the table): when it is at least one entry in
 // sixteen, or any in a table of fewer than sixteen. Expired entries do no
