@@ -32,6 +32,7 @@ func main() {
 	massCallers := flag.Int("mass-callers", 64, "callers making the mass revocation at once")
 	latency := flag.Int("latency", 20_000, "revocations made by 16 callers on every instance at once, timed")
 	measure := flag.String("measure-start", "", "internal: measure a start on this folder and print it")
+	keep := flag.String("keep", "", "the storage folder to use and keep (default: a temporary one, removed)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -43,11 +44,14 @@ func main() {
 		fmt.Printf("%d %d %d %d\n", took.Nanoseconds(), heap, rss, n)
 		return
 	}
-	dir, err := os.MkdirTemp("", "revsim-")
-	if err != nil {
-		log.Fatal(err)
+	dir := *keep
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "revsim-"); err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	rep, err := revsim.Run(revsim.Options{Dir: dir, Revocations: *revocations, Identities: *identities,
 		Instances: *instances, Minutes: *minutes, Rate: *rate, Mass: *mass, MassCallers: *massCallers, Latency: *latency, Logf: log.Printf})
 	if err != nil {

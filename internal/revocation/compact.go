@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -42,7 +43,8 @@ type CompactStats struct {
 	// Segments written; Deleted objects (entries, replaced and expired
 	// segments, empty buckets).
 	Segments, Deleted int
-	// Dropped: segments deleted because their whole hour had expired.
+	// Dropped: the deletes of hours whose entries had all expired (one
+	// per hour: its folder).
 	Dropped int
 	// More: a backlog remains for the next pass.
 	More bool
@@ -238,10 +240,16 @@ func (s *Store) Compact(ctx context.Context) (CompactStats, error) {
 	}
 	for hour, segs := range h.Hours {
 		if end, ok := hourEnd(hour); ok && end < cutoff {
+			folder := hourFolder(hour)
+			replaced = append(replaced, folder)
+			st.Dropped++
 			for _, ref := range segs {
-				replaced = append(replaced, ref.Name)
+				if !strings.HasPrefix(ref.Name, folder+"/") {
+					// named before an hour's segments had a folder
+					replaced = append(replaced, ref.Name)
+					st.Dropped++
+				}
 			}
-			st.Dropped += len(segs)
 			delete(h.Hours, hour)
 		}
 	}

@@ -242,9 +242,9 @@ func TestRollingUpgrade(t *testing.T) {
 	}
 }
 
-// Entries that expire in one hour are one segment (a few at most, merged
-// at maxSegments), so that hour goes in one operation each, and the head
-// stops naming it.
+// Entries that expire in one hour are a few segments in one folder (at
+// most maxSegments), so that hour goes with one Delete, and the head stops
+// naming it.
 func TestExpiredHourDeletedWhole(t *testing.T) {
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0).Truncate(time.Hour))
@@ -256,11 +256,7 @@ func TestExpiredHourDeletedWhole(t *testing.T) {
 	}}
 	r := testOpen(t, s, testConfig(clock), nil)
 	exp := clock.Now().Add(90 * time.Minute)
-	for i := range 5000 {
-		if err := r.Revoke(context.Background(), fmt.Sprint("mass-", i), exp); err != nil {
-			t.Fatal(err)
-		}
-	}
+	revokeMany(t, r, "mass-", 5000, exp)
 	clock.Advance(time.Minute + closeDelay)
 	if err := fullSync(r); err != nil {
 		t.Fatal(err)
@@ -269,13 +265,27 @@ func TestExpiredHourDeletedWhole(t *testing.T) {
 	if segs := h.Hours[hourOf(exp.Unix())]; len(segs) != 1 || segs[0].Entries != 5000 {
 		t.Fatalf("the hour's segments: %+v", segs)
 	}
+	// two more compactions with entries of that hour: three segments
+	for round := range 2 {
+		clock.Advance(time.Minute)
+		if err := r.Revoke(context.Background(), fmt.Sprint("later-", round), exp); err != nil {
+			t.Fatal(err)
+		}
+		if err := fullSync(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, _ = r.loadHead(context.Background())
+	if segs := h.Hours[hourOf(exp.Unix())]; len(segs) != 3 {
+		t.Fatalf("the hour's segments: %+v", segs)
+	}
 	clock.Advance(3 * time.Hour)
 	segmentDeletes.Store(0)
 	if err := fullSync(r); err != nil {
 		t.Fatal(err)
 	}
 	if n := segmentDeletes.Load(); n != 1 {
-		t.Fatalf("deleting an expired hour of 5000 revocations took %d deletes, want 1", n)
+		t.Fatalf("deleting an expired hour of 5002 revocations in 3 segments took %d deletes, want 1", n)
 	}
 	if h, _ := r.loadHead(context.Background()); len(h.Hours) != 0 {
 		t.Fatalf("the head still names %v", h.Hours)
@@ -294,11 +304,7 @@ func TestLargeSegmentKeptWhenMerging(t *testing.T) {
 	clock := testkit.NewClock(time.Unix(1_700_000_000, 0).Truncate(time.Hour))
 	r := testOpen(t, testkit.NewStorage(t, dir, "a"), testConfig(clock), nil)
 	exp := clock.Now().Add(90 * time.Minute)
-	for i := range 2000 {
-		if err := r.Revoke(context.Background(), fmt.Sprint("mass-", i), exp); err != nil {
-			t.Fatal(err)
-		}
-	}
+	revokeMany(t, r, "mass-", 2000, exp)
 	if err := fullSync(r); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,10 +59,13 @@ func storedNames(t *testing.T, dir string) []string { return testkit.RevocationF
 
 // logBatches are the keys of the log batches in the file_system storage
 // at dir.
-func logBatches(t *testing.T, dir string) []string {
+func logBatches(t *testing.T, dir string) []string { return keysUnder(t, dir, logPrefix) }
+
+// keysUnder are the keys under prefix in the file_system storage at dir.
+func keysUnder(t *testing.T, dir, prefix string) []string {
 	t.Helper()
 	var keys []string
-	err := filepath.WalkDir(filepath.Join(dir, filepath.FromSlash(logPrefix)), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(dir, filepath.FromSlash(prefix)), func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return filepath.SkipAll
 		}
@@ -213,4 +217,22 @@ func firstMissing(r *Store, prefix string, n int) int {
 		}
 	}
 	return -1
+}
+
+// revokeMany revokes prefix0 .. prefix<n-1> until exp on r, 32 callers at
+// once (as many logouts: they share commits).
+func revokeMany(t *testing.T, r *Store, prefix string, n int, exp time.Time) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for c := range 32 {
+		wg.Go(func() {
+			for i := c; i < n; i += 32 {
+				if err := r.Revoke(context.Background(), fmt.Sprint(prefix, i), exp); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

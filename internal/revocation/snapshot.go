@@ -8,7 +8,7 @@ package revocation
 // segment objects grouped by the hour in which their entries expire:
 //
 //	jwt/revocations/head                                the manifest
-//	jwt/revocations/snapshots/<UTC hour of expiry>.<generation>
+//	jwt/revocations/snapshots/<UTC hour of expiry>/<generation>
 //
 // The head (JSON) names every segment by hour, the generation it was
 // written by, the last compacted bucket (compacted_through) and, per log,
@@ -131,9 +131,15 @@ func hourEnd(hour string) (int64, bool) {
 	return t.Add(time.Hour).Unix(), true
 }
 
+// segmentKey is the key of the segment of an hour written by a
+// generation. An hour's segments share a folder, so that an expired hour
+// goes with one Delete (certmagic's Delete removes a key and every key
+// under it).
 func segmentKey(hour string, generation int64) string {
-	return snapshotPrefix + "/" + hour + "." + strconv.FormatInt(generation, 10)
+	return hourFolder(hour) + "/" + strconv.FormatInt(generation, 10)
 }
+
+func hourFolder(hour string) string { return snapshotPrefix + "/" + hour }
 
 // segment is the content of one or more segment objects.
 type segment struct {

@@ -370,7 +370,6 @@ func TestLookupIn(t *testing.T) {
 	if err := r.Revoke(context.Background(), "gone", clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	before := storedNames(t, dir)
 	st := &certmagic.FileStorage{Path: dir}
 	for _, tc := range []struct {
 		ids  []string
@@ -390,14 +389,14 @@ func TestLookupIn(t *testing.T) {
 	if err := r.RevokeIdentity(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
-	before = storedNames(t, dir)
+	before := keysUnder(t, dir, "jwt")
 	if got, err := LookupIn(context.Background(), st, clock.Now(), "alice"); err != nil || !got.IdentityRevoked || got.IdentityBefore != clock.Now().Unix() || got.ID {
 		t.Errorf("LookupIn(alice) = %+v, %v; want the identity revoked at %d", got, err, clock.Now().Unix())
 	}
 	if got, err := LookupIn(context.Background(), st, clock.Now(), "bob", "other"); err != nil || got.IdentityRevoked || got.ID {
 		t.Errorf("LookupIn(bob) = %+v, %v; want nothing revoked", got, err)
 	}
-	if after := storedNames(t, dir); strings.Join(after, ",") != strings.Join(before, ",") {
+	if after := keysUnder(t, dir, "jwt"); strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("RevokedIn changed storage: %q -> %q", before, after)
 	}
 	// an empty storage has nothing revoked
