@@ -61,8 +61,8 @@ const (
 	// as it waited for its one Store before the logs: a storage slower
 	// than that fails the caller (503), and the commit goes on.
 	appendWait = opTimeout
-	// passBatches bounds the batches one compaction folds; a backlog is
-	// worked off in several passes.
+	// passBatches bounds the batches one compaction folds, and one sync
+	// reads of a log; a backlog is worked off in several.
 	passBatches = 16_384
 	// maxInline bounds the records a tip's name holds: with the writer
 	// and seq the name stays under 255 bytes, a file name's limit.
@@ -290,12 +290,15 @@ func (s *Store) syncLogs(ctx context.Context) error {
 	var inline segment
 	cursors := make(map[string]int64, len(tips))
 	for w, t := range tips {
-		cursors[w] = t.seq
 		from := max(v.cursors[w], v.folded[w])
 		if w == ownID {
 			from = max(from, ownSeq)
 		}
-		for seq := from + 1; seq <= t.seq; seq++ {
+		// at most passBatches of a log per sync: the rest at the next
+		// (a reader far behind, or a tip whose seq is not believable)
+		to := min(t.seq, from+passBatches)
+		cursors[w] = max(from, to)
+		for seq := from + 1; seq <= to; seq++ {
 			if seq == t.seq && t.inline != nil {
 				_ = inline.decode(t.inline) // checked by parseTipKey
 				continue

@@ -468,3 +468,31 @@ func TestTipKeys(t *testing.T) {
 		}
 	}
 }
+
+// A sync reads at most passBatches of a log: a tip that claims a seq far
+// ahead (a reader far behind, or a tip nobody wrote) costs a bounded
+// number of Loads per sync, and the revocations of the other logs still
+// arrive.
+func TestSyncReadsABoundedPartOfALog(t *testing.T) {
+	dir := t.TempDir()
+	clock := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	w := testOpen(t, testkit.NewStorage(t, dir, "w"), testConfig(clock), nil)
+	r, c := countingOpen(t, dir, clock)
+	bogus := tipKey(newWriterID(), 1_000_000_000_000, &segment{})
+	if err := c.Store(context.Background(), bogus, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Revoke(context.Background(), "real", clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	before := c.Counts()
+	if err := r.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Counts().Sub(before); got.Loads > passBatches+4 {
+		t.Fatalf("a sync with a tip a trillion batches ahead made %d Loads", got.Loads)
+	}
+	if !r.IsRevoked("real") {
+		t.Fatal("the other log's revocation did not arrive")
+	}
+}
