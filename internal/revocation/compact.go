@@ -3,9 +3,11 @@ package revocation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -352,4 +354,71 @@ func (s *Store) deleteAll(ctx context.Context, keys []string) int {
 		s.logger.Warn("deleting compacted or expired revocations failed; will retry", zap.Int64("failed", f), zap.Any("error", firstErr.Load()))
 	}
 	return int(n.Load())
+}
+
+// foldLogs reads, for a compaction, every log's batches after what the
+// head says is folded, into g (within the pass's budget), and moves the
+// head's positions. Logs folded and idle for writerRetire are closed:
+// their tip goes, with any batch left behind by a commit that failed.
+func (s *Store) foldLogs(ctx context.Context, h *head, g *segment, st *CompactStats, now time.Time) error {
+	tips, stale, _, err := s.listTips(ctx)
+	if err != nil {
+		return err
+	}
+	st.folded = append(st.folded, stale...)
+	for w := range h.Writers {
+		if _, ok := tips[w]; !ok {
+			delete(h.Writers, w) // closed by another compaction's deletes
+		}
+	}
+	for w, tp := range tips {
+		t := tp.seq
+		ws := h.Writers[w]
+		var keys []string
+		for seq := ws.Folded + 1; seq <= t && st.Batches+len(keys) < passBatches; seq++ {
+			keys = append(keys, batchKey(w, seq))
+		}
+		var mu sync.Mutex
+		err := parallel(ctx, len(keys), func(ctx context.Context, i int) error {
+			b, err := s.load(ctx, keys[i])
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // a commit that failed
+			}
+			if err != nil {
+				return fmt.Errorf("loading %s: %w", keys[i], err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			n := g.len()
+			if err := g.decode(b); err != nil {
+				s.logger.Warn("skipping a revocation batch that cannot be read", zap.String("key", keys[i]), zap.Error(err))
+			}
+			st.Keys += g.len() - n
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		st.folded = append(st.folded, keys...)
+		st.Batches += len(keys)
+		if len(keys) > 0 {
+			ws = writerState{Folded: ws.Folded + int64(len(keys)), At: now.Unix()}
+		}
+		if ws.Folded < t {
+			st.More = true
+		}
+		if ws.Folded >= t && now.Unix()-ws.At > int64(writerRetire/time.Second) {
+			// closed: its writer has taken a new id by now
+			left, err := s.list(ctx, logPrefix+"/"+w, false)
+			if err != nil {
+				return err
+			}
+			st.folded = append(st.folded, left...)
+			st.folded = append(st.folded, tp.key)
+			delete(h.Writers, w)
+			continue
+		}
+		h.Writers[w] = ws
+	}
+	return nil
 }

@@ -32,6 +32,7 @@ package revocation
 // and times are unix seconds.
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -40,6 +41,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 const (
@@ -318,4 +321,46 @@ func (g *segment) dedupe(superseded func(r *familyRecord) bool) {
 		a, b := key16(g.families[i].fam), key16(g.families[j].fam)
 		return a.less(&b)
 	})
+}
+
+// newHead is the head a first compaction (or start) writes, given the
+// listing of the bucket folder: on storage that instances of an earlier
+// version wrote to, their layout is kept for the legacy hold.
+func (s *Store) newHead(now time.Time, buckets []string) *head {
+	h := &head{Format: 1, Created: now.Unix(), Hours: map[string][]segmentRef{}, Writers: map[string]writerState{}}
+	for _, name := range buckets {
+		if _, ok := parseBucketKey(name); ok && s.legacyHold > 0 {
+			h.LegacyUntil = now.Add(s.legacyHold).Unix()
+			break
+		}
+	}
+	return h
+}
+
+// ensureHead writes the head at the first start on a storage, so that
+// the instance knows at once whether earlier versions wrote to it (and
+// writes only its log when not). Another instance holding the lock, or a
+// failure, leaves that to the first compaction: until then this instance
+// writes both layouts, which costs storage calls but loses nothing.
+func (s *Store) ensureHead(ctx context.Context) {
+	unlock, ok, err := s.tryLock(ctx)
+	if err != nil || !ok {
+		return
+	}
+	defer unlock()
+	h, err := s.loadHead(ctx)
+	if err != nil || h != nil {
+		return
+	}
+	names, err := s.list(ctx, keyPrefix, false)
+	if err != nil {
+		return
+	}
+	value, err := jsonHead(s.newHead(s.now(), names))
+	if err != nil {
+		return
+	}
+	if err := withStorageTimeout(ctx, func(ctx context.Context) error { return s.storage.Store(ctx, headKey, value) }); err != nil {
+		s.logger.Warn("writing the revocation head failed; the first compaction will", zap.Error(err))
+	}
 }
