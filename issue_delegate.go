@@ -25,7 +25,6 @@ import (
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/strictjson"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
-	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/users"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
@@ -300,14 +299,9 @@ func (h *Issue) serveDelegatedCredentials(w http.ResponseWriter, r *http.Request
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
-	var attempt *users.Attempt
-	if h.throttle != nil {
-		var wait time.Duration
-		var ok bool
-		if attempt, wait, ok = h.throttle.Attempt(fields["username"], clientIP(r)); !ok {
-			h.reportLoginFailed(r, fields["username"], withRefresh, "throttled")
-			return h.throttled(w, r, wait)
-		}
+	attempt, ok, err := h.admit(w, r, fields["username"], false, withRefresh)
+	if !ok {
+		return err
 	}
 	strip(r)
 	r.Header[hdrIssueRoute] = []string{routeKind(withRefresh)}

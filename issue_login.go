@@ -60,6 +60,28 @@ func (h *Issue) throttled(w http.ResponseWriter, r *http.Request, wait time.Dura
 	return h.refuse(w, r, errTooManyFailures)
 }
 
+// admit takes one login attempt from the throttle, if there is one: for
+// name and the client IP, or for the client IP alone when ipOnly (a
+// passkey sign-in, whose user is known only from its assertion). When the
+// throttle refuses, it reports the failed login and answers 429: ok is
+// false, and err is what the handler returns.
+func (h *Issue) admit(w http.ResponseWriter, r *http.Request, name string, ipOnly, withRefresh bool) (attempt *users.Attempt, ok bool, err error) {
+	if h.throttle == nil {
+		return nil, true, nil
+	}
+	var wait time.Duration
+	if ipOnly {
+		attempt, wait, ok = h.throttle.AttemptIP(clientIP(r))
+	} else {
+		attempt, wait, ok = h.throttle.Attempt(name, clientIP(r))
+	}
+	if !ok {
+		h.reportLoginFailed(r, name, withRefresh, "throttled")
+		return nil, false, h.throttled(w, r, wait)
+	}
+	return attempt, true, nil
+}
+
 // setRetryAfter sets Retry-After to wait, in whole seconds rounded up.
 func setRetryAfter(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"time"
 
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/passkey"
 	"github.com/caddy-jwt-extended/caddy-jwt-extended/internal/token"
@@ -109,15 +108,9 @@ func (h *Issue) servePasskeyReauthBegin(w http.ResponseWriter, r *http.Request, 
 }
 
 func (h *Issue) servePasskeyLoginFinish(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	ip := clientIP(r)
-	var attempt *users.Attempt
-	if h.throttle != nil {
-		var wait time.Duration
-		var ok bool
-		if attempt, wait, ok = h.throttle.AttemptIP(ip); !ok {
-			h.reportLoginFailed(r, "", true, "throttled")
-			return h.throttled(w, r, wait)
-		}
+	attempt, ok, err := h.admit(w, r, "", true, true)
+	if !ok {
+		return err
 	}
 	body, e := passkeyBody(w, r)
 	if e != nil {
@@ -139,14 +132,9 @@ func (h *Issue) servePasskeyReauthFinish(w http.ResponseWriter, r *http.Request,
 	if e != nil {
 		return h.refuse(w, r, e)
 	}
-	var attempt *users.Attempt
-	if h.throttle != nil {
-		var wait time.Duration
-		var ok bool
-		if attempt, wait, ok = h.throttle.Attempt(tok.Identity, clientIP(r)); !ok {
-			h.reportLoginFailed(r, tok.Identity, false, "throttled")
-			return h.throttled(w, r, wait)
-		}
+	attempt, ok, err := h.admit(w, r, tok.Identity, false, false)
+	if !ok {
+		return err
 	}
 	body, e := passkeyBody(w, r)
 	if e != nil {
