@@ -80,7 +80,7 @@ func TestSafeReturnTo(t *testing.T) {
 	if got := SafeReturnTo("https://app.example.com/x", nil); got != "/" {
 		t.Errorf("no allowed origins: %q", got)
 	}
-	if got := SafeReturnTo("https://[::1]:8443/x", []string{"https://[::1]:8443"}); got != "https://[::1]:8443/x" {
+	if got := SafeReturnTo("https://[2001:db8::1]/x", []string{"https://[2001:db8::1]"}); got != "https://[2001:db8::1]/x" {
 		t.Errorf("IPv6 origin: %q", got)
 	}
 }
