@@ -558,7 +558,7 @@ func TestRelyingPartyFromHost(t *testing.T) {
 	cred, _, _ := auth.Create(bj, testkit.Client{Origin: "https://login.example.com:8443"})
 	_, err = f.svc.FinishRegistration(ctx, alice, nil, testkit.FinishBody(bj, cred, nil))
 	wantRefused(t, err, http.StatusUnprocessableEntity, "origin")
-	for _, host := range []string{"127.0.0.1", "[::1]", ""} {
+	for _, host := range []string{"127.0.0.1:80", "[::1]:443", "127.0.0.1", "[::1]", ""} {
 		_, err := f.svc.BeginLogin(ctx, host)
 		wantRefused(t, err, http.StatusBadRequest, "relying party")
 	}
