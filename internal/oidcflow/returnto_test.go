@@ -80,7 +80,9 @@ func TestSafeReturnTo(t *testing.T) {
 	if got := SafeReturnTo("https://app.example.com/x", nil); got != "/" {
 		t.Errorf("no allowed origins: %q", got)
 	}
-	if got := SafeReturnTo("https://[2001:db8::1]/x", []string{"https://[2001:db8::1]"}); got != "https://[2001:db8::1]/x" {
-		t.Errorf("IPv6 origin: %q", got)
+	for _, o := range []string{"https://[2001:db8::1]", "https://[2001:db8::1]:8443"} {
+		if got := SafeReturnTo(o+"/x", []string{o}); got != o+"/x" {
+			t.Errorf("IPv6 origin %s: %q", o, got)
+		}
 	}
 }
