@@ -323,16 +323,6 @@ func (s *Store) familySuperseded(r *familyRecord) bool {
 	return ok && known.cur != r.cur && known.supersedes(r)
 }
 
-func (s *Store) load(ctx context.Context, key string) ([]byte, error) {
-	var b []byte
-	err := withStorageTimeout(ctx, func(ctx context.Context) error {
-		var err error
-		b, err = s.storage.Load(ctx, key)
-		return err
-	})
-	return b, err
-}
-
 // deleteAll deletes keys, several at once; failures are logged (a later
 // compaction or the expiry of the hour retries), and it returns how many
 // went.

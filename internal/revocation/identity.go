@@ -120,17 +120,11 @@ func (s *identitySet) purge(cutoff int64) {
 		return
 	}
 	c := unix32(cutoff)
-	expired := func(v *identityValue) bool { return v.exp < c }
-	s.mu.RLock()
-	due := s.t.purgeDue(expired)
-	s.mu.RUnlock()
-	if !due {
-		return
+	if purgeTable(&s.mu, &s.t, func(v *identityValue) bool { return v.exp < c }) {
+		s.mu.RLock()
+		s.count()
+		s.mu.RUnlock()
 	}
-	s.mu.Lock()
-	s.t.rebuild(nil, expired)
-	s.count()
-	s.mu.Unlock()
 }
 
 // before returns T for the identity's hash, if it is revoked.

@@ -119,22 +119,11 @@ func (s *Set) mergeSlots(slots []slot[uint32]) int {
 	return len(added)
 }
 
-// purge drops entries whose exp is before cutoff (unix seconds). The
-// expired entries are counted under the read lock; the table is rebuilt
-// without them (a copy, readers blocked only for the copy) once they are
-// a sixteenth of it (table.purgeDue).
+// purge drops entries whose exp is before cutoff (unix seconds), once
+// they are a sixteenth of the set (purgeTable).
 func (s *Set) purge(cutoff int64) {
 	c := unix32(cutoff)
-	expired := func(exp *uint32) bool { return *exp < c }
-	s.mu.RLock()
-	due := s.ids.purgeDue(expired)
-	s.mu.RUnlock()
-	if !due {
-		return
-	}
-	s.mu.Lock()
-	s.ids.rebuild(nil, expired)
-	s.mu.Unlock()
+	purgeTable(&s.mu, &s.ids, func(exp *uint32) bool { return *exp < c })
 }
 
 func (s *Set) len() int {
@@ -192,16 +181,7 @@ func (s *Set) mergeFamilies(recs []familyRecord) int {
 // every token of the family has expired.
 func (s *Set) purgeFamilies(cutoff int64) {
 	c := unix32(cutoff)
-	expired := func(v *familyValue) bool { return v.end < c }
-	s.famMu.RLock()
-	due := s.families.purgeDue(expired)
-	s.famMu.RUnlock()
-	if !due {
-		return
-	}
-	s.famMu.Lock()
-	s.families.rebuild(nil, expired)
-	s.famMu.Unlock()
+	purgeTable(&s.famMu, &s.families, func(v *familyValue) bool { return v.end < c })
 }
 
 func (s *Set) familyCount() int {

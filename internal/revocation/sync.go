@@ -284,12 +284,7 @@ func (s *Store) readSegments(ctx context.Context, names []string, entries int) (
 	var done, bad []string
 	var mu sync.Mutex
 	err := parallel(ctx, len(names), func(ctx context.Context, i int) error {
-		var b []byte
-		err := withStorageTimeout(ctx, func(ctx context.Context) error {
-			var err error
-			b, err = s.storage.Load(ctx, names[i])
-			return err
-		})
+		b, err := s.load(ctx, names[i])
 		if err != nil {
 			return fmt.Errorf("loading %s: %w", names[i], err)
 		}
@@ -320,12 +315,7 @@ func (s *Store) loadHead(ctx context.Context) (*head, error) {
 
 // loadHeadBytes reads the head as stored; nil when there is none.
 func (s *Store) loadHeadBytes(ctx context.Context) ([]byte, error) {
-	var b []byte
-	err := withStorageTimeout(ctx, func(ctx context.Context) error {
-		var err error
-		b, err = s.storage.Load(ctx, headKey)
-		return err
-	})
+	b, err := s.load(ctx, headKey)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -374,6 +364,17 @@ func parallel(ctx context.Context, n int, f func(ctx context.Context, i int) err
 	}
 	wg.Wait()
 	return first
+}
+
+// load loads a key within the time bound.
+func (s *Store) load(ctx context.Context, key string) ([]byte, error) {
+	var b []byte
+	err := withStorageTimeout(ctx, func(ctx context.Context) error {
+		var err error
+		b, err = s.storage.Load(ctx, key)
+		return err
+	})
+	return b, err
 }
 
 // list lists a storage folder within the time bound; a folder that does

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"sync"
 )
 
 // The in-memory sets (revoked ids, identity revocations, refresh-token
@@ -151,6 +152,23 @@ func (t *table[V]) len() int {
 		}
 	}
 	return n
+}
+
+// purgeTable drops from t, guarded by mu, what drop reports true for,
+// once purgeDue says so: counted under the read lock, rebuilt (a copy,
+// readers blocked only for the copy) under the write lock. It reports
+// whether it rebuilt.
+func purgeTable[V any](mu *sync.RWMutex, t *table[V], drop func(*V) bool) bool {
+	mu.RLock()
+	due := t.purgeDue(drop)
+	mu.RUnlock()
+	if !due {
+		return false
+	}
+	mu.Lock()
+	t.rebuild(nil, drop)
+	mu.Unlock()
+	return true
 }
 
 // purgeDue reports whether dropping what drop reports true for is worth
