@@ -67,12 +67,7 @@ const (
 // script may read, and sends them. The module answers every preflight;
 // none reaches the upstream.
 func TestBrowserCrossOriginCookieFlow(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("JWT_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("JWT_REQUIRE_BROWSER=1 but %s is missing: apt-get install chromium", chromiumPath)
-		}
-		t.Skipf("%s is missing (apt-get install chromium); set JWT_REQUIRE_BROWSER=1 to make this a failure", chromiumPath)
-	}
+	needBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -273,15 +268,26 @@ func testCertificate(t *testing.T) (tls.Certificate, string) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// newBrowser starts headless Chromium with a fresh profile. The network
-// here is closed, so everything that phones home is off; app.test and its
-// subdomains resolve to 127.0.0.1.
-func newBrowser(t *testing.T, ctx context.Context, spki string) (context.Context, func()) {
+// needBrowser skips a test when Chromium is missing, or fails it when
+// JWT_REQUIRE_BROWSER=1 (CI) says it must run.
+func needBrowser(t *testing.T) {
 	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("JWT_REQUIRE_BROWSER") == "1" {
+			t.Fatalf("JWT_REQUIRE_BROWSER=1 but %s is missing: apt-get install chromium", chromiumPath)
+		}
+		t.Skipf("%s is missing (apt-get install chromium); set JWT_REQUIRE_BROWSER=1 to make this a failure", chromiumPath)
+	}
+}
+
+// browserOptions are what every browser test starts Chromium with:
+// headless, a fresh profile, no sandbox (CI runs as root), and everything
+// that phones home off (the network here is closed); then extra.
+func browserOptions(extra ...chromedp.ExecAllocatorOption) []chromedp.ExecAllocatorOption {
+	return append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root
+		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
@@ -292,9 +298,18 @@ func newBrowser(t *testing.T, ctx context.Context, spki string) (context.Context
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-default-apps", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+	}, extra...)
+}
+
+// newBrowser starts headless Chromium with a fresh profile. The network
+// here is closed, so everything that phones home is off; app.test and its
+// subdomains resolve to 127.0.0.1.
+func newBrowser(t *testing.T, ctx context.Context, spki string) (context.Context, func()) {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, browserOptions(
 		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP *.%s 127.0.0.1, MAP %s 127.0.0.1", parentDomain, parentDomain)),
 		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
-	)
+	)...)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
 	if err := chromedp.Do(browserCtx); err != nil {
 		cancelBrowser()

@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,12 +42,7 @@ const stepUpMaxAge = 3 * time.Second
 // max_age has passed, reauth through the provider's form, and the route
 // passing again with a newer auth_time.
 func TestBrowserOIDCStepUp(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("JWT_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("JWT_REQUIRE_BROWSER=1 but %s is missing: apt-get install chromium", chromiumPath)
-		}
-		t.Skipf("%s is missing (apt-get install chromium); set JWT_REQUIRE_BROWSER=1 to make this a failure", chromiumPath)
-	}
+	needBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

@@ -14,7 +14,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,12 +26,7 @@ import (
 )
 
 func TestBrowserPasskeys(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("JWT_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("JWT_REQUIRE_BROWSER=1 but %s is missing: apt-get install chromium", chromiumPath)
-		}
-		t.Skipf("%s is missing (apt-get install chromium); set JWT_REQUIRE_BROWSER=1 to make this a failure", chromiumPath)
-	}
+	needBrowser(t)
 	pageDir, err := filepath.Abs("../examples/passkeys")
 	if err != nil {
 		t.Fatal(err)
@@ -76,19 +70,7 @@ http://localhost {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, browserOptions()...)
 	defer cancelAlloc()
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
 	defer cancelBrowser()
