@@ -89,23 +89,16 @@ func TestSetMillionCompact(t *testing.T) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	s := NewSet()
-	const n = 1_000_000
-	slots := make([]slot[uint32], n)
-	for i := range slots {
-		slots[i] = slot[uint32]{testKey(i), 2_000_000_000}
-	}
-	s.mergeSlots(slots)
-	slots = nil
+	s := millionSet()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("a million revoked ids: %.1f MiB of heap, %.1f bytes each", float64(heap)/(1<<20), float64(heap)/n)
+	t.Logf("a million revoked ids: %.1f MiB of heap, %.1f bytes each", float64(heap)/(1<<20), float64(heap)/million)
 	if heap > 32<<20 {
 		t.Fatalf("a million revoked ids take %d bytes of heap, want at most 32 MiB", heap)
 	}
-	if s.len() != n {
-		t.Fatalf("set holds %d, want %d", s.len(), n)
+	if s.len() != million {
+		t.Fatalf("set holds %d, want %d", s.len(), million)
 	}
 	sum := sha256.Sum256([]byte("id-12345"))
 	other := sha256.Sum256([]byte("not revoked"))
@@ -119,17 +112,25 @@ func TestSetMillionCompact(t *testing.T) {
 	runtime.KeepAlive(s)
 }
 
-// BenchmarkRevocationLookupMillion: a lookup in a set of a million revoked
-// ids, with a few thousand recent additions not folded yet, for a revoked
-// id and for one that is not.
-func BenchmarkRevocationLookupMillion(b *testing.B) {
+// millionSet is a set of the ids of testKey(0 .. million-1), as a start
+// loads them.
+func millionSet() *Set {
 	s := NewSet()
-	const n = 1_000_000
-	slots := make([]slot[uint32], n)
+	slots := make([]slot[uint32], million)
 	for i := range slots {
 		slots[i] = slot[uint32]{testKey(i), 2_000_000_000}
 	}
 	s.mergeSlots(slots)
+	return s
+}
+
+const million = 1_000_000
+
+// BenchmarkRevocationLookupMillion: a lookup in a set of a million revoked
+// ids, with a few thousand recent additions not folded yet, for a revoked
+// id and for one that is not.
+func BenchmarkRevocationLookupMillion(b *testing.B) {
+	s := millionSet()
 	for i := range minFold - 1 {
 		sum := sha256.Sum256(fmt.Append(nil, "recent-", i))
 		s.add(sum, 2_000_000_000)
@@ -138,7 +139,7 @@ func BenchmarkRevocationLookupMillion(b *testing.B) {
 	// million in turn), so that they do not stay in the CPU's caches
 	ids := make([][32]byte, 1<<16)
 	for i := range ids {
-		ids[i] = sha256.Sum256(fmt.Append(nil, "id-", i*977%n))
+		ids[i] = sha256.Sum256(fmt.Append(nil, "id-", i*977%million))
 	}
 	for _, tc := range []struct {
 		name string
